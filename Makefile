@@ -1,0 +1,83 @@
+# moat - anti-spam SMTP filtering proxy
+# make            build build/moat
+# make run        install missing packages (as root), build, start moat before a demo backend
+# make test       install missing packages (as root), build, run every test
+# make asan       the same tests under AddressSanitizer + UBSan (objects in build/asan)
+# make deps       install the missing Debian packages (or print the apt-get line)
+# make bench      smtp-source -> moat -> smtp-sink against smtp-source -> smtp-sink
+
+BUILD   ?= build
+CC      ?= cc
+PYTHON  := /usr/bin/python3
+PKGS    := libevent libevent_openssl libcares libssl libcrypto opendkim
+CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+               -Wno-unused-parameter -O2 -g -Iproxy -Ichecks -Irules
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ifeq ($(SAN),1)
+CFLAGS_BASE += $(SAN_FLAGS) -O1
+LDFLAGS     += $(SAN_FLAGS)
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lspf2
+CFLAGS  += $(CFLAGS_BASE) $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS)
+
+# Debian 12 packages: build, tests (unit + end to end), demo and benchmark.
+DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
+        libssl-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
+        python3-aiosmtpd python3-dkim opendkim-tools nsd haproxy clang
+
+SRCS_LIB := $(filter-out proxy/main.c,$(wildcard proxy/*.c)) $(wildcard checks/*.c) $(wildcard rules/*.c)
+OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test unit e2e asan bench clean
+all: $(BUILD)/moat
+
+$(BUILD)/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmoat.a: $(OBJS_LIB)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/moat: $(BUILD)/proxy/main.o $(BUILD)/libmoat.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmoat.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmoat.a $(LDLIBS) -lcmocka
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing $$missing"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: run as root: apt-get install -y $$missing"; exit 1; fi
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+e2e: $(BUILD)/moat
+	MOAT_BIN=$(abspath $(BUILD)/moat) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+test: deps
+	$(MAKE) all unit
+	$(MAKE) e2e
+
+asan: deps
+	$(MAKE) SAN=1 BUILD=build/asan all unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(MAKE) SAN=1 BUILD=build/asan e2e
+
+run: deps all
+	@bash tests/demo/run.sh $(abspath $(BUILD)/moat)
+
+bench: deps all
+	@bash tests/bench/relay-ratio.sh $(abspath $(BUILD)/moat)
+
+clean:
+	rm -rf build

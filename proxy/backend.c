@@ -1,0 +1,275 @@
+/* backend.c - SMTP client side towards the backend MTA */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "backend.h"
+#include "limits.h"
+#include "log.h"
+
+struct ehlo_caps backend_known_caps;
+int backend_caps_known;
+
+enum bstate {
+	B_CONNECTING, /* TCP connect in progress */
+	B_BANNER,     /* waiting for 220 */
+	B_EHLO,       /* waiting for the EHLO reply */
+	B_IDLE,       /* ready for a command */
+	B_WAIT,       /* a command sent, waiting for its reply */
+	B_DEAD,
+};
+
+struct backend {
+	struct bufferevent *bev;
+	enum bstate state;
+	char hostname[256];
+	struct ehlo_caps caps;
+	struct smtp_reply reply; /* being read */
+	backend_cb cb;           /* pending request */
+	void *arg;
+	struct event *defer;     /* reports a failed connect asynchronously */
+};
+
+static void set_timeout(struct backend *b, int seconds)
+{
+	struct timeval tv = {seconds, 0};
+
+	bufferevent_set_timeouts(b->bev, &tv, &tv);
+}
+
+/* Report to the pending request; b may be freed by the callback. */
+static void finish(struct backend *b, const struct smtp_reply *r)
+{
+	backend_cb cb = b->cb;
+	void *arg = b->arg;
+
+	b->cb = NULL;
+	if (cb)
+		cb(arg, r);
+}
+
+static void die(struct backend *b, const char *why)
+{
+	if (b->state != B_DEAD)
+		log_warn("backend", "backend connection failed: %s", why);
+	b->state = B_DEAD;
+	if (b->bev)
+		bufferevent_disable(b->bev, EV_READ | EV_WRITE);
+	finish(b, NULL);
+}
+
+static void send_line(struct backend *b, const char *line)
+{
+	struct evbuffer *out = bufferevent_get_output(b->bev);
+
+	evbuffer_add_printf(out, "%s\r\n", line);
+}
+
+/* A complete reply arrived. Returns 1 when a callback ran (b may be gone). */
+static int on_reply(struct backend *b)
+{
+	char ehlo[300];
+
+	switch (b->state) {
+	case B_BANNER:
+		if (b->reply.code != 220) {
+			b->state = B_DEAD;
+			finish(b, &b->reply);
+			return 1;
+		}
+		snprintf(ehlo, sizeof ehlo, "EHLO %s", b->hostname);
+		send_line(b, ehlo);
+		b->state = B_EHLO;
+		smtp_reply_init(&b->reply);
+		return 0;
+	case B_EHLO:
+		if (b->reply.code / 100 == 2) {
+			ehlo_caps_parse(&b->reply, &b->caps);
+			backend_known_caps = b->caps;
+			backend_caps_known = 1;
+			b->state = B_IDLE;
+		} else {
+			b->state = B_DEAD;
+		}
+		finish(b, &b->reply);
+		return 1;
+	case B_WAIT:
+		/* 421 means the backend is closing: no further command. */
+		b->state = b->reply.code == 421 ? B_DEAD : B_IDLE;
+		finish(b, &b->reply);
+		return 1;
+	default:
+		die(b, "unexpected reply");
+		return 1;
+	}
+}
+
+static void read_cb(struct bufferevent *bev, void *ctx)
+{
+	struct backend *b = ctx;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (b->state != B_DEAD) {
+		size_t n;
+		enum reply_step step;
+		char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+
+		if (!line) {
+			if (evbuffer_get_length(in) > MOAT_BACKEND_REPLY_MAX)
+				die(b, "reply line too long");
+			return;
+		}
+		if (b->state == B_IDLE) {
+			free(line);
+			die(b, "unsolicited reply"); /* e.g. a 421 idle timeout */
+			return;
+		}
+		step = smtp_reply_add_line(&b->reply, line, n);
+		free(line);
+		if (step == REPLY_BAD) {
+			die(b, "malformed reply");
+			return;
+		}
+		if (step == REPLY_DONE && on_reply(b))
+			return; /* a callback ran: b may be gone */
+	}
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *ctx)
+{
+	struct backend *b = ctx;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		b->state = B_BANNER;
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		die(b, "timeout");
+	else if (what & BEV_EVENT_EOF)
+		die(b, "connection closed by backend");
+	else
+		die(b, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void defer_cb(evutil_socket_t fd, short what, void *ctx)
+{
+	die(ctx, "connect failed");
+}
+
+struct backend *backend_open(struct event_base *base, const struct config *cfg, backend_cb cb,
+                             void *arg)
+{
+	struct backend *b = calloc(1, sizeof *b);
+
+	if (!b)
+		return NULL;
+	snprintf(b->hostname, sizeof b->hostname, "%s", cfg->hostname);
+	b->cb = cb;
+	b->arg = arg;
+	smtp_reply_init(&b->reply);
+	b->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	b->defer = evtimer_new(base, defer_cb, b);
+	if (!b->bev || !b->defer) {
+		backend_free(b);
+		return NULL;
+	}
+	bufferevent_setcb(b->bev, read_cb, NULL, event_cb, b);
+	bufferevent_setwatermark(b->bev, EV_READ, 0, MOAT_BACKEND_REPLY_MAX * 2);
+	set_timeout(b, MOAT_BACKEND_CONNECT_TIMEOUT);
+	bufferevent_enable(b->bev, EV_READ | EV_WRITE);
+	b->state = B_CONNECTING;
+	if (bufferevent_socket_connect(b->bev, (const struct sockaddr *)&cfg->backend,
+	                               (int)cfg->backend_len) < 0) {
+		/* Callbacks never run inside the caller's call. */
+		struct timeval now = {0, 0};
+
+		evtimer_add(b->defer, &now);
+	}
+	return b;
+}
+
+int backend_command(struct backend *b, const char *line, backend_cb cb, void *arg)
+{
+	if (b->state != B_IDLE)
+		return -1;
+	smtp_reply_init(&b->reply);
+	b->cb = cb;
+	b->arg = arg;
+	b->state = B_WAIT;
+	set_timeout(b, MOAT_BACKEND_CMD_TIMEOUT);
+	send_line(b, line);
+	return 0;
+}
+
+int backend_send_message(struct backend *b, struct evbuffer *msg, backend_cb cb, void *arg)
+{
+	struct evbuffer *out;
+
+	if (b->state != B_IDLE)
+		return -1;
+	out = bufferevent_get_output(b->bev);
+	smtp_reply_init(&b->reply);
+	b->cb = cb;
+	b->arg = arg;
+	b->state = B_WAIT;
+	set_timeout(b, MOAT_BACKEND_DATA_TIMEOUT);
+	if (evbuffer_add_buffer(out, msg) < 0 || evbuffer_add(out, ".\r\n", 3) < 0)
+		return -1;
+	return 0;
+}
+
+int backend_idle(const struct backend *b)
+{
+	return b && b->state == B_IDLE;
+}
+
+const struct ehlo_caps *backend_caps(const struct backend *b)
+{
+	return &b->caps;
+}
+
+void backend_free(struct backend *b)
+{
+	if (!b)
+		return;
+	if (b->bev && b->state == B_IDLE) {
+		/* Best effort; the socket closes right after. */
+		send_line(b, "QUIT");
+		evbuffer_write(bufferevent_get_output(b->bev), bufferevent_getfd(b->bev));
+	}
+	if (b->bev)
+		bufferevent_free(b->bev);
+	if (b->defer)
+		event_free(b->defer);
+	free(b);
+}
+
+/* Start-up probe: connect, read EHLO caps, quit. */
+static void probe_cb(void *arg, const struct smtp_reply *r)
+{
+	struct backend *b = *(struct backend **)arg;
+
+	if (!r || r->code / 100 != 2)
+		log_warn("backend_probe", "backend did not answer EHLO: SMTPUTF8 and DSN not advertised until it does");
+	else
+		log_info("backend_probe", "backend ready (smtputf8=%d dsn=%d size=%lu)",
+		         backend_known_caps.smtputf8, backend_known_caps.dsn, backend_known_caps.size);
+	backend_free(b);
+	free(arg);
+}
+
+void backend_probe(struct event_base *base, const struct config *cfg)
+{
+	struct backend **holder = malloc(sizeof *holder);
+
+	if (!holder)
+		return;
+	*holder = backend_open(base, cfg, probe_cb, holder);
+	if (!*holder)
+		free(holder);
+}

@@ -1,0 +1,39 @@
+/* backend.h - one SMTP client connection to the backend MTA */
+#ifndef MOAT_BACKEND_H
+#define MOAT_BACKEND_H
+
+#include <event2/event.h>
+#include "config.h"
+#include "smtp_reply.h"
+
+struct evbuffer;
+struct backend;
+
+/* Called once per request. r is NULL when the connection failed, was lost or
+ * timed out (the backend is then dead: free it). The callback may free b. */
+typedef void (*backend_cb)(void *arg, const struct smtp_reply *r);
+
+/* Connect, read the banner, send EHLO <hostname>. cb gets the EHLO reply
+ * (a 2xx means ready) or NULL. Never calls cb before returning. */
+struct backend *backend_open(struct event_base *base, const struct config *cfg, backend_cb cb,
+                             void *arg);
+/* Send one command line (no CRLF) and wait for its reply. 0, or -1 if the
+ * connection is not idle (a bug) or dead. */
+int backend_command(struct backend *b, const char *line, backend_cb cb, void *arg);
+/* After a 354: send the wire-form message in msg (emptied), then ".\r\n",
+ * and wait (up to MOAT_BACKEND_DATA_TIMEOUT) for the final reply. */
+int backend_send_message(struct backend *b, struct evbuffer *msg, backend_cb cb, void *arg);
+/* Idle and connected: can take a new command. */
+int backend_idle(const struct backend *b);
+const struct ehlo_caps *backend_caps(const struct backend *b);
+/* Close: QUIT when idle, else a plain close. No callback runs afterwards. */
+void backend_free(struct backend *b);
+
+/* What the backend offered in its latest EHLO reply (any connection). Lets
+ * moat advertise SMTPUTF8/DSN to clients only when the backend has them. */
+extern struct ehlo_caps backend_known_caps;
+extern int backend_caps_known;
+/* Connect once at start-up (and after a reload) only to learn the caps. */
+void backend_probe(struct event_base *base, const struct config *cfg);
+
+#endif

@@ -1,0 +1,51 @@
+/* config.h - moat.conf: a declarative table of keys, a pure parser, a loader */
+#ifndef MOAT_CONFIG_H
+#define MOAT_CONFIG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include "netaddr.h"
+
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
+
+/* A loaded configuration. Sessions hold a reference to the one they started
+ * with, so a SIGHUP reload never changes a session's rules mid-flight. */
+struct config {
+	int refs;
+
+	struct sockaddr_storage listen[16]; /* listen = addr:port, ... */
+	socklen_t listen_len[16];
+	int nlisten;
+	struct sockaddr_storage backend;    /* backend = addr:port */
+	socklen_t backend_len;
+	char hostname[256];                 /* banner, EHLO to backend, Received, authserv-id */
+	char **local_domains;               /* lower case; ".example.com" = subdomains */
+	int nlocal_domains;
+	struct cidr *trusted_networks;
+	int ntrusted_networks;
+	char dns_servers[1024];             /* c-ares csv "ip:port,..."; "" = /etc/resolv.conf */
+	int proxy_protocol;                 /* 1: every connection starts with a PROXY header */
+	char rules[1024];                   /* rule file path; "" = built-in default */
+	enum log_target log_target;
+	char log_file[1024];                /* with LOG_TO_FILE */
+	char spool_dir[1024];               /* where messages over MOAT_SPOOL_MEM_MAX spill */
+	size_t max_message_size;            /* bytes, default 10240000 */
+	int max_recipients;                 /* default 100 */
+	int max_connections;                /* default 1000 */
+	int max_connections_per_ip;         /* default 20 */
+	int command_timeout;                /* seconds, default 300 */
+	int data_timeout;                   /* seconds, default 600 */
+	int shutdown_grace;                 /* seconds SIGTERM waits, default MOAT_SHUTDOWN_GRACE */
+};
+
+/* Parse a whole config text. On error returns NULL and writes
+ * "FILE:LINE: message" into err. fname is only used in messages. */
+struct config *config_parse(const char *text, size_t len, const char *fname, char *err, size_t errsize);
+/* Read and parse a file; same contract. */
+struct config *config_load(const char *path, char *err, size_t errsize);
+/* Defaults only (used by tests and as the base of parsing). */
+struct config *config_new_defaults(void);
+struct config *config_ref(struct config *c);
+void config_unref(struct config *c);
+
+#endif

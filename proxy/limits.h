@@ -1,0 +1,43 @@
+/* limits.h - every bound moat puts on outside input, in one place */
+#ifndef MOAT_LIMITS_H
+#define MOAT_LIMITS_H
+
+/* SMTP command line, CRLF included. RFC 5321 4.5.3.1.4 asks for 512; Postfix
+ * accepts 2048 (line_length_limit) so long SMTPUTF8/DSN parameters fit. */
+#define MOAT_CMD_LINE_MAX 2048
+/* Client bytes we hold unread before we stop reading from the socket. */
+#define MOAT_CLIENT_INPUT_MAX (64 * 1024)
+/* Output queued for a client before we stop producing more for it. */
+#define MOAT_CLIENT_OUTPUT_MAX (256 * 1024)
+/* Output queued for the backend before we pause the spool. */
+#define MOAT_BACKEND_OUTPUT_MAX (256 * 1024)
+/* One backend reply, all lines: larger is a broken backend. */
+#define MOAT_BACKEND_REPLY_MAX 8192
+/* Lines of one multi-line backend reply. */
+#define MOAT_BACKEND_REPLY_LINES 64
+/* A message is kept in memory up to this size, then spills to a file. */
+#define MOAT_SPOOL_MEM_MAX (256 * 1024)
+/* RFC 5321 4.5.3.1: local part 64, domain 255, path 256 octets. */
+#define MOAT_LOCALPART_MAX 64
+#define MOAT_DOMAIN_MAX 255
+#define MOAT_PATH_MAX 256
+/* HELO/EHLO argument kept for logs and headers. */
+#define MOAT_HELO_MAX 255
+/* Bytes of untrusted text copied into one log field. */
+#define MOAT_LOG_FIELD_MAX 200
+/* Protocol errors before a client is disconnected (Postfix: smtpd_hard_error_limit 20). */
+#define MOAT_ERROR_LIMIT 20
+#define MOAT_PROXY_HEADER_MAX 536  /* PROXY v2 header: 16 + 520 max for TLVs we accept */
+#define MOAT_PROXY_TIMEOUT 10      /* seconds to send the PROXY header */
+/* Backend timeouts (seconds): connect+banner, a command reply, the end-of-data reply (RFC 5321 4.5.3.2.6: 10 min). */
+#define MOAT_BACKEND_CONNECT_TIMEOUT 30
+#define MOAT_BACKEND_CMD_TIMEOUT 300
+#define MOAT_BACKEND_DATA_TIMEOUT 600
+/* Seconds SIGTERM waits for transactions in flight. */
+#define MOAT_SHUTDOWN_GRACE 30
+/* Config file line length. */
+#define MOAT_CONF_LINE_MAX 4096
+/* Entries in one list value of the config (listen, domains, networks). */
+#define MOAT_CONF_LIST_MAX 1024
+
+#endif

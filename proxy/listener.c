@@ -1,0 +1,103 @@
+/* listener.c - accept connections; refuse those over max_connections */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "listener.h"
+#include "log.h"
+#include "replies.h"
+#include "session.h"
+
+/* Over the limit: one best-effort 421 without a session, then close. The
+ * socket is non-blocking; a reply that does not fit is simply lost. */
+static void refuse(struct server *srv, int fd, const struct sockaddr *sa)
+{
+	char buf[512], ip[64];
+	struct jline j;
+	int n = reply_format(buf, sizeof buf, R_TOO_MANY_CONN, srv->cfg->hostname, NULL);
+
+	if (send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		(void)0;
+	close(fd);
+	sockaddr_ntop(sa, ip, sizeof ip);
+	jl_begin(&j, "info", "decision");
+	jl_str(&j, "client_ip", ip);
+	jl_str(&j, "stage", "connect");
+	jl_str(&j, "action", "tempfail");
+	jl_int(&j, "code", 421);
+	jl_str(&j, "reason", "too many connections");
+	jl_emit(&j);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->stopping) {
+		close(fd);
+		return;
+	}
+	if (srv->nsessions >= srv->cfg->max_connections) {
+		refuse(srv, fd, sa);
+		return;
+	}
+	session_start(srv, fd, sa, (socklen_t)salen);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	/* EMFILE and friends: log and keep going; libevent retries. */
+	log_error("accept", "accept failed: %s", strerror(errno));
+}
+
+int listeners_open(struct server *srv)
+{
+	const struct config *c = srv->cfg;
+	int i;
+
+	for (i = 0; i < c->nlisten; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		struct evconnlistener *l;
+		char ip[64];
+
+		l = evconnlistener_new_bind(srv->base, accept_cb, srv,
+		                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+		                            1024, (const struct sockaddr *)&c->listen[i], (int)c->listen_len[i]);
+		if (!l) {
+			sockaddr_ntop((const struct sockaddr *)&c->listen[i], ip, sizeof ip);
+			log_error("listen", "cannot listen on %s port %d: %s", ip,
+			          sockaddr_port((const struct sockaddr *)&c->listen[i]), strerror(errno));
+			return -1;
+		}
+		evconnlistener_set_error_cb(l, accept_error_cb);
+		srv->listeners[srv->nlisteners++] = l;
+		/* Log the bound address: with port 0 the kernel chose it. */
+		if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len) == 0) {
+			struct jline j;
+			char addr[96];
+
+			sockaddr_ntop((struct sockaddr *)&ss, ip, sizeof ip);
+			snprintf(addr, sizeof addr, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
+			         sockaddr_port((struct sockaddr *)&ss));
+			jl_begin(&j, "info", "listening");
+			jl_str(&j, "addr", addr);
+			jl_bool(&j, "proxy_protocol", c->proxy_protocol);
+			jl_emit(&j);
+		}
+	}
+	return 0;
+}
+
+void listeners_close(struct server *srv)
+{
+	int i;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_free(srv->listeners[i]);
+	srv->nlisteners = 0;
+}

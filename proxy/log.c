@@ -1,0 +1,212 @@
+/* log.c - JSON lines to stderr, syslog or a file */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "log.h"
+
+static enum log_target target = LOG_TO_STDERR;
+static int log_fd = 2;
+static char log_path[1024];
+
+size_t json_escape(char *dst, size_t size, const char *src, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0, i;
+
+	if (size == 0)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned char c = s[i];
+		char esc[7];
+		size_t n = 0;
+
+		if (i >= max) {
+			if (o + 3 < size) {
+				memcpy(dst + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\', esc[1] = (char)c, n = 2;
+		} else if (c < 0x20 || c == 0x7f || c >= 0x80) {
+			/* Bytes >= 0x80 are escaped one by one: logs stay valid JSON
+			 * whatever encoding the client used. */
+			esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0';
+			esc[4] = hex[c >> 4], esc[5] = hex[c & 15], n = 6;
+		} else {
+			esc[0] = (char)c, n = 1;
+		}
+		if (o + n >= size)
+			break;
+		memcpy(dst + o, esc, n);
+		o += n;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+static void jl_raw(struct jline *j, const char *s, size_t n)
+{
+	if (j->full || j->len + n + 32 >= sizeof j->buf) {
+		j->full = 1;
+		return;
+	}
+	memcpy(j->buf + j->len, s, n);
+	j->len += n;
+}
+
+static void jl_key(struct jline *j, const char *key)
+{
+	char k[80];
+	int n = snprintf(k, sizeof k, ",\"%s\":", key);
+
+	if (n > 0 && (size_t)n < sizeof k)
+		jl_raw(j, k, (size_t)n);
+}
+
+void jl_begin(struct jline *j, const char *level, const char *event)
+{
+	struct timeval tv;
+	struct tm tm;
+	char ts[64];
+	int n;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = snprintf(ts, sizeof ts, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	             tm.tm_sec, (int)(tv.tv_usec / 1000));
+	j->len = 0;
+	j->full = 0;
+	jl_raw(j, ts, (size_t)n);
+	jl_str(j, "level", level);
+	if (event)
+		jl_str(j, "event", event);
+}
+
+void jl_strn(struct jline *j, const char *key, const char *val, size_t max)
+{
+	char esc[MOAT_LOG_FIELD_MAX * 6 + 8];
+
+	jl_key(j, key);
+	jl_raw(j, "\"", 1);
+	jl_raw(j, esc, json_escape(esc, sizeof esc, val ? val : "", max));
+	jl_raw(j, "\"", 1);
+}
+
+void jl_str(struct jline *j, const char *key, const char *val)
+{
+	jl_strn(j, key, val, MOAT_LOG_FIELD_MAX);
+}
+
+void jl_int(struct jline *j, const char *key, long long v)
+{
+	char num[32];
+	int n = snprintf(num, sizeof num, "%lld", v);
+
+	jl_key(j, key);
+	jl_raw(j, num, (size_t)n);
+}
+
+void jl_bool(struct jline *j, const char *key, int v)
+{
+	jl_key(j, key);
+	jl_raw(j, v ? "true" : "false", v ? 4 : 5);
+}
+
+void jl_emit(struct jline *j)
+{
+	if (j->full) {
+		/* jl_raw keeps 32 bytes spare for this tail. */
+		j->full = 0;
+		jl_raw(j, ",\"truncated\":true", 17);
+	}
+	jl_raw(j, "}\n", 2);
+	if (target == LOG_TO_SYSLOG) {
+		syslog(LOG_MAIL | LOG_INFO, "%.*s", (int)(j->len - 1), j->buf);
+		return;
+	}
+	/* One write per line: lines from concurrent writers never interleave
+	 * (O_APPEND). A failing log must not stop mail: errors are ignored. */
+	if (write(log_fd, j->buf, j->len) < 0)
+		return;
+}
+
+int log_open(const struct config *c)
+{
+	int fd;
+
+	if (c->log_target == LOG_TO_SYSLOG) {
+		openlog("moat", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	} else if (c->log_target == LOG_TO_FILE) {
+		fd = open(c->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd < 0)
+			return -1;
+		if (log_fd > 2)
+			close(log_fd);
+		log_fd = fd;
+		snprintf(log_path, sizeof log_path, "%s", c->log_file);
+	} else {
+		if (log_fd > 2)
+			close(log_fd);
+		log_fd = 2;
+	}
+	target = c->log_target;
+	return 0;
+}
+
+void log_reopen(void)
+{
+	int fd;
+
+	if (target != LOG_TO_FILE)
+		return;
+	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return; /* keep writing to the old file */
+	close(log_fd);
+	log_fd = fd;
+}
+
+void log_close(void)
+{
+	if (target == LOG_TO_SYSLOG)
+		closelog();
+	if (log_fd > 2)
+		close(log_fd);
+	log_fd = 2;
+	target = LOG_TO_STDERR;
+}
+
+static void log_v(const char *level, const char *event, const char *fmt, va_list ap)
+{
+	struct jline j;
+	char msg[1024];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	jl_begin(&j, level, event);
+	jl_strn(&j, "msg", msg, sizeof msg);
+	jl_emit(&j);
+}
+
+#define LOG_FN(name, level)                                      \
+	void name(const char *event, const char *fmt, ...)       \
+	{                                                        \
+		va_list ap;                                      \
+		va_start(ap, fmt);                               \
+		log_v(level, event, fmt, ap);                    \
+		va_end(ap);                                      \
+	}
+LOG_FN(log_info, "info")
+LOG_FN(log_warn, "warning")
+LOG_FN(log_error, "error")

@@ -1,0 +1,40 @@
+/* log.h - every line moat logs is one JSON object */
+#ifndef MOAT_LOG_H
+#define MOAT_LOG_H
+
+#include <stddef.h>
+#include "config.h"
+
+/* One JSON object being built. Fields are appended in order; a line that
+ * would not fit is cut at a field boundary and marked "truncated":true. */
+struct jline {
+	char buf[4096];
+	size_t len;
+	int full;
+};
+
+void jl_begin(struct jline *j, const char *level, const char *event);
+void jl_str(struct jline *j, const char *key, const char *val);  /* escaped, cut at MOAT_LOG_FIELD_MAX */
+void jl_strn(struct jline *j, const char *key, const char *val, size_t max);
+void jl_int(struct jline *j, const char *key, long long v);
+void jl_bool(struct jline *j, const char *key, int v);
+void jl_emit(struct jline *j);  /* closes the object and writes one line */
+
+/* Escape untrusted text for a JSON string: control bytes as \u00XX, quotes and
+ * backslashes escaped, invalid UTF-8 bytes as \u00XX of the byte; stops after
+ * max input bytes (adding "...") or when dst is full. Returns bytes written
+ * (dst is always NUL-terminated when size > 0). Pure. */
+size_t json_escape(char *dst, size_t size, const char *src, size_t max);
+
+/* Open the configured target (stderr, syslog, file). Returns 0 or -1 with errno. */
+int log_open(const struct config *c);
+/* Reopen a log file after rotation (SIGHUP). */
+void log_reopen(void);
+void log_close(void);
+
+/* Convenience: {"level":…,"event":…,"msg":…} printf-style. */
+void log_info(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_warn(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_error(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,179 @@
+/* main.c - moat: command line, start-up, signals, the event loop */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "backend.h"
+#include "config.h"
+#include "iptable.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+
+#define MOAT_VERSION "0.1.0"
+#define DEFAULT_CONFIG "/etc/moat/moat.conf"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: moat [-t] [-c config]\n"
+	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+	           "  -t       check the configuration and exit\n"
+	           "  -V       print the version\n");
+}
+
+void server_session_gone(struct server *srv, struct session *s)
+{
+	if (s->counted_ip)
+		iptable_dec(srv->per_ip, (struct sockaddr *)&s->peer);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	if (srv->stopping && srv->nsessions == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	log_warn("shutdown", "grace period over, %d sessions cut", srv->nsessions);
+	event_base_loopexit(srv->base, NULL);
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv = {srv->cfg->shutdown_grace, 0};
+	struct session *s, *next;
+
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	log_info("shutdown", "signal %d: no new connections, %d sessions finishing", (int)sig,
+	         srv->nsessions);
+	listeners_close(srv);
+	for (s = srv->sessions; s; s = next) {
+		next = s->next;
+		session_shutdown(s);
+	}
+	if (srv->nsessions == 0) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	srv->grace = evtimer_new(srv->base, grace_cb, srv);
+	if (srv->grace)
+		evtimer_add(srv->grace, &tv);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	char err[1024];
+	struct config *c = config_load(srv->config_path, err, sizeof err);
+
+	if (!c) {
+		log_error("reload", "%s; keeping the running configuration", err);
+		return;
+	}
+	if (c->nlisten != srv->cfg->nlisten ||
+	    memcmp(c->listen, srv->cfg->listen, sizeof c->listen) != 0)
+		log_warn("reload", "listen addresses changed: they take effect at restart");
+	/* Sessions keep the config they started with; new ones get this one. */
+	config_unref(srv->cfg);
+	srv->cfg = c;
+	log_reopen();
+	backend_probe(srv->base, srv->cfg);
+	log_info("reload", "configuration reloaded from %s", srv->config_path);
+}
+
+static int run(struct server *srv)
+{
+	struct event *sigterm, *sigint, *sighup;
+
+	signal(SIGPIPE, SIG_IGN);
+	srv->base = event_base_new();
+	srv->per_ip = iptable_new();
+	if (!srv->base || !srv->per_ip) {
+		log_error("startup", "out of memory");
+		return 1;
+	}
+	srv->id_salt = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)srv;
+	if (listeners_open(srv) < 0)
+		return 1;
+	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
+	sigint = evsignal_new(srv->base, SIGINT, on_sigterm, srv);
+	sighup = evsignal_new(srv->base, SIGHUP, on_sighup, srv);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sighup, NULL);
+	backend_probe(srv->base, srv->cfg);
+	log_info("ready", "moat %s ready (pid %d)", MOAT_VERSION, (int)getpid());
+	event_base_dispatch(srv->base);
+	log_info("stopped", "moat stopped");
+	event_free(sigterm);
+	event_free(sigint);
+	event_free(sighup);
+	if (srv->grace)
+		event_free(srv->grace);
+	listeners_close(srv);
+	iptable_free(srv->per_ip);
+	config_unref(srv->cfg);
+	event_base_free(srv->base);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct server srv;
+	const char *path = DEFAULT_CONFIG;
+	char err[1024];
+	int opt, test_only = 0, rc;
+
+	while ((opt = getopt(argc, argv, "c:thV")) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 't': test_only = 1; break;
+		case 'V': printf("moat %s\n", MOAT_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	srv.config_path = path;
+	srv.cfg = config_load(path, err, sizeof err);
+	if (!srv.cfg) {
+		if (test_only) {
+			fprintf(stderr, "%s\n", err);
+		} else {
+			log_error("config", "%s", err);
+		}
+		return 1;
+	}
+	if (test_only) {
+		printf("%s: configuration OK\n", path);
+		config_unref(srv.cfg);
+		return 0;
+	}
+	if (log_open(srv.cfg) < 0) {
+		log_error("log", "cannot open log %s: %s", srv.cfg->log_file, strerror(errno));
+		config_unref(srv.cfg);
+		return 1;
+	}
+	rc = run(&srv);
+	log_close();
+	return rc;
+}

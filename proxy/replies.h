@@ -1,0 +1,27 @@
+/* replies.h - every reply moat itself sends, in one table */
+#ifndef MOAT_REPLIES_H
+#define MOAT_REPLIES_H
+
+enum reply_id {
+	R_DONE, R_BYE, R_VRFY, R_HELP, R_DATA_GO,
+	R_HELO_SYNTAX, R_EHLO_SYNTAX, R_NEED_HELO, R_NESTED_MAIL, R_NEED_MAIL, R_NEED_RCPT,
+	R_NO_VALID_RCPT, R_MAIL_SYNTAX, R_RCPT_SYNTAX, R_BAD_SENDER, R_BAD_RCPT, R_PARAM,
+	R_BAD_PARAM_VALUE, R_NO_ARGS, R_SIZE, R_TOO_MANY_RCPT, R_UNKNOWN_CMD, R_NOT_IMPL,
+	R_LINE_TOO_LONG, R_BAD_CHARS, R_SMTPUTF8_NEEDED, R_TOO_MANY_CONN, R_TOO_MANY_CONN_IP,
+	R_TIMEOUT, R_TOO_MANY_ERRORS, R_BACKEND_DOWN, R_BACKEND_LOST, R_SHUTDOWN, R_LOCAL_ERROR,
+	R_COUNT
+};
+
+struct reply {
+	int code;
+	const char *esc;  /* RFC 3463 enhanced status code */
+	const char *text; /* "%h" stands for our hostname */
+};
+
+extern const struct reply replies[R_COUNT];
+
+/* Format "code esc text\r\n" (the text with %h expanded and, if arg is not
+ * NULL, %s replaced by arg). Returns the length written (truncated to size). */
+int reply_format(char *buf, int size, enum reply_id id, const char *hostname, const char *arg);
+
+#endif

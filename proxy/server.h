@@ -1,0 +1,30 @@
+/* server.h - the process-wide state one event loop serves */
+#ifndef MOAT_SERVER_H
+#define MOAT_SERVER_H
+
+#include <event2/event.h>
+#include "config.h"
+
+struct session;
+struct iptable;
+struct evconnlistener;
+
+struct server {
+	struct event_base *base;
+	struct config *cfg;           /* current config; sessions hold their own ref */
+	const char *config_path;
+	struct evconnlistener *listeners[16];
+	int nlisteners;
+	int nsessions;                /* open client connections */
+	struct iptable *per_ip;       /* connections per client address */
+	struct session *sessions;     /* all open sessions */
+	int stopping;                 /* SIGTERM received */
+	struct event *grace;          /* shutdown grace timer */
+	uint64_t next_session;        /* session id counter */
+	uint64_t id_salt;             /* random, so ids differ between runs */
+};
+
+/* A session ended: unaccount it; finishes a shutdown when the last goes. */
+void server_session_gone(struct server *srv, struct session *s);
+
+#endif

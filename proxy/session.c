@@ -1,0 +1,1022 @@
+/* session.c - the client side: SMTP commands, limits, the message, the verdicts.
+ *
+ * Per command: check syntax -> run the checks (asynchronous) -> proceed with
+ * the backend (asynchronous) -> reply. While a step is outstanding the
+ * session is "busy": reading from the client pauses and pipelined commands
+ * wait in the input buffer, so replies always go out in order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "backend.h"
+#include "iptable.h"
+#include "limits.h"
+#include "log.h"
+#include "proxyproto.h"
+#include "replies.h"
+#include "server.h"
+#include "session.h"
+#include "spool.h"
+
+static void session_process(struct session *s);
+static void rcpt_backend_step(struct session *s);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+void session_send(struct session *s, const char *text, size_t len)
+{
+	if (s->state != S_CLOSING)
+		bufferevent_write(s->bev, text, len);
+}
+
+static void reply(struct session *s, enum reply_id id, const char *arg)
+{
+	char buf[1024];
+	int n = reply_format(buf, sizeof buf, id, s->cfg->hostname, arg);
+
+	session_send(s, buf, (size_t)n);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg);
+
+static void session_free(struct session *s)
+{
+	struct jline j;
+
+	jl_begin(&j, "info", "session_end");
+	jl_str(&j, "session", s->id);
+	jl_str(&j, "client_ip", s->peer_ip);
+	jl_str(&j, "helo", s->helo);
+	jl_int(&j, "messages", s->ntx);
+	jl_int(&j, "rejected", s->nrejected);
+	jl_int(&j, "errors", s->errors);
+	jl_emit(&j);
+
+	if (s->checks_pending)
+		checks_cancel(s);
+	if (s->tx) {
+		spool_free(s->tx->spool);
+		free(s->tx);
+	}
+	backend_free(s->be);
+	if (s->bev)
+		bufferevent_free(s->bev);
+	if (s->reaper)
+		event_free(s->reaper);
+	server_session_gone(s->srv, s);
+	config_unref(s->cfg);
+	free(s);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	session_free(arg);
+}
+
+/* End the session once the output (the last reply) is flushed. Never frees
+ * synchronously: callers up the stack may still hold s. */
+static void session_close(struct session *s)
+{
+	struct timeval now = {0, 0};
+
+	if (s->state == S_CLOSING)
+		return;
+	s->state = S_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		event_add(s->reaper, &now);
+}
+
+static void close_with(struct session *s, enum reply_id id)
+{
+	reply(s, id, NULL);
+	session_close(s);
+}
+
+static void set_busy(struct session *s, int busy)
+{
+	s->busy = busy;
+	if (s->state == S_CLOSING)
+		return;
+	if (busy)
+		bufferevent_disable(s->bev, EV_READ);
+	else
+		bufferevent_enable(s->bev, EV_READ);
+}
+
+static void set_read_timeout(struct session *s, int seconds)
+{
+	struct timeval tv = {seconds, 0};
+
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* A protocol error: count it; too many end the session (Postfix: hard_error_limit). */
+static void proto_error(struct session *s, enum reply_id id, const char *arg)
+{
+	s->errors++;
+	if (s->errors >= MOAT_ERROR_LIMIT) {
+		close_with(s, R_TOO_MANY_ERRORS);
+		return;
+	}
+	reply(s, id, arg);
+}
+
+/* First line of a reply, without CRLF, for the log. */
+static void first_line(const char *text, char *out, size_t size)
+{
+	size_t n = strcspn(text, "\r\n");
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, text, n);
+	out[n] = '\0';
+}
+
+/* One JSON line per decision. */
+static void log_decision(struct session *s, const char *stage, int code, const char *reason,
+                         const char *rcpt)
+{
+	struct jline j;
+	const char *action = code / 100 == 2 || code == 354 ? "accept" : code / 100 == 4 ? "tempfail" : "reject";
+
+	jl_begin(&j, "info", "decision");
+	jl_str(&j, "session", s->id);
+	jl_str(&j, "client_ip", s->peer_ip);
+	jl_str(&j, "helo", s->helo);
+	jl_str(&j, "mail_from", s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "");
+	jl_str(&j, "rcpt", rcpt ? rcpt : "");
+	jl_str(&j, "stage", stage);
+	jl_str(&j, "action", action);
+	jl_int(&j, "code", code);
+	jl_str(&j, "reason", reason);
+	jl_str(&j, "spf", "");
+	jl_str(&j, "dkim", "");
+	if (s->tx && strcmp(stage, "data") == 0) {
+		jl_int(&j, "size", (long long)s->tx->size);
+		jl_int(&j, "nrcpt", s->tx->nrcpt);
+		if (s->tx->dp.bare_lf || s->tx->dp.bare_cr) {
+			jl_int(&j, "bare_lf", (long long)s->tx->dp.bare_lf);
+			jl_int(&j, "bare_cr", (long long)s->tx->dp.bare_cr);
+		}
+	}
+	jl_emit(&j);
+	if (code / 100 != 2)
+		s->nrejected++;
+}
+
+/* Pass a backend reply to the client verbatim, and log it. */
+static void relay_reply(struct session *s, const char *stage, const struct smtp_reply *r,
+                        const char *rcpt)
+{
+	char why[300];
+
+	session_send(s, r->text, r->len);
+	if (r->code / 100 != 2 && r->code != 354) {
+		snprintf(why, sizeof why, "backend: ");
+		first_line(r->text, why + 9, sizeof why - 9);
+		log_decision(s, stage, r->code, why, rcpt);
+	}
+}
+
+static void txn_free(struct session *s)
+{
+	if (!s->tx)
+		return;
+	if (s->be && s->tx->be != BE_NONE && s->tx->be != BE_DOWN)
+		s->be_dirty = 1; /* the backend holds a transaction: RSET before reuse */
+	spool_free(s->tx->spool);
+	free(s->tx);
+	s->tx = NULL;
+}
+
+/* A step finished: take the next command, or end a draining session. */
+static void resume(struct session *s)
+{
+	set_busy(s, 0);
+	if (s->srv->stopping && !s->tx) {
+		close_with(s, R_SHUTDOWN);
+		return;
+	}
+	session_process(s);
+}
+
+static void drop_backend(struct session *s)
+{
+	backend_free(s->be);
+	s->be = NULL;
+	s->be_dirty = 0;
+}
+
+/* ---- HELO / EHLO ------------------------------------------------------ */
+
+static void do_helo(struct session *s, const char *arg, int esmtp)
+{
+	const struct ehlo_caps *bc = &backend_known_caps;
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	size_t n;
+
+	if (!*arg) {
+		proto_error(s, esmtp ? R_EHLO_SYNTAX : R_HELO_SYNTAX, NULL);
+		return;
+	}
+	n = strcspn(arg, " \t");
+	if (n > MOAT_HELO_MAX)
+		n = MOAT_HELO_MAX;
+	memcpy(s->helo, arg, n);
+	s->helo[n] = '\0';
+	txn_free(s); /* RFC 5321 4.1.4: EHLO resets the transaction */
+	s->helo_seen = 1;
+	s->esmtp = esmtp;
+	if (!esmtp) {
+		evbuffer_add_printf(out, "250 %s\r\n", s->cfg->hostname);
+		return;
+	}
+	evbuffer_add_printf(out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n250-8BITMIME\r\n",
+	                    s->cfg->hostname, s->cfg->max_message_size);
+	if (backend_caps_known && bc->smtputf8)
+		evbuffer_add_printf(out, "250-SMTPUTF8\r\n");
+	if (backend_caps_known && bc->dsn)
+		evbuffer_add_printf(out, "250-DSN\r\n");
+	evbuffer_add_printf(out, "250 ENHANCEDSTATUSCODES\r\n");
+}
+
+/* ---- MAIL ------------------------------------------------------------- */
+
+/* Check MAIL parameters; sets *id to a reply on error. 0 ok, -1 error. */
+static int mail_params_ok(struct session *s, const struct smtp_params *ps, struct txn *tx,
+                          enum reply_id *id, const char **bad)
+{
+	int i;
+
+	for (i = 0; i < ps->n; i++) {
+		const struct smtp_param *p = &ps->p[i];
+		unsigned long size;
+
+		*bad = p->key;
+		if (strcmp(p->key, "SIZE") == 0) {
+			if (!p->has_value || parse_ulong(p->value, ~0UL, &size) < 0) {
+				*id = R_BAD_PARAM_VALUE;
+				return -1;
+			}
+			if (size > s->cfg->max_message_size) {
+				*id = R_SIZE;
+				return -1;
+			}
+		} else if (strcmp(p->key, "BODY") == 0) {
+			if (!p->has_value || (strcasecmp(p->value, "7BIT") && strcasecmp(p->value, "8BITMIME"))) {
+				*id = R_BAD_PARAM_VALUE;
+				return -1;
+			}
+		} else if (strcmp(p->key, "SMTPUTF8") == 0 && backend_known_caps.smtputf8 && !p->has_value) {
+			tx->utf8 = 1;
+		} else if ((strcmp(p->key, "RET") == 0 || strcmp(p->key, "ENVID") == 0) &&
+		           backend_known_caps.dsn && p->has_value) {
+			continue;
+		} else {
+			*id = R_PARAM;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void mail_verdict(struct session *s, const struct verdict *v)
+{
+	s->checks_pending = 0;
+	if (v->code) {
+		char buf[700];
+		int n = snprintf(buf, sizeof buf, "%d %s %s\r\n", v->code, v->esc, v->text);
+
+		session_send(s, buf, (size_t)n);
+		log_decision(s, "mail", v->code, v->reason, NULL);
+		txn_free(s);
+	} else {
+		session_send(s, "250 2.1.0 OK\r\n", 14);
+	}
+	resume(s);
+}
+
+static void do_mail(struct session *s, const char *arg)
+{
+	struct smtp_params ps;
+	struct txn *tx;
+	enum reply_id id;
+	const char *bad = NULL;
+	enum path_err e;
+
+	if (!s->helo_seen) {
+		proto_error(s, R_NEED_HELO, NULL);
+		return;
+	}
+	if (s->tx) {
+		proto_error(s, R_NESTED_MAIL, NULL);
+		return;
+	}
+	tx = calloc(1, sizeof *tx);
+	if (!tx) {
+		reply(s, R_LOCAL_ERROR, NULL);
+		return;
+	}
+	e = smtp_parse_mail_rcpt(arg, 0, &tx->from, &ps);
+	if (e != PATH_OK) {
+		free(tx);
+		proto_error(s, e == PATH_ERR_SYNTAX || e == PATH_ERR_PARAM ? R_MAIL_SYNTAX : R_BAD_SENDER, NULL);
+		return;
+	}
+	if (mail_params_ok(s, &ps, tx, &id, &bad) < 0) {
+		free(tx);
+		if (id == R_SIZE) {
+			reply(s, id, NULL);
+			return;
+		}
+		proto_error(s, id, bad);
+		return;
+	}
+	if ((tx->from.flags & PATH_UTF8) && !tx->utf8) {
+		free(tx);
+		proto_error(s, R_SMTPUTF8_NEEDED, NULL);
+		return;
+	}
+	/* Keep the parameters as sent, for the backend (validated above). */
+	{
+		const char *p = strchr(arg, '>');
+
+		p = p ? p + 1 : "";
+		while (*p == ' ')
+			p++;
+		snprintf(tx->from_params, sizeof tx->from_params, "%s", p);
+	}
+	s->tx = tx;
+	set_busy(s, 1);
+	s->checks_pending = 1;
+	checks_mail(s, mail_verdict);
+}
+
+/* ---- RCPT ------------------------------------------------------------- */
+
+static void rcpt_reply_cb(void *arg, const struct smtp_reply *r)
+{
+	struct session *s = arg;
+
+	if (!r) {
+		drop_backend(s);
+		s->tx->be = BE_DOWN;
+		reply(s, R_BACKEND_DOWN, NULL);
+		log_decision(s, "rcpt", 451, "backend connection lost", s->tx->rcpt_log);
+	} else {
+		if (r->code / 100 == 2)
+			s->tx->nrcpt++;
+		relay_reply(s, "rcpt", r, s->tx->rcpt_log);
+	}
+	resume(s);
+}
+
+static void send_rcpt(struct session *s)
+{
+	if (backend_command(s->be, s->tx->rcpt_line, rcpt_reply_cb, s) < 0)
+		rcpt_reply_cb(s, NULL);
+}
+
+static void mail_reply_cb(void *arg, const struct smtp_reply *r)
+{
+	struct session *s = arg;
+
+	if (!r) {
+		drop_backend(s);
+		s->tx->be = BE_DOWN;
+		rcpt_backend_step(s);
+		return;
+	}
+	if (r->code / 100 != 2) {
+		s->tx->be = BE_REFUSED;
+		s->tx->be_refusal = *r;
+	} else {
+		s->tx->be = BE_MAIL_OK;
+	}
+	rcpt_backend_step(s);
+}
+
+/* MAIL FROM for the backend: the client's path and the parameters the
+ * backend can take (it announced their extension). */
+static void send_mail(struct session *s)
+{
+	char line[MOAT_CMD_LINE_MAX + 64];
+	const struct ehlo_caps *bc = backend_caps(s->be);
+	struct smtp_params ps;
+	struct smtp_path path;
+	int n, i;
+
+	smtp_parse_mail_rcpt("FROM:<>", 0, &path, &ps); /* ps cleared */
+	n = snprintf(line, sizeof line, "MAIL FROM:<%s>", s->tx->from.null ? "" : s->tx->from.mailbox);
+	{
+		char tmp[MOAT_CMD_LINE_MAX + 16];
+
+		snprintf(tmp, sizeof tmp, "FROM:<> %s", s->tx->from_params);
+		if (smtp_parse_mail_rcpt(tmp, 0, &path, &ps) != PATH_OK)
+			ps.n = 0;
+	}
+	for (i = 0; i < ps.n && n < (int)sizeof line - 1; i++) {
+		const struct smtp_param *p = &ps.p[i];
+
+		if ((!strcmp(p->key, "SIZE") && !bc->size && !backend_known_caps.size) ||
+		    (!strcmp(p->key, "BODY") && !bc->eightbit) ||
+		    (!strcmp(p->key, "SMTPUTF8") && !bc->smtputf8) ||
+		    ((!strcmp(p->key, "RET") || !strcmp(p->key, "ENVID")) && !bc->dsn))
+			continue;
+		n += snprintf(line + n, sizeof line - (size_t)n, p->has_value ? " %s=%s" : " %s", p->key,
+		              p->value);
+	}
+	if (backend_command(s->be, line, mail_reply_cb, s) < 0)
+		mail_reply_cb(s, NULL);
+}
+
+static void rset_reply_cb(void *arg, const struct smtp_reply *r)
+{
+	struct session *s = arg;
+
+	if (!r || r->code / 100 != 2) {
+		drop_backend(s);
+		s->tx->be = BE_DOWN;
+		rcpt_backend_step(s);
+		return;
+	}
+	s->be_dirty = 0;
+	send_mail(s);
+}
+
+static void ehlo_reply_cb(void *arg, const struct smtp_reply *r)
+{
+	struct session *s = arg;
+
+	if (!r || r->code / 100 != 2) {
+		if (r)
+			log_warn("backend", "backend refused the session: %.*s", (int)strcspn(r->text, "\r"), r->text);
+		drop_backend(s);
+		s->tx->be = BE_DOWN;
+		rcpt_backend_step(s);
+		return;
+	}
+	send_mail(s);
+}
+
+/* The RCPT passed moat's checks: get the backend to the point where it can
+ * take it, then pass it on. */
+static void rcpt_backend_step(struct session *s)
+{
+	struct txn *tx = s->tx;
+
+	switch (tx->be) {
+	case BE_MAIL_OK:
+		send_rcpt(s);
+		return;
+	case BE_REFUSED:
+		relay_reply(s, "rcpt", &tx->be_refusal, tx->rcpt_log);
+		resume(s);
+		return;
+	case BE_DOWN:
+		reply(s, R_BACKEND_DOWN, NULL);
+		log_decision(s, "rcpt", 451, "backend unavailable", tx->rcpt_log);
+		resume(s);
+		return;
+	case BE_NONE:
+		break;
+	}
+	if (s->be && !backend_idle(s->be))
+		drop_backend(s);
+	if (!s->be) {
+		s->be = backend_open(s->srv->base, s->cfg, ehlo_reply_cb, s);
+		if (!s->be) {
+			tx->be = BE_DOWN;
+			rcpt_backend_step(s);
+		}
+		return;
+	}
+	if (s->be_dirty) {
+		if (backend_command(s->be, "RSET", rset_reply_cb, s) < 0)
+			rset_reply_cb(s, NULL);
+		return;
+	}
+	send_mail(s);
+}
+
+static void rcpt_verdict(struct session *s, const struct verdict *v)
+{
+	s->checks_pending = 0;
+	if (v->code) {
+		char buf[700];
+		int n = snprintf(buf, sizeof buf, "%d %s %s\r\n", v->code, v->esc, v->text);
+
+		session_send(s, buf, (size_t)n);
+		log_decision(s, "rcpt", v->code, v->reason, s->tx->rcpt_log);
+		resume(s);
+		return;
+	}
+	rcpt_backend_step(s);
+}
+
+static void do_rcpt(struct session *s, const char *arg)
+{
+	struct smtp_path path;
+	struct smtp_params ps;
+	enum path_err e;
+	char *line;
+	int i, n;
+
+	if (!s->tx) {
+		proto_error(s, R_NEED_MAIL, NULL);
+		return;
+	}
+	e = smtp_parse_mail_rcpt(arg, 1, &path, &ps);
+	if (e != PATH_OK) {
+		proto_error(s, e == PATH_ERR_SYNTAX || e == PATH_ERR_PARAM ? R_RCPT_SYNTAX : R_BAD_RCPT, NULL);
+		return;
+	}
+	for (i = 0; i < ps.n; i++) {
+		const char *k = ps.p[i].key;
+
+		if (!backend_known_caps.dsn || (strcmp(k, "NOTIFY") && strcmp(k, "ORCPT")) || !ps.p[i].has_value) {
+			proto_error(s, R_PARAM, k);
+			return;
+		}
+	}
+	if ((path.flags & PATH_UTF8) && !s->tx->utf8) {
+		proto_error(s, R_SMTPUTF8_NEEDED, NULL);
+		return;
+	}
+	line = s->tx->rcpt_line;
+	snprintf(s->tx->rcpt_log, sizeof s->tx->rcpt_log, "%s", path.mailbox);
+	if (s->tx->nrcpt >= s->cfg->max_recipients) {
+		reply(s, R_TOO_MANY_RCPT, NULL);
+		log_decision(s, "rcpt", 452, "too many recipients", path.mailbox);
+		return;
+	}
+	s->tx->nrcpt_tried++;
+	/* The line for the backend: the path as parsed, parameters as sent. */
+	n = snprintf(line, MOAT_CMD_LINE_MAX + 8, "RCPT TO:<%s>", path.mailbox);
+	for (i = 0; i < ps.n && n < MOAT_CMD_LINE_MAX; i++)
+		n += snprintf(line + n, (size_t)(MOAT_CMD_LINE_MAX + 8 - n), " %s=%s", ps.p[i].key,
+		              ps.p[i].value);
+	set_busy(s, 1);
+	s->checks_pending = 1;
+	checks_rcpt(s, &path, rcpt_verdict);
+}
+
+/* ---- DATA ------------------------------------------------------------- */
+
+static void do_data(struct session *s, const char *arg)
+{
+	if (!s->tx) {
+		proto_error(s, R_NEED_MAIL, NULL);
+		return;
+	}
+	if (s->tx->nrcpt == 0) {
+		proto_error(s, s->tx->nrcpt_tried ? R_NO_VALID_RCPT : R_NEED_RCPT, NULL);
+		return;
+	}
+	if (*arg) {
+		proto_error(s, R_NO_ARGS, "DATA");
+		return;
+	}
+	s->tx->spool = spool_new(s->cfg->spool_dir);
+	if (!s->tx->spool) {
+		reply(s, R_LOCAL_ERROR, NULL);
+		return;
+	}
+	data_parser_init(&s->tx->dp);
+	s->tx->max_size = s->cfg->max_message_size;
+	reply(s, R_DATA_GO, NULL);
+	s->state = S_DATA;
+	set_read_timeout(s, s->cfg->data_timeout);
+}
+
+static void data_emit(void *ctx, const char *p, size_t n)
+{
+	struct txn *tx = ctx;
+
+	tx->size += n;
+	if (tx->too_big)
+		return;
+	/* Keep reading to the end of data, but stop storing. */
+	if (tx->size > tx->max_size) {
+		tx->too_big = 1;
+		return;
+	}
+	spool_write(tx->spool, p, n);
+}
+
+/* RFC 5322 date of now, local time zone. */
+static void rfc5322_date(char *buf, size_t size)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(buf, size, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
+
+/* Printable ASCII for a header comment: no parentheses, no backslash. */
+static void header_safe(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < size; in++)
+		out[o++] = (*in > 0x20 && *in < 0x7f && !strchr("()\\", *in)) ? *in : '?';
+	out[o] = '\0';
+}
+
+/* The header fields moat adds in front of the client's message. */
+static void prepend_headers(struct session *s, struct evbuffer *out)
+{
+	char date[64], helo[MOAT_HELO_MAX + 1];
+	int v6 = s->peer.ss_family == AF_INET6 && !strchr(s->peer_ip, '.');
+
+	rfc5322_date(date, sizeof date);
+	header_safe(s->helo, helo, sizeof helo);
+	evbuffer_add_printf(out,
+	                    "Received: from %s ([%s%s])\r\n\tby %s (moat) with %s id %s.%d;\r\n\t%s\r\n",
+	                    helo, v6 ? "IPv6:" : "", s->peer_ip, s->cfg->hostname,
+	                    s->tx->utf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP", s->id, s->ntx + 1,
+	                    date);
+}
+
+static void final_reply_cb(void *arg, const struct smtp_reply *r)
+{
+	struct session *s = arg;
+
+	if (!r) {
+		/* Lost after the message went out: the backend may or may not have
+		 * it; the client retries (RFC 5321 6.1 accepts that duplicate). */
+		drop_backend(s);
+		reply(s, R_BACKEND_LOST, NULL);
+		log_decision(s, "data", 451, "backend connection lost after end of data", NULL);
+	} else {
+		if (r->code / 100 == 2) {
+			char why[300];
+
+			session_send(s, r->text, r->len);
+			first_line(r->text, why, sizeof why);
+			s->ntx++;
+			log_decision(s, "data", r->code, why, NULL);
+		} else {
+			relay_reply(s, "data", r, NULL);
+		}
+		s->tx->be = BE_NONE; /* the backend's transaction is over */
+	}
+	txn_free(s);
+	resume(s);
+}
+
+static void data_cmd_cb(void *arg, const struct smtp_reply *r)
+{
+	struct session *s = arg;
+	struct evbuffer *msg;
+
+	if (!r) {
+		drop_backend(s);
+		reply(s, R_BACKEND_LOST, NULL);
+		log_decision(s, "data", 451, "backend connection lost at DATA", NULL);
+		txn_free(s);
+		resume(s);
+		return;
+	}
+	if (r->code != 354) {
+		relay_reply(s, "data", r, NULL);
+		txn_free(s);
+		resume(s);
+		return;
+	}
+	msg = evbuffer_new();
+	if (!msg || (prepend_headers(s, msg), spool_move_to(s->tx->spool, msg)) < 0) {
+		/* Nothing sent yet beyond DATA: drop the connection, no delivery. */
+		if (msg)
+			evbuffer_free(msg);
+		drop_backend(s);
+		reply(s, R_LOCAL_ERROR, NULL);
+		txn_free(s);
+		resume(s);
+		return;
+	}
+	if (backend_send_message(s->be, msg, final_reply_cb, s) < 0) {
+		evbuffer_free(msg);
+		final_reply_cb(s, NULL);
+		return;
+	}
+	evbuffer_free(msg);
+}
+
+static void data_verdict(struct session *s, const struct verdict *v)
+{
+	s->checks_pending = 0;
+	if (v->code) {
+		char buf[700];
+		int n = snprintf(buf, sizeof buf, "%d %s %s\r\n", v->code, v->esc, v->text);
+
+		session_send(s, buf, (size_t)n);
+		log_decision(s, "data", v->code, v->reason, NULL);
+		txn_free(s);
+		resume(s);
+		return;
+	}
+	if (!backend_idle(s->be)) {
+		drop_backend(s);
+		reply(s, R_BACKEND_LOST, NULL);
+		log_decision(s, "data", 451, "backend connection lost before DATA", NULL);
+		txn_free(s);
+		resume(s);
+		return;
+	}
+	if (backend_command(s->be, "DATA", data_cmd_cb, s) < 0)
+		data_cmd_cb(s, NULL);
+}
+
+/* The client's end of data. */
+static void end_of_data(struct session *s)
+{
+	struct txn *tx = s->tx;
+
+	s->state = S_CMD;
+	set_read_timeout(s, s->cfg->command_timeout);
+	if (tx->too_big) {
+		reply(s, R_SIZE, NULL);
+		log_decision(s, "data", 552, "message size exceeds limit", NULL);
+		txn_free(s);
+		return;
+	}
+	if (spool_failed(tx->spool)) {
+		reply(s, R_LOCAL_ERROR, NULL);
+		log_decision(s, "data", 451, "spool write failed", NULL);
+		txn_free(s);
+		return;
+	}
+	set_busy(s, 1);
+	s->checks_pending = 1;
+	checks_data(s, data_verdict);
+}
+
+/* Feed buffered DATA bytes to the parser. */
+static void data_step(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_iovec v[8];
+	int i, nv = evbuffer_peek(in, -1, NULL, v, 8);
+	size_t used = 0;
+	int done = 0;
+
+	if (nv > 8)
+		nv = 8;
+	for (i = 0; i < nv && !done; i++)
+		used += data_feed(&s->tx->dp, v[i].iov_base, v[i].iov_len, data_emit, s->tx, &done);
+	evbuffer_drain(in, used);
+	if (done)
+		end_of_data(s);
+}
+
+/* ---- command dispatch ------------------------------------------------- */
+
+static void dispatch(struct session *s, const char *line)
+{
+	struct smtp_cmd c;
+
+	if (smtp_cmd_parse(line, &c) < 0) {
+		proto_error(s, R_BAD_CHARS, NULL);
+		return;
+	}
+	switch (c.verb) {
+	case V_HELO: do_helo(s, c.arg, 0); break;
+	case V_EHLO: do_helo(s, c.arg, 1); break;
+	case V_MAIL: do_mail(s, c.arg); break;
+	case V_RCPT: do_rcpt(s, c.arg); break;
+	case V_DATA: do_data(s, c.arg); break;
+	case V_RSET:
+		if (*c.arg) {
+			proto_error(s, R_NO_ARGS, "RSET");
+			break;
+		}
+		txn_free(s);
+		reply(s, R_DONE, NULL);
+		break;
+	case V_NOOP: reply(s, R_DONE, NULL); break;
+	case V_QUIT: close_with(s, R_BYE); break;
+	case V_VRFY:
+		if (!*c.arg)
+			proto_error(s, R_NO_ARGS, "VRFY");
+		else
+			reply(s, R_VRFY, NULL);
+		break;
+	case V_HELP: reply(s, R_HELP, NULL); break;
+	case V_UNKNOWN: proto_error(s, R_UNKNOWN_CMD, NULL); break;
+	default: proto_error(s, R_NOT_IMPL, NULL); break;
+	}
+}
+
+/* Read one command line. Returns 0 when more input is needed. */
+static int command_step(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	char line[MOAT_CMD_LINE_MAX + 1];
+	size_t eol_len = 0, len = evbuffer_get_length(in);
+	struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+
+	if (p.pos < 0) {
+		/* Sanity check: we don't want to store infinitely long commands. */
+		if (len > MOAT_CMD_LINE_MAX) {
+			if (!s->discard_line)
+				proto_error(s, R_LINE_TOO_LONG, NULL);
+			s->discard_line = 1;
+			evbuffer_drain(in, len);
+		}
+		return 0;
+	}
+	if (s->discard_line || (size_t)p.pos + eol_len > MOAT_CMD_LINE_MAX) {
+		evbuffer_drain(in, (size_t)p.pos + eol_len);
+		if (!s->discard_line)
+			proto_error(s, R_LINE_TOO_LONG, NULL);
+		s->discard_line = 0;
+		return 1;
+	}
+	evbuffer_remove(in, line, (size_t)p.pos);
+	evbuffer_drain(in, eol_len);
+	line[p.pos] = '\0';
+	if (memchr(line, '\0', (size_t)p.pos)) {
+		proto_error(s, R_BAD_CHARS, NULL);
+		return 1;
+	}
+	dispatch(s, line);
+	return 1;
+}
+
+/* ---- connection set-up ------------------------------------------------ */
+
+/* The client's real address is known: apply per-address limits, greet. */
+static void greet(struct session *s)
+{
+	int n;
+
+	sockaddr_ntop((struct sockaddr *)&s->peer, s->peer_ip, sizeof s->peer_ip);
+	n = iptable_inc(s->srv->per_ip, (struct sockaddr *)&s->peer);
+	s->counted_ip = 1;
+	if (n > s->cfg->max_connections_per_ip) {
+		struct jline j;
+
+		jl_begin(&j, "info", "decision");
+		jl_str(&j, "session", s->id);
+		jl_str(&j, "client_ip", s->peer_ip);
+		jl_str(&j, "stage", "connect");
+		jl_str(&j, "action", "tempfail");
+		jl_int(&j, "code", 421);
+		jl_str(&j, "reason", "too many connections from this address");
+		jl_emit(&j);
+		close_with(s, R_TOO_MANY_CONN_IP);
+		return;
+	}
+	s->state = S_CMD;
+	set_read_timeout(s, s->cfg->command_timeout);
+	bufferevent_write(s->bev, "220 ", 4);
+	bufferevent_write(s->bev, s->cfg->hostname, strlen(s->cfg->hostname));
+	bufferevent_write(s->bev, " ESMTP moat\r\n", 13);
+}
+
+/* Returns 0 when more input is needed. */
+static int proxy_step(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t len = evbuffer_get_length(in), used = 0;
+	struct pp_info pi;
+	enum pp_result r;
+
+	if (len > MOAT_PROXY_HEADER_MAX)
+		len = MOAT_PROXY_HEADER_MAX;
+	r = proxy_parse(evbuffer_pullup(in, (ev_ssize_t)len), len, &used, &pi);
+	if (r == PP_MORE && len < MOAT_PROXY_HEADER_MAX)
+		return 0;
+	if (r != PP_OK) {
+		log_warn("proxy_protocol", "session %s from %s: no valid PROXY header, closing", s->id,
+		         s->peer_ip);
+		session_close(s);
+		return 0;
+	}
+	evbuffer_drain(in, used);
+	if (!pi.local) {
+		memcpy(&s->peer, &pi.src, pi.srclen);
+		s->peerlen = pi.srclen;
+	}
+	greet(s);
+	return 1;
+}
+
+static void session_process(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	while (!s->busy && s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
+		if (s->state == S_PROXY) {
+			if (!proxy_step(s))
+				return;
+		} else if (s->state == S_DATA) {
+			data_step(s);
+		} else if (!command_step(s)) {
+			return;
+		}
+	}
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	session_process(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	struct timeval now = {0, 0};
+
+	if (s->state == S_CLOSING)
+		event_add(s->reaper, &now);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timeval now = {0, 0};
+
+	if ((what & BEV_EVENT_TIMEOUT) && s->state != S_CLOSING) {
+		if (s->state == S_PROXY) {
+			log_warn("proxy_protocol", "session %s: PROXY header timeout", s->id);
+			session_close(s);
+			return;
+		}
+		close_with(s, R_TIMEOUT);
+		return;
+	}
+	/* EOF or error: the client is gone. A message not yet at its end of
+	 * data is dropped; nothing was sent to the backend for it. */
+	if (s->state == S_DATA && s->tx)
+		log_decision(s, "data", 0, "client disconnected during DATA", NULL);
+	s->state = S_CLOSING;
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	event_add(s->reaper, &now);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	/* splitmix64: distinct, unguessable-enough ids from a counter */
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct session *s = calloc(1, sizeof *s);
+	struct timeval tv = {MOAT_PROXY_TIMEOUT, 0};
+
+	if (!s) {
+		evutil_closesocket(fd);
+		return;
+	}
+	s->srv = srv;
+	s->cfg = config_ref(srv->cfg);
+	s->seq = srv->next_session++;
+	snprintf(s->id, sizeof s->id, "%016llx", (unsigned long long)mix64(srv->id_salt + s->seq));
+	memcpy(&s->peer, sa, salen);
+	s->peerlen = salen;
+	sockaddr_ntop(sa, s->peer_ip, sizeof s->peer_ip);
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->reaper = evtimer_new(srv->base, reap_cb, s);
+	/* linked first so that session_free can always unlink */
+	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	if (!s->bev || !s->reaper) {
+		if (!s->bev)
+			evutil_closesocket(fd);
+		session_free(s);
+		return;
+	}
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, MOAT_CLIENT_INPUT_MAX);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (s->cfg->proxy_protocol) {
+		s->state = S_PROXY;
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+		return;
+	}
+	greet(s);
+}
+
+void session_shutdown(struct session *s)
+{
+	if (s->state == S_CLOSING || s->busy || s->tx)
+		return; /* resume() closes it after its transaction */
+	close_with(s, R_SHUTDOWN);
+}

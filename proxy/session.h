@@ -1,0 +1,87 @@
+/* session.h - one client SMTP session and its transaction */
+#ifndef MOAT_SESSION_H
+#define MOAT_SESSION_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "checks.h"
+#include "config.h"
+#include "dataparse.h"
+#include "smtp_parse.h"
+#include "smtp_reply.h"
+
+struct server;
+struct spool;
+struct backend;
+struct bufferevent;
+
+enum sstate {
+	S_PROXY,   /* waiting for the PROXY protocol header */
+	S_CMD,     /* reading commands */
+	S_DATA,    /* reading the message */
+	S_CLOSING, /* last reply being flushed; input ignored */
+};
+
+/* Where the backend stands in the current transaction. */
+enum bestate {
+	BE_NONE,    /* nothing sent for this transaction yet */
+	BE_MAIL_OK, /* backend accepted our MAIL */
+	BE_REFUSED, /* backend refused MAIL: its reply answers every RCPT */
+	BE_DOWN,    /* backend unreachable: 451 for every RCPT */
+};
+
+/* One mail transaction: MAIL .. end of DATA. */
+struct txn {
+	struct smtp_path from;
+	char from_params[600];         /* MAIL parameters to pass on */
+	int utf8;                      /* SMTPUTF8 given */
+	int nrcpt;                     /* accepted by the backend */
+	int nrcpt_tried;               /* RCPT commands that passed syntax */
+	char rcpt_log[MOAT_PATH_MAX + 1];      /* last recipient, for the log */
+	char rcpt_line[MOAT_CMD_LINE_MAX + 8]; /* the RCPT being passed to the backend */
+	enum bestate be;
+	struct smtp_reply be_refusal;  /* with BE_REFUSED */
+	struct spool *spool;           /* during and after DATA */
+	struct data_parser dp;
+	size_t size;                   /* wire bytes received */
+	size_t max_size;               /* max_message_size when DATA began */
+	int too_big;                   /* over max_message_size: discard, 552 at the end */
+};
+
+struct session {
+	struct server *srv;
+	struct config *cfg;            /* the config this session started with (a reference) */
+	struct bufferevent *bev;       /* the client */
+	char id[17];                   /* hex session id, in every log line */
+	struct sockaddr_storage peer;  /* real client (after PROXY) */
+	socklen_t peerlen;
+	char peer_ip[64];
+	int counted_ip;                /* holds a slot in the per-address table */
+	enum sstate state;
+	int helo_seen;
+	int esmtp;
+	char helo[MOAT_HELO_MAX + 1];
+	int busy;                      /* waiting on a check or the backend: input paused */
+	int discard_line;              /* skipping the rest of an over-long line */
+	int errors;                    /* protocol errors so far */
+	int ntx;                       /* transactions delivered */
+	int nrejected;
+	struct txn *tx;                /* NULL outside MAIL..end of DATA */
+	struct backend *be;            /* kept across transactions; NULL if none */
+	int be_dirty;                  /* backend has a transaction that needs RSET */
+	int checks_pending;            /* a check's callback is outstanding */
+	struct session *next, *prev;   /* the server's list, for shutdown */
+	struct event *reaper;          /* frees the session from the loop */
+	uint64_t seq;
+};
+
+/* Start a session on an accepted socket. */
+void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen);
+/* Server shutdown: idle sessions get 421 now; busy ones after their transaction. */
+void session_shutdown(struct session *s);
+/* The reply a verdict asks for, sent by the session. */
+void session_send(struct session *s, const char *text, size_t len);
+
+#endif

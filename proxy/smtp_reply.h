@@ -1,0 +1,30 @@
+/* smtp_reply.h - reading a server's (multi-line) reply; pure */
+#ifndef MOAT_SMTP_REPLY_H
+#define MOAT_SMTP_REPLY_H
+
+#include <stddef.h>
+#include "limits.h"
+
+/* A whole reply as received, every line CRLF-ended, to pass on verbatim. */
+struct smtp_reply {
+	int code;                          /* 200..599 */
+	size_t len;
+	int nlines;
+	char text[MOAT_BACKEND_REPLY_MAX]; /* NUL-terminated */
+};
+
+enum reply_step { REPLY_MORE, REPLY_DONE, REPLY_BAD };
+
+void smtp_reply_init(struct smtp_reply *r);
+/* Add one line (without CRLF). REPLY_BAD: not "ddd", "ddd-..." or "ddd ...",
+ * a code that changes between lines, or a reply over the bounds. */
+enum reply_step smtp_reply_add_line(struct smtp_reply *r, const char *line, size_t len);
+
+/* The extensions a server's EHLO reply offers that matter to moat. */
+struct ehlo_caps {
+	int pipelining, eightbit, smtputf8, dsn, xforward, enhanced;
+	unsigned long size; /* 0 = not announced or no limit */
+};
+void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps);
+
+#endif

@@ -1,0 +1,163 @@
+/* spool.c - message storage; never more than MOAT_SPOOL_MEM_MAX in memory */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "limits.h"
+#include "log.h"
+#include "spool.h"
+
+struct spool {
+	struct evbuffer *mem; /* the message while small */
+	int fd;               /* spill file, -1 while in memory */
+	size_t size;          /* bytes written so far */
+	int failed;
+	char dir[1024];
+};
+
+struct spool *spool_new(const char *dir)
+{
+	struct spool *sp = calloc(1, sizeof *sp);
+
+	if (!sp)
+		return NULL;
+	sp->mem = evbuffer_new();
+	if (!sp->mem) {
+		free(sp);
+		return NULL;
+	}
+	sp->fd = -1;
+	snprintf(sp->dir, sizeof sp->dir, "%s", dir && *dir ? dir : "/tmp");
+	return sp;
+}
+
+/* An anonymous file in dir: O_TMPFILE where supported, else mkstemp+unlink. */
+static int spill_open(const char *dir)
+{
+	char path[1100];
+	int fd;
+
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	snprintf(path, sizeof path, "%s/moat-spool.XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Move what is in memory to a new spill file. */
+static int spill(struct spool *sp)
+{
+	sp->fd = spill_open(sp->dir);
+	if (sp->fd < 0) {
+		log_error("spool", "cannot create a spool file in %s: %s", sp->dir, strerror(errno));
+		return -1;
+	}
+	while (evbuffer_get_length(sp->mem) > 0) {
+		struct evbuffer_iovec v;
+
+		if (evbuffer_peek(sp->mem, -1, NULL, &v, 1) < 1)
+			break;
+		if (write_all(sp->fd, v.iov_base, v.iov_len) < 0)
+			return -1;
+		evbuffer_drain(sp->mem, v.iov_len);
+	}
+	return 0;
+}
+
+int spool_write(struct spool *sp, const char *p, size_t n)
+{
+	if (sp->failed)
+		return -1;
+	if (sp->fd < 0 && sp->size + n > MOAT_SPOOL_MEM_MAX && spill(sp) < 0)
+		goto fail;
+	if (sp->fd >= 0) {
+		if (write_all(sp->fd, p, n) < 0) {
+			log_error("spool", "write to spool file failed: %s", strerror(errno));
+			goto fail;
+		}
+	} else if (evbuffer_add(sp->mem, p, n) < 0) {
+		goto fail;
+	}
+	sp->size += n;
+	return 0;
+fail:
+	sp->failed = 1;
+	return -1;
+}
+
+size_t spool_size(const struct spool *sp) { return sp->size; }
+int spool_failed(const struct spool *sp) { return sp->failed; }
+int spool_on_disk(const struct spool *sp) { return sp->fd >= 0; }
+
+long spool_read(struct spool *sp, size_t off, char *buf, size_t len)
+{
+	if (off >= sp->size)
+		return 0;
+	if (len > sp->size - off)
+		len = sp->size - off;
+	if (sp->fd >= 0) {
+		ssize_t r = pread(sp->fd, buf, len, (off_t)off);
+
+		return r < 0 ? -1 : (long)r;
+	} else {
+		struct evbuffer_ptr pos;
+
+		if (evbuffer_ptr_set(sp->mem, &pos, off, EVBUFFER_PTR_SET) < 0)
+			return -1;
+		return (long)evbuffer_copyout_from(sp->mem, &pos, buf, len);
+	}
+}
+
+int spool_move_to(struct spool *sp, struct evbuffer *out)
+{
+	struct evbuffer_file_segment *seg;
+
+	if (sp->fd < 0)
+		return evbuffer_add_buffer(out, sp->mem);
+	/* The segment owns the fd from here and closes it when sent. */
+	seg = evbuffer_file_segment_new(sp->fd, 0, (ev_off_t)sp->size, EVBUF_FS_CLOSE_ON_FREE);
+	if (!seg)
+		return -1;
+	sp->fd = -1;
+	sp->size = 0;
+	if (evbuffer_add_file_segment(out, seg, 0, -1) < 0) {
+		evbuffer_file_segment_free(seg);
+		return -1;
+	}
+	evbuffer_file_segment_free(seg); /* out holds its own reference */
+	return 0;
+}
+
+void spool_free(struct spool *sp)
+{
+	if (!sp)
+		return;
+	evbuffer_free(sp->mem);
+	if (sp->fd >= 0)
+		close(sp->fd);
+	free(sp);
+}
