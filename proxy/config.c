@@ -1,0 +1,655 @@
+/* config.c - moat.conf: a declarative table of keys, a pure parser, a loader
+ *
+ * Every key is one row of keys[] (name, setter, bounds, default, field), in
+ * the style of Postfix parameters / Redis static_configs. Defaults are given
+ * as config text and go through the same setters as the file, so a default
+ * can never bypass validation. */
+#include "config.h"
+#include "limits.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define CONF_FILE_MAX (1024 * 1024) /* config_load refuses bigger files */
+#define MSG_MAX 512                 /* one setter message, before FILE:LINE */
+#define SHOW_MAX 64                 /* bytes of a bad value quoted back */
+#define XSTR(x) STR(x)
+#define STR(x) #x
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define LISTEN_MAX ((long long)NELEM(((struct config *)0)->listen))
+
+enum {
+	F_EMPTY_OK = 1, /* "key =" is a valid (empty) value */
+	F_ABSOLUTE = 2, /* path must start with '/' */
+};
+
+struct key;
+/* Validate val and store it into c; on error write a message (without the
+ * "FILE:LINE: key: " prefix) into msg. val may be modified (list splitting). */
+typedef int (*setter_fn)(const struct key *k, struct config *c, char *val, char *msg, size_t msz);
+
+struct key {
+	const char *name;
+	setter_fn set;
+	long long min, max; /* numbers: value bounds; lists: entry count bounds */
+	const char *def;    /* default as config text; NULL: computed (hostname) */
+	size_t off;         /* field for the generic setters */
+	size_t size;        /* string field size */
+	int flags;
+};
+
+static int set_int(const struct key *, struct config *, char *, char *, size_t);
+static int set_size(const struct key *, struct config *, char *, char *, size_t);
+static int set_bool(const struct key *, struct config *, char *, char *, size_t);
+static int set_path(const struct key *, struct config *, char *, char *, size_t);
+static int set_listen(const struct key *, struct config *, char *, char *, size_t);
+static int set_backend(const struct key *, struct config *, char *, char *, size_t);
+static int set_hostname(const struct key *, struct config *, char *, char *, size_t);
+static int set_domains(const struct key *, struct config *, char *, char *, size_t);
+static int set_networks(const struct key *, struct config *, char *, char *, size_t);
+static int set_dns(const struct key *, struct config *, char *, char *, size_t);
+static int set_log(const struct key *, struct config *, char *, char *, size_t);
+
+#define OFF(f) offsetof(struct config, f)
+#define SZ(f) sizeof(((struct config *)0)->f)
+#define INT(f, lo, hi, d) { #f, set_int, lo, hi, XSTR(d), OFF(f), SZ(f), 0 }
+#define PATH(f, d, fl) { #f, set_path, 0, 0, d, OFF(f), SZ(f), fl }
+
+static const struct key keys[] = {
+	{ "listen", set_listen, 1, LISTEN_MAX, "127.0.0.1:2525", 0, 0, 0 },
+	{ "backend", set_backend, 0, 0, "127.0.0.1:25", 0, 0, 0 },
+	{ "hostname", set_hostname, 0, 0, NULL, 0, 0, 0 },
+	{ "local_domains", set_domains, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
+	{ "trusted_networks", set_networks, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
+	{ "dns_servers", set_dns, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
+	{ "proxy_protocol", set_bool, 0, 1, "no", OFF(proxy_protocol), 0, 0 },
+	PATH(rules, "", F_EMPTY_OK),
+	{ "log", set_log, 0, 0, "stderr", 0, 0, 0 },
+	PATH(spool_dir, "/tmp", F_ABSOLUTE),
+	{ "max_message_size", set_size, 1024, 2147483648LL, "10240000", OFF(max_message_size), 0, 0 },
+	INT(max_recipients, 1, 100000, 100),
+	INT(max_connections, 1, 1000000, 1000),
+	INT(max_connections_per_ip, 1, 1000000, 20),
+	INT(command_timeout, 1, 3600, 300),
+	INT(data_timeout, 1, 7200, 600),
+	INT(shutdown_grace, 0, 3600, MOAT_SHUTDOWN_GRACE),
+};
+#define NKEYS NELEM(keys)
+
+/* ---- messages ---- */
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *msg, size_t msz, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, msz, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Untrusted text for a message: control bytes as '?', long text cut with
+ * "...". out has SHOW_MAX + 4 bytes. */
+static void show(const char *s, char out[SHOW_MAX + 4])
+{
+	size_t n;
+
+	for (n = 0; s[n] && n < SHOW_MAX; n++)
+		out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
+	memcpy(out + n, s[n] ? "..." : "", s[n] ? 4 : 1);
+}
+
+/* "\"<value>\" <what>" */
+__attribute__((format(printf, 4, 5)))
+static int bad(char *msg, size_t msz, const char *val, const char *fmt, ...)
+{
+	char shown[SHOW_MAX + 4], what[MSG_MAX];
+	va_list ap;
+
+	show(val, shown);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return fail(msg, msz, "\"%s\" %s", shown, what);
+}
+
+/* ---- value syntax ---- */
+
+static int is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/* Plain decimal only: no sign, no suffix, no base prefix ("010" is ten). */
+static int parse_number(const char *s, long long min, long long max, long long *out)
+{
+	long long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (max - (*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	if (v < min || v > max) /* the loop only stops overflow */
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int is_ldh(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') || ch == '-';
+}
+
+/* RFC 1123 host name: LDH labels of 1..63 bytes not starting or ending with
+ * '-', at most MOAT_DOMAIN_MAX in all, and an all-digit last label is
+ * refused so that an IPv4 address is not mistaken for a name. */
+static int domain_ok(const char *s)
+{
+	size_t label = 0;
+	int digits = 1;
+
+	if (*s == '\0' || strlen(s) > MOAT_DOMAIN_MAX)
+		return 0;
+	for (const char *p = s;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (label == 0 || p[-1] == '-')
+				return 0;
+			if (*p == '\0')
+				return !digits;
+			label = 0;
+			digits = 1;
+			continue;
+		}
+		if (!is_ldh(*p) || (*p == '-' && label == 0) || ++label > 63)
+			return 0;
+		if (*p < '0' || *p > '9')
+			digits = 0;
+	}
+}
+
+/* Split a list on commas and/or blanks, in place; empty entries are skipped. */
+static int split_list(const struct key *k, char *val, char **items, char *msg, size_t msz)
+{
+	int n = 0;
+
+	for (char *p = val;;) {
+		p += strspn(p, ", \t");
+		if (*p == '\0')
+			break;
+		if (n >= k->max)
+			return fail(msg, msz, "more than %lld entries", k->max);
+		items[n++] = p;
+		p += strcspn(p, ", \t");
+		if (*p)
+			*p++ = '\0';
+	}
+	if (n < k->min)
+		return fail(msg, msz, "empty value");
+	return n;
+}
+
+/* A numeric address with a port; default_port 0 means the port is required.
+ * "needs a port" is told apart from junk by retrying with a stand-in port. */
+static int parse_addr(const char *s, int default_port, struct sockaddr_storage *ss,
+		      socklen_t *len, char *msg, size_t msz)
+{
+	if (hostport_parse(s, default_port, ss, len) == 0) {
+		if (default_port > 0 && sockaddr_port((struct sockaddr *)ss) == 0)
+			return bad(msg, msz, s, "has port 0");
+		return 0;
+	}
+	if (default_port == 0 && hostport_parse(s, 1, ss, len) == 0)
+		return bad(msg, msz, s, "needs a port");
+	if (default_port == 0)
+		return bad(msg, msz, s, "is not a numeric address:port");
+	return bad(msg, msz, s, "is not a numeric address[:port]");
+}
+
+/* ---- setters ---- */
+
+static int set_int(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	long long v;
+
+	if (parse_number(val, k->min, k->max, &v) < 0)
+		return bad(msg, msz, val, "is not a number between %lld and %lld", k->min, k->max);
+	*(int *)(void *)((char *)c + k->off) = (int)v;
+	return 0;
+}
+
+static int set_size(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	long long v;
+
+	if (parse_number(val, k->min, k->max, &v) < 0)
+		return bad(msg, msz, val, "is not a number between %lld and %lld", k->min, k->max);
+	*(size_t *)(void *)((char *)c + k->off) = (size_t)v;
+	return 0;
+}
+
+static int set_bool(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	int *field = (int *)(void *)((char *)c + k->off);
+
+	for (size_t i = 0; i < NELEM(yes); i++) {
+		if (strcasecmp(val, yes[i]) == 0 || strcasecmp(val, no[i]) == 0) {
+			*field = strcasecmp(val, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return bad(msg, msz, val, "is not yes or no");
+}
+
+static int copy_path(const char *val, char *dst, size_t size, char *msg, size_t msz)
+{
+	size_t n = strlen(val);
+
+	if (n >= size)
+		return fail(msg, msz, "path too long (max %zu bytes)", size - 1);
+	memcpy(dst, val, n + 1);
+	return 0;
+}
+
+static int set_path(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	if ((k->flags & F_ABSOLUTE) && val[0] != '/')
+		return bad(msg, msz, val, "is not an absolute path");
+	return copy_path(val, (char *)c + k->off, k->size, msg, msz);
+}
+
+static int set_log(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	if (strcmp(val, "stderr") == 0 || strcmp(val, "syslog") == 0) {
+		c->log_target = val[1] == 't' ? LOG_TO_STDERR : LOG_TO_SYSLOG;
+		c->log_file[0] = '\0';
+		return 0;
+	}
+	if (val[0] != '/' && strncmp(val, "./", 2) != 0)
+		return bad(msg, msz, val, "is not stderr, syslog or a path starting with / or ./");
+	if (copy_path(val, c->log_file, sizeof c->log_file, msg, msz) < 0)
+		return -1;
+	c->log_target = LOG_TO_FILE;
+	return 0;
+}
+
+static int set_listen(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	char *items[LISTEN_MAX];
+	struct sockaddr_storage ss[LISTEN_MAX];
+	socklen_t len[LISTEN_MAX];
+	int n = split_list(k, val, items, msg, msz);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (parse_addr(items[i], 0, &ss[i], &len[i], msg, msz) < 0)
+			return -1;
+		/* Port 0 twice is fine: each gets its own free port. */
+		for (int j = 0; j < i && sockaddr_port((struct sockaddr *)&ss[i]) != 0; j++)
+			if (memcmp(&ss[i], &ss[j], sizeof ss[i]) == 0)
+				return bad(msg, msz, items[i], "is listed twice");
+	}
+	memcpy(c->listen, ss, (size_t)n * sizeof ss[0]);
+	memcpy(c->listen_len, len, (size_t)n * sizeof len[0]);
+	c->nlisten = n;
+	return 0;
+}
+
+static int set_backend(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	return parse_addr(val, 25, &c->backend, &c->backend_len, msg, msz);
+}
+
+static int set_hostname(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	if (!domain_ok(val))
+		return bad(msg, msz, val, "is not a valid host name");
+	snprintf(c->hostname, sizeof c->hostname, "%s", val);
+	return 0;
+}
+
+static void free_domains(char **d, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(d[i]);
+	free(d);
+}
+
+/* Lower-case an entry in place; ".example.com" (subdomains) keeps its dot. */
+static int domain_entry_ok(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return domain_ok(s[0] == '.' ? s + 1 : s);
+}
+
+static int set_domains(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	char *items[MOAT_CONF_LIST_MAX];
+	char **d = NULL;
+	int n = split_list(k, val, items, msg, msz);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (!domain_entry_ok(items[i]))
+			return bad(msg, msz, items[i], "is not a domain name");
+	if (n > 0 && (d = calloc((size_t)n, sizeof *d)) == NULL)
+		return fail(msg, msz, "out of memory");
+	for (int i = 0; i < n; i++) {
+		if ((d[i] = strdup(items[i])) == NULL) {
+			free_domains(d, i);
+			return fail(msg, msz, "out of memory");
+		}
+	}
+	free_domains(c->local_domains, c->nlocal_domains);
+	c->local_domains = d;
+	c->nlocal_domains = n;
+	return 0;
+}
+
+static int set_networks(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	char *items[MOAT_CONF_LIST_MAX];
+	struct cidr *nets = NULL;
+	int n = split_list(k, val, items, msg, msz);
+
+	if (n < 0)
+		return -1;
+	if (n > 0 && (nets = calloc((size_t)n, sizeof *nets)) == NULL)
+		return fail(msg, msz, "out of memory");
+	for (int i = 0; i < n; i++) {
+		if (cidr_parse(items[i], &nets[i]) < 0) {
+			free(nets);
+			return bad(msg, msz, items[i], "is not an IP address or network");
+		}
+	}
+	free(c->trusted_networks);
+	c->trusted_networks = nets;
+	c->ntrusted_networks = n;
+	return 0;
+}
+
+/* Stored as the c-ares servers csv: "1.2.3.4:53,[::1]:5353". */
+static int set_dns(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	char *items[MOAT_CONF_LIST_MAX];
+	char csv[sizeof c->dns_servers], host[INET6_ADDRSTRLEN];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t used = 0;
+	int n = split_list(k, val, items, msg, msz);
+
+	if (n < 0)
+		return -1;
+	csv[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		if (parse_addr(items[i], 53, &ss, &len, msg, msz) < 0)
+			return -1;
+		sockaddr_ntop((struct sockaddr *)&ss, host, sizeof host);
+		int v6 = strchr(host, ':') != NULL; /* v4-mapped comes back as plain v4 */
+		int w = snprintf(csv + used, sizeof csv - used, "%s%s%s%s:%d", i ? "," : "",
+				 v6 ? "[" : "", host, v6 ? "]" : "", sockaddr_port((struct sockaddr *)&ss));
+		if (w < 0 || (size_t)w >= sizeof csv - used)
+			return fail(msg, msz, "list too long (max %zu bytes as ip:port,...)", sizeof csv - 1);
+		used += (size_t)w;
+	}
+	memcpy(c->dns_servers, csv, used + 1);
+	return 0;
+}
+
+/* ---- defaults, refcount ---- */
+
+/* gethostname() if it is a usable name, else "localhost". */
+static void default_hostname(char *buf, size_t size)
+{
+	if (gethostname(buf, size) != 0)
+		buf[0] = '\0';
+	buf[size - 1] = '\0';
+	if (!domain_ok(buf))
+		snprintf(buf, size, "localhost");
+}
+
+static void config_free(struct config *c)
+{
+	free_domains(c->local_domains, c->nlocal_domains);
+	free(c->trusted_networks);
+	free(c);
+}
+
+struct config *config_new_defaults(void)
+{
+	char val[MOAT_CONF_LINE_MAX + 1], msg[MSG_MAX];
+	struct config *c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		return NULL;
+	c->refs = 1;
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].def)
+			snprintf(val, sizeof val, "%s", keys[i].def);
+		else
+			default_hostname(val, sizeof val);
+		if (keys[i].set(&keys[i], c, val, msg, sizeof msg) < 0) {
+			config_free(c); /* only out of memory: defaults are valid */
+			return NULL;
+		}
+	}
+	return c;
+}
+
+struct config *config_ref(struct config *c)
+{
+	if (c)
+		c->refs++;
+	return c;
+}
+
+void config_unref(struct config *c)
+{
+	if (c && --c->refs == 0)
+		config_free(c);
+}
+
+/* ---- parser ---- */
+
+struct parser {
+	const char *fname;
+	int line;
+	int seen[NKEYS]; /* line each key was set on; 0: not yet */
+	struct config *c;
+	char *err;
+	size_t errsize;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int perr(struct parser *p, const char *fmt, ...)
+{
+	char what[MSG_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	if (p->err && p->errsize)
+		snprintf(p->err, p->errsize, "%s:%d: %s", p->fname, p->line, what);
+	return -1;
+}
+
+/* '#' starts a comment at the start of a line or after a blank: "a#b" stays. */
+static void strip_comment(char *s)
+{
+	for (char *p = s; *p; p++) {
+		if (*p == '#' && (p == s || is_blank(p[-1]))) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+static char *trim(char *s)
+{
+	size_t n;
+
+	while (is_blank(*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && is_blank(s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+static const struct key *find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static int set_key(struct parser *p, const struct key *k, char *val)
+{
+	char msg[MSG_MAX];
+	int *seen = &p->seen[k - keys];
+
+	if (*seen)
+		return perr(p, "duplicate key \"%s\" (first on line %d)", k->name, *seen);
+	*seen = p->line;
+	if (*val == '\0' && !(k->flags & F_EMPTY_OK))
+		return perr(p, "%s: empty value", k->name);
+	if (k->set(k, p->c, val, msg, sizeof msg) < 0)
+		return perr(p, "%s: %s", k->name, msg);
+	return 0;
+}
+
+static int parse_line(struct parser *p, char *line)
+{
+	char shown[SHOW_MAX + 4];
+	const struct key *k;
+	char *s, *eq;
+	size_t klen;
+
+	strip_comment(line);
+	s = trim(line);
+	if (*s == '\0')
+		return 0;
+	klen = strcspn(s, " \t=");
+	eq = s + klen + strspn(s + klen, " \t");
+	if (klen == 0)
+		return perr(p, "missing key before \"=\"");
+	if (*eq != '=')
+		return perr(p, "missing \"=\" after key");
+	s[klen] = '\0';
+	if ((k = find_key(s)) == NULL) {
+		show(s, shown);
+		return perr(p, "unknown key \"%s\"", shown);
+	}
+	return set_key(p, k, trim(eq + 1));
+}
+
+static int parse_text(struct parser *p, const char *text, size_t len)
+{
+	char line[MOAT_CONF_LINE_MAX + 1];
+	size_t pos = 0;
+
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3; /* UTF-8 BOM some editors add */
+	while (pos < len) {
+		const char *start = text + pos, *nl = memchr(start, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - start) : len - pos;
+
+		pos += n + (nl != NULL);
+		p->line++;
+		if (memchr(start, '\0', n))
+			return perr(p, "NUL byte in line");
+		if (n > 0 && start[n - 1] == '\r')
+			n--;
+		if (n > MOAT_CONF_LINE_MAX)
+			return perr(p, "line too long (max %d bytes)", MOAT_CONF_LINE_MAX);
+		memcpy(line, start, n);
+		line[n] = '\0';
+		if (parse_line(p, line) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct config *config_parse(const char *text, size_t len, const char *fname, char *err, size_t errsize)
+{
+	struct parser p = { .fname = fname ? fname : "(config)", .err = err, .errsize = errsize };
+
+	if (err && errsize)
+		err[0] = '\0';
+	if ((p.c = config_new_defaults()) == NULL) {
+		perr(&p, "out of memory");
+		return NULL;
+	}
+	if (parse_text(&p, text ? text : "", text ? len : 0) < 0) {
+		config_unref(p.c);
+		return NULL;
+	}
+	return p.c;
+}
+
+/* Whole file into a fresh buffer, refusing more than CONF_FILE_MAX bytes. */
+static char *read_file(const char *path, size_t *len, char *err, size_t errsize)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	int e = 0;
+
+	if (f == NULL) {
+		snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(CONF_FILE_MAX + 1)) == NULL) {
+		fclose(f);
+		snprintf(err, errsize, "%s: out of memory", path);
+		return NULL;
+	}
+	errno = 0;
+	*len = fread(buf, 1, CONF_FILE_MAX + 1, f);
+	if (ferror(f))
+		e = errno ? errno : EIO;
+	fclose(f);
+	if (e)
+		snprintf(err, errsize, "%s: cannot read: %s", path, strerror(e));
+	else if (*len > CONF_FILE_MAX)
+		snprintf(err, errsize, "%s: too large (max %d bytes)", path, CONF_FILE_MAX);
+	else
+		return buf;
+	free(buf);
+	return NULL;
+}
+
+struct config *config_load(const char *path, char *err, size_t errsize)
+{
+	char dummy[1];
+	struct config *c;
+	size_t len;
+	char *buf;
+
+	if (err == NULL || errsize == 0) {
+		err = dummy;
+		errsize = sizeof dummy;
+	}
+	if ((buf = read_file(path, &len, err, errsize)) == NULL)
+		return NULL;
+	c = config_parse(buf, len, path, err, errsize);
+	free(buf);
+	return c;
+}
