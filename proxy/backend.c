@@ -249,27 +249,27 @@ void backend_free(struct backend *b)
 	free(b);
 }
 
-/* Start-up probe: connect, read EHLO caps, quit. */
+/* Start-up probe: connect, read EHLO caps, quit. At most one at a time. */
+static struct backend *probe;
+
 static void probe_cb(void *arg, const struct smtp_reply *r)
 {
-	struct backend *b = *(struct backend **)arg;
-
 	if (!r || r->code / 100 != 2)
 		log_warn("backend_probe", "backend did not answer EHLO: SMTPUTF8 and DSN not advertised until it does");
 	else
 		log_info("backend_probe", "backend ready (smtputf8=%d dsn=%d size=%lu)",
 		         backend_known_caps.smtputf8, backend_known_caps.dsn, backend_known_caps.size);
-	backend_free(b);
-	free(arg);
+	backend_probe_cancel();
 }
 
 void backend_probe(struct event_base *base, const struct config *cfg)
 {
-	struct backend **holder = malloc(sizeof *holder);
+	backend_probe_cancel();
+	probe = backend_open(base, cfg, probe_cb, NULL);
+}
 
-	if (!holder)
-		return;
-	*holder = backend_open(base, cfg, probe_cb, holder);
-	if (!*holder)
-		free(holder);
+void backend_probe_cancel(void)
+{
+	backend_free(probe);
+	probe = NULL;
 }

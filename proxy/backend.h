@@ -35,5 +35,7 @@ extern struct ehlo_caps backend_known_caps;
 extern int backend_caps_known;
 /* Connect once at start-up (and after a reload) only to learn the caps. */
 void backend_probe(struct event_base *base, const struct config *cfg);
+/* Drop a probe still running (process exit). */
+void backend_probe_cancel(void);
 
 #endif

@@ -120,6 +120,9 @@ static int run(struct server *srv)
 	backend_probe(srv->base, srv->cfg);
 	log_info("ready", "moat %s ready (pid %d)", MOAT_VERSION, (int)getpid());
 	event_base_dispatch(srv->base);
+	while (srv->sessions)
+		session_abort(srv->sessions);
+	backend_probe_cancel();
 	log_info("stopped", "moat stopped");
 	event_free(sigterm);
 	event_free(sigint);

@@ -151,7 +151,7 @@ static void log_decision(struct session *s, const char *stage, int code, const c
 	jl_str(&j, "client_ip", s->peer_ip);
 	jl_str(&j, "helo", s->helo);
 	jl_str(&j, "mail_from", s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "");
-	jl_str(&j, "rcpt", rcpt ? rcpt : "");
+	jl_strn(&j, "rcpt", rcpt ? rcpt : s->tx ? s->tx->rcpts : "", sizeof s->tx->rcpts);
 	jl_str(&j, "stage", stage);
 	jl_str(&j, "action", action);
 	jl_int(&j, "code", code);
@@ -371,8 +371,14 @@ static void rcpt_reply_cb(void *arg, const struct smtp_reply *r)
 		reply(s, R_BACKEND_DOWN, NULL);
 		log_decision(s, "rcpt", 451, "backend connection lost", s->tx->rcpt_log);
 	} else {
-		if (r->code / 100 == 2)
-			s->tx->nrcpt++;
+		if (r->code / 100 == 2) {
+			struct txn *tx = s->tx;
+			size_t used = strlen(tx->rcpts);
+
+			tx->nrcpt++;
+			snprintf(tx->rcpts + used, sizeof tx->rcpts - used, "%s%s", used ? "," : "",
+			         tx->rcpt_log);
+		}
 		relay_reply(s, "rcpt", r, s->tx->rcpt_log);
 	}
 	resume(s);
@@ -403,9 +409,62 @@ static void mail_reply_cb(void *arg, const struct smtp_reply *r)
 	rcpt_backend_step(s);
 }
 
+/* RFC 3461 xtext: what XFORWARD values must be. */
+static void xtext(const char *in, char *out, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *in && o + 4 < size; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c < 33 || c > 126 || c == '+' || c == '=') {
+			out[o++] = '+';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void send_mail_cmd(struct session *s);
+
+static void xforward_reply_cb(void *arg, const struct smtp_reply *r)
+{
+	struct session *s = arg;
+
+	if (!r) {
+		mail_reply_cb(s, NULL);
+		return;
+	}
+	/* A refused XFORWARD only costs the backend's log the client's name. */
+	if (r->code / 100 != 2)
+		log_warn("backend", "backend refused XFORWARD: %.*s", (int)strcspn(r->text, "\r"), r->text);
+	send_mail_cmd(s);
+}
+
+/* Tell a Postfix backend who the real client is (XFORWARD), then MAIL. */
+static void send_mail(struct session *s)
+{
+	char line[MOAT_CMD_LINE_MAX], helo[MOAT_HELO_MAX * 3 + 1];
+
+	if (!backend_caps(s->be)->xforward) {
+		send_mail_cmd(s);
+		return;
+	}
+	xtext(s->helo, helo, sizeof helo);
+	snprintf(line, sizeof line, "XFORWARD NAME=[UNAVAILABLE] ADDR=%s%s PORT=%d PROTO=%s HELO=%s SOURCE=REMOTE",
+	         strchr(s->peer_ip, ':') ? "IPV6:" : "", s->peer_ip,
+	         sockaddr_port((struct sockaddr *)&s->peer), s->esmtp ? "ESMTP" : "SMTP", helo);
+	if (backend_command(s->be, line, xforward_reply_cb, s) < 0)
+		mail_reply_cb(s, NULL);
+}
+
 /* MAIL FROM for the backend: the client's path and the parameters the
  * backend can take (it announced their extension). */
-static void send_mail(struct session *s)
+static void send_mail_cmd(struct session *s)
 {
 	char line[MOAT_CMD_LINE_MAX + 64];
 	const struct ehlo_caps *bc = backend_caps(s->be);
@@ -1012,6 +1071,11 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 		return;
 	}
 	greet(s);
+}
+
+void session_abort(struct session *s)
+{
+	session_free(s);
 }
 
 void session_shutdown(struct session *s)

@@ -41,6 +41,7 @@ struct txn {
 	int nrcpt_tried;               /* RCPT commands that passed syntax */
 	char rcpt_log[MOAT_PATH_MAX + 1];      /* last recipient, for the log */
 	char rcpt_line[MOAT_CMD_LINE_MAX + 8]; /* the RCPT being passed to the backend */
+	char rcpts[1024];              /* accepted recipients, comma-separated, for the log */
 	enum bestate be;
 	struct smtp_reply be_refusal;  /* with BE_REFUSED */
 	struct spool *spool;           /* during and after DATA */
@@ -81,6 +82,8 @@ struct session {
 void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen);
 /* Server shutdown: idle sessions get 421 now; busy ones after their transaction. */
 void session_shutdown(struct session *s);
+/* Free now, whatever its state (process exit). */
+void session_abort(struct session *s);
 /* The reply a verdict asks for, sent by the session. */
 void session_send(struct session *s, const char *text, size_t len);
 
