@@ -33,6 +33,8 @@
 #define MOAT_BACKEND_CONNECT_TIMEOUT 30
 #define MOAT_BACKEND_CMD_TIMEOUT 300
 #define MOAT_BACKEND_DATA_TIMEOUT 600
+/* Pending connections the kernel queues per listener. */
+#define MOAT_LISTEN_BACKLOG 1024
 /* Seconds SIGTERM waits for transactions in flight. */
 #define MOAT_SHUTDOWN_GRACE 30
 /* Config file line length. */

@@ -3,9 +3,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <netinet/in.h>
 
 #include <event2/listener.h>
 
+#include "limits.h"
 #include "listener.h"
 #include "log.h"
 #include "replies.h"
@@ -54,6 +56,28 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	log_error("accept", "accept failed: %s", strerror(errno));
 }
 
+/* A listening socket; IPv6 ones are IPv6-only so that "0.0.0.0:25, [::]:25"
+ * can both be bound. Returns the fd or -1. */
+static int bind_socket(const struct sockaddr *sa, socklen_t len)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    (sa->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
+	    bind(fd, sa, len) < 0 || listen(fd, MOAT_LISTEN_BACKLOG) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 int listeners_open(struct server *srv)
 {
 	const struct config *c = srv->cfg;
@@ -65,10 +89,12 @@ int listeners_open(struct server *srv)
 		struct evconnlistener *l;
 		char ip[64];
 
-		l = evconnlistener_new_bind(srv->base, accept_cb, srv,
-		                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-		                            1024, (const struct sockaddr *)&c->listen[i], (int)c->listen_len[i]);
+		int fd = bind_socket((const struct sockaddr *)&c->listen[i], c->listen_len[i]);
+
+		l = fd < 0 ? NULL : evconnlistener_new(srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 		if (!l) {
+			if (fd >= 0)
+				close(fd);
 			sockaddr_ntop((const struct sockaddr *)&c->listen[i], ip, sizeof ip);
 			log_error("listen", "cannot listen on %s port %d: %s", ip,
 			          sockaddr_port((const struct sockaddr *)&c->listen[i]), strerror(errno));
