@@ -11,7 +11,7 @@ CC      ?= cc
 PYTHON  := /usr/bin/python3
 PKGS    := libevent libevent_openssl libcares libssl libcrypto opendkim
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
-               -Wno-unused-parameter -O2 -g -Iproxy -Ichecks -Irules
+               -Wno-unused-parameter -O2 -g -iquote proxy -iquote checks -iquote rules
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ifeq ($(SAN),1)
 CFLAGS_BASE += $(SAN_FLAGS) -O1
@@ -37,18 +37,21 @@ all: $(BUILD)/moat
 
 $(BUILD)/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libmoat.a: $(OBJS_LIB)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/moat: $(BUILD)/proxy/main.o $(BUILD)/libmoat.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmoat.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmoat.a $(LDLIBS) -lcmocka
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmoat.a $(LDLIBS) -lcmocka
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
