@@ -90,7 +90,8 @@ size_t data_feed(struct data_parser *p, const char *in, size_t len, data_emit_fn
 		case ST_DOT_CR:
 			if (c == '\n' && !p->soft) {
 				*done = 1;
-				data_parser_init(p);
+				p->state = ST_BOL; /* counters stay for the log */
+				p->soft = 0;
 				return i + 1;
 			}
 			emit(ctx, "..", 2);

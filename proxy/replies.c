@@ -41,15 +41,37 @@ const struct reply replies[R_COUNT] = {
 	[R_LOCAL_ERROR]     = {451, "4.3.0", "Error: local error in processing, try again later"},
 };
 
+/* Append at most the room left, keeping 3 bytes for CRLF and NUL. */
+static void put(char *buf, int size, int *n, const char *s, size_t len)
+{
+	int room = size - 3 - *n;
+
+	if (room <= 0)
+		return;
+	if (len > (size_t)room)
+		len = (size_t)room;
+	memcpy(buf + *n, s, len);
+	*n += (int)len;
+}
+
 int reply_format(char *buf, int size, enum reply_id id, const char *hostname, const char *arg)
 {
 	const struct reply *r = &replies[id];
+	char head[16];
 	const char *t;
-	int n;
+	int n = 0;
 
-	n = r->esc ? snprintf(buf, (size_t)size, "%d %s ", r->code, r->esc)
-	           : snprintf(buf, (size_t)size, "%d ", r->code);
-	for (t = r->text; *t && n < size - 3; t++) {
+	if (size < 3) {
+		if (size > 0)
+			buf[0] = '\0';
+		return 0;
+	}
+	put(buf, size, &n, head, (size_t)snprintf(head, sizeof head, "%d ", r->code));
+	if (r->esc) {
+		put(buf, size, &n, r->esc, strlen(r->esc));
+		put(buf, size, &n, " ", 1);
+	}
+	for (t = r->text; *t; t++) {
 		const char *sub = NULL;
 
 		if (t[0] == '%' && t[1] == 'h')
@@ -59,15 +81,10 @@ int reply_format(char *buf, int size, enum reply_id id, const char *hostname, co
 		else if (t[0] == '%' && t[1] == '%')
 			sub = "%";
 		if (sub) {
-			size_t l = strlen(sub);
-
-			if ((int)l > size - 3 - n)
-				l = (size_t)(size - 3 - n);
-			memcpy(buf + n, sub, l);
-			n += (int)l;
+			put(buf, size, &n, sub, strlen(sub));
 			t++;
 		} else {
-			buf[n++] = *t;
+			put(buf, size, &n, t, 1);
 		}
 	}
 	buf[n++] = '\r';

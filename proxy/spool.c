@@ -152,6 +152,58 @@ int spool_move_to(struct spool *sp, struct evbuffer *out)
 	return 0;
 }
 
+/* Part of the spill file as a file segment of out. */
+static int add_file_part(struct spool *sp, struct evbuffer *out, size_t off, size_t len)
+{
+	struct evbuffer_file_segment *seg;
+	int fd;
+
+	if (len == 0)
+		return 0;
+	fd = dup(sp->fd); /* each segment closes its own fd */
+	if (fd < 0)
+		return -1;
+	seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
+	if (!seg) {
+		close(fd);
+		return -1;
+	}
+	if (evbuffer_add_file_segment(out, seg, 0, -1) < 0) {
+		evbuffer_file_segment_free(seg);
+		return -1;
+	}
+	evbuffer_file_segment_free(seg);
+	return 0;
+}
+
+int spool_move_skipping(struct spool *sp, struct evbuffer *out, const struct spool_range *skip,
+                        int nskip)
+{
+	size_t pos = 0;
+	int i;
+
+	if (nskip == 0)
+		return spool_move_to(sp, out);
+	for (i = 0; i <= nskip; i++) {
+		size_t keep_end = i < nskip ? skip[i].off : sp->size;
+
+		if (keep_end < pos || keep_end > sp->size)
+			return -1;
+		if (sp->fd >= 0) {
+			if (add_file_part(sp, out, pos, keep_end - pos) < 0)
+				return -1;
+		} else if (evbuffer_remove_buffer(sp->mem, out, keep_end - pos) < 0) {
+			return -1;
+		}
+		if (i == nskip)
+			break;
+		if (sp->fd < 0)
+			evbuffer_drain(sp->mem, skip[i].len);
+		pos = skip[i].off + skip[i].len;
+	}
+	return 0;
+}
+
 void spool_free(struct spool *sp)
 {
 	if (!sp)

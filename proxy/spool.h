@@ -21,6 +21,13 @@ long spool_read(struct spool *sp, size_t off, char *buf, size_t len);
 /* Move the contents to the end of out (memory: zero-copy; file: a file
  * segment sent with sendfile). The spool is empty afterwards. 0 or -1. */
 int spool_move_to(struct spool *sp, struct evbuffer *out);
+/* Like spool_move_to, leaving out the byte ranges skip[0..nskip) (sorted,
+ * not overlapping): header fields moat removes. 0 or -1. */
+struct spool_range {
+	size_t off, len;
+};
+int spool_move_skipping(struct spool *sp, struct evbuffer *out, const struct spool_range *skip,
+                        int nskip);
 void spool_free(struct spool *sp);
 
 #endif

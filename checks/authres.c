@@ -1,0 +1,169 @@
+/* authres.c - Authentication-Results header fields */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "authres.h"
+
+#define AR_NAME "Authentication-Results"
+
+/* Append with snprintf; n < 0 once out of room. */
+#define AR_ADD(buf, size, n, ...)                                                    \
+	do {                                                                         \
+		if ((n) >= 0) {                                                      \
+			int w_ = snprintf((buf) + (n), (size) - (size_t)(n), __VA_ARGS__); \
+			(n) = (w_ < 0 || (size_t)w_ >= (size) - (size_t)(n)) ? -1 : (n) + w_; \
+		}                                                                    \
+	} while (0)
+
+/* A value goes out as a token if it is one (RFC 2045), else quoted. */
+static int is_token(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s <= ' ' || *s >= 0x7f || strchr("()<>@,;:\\\"/[]?=", *s))
+			return 0;
+	return 1;
+}
+
+/* Printable ASCII only, for the few values that come from outside. */
+static void clean(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < size; in++)
+		if (*in > ' ' && *in < 0x7f && *in != '"' && *in != '\\')
+			out[o++] = *in;
+	out[o] = '\0';
+}
+
+static void add_prop(char *buf, size_t size, int *n, const char *prop, const char *raw)
+{
+	char v[320];
+
+	clean(raw, v, sizeof v);
+	if (is_token(v) || strchr(v, '@'))
+		AR_ADD(buf, size, *n, " %s=%s", prop, v);
+	else
+		AR_ADD(buf, size, *n, " %s=\"%s\"", prop, v);
+}
+
+int authres_format(char *buf, size_t size, const char *authserv_id, const struct spf_outcome *spf,
+                   const struct dkim_outcome *dkim)
+{
+	int n = 0, i, any = 0;
+
+	AR_ADD(buf, size, n, AR_NAME ": %s", authserv_id);
+	if (spf) {
+		AR_ADD(buf, size, n, ";\r\n\tspf=%s", spf_res_name(spf->res));
+		add_prop(buf, size, &n, spf->helo_identity ? "smtp.helo" : "smtp.mailfrom",
+		         spf->helo_identity ? spf->domain : spf->identity);
+		any = 1;
+	}
+	if (dkim) {
+		if (dkim->nsigs == 0)
+			AR_ADD(buf, size, n, ";\r\n\tdkim=none");
+		for (i = 0; i < dkim->nsigs && i < DKIM_MAX_SIGS; i++) {
+			const struct dkim_sig_result *s = &dkim->sig[i];
+
+			AR_ADD(buf, size, n, ";\r\n\tdkim=%s", dkim_res_name(s->res));
+			if (s->reason[0] && s->res != DKIM_RES_PASS) {
+				char r[128];
+
+				clean(s->reason, r, sizeof r);
+				AR_ADD(buf, size, n, " (%s)", r);
+			}
+			add_prop(buf, size, &n, "header.d", s->domain);
+			add_prop(buf, size, &n, "header.s", s->selector);
+			add_prop(buf, size, &n, "header.b", s->b);
+		}
+		any = 1;
+	}
+	if (!any)
+		AR_ADD(buf, size, n, "; none");
+	AR_ADD(buf, size, n, "\r\n");
+	return n;
+}
+
+/* Skip white space, folding and (nested) comments (RFC 5322 CFWS). */
+static const char *skip_cfws(const char *p, const char *end)
+{
+	int depth = 0;
+
+	while (p < end) {
+		if (*p == '(') {
+			depth++;
+		} else if (*p == ')' && depth > 0) {
+			depth--;
+		} else if (*p == '\\' && depth > 0 && p + 1 < end) {
+			p++;
+		} else if (depth == 0 && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+			break;
+		}
+		p++;
+	}
+	return p;
+}
+
+int authres_claims(const char *field, size_t len, const char *authserv_id)
+{
+	const char *end = field + len, *p;
+	char id[256];
+	size_t n = 0;
+
+	if (len < sizeof AR_NAME || strncasecmp(field, AR_NAME, sizeof AR_NAME - 1) != 0)
+		return 0;
+	p = field + sizeof AR_NAME - 1;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p >= end || *p != ':')
+		return 0;
+	p = skip_cfws(p + 1, end);
+	if (p < end && *p == '"') {
+		/* quoted-string authserv-id */
+		for (p++; p < end && *p != '"' && n + 1 < sizeof id; p++) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			id[n++] = *p;
+		}
+	} else {
+		for (; p < end && !strchr(" \t\r\n;(", *p) && n + 1 < sizeof id; p++)
+			id[n++] = *p;
+	}
+	id[n] = '\0';
+	if (n == 0)
+		return 1;
+	return strcasecmp(id, authserv_id) == 0;
+}
+
+int header_scan(const char *buf, size_t len, struct header_field *f, int max, size_t *hdr_end)
+{
+	size_t pos = 0;
+	int nf = 0;
+
+	*hdr_end = len;
+	while (pos < len) {
+		const char *eol = memchr(buf + pos, '\n', len - pos);
+		size_t line_end = eol ? (size_t)(eol - buf) + 1 : len;
+
+		if (line_end - pos <= 2 && buf[pos] == '\r') {
+			*hdr_end = line_end; /* the empty line */
+			return nf;
+		}
+		if ((buf[pos] == ' ' || buf[pos] == '\t') && nf > 0) {
+			f[nf - 1].len = line_end - f[nf - 1].off; /* folded continuation */
+		} else {
+			const char *colon = memchr(buf + pos, ':', line_end - pos);
+
+			if (nf >= max)
+				return nf;
+			f[nf].off = pos;
+			f[nf].len = line_end - pos;
+			f[nf].name_len = colon ? (size_t)(colon - (buf + pos)) : 0;
+			nf++;
+		}
+		pos = line_end;
+	}
+	return nf;
+}

@@ -1,0 +1,53 @@
+/* dkim.h - DKIM (RFC 6376) verification with libopendkim; keys are fetched
+ * through checks/dns.c before verification (see shared notes: async-dns.md). */
+#ifndef MOAT_DKIM_H
+#define MOAT_DKIM_H
+
+#include <stddef.h>
+#include "dns.h"
+
+enum dkim_res {
+	DKIM_RES_NONE,      /* no signature */
+	DKIM_RES_PASS,
+	DKIM_RES_FAIL,      /* signature or body hash did not verify, or key revoked/missing (RFC 8601) */
+	DKIM_RES_NEUTRAL,   /* e.g. a signature we cannot evaluate (unsupported algorithm) */
+	DKIM_RES_TEMPERROR, /* key lookup failed temporarily */
+	DKIM_RES_PERMERROR, /* malformed signature or key */
+};
+
+#define DKIM_MAX_SIGS 8 /* signatures evaluated per message; more are reported as permerror */
+
+struct dkim_sig_result {
+	enum dkim_res res;
+	char domain[256];   /* d= */
+	char selector[256]; /* s= */
+	char b[16];         /* first 8+ chars of b=, for header.b (RFC 6008) */
+	char algo[32];      /* "rsa-sha256", "ed25519-sha256" */
+	char reason[128];   /* "body hash mismatch", "key revoked", "no key", ... */
+};
+
+struct dkim_outcome {
+	int nsigs;
+	struct dkim_sig_result sig[DKIM_MAX_SIGS];
+	enum dkim_res summary; /* pass if any passed; else fail if any failed; else temperror/permerror/neutral/none */
+};
+
+typedef void (*dkim_cb)(void *arg, const struct dkim_outcome *o);
+struct dkim_check;
+struct dkim_lib; /* one per process/thread: wraps DKIM_LIB */
+
+struct dkim_lib *dkim_lib_new(struct dns *d);
+void dkim_lib_free(struct dkim_lib *l);
+
+/* Verify a message given in SMTP wire form (CRLF lines, still dot-stuffed;
+ * undo the stuffing with data_unstuff from proxy/dataparse.h), read through
+ * the reader callback (fills buf from offset off, returns bytes read, 0 at
+ * the end, -1 on error); moat's spool provides it (spool_read). cb runs exactly once: before returning
+ * (result NULL) if no key lookup was needed, else later. */
+typedef long (*dkim_reader)(void *rarg, size_t off, char *buf, size_t len);
+struct dkim_check *dkim_check_start(struct dkim_lib *l, dkim_reader rd, void *rarg, size_t msglen,
+                                    dkim_cb cb, void *arg);
+void dkim_check_cancel(struct dkim_check *c);
+const char *dkim_res_name(enum dkim_res r);
+
+#endif

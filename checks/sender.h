@@ -1,0 +1,28 @@
+/* sender.h - does the MAIL FROM domain exist and accept mail? (RFC 5321 5.1, RFC 7505) */
+#ifndef MOAT_SENDER_H
+#define MOAT_SENDER_H
+
+#include "dns.h"
+
+enum sender_res {
+	SD_PASS,      /* MX, or A/AAAA when there is no MX */
+	SD_NONE,      /* null sender or address literal: not checked */
+	SD_NXDOMAIN,  /* the domain does not exist: 550 5.1.8 */
+	SD_NORECORDS, /* no MX, A or AAAA: 550 5.1.8 */
+	SD_NULLMX,    /* "MX 0 ." (RFC 7505): 550 5.7.27 */
+	SD_TEMPFAIL,  /* a lookup failed or timed out: 451 4.4.3 */
+};
+
+typedef void (*sender_cb)(void *arg, enum sender_res res);
+struct sender_check;
+
+/* Check domain ("" or NULL = null sender). Calls cb exactly once: before
+ * returning (result NULL) when the cache answers, else later. */
+struct sender_check *sender_check_start(struct dns *d, const char *domain, sender_cb cb, void *arg);
+void sender_check_cancel(struct sender_check *c);
+const char *sender_res_name(enum sender_res r);
+
+/* Classify an MX reply: 1 = has a usable MX, 0 = null MX only, -1 = unparsable. Pure. */
+int sender_mx_classify(const unsigned char *abuf, int alen);
+
+#endif

@@ -1,0 +1,38 @@
+/* spf.h - SPF (RFC 7208) with libspf2, evaluated without blocking: every DNS
+ * answer comes from checks/dns.c; libspf2 is re-run over the growing set of
+ * answers until a pass needs nothing new (see shared notes: async-dns.md). */
+#ifndef MOAT_SPF_H
+#define MOAT_SPF_H
+
+#include <sys/socket.h>
+#include "dns.h"
+
+enum spf_res {
+	SPF_RES_NONE, SPF_RES_NEUTRAL, SPF_RES_PASS, SPF_RES_FAIL, SPF_RES_SOFTFAIL,
+	SPF_RES_TEMPERROR, SPF_RES_PERMERROR,
+};
+
+struct spf_outcome {
+	enum spf_res res;
+	int helo_identity;        /* 1: checked the HELO identity (null sender) */
+	char identity[320];       /* the checked sender "local@domain" or "postmaster@helo" */
+	char domain[256];         /* the domain whose policy was evaluated */
+	char explanation[512];    /* for fail: the domain's exp= text, or a default */
+	char reason[256];         /* short, for logs: "mechanism -all matched", "void lookup limit" */
+};
+
+typedef void (*spf_cb)(void *arg, const struct spf_outcome *o);
+struct spf_check;
+
+/* Evaluate SPF for client (the real client address, after PROXY), helo and
+ * sender ("" or NULL = null sender: the HELO identity is checked).
+ * receiver is our hostname (for %{r} and the explanation). cb runs exactly
+ * once: before returning (result NULL) when every answer is cached, else
+ * later from the loop. */
+struct spf_check *spf_check_start(struct dns *d, const struct sockaddr *client, const char *helo,
+                                  const char *sender, const char *receiver, spf_cb cb, void *arg);
+void spf_check_cancel(struct spf_check *c);
+/* "pass", "fail", ... as RFC 8601 / RFC 7208 spell them. */
+const char *spf_res_name(enum spf_res r);
+
+#endif
