@@ -96,7 +96,7 @@ void jl_begin(struct jline *j, const char *level, const char *event)
 
 void jl_strn(struct jline *j, const char *key, const char *val, size_t max)
 {
-	char esc[MOAT_LOG_FIELD_MAX * 6 + 8];
+	char esc[sizeof j->buf]; /* a field never outgrows the line */
 
 	jl_key(j, key);
 	jl_raw(j, "\"", 1);
