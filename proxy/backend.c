@@ -32,6 +32,10 @@ struct backend {
 	struct smtp_reply reply; /* being read */
 	backend_cb cb;           /* pending request */
 	void *arg;
+	/* A command group (backend_group): lines, replies seen, lines sent. */
+	char group[BACKEND_GROUP_MAX][MOAT_CMD_LINE_MAX + 64];
+	int ngroup, greplied, gsent;
+	backend_group_cb gcb;
 	struct event *defer;     /* reports a failed connect asynchronously */
 };
 
@@ -46,10 +50,14 @@ static void set_timeout(struct backend *b, int seconds)
 static void finish(struct backend *b, const struct smtp_reply *r)
 {
 	backend_cb cb = b->cb;
+	backend_group_cb gcb = b->gcb;
 	void *arg = b->arg;
 
 	b->cb = NULL;
-	if (cb)
+	b->gcb = NULL;
+	if (gcb)
+		gcb(arg, b->greplied, r);
+	else if (cb)
 		cb(arg, r);
 }
 
@@ -99,6 +107,14 @@ static int on_reply(struct backend *b)
 		finish(b, &b->reply);
 		return 1;
 	case B_WAIT:
+		if (b->gcb && b->greplied + 1 < b->ngroup && b->reply.code != 421) {
+			/* A reply inside a group: report it and go on with the group. */
+			b->gcb(b->arg, b->greplied++, &b->reply);
+			smtp_reply_init(&b->reply);
+			if (b->gsent == b->greplied)
+				send_line(b, b->group[b->gsent++]);
+			return 0;
+		}
 		/* 421 means the backend is closing: no further command. */
 		b->state = b->reply.code == 421 ? B_DEAD : B_IDLE;
 		finish(b, &b->reply);
@@ -203,6 +219,29 @@ int backend_command(struct backend *b, const char *line, backend_cb cb, void *ar
 	b->state = B_WAIT;
 	set_timeout(b, MOAT_BACKEND_CMD_TIMEOUT);
 	send_line(b, line);
+	return 0;
+}
+
+int backend_group(struct backend *b, const char *const *lines, int n, backend_group_cb cb, void *arg)
+{
+	int i;
+
+	if (b->state != B_IDLE || n < 1 || n > BACKEND_GROUP_MAX)
+		return -1;
+	for (i = 0; i < n; i++)
+		snprintf(b->group[i], sizeof b->group[i], "%s", lines[i]);
+	smtp_reply_init(&b->reply);
+	b->ngroup = n;
+	b->greplied = 0;
+	b->gsent = 0;
+	b->gcb = cb;
+	b->arg = arg;
+	b->state = B_WAIT;
+	set_timeout(b, MOAT_BACKEND_CMD_TIMEOUT);
+	/* Without PIPELINING, each line waits for the previous reply. */
+	do
+		send_line(b, b->group[b->gsent++]);
+	while (b->caps.pipelining && b->gsent < n);
 	return 0;
 }
 

@@ -20,6 +20,14 @@ struct backend *backend_open(struct event_base *base, const struct config *cfg, 
 /* Send one command line (no CRLF) and wait for its reply. 0, or -1 if the
  * connection is not idle (a bug) or dead. */
 int backend_command(struct backend *b, const char *line, backend_cb cb, void *arg);
+/* Up to BACKEND_GROUP_MAX command lines (no CRLF) as one group: pipelined
+ * when the backend offers PIPELINING (RFC 2920), else one after another.
+ * cb runs once per reply with the line's index; r NULL means the connection
+ * failed and no further call follows. cb may free b only at the last reply
+ * or at r NULL. */
+#define BACKEND_GROUP_MAX 4
+typedef void (*backend_group_cb)(void *arg, int idx, const struct smtp_reply *r);
+int backend_group(struct backend *b, const char *const *lines, int n, backend_group_cb cb, void *arg);
 /* After a 354: send the wire-form message in msg (emptied), then ".\r\n",
  * and wait (up to MOAT_BACKEND_DATA_TIMEOUT) for the final reply. */
 int backend_send_message(struct backend *b, struct evbuffer *msg, backend_cb cb, void *arg);

@@ -189,8 +189,6 @@ static void txn_free(struct session *s)
 {
 	if (!s->tx)
 		return;
-	if (s->be && s->tx->be != BE_NONE && s->tx->be != BE_DOWN)
-		s->be_dirty = 1; /* the backend holds a transaction: RSET before reuse */
 	spool_free(s->tx->spool);
 	free(s->tx);
 	s->tx = NULL;
@@ -211,7 +209,7 @@ static void drop_backend(struct session *s)
 {
 	backend_free(s->be);
 	s->be = NULL;
-	s->be_dirty = 0;
+	s->be_used = 0;
 }
 
 /* ---- HELO / EHLO ------------------------------------------------------ */
@@ -261,11 +259,14 @@ static int mail_params_ok(struct session *s, const struct smtp_params *ps, struc
 
 		*bad = p->key;
 		if (strcmp(p->key, "SIZE") == 0) {
-			if (!p->has_value || parse_ulong(p->value, ~0UL, &size) < 0) {
+			size_t nd = strspn(p->value, "0123456789");
+
+			/* RFC 1870: up to 20 digits; a number that overflows is just too big. */
+			if (!p->has_value || nd == 0 || nd > 20 || p->value[nd] != '\0') {
 				*id = R_BAD_PARAM_VALUE;
 				return -1;
 			}
-			if (size > s->cfg->max_message_size) {
+			if (parse_ulong(p->value, ~0UL, &size) < 0 || size > s->cfg->max_message_size) {
 				*id = R_SIZE;
 				return -1;
 			}
@@ -331,11 +332,15 @@ static void do_mail(struct session *s, const char *arg)
 		return;
 	}
 	if (mail_params_ok(s, &ps, tx, &id, &bad) < 0) {
-		free(tx);
 		if (id == R_SIZE) {
+			s->tx = tx; /* for the log line */
 			reply(s, id, NULL);
+			log_decision(s, "mail", 552, "SIZE parameter exceeds message size limit", NULL);
+			s->tx = NULL;
+			free(tx);
 			return;
 		}
+		free(tx);
 		proto_error(s, id, bad);
 		return;
 	}
@@ -361,52 +366,37 @@ static void do_mail(struct session *s, const char *arg)
 
 /* ---- RCPT ------------------------------------------------------------- */
 
+/* The backend's reply to the client's RCPT. */
+static void rcpt_result(struct session *s, const struct smtp_reply *r)
+{
+	struct txn *tx = s->tx;
+
+	if (r->code / 100 == 2) {
+		size_t used = strlen(tx->rcpts);
+
+		tx->nrcpt++;
+		snprintf(tx->rcpts + used, sizeof tx->rcpts - used, "%s%s", used ? "," : "", tx->rcpt_log);
+	}
+	relay_reply(s, "rcpt", r, tx->rcpt_log);
+}
+
+static void backend_down(struct session *s, const char *why)
+{
+	drop_backend(s);
+	s->tx->be = BE_DOWN;
+	reply(s, R_BACKEND_DOWN, NULL);
+	log_decision(s, "rcpt", 451, why, s->tx->rcpt_log);
+}
+
 static void rcpt_reply_cb(void *arg, const struct smtp_reply *r)
 {
 	struct session *s = arg;
 
-	if (!r) {
-		drop_backend(s);
-		s->tx->be = BE_DOWN;
-		reply(s, R_BACKEND_DOWN, NULL);
-		log_decision(s, "rcpt", 451, "backend connection lost", s->tx->rcpt_log);
-	} else {
-		if (r->code / 100 == 2) {
-			struct txn *tx = s->tx;
-			size_t used = strlen(tx->rcpts);
-
-			tx->nrcpt++;
-			snprintf(tx->rcpts + used, sizeof tx->rcpts - used, "%s%s", used ? "," : "",
-			         tx->rcpt_log);
-		}
-		relay_reply(s, "rcpt", r, s->tx->rcpt_log);
-	}
+	if (!r)
+		backend_down(s, "backend connection lost");
+	else
+		rcpt_result(s, r);
 	resume(s);
-}
-
-static void send_rcpt(struct session *s)
-{
-	if (backend_command(s->be, s->tx->rcpt_line, rcpt_reply_cb, s) < 0)
-		rcpt_reply_cb(s, NULL);
-}
-
-static void mail_reply_cb(void *arg, const struct smtp_reply *r)
-{
-	struct session *s = arg;
-
-	if (!r) {
-		drop_backend(s);
-		s->tx->be = BE_DOWN;
-		rcpt_backend_step(s);
-		return;
-	}
-	if (r->code / 100 != 2) {
-		s->tx->be = BE_REFUSED;
-		s->tx->be_refusal = *r;
-	} else {
-		s->tx->be = BE_MAIL_OK;
-	}
-	rcpt_backend_step(s);
 }
 
 /* RFC 3461 xtext: what XFORWARD values must be. */
@@ -429,85 +419,103 @@ static void xtext(const char *in, char *out, size_t size)
 	out[o] = '\0';
 }
 
-static void send_mail_cmd(struct session *s);
-
-static void xforward_reply_cb(void *arg, const struct smtp_reply *r)
+/* XFORWARD tells a Postfix backend who the real client is. */
+static void xforward_line(struct session *s, char *line, size_t size)
 {
-	struct session *s = arg;
+	char helo[MOAT_HELO_MAX * 3 + 1];
 
-	if (!r) {
-		mail_reply_cb(s, NULL);
-		return;
-	}
-	/* A refused XFORWARD only costs the backend's log the client's name. */
-	if (r->code / 100 != 2)
-		log_warn("backend", "backend refused XFORWARD: %.*s", (int)strcspn(r->text, "\r"), r->text);
-	send_mail_cmd(s);
-}
-
-/* Tell a Postfix backend who the real client is (XFORWARD), then MAIL. */
-static void send_mail(struct session *s)
-{
-	char line[MOAT_CMD_LINE_MAX], helo[MOAT_HELO_MAX * 3 + 1];
-
-	if (!backend_caps(s->be)->xforward) {
-		send_mail_cmd(s);
-		return;
-	}
 	xtext(s->helo, helo, sizeof helo);
-	snprintf(line, sizeof line, "XFORWARD NAME=[UNAVAILABLE] ADDR=%s%s PORT=%d PROTO=%s HELO=%s SOURCE=REMOTE",
+	snprintf(line, size, "XFORWARD NAME=[UNAVAILABLE] ADDR=%s%s PORT=%d PROTO=%s HELO=%s SOURCE=REMOTE",
 	         strchr(s->peer_ip, ':') ? "IPV6:" : "", s->peer_ip,
 	         sockaddr_port((struct sockaddr *)&s->peer), s->esmtp ? "ESMTP" : "SMTP", helo);
-	if (backend_command(s->be, line, xforward_reply_cb, s) < 0)
-		mail_reply_cb(s, NULL);
 }
 
 /* MAIL FROM for the backend: the client's path and the parameters the
  * backend can take (it announced their extension). */
-static void send_mail_cmd(struct session *s)
+static void mail_line(struct session *s, char *line, size_t size)
 {
-	char line[MOAT_CMD_LINE_MAX + 64];
 	const struct ehlo_caps *bc = backend_caps(s->be);
 	struct smtp_params ps;
 	struct smtp_path path;
+	char tmp[MOAT_CMD_LINE_MAX + 16];
 	int n, i;
 
-	smtp_parse_mail_rcpt("FROM:<>", 0, &path, &ps); /* ps cleared */
-	n = snprintf(line, sizeof line, "MAIL FROM:<%s>", s->tx->from.null ? "" : s->tx->from.mailbox);
-	{
-		char tmp[MOAT_CMD_LINE_MAX + 16];
-
-		snprintf(tmp, sizeof tmp, "FROM:<> %s", s->tx->from_params);
-		if (smtp_parse_mail_rcpt(tmp, 0, &path, &ps) != PATH_OK)
-			ps.n = 0;
-	}
-	for (i = 0; i < ps.n && n < (int)sizeof line - 1; i++) {
+	n = snprintf(line, size, "MAIL FROM:<%s>", s->tx->from.null ? "" : s->tx->from.mailbox);
+	snprintf(tmp, sizeof tmp, "FROM:<> %s", s->tx->from_params);
+	if (smtp_parse_mail_rcpt(tmp, 0, &path, &ps) != PATH_OK)
+		ps.n = 0;
+	for (i = 0; i < ps.n && n > 0 && n < (int)size - 1; i++) {
 		const struct smtp_param *p = &ps.p[i];
 
-		if ((!strcmp(p->key, "SIZE") && !bc->size && !backend_known_caps.size) ||
-		    (!strcmp(p->key, "BODY") && !bc->eightbit) ||
+		if ((!strcmp(p->key, "SIZE") && !bc->size) || (!strcmp(p->key, "BODY") && !bc->eightbit) ||
 		    (!strcmp(p->key, "SMTPUTF8") && !bc->smtputf8) ||
 		    ((!strcmp(p->key, "RET") || !strcmp(p->key, "ENVID")) && !bc->dsn))
 			continue;
-		n += snprintf(line + n, sizeof line - (size_t)n, p->has_value ? " %s=%s" : " %s", p->key,
-		              p->value);
+		n += snprintf(line + n, size - (size_t)n, p->has_value ? " %s=%s" : " %s", p->key, p->value);
 	}
-	if (backend_command(s->be, line, mail_reply_cb, s) < 0)
-		mail_reply_cb(s, NULL);
 }
 
-static void rset_reply_cb(void *arg, const struct smtp_reply *r)
+/* One reply of the group [RSET] [XFORWARD] MAIL RCPT. */
+static void group_cb(void *arg, int idx, const struct smtp_reply *r)
 {
 	struct session *s = arg;
+	struct txn *tx = s->tx;
 
-	if (!r || r->code / 100 != 2) {
-		drop_backend(s);
-		s->tx->be = BE_DOWN;
-		rcpt_backend_step(s);
+	if (!r) {
+		backend_down(s, "backend connection lost");
+		resume(s);
 		return;
 	}
-	s->be_dirty = 0;
-	send_mail(s);
+	if (idx < tx->gi_mail) {
+		/* RSET must work for reuse to be safe; a refused XFORWARD only
+		 * costs the backend's log the client's name. */
+		if (idx == 0 && tx->g_rset && r->code / 100 != 2)
+			tx->g_broken = 1;
+		else if (r->code / 100 != 2)
+			log_warn("backend", "backend refused XFORWARD: %.*s", (int)strcspn(r->text, "\r"), r->text);
+		return;
+	}
+	if (idx == tx->gi_mail) {
+		if (r->code / 100 == 2) {
+			tx->be = BE_MAIL_OK;
+		} else {
+			tx->be = BE_REFUSED;
+			tx->be_refusal = *r;
+		}
+		return;
+	}
+	/* The RCPT's reply, last of the group. */
+	if (tx->g_broken)
+		backend_down(s, "backend refused RSET");
+	else if (tx->be == BE_REFUSED)
+		relay_reply(s, "rcpt", &tx->be_refusal, tx->rcpt_log);
+	else
+		rcpt_result(s, r);
+	resume(s);
+}
+
+/* The backend is connected and idle: start its transaction with this RCPT. */
+static void start_backend_txn(struct session *s)
+{
+	char xf[MOAT_CMD_LINE_MAX + 64], mail[MOAT_CMD_LINE_MAX + 64];
+	const char *lines[BACKEND_GROUP_MAX];
+	struct txn *tx = s->tx;
+	int n = 0;
+
+	tx->g_rset = s->be_used; /* a reused connection starts clean */
+	if (tx->g_rset)
+		lines[n++] = "RSET";
+	if (backend_caps(s->be)->xforward) {
+		xforward_line(s, xf, sizeof xf);
+		lines[n++] = xf;
+	}
+	mail_line(s, mail, sizeof mail);
+	tx->gi_mail = n;
+	lines[n++] = mail;
+	lines[n++] = tx->rcpt_line;
+	s->be_used = 1;
+	if (backend_group(s->be, lines, n, group_cb, s) < 0)
+		group_cb(s, 0, NULL);
 }
 
 static void ehlo_reply_cb(void *arg, const struct smtp_reply *r)
@@ -517,12 +525,11 @@ static void ehlo_reply_cb(void *arg, const struct smtp_reply *r)
 	if (!r || r->code / 100 != 2) {
 		if (r)
 			log_warn("backend", "backend refused the session: %.*s", (int)strcspn(r->text, "\r"), r->text);
-		drop_backend(s);
-		s->tx->be = BE_DOWN;
-		rcpt_backend_step(s);
+		backend_down(s, "backend unavailable");
+		resume(s);
 		return;
 	}
-	send_mail(s);
+	start_backend_txn(s);
 }
 
 /* The RCPT passed moat's checks: get the backend to the point where it can
@@ -533,7 +540,8 @@ static void rcpt_backend_step(struct session *s)
 
 	switch (tx->be) {
 	case BE_MAIL_OK:
-		send_rcpt(s);
+		if (backend_command(s->be, tx->rcpt_line, rcpt_reply_cb, s) < 0)
+			rcpt_reply_cb(s, NULL);
 		return;
 	case BE_REFUSED:
 		relay_reply(s, "rcpt", &tx->be_refusal, tx->rcpt_log);
@@ -549,20 +557,15 @@ static void rcpt_backend_step(struct session *s)
 	}
 	if (s->be && !backend_idle(s->be))
 		drop_backend(s);
+	if (s->be) {
+		start_backend_txn(s);
+		return;
+	}
+	s->be = backend_open(s->srv->base, s->cfg, ehlo_reply_cb, s);
 	if (!s->be) {
-		s->be = backend_open(s->srv->base, s->cfg, ehlo_reply_cb, s);
-		if (!s->be) {
-			tx->be = BE_DOWN;
-			rcpt_backend_step(s);
-		}
-		return;
+		backend_down(s, "backend unavailable");
+		resume(s);
 	}
-	if (s->be_dirty) {
-		if (backend_command(s->be, "RSET", rset_reply_cb, s) < 0)
-			rset_reply_cb(s, NULL);
-		return;
-	}
-	send_mail(s);
 }
 
 static void rcpt_verdict(struct session *s, const struct verdict *v)

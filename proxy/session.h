@@ -44,6 +44,9 @@ struct txn {
 	char rcpts[1024];              /* accepted recipients, comma-separated, for the log */
 	enum bestate be;
 	struct smtp_reply be_refusal;  /* with BE_REFUSED */
+	int gi_mail;                   /* index of MAIL in the backend command group */
+	int g_rset;                    /* the group starts with RSET */
+	int g_broken;                  /* the backend refused that RSET */
 	struct spool *spool;           /* during and after DATA */
 	struct data_parser dp;
 	size_t size;                   /* wire bytes received */
@@ -71,7 +74,7 @@ struct session {
 	int nrejected;
 	struct txn *tx;                /* NULL outside MAIL..end of DATA */
 	struct backend *be;            /* kept across transactions; NULL if none */
-	int be_dirty;                  /* backend has a transaction that needs RSET */
+	int be_used;                   /* the backend connection served a transaction: RSET first */
 	int checks_pending;            /* a check's callback is outstanding */
 	struct session *next, *prev;   /* the server's list, for shutdown */
 	struct event *reaper;          /* frees the session from the loop */
