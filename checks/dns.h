@@ -9,6 +9,29 @@
 #include <stdint.h>
 #include <event2/event.h>
 
+/* Bounds and lifetimes. TTLs are seconds. */
+#define DNS_NAME_MAX 253            /* RFC 1035: 255 octets on the wire = 253 in text */
+#define DNS_TIMEOUT_MS_DEFAULT 1500 /* per try; c-ares' own default is 5000 */
+#define DNS_TRIES_DEFAULT 2
+#define DNS_CACHE_MAX_DEFAULT 100000
+/* Replies can be 64 KiB over TCP: a byte budget keeps 100000 attacker-chosen
+ * DKIM selectors from costing gigabytes. */
+#define DNS_CACHE_BYTES_MAX (64UL * 1024 * 1024)
+#define DNS_EDNS_PSZ 1232           /* DNS flag day 2020: no IP fragmentation */
+/* Floor for every cached answer, TTL 0 included: otherwise each message of a
+ * burst asks again for a zero-TTL record, and a check that restarts (SPF,
+ * DKIM) may re-read an answer a whole lookup (timeout * tries) later. Five
+ * seconds of staleness mean nothing to mail. */
+#define DNS_TTL_MIN 5
+#define DNS_TTL_MAX 86400           /* positive answers: one day */
+#define DNS_NEG_TTL_DEFAULT 60      /* NXDOMAIN/NODATA without a SOA to go by */
+#define DNS_NEG_TTL_MAX 10800       /* RFC 2308 section 5: one to three hours */
+/* SERVFAIL, refused, timeout: a broken zone costs timeout * tries per
+ * message otherwise; RFC 2308 section 7 allows up to five minutes. */
+#define DNS_TEMPFAIL_TTL 5
+/* Queries in flight (abandoned ones included) before lookups fail fast. */
+#define DNS_INFLIGHT_MAX 10000
+
 enum dns_status {
 	DNS_OK = 0,   /* answer records present */
 	DNS_NODATA,   /* the name exists, no record of that type */
@@ -26,7 +49,8 @@ struct dns_result {
 };
 
 /* Called exactly once per dns_lookup, unless cancelled. r and its buffers are
- * valid only during the call. */
+ * valid only during the call. The callback may call dns_lookup and
+ * dns_cancel, never dns_free. */
 typedef void (*dns_cb)(void *arg, const struct dns_result *r);
 
 struct dns;
@@ -39,34 +63,48 @@ struct dns_options {
 	size_t cache_max;     /* entries; default 100000; 0 = no cache (tests) */
 };
 
+/* o NULL = every default; timeout_ms or tries <= 0 take the default; the
+ * cache_max of a non-NULL o is taken as is. NULL on a bad server list. */
 struct dns *dns_new(struct event_base *base, const struct dns_options *o);
 /* Pending callbacks are not called (use dns_cancel first if needed). */
 void dns_free(struct dns *d);
 
-/* Look up (name, type). A cached answer is delivered before this returns and
- * the result is NULL; otherwise the result is a handle and cb runs later
- * from the loop. Names are normalised (case, trailing dot) before lookup. */
+/* Look up (name, type). If the answer is known at once, cb runs before this
+ * returns and the result is NULL: a cache hit, a malformed name (NXDOMAIN),
+ * DNS_INFLIGHT_MAX reached or no memory (TEMPFAIL). Otherwise the result is a
+ * handle and cb runs later from the loop, at the latest timeout_ms * tries
+ * from now. Names are normalised (case, trailing dot) before lookup. */
 struct dns_req *dns_lookup(struct dns *d, const char *name, int type, dns_cb cb, void *arg);
-/* The callback of a pending request will not run. */
+/* The callback of a pending request will not run. NULL is ignored; a handle
+ * whose callback has returned must not be passed. */
 void dns_cancel(struct dns_req *r);
 
 /* Put an answer in the cache as if it came from the network (unit tests of
- * the checks; abuf may be NULL for NXDOMAIN/NODATA/TEMPFAIL). */
+ * the checks; abuf may be NULL for NXDOMAIN/NODATA/TEMPFAIL). ttl is used
+ * as is. 0, or -1 on a bad name, no cache (cache_max 0) or no memory. */
 int dns_inject(struct dns *d, const char *name, int type, enum dns_status st,
                const unsigned char *abuf, int alen, uint32_t ttl);
 
 /* Counters for logs, metrics and tests. */
 struct dns_stats {
-	unsigned long queries;   /* sent to a server */
+	unsigned long queries;   /* handed to c-ares (its retries not counted) */
 	unsigned long hits;      /* answered from the cache */
 	unsigned long coalesced; /* joined a query already in flight */
 	unsigned long entries;   /* in the cache now */
 	unsigned long evictions;
+	/* c-ares 1.18 turns EDNS off for good after one FORMERR; dns.c then
+	 * rebuilds the channel (see check_edns): how often that happened */
+	unsigned long edns_resets;
 };
 void dns_get_stats(const struct dns *d, struct dns_stats *st);
 
 /* Normalise a name into out (lower case, no trailing dot). -1 if too long
  * or empty. Pure. */
 int dns_normalise(const char *name, char *out, size_t size);
+
+/* Tests only: the cache's clock, in milliseconds (default CLOCK_MONOTONIC).
+ * Lets a test age the cache without sleeping. */
+typedef uint64_t (*dns_clock_fn)(void *arg);
+void dns_set_clock_for_tests(struct dns *d, dns_clock_fn now_ms, void *arg);
 
 #endif

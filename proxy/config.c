@@ -79,6 +79,13 @@ static const struct key keys[] = {
 	INT(command_timeout, 1, 3600, 300),
 	INT(data_timeout, 1, 7200, 600),
 	INT(shutdown_grace, 0, 3600, MOAT_SHUTDOWN_GRACE),
+	INT(dns_timeout, 100, 30000, 1500),
+	INT(dns_tries, 1, 10, 2),
+	INT(dns_cache_size, 0, 10000000, 100000),
+	{ "delay_reject", set_bool, 0, 1, "no", OFF(delay_reject), 0, 0 },
+	{ "check_sender_domain", set_bool, 0, 1, "yes", OFF(check_sender_domain), 0, 0 },
+	{ "check_spf", set_bool, 0, 1, "yes", OFF(check_spf), 0, 0 },
+	{ "check_dkim", set_bool, 0, 1, "yes", OFF(check_dkim), 0, 0 },
 };
 #define NKEYS NELEM(keys)
 

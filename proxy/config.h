@@ -36,6 +36,13 @@ struct config {
 	int command_timeout;                /* seconds, default 300 */
 	int data_timeout;                   /* seconds, default 600 */
 	int shutdown_grace;                 /* seconds SIGTERM waits, default MOAT_SHUTDOWN_GRACE */
+	int dns_timeout;                    /* milliseconds per try, default 1500 */
+	int dns_tries;                      /* default 2 */
+	int dns_cache_size;                 /* entries, default 100000 */
+	int delay_reject;                   /* sender verdicts answer the RCPTs, not MAIL */
+	int check_sender_domain;            /* default yes */
+	int check_spf;                      /* default yes */
+	int check_dkim;                     /* default yes */
 };
 
 /* Parse a whole config text. On error returns NULL and writes
