@@ -25,7 +25,7 @@ LDLIBS  += $(PKG_LIBS)
 # Debian 12 packages: build, tests (unit + end to end), demo and benchmark.
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
         libssl-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
-        python3-aiosmtpd python3-dkim opendkim-tools nsd haproxy clang
+        python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang
 
 SRCS_LIB := $(filter-out proxy/main.c,$(wildcard proxy/*.c)) $(wildcard checks/*.c) $(wildcard rules/*.c)
 OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o)

@@ -16,6 +16,11 @@ enum dkim_res {
 };
 
 #define DKIM_MAX_SIGS 8 /* signatures evaluated per message; more are reported as permerror */
+/* Header section handed to libopendkim; a larger one is not verified
+ * (Postfix header_size_limit is 102400). */
+#define DKIM_HEADER_MAX (100 * 1024)
+/* Longest wait for all the keys of one message, once the lookups are out. */
+#define DKIM_KEY_WAIT_MS 10000
 
 struct dkim_sig_result {
 	enum dkim_res res;
@@ -30,14 +35,20 @@ struct dkim_outcome {
 	int nsigs;
 	struct dkim_sig_result sig[DKIM_MAX_SIGS];
 	enum dkim_res summary; /* pass if any passed; else fail if any failed; else temperror/permerror/neutral/none */
+	int nextra;            /* DKIM-Signature fields past DKIM_MAX_SIGS: not evaluated, count as permerror */
 };
 
 typedef void (*dkim_cb)(void *arg, const struct dkim_outcome *o);
 struct dkim_check;
-struct dkim_lib; /* one per process/thread: wraps DKIM_LIB */
+struct dkim_verifier; /* one per process/thread: wraps DKIM_LIB */
 
-struct dkim_lib *dkim_lib_new(struct dns *d);
-void dkim_lib_free(struct dkim_lib *l);
+struct dkim_verifier *dkim_verifier_new(struct dns *d);
+/* Checks of l still running must be cancelled first. */
+void dkim_verifier_free(struct dkim_verifier *l);
+/* Cap the wait for keys at ms (<= 0: DKIM_KEY_WAIT_MS) with a timer on base;
+ * keys still missing then count as temperror. Without this call the wait is
+ * only bounded by the DNS layer (timeout_ms * tries per lookup). */
+void dkim_verifier_set_wait(struct dkim_verifier *l, struct event_base *base, int ms);
 
 /* Verify a message given in SMTP wire form (CRLF lines, still dot-stuffed;
  * undo the stuffing with data_unstuff from proxy/dataparse.h), read through
@@ -45,8 +56,9 @@ void dkim_lib_free(struct dkim_lib *l);
  * the end, -1 on error); moat's spool provides it (spool_read). cb runs exactly once: before returning
  * (result NULL) if no key lookup was needed, else later. */
 typedef long (*dkim_reader)(void *rarg, size_t off, char *buf, size_t len);
-struct dkim_check *dkim_check_start(struct dkim_lib *l, dkim_reader rd, void *rarg, size_t msglen,
+struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, void *rarg, size_t msglen,
                                     dkim_cb cb, void *arg);
+/* The callback will not run. Not for a check whose callback has run. */
 void dkim_check_cancel(struct dkim_check *c);
 const char *dkim_res_name(enum dkim_res r);
 

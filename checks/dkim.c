@@ -1,0 +1,944 @@
+/* dkim.c - DKIM verification (RFC 6376, RFC 8463) with libopendkim, keys from checks/dns.c
+ *
+ * libopendkim fetches keys inside dkim_eoh() with a blocking resolver; we
+ * never let it (shared notes: async-dns.md, section 3). A check runs so:
+ *
+ *  1. The header section is read through the reader, unstuffed, and each
+ *     field goes to dkim_header() whole: folding CRLFs kept, the last CRLF
+ *     cut, as dkim_chunk() would hand it.
+ *  2. dkim_eoh(). The prescreen callback starts one TXT lookup per distinct
+ *     "<s>._domainkey.<d>"; the key lookup callback says TRYAGAIN while a
+ *     signature's answer is missing, dkim_eoh() returns DKIM_STAT_CBTRYAGAIN,
+ *     and we call it again once every answer is in (the library resumes
+ *     where it stopped).
+ *  3. With the answer in, the key lookup callback returns DEFAULT and the
+ *     library "queries" through our dkim_dns_set_query_* functions, which
+ *     hand it the raw reply. Its own reply parser then decides: NXDOMAIN and
+ *     NODATA (a synthetic reply) -> no key, more than one TXT record ->
+ *     MULTIDNSREPLY, TC set -> KEYFAIL, "p=" -> revoked. A TEMPFAIL is a
+ *     query error -> KEYFAIL. Returning the key text from the callback
+ *     instead would leave no way to say "temporary": DKIM_CBSTAT_ERROR
+ *     aborts the whole dkim_eoh().
+ *  4. The message is read again from the start; the body (after the header
+ *     section) goes to dkim_body(), then dkim_eom(), then one verdict per
+ *     signature from the library's per-signature state.
+ *
+ * Answers may come back inside our own calls (cache hits answer within
+ * dns_lookup). Like sender.c, a depth counter makes only the outermost of
+ * our frames go on and deliver the result, so nothing is freed under a
+ * caller that still uses it.
+ */
+#include <sys/types.h>
+#include <arpa/nameser.h>
+#include <ares.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <opendkim/dkim.h>
+
+#include "dataparse.h"
+#include "dkim.h"
+
+#define DKIM_READ_CHUNK 16384
+/* dkim_eoh() calls per message: one, plus one per wait for keys. */
+#define DKIM_EOH_CALLS_MAX (DKIM_MAX_SIGS + 2)
+#define DKIM_KEYNAME_MAX (DNS_NAME_MAX + 1)
+#define DKIM_B_MIN 8  /* RFC 6008 section 2: at least 8 characters of b= */
+
+struct dkim_verifier {
+	DKIM_LIB *lib;
+	struct dns *dns;
+	struct event_base *base;   /* for the wait cap; NULL: none */
+	int wait_ms;
+	struct dkim_check *current; /* the check inside a libopendkim call */
+};
+
+/* One key record, shared by the signatures that name it. */
+struct dkim_key {
+	char name[DKIM_KEYNAME_MAX]; /* normalised "<s>._domainkey.<d>" */
+	struct dkim_check *c;
+	struct dns_req *req;         /* lookup in flight */
+	int done;                    /* answer (or give-up) recorded */
+	int timed_out;               /* the wait cap gave up on it */
+	enum dns_status st;
+	unsigned char *abuf;         /* copy of the reply, DNS_OK only */
+	int alen;
+	size_t served;               /* bytes handed to the library */
+};
+
+/* Our own verdicts on a signature, decided before the library gets to it. */
+enum dkim_mark { MARK_NONE, MARK_SHA1, MARK_BAD_Q, MARK_BAD_NAME };
+
+enum dkim_phase { PH_HEADERS, PH_EOH, PH_BODY };
+
+struct dkim_check {
+	struct dkim_verifier *l;
+	DKIM *dkim;
+	dkim_reader rd;
+	void *rarg;
+	size_t msglen;
+	dkim_cb cb;
+	void *arg;
+
+	enum dkim_phase phase;
+	size_t hdr_end;        /* unstuffed bytes of the header section, empty line included */
+	int eoh_calls;
+	DKIM_SIGINFO **sigs;   /* the library's list, from the prescreen callback */
+	int nsigs;
+	enum dkim_mark mark[DKIM_MAX_SIGS];
+
+	struct dkim_key key[DKIM_MAX_SIGS];
+	int nkeys;
+	int pending;           /* lookups outstanding */
+	int waiting;           /* dkim_eoh wants keys that are not in yet */
+	int timed_out;
+	struct event *timer;
+
+	int depth;             /* inside our own frames */
+	int done;
+	struct dkim_outcome out;
+};
+
+static const unsigned char dkim_id[] = "moat";
+
+const char *dkim_res_name(enum dkim_res r)
+{
+	static const char *names[] = {"none", "pass", "fail", "neutral", "temperror", "permerror"};
+
+	if ((unsigned)r >= sizeof names / sizeof names[0])
+		return "permerror";
+	return names[r];
+}
+
+/* Keys */
+
+static struct dkim_key *key_find(struct dkim_check *c, const char *name)
+{
+	int i;
+
+	for (i = 0; i < c->nkeys; i++)
+		if (strcmp(c->key[i].name, name) == 0)
+			return &c->key[i];
+	return NULL;
+}
+
+/* "<s>._domainkey.<d>", normalised; -1 if there is no such name. */
+static int key_name(DKIM_SIGINFO *sig, char *out, size_t size)
+{
+	const char *s = (const char *)dkim_sig_getselector(sig);
+	const char *d = (const char *)dkim_sig_getdomain(sig);
+	char raw[2 * DKIM_KEYNAME_MAX];
+	int n;
+
+	if (!s || !d || !*s || !*d)
+		return -1;
+	n = snprintf(raw, sizeof raw, "%s._domainkey.%s", s, d);
+	if (n < 0 || (size_t)n >= sizeof raw)
+		return -1;
+	return dns_normalise(raw, out, size);
+}
+
+static void key_done(void *arg, const struct dns_result *r);
+
+/* Record a key and start its lookup; the answer may be in on return. */
+static struct dkim_key *key_start(struct dkim_check *c, const char *name)
+{
+	struct dkim_key *k;
+
+	if (c->nkeys >= DKIM_MAX_SIGS)
+		return NULL;
+	k = &c->key[c->nkeys++];
+	memset(k, 0, sizeof *k);
+	snprintf(k->name, sizeof k->name, "%s", name);
+	k->c = c;
+	if (c->timed_out) {
+		k->done = k->timed_out = 1;
+		k->st = DNS_TEMPFAIL;
+		return k;
+	}
+	c->pending++;
+	k->req = dns_lookup(c->l->dns, name, ns_t_txt, key_done, k);
+	return k;
+}
+
+/* What a DNS_OK reply holds for libopendkim: DNS_OK if it has TXT records
+ * and c-ares finds every length in it sound (the library's TXT loop trusts
+ * the character-string lengths), DNS_NODATA if it has none (a CNAME to
+ * nothing), else DNS_TEMPFAIL. */
+static enum dns_status reply_check(const unsigned char *abuf, int alen)
+{
+	struct ares_txt_ext *txt = NULL;
+	int rc;
+
+	if (!abuf || alen < NS_HFIXEDSZ)
+		return DNS_TEMPFAIL;
+	rc = ares_parse_txt_reply_ext(abuf, alen, &txt);
+	if (rc == ARES_SUCCESS) {
+		ares_free_data(txt);
+		return DNS_OK;
+	}
+	return rc == ARES_ENODATA ? DNS_NODATA : DNS_TEMPFAIL;
+}
+
+static void advance(struct dkim_check *c);
+static int leave(struct dkim_check *c);
+
+static void key_done(void *arg, const struct dns_result *r)
+{
+	struct dkim_key *k = arg;
+	struct dkim_check *c = k->c;
+
+	k->req = NULL;
+	k->done = 1;
+	k->st = r->status == DNS_OK ? reply_check(r->abuf, r->alen) : r->status;
+	if (k->st == DNS_OK) {
+		if ((k->abuf = malloc((size_t)r->alen)) == NULL) {
+			k->st = DNS_TEMPFAIL;
+		} else {
+			memcpy(k->abuf, r->abuf, (size_t)r->alen);
+			k->alen = r->alen;
+		}
+	}
+	c->pending--;
+	if (c->pending > 0 || !c->waiting)
+		return;
+	/* The last key a waiting check needed: go on, unless a frame of ours
+	 * is below us (a cache hit within dns_lookup): that one goes on. */
+	c->waiting = 0;
+	if (c->depth == 0) {
+		c->depth++;
+		advance(c);
+		leave(c);
+	}
+}
+
+static void wait_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct dkim_check *c = arg;
+	int i;
+
+	c->timed_out = 1;
+	for (i = 0; i < c->nkeys; i++) {
+		struct dkim_key *k = &c->key[i];
+
+		if (k->done)
+			continue;
+		dns_cancel(k->req);
+		k->req = NULL;
+		k->done = k->timed_out = 1;
+		k->st = DNS_TEMPFAIL;
+	}
+	c->pending = 0;
+	c->waiting = 0;
+	c->depth++;
+	advance(c);
+	leave(c);
+}
+
+/* libopendkim callbacks */
+
+/* Before any key is needed: look every key up at once, and set aside the
+ * signatures we do not verify. */
+static DKIM_CBSTAT on_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
+{
+	struct dkim_check *c = dkim_get_user_context(dkim);
+	char name[DKIM_KEYNAME_MAX];
+	int i;
+
+	c->sigs = sigs;
+	c->nsigs = nsigs < DKIM_MAX_SIGS ? nsigs : DKIM_MAX_SIGS;
+	for (i = 0; i < nsigs; i++) {
+		DKIM_SIGINFO *sig = sigs[i];
+		dkim_alg_t alg;
+		const char *q;
+
+		if (i >= DKIM_MAX_SIGS) {
+			dkim_sig_ignore(sig); /* not reached: we pass at most DKIM_MAX_SIGS */
+			continue;
+		}
+		if (dkim_sig_geterror(sig) != DKIM_SIGERROR_UNKNOWN)
+			continue; /* a syntax error already: no key needed */
+		/* RFC 8301 section 3.1: rsa-sha1 signatures are not to be
+		 * considered valid. */
+		if (dkim_sig_getsignalg(sig, &alg) == DKIM_STAT_OK && alg == DKIM_SIGN_RSASHA1) {
+			c->mark[i] = MARK_SHA1;
+			dkim_sig_ignore(sig);
+			continue;
+		}
+		/* We fetch keys by DNS whatever q= says (DKIM_OPTS_QUERYMETHOD):
+		 * a signature that names no "dns/txt" method cannot be verified. */
+		q = (const char *)dkim_sig_gettagvalue(sig, 0, (u_char *)"q");
+		if (q && !strcasestr(q, "dns/txt")) {
+			c->mark[i] = MARK_BAD_Q;
+			dkim_sig_ignore(sig);
+			continue;
+		}
+		if (key_name(sig, name, sizeof name) < 0) {
+			c->mark[i] = MARK_BAD_NAME;
+			dkim_sig_ignore(sig);
+			continue;
+		}
+		if (!key_find(c, name))
+			key_start(c, name);
+	}
+	return DKIM_CBSTAT_CONTINUE;
+}
+
+/* Per signature, inside dkim_eoh: is its key in yet? */
+static DKIM_CBSTAT on_key_lookup(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
+{
+	struct dkim_check *c = dkim_get_user_context(dkim);
+	char name[DKIM_KEYNAME_MAX];
+	struct dkim_key *k;
+
+	if (key_name(sig, name, sizeof name) < 0)
+		return DKIM_CBSTAT_NOTFOUND; /* not reached: the prescreen set it aside */
+	k = key_find(c, name);
+	if (!k)
+		k = key_start(c, name); /* not reached: the prescreen started it */
+	if (!k)
+		return DKIM_CBSTAT_NOTFOUND;
+	if (!k->done)
+		return DKIM_CBSTAT_TRYAGAIN;
+	return DKIM_CBSTAT_DEFAULT; /* the library asks q_start for the reply */
+}
+
+/* The library's DNS "query": hand it the recorded reply at once. */
+static int q_start(void *srv, int type, unsigned char *query, unsigned char *buf, size_t buflen,
+                   void **qh)
+{
+	struct dkim_verifier *l = srv;
+	struct dkim_check *c = l->current;
+	char name[DKIM_KEYNAME_MAX];
+	struct dkim_key *k;
+
+	if (!c || type != ns_t_txt || dns_normalise((const char *)query, name, sizeof name) < 0)
+		return DKIM_DNS_ERROR;
+	k = key_find(c, name);
+	if (!k || !k->done)
+		return DKIM_DNS_ERROR; /* never our blocking resolver: no answer, no key */
+	switch (k->st) {
+	case DNS_OK:
+		if ((size_t)k->alen > buflen)
+			return DKIM_DNS_ERROR;
+		memcpy(buf, k->abuf, (size_t)k->alen);
+		k->served = (size_t)k->alen;
+		break;
+	case DNS_NXDOMAIN:
+	case DNS_NODATA: {
+		/* A reply with the root as question name: the library checks the
+		 * question's type and class, then the rcode and the answer count. */
+		static const unsigned char neg[] = {
+			0, 0, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, /* QR RD RA, QD=1 */
+			0, 0, ns_t_txt, 0, ns_c_in,                /* . TXT IN */
+		};
+
+		if (sizeof neg > buflen)
+			return DKIM_DNS_ERROR;
+		memcpy(buf, neg, sizeof neg);
+		if (k->st == DNS_NXDOMAIN)
+			buf[3] |= ns_r_nxdomain;
+		k->served = sizeof neg;
+		break;
+	}
+	case DNS_TEMPFAIL:
+	default:
+		return DKIM_DNS_ERROR; /* -> DKIM_SIGERROR_KEYFAIL */
+	}
+	*qh = k;
+	return DKIM_DNS_SUCCESS;
+}
+
+static int q_waitreply(void *srv, void *qh, struct timeval *tv, size_t *bytes, int *error,
+                       int *dnssec)
+{
+	struct dkim_key *k = qh;
+
+	*bytes = k->served;
+	if (error)
+		*error = 0;
+	if (dnssec)
+		*dnssec = DKIM_DNSSEC_UNKNOWN;
+	return DKIM_DNS_SUCCESS;
+}
+
+static int q_cancel(void *srv, void *qh)
+{
+	return DKIM_DNS_SUCCESS;
+}
+
+static void q_close(void *srv)
+{
+}
+
+/* Library */
+
+struct dkim_verifier *dkim_verifier_new(struct dns *d)
+{
+	struct dkim_verifier *l = calloc(1, sizeof *l);
+	unsigned int flags = DKIM_LIBFLAGS_BADSIGHANDLES;
+	dkim_query_t qm = DKIM_QUERY_DNS;
+
+	if (!l)
+		return NULL;
+	l->dns = d;
+	l->lib = dkim_init(NULL, NULL);
+	if (!l->lib) {
+		free(l);
+		return NULL;
+	}
+	/* BADSIGHANDLES: malformed signatures stay in the list (permerror)
+	 * instead of vanishing. QUERYMETHOD: every key by DNS; left alone, a
+	 * signature with an unknown q= makes dkim_get_key() hit assert(0)
+	 * once a key lookup callback is set. */
+	if (dkim_options(l->lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof flags) != DKIM_STAT_OK ||
+	    dkim_options(l->lib, DKIM_OP_SETOPT, DKIM_OPTS_QUERYMETHOD, &qm, sizeof qm) != DKIM_STAT_OK) {
+		dkim_close(l->lib);
+		free(l);
+		return NULL;
+	}
+	dkim_set_prescreen(l->lib, on_prescreen);
+	dkim_set_key_lookup(l->lib, on_key_lookup);
+	dkim_dns_set_query_service(l->lib, l);
+	dkim_dns_set_query_start(l->lib, q_start);
+	dkim_dns_set_query_waitreply(l->lib, q_waitreply);
+	dkim_dns_set_query_cancel(l->lib, q_cancel);
+	dkim_dns_set_close(l->lib, q_close);
+	dkim_dns_set_init(l->lib, NULL);
+	return l;
+}
+
+void dkim_verifier_free(struct dkim_verifier *l)
+{
+	if (!l)
+		return;
+	dkim_close(l->lib);
+	free(l);
+}
+
+void dkim_verifier_set_wait(struct dkim_verifier *l, struct event_base *base, int ms)
+{
+	l->base = base;
+	l->wait_ms = ms > 0 ? ms : DKIM_KEY_WAIT_MS;
+}
+
+/* Reading the message */
+
+struct sink {
+	char *buf;
+	size_t len, cap, max;
+	size_t skip;           /* unstuffed bytes still to drop */
+	struct dkim_check *c;  /* body mode: feed dkim_body */
+	int full;
+};
+
+static void sink_emit(void *ctx, const char *p, size_t n)
+{
+	struct sink *s = ctx;
+
+	if (s->skip) {
+		size_t k = n < s->skip ? n : s->skip;
+
+		p += k;
+		n -= k;
+		s->skip -= k;
+	}
+	if (n == 0)
+		return;
+	if (s->c) {
+		dkim_body(s->c->dkim, (u_char *)p, n); /* errors show in the verdicts */
+		return;
+	}
+	if (s->len + n > s->max) {
+		n = s->max - s->len;
+		s->full = 1;
+	}
+	if (s->len + n > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		char *nb;
+
+		while (cap < s->len + n)
+			cap *= 2;
+		if ((nb = realloc(s->buf, cap)) == NULL) {
+			s->full = 1;
+			return;
+		}
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+}
+
+/* Where the header section ends (after its empty line), searching from
+ * from; 0 if not in buf[0..len). */
+static size_t header_end(const char *buf, size_t len, size_t from)
+{
+	size_t i;
+
+	if (from == 0 && len >= 2 && buf[0] == '\r' && buf[1] == '\n')
+		return 2;
+	for (i = from ? from - 1 : 0; i + 2 < len; i++)
+		if (buf[i] == '\n' && buf[i + 1] == '\r' && buf[i + 2] == '\n')
+			return i + 3;
+	return 0;
+}
+
+/* Unstuff the message from the start through s until done() says so or the
+ * message ends. -1 on a read error. */
+static int read_message(struct dkim_check *c, struct sink *s, int headers_only)
+{
+	char chunk[DKIM_READ_CHUNK];
+	size_t off = 0;
+	int at_bol = 1;
+
+	while (off < c->msglen) {
+		size_t want = c->msglen - off < sizeof chunk ? c->msglen - off : sizeof chunk;
+		size_t before = s->len;
+		long n = c->rd(c->rarg, off, chunk, want);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		off += (size_t)n;
+		data_unstuff(chunk, (size_t)n, &at_bol, sink_emit, s);
+		if (headers_only) {
+			size_t end = header_end(s->buf, s->len, before > 2 ? before - 2 : 0);
+
+			if (end) {
+				c->hdr_end = end;
+				return 0;
+			}
+			if (s->full)
+				return 0;
+		}
+	}
+	if (headers_only)
+		c->hdr_end = s->len; /* no empty line: all header, no body */
+	return 0;
+}
+
+static int is_dkim_signature(const char *f, size_t len)
+{
+	static const char name[] = "DKIM-Signature";
+	const char *colon = memchr(f, ':', len);
+	size_t n;
+
+	if (!colon)
+		return 0;
+	n = (size_t)(colon - f);
+	while (n > 0 && (f[n - 1] == ' ' || f[n - 1] == '\t'))
+		n--;
+	return n == sizeof name - 1 && strncasecmp(f, name, n) == 0;
+}
+
+/* Hand one field to the library: folding kept, the last line end cut. */
+static int feed_field(struct dkim_check *c, const char *f, size_t len, int *nsig)
+{
+	DKIM_STAT st;
+
+	if (len >= 2 && f[len - 2] == '\r' && f[len - 1] == '\n')
+		len -= 2;
+	else if (len >= 1 && f[len - 1] == '\n')
+		len -= 1;
+	if (len == 0)
+		return 0; /* dkim_header asserts len != 0 */
+	if (is_dkim_signature(f, len) && ++*nsig > DKIM_MAX_SIGS) {
+		/* Each signature costs a body hash and a key lookup: the
+		 * extra ones are not shown to the library at all. */
+		c->out.nextra++;
+		return 0;
+	}
+	st = dkim_header(c->dkim, (u_char *)f, len);
+	/* SYNTAX: a malformed field (or signature, kept as such) */
+	return st == DKIM_STAT_OK || st == DKIM_STAT_SYNTAX ? 0 : -1;
+}
+
+/* Split hdr[0..len) (empty line excluded) into fields. */
+static int feed_headers(struct dkim_check *c, const char *hdr, size_t len)
+{
+	size_t pos = 0, start = 0;
+	int nsig = 0, open = 0;
+
+	while (pos < len) {
+		const char *eol = memchr(hdr + pos, '\n', len - pos);
+		size_t next = eol ? (size_t)(eol - hdr) + 1 : len;
+
+		if (!(open && (hdr[pos] == ' ' || hdr[pos] == '\t'))) {
+			if (open && feed_field(c, hdr + start, pos - start, &nsig) < 0)
+				return -1;
+			start = pos;
+			open = 1;
+		}
+		pos = next;
+	}
+	if (open && feed_field(c, hdr + start, pos - start, &nsig) < 0)
+		return -1;
+	return 0;
+}
+
+/* Verdicts */
+
+static void copy_text(char *dst, size_t size, const unsigned char *src)
+{
+	size_t i = 0;
+
+	if (src)
+		for (; src[i] && i + 1 < size; i++)
+			dst[i] = src[i] < 0x20 || src[i] == 0x7f ? '?' : (char)src[i];
+	dst[i] = '\0';
+}
+
+/* b= without folding white space, at most size-1 characters. */
+static size_t b_value(DKIM_SIGINFO *sig, char *out, size_t size)
+{
+	const unsigned char *b = dkim_sig_gettagvalue(sig, 0, (u_char *)"b");
+	size_t n = 0;
+
+	for (; b && *b && n + 1 < size; b++)
+		if (!isspace(*b))
+			out[n++] = (char)*b;
+	out[n] = '\0';
+	return n;
+}
+
+/* RFC 6008: 8 characters of b=, more while another signature shares them. */
+static void set_header_b(struct dkim_check *c, int i)
+{
+	char mine[sizeof c->out.sig[0].b], other[sizeof mine];
+	size_t n = DKIM_B_MIN, len = b_value(c->sigs[i], mine, sizeof mine);
+	int j;
+
+	for (j = 0; j < c->nsigs; j++) {
+		if (j == i)
+			continue;
+		b_value(c->sigs[j], other, sizeof other);
+		while (n < len && strncmp(mine, other, n) == 0)
+			n++;
+	}
+	if (n < len)
+		mine[n] = '\0';
+	memcpy(c->out.sig[i].b, mine, sizeof mine);
+}
+
+/* Library errors with a fixed verdict. The rest: KEYFAIL (temperror, the
+ * reason says whether we gave up waiting), BADSIG (which hash failed), and
+ * errors in the syntax of the signature or the key (permerror). */
+static const struct {
+	int err;
+	enum dkim_res res;
+	const char *reason;
+} sig_errors[] = {
+	/* RFC 6376 6.1.2: no key and a revoked key are PERMFAIL, which
+	 * RFC 8601 reports as "fail". */
+	{DKIM_SIGERROR_NOKEY, DKIM_RES_FAIL, "no key"},
+	{DKIM_SIGERROR_KEYREVOKED, DKIM_RES_FAIL, "key revoked"},
+	{DKIM_SIGERROR_KEYTOOSMALL, DKIM_RES_FAIL, "key too small"},
+	{DKIM_SIGERROR_TOOLARGE_L, DKIM_RES_FAIL, "body shorter than l="},
+	{DKIM_SIGERROR_SUBDOMAIN, DKIM_RES_FAIL, "i= outside d= (key t=s)"},
+	/* RFC 6376 3.6.2.2: undefined; the zone needs fixing, a retry will
+	 * not help (the opendkim milter says temperror). */
+	{DKIM_SIGERROR_MULTIREPLY, DKIM_RES_PERMERROR, "more than one key record"},
+	{DKIM_SIGERROR_INVALID_A, DKIM_RES_NEUTRAL, "unsupported algorithm"},
+};
+
+static enum dkim_res classify(struct dkim_check *c, int i, const char *aborted, const char **why)
+{
+	DKIM_SIGINFO *sig = c->sigs[i];
+	unsigned int flags = dkim_sig_getflags(sig);
+	int err = dkim_sig_geterror(sig), bh = dkim_sig_getbh(sig);
+	char name[DKIM_KEYNAME_MAX];
+	struct dkim_key *k;
+	size_t n;
+
+	*why = "";
+	switch (c->mark[i]) {
+	case MARK_SHA1:
+		*why = "rsa-sha1 not accepted (RFC 8301)";
+		return DKIM_RES_NEUTRAL;
+	case MARK_BAD_Q:
+		*why = "no dns/txt query method";
+		return DKIM_RES_PERMERROR;
+	case MARK_BAD_NAME:
+		*why = "bad key name";
+		return DKIM_RES_PERMERROR;
+	case MARK_NONE:
+		break;
+	}
+	if ((flags & DKIM_SIGFLAG_PASSED) && bh == DKIM_SIGBH_MATCH && err == DKIM_SIGERROR_OK)
+		return DKIM_RES_PASS;
+	for (n = 0; n < sizeof sig_errors / sizeof sig_errors[0]; n++) {
+		if (sig_errors[n].err == err) {
+			*why = sig_errors[n].reason;
+			return sig_errors[n].res;
+		}
+	}
+	switch (err) {
+	case DKIM_SIGERROR_KEYFAIL:
+		k = key_name(sig, name, sizeof name) == 0 ? key_find(c, name) : NULL;
+		*why = k && k->timed_out ? "key lookup timed out" : "key lookup failed";
+		return DKIM_RES_TEMPERROR;
+	case DKIM_SIGERROR_BADSIG:
+		*why = bh == DKIM_SIGBH_MISMATCH ? "body hash mismatch" : "bad signature";
+		/* RFC 6376 3.6.1 t=y: not to be treated unlike unsigned mail */
+		if (flags & DKIM_SIGFLAG_TESTKEY) {
+			*why = bh == DKIM_SIGBH_MISMATCH ? "body hash mismatch, key in test mode (t=y)" :
+			                                   "bad signature, key in test mode (t=y)";
+			return DKIM_RES_NEUTRAL;
+		}
+		return DKIM_RES_FAIL;
+	case DKIM_SIGERROR_UNKNOWN:
+	case DKIM_SIGERROR_OK:
+		/* not verified: the library stopped before this one */
+		*why = aborted ? aborted : "not verified";
+		return aborted ? DKIM_RES_TEMPERROR : DKIM_RES_NEUTRAL;
+	default:
+		/* the syntax of the signature or of the key record */
+		*why = dkim_sig_geterrorstr(err);
+		if (!*why)
+			*why = "malformed";
+		return DKIM_RES_PERMERROR;
+	}
+}
+
+static void judge(struct dkim_check *c, int i, const char *aborted)
+{
+	DKIM_SIGINFO *sig = c->sigs[i];
+	struct dkim_sig_result *r = &c->out.sig[i];
+	const unsigned char *d = dkim_sig_getdomain(sig), *s = dkim_sig_getselector(sig);
+	const char *why;
+
+	copy_text(r->domain, sizeof r->domain, d ? d : dkim_sig_gettagvalue(sig, 0, (u_char *)"d"));
+	copy_text(r->selector, sizeof r->selector,
+	          s ? s : dkim_sig_gettagvalue(sig, 0, (u_char *)"s"));
+	copy_text(r->algo, sizeof r->algo, dkim_sig_gettagvalue(sig, 0, (u_char *)"a"));
+	set_header_b(c, i);
+	r->res = classify(c, i, aborted, &why);
+	snprintf(r->reason, sizeof r->reason, "%s", why);
+}
+
+static void summarise(struct dkim_check *c, enum dkim_res floor)
+{
+	/* pass > fail > temperror > permerror > neutral > none */
+	static const int rank[] = {
+		[DKIM_RES_NONE] = 0, [DKIM_RES_NEUTRAL] = 1, [DKIM_RES_PERMERROR] = 2,
+		[DKIM_RES_TEMPERROR] = 3, [DKIM_RES_FAIL] = 4, [DKIM_RES_PASS] = 5,
+	};
+	enum dkim_res best = floor;
+	int i;
+
+	if (c->out.nextra > 0 && rank[DKIM_RES_PERMERROR] > rank[best])
+		best = DKIM_RES_PERMERROR;
+	for (i = 0; i < c->out.nsigs; i++)
+		if (rank[c->out.sig[i].res] > rank[best])
+			best = c->out.sig[i].res;
+	c->out.summary = best;
+}
+
+/* Done: verdicts from the library's per-signature state. aborted: why the
+ * library could not finish, or NULL. */
+static void finish(struct dkim_check *c, enum dkim_res floor, const char *aborted)
+{
+	int i;
+
+	c->out.nsigs = c->nsigs;
+	for (i = 0; i < c->nsigs; i++)
+		judge(c, i, aborted);
+	summarise(c, floor);
+	c->done = 1;
+}
+
+/* Running */
+
+/* dkim_eoh or dkim_eom, with c as the check the DNS callbacks serve. */
+static DKIM_STAT call_lib(struct dkim_check *c, int eom)
+{
+	struct dkim_check *prev = c->l->current;
+	DKIM_STAT st;
+
+	c->l->current = c;
+	st = eom ? dkim_eom(c->dkim, NULL) : dkim_eoh(c->dkim);
+	c->l->current = prev;
+	return st;
+}
+
+static int read_headers(struct dkim_check *c)
+{
+	struct sink s = {.max = DKIM_HEADER_MAX};
+	size_t len;
+	int rc;
+
+	if (read_message(c, &s, 1) < 0) {
+		free(s.buf);
+		finish(c, DKIM_RES_TEMPERROR, NULL);
+		return -1;
+	}
+	if (s.full && header_end(s.buf, s.len, 0) == 0) {
+		/* Too large to verify: permerror if it was signed at all. */
+		int signed_ = 0;
+		size_t i;
+
+		for (i = 0; i + 15 <= s.len && !signed_; i++)
+			if ((i == 0 || s.buf[i - 1] == '\n') && strncasecmp(s.buf + i, "DKIM-Signature:", 15) == 0)
+				signed_ = 1;
+		free(s.buf);
+		finish(c, signed_ ? DKIM_RES_PERMERROR : DKIM_RES_NONE, NULL);
+		return -1;
+	}
+	/* the fields, without the empty line */
+	len = c->hdr_end;
+	if (len >= 2 && s.buf[len - 2] == '\r' && s.buf[len - 1] == '\n' &&
+	    (len == 2 || s.buf[len - 3] == '\n'))
+		len -= 2;
+	rc = feed_headers(c, s.buf, len);
+	free(s.buf);
+	if (rc < 0) {
+		finish(c, DKIM_RES_TEMPERROR, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void arm_wait(struct dkim_check *c)
+{
+	struct timeval tv;
+
+	if (!c->l->base || c->timer)
+		return;
+	c->timer = evtimer_new(c->l->base, wait_expired, c);
+	if (!c->timer)
+		return; /* the DNS layer's own timeouts still bound the wait */
+	tv.tv_sec = c->l->wait_ms / 1000;
+	tv.tv_usec = (c->l->wait_ms % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+}
+
+/* Go as far as the answers allow; sets c->done at the end. */
+static void advance(struct dkim_check *c)
+{
+	DKIM_STAT st;
+
+	if (c->done)
+		return;
+	if (c->phase == PH_HEADERS) {
+		if (read_headers(c) < 0)
+			return;
+		c->phase = PH_EOH;
+	}
+	if (c->phase == PH_EOH) {
+		for (;;) {
+			st = call_lib(c, 0);
+			c->eoh_calls++;
+			if (st != DKIM_STAT_CBTRYAGAIN)
+				break;
+			if (c->pending > 0) {
+				c->waiting = 1;
+				arm_wait(c);
+				return;
+			}
+			if (c->eoh_calls >= DKIM_EOH_CALLS_MAX) {
+				finish(c, DKIM_RES_TEMPERROR, "keys did not settle");
+				return;
+			}
+		}
+		if (st == DKIM_STAT_NOSIG) {
+			/* unsigned, or every signature set aside by the prescreen */
+			finish(c, DKIM_RES_NONE, NULL);
+			return;
+		}
+		if (st != DKIM_STAT_OK) {
+			/* out of memory or an internal error: nothing about the message */
+			const char *why = dkim_getresultstr(st);
+
+			finish(c, DKIM_RES_TEMPERROR, why ? why : "verifier error");
+			return;
+		}
+		c->phase = PH_BODY;
+	}
+	{
+		struct sink s = {.skip = c->hdr_end, .c = c};
+
+		if (read_message(c, &s, 0) < 0) {
+			finish(c, DKIM_RES_TEMPERROR, "message unreadable");
+			return;
+		}
+		/* The per-signature state says it all: dkim_eom only reports on
+		 * the one signature it picks. */
+		(void)call_lib(c, 1);
+		finish(c, DKIM_RES_NONE, NULL);
+	}
+}
+
+static void check_free(struct dkim_check *c)
+{
+	int i;
+
+	for (i = 0; i < c->nkeys; i++) {
+		dns_cancel(c->key[i].req);
+		free(c->key[i].abuf);
+	}
+	if (c->timer)
+		event_free(c->timer);
+	if (c->dkim)
+		dkim_free(c->dkim);
+	free(c);
+}
+
+/* Report and free c: the outcome is copied out first, so cb may do
+ * anything, dkim_verifier_free included. */
+static void deliver(struct dkim_check *c)
+{
+	struct dkim_outcome o = c->out;
+	dkim_cb cb = c->cb;
+	void *arg = c->arg;
+
+	check_free(c);
+	cb(arg, &o);
+}
+
+/* Leaving one of our frames: the outermost delivers. 1 if c is gone. */
+static int leave(struct dkim_check *c)
+{
+	if (--c->depth == 0 && c->done) {
+		deliver(c);
+		return 1;
+	}
+	return 0;
+}
+
+struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, void *rarg, size_t msglen,
+                                    dkim_cb cb, void *arg)
+{
+	struct dkim_check *c = calloc(1, sizeof *c);
+	DKIM_STAT st = DKIM_STAT_NORESOURCE;
+
+	if (c)
+		c->dkim = dkim_verify(l->lib, dkim_id, NULL, &st);
+	if (!c || !c->dkim) {
+		struct dkim_outcome o = {.summary = DKIM_RES_TEMPERROR};
+
+		free(c);
+		cb(arg, &o);
+		return NULL;
+	}
+	c->l = l;
+	c->rd = rd;
+	c->rarg = rarg;
+	c->msglen = msglen;
+	c->cb = cb;
+	c->arg = arg;
+	dkim_set_user_context(c->dkim, c);
+	c->depth = 1;
+	advance(c);
+	return leave(c) ? NULL : c;
+}
+
+void dkim_check_cancel(struct dkim_check *c)
+{
+	if (c)
+		check_free(c);
+}
