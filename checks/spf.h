@@ -18,7 +18,10 @@ struct spf_outcome {
 	char identity[320];       /* the checked sender "local@domain" or "postmaster@helo" */
 	char domain[256];         /* the domain whose policy was evaluated */
 	char explanation[512];    /* for fail: the domain's exp= text, or a default */
+	int exp_default;          /* for fail: 1 = explanation is moat's default text;
+	                           * 0 = the domain's exp= (untrusted, printable ASCII) */
 	char reason[256];         /* short, for logs: "mechanism -all matched", "void lookup limit" */
+	int passes, lookups;      /* for logs: libspf2 runs, DNS answers used */
 };
 
 typedef void (*spf_cb)(void *arg, const struct spf_outcome *o);
@@ -31,6 +34,7 @@ struct spf_check;
  * later from the loop. */
 struct spf_check *spf_check_start(struct dns *d, const struct sockaddr *client, const char *helo,
                                   const char *sender, const char *receiver, spf_cb cb, void *arg);
+/* cb will not run. Only for a check whose cb has not run yet. */
 void spf_check_cancel(struct spf_check *c);
 /* "pass", "fail", ... as RFC 8601 / RFC 7208 spell them. */
 const char *spf_res_name(enum spf_res r);
