@@ -8,7 +8,10 @@
 
 #include <sys/socket.h>
 #include "config.h"
+#include "dkim.h"
+#include "sender.h"
 #include "smtp_parse.h"
+#include "spf.h"
 
 struct session;
 
@@ -21,11 +24,30 @@ struct verdict {
 
 typedef void (*verdict_cb)(struct session *s, const struct verdict *v);
 
+/* What the checks found, kept in the transaction for the log and for
+ * Authentication-Results. */
+struct check_results {
+	int sender_done;
+	enum sender_res sender;
+	int spf_done;
+	struct spf_outcome spf;
+	int dkim_done;
+	struct dkim_outcome dkim;
+};
+
+/* A transaction's checks: created by checks_mail, freed with the transaction. */
+struct checks;
+
+/* MAIL: sender domain and SPF, side by side (needs s->tx->from). */
 void checks_mail(struct session *s, verdict_cb done);
+/* RCPT: relaying. */
 void checks_rcpt(struct session *s, const struct smtp_path *rcpt, verdict_cb done);
+/* End of data: DKIM over s->tx->spool. */
 void checks_data(struct session *s, verdict_cb done);
-/* A session ends with checks in flight: drop their callbacks. */
-void checks_cancel(struct session *s);
+/* Results so far, or NULL before MAIL. */
+const struct check_results *checks_results(const struct session *s);
+/* Cancel whatever is in flight (no callback follows) and free. */
+void checks_txn_free(struct checks *c);
 
 /* Local-recipient-only relaying (checks/relay.c); pure. */
 enum relay_result { RELAY_OK, RELAY_DENIED, RELAY_BAD_ROUTING };

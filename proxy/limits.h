@@ -37,6 +37,14 @@
 #define MOAT_LISTEN_BACKLOG 1024
 /* Seconds SIGTERM waits for transactions in flight. */
 #define MOAT_SHUTDOWN_GRACE 30
+/* Bytes at the start of a message searched for header fields to remove. */
+#define MOAT_HEADER_SCAN_MAX (64 * 1024)
+/* Header fields looked at in that search. */
+#define MOAT_HEADER_FIELDS_MAX 512
+/* Forged Authentication-Results fields removed per message: all that the scan finds. */
+#define MOAT_AUTHRES_DROP_MAX MOAT_HEADER_FIELDS_MAX
+/* Our Authentication-Results field (several DKIM signatures). */
+#define MOAT_AUTHRES_MAX 4096
 /* Config file line length. */
 #define MOAT_CONF_LINE_MAX 4096
 /* Entries in one list value of the config (listen, domains, networks). */

@@ -11,6 +11,8 @@
 
 #include "backend.h"
 #include "config.h"
+#include "dkim.h"
+#include "dns.h"
 #include "iptable.h"
 #include "listener.h"
 #include "log.h"
@@ -89,12 +91,39 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	if (c->nlisten != srv->cfg->nlisten ||
 	    memcmp(c->listen, srv->cfg->listen, sizeof c->listen) != 0)
 		log_warn("reload", "listen addresses changed: they take effect at restart");
+	if (strcmp(c->dns_servers, srv->cfg->dns_servers) != 0 || c->dns_timeout != srv->cfg->dns_timeout ||
+	    c->dns_tries != srv->cfg->dns_tries || c->dns_cache_size != srv->cfg->dns_cache_size)
+		log_warn("reload", "DNS settings changed: they take effect at restart");
 	/* Sessions keep the config they started with; new ones get this one. */
 	config_unref(srv->cfg);
 	srv->cfg = c;
 	log_reopen();
 	backend_probe(srv->base, srv->cfg);
 	log_info("reload", "configuration reloaded from %s", srv->config_path);
+}
+
+/* The resolver and the DKIM library every session shares. */
+static int start_checks(struct server *srv)
+{
+	struct dns_options o = {
+		.servers = srv->cfg->dns_servers,
+		.timeout_ms = srv->cfg->dns_timeout,
+		.tries = srv->cfg->dns_tries,
+		.cache_max = (size_t)srv->cfg->dns_cache_size,
+	};
+
+	srv->dns = dns_new(srv->base, &o);
+	if (!srv->dns) {
+		log_error("dns", "cannot start the resolver (dns_servers = %s)", srv->cfg->dns_servers);
+		return -1;
+	}
+	srv->dkim = dkim_verifier_new(srv->dns);
+	if (!srv->dkim) {
+		log_error("dkim", "cannot start the DKIM library");
+		return -1;
+	}
+	dkim_verifier_set_wait(srv->dkim, srv->base, 0);
+	return 0;
 }
 
 static int run(struct server *srv)
@@ -109,7 +138,7 @@ static int run(struct server *srv)
 		return 1;
 	}
 	srv->id_salt = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)srv;
-	if (listeners_open(srv) < 0)
+	if (start_checks(srv) < 0 || listeners_open(srv) < 0)
 		return 1;
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
 	sigint = evsignal_new(srv->base, SIGINT, on_sigterm, srv);
@@ -123,6 +152,8 @@ static int run(struct server *srv)
 	while (srv->sessions)
 		session_abort(srv->sessions);
 	backend_probe_cancel();
+	dkim_verifier_free(srv->dkim);
+	dns_free(srv->dns);
 	log_info("stopped", "moat stopped");
 	event_free(sigterm);
 	event_free(sigint);

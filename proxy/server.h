@@ -8,6 +8,8 @@
 struct session;
 struct iptable;
 struct evconnlistener;
+struct dns;
+struct dkim_verifier;
 
 struct server {
 	struct event_base *base;
@@ -22,6 +24,8 @@ struct server {
 	struct event *grace;          /* shutdown grace timer */
 	uint64_t next_session;        /* session id counter */
 	uint64_t id_salt;             /* random, so ids differ between runs */
+	struct dns *dns;              /* shared resolver and cache of every check */
+	struct dkim_verifier *dkim;
 };
 
 /* A session ended: unaccount it; finishes a shutdown when the last goes. */

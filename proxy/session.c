@@ -14,6 +14,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "authres.h"
 #include "backend.h"
 #include "iptable.h"
 #include "limits.h"
@@ -58,9 +59,8 @@ static void session_free(struct session *s)
 	jl_int(&j, "errors", s->errors);
 	jl_emit(&j);
 
-	if (s->checks_pending)
-		checks_cancel(s);
 	if (s->tx) {
+		checks_txn_free(s->tx->chk);
 		spool_free(s->tx->spool);
 		free(s->tx);
 	}
@@ -139,6 +139,27 @@ static void first_line(const char *text, char *out, size_t size)
 	out[n] = '\0';
 }
 
+/* The checks' results, for a decision line. */
+static void log_check_results(struct jline *j, const struct session *s)
+{
+	const struct check_results *r = checks_results(s);
+	char dk[256] = "";
+	int i, n = 0;
+
+	jl_str(j, "spf", r && r->spf_done ? spf_res_name(r->spf.res) : "");
+	if (r && r->dkim_done) {
+		if (r->dkim.nsigs == 0)
+			snprintf(dk, sizeof dk, "none");
+		for (i = 0; i < r->dkim.nsigs && n >= 0 && n < (int)sizeof dk; i++)
+			n += snprintf(dk + n, sizeof dk - (size_t)n, "%s%s:%s", i ? "," : "",
+			              r->dkim.sig[i].domain, dkim_res_name(r->dkim.sig[i].res));
+	}
+	jl_str(j, "dkim", dk);
+	jl_str(j, "sender_domain", r && r->sender_done ? sender_res_name(r->sender) : "");
+	if (r && r->spf_done && r->spf.reason[0])
+		jl_str(j, "spf_reason", r->spf.reason);
+}
+
 /* One JSON line per decision. */
 static void log_decision(struct session *s, const char *stage, int code, const char *reason,
                          const char *rcpt)
@@ -156,8 +177,7 @@ static void log_decision(struct session *s, const char *stage, int code, const c
 	jl_str(&j, "action", action);
 	jl_int(&j, "code", code);
 	jl_str(&j, "reason", reason);
-	jl_str(&j, "spf", "");
-	jl_str(&j, "dkim", "");
+	log_check_results(&j, s);
 	if (s->tx && strcmp(stage, "data") == 0) {
 		jl_int(&j, "size", (long long)s->tx->size);
 		jl_int(&j, "nrcpt", s->tx->nrcpt);
@@ -189,6 +209,7 @@ static void txn_free(struct session *s)
 {
 	if (!s->tx)
 		return;
+	checks_txn_free(s->tx->chk);
 	spool_free(s->tx->spool);
 	free(s->tx);
 	s->tx = NULL;
@@ -288,15 +309,33 @@ static int mail_params_ok(struct session *s, const struct smtp_params *ps, struc
 	return 0;
 }
 
+/* Send a check's refusal and log it. */
+static void send_verdict(struct session *s, const char *stage, const struct verdict *v, const char *rcpt)
+{
+	char buf[700];
+	int n = snprintf(buf, sizeof buf, "%d %s %s\r\n", v->code, v->esc, v->text);
+
+	if (n >= (int)sizeof buf)
+		n = (int)sizeof buf - 1;
+	session_send(s, buf, (size_t)n);
+	log_decision(s, stage, v->code, v->reason, rcpt);
+}
+
+static void rcpt_after_mail_checks(struct session *s);
+
+/* The sender checks are in. Without delay_reject they answer MAIL now;
+ * with it, MAIL got its 250 already and the verdict answers each RCPT. */
 static void mail_verdict(struct session *s, const struct verdict *v)
 {
-	s->checks_pending = 0;
+	s->tx->mail_v = *v;
+	s->tx->mail_checked = 1;
+	if (s->cfg->delay_reject) {
+		if (s->tx->rcpt_waiting)
+			rcpt_after_mail_checks(s);
+		return;
+	}
 	if (v->code) {
-		char buf[700];
-		int n = snprintf(buf, sizeof buf, "%d %s %s\r\n", v->code, v->esc, v->text);
-
-		session_send(s, buf, (size_t)n);
-		log_decision(s, "mail", v->code, v->reason, NULL);
+		send_verdict(s, "mail", v, NULL);
 		txn_free(s);
 	} else {
 		session_send(s, "250 2.1.0 OK\r\n", 14);
@@ -359,8 +398,12 @@ static void do_mail(struct session *s, const char *arg)
 		snprintf(tx->from_params, sizeof tx->from_params, "%s", p);
 	}
 	s->tx = tx;
-	set_busy(s, 1);
-	s->checks_pending = 1;
+	if (s->cfg->delay_reject) {
+		/* Like Postfix's smtpd_delay_reject: the sender's verdict waits for RCPT. */
+		session_send(s, "250 2.1.0 OK\r\n", 14);
+	} else {
+		set_busy(s, 1);
+	}
 	checks_mail(s, mail_verdict);
 }
 
@@ -570,17 +613,24 @@ static void rcpt_backend_step(struct session *s)
 
 static void rcpt_verdict(struct session *s, const struct verdict *v)
 {
-	s->checks_pending = 0;
 	if (v->code) {
-		char buf[700];
-		int n = snprintf(buf, sizeof buf, "%d %s %s\r\n", v->code, v->esc, v->text);
-
-		session_send(s, buf, (size_t)n);
-		log_decision(s, "rcpt", v->code, v->reason, s->tx->rcpt_log);
+		send_verdict(s, "rcpt", v, s->tx->rcpt_log);
 		resume(s);
 		return;
 	}
 	rcpt_backend_step(s);
+}
+
+/* With delay_reject, a refused sender refuses every RCPT. */
+static void rcpt_after_mail_checks(struct session *s)
+{
+	s->tx->rcpt_waiting = 0;
+	if (s->tx->mail_v.code) {
+		send_verdict(s, "rcpt", &s->tx->mail_v, s->tx->rcpt_log);
+		resume(s);
+		return;
+	}
+	checks_rcpt(s, &s->tx->rcpt_path, rcpt_verdict);
 }
 
 static void do_rcpt(struct session *s, const char *arg)
@@ -626,8 +676,12 @@ static void do_rcpt(struct session *s, const char *arg)
 		n += snprintf(line + n, (size_t)(MOAT_CMD_LINE_MAX + 8 - n), " %s=%s", ps.p[i].key,
 		              ps.p[i].value);
 	set_busy(s, 1);
-	s->checks_pending = 1;
-	checks_rcpt(s, &path, rcpt_verdict);
+	s->tx->rcpt_path = path;
+	if (!s->tx->mail_checked) {
+		s->tx->rcpt_waiting = 1; /* delay_reject: mail_verdict continues */
+		return;
+	}
+	rcpt_after_mail_checks(s);
 }
 
 /* ---- DATA ------------------------------------------------------------- */
@@ -693,12 +747,43 @@ static void header_safe(const char *in, char *out, size_t size)
 	out[o] = '\0';
 }
 
+/* Authentication-Results fields that claim our authserv-id: whoever added
+ * them, it was not us (RFC 8601 5), so they go. Returns their number. */
+static int forged_authres(struct session *s, struct spool_range *skip, int max)
+{
+	struct header_field f[MOAT_HEADER_FIELDS_MAX];
+	size_t end;
+	long n;
+	int nf, i, k = 0;
+	char *buf = malloc(MOAT_HEADER_SCAN_MAX);
+
+	if (!buf)
+		return 0;
+	n = spool_read(s->tx->spool, 0, buf, MOAT_HEADER_SCAN_MAX);
+	nf = n > 0 ? header_scan(buf, (size_t)n, f, MOAT_HEADER_FIELDS_MAX, &end) : 0;
+	for (i = 0; i < nf && k < max; i++) {
+		if (authres_claims(buf + f[i].off, f[i].len, s->cfg->hostname)) {
+			skip[k].off = f[i].off;
+			skip[k].len = f[i].len;
+			k++;
+		}
+	}
+	free(buf);
+	return k;
+}
+
 /* The header fields moat adds in front of the client's message. */
 static void prepend_headers(struct session *s, struct evbuffer *out)
 {
 	char date[64], helo[MOAT_HELO_MAX + 1];
 	int v6 = s->peer.ss_family == AF_INET6 && !strchr(s->peer_ip, '.');
 
+	const struct check_results *r = checks_results(s);
+	char ar[MOAT_AUTHRES_MAX];
+
+	if (authres_format(ar, sizeof ar, s->cfg->hostname, r && r->spf_done ? &r->spf : NULL,
+	                   r && r->dkim_done ? &r->dkim : NULL) > 0)
+		evbuffer_add(out, ar, strlen(ar));
 	rfc5322_date(date, sizeof date);
 	header_safe(s->helo, helo, sizeof helo);
 	evbuffer_add_printf(out,
@@ -738,7 +823,9 @@ static void final_reply_cb(void *arg, const struct smtp_reply *r)
 static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 {
 	struct session *s = arg;
+	struct spool_range skip[MOAT_AUTHRES_DROP_MAX];
 	struct evbuffer *msg;
+	int nskip;
 
 	if (!r) {
 		drop_backend(s);
@@ -755,7 +842,11 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 		return;
 	}
 	msg = evbuffer_new();
-	if (!msg || (prepend_headers(s, msg), spool_move_to(s->tx->spool, msg)) < 0) {
+	nskip = forged_authres(s, skip, MOAT_AUTHRES_DROP_MAX);
+	if (nskip)
+		log_info("authres", "session %s: removed %d Authentication-Results field(s) claiming %s",
+		         s->id, nskip, s->cfg->hostname);
+	if (!msg || (prepend_headers(s, msg), spool_move_skipping(s->tx->spool, msg, skip, nskip)) < 0) {
 		/* Nothing sent yet beyond DATA: drop the connection, no delivery. */
 		if (msg)
 			evbuffer_free(msg);
@@ -775,13 +866,8 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 
 static void data_verdict(struct session *s, const struct verdict *v)
 {
-	s->checks_pending = 0;
 	if (v->code) {
-		char buf[700];
-		int n = snprintf(buf, sizeof buf, "%d %s %s\r\n", v->code, v->esc, v->text);
-
-		session_send(s, buf, (size_t)n);
-		log_decision(s, "data", v->code, v->reason, NULL);
+		send_verdict(s, "data", v, NULL);
 		txn_free(s);
 		resume(s);
 		return;
@@ -818,7 +904,6 @@ static void end_of_data(struct session *s)
 		return;
 	}
 	set_busy(s, 1);
-	s->checks_pending = 1;
 	checks_data(s, data_verdict);
 }
 

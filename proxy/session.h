@@ -50,6 +50,11 @@ struct txn {
 	struct spool *spool;           /* during and after DATA */
 	struct data_parser dp;
 	size_t size;                   /* wire bytes received */
+	struct checks *chk;            /* the checks' state and results */
+	struct verdict mail_v;         /* the MAIL checks' verdict, once mail_checked */
+	int mail_checked;
+	int rcpt_waiting;              /* with delay_reject: a RCPT waits for mail_v */
+	struct smtp_path rcpt_path;    /* the RCPT being processed */
 	size_t max_size;               /* max_message_size when DATA began */
 	int too_big;                   /* over max_message_size: discard, 552 at the end */
 };
@@ -75,7 +80,6 @@ struct session {
 	struct txn *tx;                /* NULL outside MAIL..end of DATA */
 	struct backend *be;            /* kept across transactions; NULL if none */
 	int be_used;                   /* the backend connection served a transaction: RSET first */
-	int checks_pending;            /* a check's callback is outstanding */
 	struct session *next, *prev;   /* the server's list, for shutdown */
 	struct event *reaper;          /* frees the session from the loop */
 	uint64_t seq;

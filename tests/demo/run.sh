@@ -20,6 +20,28 @@ if [ ! -x "$MOAT_BIN" ]; then
 fi
 mkdir -p "$MAILDIR" "$ROOT/build/demo-spool"
 
+BACKEND_PID=
+MOAT_PID=
+DNS_PID=
+cleanup() {
+	[ -n "$MOAT_PID" ] && kill -TERM "$MOAT_PID" 2>/dev/null && wait "$MOAT_PID" 2>/dev/null || true
+	[ -n "$BACKEND_PID" ] && kill -TERM "$BACKEND_PID" 2>/dev/null && wait "$BACKEND_PID" 2>/dev/null || true
+	[ -n "$DNS_PID" ] && kill -TERM "$DNS_PID" 2>/dev/null && wait "$DNS_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A DNS server on loopback with the demo's zone (tests/e2e/fakedns.py): the
+# checks then answer the same way on any machine, online or not.
+DFIFO=$(mktemp -u "${TMPDIR:-/tmp}/moat-demo-dns.XXXXXX")
+mkfifo "$DFIFO"
+$PY "$ROOT/tests/e2e/fakedns.py" > "$DFIFO" &
+DNS_PID=$!
+exec 4< "$DFIFO"
+rm -f "$DFIFO"
+read -r -t 10 dword dport <&4 || { echo "run.sh: DNS server did not start" >&2; exit 1; }
+[ "$dword" = READY ] || { echo "run.sh: DNS server said: $dword $dport" >&2; exit 1; }
+
 # The config: docs/moat.conf.example when there is one, with the keys the demo
 # needs replaced; otherwise a minimal config of our own.
 {
@@ -33,17 +55,10 @@ mkdir -p "$MAILDIR" "$ROOT/build/demo-spool"
 	echo "local_domains = example.test"
 	echo "log = stderr"
 	echo "spool_dir = $ROOT/build/demo-spool"
+	echo "dns_servers = 127.0.0.1:$dport"
 } > "$CONF"
 "$MOAT_BIN" -t -c "$CONF"
 
-BACKEND_PID=
-MOAT_PID=
-cleanup() {
-	[ -n "$MOAT_PID" ] && kill -TERM "$MOAT_PID" 2>/dev/null && wait "$MOAT_PID" 2>/dev/null || true
-	[ -n "$BACKEND_PID" ] && kill -TERM "$BACKEND_PID" 2>/dev/null && wait "$BACKEND_PID" 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # Start the backend and wait for its READY line (no sleeps).
 FIFO=$(mktemp -u "${TMPDIR:-/tmp}/moat-demo.XXXXXX")
@@ -60,9 +75,13 @@ read -r -t 10 word port <&3 || { echo "run.sh: backend did not start" >&2; exit 
 cat <<MSG
 backend listening on 127.0.0.1:$port, mail lands in $MAILDIR/<n>.eml
 moat config: $CONF
+DNS for the checks: 127.0.0.1:$dport (demo zone: example.org passes SPF from 127.0.0.0/8)
 Send a test mail from another terminal:
   swaks --server $LISTEN --to someone@example.test --from you@example.org
-then read it: ls $MAILDIR; cat $MAILDIR/1.eml
+then read it (note the Authentication-Results header): ls $MAILDIR; cat $MAILDIR/1.eml
+Refused, never reaching the backend:
+  swaks --server $LISTEN --to someone@example.test --from you@no-such-domain.example   (550 5.1.8)
+  swaks --server $LISTEN --to someone@elsewhere.example --from you@example.org         (554 5.7.1)
 Ctrl-C stops moat and the backend.
 MSG
 
