@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "checks.h"
+#include "recipients.h"
 #include "server.h"
 #include "session.h"
 #include "spool.h"
@@ -163,6 +164,12 @@ void checks_rcpt(struct session *s, const struct smtp_path *rcpt, verdict_cb don
 	go_on(&v);
 	switch (relay_check(s->cfg, (const struct sockaddr *)&s->peer, rcpt)) {
 	case RELAY_OK:
+		/* A local domain's user must exist when the table is configured. */
+		if (s->cfg->rcpt_table && rcpt->domain[0] && relay_domain_is_local(s->cfg, rcpt->domain) &&
+		    !recipients_has(s->cfg->rcpt_table, rcpt->local, rcpt->domain)) {
+			snprintf(text, sizeof text, "<%s>: Recipient address rejected: User unknown", rcpt->mailbox);
+			refuse(&v, 550, "5.1.1", "unknown recipient", text);
+		}
 		break;
 	case RELAY_BAD_ROUTING:
 		snprintf(text, sizeof text, "<%s>: source routing and %%/! addressing are not allowed", rcpt->mailbox);

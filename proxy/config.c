@@ -5,6 +5,8 @@
  * as config text and go through the same setters as the file, so a default
  * can never bypass validation. */
 #include "config.h"
+#include "recipients.h"
+#include "strset.h"
 #include "limits.h"
 
 #include <errno.h>
@@ -70,6 +72,7 @@ static const struct key keys[] = {
 	{ "dns_servers", set_dns, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
 	{ "proxy_protocol", set_bool, 0, 1, "no", OFF(proxy_protocol), 0, 0 },
 	PATH(rules, "", F_EMPTY_OK),
+	PATH(local_recipients, "", F_EMPTY_OK),
 	{ "log", set_log, 0, 0, "stderr", 0, 0, 0 },
 	PATH(spool_dir, "/tmp", F_ABSOLUTE),
 	{ "max_message_size", set_size, 1024, 2147483648LL, "10240000", OFF(max_message_size), 0, 0 },
@@ -435,6 +438,7 @@ static void config_free(struct config *c)
 {
 	free_domains(c->local_domains, c->nlocal_domains);
 	free(c->trusted_networks);
+	strset_free(c->rcpt_table);
 	free(c);
 }
 
@@ -658,5 +662,12 @@ struct config *config_load(const char *path, char *err, size_t errsize)
 		return NULL;
 	c = config_parse(buf, len, path, err, errsize);
 	free(buf);
+	/* Files the config names are read with it: -t checks them, and a
+	 * reload swaps them together with the rest. */
+	if (c && c->local_recipients[0] &&
+	    !(c->rcpt_table = recipients_load(c->local_recipients, err, errsize))) {
+		config_unref(c);
+		return NULL;
+	}
 	return c;
 }

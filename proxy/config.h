@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include "netaddr.h"
 
+struct strset;
+
 enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
 
 /* A loaded configuration. Sessions hold a reference to the one they started
@@ -26,6 +28,8 @@ struct config {
 	char dns_servers[1024];             /* c-ares csv "ip:port,..."; "" = /etc/resolv.conf */
 	int proxy_protocol;                 /* 1: every connection starts with a PROXY header */
 	char rules[1024];                   /* rule file path; "" = built-in default */
+	char local_recipients[1024];        /* file of valid addresses; "" = any user */
+	struct strset *rcpt_table;          /* its contents, loaded by config_load */
 	enum log_target log_target;
 	char log_file[1024];                /* with LOG_TO_FILE */
 	char spool_dir[1024];               /* where messages over MOAT_SPOOL_MEM_MAX spill */
