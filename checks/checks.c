@@ -22,6 +22,7 @@ struct checks {
 	int sender_pending, spf_pending;
 	verdict_cb mail_done;     /* the session's callback for MAIL */
 	verdict_cb data_done;
+	int starting;             /* inside dkim_check_start */
 	struct check_results res;
 };
 
@@ -190,30 +191,39 @@ static long spool_reader(void *arg, size_t off, char *buf, size_t len)
 	return spool_read(arg, off, buf, len);
 }
 
-static void dkim_cb_(void *arg, const struct dkim_outcome *o)
+/* Signatures present, none passing, at least one failing: refuse. */
+static void dkim_verdict(struct checks *c)
 {
-	struct checks *c = arg;
+	const struct dkim_outcome *o = &c->res.dkim;
 	struct session *s = c->s;
 	struct verdict v;
 	int i, failed = 0;
 
-	c->dk = NULL;
-	c->res.dkim = *o;
-	c->res.dkim_done = 1;
 	go_on(&v);
-	/* Signatures present, none passing, at least one failing. */
 	for (i = 0; i < o->nsigs; i++)
 		failed |= o->sig[i].res == DKIM_RES_FAIL;
 	if (o->summary != DKIM_RES_PASS && failed &&
 	    !relay_client_trusted(s->cfg, (const struct sockaddr *)&s->peer))
 		refuse(&v, 550, "5.7.20", "DKIM signature verification failed",
 		       "No passing DKIM signature found");
-	c->data_done(s, &v);
+	c->data_done(s, &v); /* may free c */
+}
+
+static void dkim_cb_(void *arg, const struct dkim_outcome *o)
+{
+	struct checks *c = arg;
+
+	c->dk = NULL;
+	c->res.dkim = *o;
+	c->res.dkim_done = 1;
+	if (!c->starting) /* else checks_data delivers once dkim_check_start returned */
+		dkim_verdict(c);
 }
 
 void checks_data(struct session *s, verdict_cb done)
 {
 	struct checks *c = s->tx->chk;
+	struct dkim_check *dk;
 	struct verdict v;
 
 	go_on(&v);
@@ -222,8 +232,14 @@ void checks_data(struct session *s, verdict_cb done)
 		return;
 	}
 	c->data_done = done;
-	c->dk = dkim_check_start(s->srv->dkim, spool_reader, s->tx->spool, spool_size(s->tx->spool),
-	                         dkim_cb_, c);
+	c->starting = 1;
+	dk = dkim_check_start(s->srv->dkim, spool_reader, s->tx->spool, spool_size(s->tx->spool),
+	                      dkim_cb_, c);
+	c->starting = 0;
+	if (c->res.dkim_done)
+		dkim_verdict(c);
+	else
+		c->dk = dk;
 }
 
 /* ---- end ---------------------------------------------------------------- */

@@ -1062,16 +1062,22 @@ static void session_process(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
+	/* A step that finishes synchronously calls resume() from inside this
+	 * loop: the loop itself goes on, so pipelined commands never recurse. */
+	if (s->processing)
+		return;
+	s->processing = 1;
 	while (!s->busy && s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
 		if (s->state == S_PROXY) {
 			if (!proxy_step(s))
-				return;
+				break;
 		} else if (s->state == S_DATA) {
 			data_step(s);
 		} else if (!command_step(s)) {
-			return;
+			break;
 		}
 	}
+	s->processing = 0;
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
