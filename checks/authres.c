@@ -27,26 +27,73 @@ static int is_token(const char *s)
 	return 1;
 }
 
-/* Printable ASCII only, for the few values that come from outside. */
-static void clean(const char *in, char *out, size_t size)
+/* Printable ASCII only (space included): what comes from outside loses
+ * control and 8-bit bytes before it reaches a header. */
+static void printable(const char *in, char *out, size_t size)
 {
 	size_t o = 0;
 
 	for (; *in && o + 1 < size; in++)
-		if (*in > ' ' && *in < 0x7f && *in != '"' && *in != '\\')
+		if (*in >= ' ' && *in < 0x7f)
 			out[o++] = *in;
 	out[o] = '\0';
 }
 
+/* RFC 5322 atext, for a dot-atom local part. */
+static int is_atext(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
+}
+
+/* "local@domain" with a dot-atom local part and a plain domain: RFC 8601
+ * allows it unquoted. Anything else is quoted. */
+static int is_plain_address(const char *s)
+{
+	const char *at = strrchr(s, '@'), *p;
+
+	if (!at || at == s || !at[1])
+		return 0;
+	for (p = s; p < at; p++)
+		if (!is_atext(*p) && !(*p == '.' && p > s && p[-1] != '.' && p + 1 < at))
+			return 0;
+	for (p = at + 1; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '-' || *p == '.'))
+			return 0;
+	return 1;
+}
+
 static void add_prop(char *buf, size_t size, int *n, const char *prop, const char *raw)
 {
-	char v[320];
+	char v[320], q[660];
+	size_t i, o = 0;
 
-	clean(raw, v, sizeof v);
-	if (is_token(v) || strchr(v, '@'))
+	printable(raw, v, sizeof v);
+	if (is_token(v) || is_plain_address(v)) {
 		AR_ADD(buf, size, *n, " %s=%s", prop, v);
-	else
-		AR_ADD(buf, size, *n, " %s=\"%s\"", prop, v);
+		return;
+	}
+	/* quoted-string: a value from outside can never end it early */
+	for (i = 0; v[i] && o + 2 < sizeof q; i++) {
+		if (v[i] == '"' || v[i] == '\\')
+			q[o++] = '\\';
+		q[o++] = v[i];
+	}
+	q[o] = '\0';
+	AR_ADD(buf, size, *n, " %s=\"%s\"", prop, q);
+}
+
+/* A comment's text: printable, without the characters that would end or
+ * nest it. */
+static void comment_text(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	printable(in, out, size);
+	for (; out[o]; o++)
+		if (out[o] == '(' || out[o] == ')' || out[o] == '\\')
+			out[o] = ' ';
 }
 
 int authres_format(char *buf, size_t size, const char *authserv_id, const struct spf_outcome *spf,
@@ -71,7 +118,7 @@ int authres_format(char *buf, size_t size, const char *authserv_id, const struct
 			if (s->reason[0] && s->res != DKIM_RES_PASS) {
 				char r[128];
 
-				clean(s->reason, r, sizeof r);
+				comment_text(s->reason, r, sizeof r);
 				AR_ADD(buf, size, n, " (%s)", r);
 			}
 			add_prop(buf, size, &n, "header.d", s->domain);
@@ -106,6 +153,12 @@ static const char *skip_cfws(const char *p, const char *end)
 	return p;
 }
 
+/* RFC 2045 token characters. */
+static int token_char(char c)
+{
+	return c > ' ' && c < 0x7f && !strchr("()<>@,;:\\\"/[]?=", c);
+}
+
 int authres_claims(const char *field, size_t len, const char *authserv_id)
 {
 	const char *end = field + len, *p;
@@ -122,17 +175,29 @@ int authres_claims(const char *field, size_t len, const char *authserv_id)
 	p = skip_cfws(p + 1, end);
 	if (p < end && *p == '"') {
 		/* quoted-string authserv-id */
-		for (p++; p < end && *p != '"' && n + 1 < sizeof id; p++) {
+		for (p++; p < end && *p != '"'; p++) {
 			if (*p == '\\' && p + 1 < end)
 				p++;
+			if (n + 1 >= sizeof id)
+				return 1;
 			id[n++] = *p;
 		}
+		if (p >= end)
+			return 1; /* unterminated */
+		p++;
 	} else {
-		for (; p < end && !strchr(" \t\r\n;(", *p) && n + 1 < sizeof id; p++)
+		/* token; '/' and '@' too, as some MTAs write them in ids */
+		for (; p < end && (token_char(*p) || *p == '/' || *p == '@'); p++) {
+			if (n + 1 >= sizeof id)
+				return 1;
 			id[n++] = *p;
+		}
 	}
 	id[n] = '\0';
-	if (n == 0)
+	/* After the id: CFWS, a version number or ';', else it does not parse,
+	 * and nobody may claim our name through bad syntax. */
+	p = skip_cfws(p, end);
+	if (n == 0 || (p < end && *p != ';' && !(*p >= '0' && *p <= '9')))
 		return 1;
 	return strcasecmp(id, authserv_id) == 0;
 }

@@ -23,7 +23,7 @@ const char *sender_res_name(enum sender_res r)
 {
 	static const char *names[] = {"pass", "none", "nxdomain", "norecords", "nullmx", "tempfail"};
 
-	return names[r];
+	return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown";
 }
 
 int sender_mx_classify(const unsigned char *abuf, int alen)

@@ -44,7 +44,7 @@
 /* Forged Authentication-Results fields removed per message: all that the scan finds. */
 #define MOAT_AUTHRES_DROP_MAX MOAT_HEADER_FIELDS_MAX
 /* Our Authentication-Results field (several DKIM signatures). */
-#define MOAT_AUTHRES_MAX 4096
+#define MOAT_AUTHRES_MAX 8192
 /* Config file line length. */
 #define MOAT_CONF_LINE_MAX 4096
 /* Entries in one list value of the config (listen, domains, networks). */

@@ -136,8 +136,10 @@ int spool_move_to(struct spool *sp, struct evbuffer *out)
 {
 	struct evbuffer_file_segment *seg;
 
-	if (sp->fd < 0)
+	if (sp->fd < 0) {
+		sp->size = 0;
 		return evbuffer_add_buffer(out, sp->mem);
+	}
 	/* The segment owns the fd from here and closes it when sent. */
 	seg = evbuffer_file_segment_new(sp->fd, 0, (ev_off_t)sp->size, EVBUF_FS_CLOSE_ON_FREE);
 	if (!seg)
@@ -201,6 +203,11 @@ int spool_move_skipping(struct spool *sp, struct evbuffer *out, const struct spo
 			evbuffer_drain(sp->mem, skip[i].len);
 		pos = skip[i].off + skip[i].len;
 	}
+	/* Emptied, as spool_move_to leaves it: the segments hold their own fds. */
+	if (sp->fd >= 0)
+		close(sp->fd);
+	sp->fd = -1;
+	sp->size = 0;
 	return 0;
 }
 
