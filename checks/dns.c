@@ -35,6 +35,7 @@ struct dns_query {
 	int type;
 	unsigned linked : 1;          /* in the table: new lookups join it */
 	unsigned in_send : 1;         /* inside ares_query, which may answer at once */
+	unsigned retried : 1;         /* asked again after a FORMERR */
 	unsigned done : 1;            /* c-ares has given it back */
 	unsigned abandoned : 1;       /* the deadline answered its waiters */
 	char name[DNS_NAME_MAX + 1];
@@ -323,6 +324,15 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 		return;
 	}
 	check_edns(d, abuf, alen);
+	/* c-ares retries without EDNS only the first query a FORMERR server
+	 * refuses, then clears EDNS on the channel: the others in flight come
+	 * back FORMERR. Ask once more, now without EDNS. */
+	if (status == ARES_EFORMERR && !q->retried && !q->abandoned) {
+		q->retried = 1;
+		q->done = 0;
+		ares_query(d->ch, q->name, ns_c_in, q->type, on_answer, q);
+		return;
+	}
 	res.status = dns_classify(status, abuf, alen, q->type, &res.ttl);
 	/* unlinked first, so a callback that asks again hits the cache */
 	inflight_unlink(q);

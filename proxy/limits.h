@@ -5,6 +5,8 @@
 /* SMTP command line, CRLF included. RFC 5321 4.5.3.1.4 asks for 512; Postfix
  * accepts 2048 (line_length_limit) so long SMTPUTF8/DSN parameters fit. */
 #define MOAT_CMD_LINE_MAX 2048
+/* A reply line moat writes, CRLF included (RFC 5321 4.5.3.1.5). */
+#define MOAT_REPLY_LINE_MAX 512
 /* Client bytes we hold unread before we stop reading from the socket. */
 #define MOAT_CLIENT_INPUT_MAX (64 * 1024)
 /* Output queued for a client before we stop producing more for it. */

@@ -312,11 +312,15 @@ static int mail_params_ok(struct session *s, const struct smtp_params *ps, struc
 /* Send a check's refusal and log it. */
 static void send_verdict(struct session *s, const char *stage, const struct verdict *v, const char *rcpt)
 {
-	char buf[700];
-	int n = snprintf(buf, sizeof buf, "%d %s %s\r\n", v->code, v->esc, v->text);
+	char buf[MOAT_REPLY_LINE_MAX + 1];
+	int n = snprintf(buf, sizeof buf - 2, "%d %s %s", v->code, v->esc, v->text);
 
-	if (n >= (int)sizeof buf)
-		n = (int)sizeof buf - 1;
+	/* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with its CRLF;
+	 * texts from outside (an SPF explanation) are cut to fit. */
+	if (n < 0 || n > MOAT_REPLY_LINE_MAX - 2)
+		n = MOAT_REPLY_LINE_MAX - 2;
+	buf[n++] = '\r';
+	buf[n++] = '\n';
 	session_send(s, buf, (size_t)n);
 	log_decision(s, stage, v->code, v->reason, rcpt);
 }
@@ -753,20 +757,26 @@ static int forged_authres(struct session *s, struct spool_range *skip, int max)
 {
 	struct header_field f[MOAT_HEADER_FIELDS_MAX];
 	size_t end;
-	long n;
+	long n, pos = 0;
 	int nf, i, k = 0;
 	char *buf = malloc(MOAT_HEADER_SCAN_MAX);
 
 	if (!buf)
 		return 0;
 	n = spool_read(s->tx->spool, 0, buf, MOAT_HEADER_SCAN_MAX);
-	nf = n > 0 ? header_scan(buf, (size_t)n, f, MOAT_HEADER_FIELDS_MAX, &end) : 0;
-	for (i = 0; i < nf && k < max; i++) {
-		if (authres_claims(buf + f[i].off, f[i].len, s->cfg->hostname)) {
-			skip[k].off = f[i].off;
-			skip[k].len = f[i].len;
-			k++;
+	/* The scan goes on in batches of fields until the header's end. */
+	while (n > 0 && (size_t)pos < (size_t)n && k < max) {
+		nf = header_scan(buf + pos, (size_t)n - (size_t)pos, f, MOAT_HEADER_FIELDS_MAX, &end);
+		for (i = 0; i < nf && k < max; i++) {
+			if (authres_claims(buf + pos + f[i].off, f[i].len, s->cfg->hostname)) {
+				skip[k].off = (size_t)pos + f[i].off;
+				skip[k].len = f[i].len;
+				k++;
+			}
 		}
+		if (nf < MOAT_HEADER_FIELDS_MAX)
+			break; /* the empty line or the end of the window */
+		pos += (long)(f[nf - 1].off + f[nf - 1].len);
 	}
 	free(buf);
 	return k;

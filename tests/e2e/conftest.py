@@ -8,6 +8,9 @@
                        _backend=<Backend|None> (None: nothing listens on the backend port),
                        _start=False (only write the config), _expect_rc=0 (None: any)
     dns                a loopback DNS server (session scope) that moat uses
+    dns_factory        dns_factory(zone, servfail_domains=(), drop_domains=()): a
+                       checkslib.ZoneDNS of the test's own (SERVFAIL, never-answering
+                       names, CNAME, TXT/SPF...); point moat at it with dns_servers
 
 At teardown every moat still running gets SIGTERM; the test fails if moat does
 not exit 0 or if its stderr holds a sanitizer report.
@@ -38,6 +41,21 @@ def dns():
     d = FakeDNS().start()
     yield d
     d.stop()
+
+
+@pytest.fixture
+def dns_factory():
+    from checkslib import ZoneDNS
+    made = []
+
+    def make(zone=None, **kw):
+        d = ZoneDNS(zone, **kw).start()
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.stop()
 
 
 @pytest.fixture
