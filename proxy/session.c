@@ -99,22 +99,27 @@ static void close_with(struct session *s, enum reply_id id)
 	session_close(s);
 }
 
-static void set_busy(struct session *s, int busy)
-{
-	s->busy = busy;
-	if (s->state == S_CLOSING)
-		return;
-	if (busy)
-		bufferevent_disable(s->bev, EV_READ);
-	else
-		bufferevent_enable(s->bev, EV_READ);
-}
-
 static void set_read_timeout(struct session *s, int seconds)
 {
 	struct timeval tv = {seconds, 0};
 
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* While a step is outstanding the client waits for us: no read timeout.
+ * Reading goes on (bounded by the input watermark), so a client that
+ * hangs up ends the session and cancels what it was waiting for. */
+static void set_busy(struct session *s, int busy)
+{
+	struct timeval wr = {s->cfg->command_timeout, 0};
+
+	s->busy = busy;
+	if (s->state == S_CLOSING)
+		return;
+	if (busy)
+		bufferevent_set_timeouts(s->bev, NULL, &wr);
+	else
+		set_read_timeout(s, s->state == S_DATA ? s->cfg->data_timeout : s->cfg->command_timeout);
 }
 
 /* A protocol error: count it; too many end the session (Postfix: hard_error_limit). */
@@ -1088,6 +1093,9 @@ static void session_process(struct session *s)
 		}
 	}
 	s->processing = 0;
+	/* All the client sent is answered: after its EOF, that is the end. */
+	if (s->eof && !s->busy && s->state == S_CMD)
+		session_close(s);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
@@ -1118,8 +1126,17 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		close_with(s, R_TIMEOUT);
 		return;
 	}
-	/* EOF or error: the client is gone. A message not yet at its end of
-	 * data is dropped; nothing was sent to the backend for it. */
+	/* EOF: the client sends no more, but may still read (a half close
+	 * after a pipelined QUIT). What it sent is still answered, in order;
+	 * then the session ends. Not inside a message, though: that one is
+	 * incomplete and dropped. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && s->state == S_CMD) {
+		s->eof = 1;
+		session_process(s);
+		return;
+	}
+	/* Error, or EOF inside a message: the client is gone. A message not yet
+	 * at its end of data is dropped; nothing was sent to the backend for it. */
 	if (s->state == S_DATA && s->tx)
 		log_decision(s, "data", 0, "client disconnected during DATA", NULL);
 	s->state = S_CLOSING;

@@ -74,6 +74,7 @@ struct session {
 	char helo[MOAT_HELO_MAX + 1];
 	int busy;                      /* waiting on a check or the backend: input paused */
 	int processing;                /* inside session_process */
+	int eof;                       /* the client sent EOF: answer what is left, then close */
 	int discard_line;              /* skipping the rest of an over-long line */
 	int errors;                    /* protocol errors so far */
 	int ntx;                       /* transactions delivered */

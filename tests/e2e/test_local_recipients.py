@@ -33,8 +33,8 @@ def test_known_unknown_plus_and_catch_all(moat_factory, backend, tmp_path):
     # the accepted transactions' (none for mallory).
     rcpts = [cmd for cmd in backend.commands() if cmd.upper().startswith("RCPT")]
     assert not any("mallory" in cmd for cmd in rcpts), rcpts
-    d = [l for l in m.decisions() if l.get("rcpt") == "mallory@example.test"]
-    assert d and d[-1]["code"] == 550 and d[-1]["reason"] == "unknown recipient"
+    d = m.wait_log(lambda l: l.get("event") == "decision" and l.get("rcpt") == "mallory@example.test")
+    assert d["code"] == 550 and d["reason"] == "unknown recipient", d
 
 
 def test_table_does_not_open_relay(moat_factory, backend, tmp_path):
