@@ -417,6 +417,7 @@ void dkim_verifier_free(struct dkim_verifier *l)
 		return;
 	dkim_close(l->lib);
 	free(l);
+	dkim_keycache_free(); /* also links the key cache in (see dkim_keycache.c) */
 }
 
 void dkim_verifier_set_wait(struct dkim_verifier *l, struct event_base *base, int ms)

@@ -62,4 +62,8 @@ struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, voi
 void dkim_check_cancel(struct dkim_check *c);
 const char *dkim_res_name(enum dkim_res r);
 
+/* Decoded public keys reused across messages (dkim_keycache.c). */
+void dkim_keycache_stats(unsigned long *hits, unsigned long *misses);
+void dkim_keycache_free(void);
+
 #endif

@@ -796,9 +796,15 @@ static void test_many_signatures(void **state)
 {
 	struct result r;
 	int sync, i, j;
+	unsigned long h0, m0, h1, m1;
 
 	zone_add("rsa2048", Z_TXT, key_txt("rsa2048"));
+	dkim_keycache_stats(&h0, &m0);
 	verify_msg(E.ln, "many_sigs", 0, &r, &sync);
+	/* Eight signatures by one key: decoded at most once, reused after. */
+	dkim_keycache_stats(&h1, &m1);
+	assert_true(m1 - m0 <= 1);
+	assert_true(h1 - h0 >= DKIM_MAX_SIGS - 1);
 	assert_false(sync);
 	assert_int_equal(zqueries, 1);
 	assert_int_equal(r.o.nsigs, DKIM_MAX_SIGS);
