@@ -245,21 +245,21 @@ int backend_group(struct backend *b, const char *const *lines, int n, backend_gr
 	return 0;
 }
 
-int backend_send_message(struct backend *b, struct evbuffer *msg, backend_cb cb, void *arg)
+struct evbuffer *backend_message_buffer(struct backend *b)
 {
-	struct evbuffer *out;
+	return b->state == B_IDLE ? bufferevent_get_output(b->bev) : NULL;
+}
 
+int backend_message_end(struct backend *b, backend_cb cb, void *arg)
+{
 	if (b->state != B_IDLE)
 		return -1;
-	out = bufferevent_get_output(b->bev);
 	smtp_reply_init(&b->reply);
 	b->cb = cb;
 	b->arg = arg;
 	b->state = B_WAIT;
 	set_timeout(b, MOAT_BACKEND_DATA_TIMEOUT);
-	if (evbuffer_add_buffer(out, msg) < 0 || evbuffer_add(out, ".\r\n", 3) < 0)
-		return -1;
-	return 0;
+	return evbuffer_add(bufferevent_get_output(b->bev), ".\r\n", 3);
 }
 
 int backend_idle(const struct backend *b)

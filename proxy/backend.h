@@ -28,9 +28,12 @@ int backend_command(struct backend *b, const char *line, backend_cb cb, void *ar
 #define BACKEND_GROUP_MAX 4
 typedef void (*backend_group_cb)(void *arg, int idx, const struct smtp_reply *r);
 int backend_group(struct backend *b, const char *const *lines, int n, backend_group_cb cb, void *arg);
-/* After a 354: send the wire-form message in msg (emptied), then ".\r\n",
- * and wait (up to MOAT_BACKEND_DATA_TIMEOUT) for the final reply. */
-int backend_send_message(struct backend *b, struct evbuffer *msg, backend_cb cb, void *arg);
+/* After a 354: the buffer to write the wire-form message into (the
+ * connection's own output, so file segments go out with sendfile), or NULL
+ * if the connection is not idle. Then backend_message_end adds ".\r\n" and
+ * waits (up to MOAT_BACKEND_DATA_TIMEOUT) for the final reply. */
+struct evbuffer *backend_message_buffer(struct backend *b);
+int backend_message_end(struct backend *b, backend_cb cb, void *arg);
 /* Idle and connected: can take a new command. */
 int backend_idle(const struct backend *b);
 const struct ehlo_caps *backend_caps(const struct backend *b);

@@ -839,7 +839,7 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 {
 	struct session *s = arg;
 	struct spool_range skip[MOAT_AUTHRES_DROP_MAX];
-	struct evbuffer *msg;
+	struct evbuffer *out;
 	int nskip;
 
 	if (!r) {
@@ -856,27 +856,25 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 		resume(s);
 		return;
 	}
-	msg = evbuffer_new();
+	/* Straight into the connection's output: a spool file then goes out
+	 * with sendfile, never through memory. */
+	out = backend_message_buffer(s->be);
 	nskip = forged_authres(s, skip, MOAT_AUTHRES_DROP_MAX);
 	if (nskip)
 		log_info("authres", "session %s: removed %d Authentication-Results field(s) claiming %s",
 		         s->id, nskip, s->cfg->hostname);
-	if (!msg || (prepend_headers(s, msg), spool_move_skipping(s->tx->spool, msg, skip, nskip)) < 0) {
-		/* Nothing sent yet beyond DATA: drop the connection, no delivery. */
-		if (msg)
-			evbuffer_free(msg);
+	if (!out || (prepend_headers(s, out), spool_move_skipping(s->tx->spool, out, skip, nskip)) < 0) {
+		/* No end-of-data dot has gone out: dropping the connection
+		 * delivers nothing. */
 		drop_backend(s);
 		reply(s, R_LOCAL_ERROR, NULL);
+		log_decision(s, "data", 451, "could not pass the message on", NULL);
 		txn_free(s);
 		resume(s);
 		return;
 	}
-	if (backend_send_message(s->be, msg, final_reply_cb, s) < 0) {
-		evbuffer_free(msg);
+	if (backend_message_end(s->be, final_reply_cb, s) < 0)
 		final_reply_cb(s, NULL);
-		return;
-	}
-	evbuffer_free(msg);
 }
 
 static void data_verdict(struct session *s, const struct verdict *v)
