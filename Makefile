@@ -32,7 +32,7 @@ OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e asan bench clean
+.PHONY: all deps run test unit e2e asan bench fuzz fuzz-build clean
 all: $(BUILD)/moat
 
 $(BUILD)/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
@@ -81,6 +81,42 @@ run: deps all
 
 bench: deps all
 	@bash tests/bench/relay-ratio.sh $(abspath $(BUILD)/moat)
+
+# libFuzzer harnesses (tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME/):
+# every source compiled once with clang and the sanitizers; each harness runs
+# FUZZ_SECONDS on a scratch copy of its seeds, so the committed corpus stays small.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR   := build/fuzz
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+              -std=c17 -D_GNU_SOURCE -iquote proxy -iquote checks -iquote rules $(PKG_CFLAGS)
+FUZZ_OBJS  := $(SRCS_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CLANG   $<"
+	@clang $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/libmoat.a: $(FUZZ_OBJS)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libmoat.a
+	@echo "  FUZZ    $@"
+	@clang $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libmoat.a $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@fail=0; for b in $(FUZZ_BINS); do n=$${b##*/fuzz_}; \
+	  rm -rf $(FUZZ_DIR)/work/$$n; mkdir -p $(FUZZ_DIR)/work/$$n; \
+	  cp tests/fuzz/corpus/$$n/* $(FUZZ_DIR)/work/$$n/ 2>/dev/null || true; \
+	  echo "== fuzz $$n ($(FUZZ_SECONDS) s)"; \
+	  ( cd $(FUZZ_DIR) && ./fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      -artifact_prefix=$$n- work/$$n ) > $(FUZZ_DIR)/$$n.log 2>&1 || { fail=1; tail -40 $(FUZZ_DIR)/$$n.log; }; \
+	  grep -E "stat::number_of_executed_units|cov:" $(FUZZ_DIR)/$$n.log | tail -2; \
+	done; exit $$fail
 
 clean:
 	rm -rf build
