@@ -9,6 +9,7 @@
 #include "strset.h"
 #include "limits.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,6 +58,7 @@ static int set_domains(const struct key *, struct config *, char *, char *, size
 static int set_networks(const struct key *, struct config *, char *, char *, size_t);
 static int set_dns(const struct key *, struct config *, char *, char *, size_t);
 static int set_log(const struct key *, struct config *, char *, char *, size_t);
+static int set_user(const struct key *, struct config *, char *, char *, size_t);
 
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
@@ -89,6 +91,9 @@ static const struct key keys[] = {
 	{ "check_sender_domain", set_bool, 0, 1, "yes", OFF(check_sender_domain), 0, 0 },
 	{ "check_spf", set_bool, 0, 1, "yes", OFF(check_spf), 0, 0 },
 	{ "check_dkim", set_bool, 0, 1, "yes", OFF(check_dkim), 0, 0 },
+	{ "user", set_user, 0, 0, "", OFF(user), SZ(user), F_EMPTY_OK },
+	PATH(chroot, "", F_EMPTY_OK | F_ABSOLUTE),
+	{ "run_as_root", set_bool, 0, 1, "no", OFF(run_as_root), 0, 0 },
 };
 #define NKEYS NELEM(keys)
 
@@ -275,9 +280,23 @@ static int copy_path(const char *val, char *dst, size_t size, char *msg, size_t 
 
 static int set_path(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
 {
-	if ((k->flags & F_ABSOLUTE) && val[0] != '/')
+	if ((k->flags & F_ABSOLUTE) && val[0] != '/' && !(val[0] == '\0' && (k->flags & F_EMPTY_OK)))
 		return bad(msg, msz, val, "is not an absolute path");
 	return copy_path(val, (char *)c + k->off, k->size, msg, msz);
+}
+
+/* A user name: looked up only at start-up (NSS may block), here its spelling. */
+static int set_user(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	size_t i, n = strlen(val);
+
+	for (i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)val[i]) || strchr("._-", val[i])) || (i == 0 && val[i] == '-'))
+			return bad(msg, msz, val, "is not a user name");
+	if (n >= sizeof c->user)
+		return bad(msg, msz, val, "is too long for a user name");
+	memcpy(c->user, val, n + 1);
+	return 0;
 }
 
 static int set_log(const struct key *k, struct config *c, char *val, char *msg, size_t msz)

@@ -47,6 +47,9 @@ struct config {
 	int check_sender_domain;            /* default yes */
 	int check_spf;                      /* default yes */
 	int check_dkim;                     /* default yes */
+	char user[64];                      /* started as root: drop to this user after binding */
+	char chroot[1024];                  /* and chroot here (optional) */
+	int run_as_root;                    /* allow staying root (no user) */
 };
 
 /* Parse a whole config text. On error returns NULL and writes

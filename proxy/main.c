@@ -1,5 +1,7 @@
 /* main.c - moat: command line, start-up, signals, the event loop */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +128,48 @@ static int start_checks(struct server *srv)
 	return 0;
 }
 
+/* Started as root: after binding, become cfg->user (and chroot), or stay
+ * root only when run_as_root says so. 0, or -1 after logging why. */
+static int drop_privileges(const struct config *c)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return 0;
+	if (!c->user[0]) {
+		if (c->run_as_root) {
+			log_warn("privileges", "running as root (run_as_root = yes)");
+			return 0;
+		}
+		log_error("privileges", "refusing to run as root: set user = (e.g. moat) or run_as_root = yes");
+		return -1;
+	}
+	pw = getpwnam(c->user); /* start-up only: NSS may block */
+	if (!pw) {
+		log_error("privileges", "user %s does not exist", c->user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		log_error("privileges", "user %s is root", c->user);
+		return -1;
+	}
+	if (c->chroot[0] && (chdir(c->chroot) < 0 || chroot(c->chroot) < 0 || chdir("/") < 0)) {
+		log_error("privileges", "chroot %s: %s", c->chroot, strerror(errno));
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_error("privileges", "cannot become %s: %s", c->user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) { /* must be impossible now */
+		log_error("privileges", "could regain root after dropping to %s", c->user);
+		return -1;
+	}
+	log_info("privileges", "running as %s (uid %d)%s%s", c->user, (int)pw->pw_uid,
+	         c->chroot[0] ? ", chroot " : "", c->chroot);
+	return 0;
+}
+
 static int run(struct server *srv)
 {
 	struct event *sigterm, *sigint, *sighup;
@@ -138,7 +182,7 @@ static int run(struct server *srv)
 		return 1;
 	}
 	srv->id_salt = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)srv;
-	if (start_checks(srv) < 0 || listeners_open(srv) < 0)
+	if (start_checks(srv) < 0 || listeners_open(srv) < 0 || drop_privileges(srv->cfg) < 0)
 		return 1;
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
 	sigint = evsignal_new(srv->base, SIGINT, on_sigterm, srv);

@@ -236,6 +236,7 @@ wait_tcp "$SINK_PORT" "$SINK_PID" || die "smtp-sink did not start on 127.0.0.1:$
 # --- 4. moat
 cat >"$T/moat.conf" <<EOF
 listen = 127.0.0.1:0
+run_as_root = yes
 backend = 127.0.0.1:$SINK_PORT
 hostname = moat.bench.test
 local_domains = example.test

@@ -89,6 +89,8 @@ def base_config(workdir, backend_addr, dns):
         "log": "stderr",
         "spool_dir": spool,
         "shutdown_grace": "5",
+        # The suite runs as root (CI) with files in root-only temp dirs.
+        "run_as_root": "yes",
     }
 
 

@@ -57,6 +57,7 @@ def pf_moat(tmp_path, pf_postfix, pf_dns):
         pytest.fail("moat binary not found: %s (run make, or set MOAT_BIN)" % PF_MOAT_BIN)
     conf = (
         "listen = 127.0.0.1:0\n"
+        "run_as_root = yes\n"
         "backend = 127.0.0.1:%d\n"
         "hostname = moat.e2e.test\n"
         "local_domains = %s\n"
