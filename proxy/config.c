@@ -94,6 +94,7 @@ static const struct key keys[] = {
 	{ "user", set_user, 0, 0, "", OFF(user), SZ(user), F_EMPTY_OK },
 	PATH(chroot, "", F_EMPTY_OK | F_ABSOLUTE),
 	{ "run_as_root", set_bool, 0, 1, "no", OFF(run_as_root), 0, 0 },
+	INT(greet_pause, 0, 30000, 0),
 };
 #define NKEYS NELEM(keys)
 

@@ -50,6 +50,7 @@ struct config {
 	char user[64];                      /* started as root: drop to this user after binding */
 	char chroot[1024];                  /* and chroot here (optional) */
 	int run_as_root;                    /* allow staying root (no user) */
+	int greet_pause;                    /* ms between "220-" and "220 "; 0 = banner at once */
 };
 
 /* Parse a whole config text. On error returns NULL and writes

@@ -69,6 +69,8 @@ static void session_free(struct session *s)
 		bufferevent_free(s->bev);
 	if (s->reaper)
 		event_free(s->reaper);
+	if (s->greet_ev)
+		event_free(s->greet_ev);
 	server_session_gone(s->srv, s);
 	config_unref(s->cfg);
 	free(s);
@@ -1015,32 +1017,59 @@ static int command_step(struct session *s)
 /* ---- connection set-up ------------------------------------------------ */
 
 /* The client's real address is known: apply per-address limits, greet. */
+static void banner(struct session *s, const char *sep)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	evbuffer_add_printf(out, "220%s%s ESMTP moat\r\n", sep, s->cfg->hostname);
+}
+
+/* greet_pause is over and the client kept quiet: the rest of the banner. */
+static void greet_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state != S_GREET)
+		return;
+	s->state = S_CMD;
+	banner(s, " ");
+	session_process(s);
+}
+
+/* A client that talks before the whole banner is not an SMTP client that
+ * waits for the server, as RFC 5321 3.1 requires (postscreen: PREGREET). */
+static void pregreet(struct session *s)
+{
+	char why[] = "client talked before the greeting (pregreet)";
+
+	log_decision(s, "connect", 554, why, NULL);
+	session_send(s, "554 5.5.1 Error: SMTP protocol violation\r\n", 42);
+	session_close(s);
+}
+
+/* The client's real address is known: apply per-address limits, greet. */
 static void greet(struct session *s)
 {
+	struct timeval pause = {s->cfg->greet_pause / 1000, (s->cfg->greet_pause % 1000) * 1000};
 	int n;
 
 	sockaddr_ntop((struct sockaddr *)&s->peer, s->peer_ip, sizeof s->peer_ip);
 	n = iptable_inc(s->srv->per_ip, (struct sockaddr *)&s->peer);
 	s->counted_ip = 1;
 	if (n > s->cfg->max_connections_per_ip) {
-		struct jline j;
-
-		jl_begin(&j, "info", "decision");
-		jl_str(&j, "session", s->id);
-		jl_str(&j, "client_ip", s->peer_ip);
-		jl_str(&j, "stage", "connect");
-		jl_str(&j, "action", "tempfail");
-		jl_int(&j, "code", 421);
-		jl_str(&j, "reason", "too many connections from this address");
-		jl_emit(&j);
+		log_decision(s, "connect", 421, "too many connections from this address", NULL);
 		close_with(s, R_TOO_MANY_CONN_IP);
 		return;
 	}
-	s->state = S_CMD;
 	set_read_timeout(s, s->cfg->command_timeout);
-	bufferevent_write(s->bev, "220 ", 4);
-	bufferevent_write(s->bev, s->cfg->hostname, strlen(s->cfg->hostname));
-	bufferevent_write(s->bev, " ESMTP moat\r\n", 13);
+	if (s->cfg->greet_pause > 0 && (s->greet_ev = evtimer_new(s->srv->base, greet_done, s))) {
+		s->state = S_GREET;
+		banner(s, "-");
+		evtimer_add(s->greet_ev, &pause);
+		return;
+	}
+	s->state = S_CMD;
+	banner(s, " ");
 }
 
 /* Returns 0 when more input is needed. */
@@ -1084,6 +1113,8 @@ static void session_process(struct session *s)
 		if (s->state == S_PROXY) {
 			if (!proxy_step(s))
 				break;
+		} else if (s->state == S_GREET) {
+			pregreet(s);
 		} else if (s->state == S_DATA) {
 			data_step(s);
 		} else if (!command_step(s)) {

@@ -19,6 +19,7 @@ struct bufferevent;
 
 enum sstate {
 	S_PROXY,   /* waiting for the PROXY protocol header */
+	S_GREET,   /* "220-" sent, greet_pause running: the client must keep quiet */
 	S_CMD,     /* reading commands */
 	S_DATA,    /* reading the message */
 	S_CLOSING, /* last reply being flushed; input ignored */
@@ -84,6 +85,7 @@ struct session {
 	int be_used;                   /* the backend connection served a transaction: RSET first */
 	struct session *next, *prev;   /* the server's list, for shutdown */
 	struct event *reaper;          /* frees the session from the loop */
+	struct event *greet_ev;        /* end of greet_pause */
 	uint64_t seq;
 };
 
