@@ -434,7 +434,15 @@ struct sink {
 	size_t skip;           /* unstuffed bytes still to drop */
 	struct dkim_check *c;  /* body mode: feed dkim_body */
 	int full;
+	char batch[DKIM_READ_CHUNK]; /* body mode: bytes not yet given to dkim_body */
 };
+
+static void sink_flush(struct sink *s)
+{
+	if (s->c && s->len)
+		dkim_body(s->c->dkim, (u_char *)s->batch, s->len);
+	s->len = 0;
+}
 
 static void sink_emit(void *ctx, const char *p, size_t n)
 {
@@ -450,7 +458,17 @@ static void sink_emit(void *ctx, const char *p, size_t n)
 	if (n == 0)
 		return;
 	if (s->c) {
-		dkim_body(s->c->dkim, (u_char *)p, n); /* errors show in the verdicts */
+		/* The body goes to the library in large pieces: each dkim_body
+		 * call costs more than the bytes (perf: a third of DKIM's time
+		 * went to per-line calls). */
+		if (s->len + n > sizeof s->batch)
+			sink_flush(s);
+		if (n >= sizeof s->batch) {
+			dkim_body(s->c->dkim, (u_char *)p, n); /* errors show in the verdicts */
+			return;
+		}
+		memcpy(s->batch + s->len, p, n);
+		s->len += n;
 		return;
 	}
 	if (s->len + n > s->max) {
@@ -867,6 +885,7 @@ static void advance(struct dkim_check *c)
 			finish(c, DKIM_RES_TEMPERROR, "message unreadable");
 			return;
 		}
+		sink_flush(&s);
 		/* The per-signature state says it all: dkim_eom only reports on
 		 * the one signature it picks. */
 		(void)call_lib(c, 1);
