@@ -9,10 +9,6 @@
 #define MOAT_REPLY_LINE_MAX 512
 /* Client bytes we hold unread before we stop reading from the socket. */
 #define MOAT_CLIENT_INPUT_MAX (64 * 1024)
-/* Output queued for a client before we stop producing more for it. */
-#define MOAT_CLIENT_OUTPUT_MAX (256 * 1024)
-/* Output queued for the backend before we pause the spool. */
-#define MOAT_BACKEND_OUTPUT_MAX (256 * 1024)
 /* One backend reply, all lines: larger is a broken backend. */
 #define MOAT_BACKEND_REPLY_MAX 8192
 /* Lines of one multi-line backend reply. */
