@@ -810,6 +810,17 @@ static void prepend_headers(struct session *s, struct evbuffer *out)
 	                    date);
 }
 
+/* The transaction ends at the data stage without delivery: reply, log,
+ * forget it; with drop, also the backend connection (its state is unknown). */
+static void data_failed(struct session *s, enum reply_id id, const char *why, int drop)
+{
+	if (drop)
+		drop_backend(s);
+	reply(s, id, NULL);
+	log_decision(s, "data", replies[id].code, why, NULL);
+	txn_free(s);
+}
+
 static void final_reply_cb(void *arg, const struct smtp_reply *r)
 {
 	struct session *s = arg;
@@ -845,10 +856,7 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 	int nskip;
 
 	if (!r) {
-		drop_backend(s);
-		reply(s, R_BACKEND_LOST, NULL);
-		log_decision(s, "data", 451, "backend connection lost at DATA", NULL);
-		txn_free(s);
+		data_failed(s, R_BACKEND_LOST, "backend connection lost at DATA", 1);
 		resume(s);
 		return;
 	}
@@ -868,10 +876,7 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 	if (!out || (prepend_headers(s, out), spool_move_skipping(s->tx->spool, out, skip, nskip)) < 0) {
 		/* No end-of-data dot has gone out: dropping the connection
 		 * delivers nothing. */
-		drop_backend(s);
-		reply(s, R_LOCAL_ERROR, NULL);
-		log_decision(s, "data", 451, "could not pass the message on", NULL);
-		txn_free(s);
+		data_failed(s, R_LOCAL_ERROR, "could not pass the message on", 1);
 		resume(s);
 		return;
 	}
@@ -888,10 +893,7 @@ static void data_verdict(struct session *s, const struct verdict *v)
 		return;
 	}
 	if (!backend_idle(s->be)) {
-		drop_backend(s);
-		reply(s, R_BACKEND_LOST, NULL);
-		log_decision(s, "data", 451, "backend connection lost before DATA", NULL);
-		txn_free(s);
+		data_failed(s, R_BACKEND_LOST, "backend connection lost before DATA", 1);
 		resume(s);
 		return;
 	}
@@ -907,15 +909,11 @@ static void end_of_data(struct session *s)
 	s->state = S_CMD;
 	set_read_timeout(s, s->cfg->command_timeout);
 	if (tx->too_big) {
-		reply(s, R_SIZE, NULL);
-		log_decision(s, "data", 552, "message size exceeds limit", NULL);
-		txn_free(s);
+		data_failed(s, R_SIZE, "message size exceeds limit", 0);
 		return;
 	}
 	if (spool_failed(tx->spool)) {
-		reply(s, R_LOCAL_ERROR, NULL);
-		log_decision(s, "data", 451, "spool write failed", NULL);
-		txn_free(s);
+		data_failed(s, R_LOCAL_ERROR, "spool write failed", 0);
 		return;
 	}
 	set_busy(s, 1);
