@@ -1,0 +1,520 @@
+/* lists.c - list files for the rules: domains and addresses in a hash set,
+ * networks as sorted, merged address ranges (binary search).
+ *
+ * A network list needs no longest-prefix match, only "is the address in any
+ * of them", so overlapping and adjacent networks are merged into disjoint
+ * ranges at load: 10.0.0.0/8 and 10.1.0.0/16 become one range, and a lookup
+ * is one binary search over at most the number of entries. */
+#include "lists.h"
+#include "netaddr.h"
+#include "strset.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SHOW_MAX 64 /* bytes of a bad entry quoted back */
+
+struct u128 {
+	uint64_t hi, lo;
+};
+struct range4 {
+	uint32_t lo, hi;
+};
+struct range6 {
+	struct u128 lo, hi;
+};
+
+struct rule_list {
+	enum list_kind kind;
+	char *name;
+	size_t entries;
+	struct strset *set;  /* domains, addresses */
+	uint64_t suffix_labels; /* bit n: some ".domain" entry has n labels (63: 63 or more) */
+	struct range4 *v4;   /* networks, sorted and disjoint once built */
+	size_t n4, cap4;
+	struct range6 *v6;
+	size_t n6, cap6;
+};
+
+/* ---- entry syntax ---- */
+
+static int is_name_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '-' || ch == '_';
+}
+
+/* Labels of 1..63 name characters not starting or ending with '-', at most
+ * 253 bytes; an all-digit last label is refused so that an IPv4 address is
+ * not taken for a name. '_' is allowed: it is found in real host names. */
+int list_name_ok(const char *s)
+{
+	size_t label = 0;
+	int digits = 1;
+
+	if (*s == '\0' || strlen(s) > 253)
+		return 0;
+	for (const char *p = s;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (label == 0 || p[-1] == '-')
+				return 0;
+			if (*p == '\0')
+				return !digits;
+			label = 0;
+			digits = 1;
+			continue;
+		}
+		if (!is_name_char(*p) || (*p == '-' && label == 0) || ++label > 63)
+			return 0;
+		if (*p < '0' || *p > '9')
+			digits = 0;
+	}
+}
+
+int list_address_ok(const char *s)
+{
+	const char *at = strrchr(s, '@');
+
+	if (at == NULL || at - s > 64 * 2 + 2)
+		return 0;
+	for (const char *p = s; p < at; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return 0;
+	return list_name_ok(at + 1);
+}
+
+/* ---- messages ---- */
+
+__attribute__((format(printf, 5, 6)))
+static int lerr(char *err, size_t errsize, const char *name, int line, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	if (err && errsize)
+		snprintf(err, errsize, "%s:%d: %s", name, line, what);
+	return -1;
+}
+
+/* Untrusted text for a message: control bytes as '?', cut with "...". */
+static void show(const char *s, size_t n, char out[SHOW_MAX + 4])
+{
+	size_t i;
+
+	for (i = 0; i < n && i < SHOW_MAX; i++)
+		out[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	memcpy(out + i, i < n ? "..." : "", i < n ? 4 : 1);
+}
+
+/* ---- building ---- */
+
+/* Labels in a name or a ".domain" (its dots). */
+static unsigned labels(const char *s)
+{
+	unsigned n = s[0] != '.';
+
+	for (; *s; s++)
+		n += *s == '.';
+	return n;
+}
+
+static uint64_t label_bit(unsigned n)
+{
+	return 1ULL << (n > 63 ? 63 : n);
+}
+
+static struct u128 u128_from(const uint8_t b[16])
+{
+	struct u128 v = { 0, 0 };
+
+	for (int i = 0; i < 8; i++) {
+		v.hi = v.hi << 8 | b[i];
+		v.lo = v.lo << 8 | b[i + 8];
+	}
+	return v;
+}
+
+static int u128_cmp(struct u128 a, struct u128 b)
+{
+	if (a.hi != b.hi)
+		return a.hi < b.hi ? -1 : 1;
+	return a.lo < b.lo ? -1 : a.lo > b.lo;
+}
+
+/* a + 1 == b, without overflow past the top */
+static int u128_next(struct u128 a, struct u128 b)
+{
+	struct u128 n = { a.hi + (a.lo == UINT64_MAX), a.lo + 1 };
+
+	return !(a.hi == UINT64_MAX && a.lo == UINT64_MAX) && u128_cmp(n, b) == 0;
+}
+
+static int add_network(struct rule_list *l, const struct cidr *c)
+{
+	if (c->family == AF_INET) {
+		uint32_t a = (uint32_t)c->addr[0] << 24 | (uint32_t)c->addr[1] << 16 |
+		             (uint32_t)c->addr[2] << 8 | c->addr[3];
+		uint32_t host = c->prefix >= 32 ? 0 : UINT32_MAX >> c->prefix;
+
+		if (l->n4 == l->cap4) {
+			size_t cap = l->cap4 ? l->cap4 * 2 : 256;
+			struct range4 *r = realloc(l->v4, cap * sizeof *r);
+
+			if (!r)
+				return -1;
+			l->v4 = r;
+			l->cap4 = cap;
+		}
+		l->v4[l->n4++] = (struct range4){ a, a | host };
+		return 0;
+	}
+	struct u128 lo = u128_from(c->addr), host;
+
+	host.hi = c->prefix >= 64 ? 0 : UINT64_MAX >> c->prefix;
+	host.lo = c->prefix <= 64 ? UINT64_MAX : c->prefix >= 128 ? 0 : UINT64_MAX >> (c->prefix - 64);
+	if (l->n6 == l->cap6) {
+		size_t cap = l->cap6 ? l->cap6 * 2 : 64;
+		struct range6 *r = realloc(l->v6, cap * sizeof *r);
+
+		if (!r)
+			return -1;
+		l->v6 = r;
+		l->cap6 = cap;
+	}
+	l->v6[l->n6++] = (struct range6){ lo, { lo.hi | host.hi, lo.lo | host.lo } };
+	return 0;
+}
+
+static int cmp4(const void *a, const void *b)
+{
+	const struct range4 *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static int cmp6(const void *a, const void *b)
+{
+	const struct range6 *x = a, *y = b;
+
+	return u128_cmp(x->lo, y->lo);
+}
+
+/* Sort by start, then fold each range into the previous one when they
+ * overlap or touch. */
+static void merge_networks(struct rule_list *l)
+{
+	size_t i, n;
+
+	if (l->n4) {
+		qsort(l->v4, l->n4, sizeof *l->v4, cmp4);
+		for (i = 1, n = 0; i < l->n4; i++) {
+			struct range4 *last = &l->v4[n];
+
+			if (l->v4[i].lo <= last->hi || (last->hi != UINT32_MAX && l->v4[i].lo == last->hi + 1)) {
+				if (l->v4[i].hi > last->hi)
+					last->hi = l->v4[i].hi;
+			} else {
+				l->v4[++n] = l->v4[i];
+			}
+		}
+		l->n4 = n + 1;
+	}
+	if (l->n6) {
+		qsort(l->v6, l->n6, sizeof *l->v6, cmp6);
+		for (i = 1, n = 0; i < l->n6; i++) {
+			struct range6 *last = &l->v6[n];
+
+			if (u128_cmp(l->v6[i].lo, last->hi) <= 0 || u128_next(last->hi, l->v6[i].lo)) {
+				if (u128_cmp(l->v6[i].hi, last->hi) > 0)
+					last->hi = l->v6[i].hi;
+			} else {
+				l->v6[++n] = l->v6[i];
+			}
+		}
+		l->n6 = n + 1;
+	}
+}
+
+/* One entry, lower-cased in buf: validate and store. */
+static int add_entry(struct rule_list *l, char *buf, size_t n, char *err, size_t errsize, int line)
+{
+	char shown[SHOW_MAX + 4];
+	struct cidr c;
+
+	show(buf, n, shown);
+	switch (l->kind) {
+	case LIST_DOMAINS:
+		if (n > 1 && buf[n - 1] == '.')
+			buf[--n] = '\0'; /* "example.com." is example.com */
+		if (!list_name_ok(buf[0] == '.' ? buf + 1 : buf))
+			return lerr(err, errsize, l->name, line, "\"%s\" is not a domain name or .domain", shown);
+		if (buf[0] == '.')
+			l->suffix_labels |= label_bit(labels(buf));
+		break;
+	case LIST_ADDRESSES:
+		if (!list_address_ok(buf))
+			return lerr(err, errsize, l->name, line, "\"%s\" is not an address (user@domain or @domain)",
+			            shown);
+		break;
+	case LIST_NETWORKS:
+		if (cidr_parse(buf, &c) < 0)
+			return lerr(err, errsize, l->name, line, "\"%s\" is not an IP address or network", shown);
+		if (add_network(l, &c) < 0)
+			return lerr(err, errsize, l->name, line, "out of memory");
+		l->entries++;
+		return 0;
+	}
+	if (strset_add(l->set, buf, n) < 0)
+		return lerr(err, errsize, l->name, line, "out of memory");
+	l->entries++;
+	return 0;
+}
+
+static int is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* One line (without its LF): at most one entry, then blanks or a comment. */
+static int parse_line(struct rule_list *l, const char *s, size_t n, char *err, size_t errsize, int line)
+{
+	char buf[LIST_ENTRY_MAX + 1], shown[SHOW_MAX + 4];
+	size_t i = 0, start, len;
+
+	if (memchr(s, '\0', n))
+		return lerr(err, errsize, l->name, line, "NUL byte in line");
+	while (i < n && is_blank(s[i]))
+		i++;
+	if (i == n || s[i] == '#')
+		return 0;
+	start = i;
+	while (i < n && !is_blank(s[i]))
+		i++;
+	len = i - start;
+	while (i < n && is_blank(s[i]))
+		i++;
+	if (i < n && s[i] != '#') {
+		show(s + start, n - start, shown);
+		return lerr(err, errsize, l->name, line, "\"%s\": one entry a line", shown);
+	}
+	if (len > LIST_ENTRY_MAX) {
+		show(s + start, len, shown);
+		return lerr(err, errsize, l->name, line, "\"%s\" is too long (max %d bytes)", shown, LIST_ENTRY_MAX);
+	}
+	for (i = 0; i < len; i++) {
+		char ch = s[start + i];
+
+		buf[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+	}
+	buf[len] = '\0';
+	return add_entry(l, buf, len, err, errsize, line);
+}
+
+struct rule_list *list_parse(const char *text, size_t len, const char *name, enum list_kind kind,
+                             char *err, size_t errsize)
+{
+	struct rule_list *l = calloc(1, sizeof *l);
+	size_t pos = 0;
+	int line = 0;
+
+	if (err && errsize)
+		err[0] = '\0';
+	if (!l || !(l->name = strdup(name)) || (kind != LIST_NETWORKS && !(l->set = strset_new()))) {
+		list_free(l);
+		if (err && errsize)
+			snprintf(err, errsize, "%s: out of memory", name);
+		return NULL;
+	}
+	l->kind = kind;
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3; /* UTF-8 BOM some editors add */
+	while (pos < len) {
+		const char *start = text + pos, *nl = memchr(start, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - start) : len - pos;
+
+		pos += n + (nl != NULL);
+		if (parse_line(l, start, n, err, errsize, ++line) < 0) {
+			list_free(l);
+			return NULL;
+		}
+	}
+	merge_networks(l);
+	return l;
+}
+
+/* The whole file in memory, at most LIST_FILE_MAX bytes. */
+static char *read_all(const char *path, size_t *len, char *err, size_t errsize)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 1 << 16, n = 0;
+	struct stat st;
+	char *buf = NULL;
+	int e = 0;
+
+	if (!f) {
+		snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	/* a FIFO would hang a reload, /dev/zero would fill memory */
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errsize, "%s: cannot read: not a regular file", path);
+		fclose(f);
+		return NULL;
+	}
+	if (st.st_size > 0 && st.st_size <= LIST_FILE_MAX)
+		cap = (size_t)st.st_size + 1; /* one read, and one more to see the end */
+	for (;;) {
+		if (!buf || n == cap) {
+			char *b;
+
+			if (buf)
+				cap *= 2;
+			if (cap > (size_t)LIST_FILE_MAX + 1)
+				cap = (size_t)LIST_FILE_MAX + 1;
+			if (!(b = realloc(buf, cap))) {
+				e = ENOMEM;
+				break;
+			}
+			buf = b;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+
+		n += got;
+		if (n > (size_t)LIST_FILE_MAX || got == 0)
+			break;
+	}
+	if (!e && ferror(f))
+		e = errno ? errno : EIO;
+	fclose(f);
+	if (e)
+		snprintf(err, errsize, "%s: cannot read: %s", path, strerror(e));
+	else if (n > (size_t)LIST_FILE_MAX)
+		snprintf(err, errsize, "%s: too large (max %ld bytes)", path, LIST_FILE_MAX);
+	else {
+		*len = n;
+		return buf;
+	}
+	free(buf);
+	return NULL;
+}
+
+struct rule_list *list_load(const char *path, enum list_kind kind, char *err, size_t errsize)
+{
+	char dummy[1];
+	struct rule_list *l;
+	size_t len;
+	char *text;
+
+	if (!err || !errsize) {
+		err = dummy;
+		errsize = sizeof dummy;
+	}
+	if (!(text = read_all(path, &len, err, errsize)))
+		return NULL;
+	l = list_parse(text, len, path, kind, err, errsize);
+	free(text);
+	return l;
+}
+
+void list_free(struct rule_list *l)
+{
+	if (!l)
+		return;
+	strset_free(l->set);
+	free(l->v4);
+	free(l->v6);
+	free(l->name);
+	free(l);
+}
+
+/* ---- lookups ---- */
+
+int list_has_name(const struct rule_list *l, const char *name)
+{
+	if (l->kind != LIST_DOMAINS)
+		return 0;
+	if (strset_has(l->set, name, strlen(name)))
+		return 1;
+	/* ".b.c", ".c": only where some entry has that many labels */
+	unsigned left = labels(name);
+
+	for (const char *p = strchr(name, '.'); p && l->suffix_labels; p = strchr(p + 1, '.'))
+		if ((l->suffix_labels & label_bit(--left)) && strset_has(l->set, p, strlen(p)))
+			return 1;
+	return 0;
+}
+
+int list_has_address(const struct rule_list *l, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	if (l->kind != LIST_ADDRESSES)
+		return 0;
+	return strset_has(l->set, addr, strlen(addr)) || (at && strset_has(l->set, at, strlen(at)));
+}
+
+int list_has_ip(const struct rule_list *l, const struct sockaddr *sa)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const uint8_t *b;
+	size_t lo = 0, hi;
+
+	if (l->kind != LIST_NETWORKS || !sa)
+		return 0;
+	if (sa->sa_family == AF_INET6) {
+		b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		if (memcmp(b, mapped, sizeof mapped) != 0) {
+			struct u128 a = u128_from(b);
+
+			/* the last range starting at or below a */
+			for (hi = l->n6; lo < hi;) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (u128_cmp(l->v6[mid].lo, a) <= 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			return lo > 0 && u128_cmp(a, l->v6[lo - 1].hi) <= 0;
+		}
+		b += 12;
+	} else if (sa->sa_family == AF_INET) {
+		b = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	} else {
+		return 0;
+	}
+	uint32_t a = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+
+	for (hi = l->n4; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->v4[mid].lo <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && a <= l->v4[lo - 1].hi;
+}
+
+enum list_kind list_kind(const struct rule_list *l)
+{
+	return l->kind;
+}
+
+const char *list_name(const struct rule_list *l)
+{
+	return l->name;
+}
+
+size_t list_entries(const struct rule_list *l)
+{
+	return l->entries;
+}

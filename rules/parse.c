@@ -1,0 +1,1393 @@
+/* parse.c - the rule language: lines, words, conditions, replies; includes
+ * and lists; the ruleset's life.
+ *
+ * A rule file is read line by line (a trailing backslash joins the next
+ * line), each rule is cut into words and parsed by recursive descent:
+ *
+ *   rule      = ACTION ["monitor"] condition [REPLY] ["header" STRING] ["note" STRING]
+ *   condition = all ("or" all)*
+ *   all       = term ("and" term)*
+ *   term      = "not" term | "(" condition ")" | FACT [ARGUMENT]
+ *
+ * The facts are a declarative table (facts[]: name, stage, the arguments
+ * it takes). Everything is checked here, at load, so that evaluation cannot
+ * fail: regexes are compiled, lists read, reply codes matched against the
+ * action, variables looked up. The first error stops the load. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "limits.h"
+#include "ruleset.h"
+
+#define MSG_MAX 512      /* one message, before FILE:LINE */
+#define SHOW_MAX 64      /* bytes of a bad word quoted back */
+#define TOKENS_MAX 1024  /* words in one rule */
+#define RULES_PATH_MAX 4096 /* a resolved include or list path (<limits.h> is shadowed by proxy/limits.h) */
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- the built-in policy: rules/default.rules, byte for byte (test_rules_parse checks) ---- */
+
+const char rules_default_text[] =
+/* BEGIN default.rules */
+	"# default.rules - moat's built-in policy: what moat did before it had rules.\n"
+	"# moat uses it when moat.conf names no rule file. To change it, copy it, edit\n"
+	"# the copy and set \"rules = /etc/moat/moat.rules\"; \"moat -t\" checks the file.\n"
+	"# See moat.rules(5).\n"
+	"\n"
+	"# RCPT: relaying. Routing tricks are refused even for trusted clients and\n"
+	"# local domains: a backend that honours them could be made to relay.\n"
+	"reject  relay routing \\\n"
+	"        \"553 5.7.1 <%{rcpt}>: source routing and %%/! addressing are not allowed\" \\\n"
+	"        note \"routing syntax in recipient\"\n"
+	"reject  relay denied  \"554 5.7.1 <%{rcpt}>: Relay access denied\"  note \"relay denied\"\n"
+	"reject  rcpt-domain local and not rcpt-known \\\n"
+	"        \"550 5.1.1 <%{rcpt}>: Recipient address rejected: User unknown\" \\\n"
+	"        note \"unknown recipient\"\n"
+	"\n"
+	"# Our own networks (trusted_networks) are never refused for their sender,\n"
+	"# SPF or DKIM: this accept ends the rules below for them, at every stage.\n"
+	"accept  client trusted  note \"trusted network\"\n"
+	"\n"
+	"# MAIL: the sender domain, then SPF. A 5xx beats a 4xx, and the sender\n"
+	"# domain's verdict beats SPF's (a domain that does not exist has no policy).\n"
+	"reject  sender-check nxdomain \\\n"
+	"        \"550 5.1.8 <%{sender}>: Sender address rejected: Domain not found\" \\\n"
+	"        note \"sender domain does not exist\"\n"
+	"reject  sender-check norecords \\\n"
+	"        \"550 5.1.8 <%{sender}>: Sender address rejected: Domain not found\" \\\n"
+	"        note \"sender domain has no MX/A/AAAA\"\n"
+	"reject  sender-check nullmx \\\n"
+	"        \"550 5.7.27 <%{sender}>: Sender address rejected: Domain does not accept mail (null MX)\" \\\n"
+	"        note \"sender domain has a null MX\"\n"
+	"reject  spf fail  \"550 5.7.23 SPF: %{spf_explanation}\"  note \"%{spf_reason}\"\n"
+	"tempfail sender-check tempfail \\\n"
+	"        \"451 4.4.3 <%{sender}>: Sender address rejected: Domain lookup failed, try again later\" \\\n"
+	"        note \"sender domain lookup failed\"\n"
+	"tempfail spf temperror \\\n"
+	"        \"451 4.7.24 SPF: temporary DNS error evaluating %{spf_domain}, try again later\" \\\n"
+	"        note \"SPF temperror\"\n"
+	"\n"
+	"# DATA: DKIM signatures present, none of them passing, one failing.\n"
+	"reject  dkim fail  \"550 5.7.20 No passing DKIM signature found\" \\\n"
+	"        note \"DKIM signature verification failed\"\n"
+/* END default.rules */
+	;
+
+/* ---- facts ---- */
+
+enum {
+	A_NONE = 0,
+	A_KEYWORD = 1 << ARG_KEYWORD,
+	A_NAME = 1 << ARG_NAME,
+	A_SUFFIX = 1 << ARG_SUFFIX,
+	A_ADDRESS = 1 << ARG_ADDRESS,
+	A_ATDOMAIN = 1 << ARG_ATDOMAIN,
+	A_CIDR = 1 << ARG_CIDR,
+	A_LIST = 1 << ARG_LIST,
+	A_REGEX = 1 << ARG_REGEX,
+	A_SPECIAL = 1 << 30, /* header, size: their own syntax */
+};
+
+static const struct rules_kw kw_trusted[] = { { "trusted", 1 }, { NULL, 0 } };
+static const struct rules_kw kw_none[] = { { "none", 1 }, { NULL, 0 } };
+static const struct rules_kw kw_null[] = { { "null", 1 }, { NULL, 0 } };
+static const struct rules_kw kw_local[] = { { "local", 1 }, { NULL, 0 } };
+
+struct fact_def {
+	const char *name;
+	enum rule_fact fact;
+	enum rule_stage stage;
+	unsigned args;              /* A_* accepted */
+	const struct rules_kw *kw;  /* with A_KEYWORD */
+	enum list_kind list;        /* with A_LIST */
+	const char *usage;          /* what the argument may be; NULL: the keywords */
+};
+
+static const struct fact_def facts[] = {
+	{ "client", FACT_CLIENT, STAGE_CONNECT, A_CIDR | A_LIST | A_KEYWORD, kw_trusted, LIST_NETWORKS,
+	  "an address or network, list:PATH or trusted" },
+	{ "rdns", FACT_RDNS, STAGE_CONNECT, A_NAME | A_SUFFIX | A_LIST | A_KEYWORD, kw_none, LIST_DOMAINS,
+	  "a host name, .domain, list:PATH or none" },
+	{ "tls", FACT_TLS, STAGE_CONNECT, A_NONE, NULL, 0, NULL },
+	{ "authenticated", FACT_AUTH, STAGE_CONNECT, A_NONE, NULL, 0, NULL },
+	{ "helo", FACT_HELO, STAGE_HELO, A_NAME | A_SUFFIX | A_REGEX | A_LIST, NULL, LIST_DOMAINS,
+	  "a host name, .domain, /regex/ or list:PATH" },
+	{ "sender", FACT_SENDER, STAGE_MAIL, A_ADDRESS | A_ATDOMAIN | A_LIST | A_KEYWORD, kw_null,
+	  LIST_ADDRESSES, "an address, @domain, list:PATH or null" },
+	{ "sender-domain", FACT_SENDER_DOMAIN, STAGE_MAIL, A_NAME | A_SUFFIX | A_LIST, NULL, LIST_DOMAINS,
+	  "a domain, .domain or list:PATH" },
+	{ "sender-check", FACT_SENDER_CHECK, STAGE_MAIL, A_KEYWORD, rules_kw_sender, 0, NULL },
+	{ "spf", FACT_SPF, STAGE_MAIL, A_KEYWORD, rules_kw_spf, 0, NULL },
+	{ "rcpt", FACT_RCPT, STAGE_RCPT, A_ADDRESS | A_ATDOMAIN | A_LIST, NULL, LIST_ADDRESSES,
+	  "an address, @domain or list:PATH" },
+	{ "rcpt-domain", FACT_RCPT_DOMAIN, STAGE_RCPT, A_NAME | A_SUFFIX | A_LIST | A_KEYWORD, kw_local,
+	  LIST_DOMAINS, "a domain, .domain, list:PATH or local" },
+	{ "relay", FACT_RELAY, STAGE_RCPT, A_KEYWORD, rules_kw_relay, 0, NULL },
+	{ "rcpt-known", FACT_RCPT_KNOWN, STAGE_RCPT, A_NONE, NULL, 0, NULL },
+	{ "dkim", FACT_DKIM, STAGE_DATA, A_KEYWORD, rules_kw_dkim, 0, NULL },
+	{ "dkim-domain", FACT_DKIM_DOMAIN, STAGE_DATA, A_NAME | A_SUFFIX | A_LIST, NULL, LIST_DOMAINS,
+	  "a domain, .domain or list:PATH" },
+	{ "dkim-signer", FACT_DKIM_SIGNER, STAGE_DATA, A_NAME | A_SUFFIX | A_LIST, NULL, LIST_DOMAINS,
+	  "a domain, .domain or list:PATH" },
+	{ "header", FACT_HEADER, STAGE_DATA, A_SPECIAL, NULL, 0, "a field name and a /regex/" },
+	{ "size", FACT_SIZE, STAGE_DATA, A_SPECIAL, NULL, 0,
+	  "> or < and a number of bytes (K, M or G after it: KiB, MiB, GiB)" },
+};
+
+static const char *const action_names[] = {
+	[ACTION_ACCEPT] = "accept", [ACTION_REJECT] = "reject", [ACTION_TEMPFAIL] = "tempfail",
+	[ACTION_TAG] = "tag", [ACTION_LOG] = "log",
+};
+
+/* ---- the parser ---- */
+
+enum tok { T_WORD, T_STRING, T_REGEX, T_LPAREN, T_RPAREN, T_END };
+
+struct token {
+	enum tok type;
+	const char *s;       /* its text: quotes and escapes removed */
+	size_t start, end;   /* where it is in the rule as written */
+};
+
+struct parser {
+	struct ruleset *rs;
+	char *err;
+	size_t errsize;
+	const char *file;    /* the file being read, for messages and rule.file */
+	const char *dir;     /* its directory with a '/', or "" */
+	int line;            /* the line the rule being parsed starts on */
+	int depth;           /* include nesting */
+	int nincludes;
+	struct { dev_t dev; ino_t ino; } reading[RULES_INCLUDE_DEPTH + 1]; /* for cycles */
+	int nreading;
+	/* the rule being parsed; reused, so an include must not look at it
+	 * once it has read the included file */
+	char text[RULES_LOGICAL_MAX + 1];
+	char arena[2 * RULES_LOGICAL_MAX + TOKENS_MAX + 16];
+	struct token tok[TOKENS_MAX + 1];
+	int ntok, pos;
+	int nest;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int perr(struct parser *p, const char *fmt, ...)
+{
+	char what[MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	if (p->err && p->errsize)
+		snprintf(p->err, p->errsize, "%s:%d: %s", p->file, p->line, what);
+	return -1;
+}
+
+/* Untrusted text for a message: control bytes as '?', long text cut with "...". */
+static const char *show(const char *s, char out[SHOW_MAX + 4])
+{
+	size_t n;
+
+	for (n = 0; s[n] && n < SHOW_MAX; n++)
+		out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
+	memcpy(out + n, s[n] ? "..." : "", s[n] ? 4 : 1);
+	return out;
+}
+
+/* ---- words ---- */
+
+static int is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/* A "string" or /regex/ starting at s[*i]; the text goes to *a. */
+static int quoted(struct parser *p, const char *s, size_t *i, char **a)
+{
+	char q = s[(*i)++], shown[8];
+
+	for (;;) {
+		char ch = s[*i];
+
+		if (ch == '\0')
+			return perr(p, q == '"' ? "unterminated string" : "unterminated /regex/");
+		if (ch == q) {
+			(*i)++;
+			break;
+		}
+		if (ch == '\\' && q == '"') {
+			if (s[*i + 1] != '"' && s[*i + 1] != '\\') {
+				snprintf(shown, sizeof shown, "\\%c", s[*i + 1] > ' ' && s[*i + 1] < 0x7f ? s[*i + 1] : '?');
+				return perr(p, "unknown escape \"%s\" in a string (only \\\" and \\\\)", shown);
+			}
+			*(*a)++ = s[*i + 1];
+			*i += 2;
+		} else if (ch == '\\' && s[*i + 1] == '/') {
+			*(*a)++ = '/'; /* "\/" is a slash inside a regex */
+			*i += 2;
+		} else if (ch == '\\' && s[*i + 1] != '\0') {
+			*(*a)++ = ch;
+			*(*a)++ = s[*i + 1];
+			*i += 2;
+		} else {
+			*(*a)++ = ch;
+			(*i)++;
+		}
+	}
+	*(*a)++ = '\0';
+	if (s[*i] != '\0' && !is_blank(s[*i]) && s[*i] != ')')
+		return perr(p, "missing blank after %s", q == '"' ? "a string" : "a /regex/");
+	return 0;
+}
+
+/* Cut p->text into p->tok; a '#' where a word would start ends the line. */
+static int tokenize(struct parser *p)
+{
+	const char *s = p->text;
+	char *a = p->arena, shown[SHOW_MAX + 4];
+	size_t i = 0;
+
+	p->ntok = 0;
+	for (;;) {
+		struct token *t;
+
+		while (is_blank(s[i]))
+			i++;
+		if (s[i] == '\0' || s[i] == '#')
+			break;
+		if (p->ntok == TOKENS_MAX)
+			return perr(p, "too many words in one rule (max %d)", TOKENS_MAX);
+		t = &p->tok[p->ntok++];
+		t->start = i;
+		t->s = a;
+		if (s[i] == '(' || s[i] == ')') {
+			t->type = s[i] == '(' ? T_LPAREN : T_RPAREN;
+			*a++ = s[i++];
+			*a++ = '\0';
+		} else if (s[i] == '"' || s[i] == '/') {
+			t->type = s[i] == '"' ? T_STRING : T_REGEX;
+			if (quoted(p, s, &i, &a) < 0)
+				return -1;
+		} else {
+			t->type = T_WORD;
+			while (s[i] && !is_blank(s[i]) && s[i] != '(' && s[i] != ')') {
+				if (s[i] == '"') {
+					*a = '\0';
+					return perr(p, "missing blank before the string after \"%s\"", show(t->s, shown));
+				}
+				*a++ = s[i++];
+			}
+			*a++ = '\0';
+		}
+		t->end = i;
+	}
+	p->tok[p->ntok] = (struct token){ T_END, "", i, i };
+	p->pos = 0;
+	return 0;
+}
+
+static const struct token *peek(const struct parser *p)
+{
+	return &p->tok[p->pos];
+}
+
+static const struct token *next(struct parser *p)
+{
+	const struct token *t = &p->tok[p->pos];
+
+	if (t->type != T_END)
+		p->pos++;
+	return t;
+}
+
+static int is_word(const struct token *t, const char *w)
+{
+	return t->type == T_WORD && strcasecmp(t->s, w) == 0;
+}
+
+/* Words that can never be a fact's argument. */
+static int is_reserved(const struct token *t)
+{
+	return is_word(t, "and") || is_word(t, "or") || is_word(t, "not") || is_word(t, "header") ||
+	       is_word(t, "note");
+}
+
+/* A word as written in the rule (quotes, slashes), for messages. */
+static const char *as_written(const struct parser *p, const struct token *t, char out[SHOW_MAX + 4])
+{
+	char raw[SHOW_MAX + 2]; /* one byte more than shown, so that show() adds "..." */
+
+	snprintf(raw, sizeof raw, "%.*s", (int)(t->end - t->start), p->text + t->start);
+	return show(raw, out);
+}
+
+/* The previous word as written, for "missing ... after X". */
+static const char *prev_text(const struct parser *p, char out[SHOW_MAX + 4])
+{
+	return show(p->pos > 0 ? p->tok[p->pos - 1].s : "", out);
+}
+
+/* ---- templates: reply texts, header fields, notes ---- */
+
+/* Control bytes are refused; "%{name}" must be a known variable. */
+static int check_template(struct parser *p, const char *what, const char *s)
+{
+	char shown[SHOW_MAX + 4];
+
+	for (const char *t = s; *t; t++) {
+		if ((unsigned char)*t < 0x20 || *t == 0x7f)
+			return perr(p, "%s has a control character", what);
+		if (t[0] == '%' && t[1] == '%') {
+			t++;
+		} else if (t[0] == '%' && t[1] == '{') {
+			const char *end = strchr(t, '}');
+			char name[SHOW_MAX + 1];
+
+			if (!end)
+				return perr(p, "%s: \"%%{\" without \"}\"", what);
+			if (rules_var_lookup(t + 2, (size_t)(end - t - 2)) < 0) {
+				snprintf(name, sizeof name, "%.*s", (int)(end - t - 2), t + 2);
+				return perr(p, "%s: unknown variable \"%%{%s}\"", what, show(name, shown));
+			}
+			t = end;
+		}
+	}
+	return 0;
+}
+
+static int digits(const char *s, int min, int max)
+{
+	int n = 0;
+
+	while (s[n] >= '0' && s[n] <= '9')
+		n++;
+	return n >= min && n <= max ? n : 0;
+}
+
+/* "550 5.7.1 text": the code fits the action, the enhanced code fits the code. */
+static int parse_reply(struct parser *p, struct rule *r, const char *s)
+{
+	char shown[SHOW_MAX + 4];
+	const char *e = s + 4, *text;
+	int n1, n2, want = r->action == ACTION_REJECT ? 5 : 4;
+
+	if (digits(s, 3, 3) != 3 || s[3] != ' ' || !digits(e, 1, 1) || e[1] != '.' || !(n1 = digits(e + 2, 1, 3)) ||
+	    e[2 + n1] != '.' || !(n2 = digits(e + 3 + n1, 1, 3)) || e[3 + n1 + n2] != ' ')
+		return perr(p, "reply \"%s\" does not start with a code and an enhanced status code "
+		               "(\"550 5.7.1 text\")", show(s, shown));
+	r->code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+	if (s[0] - '0' != want)
+		return perr(p, "%s needs a %dxx reply code, not %d", action_names[r->action], want, r->code);
+	if (e[0] != s[0])
+		return perr(p, "enhanced status code %.*s does not go with reply code %d", 3 + n1 + n2, e,
+		            r->code);
+	snprintf(r->esc, sizeof r->esc, "%.*s", 3 + n1 + n2, e);
+	text = e + 4 + n1 + n2;
+	if (*text == '\0')
+		return perr(p, "reply has no text after \"%d %s\"", r->code, r->esc);
+	if (4 + strlen(r->esc) + 1 + strlen(text) + 2 > MOAT_REPLY_LINE_MAX)
+		return perr(p, "reply longer than an SMTP reply line (%d bytes)", MOAT_REPLY_LINE_MAX);
+	if (check_template(p, "reply", text) < 0)
+		return -1;
+	return (r->text = strdup(text)) ? 0 : perr(p, "out of memory");
+}
+
+static int field_name_char(char ch)
+{
+	return ch > ' ' && ch < 0x7f && ch != ':';
+}
+
+/* "Name: value" */
+static int parse_header_field(struct parser *p, struct rule *r, const char *s)
+{
+	char shown[SHOW_MAX + 4];
+	size_t n = 0;
+
+	while (field_name_char(s[n]))
+		n++;
+	if (n == 0 || s[n] != ':' || s[n + 1 + strspn(s + n + 1, " \t")] == '\0')
+		return perr(p, "header \"%s\" is not \"Name: value\"", show(s, shown));
+	if (strlen(s) > 998)
+		return perr(p, "header field longer than 998 bytes");
+	if (check_template(p, "header", s) < 0)
+		return -1;
+	return (r->text = strdup(s)) ? 0 : perr(p, "out of memory");
+}
+
+/* ---- lists, paths ---- */
+
+/* dir + path unless path is absolute. */
+static int resolve(struct parser *p, const char *path, char out[RULES_PATH_MAX])
+{
+	char shown[SHOW_MAX + 4];
+	int n = snprintf(out, RULES_PATH_MAX, "%s%s", path[0] == '/' ? "" : p->dir, path);
+
+	if (n < 0 || n >= RULES_PATH_MAX)
+		return perr(p, "path \"%s\" too long", show(path, shown));
+	return 0;
+}
+
+/* A list named by several rules is read once. */
+static const struct rule_list *get_list(struct parser *p, const char *path, enum list_kind kind)
+{
+	char full[RULES_PATH_MAX], msg[MSG_MAX];
+	struct ruleset *rs = p->rs;
+	struct rule_list *l, **ls;
+	size_t n;
+
+	if (resolve(p, path, full) < 0)
+		return NULL;
+	for (size_t i = 0; i < rs->nlists; i++)
+		if (list_kind(rs->lists[i]) == kind && strcmp(list_name(rs->lists[i]), full) == 0)
+			return rs->lists[i];
+	if (!(l = list_load(full, kind, msg, sizeof msg))) {
+		n = strlen(full);
+		/* "PATH: cannot open: ..." belongs to this rule; "PATH:LINE: ..." stands alone */
+		if (strncmp(msg, full, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+			perr(p, "list \"%s\": %s", full, msg + n + 2);
+		else if (p->err && p->errsize)
+			snprintf(p->err, p->errsize, "%s", msg);
+		return NULL;
+	}
+	if (!(ls = realloc(rs->lists, (rs->nlists + 1) * sizeof *ls))) {
+		list_free(l);
+		perr(p, "out of memory");
+		return NULL;
+	}
+	rs->lists = ls;
+	rs->lists[rs->nlists++] = l;
+	return l;
+}
+
+/* ---- conditions ---- */
+
+static struct cond *new_cond(struct parser *p, enum cond_op op)
+{
+	struct cond *c = calloc(1, sizeof *c);
+
+	if (!c)
+		perr(p, "out of memory");
+	else
+		c->op = op;
+	return c;
+}
+
+void rules_cond_free(struct cond *c)
+{
+	while (c) {
+		struct cond *b = c->b;
+
+		if (c->op == COND_NOT || c->op == COND_AND || c->op == COND_OR)
+			rules_cond_free(c->a);
+		if (c->has_re)
+			regfree(&c->re);
+		free(c->text);
+		free(c);
+		c = b; /* chains lean right: loop, do not recurse */
+	}
+}
+
+static int set_text(struct parser *p, struct cond *c, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!(c->text = malloc(n + 1)))
+		return perr(p, "out of memory");
+	for (size_t i = 0; i <= n; i++)
+		c->text[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+	if (n > 1 && c->text[n - 1] == '.' && c->text[0] != '@' && strchr(c->text, '@') == NULL)
+		c->text[n - 1] = '\0'; /* "mx.example.com." */
+	return 0;
+}
+
+/* A repetition operator at re[i]: its length (0: none) and how many copies
+ * of its operand glibc's regcomp makes (it expands "x+" to "xx*" and
+ * "x{2,5}" to five x's). */
+static size_t repeat_at(const char *re, size_t i, unsigned long *copies)
+{
+	size_t j = i + 1;
+	unsigned long n = 0, m;
+
+	*copies = 1;
+	if (re[i] == '*' || re[i] == '?')
+		return 1;
+	if (re[i] == '+') {
+		*copies = 2;
+		return 1;
+	}
+	if (re[i] != '{' || re[j] < '0' || re[j] > '9')
+		return 0;
+	for (; re[j] >= '0' && re[j] <= '9'; j++)
+		n = n < 100000 ? n * 10 + (unsigned long)(re[j] - '0') : n;
+	m = n;
+	if (re[j] == ',') {
+		m = re[j + 1] >= '0' && re[j + 1] <= '9' ? 0 : n + 1; /* "{n,}" is n copies and a star */
+		for (j++; re[j] >= '0' && re[j] <= '9'; j++)
+			m = m < 100000 ? m * 10 + (unsigned long)(re[j] - '0') : m;
+	}
+	if (re[j] != '}')
+		return 0; /* regcomp will say what is wrong */
+	*copies = m > 1 ? m : 1;
+	return j + 1 - i;
+}
+
+/* Past the bracket expression at re[i] ("[^]a-z[:digit:]]"). */
+static size_t skip_bracket(const char *re, size_t i)
+{
+	i++;
+	if (re[i] == '^')
+		i++;
+	if (re[i] == ']')
+		i++;
+	while (re[i] && re[i] != ']') {
+		if (re[i] == '[' && (re[i + 1] == ':' || re[i + 1] == '.' || re[i + 1] == '=')) {
+			const char *end = strstr(re + i + 2, (char[]){ re[i + 1], ']', '\0' });
+
+			i = end ? (size_t)(end - re) + 2 : strlen(re);
+		} else {
+			i++;
+		}
+	}
+	return re[i] ? i + 1 : i;
+}
+
+/* The next element of a regex at re[i]: its length; *paren: '(' or ')' or 0. */
+static size_t element(const char *re, size_t i, int *paren)
+{
+	*paren = 0;
+	if (re[i] == '(' || re[i] == ')') {
+		*paren = re[i];
+		return 1;
+	}
+	if (re[i] == '[')
+		return skip_bracket(re, i) - i;
+	return re[i] == '\\' && re[i + 1] ? 2 : 1;
+}
+
+/* glibc's regcomp copies a repeated operand once per repetition, and
+ * regexec on back-references can take exponential time over a header an
+ * attacker writes. Refused: back-references, a repetition of a repetition
+ * ("a++": 2^n copies) and repetitions that multiply or add up past
+ * RULES_REGEX_COPIES copies of an atom ("((a{99}){99}){99}"). Unbalanced
+ * parentheses are left to regcomp. */
+static int regex_safe(struct parser *p, const char *re)
+{
+	size_t len = strlen(re), i, n, open[RULES_NEST_MAX + 1];
+	unsigned long *group = calloc(len + 1, sizeof *group), within[RULES_NEST_MAX + 1], copies, total = 0;
+	int depth = 0, deepest = 0, paren, repeated = 0, r = 0;
+	char shown[SHOW_MAX + 4];
+
+	if (!group)
+		return perr(p, "out of memory");
+	/* pass 1: the copies of each group, from the repetition after its ')' */
+	for (i = 0; i < len; i += n) {
+		if ((n = repeat_at(re, i, &copies)) > 0)
+			continue;
+		n = element(re, i, &paren);
+		if (paren == '(' && ++depth <= RULES_NEST_MAX) {
+			open[depth] = i;
+		} else if (paren == ')' && depth > 0) {
+			if (depth <= RULES_NEST_MAX) {
+				repeat_at(re, i + 1, &copies);
+				group[open[depth]] = copies;
+			}
+			depth--;
+		}
+		deepest = depth > deepest ? depth : deepest;
+	}
+	if (deepest > RULES_NEST_MAX) {
+		free(group);
+		return perr(p, "/regex/ \"%s\": groups nested too deep (max %d)", show(re, shown), RULES_NEST_MAX);
+	}
+	/* pass 2: copies of each atom times those of the groups around it */
+	within[0] = 1;
+	depth = 0;
+	for (i = 0; i < len && r == 0; i += n) {
+		if ((n = repeat_at(re, i, &copies)) > 0) {
+			if (repeated)
+				r = perr(p, "/regex/ \"%s\": a repetition of a repetition", show(re, shown));
+			repeated = 1;
+			continue;
+		}
+		repeated = 0;
+		n = element(re, i, &paren);
+		if (re[i] == '\\' && re[i + 1] >= '1' && re[i + 1] <= '9')
+			r = perr(p, "/regex/ \"%s\": back-references are not allowed", show(re, shown));
+		if (paren == '(' && depth < RULES_NEST_MAX) {
+			depth++;
+			within[depth] = within[depth - 1] * (group[i] ? group[i] : 1);
+			copies = 1;
+		} else if (paren == ')') {
+			depth -= depth > 0;
+			continue;
+		} else {
+			repeat_at(re, i + n, &copies);
+		}
+		total += paren ? 0 : within[depth] * copies;
+		if (within[depth] * copies > RULES_REGEX_COPIES || total > RULES_REGEX_COPIES)
+			r = perr(p, "/regex/ \"%s\": repetitions add up to more than %d copies", show(re, shown),
+			         RULES_REGEX_COPIES);
+	}
+	free(group);
+	return r;
+}
+
+static int compile(struct parser *p, struct cond *c, const char *re)
+{
+	char shown[SHOW_MAX + 4], why[128];
+	int e;
+
+	if (*re == '\0')
+		return perr(p, "empty /regex/");
+	if (strlen(re) > RULES_REGEX_MAX)
+		return perr(p, "/regex/ longer than %d bytes", RULES_REGEX_MAX);
+	if (regex_safe(p, re) < 0)
+		return -1;
+	if ((e = regcomp(&c->re, re, REG_EXTENDED | REG_ICASE | REG_NOSUB)) != 0) {
+		regerror(e, &c->re, why, sizeof why);
+		return perr(p, "bad /regex/ \"%s\": %s", show(re, shown), why);
+	}
+	c->has_re = 1;
+	c->arg = ARG_REGEX;
+	return 0;
+}
+
+/* "pass, fail or none" from a keyword table. */
+static const char *keywords(const struct rules_kw *kw, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; kw[i].name; i++) {
+		const char *sep = i == 0 ? "" : kw[i + 1].name ? ", " : " or ";
+		int w = snprintf(buf + n, size - n, "%s%s", sep, kw[i].name);
+
+		if (w < 0 || (size_t)w >= size - n)
+			break;
+		n += (size_t)w;
+	}
+	return buf;
+}
+
+static const char *usage(const struct fact_def *d, char *buf, size_t size)
+{
+	return d->usage ? d->usage : keywords(d->kw, buf, size);
+}
+
+/* size > 10M */
+static int parse_size(struct parser *p, const struct fact_def *d, struct cond *c)
+{
+	char shown[SHOW_MAX + 4], use[128];
+	const struct token *t = peek(p);
+	const char *s = t->s;
+	unsigned long long v = 0, mul = 1;
+
+	if (t->type != T_WORD || (s[0] != '>' && s[0] != '<'))
+		return perr(p, "size needs %s", usage(d, use, sizeof use));
+	c->arg = s[0] == '>' ? ARG_SIZE_GT : ARG_SIZE_LT;
+	next(p);
+	if (s[1] == '\0') { /* "size > 10M" */
+		t = peek(p);
+		if (t->type != T_WORD || is_reserved(t))
+			return perr(p, "size needs %s", usage(d, use, sizeof use));
+		next(p);
+		s = t->s;
+	} else {
+		s++;
+	}
+	size_t n = strspn(s, "0123456789");
+
+	if (n > 0 && n <= 15 && (s[n] == '\0' || (s[n + 1] == '\0' && strchr("kKmMgG", s[n])))) {
+		for (size_t i = 0; i < n; i++)
+			v = v * 10 + (unsigned long long)(s[i] - '0');
+		mul = s[n] == '\0' ? 1 : (s[n] | 0x20) == 'k' ? 1ULL << 10 : (s[n] | 0x20) == 'm' ? 1ULL << 20 : 1ULL << 30;
+		if (v <= SIZE_MAX / mul) {
+			c->size = (size_t)(v * mul);
+			return 0;
+		}
+	}
+	return perr(p, "size: \"%s\" is not a number of bytes (K, M or G after it: KiB, MiB, GiB)",
+	            show(s, shown));
+}
+
+/* header Subject /regex/ */
+static int parse_header_fact(struct parser *p, struct cond *c)
+{
+	char shown[SHOW_MAX + 4];
+	const struct token *t = peek(p);
+	size_t n;
+
+	if (t->type != T_WORD || is_reserved(t))
+		return perr(p, "header needs a field name and a /regex/");
+	next(p);
+	n = strlen(t->s);
+	for (size_t i = 0; i < n; i++)
+		if (!field_name_char(t->s[i]))
+			return perr(p, "header: \"%s\" is not a field name", show(t->s, shown));
+	if (set_text(p, c, t->s) < 0)
+		return -1;
+	if (peek(p)->type != T_REGEX)
+		return perr(p, "header needs a field name and a /regex/");
+	return compile(p, c, next(p)->s);
+}
+
+/* The argument of a fact: what the word looks like decides its kind. */
+static int parse_arg(struct parser *p, const struct fact_def *d, struct cond *c)
+{
+	char shown[SHOW_MAX + 4], use[128];
+	const struct token *t = peek(p);
+	const char *s = t->s;
+
+	if ((t->type != T_WORD && t->type != T_REGEX) || is_reserved(t))
+		return perr(p, "%s needs %s", d->name, usage(d, use, sizeof use));
+	next(p);
+	if (t->type == T_REGEX) {
+		if (d->args & A_REGEX)
+			return compile(p, c, s);
+	} else if ((d->args & A_KEYWORD) && d->kw) {
+		for (const struct rules_kw *k = d->kw; k->name; k++) {
+			if (strcasecmp(s, k->name) == 0) {
+				c->arg = ARG_KEYWORD;
+				c->value = k->value;
+				return 0;
+			}
+		}
+	}
+	if (t->type == T_WORD && (d->args & A_LIST) && strncasecmp(s, "list:", 5) == 0 && s[5]) {
+		c->arg = ARG_LIST;
+		return (c->list = get_list(p, s + 5, d->list)) ? 0 : -1;
+	}
+	if (t->type == T_WORD && (d->args & A_CIDR) && cidr_parse(s, &c->cidr) == 0) {
+		c->arg = ARG_CIDR;
+		return 0;
+	}
+	if (t->type == T_WORD && (d->args & A_SUFFIX) && s[0] == '.' && list_name_ok(s + 1)) {
+		c->arg = ARG_SUFFIX;
+		return set_text(p, c, s);
+	}
+	if (t->type == T_WORD && (d->args & A_ATDOMAIN) && s[0] == '@' && list_name_ok(s + 1)) {
+		c->arg = ARG_ATDOMAIN;
+		return set_text(p, c, s);
+	}
+	if (t->type == T_WORD && (d->args & A_ADDRESS) && s[0] != '@' && list_address_ok(s)) {
+		c->arg = ARG_ADDRESS;
+		return set_text(p, c, s);
+	}
+	if (t->type == T_WORD && (d->args & A_NAME) && s[0] != '.') {
+		char name[256];
+		size_t n = strlen(s);
+
+		if (n < sizeof name) {
+			memcpy(name, s, n + 1);
+			if (n > 1 && name[n - 1] == '.')
+				name[n - 1] = '\0';
+			if (list_name_ok(name)) {
+				c->arg = ARG_NAME;
+				return set_text(p, c, s);
+			}
+		}
+	}
+	if (t->type == T_REGEX)
+		return perr(p, "%s: a /regex/ is not %s", d->name, usage(d, use, sizeof use));
+	return perr(p, "%s: \"%s\" is not %s", d->name, show(s, shown), usage(d, use, sizeof use));
+}
+
+static struct cond *parse_fact(struct parser *p)
+{
+	char shown[SHOW_MAX + 4];
+	const struct token *t = next(p);
+	const struct fact_def *d = NULL;
+	struct cond *c;
+	int r = 0;
+
+	for (size_t i = 0; i < NELEM(facts); i++)
+		if (strcasecmp(t->s, facts[i].name) == 0)
+			d = &facts[i];
+	if (!d) {
+		perr(p, "unknown fact \"%s\"", show(t->s, shown));
+		return NULL;
+	}
+	if (!(c = new_cond(p, COND_FACT)))
+		return NULL;
+	c->fact = d->fact;
+	if (d->fact == FACT_HEADER)
+		r = parse_header_fact(p, c);
+	else if (d->fact == FACT_SIZE)
+		r = parse_size(p, d, c);
+	else if (d->args != A_NONE)
+		r = parse_arg(p, d, c);
+	if (r < 0) {
+		rules_cond_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static struct cond *parse_or(struct parser *p);
+
+static struct cond *parse_term(struct parser *p)
+{
+	char shown[SHOW_MAX + 4];
+	const struct token *t = peek(p);
+	struct cond *c, *inner;
+
+	if (is_word(t, "not") || t->type == T_LPAREN) {
+		if (++p->nest > RULES_NEST_MAX) {
+			perr(p, "condition nested too deep (max %d)", RULES_NEST_MAX);
+			return NULL;
+		}
+		next(p);
+		if (t->type == T_LPAREN) {
+			if (!(c = parse_or(p)))
+				return NULL;
+			if (peek(p)->type != T_RPAREN) {
+				rules_cond_free(c);
+				perr(p, "missing \")\"");
+				return NULL;
+			}
+			next(p);
+		} else {
+			if (!(inner = parse_term(p)))
+				return NULL;
+			if (!(c = new_cond(p, COND_NOT))) {
+				rules_cond_free(inner);
+				return NULL;
+			}
+			c->a = inner;
+		}
+		p->nest--;
+		return c;
+	}
+	if (t->type == T_WORD && (!is_reserved(t) || is_word(t, "header")))
+		return parse_fact(p); /* "header" after the condition is the tag's option */
+	perr(p, "missing a fact after \"%s\"", prev_text(p, shown));
+	return NULL;
+}
+
+/* term (op term)*, as a right-leaning chain */
+static struct cond *parse_chain(struct parser *p, const char *word, enum cond_op op,
+                                struct cond *(*sub)(struct parser *))
+{
+	struct cond *head = NULL, **tail = &head, *cur;
+
+	if (!(cur = sub(p)))
+		return NULL;
+	while (is_word(peek(p), word)) {
+		struct cond *n = new_cond(p, op);
+
+		next(p);
+		if (!n) {
+			rules_cond_free(cur);
+			rules_cond_free(head);
+			return NULL;
+		}
+		n->a = cur;
+		*tail = n;
+		tail = &n->b;
+		if (!(cur = sub(p))) {
+			rules_cond_free(head);
+			return NULL;
+		}
+	}
+	*tail = cur;
+	return head;
+}
+
+static struct cond *parse_and(struct parser *p)
+{
+	return parse_chain(p, "and", COND_AND, parse_term);
+}
+
+static struct cond *parse_or(struct parser *p)
+{
+	return parse_chain(p, "or", COND_OR, parse_and);
+}
+
+/* Stage, facts used, recipient facts used. */
+static void walk(struct ruleset *rs, struct rule *r, const struct cond *c)
+{
+	for (; c; c = c->b) {
+		if (c->op != COND_FACT) {
+			walk(rs, r, c->a);
+			continue;
+		}
+		for (size_t i = 0; i < NELEM(facts); i++) {
+			if (facts[i].fact != c->fact)
+				continue;
+			if (facts[i].stage > r->stage)
+				r->stage = facts[i].stage;
+			r->uses_rcpt |= facts[i].stage == STAGE_RCPT;
+		}
+		rs->uses |= 1u << c->fact;
+		return;
+	}
+}
+
+/* ---- rules ---- */
+
+static void rule_free(struct rule *r)
+{
+	rules_cond_free(r->cond);
+	free(r->text);
+	free(r->note);
+	free(r->what);
+}
+
+/* The condition as written, blanks collapsed. */
+static char *condition_text(const char *s, size_t start, size_t end)
+{
+	char *out = malloc(end - start + 1);
+	size_t n = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = start; i < end; i++)
+		if (!is_blank(s[i]) || (n > 0 && out[n - 1] != ' '))
+			out[n++] = is_blank(s[i]) ? ' ' : s[i];
+	out[n] = '\0';
+	return out;
+}
+
+/* What follows the condition: a reply, header "...", note "..." in any order. */
+static int parse_options(struct parser *p, const char **reply, const char **header, const char **note)
+{
+	char shown[SHOW_MAX + 4];
+
+	for (;;) {
+		const struct token *t = peek(p);
+		const char **slot, *what;
+
+		if (t->type == T_END)
+			return 0;
+		if (t->type == T_STRING) {
+			slot = reply;
+			what = "reply";
+		} else if (is_word(t, "header") || is_word(t, "note")) {
+			what = is_word(t, "header") ? "header" : "note";
+			slot = what[0] == 'h' ? header : note;
+			next(p);
+			if (peek(p)->type != T_STRING)
+				return perr(p, "%s needs a \"quoted text\"", what);
+		} else {
+			return perr(p, "unexpected \"%s\" (and, or, a \"reply\", header or note expected)",
+			            as_written(p, t, shown));
+		}
+		if (*slot)
+			return perr(p, "%s given twice", what);
+		*slot = next(p)->s;
+	}
+}
+
+static int add_rule(struct parser *p, struct rule *r)
+{
+	struct ruleset *rs = p->rs;
+
+	if (rs->nrules == RULES_MAX)
+		return perr(p, "too many rules (max %d)", RULES_MAX);
+	if (rs->nrules == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 32;
+		struct rule *n = realloc(rs->rules, cap * sizeof *n);
+
+		if (!n)
+			return perr(p, "out of memory");
+		rs->rules = n;
+		rs->cap = cap;
+	}
+	rs->rules[rs->nrules++] = *r;
+	return 0;
+}
+
+static int parse_rule(struct parser *p, enum rule_action action)
+{
+	struct rule r = { .action = action, .file = p->file, .line = p->line };
+	const char *reply = NULL, *header = NULL, *note = NULL;
+	size_t start;
+
+	next(p);
+	if (is_word(peek(p), "monitor")) {
+		next(p);
+		if (action == ACTION_LOG)
+			return perr(p, "monitor makes no difference to log");
+		r.monitor = 1;
+	}
+	start = peek(p)->start;
+	p->nest = 0;
+	if (!(r.cond = parse_or(p)))
+		return -1;
+	if (!(r.what = condition_text(p->text, start, p->tok[p->pos - 1].end))) {
+		rule_free(&r);
+		return perr(p, "out of memory");
+	}
+	walk(p->rs, &r, r.cond);
+	if (parse_options(p, &reply, &header, &note) < 0)
+		goto fail;
+	if (reply && action != ACTION_REJECT && action != ACTION_TEMPFAIL) {
+		perr(p, "a reply is only for reject and tempfail");
+		goto fail;
+	}
+	if (header && action != ACTION_TAG) {
+		perr(p, "header \"...\" is only for tag");
+		goto fail;
+	}
+	if (!header && action == ACTION_TAG) {
+		perr(p, "tag needs header \"Name: value\"");
+		goto fail;
+	}
+	if (reply && parse_reply(p, &r, reply) < 0)
+		goto fail;
+	if (!reply && (action == ACTION_REJECT || action == ACTION_TEMPFAIL) &&
+	    parse_reply(p, &r, action == ACTION_REJECT ? "550 5.7.1 Message rejected"
+	                                               : "451 4.7.1 Try again later") < 0)
+		goto fail;
+	if (header && parse_header_field(p, &r, header) < 0)
+		goto fail;
+	if (note && check_template(p, "note", note) < 0)
+		goto fail;
+	if (note && !(r.note = strdup(note))) {
+		perr(p, "out of memory");
+		goto fail;
+	}
+	if (add_rule(p, &r) < 0)
+		goto fail;
+	return 0;
+fail:
+	rule_free(&r);
+	return -1;
+}
+
+static int parse_file(struct parser *p, const char *path);
+
+/* include "path": relative to the including file */
+static int parse_include(struct parser *p)
+{
+	char shown[SHOW_MAX + 4], full[RULES_PATH_MAX];
+	const struct token *t;
+
+	next(p);
+	t = next(p);
+	if (t->type != T_STRING || t->s[0] == '\0')
+		return perr(p, "include needs a \"quoted path\"");
+	if (peek(p)->type != T_END)
+		return perr(p, "unexpected \"%s\" after the include path", show(peek(p)->s, shown));
+	if (resolve(p, t->s, full) < 0)
+		return -1;
+	if (p->depth > RULES_INCLUDE_DEPTH) /* the top file is depth 1 */
+		return perr(p, "includes nested too deep (max %d)", RULES_INCLUDE_DEPTH);
+	if (++p->nincludes > RULES_INCLUDES_MAX)
+		return perr(p, "too many includes (max %d)", RULES_INCLUDES_MAX);
+	return parse_file(p, full); /* p->text and p->tok are reused from here on */
+}
+
+static int parse_logical(struct parser *p)
+{
+	char shown[SHOW_MAX + 4];
+	const struct token *t;
+
+	if (tokenize(p) < 0)
+		return -1;
+	t = peek(p);
+	if (t->type == T_END)
+		return 0;
+	if (is_word(t, "include"))
+		return parse_include(p);
+	for (size_t a = ACTION_ACCEPT; a < NELEM(action_names); a++)
+		if (is_word(t, action_names[a]))
+			return parse_rule(p, (enum rule_action)a);
+	return perr(p, "unknown action \"%s\" (accept, reject, tempfail, tag or log)", show(t->s, shown));
+}
+
+/* Physical lines into rules: a backslash at the end of a line (blanks after
+ * it allowed) joins the next one. A rule's errors name its first line. */
+static int parse_lines(struct parser *p, const char *text, size_t len)
+{
+	size_t pos = 0, used = 0;
+	int line = 0;
+
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3; /* UTF-8 BOM some editors add */
+	while (pos < len) {
+		const char *start = text + pos, *nl = memchr(start, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - start) : len - pos;
+		int more;
+
+		pos += n + (nl != NULL);
+		line++;
+		if (used == 0)
+			p->line = line;
+		if (memchr(start, '\0', n)) {
+			p->line = line;
+			return perr(p, "NUL byte in line");
+		}
+		if (n > 0 && start[n - 1] == '\r')
+			n--;
+		if (n > RULES_LINE_MAX) {
+			p->line = line;
+			return perr(p, "line too long (max %d bytes)", RULES_LINE_MAX);
+		}
+		while (n > 0 && is_blank(start[n - 1]))
+			n--;
+		if ((more = n > 0 && start[n - 1] == '\\'))
+			n--;
+		if (used + n + 1 > RULES_LOGICAL_MAX)
+			return perr(p, "rule too long (max %d bytes with its continuation lines)", RULES_LOGICAL_MAX);
+		memcpy(p->text + used, start, n);
+		used += n;
+		p->text[used] = '\0';
+		if (more) {
+			p->text[used++] = ' ';
+			p->text[used] = '\0';
+			continue;
+		}
+		if (parse_logical(p) < 0)
+			return -1;
+		used = 0;
+	}
+	if (used > 0) {
+		p->line = line;
+		return perr(p, "backslash at the end of the file continues nothing");
+	}
+	return 0;
+}
+
+static const char *intern(struct parser *p, const char *name)
+{
+	struct ruleset *rs = p->rs;
+	char **f = realloc(rs->files, (rs->nfiles + 1) * sizeof *f);
+
+	if (!f)
+		return NULL;
+	rs->files = f;
+	if (!(f[rs->nfiles] = strdup(name)))
+		return NULL;
+	return f[rs->nfiles++];
+}
+
+/* Parse text as the file name; st: the file's identity (NULL for text). */
+static int parse_named(struct parser *p, const char *name, const char *text, size_t len,
+                       const struct stat *st)
+{
+	const char *file = p->file, *dir = p->dir, *slash = strrchr(name, '/');
+	char mydir[RULES_PATH_MAX];
+	int line = p->line, r;
+
+	snprintf(mydir, sizeof mydir, "%.*s", slash ? (int)(slash - name + 1) : 0, name);
+	if (!(p->file = intern(p, name))) {
+		p->file = file;
+		return perr(p, "out of memory");
+	}
+	p->dir = mydir;
+	if (st) {
+		p->reading[p->nreading].dev = st->st_dev;
+		p->reading[p->nreading++].ino = st->st_ino;
+	}
+	p->depth++;
+	r = parse_lines(p, text, len);
+	p->depth--;
+	if (st)
+		p->nreading--;
+	if (r == 0) { /* on error, FILE:LINE of the error stays */
+		p->file = file;
+		p->line = line;
+	}
+	p->dir = dir;
+	return r;
+}
+
+/* The whole file: NULL with a reason in msg. */
+static char *read_file(const char *path, size_t *len, struct stat *st, char *msg, size_t msz)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	int e = 0;
+
+	if (!f) {
+		snprintf(msg, msz, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), st) < 0)
+		e = errno;
+	else if (!S_ISREG(st->st_mode))
+		e = -1;
+	if (e) {
+		snprintf(msg, msz, "cannot read: %s", e < 0 ? "not a regular file" : strerror(e));
+		fclose(f);
+		return NULL;
+	}
+	if (!(buf = malloc(RULES_FILE_MAX + 1))) {
+		fclose(f);
+		snprintf(msg, msz, "out of memory");
+		return NULL;
+	}
+	errno = 0;
+	*len = fread(buf, 1, RULES_FILE_MAX + 1, f);
+	if (ferror(f))
+		e = errno ? errno : EIO;
+	fclose(f);
+	if (e)
+		snprintf(msg, msz, "cannot read: %s", strerror(e));
+	else if (*len > RULES_FILE_MAX)
+		snprintf(msg, msz, "too large (max %d bytes)", RULES_FILE_MAX);
+	else
+		return buf;
+	free(buf);
+	return NULL;
+}
+
+/* An included file (p->file is the includer) or the top file (p->file NULL). */
+static int parse_file(struct parser *p, const char *path)
+{
+	char msg[MSG_MAX], shown[SHOW_MAX + 4];
+	struct stat st;
+	size_t len;
+	char *text;
+	int r;
+
+	if (!(text = read_file(path, &len, &st, msg, sizeof msg))) {
+		if (!p->file) {
+			snprintf(p->err, p->errsize, "%s: %s", path, msg);
+			return -1;
+		}
+		return perr(p, "include \"%s\": %s", show(path, shown), msg);
+	}
+	for (int i = 0; i < p->nreading; i++) {
+		if (p->reading[i].dev == st.st_dev && p->reading[i].ino == st.st_ino) {
+			free(text);
+			return perr(p, "include cycle: \"%s\" is already being read", show(path, shown));
+		}
+	}
+	r = parse_named(p, path, text, len, &st);
+	free(text);
+	return r;
+}
+
+/* ---- loading, life ---- */
+
+static void ruleset_free(struct ruleset *rs)
+{
+	for (size_t i = 0; i < rs->nrules; i++)
+		rule_free(&rs->rules[i]);
+	free(rs->rules);
+	for (size_t i = 0; i < rs->nlists; i++)
+		list_free(rs->lists[i]);
+	free(rs->lists);
+	for (size_t i = 0; i < rs->nfiles; i++)
+		free(rs->files[i]);
+	free(rs->files);
+	free(rs);
+}
+
+/* A file (path) or a text (name) with a fresh parser: the ruleset, or NULL with err set. */
+static struct ruleset *load(const char *path, const char *text, size_t len, const char *name,
+                            char *err, size_t errsize)
+{
+	char dummy[1];
+	struct parser *p = calloc(1, sizeof *p);
+	struct ruleset *rs = calloc(1, sizeof *rs);
+	int r;
+
+	if (!err || !errsize) {
+		err = dummy;
+		errsize = sizeof dummy;
+	}
+	err[0] = '\0';
+	if (!p || !rs) {
+		free(p);
+		free(rs);
+		snprintf(err, errsize, "%s: out of memory", path ? path : name);
+		return NULL;
+	}
+	*p = (struct parser){ .rs = rs, .err = err, .errsize = errsize, .dir = "" };
+	rs->refs = 1;
+	r = path ? parse_file(p, path) : parse_named(p, name, text, len, NULL);
+	free(p);
+	if (r < 0) {
+		ruleset_free(rs);
+		return NULL;
+	}
+	return rs;
+}
+
+struct ruleset *ruleset_load(const char *path, char *err, size_t errsize)
+{
+	return load(path ? path : "", NULL, 0, NULL, err, errsize);
+}
+
+struct ruleset *ruleset_load_text(const char *text, size_t len, const char *name, char *err,
+                                  size_t errsize)
+{
+	return load(NULL, text ? text : "", text ? len : 0, name ? name : "(rules)", err, errsize);
+}
+
+struct ruleset *ruleset_load_default(char *err, size_t errsize)
+{
+	return ruleset_load_text(rules_default_text, strlen(rules_default_text), "default.rules", err,
+	                         errsize);
+}
+
+struct ruleset *ruleset_ref(struct ruleset *rs)
+{
+	if (rs)
+		rs->refs++;
+	return rs;
+}
+
+void ruleset_unref(struct ruleset *rs)
+{
+	if (rs && --rs->refs == 0)
+		ruleset_free(rs);
+}
+
+/* ---- looking at a ruleset ---- */
+
+unsigned ruleset_uses(const struct ruleset *rs)
+{
+	return rs->uses;
+}
+
+size_t ruleset_stage_count(const struct ruleset *rs, enum rule_stage stage)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->nrules; i++)
+		n += rs->rules[i].stage == stage;
+	return n;
+}
+
+size_t ruleset_count(const struct ruleset *rs)
+{
+	return rs->nrules;
+}
+
+int ruleset_rule(const struct ruleset *rs, size_t i, struct rule_info *out)
+{
+	const struct rule *r;
+
+	if (i >= rs->nrules)
+		return -1;
+	r = &rs->rules[i];
+	*out = (struct rule_info){
+		.action = r->action, .monitor = r->monitor, .stage = r->stage, .code = r->code,
+		.esc = r->esc, .text = r->text, .what = r->what, .note = r->note, .file = r->file,
+		.line = r->line,
+	};
+	return 0;
+}
+
+void ruleset_describe(const struct ruleset *rs, char *buf, size_t size)
+{
+	size_t entries = 0;
+
+	for (size_t i = 0; i < rs->nlists; i++)
+		entries += list_entries(rs->lists[i]);
+	snprintf(buf, size, "%zu rules (connect %zu, helo %zu, mail %zu, rcpt %zu, data %zu), %zu lists, "
+	                    "%zu list entries",
+	         rs->nrules, ruleset_stage_count(rs, STAGE_CONNECT), ruleset_stage_count(rs, STAGE_HELO),
+	         ruleset_stage_count(rs, STAGE_MAIL), ruleset_stage_count(rs, STAGE_RCPT),
+	         ruleset_stage_count(rs, STAGE_DATA), rs->nlists, entries);
+}

@@ -1,0 +1,86 @@
+/* ruleset.h - the inside of a loaded ruleset, shared by parse.c (builds it)
+ * and eval.c (reads it); nothing outside rules/ includes this. */
+#ifndef MOAT_RULES_RULESET_H
+#define MOAT_RULES_RULESET_H
+
+#include <regex.h>
+
+#include "lists.h"
+#include "netaddr.h"
+#include "rules.h"
+
+/* What a fact's argument was. */
+enum arg_kind {
+	ARG_NONE,     /* tls, authenticated, rcpt-known */
+	ARG_KEYWORD,  /* spf fail, client trusted, rdns none, sender null, rcpt-domain local */
+	ARG_NAME,     /* "mx.example.com": that name (lower case) */
+	ARG_SUFFIX,   /* ".example.com": its subdomains */
+	ARG_ADDRESS,  /* "user@example.com" */
+	ARG_ATDOMAIN, /* "@example.com": any user there */
+	ARG_CIDR,
+	ARG_LIST,
+	ARG_REGEX,    /* helo /re/; header Name /re/ */
+	ARG_SIZE_GT,
+	ARG_SIZE_LT,
+};
+
+enum cond_op { COND_FACT, COND_NOT, COND_AND, COND_OR };
+
+/* A condition tree. AND and OR chains lean right (a is a term, b the rest),
+ * so evaluating and freeing them loops instead of recursing. */
+struct cond {
+	enum cond_op op;
+	struct cond *a, *b;           /* NOT: a; AND, OR: a then b */
+	enum rule_fact fact;          /* COND_FACT */
+	enum arg_kind arg;
+	int value;                    /* ARG_KEYWORD: the keyword's value */
+	char *text;                   /* NAME, SUFFIX (with its dot), ADDRESS, ATDOMAIN
+	                               * (with its @): lower case; header: field name */
+	struct cidr cidr;
+	const struct rule_list *list; /* owned by the ruleset */
+	regex_t re;
+	int has_re;
+	size_t size;
+};
+
+struct rule {
+	enum rule_action action;
+	int monitor;
+	enum rule_stage stage;  /* the latest stage of its facts */
+	int uses_rcpt;          /* tests recipient facts */
+	struct cond *cond;
+	int code;               /* reject/tempfail */
+	char esc[12];
+	char *text;             /* reject/tempfail: reply text template; tag: header template */
+	char *note;             /* template, or NULL */
+	char *what;             /* the condition as written */
+	const char *file;       /* one of ruleset.files */
+	int line;
+};
+
+struct ruleset {
+	int refs;
+	struct rule *rules;
+	size_t nrules, cap;
+	char **files;           /* names of the files read, for rule.file */
+	size_t nfiles;
+	struct rule_list **lists; /* shared by the rules that name the same file */
+	size_t nlists;
+	unsigned uses;          /* 1u << FACT_x */
+};
+
+/* Keywords of the facts that take a fixed set of words; NULL-terminated. */
+struct rules_kw {
+	const char *name;
+	int value;
+};
+extern const struct rules_kw rules_kw_sender[], rules_kw_spf[], rules_kw_relay[], rules_kw_dkim[];
+/* value of "dkim fail": signatures present, none passing, one failing */
+#define RULES_DKIM_FAIL DKIM_RES_FAIL
+
+/* %{name} variables: index, or -1 for an unknown name (eval.c). */
+int rules_var_lookup(const char *name, size_t len);
+
+void rules_cond_free(struct cond *c);
+
+#endif
