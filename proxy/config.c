@@ -161,37 +161,10 @@ static int parse_number(const char *s, long long min, long long max, long long *
 	return 0;
 }
 
-static int is_ldh(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	       (ch >= '0' && ch <= '9') || ch == '-';
-}
-
-/* RFC 1123 host name: LDH labels of 1..63 bytes not starting or ending with
- * '-', at most MOAT_DOMAIN_MAX in all, and an all-digit last label is
- * refused so that an IPv4 address is not mistaken for a name. */
+/* RFC 1123 host name (see domain_name_ok). */
 static int domain_ok(const char *s)
 {
-	size_t label = 0;
-	int digits = 1;
-
-	if (*s == '\0' || strlen(s) > MOAT_DOMAIN_MAX)
-		return 0;
-	for (const char *p = s;; p++) {
-		if (*p == '.' || *p == '\0') {
-			if (label == 0 || p[-1] == '-')
-				return 0;
-			if (*p == '\0')
-				return !digits;
-			label = 0;
-			digits = 1;
-			continue;
-		}
-		if (!is_ldh(*p) || (*p == '-' && label == 0) || ++label > 63)
-			return 0;
-		if (*p < '0' || *p > '9')
-			digits = 0;
-	}
+	return domain_name_ok(s, MOAT_DOMAIN_MAX, 0);
 }
 
 /* Split a list on commas and/or blanks, in place; empty entries are skipped. */

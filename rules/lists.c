@@ -43,37 +43,10 @@ struct rule_list {
 
 /* ---- entry syntax ---- */
 
-static int is_name_char(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       ch == '-' || ch == '_';
-}
-
-/* Labels of 1..63 name characters not starting or ending with '-', at most
- * 253 bytes; an all-digit last label is refused so that an IPv4 address is
- * not taken for a name. '_' is allowed: it is found in real host names. */
+/* Host names in lists may hold '_' (DKIM selectors, SRV-style names). */
 int list_name_ok(const char *s)
 {
-	size_t label = 0;
-	int digits = 1;
-
-	if (*s == '\0' || strlen(s) > 253)
-		return 0;
-	for (const char *p = s;; p++) {
-		if (*p == '.' || *p == '\0') {
-			if (label == 0 || p[-1] == '-')
-				return 0;
-			if (*p == '\0')
-				return !digits;
-			label = 0;
-			digits = 1;
-			continue;
-		}
-		if (!is_name_char(*p) || (*p == '-' && label == 0) || ++label > 63)
-			return 0;
-		if (*p < '0' || *p > '9')
-			digits = 0;
-	}
+	return domain_name_ok(s, 253, 1);
 }
 
 int list_address_ok(const char *s)
