@@ -28,7 +28,7 @@ DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libope
         python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang
 
 SRCS_LIB := $(filter-out proxy/main.c,$(wildcard proxy/*.c)) $(wildcard checks/*.c) $(wildcard rules/*.c)
-OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o)
+OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -37,6 +37,21 @@ all: $(BUILD)/moat
 
 $(BUILD)/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
 	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
+
+# The built-in policy is rules/default.rules itself, compiled in as a C string
+# (escaped: backslash, quote, and '?' against trigraphs).
+GEN_DEFAULT = { echo 'const char rules_default_text[] ='; \
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/\t"/' -e 's/$$/\\n"/' rules/default.rules; \
+	echo '	"";'; } > $@
+
+$(BUILD)/gen/rules_default.c: rules/default.rules
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@$(GEN_DEFAULT)
+
+$(BUILD)/gen/rules_default.o: $(BUILD)/gen/rules_default.c
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -89,12 +104,19 @@ FUZZ_SECONDS ?= 60
 FUZZ_DIR   := build/fuzz
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
               -std=c17 -D_GNU_SOURCE -iquote proxy -iquote checks -iquote rules $(PKG_CFLAGS)
-FUZZ_OBJS  := $(SRCS_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_OBJS  := $(SRCS_LIB:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/rules_default.o
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 $(FUZZ_DIR)/obj/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CLANG   $<"
+	@clang $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/obj/gen/rules_default.c: rules/default.rules
+	@mkdir -p $(dir $@)
+	@$(GEN_DEFAULT)
+
+$(FUZZ_DIR)/obj/gen/rules_default.o: $(FUZZ_DIR)/obj/gen/rules_default.c
 	@clang $(FUZZ_FLAGS) -c -o $@ $<
 
 $(FUZZ_DIR)/libmoat.a: $(FUZZ_OBJS)

@@ -1,32 +1,44 @@
-/* checks.h - where the anti-spam checks plug into a session.
+/* checks.h - the checks of a session and the rules that decide on them.
  *
- * Each hook is asynchronous: it calls done exactly once, now or later from the
- * event loop, with a verdict. A verdict with code 0 means "go on". Checks
- * never write to the client: the session sends what the verdict says. */
+ * One struct checks per client session. At each stage the session hands it
+ * what the client said; it runs that stage's checks (asynchronous ones call
+ * done exactly once, now or later from the event loop), gathers the facts,
+ * evaluates the config's ruleset and returns one verdict. A verdict with
+ * code 0 means "go on". Checks never write to the client: the session sends
+ * what the verdict says. Nothing here knows about sockets, so "moat check"
+ * drives the same code without a session. */
 #ifndef MOAT_CHECKS_H
 #define MOAT_CHECKS_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 #include "config.h"
 #include "dkim.h"
+#include "rdns.h"
 #include "sender.h"
 #include "smtp_parse.h"
 #include "spf.h"
 
-struct session;
+#define CHECKS_TAGS_MAX 8192 /* bytes of header fields tag rules add to one message */
+
+struct rule_verdict;
 
 struct verdict {
-	int code;          /* 0 = go on; else the SMTP reply code (4xx/5xx) */
-	char esc[12];      /* enhanced status code, "5.7.1" */
-	char text[512];    /* reply text after the codes */
-	char reason[256];  /* short reason for the log ("relay denied") */
+	int code;              /* 0 = go on; else the SMTP reply code (4xx/5xx) */
+	char esc[12];          /* enhanced status code, "5.7.1" */
+	char text[512];        /* reply text after the codes */
+	char reason[256];      /* short reason for the log ("relay denied") */
+	const char *rule_file; /* the rule that decided (accept, reject, tempfail); NULL: none */
+	int rule_line;
 };
 
-typedef void (*verdict_cb)(struct session *s, const struct verdict *v);
+typedef void (*verdict_cb)(void *arg, const struct verdict *v);
 
-/* What the checks found, kept in the transaction for the log and for
- * Authentication-Results. */
+/* What the checks found, for the log and for Authentication-Results. */
 struct check_results {
+	int rdns_done;
+	enum rdns_res rdns;
+	char rdns_name[DNS_NAME_MAX + 1];
 	int sender_done;
 	enum sender_res sender;
 	int spf_done;
@@ -35,19 +47,45 @@ struct check_results {
 	struct dkim_outcome dkim;
 };
 
-/* A transaction's checks: created by checks_mail, freed with the transaction. */
+/* What the checks need from the process. */
+struct check_env {
+	struct dns *dns;
+	struct dkim_verifier *dkim;
+	/* every tag, log and monitor hit of a rule, for the log (may be NULL);
+	 * stage is "connect".."data", rcpt the recipient at the rcpt stage */
+	void (*hit)(void *arg, const char *stage, const struct rule_verdict *h, const char *rcpt);
+	void *hit_arg;
+};
+
 struct checks;
 
-/* MAIL: sender domain and SPF, side by side (needs s->tx->from). */
-void checks_mail(struct session *s, verdict_cb done);
-/* RCPT: relaying. */
-void checks_rcpt(struct session *s, const struct smtp_path *rcpt, verdict_cb done);
-/* End of data: DKIM over s->tx->spool. */
-void checks_data(struct session *s, verdict_cb done);
-/* Results so far, or NULL before MAIL. */
-const struct check_results *checks_results(const struct session *s);
-/* Cancel whatever is in flight (no callback follows) and free. */
-void checks_txn_free(struct checks *c);
+/* cfg (and its ruleset) must outlive the checks; env is copied. */
+struct checks *checks_new(struct config *cfg, const struct check_env *env, const struct sockaddr *client);
+/* Cancels whatever is in flight (no callback follows). NULL is ignored. */
+void checks_free(struct checks *c);
+
+/* Connect: the reverse DNS name when a rule tests it, then the connect rules. */
+void checks_connect(struct checks *c, verdict_cb done, void *arg);
+/* HELO/EHLO: the helo rules. Synchronous. */
+void checks_helo(struct checks *c, const char *helo, struct verdict *out);
+/* MAIL: a new transaction; sender domain and SPF side by side, then the mail rules. */
+void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done, void *arg);
+/* RCPT: relaying and local recipients, then the rcpt rules. Synchronous.
+ * Whatever the rules say, a recipient relay_check refuses is refused
+ * (moat is never an open relay, not even in monitor mode). */
+void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict *out);
+/* The backend took the recipient last passed by checks_rcpt. */
+void checks_rcpt_accepted(struct checks *c);
+/* End of data: DKIM over the message (SMTP wire form, read through rd),
+ * then the data rules. size is the message's size as received. */
+void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verdict_cb done, void *arg);
+/* The transaction is over (delivered, refused, RSET): forget its facts. */
+void checks_txn_end(struct checks *c);
+
+/* Results so far (connection and transaction). */
+const struct check_results *checks_results(const struct checks *c);
+/* Header fields the tag rules asked for, each ending in CRLF ("" if none). */
+const char *checks_tags(const struct checks *c);
 
 /* Local-recipient-only relaying (checks/relay.c); pure. */
 enum relay_result { RELAY_OK, RELAY_DENIED, RELAY_BAD_ROUTING };

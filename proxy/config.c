@@ -6,6 +6,7 @@
  * can never bypass validation. */
 #include "config.h"
 #include "recipients.h"
+#include "rules.h"
 #include "strset.h"
 #include "limits.h"
 
@@ -59,6 +60,7 @@ static int set_networks(const struct key *, struct config *, char *, char *, siz
 static int set_dns(const struct key *, struct config *, char *, char *, size_t);
 static int set_log(const struct key *, struct config *, char *, char *, size_t);
 static int set_user(const struct key *, struct config *, char *, char *, size_t);
+static int set_mode(const struct key *, struct config *, char *, char *, size_t);
 
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
@@ -74,6 +76,7 @@ static const struct key keys[] = {
 	{ "dns_servers", set_dns, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
 	{ "proxy_protocol", set_bool, 0, 1, "no", OFF(proxy_protocol), 0, 0 },
 	PATH(rules, "", F_EMPTY_OK),
+	{ "mode", set_mode, 0, 0, "enforce", 0, 0, 0 },
 	PATH(local_recipients, "", F_EMPTY_OK),
 	{ "log", set_log, 0, 0, "stderr", 0, 0, 0 },
 	PATH(spool_dir, "/tmp", F_ABSOLUTE),
@@ -415,6 +418,18 @@ static int set_dns(const struct key *k, struct config *c, char *val, char *msg, 
 	return 0;
 }
 
+/* enforce: the rules' rejections are sent; monitor: only logged ("would reject"). */
+static int set_mode(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	if (strcmp(val, "enforce") == 0)
+		c->monitor = 0;
+	else if (strcmp(val, "monitor") == 0)
+		c->monitor = 1;
+	else
+		return bad(msg, msz, val, "is not enforce or monitor");
+	return 0;
+}
+
 /* ---- defaults, refcount ---- */
 
 /* gethostname() if it is a usable name, else "localhost". */
@@ -432,6 +447,7 @@ static void config_free(struct config *c)
 	free_domains(c->local_domains, c->nlocal_domains);
 	free(c->trusted_networks);
 	strset_free(c->rcpt_table);
+	ruleset_unref(c->ruleset);
 	free(c);
 }
 
@@ -659,6 +675,13 @@ struct config *config_load(const char *path, char *err, size_t errsize)
 	 * reload swaps them together with the rest. */
 	if (c && c->local_recipients[0] &&
 	    !(c->rcpt_table = recipients_load(c->local_recipients, err, errsize))) {
+		config_unref(c);
+		return NULL;
+	}
+	/* The rule file and its lists likewise: a broken one keeps a reload
+	 * from replacing the running config. */
+	if (c && !(c->ruleset = c->rules[0] ? ruleset_load(c->rules, err, errsize)
+	                                    : ruleset_load_default(err, errsize))) {
 		config_unref(c);
 		return NULL;
 	}

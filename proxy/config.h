@@ -7,6 +7,7 @@
 #include "netaddr.h"
 
 struct strset;
+struct ruleset;
 
 enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
 
@@ -28,6 +29,8 @@ struct config {
 	char dns_servers[1024];             /* c-ares csv "ip:port,..."; "" = /etc/resolv.conf */
 	int proxy_protocol;                 /* 1: every connection starts with a PROXY header */
 	char rules[1024];                   /* rule file path; "" = built-in default */
+	struct ruleset *ruleset;            /* loaded by config_load (rules or the default) */
+	int monitor;                        /* mode = monitor: rejections only logged */
 	char local_recipients[1024];        /* file of valid addresses; "" = any user */
 	struct strset *rcpt_table;          /* its contents, loaded by config_load */
 	enum log_target log_target;

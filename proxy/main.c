@@ -12,12 +12,14 @@
 #include <event2/event.h>
 
 #include "backend.h"
+#include "checkcmd.h"
 #include "config.h"
 #include "dkim.h"
 #include "dns.h"
 #include "iptable.h"
 #include "listener.h"
 #include "log.h"
+#include "rules.h"
 #include "server.h"
 #include "session.h"
 
@@ -27,9 +29,12 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: moat [-t] [-c config]\n"
+	           "       moat check [-c config] --client IP [--helo NAME] --from ADDR --rcpt ADDR\n"
+	           "                  [--message FILE] [--json]\n"
 	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-	           "  -t       check the configuration and exit\n"
-	           "  -V       print the version\n");
+	           "  -t       check the configuration, the rules and their lists, and exit\n"
+	           "  -V       print the version\n"
+	           "  check    explain what moat decides for one transaction (see moat(8))\n");
 }
 
 void server_session_gone(struct server *srv, struct session *s)
@@ -101,7 +106,14 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	srv->cfg = c;
 	log_reopen();
 	backend_probe(srv->base, srv->cfg);
-	log_info("reload", "configuration reloaded from %s", srv->config_path);
+	{
+		char desc[256];
+
+		ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
+		log_info("reload", "configuration reloaded from %s; rules %s: %s%s", srv->config_path,
+		         srv->cfg->rules[0] ? srv->cfg->rules : "built-in default.rules", desc,
+		         srv->cfg->monitor ? " (mode = monitor)" : "");
+	}
 }
 
 /* The resolver and the DKIM library every session shares. */
@@ -191,7 +203,14 @@ static int run(struct server *srv)
 	evsignal_add(sigint, NULL);
 	evsignal_add(sighup, NULL);
 	backend_probe(srv->base, srv->cfg);
-	log_info("ready", "moat %s ready (pid %d)", MOAT_VERSION, (int)getpid());
+	{
+		char desc[256];
+
+		ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
+		log_info("ready", "moat %s ready (pid %d); rules %s: %s%s", MOAT_VERSION, (int)getpid(),
+		         srv->cfg->rules[0] ? srv->cfg->rules : "built-in default.rules", desc,
+		         srv->cfg->monitor ? " (mode = monitor: nothing is refused)" : "");
+	}
 	event_base_dispatch(srv->base);
 	while (srv->sessions)
 		session_abort(srv->sessions);
@@ -218,6 +237,8 @@ int main(int argc, char **argv)
 	char err[1024];
 	int opt, test_only = 0, rc;
 
+	if (argc > 1 && strcmp(argv[1], "check") == 0)
+		return check_main(argc - 1, argv + 1, DEFAULT_CONFIG);
 	while ((opt = getopt(argc, argv, "c:thV")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
@@ -242,7 +263,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (test_only) {
-		printf("%s: configuration OK\n", path);
+		char desc[256];
+
+		ruleset_describe(srv.cfg->ruleset, desc, sizeof desc);
+		printf("%s: configuration OK\n%s: %s%s\n", path,
+		       srv.cfg->rules[0] ? srv.cfg->rules : "built-in default.rules", desc,
+		       srv.cfg->monitor ? " (mode = monitor: nothing is refused)" : "");
 		config_unref(srv.cfg);
 		return 0;
 	}

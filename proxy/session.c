@@ -21,6 +21,7 @@
 #include "log.h"
 #include "proxyproto.h"
 #include "replies.h"
+#include "rules.h"
 #include "server.h"
 #include "session.h"
 #include "spool.h"
@@ -60,10 +61,10 @@ static void session_free(struct session *s)
 	jl_emit(&j);
 
 	if (s->tx) {
-		checks_txn_free(s->tx->chk);
 		spool_free(s->tx->spool);
 		free(s->tx);
 	}
+	checks_free(s->chk);
 	backend_free(s->be);
 	if (s->bev)
 		bufferevent_free(s->bev);
@@ -149,7 +150,7 @@ static void first_line(const char *text, char *out, size_t size)
 /* The checks' results, for a decision line. */
 static void log_check_results(struct jline *j, const struct session *s)
 {
-	const struct check_results *r = checks_results(s);
+	const struct check_results *r = checks_results(s->chk);
 	char dk[256] = "";
 	int i, n = 0;
 
@@ -165,16 +166,30 @@ static void log_check_results(struct jline *j, const struct session *s)
 	jl_str(j, "sender_domain", r && r->sender_done ? sender_res_name(r->sender) : "");
 	if (r && r->spf_done && r->spf.reason[0])
 		jl_str(j, "spf_reason", r->spf.reason);
+	if (r && r->rdns_done)
+		jl_str(j, "rdns", r->rdns == RDNS_OK ? r->rdns_name : rdns_res_name(r->rdns));
 }
 
-/* One JSON line per decision. */
-static void log_decision(struct session *s, const char *stage, int code, const char *reason,
-                         const char *rcpt)
+/* "file:line" of a rule, "" for none. */
+static void rule_name(char *buf, size_t size, const char *file, int line)
+{
+	if (!file)
+		buf[0] = '\0';
+	else if (line > 0)
+		snprintf(buf, size, "%s:%d", file, line);
+	else
+		snprintf(buf, size, "%s", file);
+}
+
+/* One JSON line per decision (event "decision") or rule hit ("rule"). */
+static void log_line(struct session *s, const char *event, const char *stage, const char *action,
+                     int code, const char *reason, const char *rcpt, const char *file, int line)
 {
 	struct jline j;
-	const char *action = code / 100 == 2 || code == 354 ? "accept" : code / 100 == 4 ? "tempfail" : "reject";
+	char rule[1200];
 
-	jl_begin(&j, "info", "decision");
+	rule_name(rule, sizeof rule, file, line);
+	jl_begin(&j, "info", event);
 	jl_str(&j, "session", s->id);
 	jl_str(&j, "client_ip", s->peer_ip);
 	jl_str(&j, "helo", s->helo);
@@ -184,6 +199,7 @@ static void log_decision(struct session *s, const char *stage, int code, const c
 	jl_str(&j, "action", action);
 	jl_int(&j, "code", code);
 	jl_str(&j, "reason", reason);
+	jl_str(&j, "rule", rule);
 	log_check_results(&j, s);
 	if (s->tx && strcmp(stage, "data") == 0) {
 		jl_int(&j, "size", (long long)s->tx->size);
@@ -194,8 +210,43 @@ static void log_decision(struct session *s, const char *stage, int code, const c
 		}
 	}
 	jl_emit(&j);
+}
+
+static const char *code_action(int code)
+{
+	return code / 100 == 2 || code == 354 ? "accept" : code / 100 == 4 ? "tempfail" : "reject";
+}
+
+/* A decision that a rule made (file), or moat itself (NULL: limits, the backend). */
+static void log_decision_rule(struct session *s, const char *stage, int code, const char *reason,
+                              const char *rcpt, const char *file, int line)
+{
+	log_line(s, "decision", stage, code_action(code), code, reason, rcpt, file, line);
 	if (code / 100 != 2)
 		s->nrejected++;
+}
+
+static void log_decision(struct session *s, const char *stage, int code, const char *reason,
+                         const char *rcpt)
+{
+	log_decision_rule(s, stage, code, reason, rcpt, NULL, 0);
+}
+
+/* A rule that matched without deciding: tag, log, or anything in monitor
+ * mode ("would-reject", logged like the rejection it would have been). */
+static void rule_hit(void *arg, const char *stage, const struct rule_verdict *h, const char *rcpt)
+{
+	struct session *s = arg;
+	char action[32];
+
+	if (h->monitor) {
+		snprintf(action, sizeof action, "would-%s", rules_action_name(h->action));
+		log_line(s, "decision", stage, action, h->action == ACTION_REJECT || h->action == ACTION_TEMPFAIL
+		         ? h->code : 0, h->reason, rcpt, h->file, h->line);
+		return;
+	}
+	log_line(s, "rule", stage, rules_action_name(h->action), 0,
+	         h->action == ACTION_TAG ? h->text : h->reason, rcpt, h->file, h->line);
 }
 
 /* Pass a backend reply to the client verbatim, and log it. */
@@ -216,7 +267,7 @@ static void txn_free(struct session *s)
 {
 	if (!s->tx)
 		return;
-	checks_txn_free(s->tx->chk);
+	checks_txn_end(s->chk);
 	spool_free(s->tx->spool);
 	free(s->tx);
 	s->tx = NULL;
@@ -240,12 +291,15 @@ static void drop_backend(struct session *s)
 	s->be_used = 0;
 }
 
+static void send_verdict(struct session *s, const char *stage, const struct verdict *v, const char *rcpt);
+
 /* ---- HELO / EHLO ------------------------------------------------------ */
 
 static void do_helo(struct session *s, const char *arg, int esmtp)
 {
 	const struct ehlo_caps *bc = &backend_known_caps;
 	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct verdict v;
 	size_t n;
 
 	if (!*arg) {
@@ -258,6 +312,13 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 	memcpy(s->helo, arg, n);
 	s->helo[n] = '\0';
 	txn_free(s); /* RFC 5321 4.1.4: EHLO resets the transaction */
+	checks_helo(s->chk, s->helo, &v);
+	if (v.code && !s->cfg->delay_reject) {
+		send_verdict(s, "helo", &v, NULL);
+		return;
+	}
+	if (v.code && !s->early_v.code)
+		s->early_v = v; /* delay_reject: it answers each RCPT */
 	s->helo_seen = 1;
 	s->esmtp = esmtp;
 	if (!esmtp) {
@@ -329,15 +390,17 @@ static void send_verdict(struct session *s, const char *stage, const struct verd
 	buf[n++] = '\r';
 	buf[n++] = '\n';
 	session_send(s, buf, (size_t)n);
-	log_decision(s, stage, v->code, v->reason, rcpt);
+	log_decision_rule(s, stage, v->code, v->reason, rcpt, v->rule_file, v->rule_line);
 }
 
 static void rcpt_after_mail_checks(struct session *s);
 
 /* The sender checks are in. Without delay_reject they answer MAIL now;
  * with it, MAIL got its 250 already and the verdict answers each RCPT. */
-static void mail_verdict(struct session *s, const struct verdict *v)
+static void mail_verdict(void *arg, const struct verdict *v)
 {
+	struct session *s = arg;
+
 	s->tx->mail_v = *v;
 	s->tx->mail_checked = 1;
 	if (s->cfg->delay_reject) {
@@ -415,7 +478,7 @@ static void do_mail(struct session *s, const char *arg)
 	} else {
 		set_busy(s, 1);
 	}
-	checks_mail(s, mail_verdict);
+	checks_mail(s->chk, &tx->from, mail_verdict, s);
 }
 
 /* ---- RCPT ------------------------------------------------------------- */
@@ -429,6 +492,7 @@ static void rcpt_result(struct session *s, const struct smtp_reply *r)
 		size_t used = strlen(tx->rcpts);
 
 		tx->nrcpt++;
+		checks_rcpt_accepted(s->chk);
 		snprintf(tx->rcpts + used, sizeof tx->rcpts - used, "%s%s", used ? "," : "", tx->rcpt_log);
 	}
 	relay_reply(s, "rcpt", r, tx->rcpt_log);
@@ -624,6 +688,10 @@ static void rcpt_backend_step(struct session *s)
 
 static void rcpt_verdict(struct session *s, const struct verdict *v)
 {
+	if (!v->code && v->rule_file) {
+		s->tx->rule_file = v->rule_file; /* an accept rule: named when the message is logged */
+		s->tx->rule_line = v->rule_line;
+	}
 	if (v->code) {
 		send_verdict(s, "rcpt", v, s->tx->rcpt_log);
 		resume(s);
@@ -632,16 +700,19 @@ static void rcpt_verdict(struct session *s, const struct verdict *v)
 	rcpt_backend_step(s);
 }
 
-/* With delay_reject, a refused sender refuses every RCPT. */
+/* With delay_reject, a refused client, HELO or sender refuses every RCPT. */
 static void rcpt_after_mail_checks(struct session *s)
 {
+	struct verdict v;
+
 	s->tx->rcpt_waiting = 0;
-	if (s->tx->mail_v.code) {
-		send_verdict(s, "rcpt", &s->tx->mail_v, s->tx->rcpt_log);
+	if (s->early_v.code || s->tx->mail_v.code) {
+		send_verdict(s, "rcpt", s->early_v.code ? &s->early_v : &s->tx->mail_v, s->tx->rcpt_log);
 		resume(s);
 		return;
 	}
-	checks_rcpt(s, &s->tx->rcpt_path, rcpt_verdict);
+	checks_rcpt(s->chk, &s->tx->rcpt_path, &v);
+	rcpt_verdict(s, &v);
 }
 
 static void do_rcpt(struct session *s, const char *arg)
@@ -795,12 +866,14 @@ static void prepend_headers(struct session *s, struct evbuffer *out)
 	char date[64], helo[MOAT_HELO_MAX + 1];
 	int v6 = s->peer.ss_family == AF_INET6 && !strchr(s->peer_ip, '.');
 
-	const struct check_results *r = checks_results(s);
+	const struct check_results *r = checks_results(s->chk);
+	const char *tags = checks_tags(s->chk);
 	char ar[MOAT_AUTHRES_MAX];
 
 	if (authres_format(ar, sizeof ar, s->cfg->hostname, r && r->spf_done ? &r->spf : NULL,
 	                   r && r->dkim_done ? &r->dkim : NULL) > 0)
 		evbuffer_add(out, ar, strlen(ar));
+	evbuffer_add(out, tags, strlen(tags)); /* the tag rules' header fields */
 	rfc5322_date(date, sizeof date);
 	header_safe(s->helo, helo, sizeof helo);
 	evbuffer_add_printf(out,
@@ -838,7 +911,7 @@ static void final_reply_cb(void *arg, const struct smtp_reply *r)
 			session_send(s, r->text, r->len);
 			first_line(r->text, why, sizeof why);
 			s->ntx++;
-			log_decision(s, "data", r->code, why, NULL);
+			log_decision_rule(s, "data", r->code, why, NULL, s->tx->rule_file, s->tx->rule_line);
 		} else {
 			relay_reply(s, "data", r, NULL);
 		}
@@ -884,8 +957,14 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 		final_reply_cb(s, NULL);
 }
 
-static void data_verdict(struct session *s, const struct verdict *v)
+static void data_verdict(void *arg, const struct verdict *v)
 {
+	struct session *s = arg;
+
+	if (v->rule_file) {
+		s->tx->rule_file = v->rule_file;
+		s->tx->rule_line = v->rule_line;
+	}
 	if (v->code) {
 		send_verdict(s, "data", v, NULL);
 		txn_free(s);
@@ -899,6 +978,11 @@ static void data_verdict(struct session *s, const struct verdict *v)
 	}
 	if (backend_command(s->be, "DATA", data_cmd_cb, s) < 0)
 		data_cmd_cb(s, NULL);
+}
+
+static long spool_reader(void *arg, size_t off, char *buf, size_t len)
+{
+	return spool_read(arg, off, buf, len);
 }
 
 /* The client's end of data. */
@@ -917,7 +1001,7 @@ static void end_of_data(struct session *s)
 		return;
 	}
 	set_busy(s, 1);
-	checks_data(s, data_verdict);
+	checks_data(s->chk, spool_reader, tx->spool, spool_size(tx->spool), data_verdict, s);
 }
 
 /* Feed buffered DATA bytes to the parser. */
@@ -1045,10 +1129,37 @@ static void pregreet(struct session *s)
 	session_close(s);
 }
 
-/* The client's real address is known: apply per-address limits, greet. */
+/* The connect rules have spoken: refuse, or send the banner (after
+ * greet_pause, if set). */
+static void connect_verdict(void *arg, const struct verdict *v)
+{
+	struct session *s = arg;
+	struct timeval pause = {s->cfg->greet_pause / 1000, (s->cfg->greet_pause % 1000) * 1000};
+
+	set_busy(s, 0);
+	if (v->code && !s->cfg->delay_reject) {
+		send_verdict(s, "connect", v, NULL);
+		session_close(s);
+		return;
+	}
+	if (v->code)
+		s->early_v = *v; /* delay_reject: it answers each RCPT */
+	if (s->cfg->greet_pause > 0 && (s->greet_ev = evtimer_new(s->srv->base, greet_done, s))) {
+		s->state = S_GREET;
+		banner(s, "-");
+		evtimer_add(s->greet_ev, &pause);
+	} else {
+		s->state = S_CMD;
+		banner(s, " ");
+	}
+	session_process(s); /* what the client sent while the connect checks ran */
+}
+
+/* The client's real address is known: apply per-address limits, run the
+ * connect checks (the reverse DNS lookup is asynchronous), then greet. */
 static void greet(struct session *s)
 {
-	struct timeval pause = {s->cfg->greet_pause / 1000, (s->cfg->greet_pause % 1000) * 1000};
+	struct check_env env = {s->srv->dns, s->srv->dkim, rule_hit, s};
 	int n;
 
 	sockaddr_ntop((struct sockaddr *)&s->peer, s->peer_ip, sizeof s->peer_ip);
@@ -1059,15 +1170,14 @@ static void greet(struct session *s)
 		close_with(s, R_TOO_MANY_CONN_IP);
 		return;
 	}
-	set_read_timeout(s, s->cfg->command_timeout);
-	if (s->cfg->greet_pause > 0 && (s->greet_ev = evtimer_new(s->srv->base, greet_done, s))) {
-		s->state = S_GREET;
-		banner(s, "-");
-		evtimer_add(s->greet_ev, &pause);
+	s->chk = checks_new(s->cfg, &env, (struct sockaddr *)&s->peer);
+	if (!s->chk) {
+		close_with(s, R_LOCAL_ERROR);
 		return;
 	}
 	s->state = S_CMD;
-	banner(s, " ");
+	set_busy(s, 1);
+	checks_connect(s->chk, connect_verdict, s);
 }
 
 /* Returns 0 when more input is needed. */

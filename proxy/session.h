@@ -51,13 +51,14 @@ struct txn {
 	struct spool *spool;           /* during and after DATA */
 	struct data_parser dp;
 	size_t size;                   /* wire bytes received */
-	struct checks *chk;            /* the checks' state and results */
 	struct verdict mail_v;         /* the MAIL checks' verdict, once mail_checked */
 	int mail_checked;
 	int rcpt_waiting;              /* with delay_reject: a RCPT waits for mail_v */
 	struct smtp_path rcpt_path;    /* the RCPT being processed */
 	size_t max_size;               /* max_message_size when DATA began */
 	int too_big;                   /* over max_message_size: discard, 552 at the end */
+	const char *rule_file;         /* the rule that accepted the message (data stage) */
+	int rule_line;
 };
 
 struct session {
@@ -81,6 +82,8 @@ struct session {
 	int ntx;                       /* transactions delivered */
 	int nrejected;
 	struct txn *tx;                /* NULL outside MAIL..end of DATA */
+	struct checks *chk;            /* the checks, their results, the rules' state */
+	struct verdict early_v;        /* delay_reject: a connect/HELO refusal that answers each RCPT */
 	struct backend *be;            /* kept across transactions; NULL if none */
 	int be_used;                   /* the backend connection served a transaction: RSET first */
 	struct session *next, *prev;   /* the server's list, for shutdown */

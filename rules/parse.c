@@ -31,53 +31,8 @@
 #define RULES_PATH_MAX 4096 /* a resolved include or list path (<limits.h> is shadowed by proxy/limits.h) */
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ---- the built-in policy: rules/default.rules, byte for byte (test_rules_parse checks) ---- */
-
-const char rules_default_text[] =
-/* BEGIN default.rules */
-	"# default.rules - moat's built-in policy: what moat did before it had rules.\n"
-	"# moat uses it when moat.conf names no rule file. To change it, copy it, edit\n"
-	"# the copy and set \"rules = /etc/moat/moat.rules\"; \"moat -t\" checks the file.\n"
-	"# See moat.rules(5).\n"
-	"\n"
-	"# RCPT: relaying. Routing tricks are refused even for trusted clients and\n"
-	"# local domains: a backend that honours them could be made to relay.\n"
-	"reject  relay routing \\\n"
-	"        \"553 5.7.1 <%{rcpt}>: source routing and %%/! addressing are not allowed\" \\\n"
-	"        note \"routing syntax in recipient\"\n"
-	"reject  relay denied  \"554 5.7.1 <%{rcpt}>: Relay access denied\"  note \"relay denied\"\n"
-	"reject  rcpt-domain local and not rcpt-known \\\n"
-	"        \"550 5.1.1 <%{rcpt}>: Recipient address rejected: User unknown\" \\\n"
-	"        note \"unknown recipient\"\n"
-	"\n"
-	"# Our own networks (trusted_networks) are never refused for their sender,\n"
-	"# SPF or DKIM: this accept ends the rules below for them, at every stage.\n"
-	"accept  client trusted  note \"trusted network\"\n"
-	"\n"
-	"# MAIL: the sender domain, then SPF. A 5xx beats a 4xx, and the sender\n"
-	"# domain's verdict beats SPF's (a domain that does not exist has no policy).\n"
-	"reject  sender-check nxdomain \\\n"
-	"        \"550 5.1.8 <%{sender}>: Sender address rejected: Domain not found\" \\\n"
-	"        note \"sender domain does not exist\"\n"
-	"reject  sender-check norecords \\\n"
-	"        \"550 5.1.8 <%{sender}>: Sender address rejected: Domain not found\" \\\n"
-	"        note \"sender domain has no MX/A/AAAA\"\n"
-	"reject  sender-check nullmx \\\n"
-	"        \"550 5.7.27 <%{sender}>: Sender address rejected: Domain does not accept mail (null MX)\" \\\n"
-	"        note \"sender domain has a null MX\"\n"
-	"reject  spf fail  \"550 5.7.23 SPF: %{spf_explanation}\"  note \"%{spf_reason}\"\n"
-	"tempfail sender-check tempfail \\\n"
-	"        \"451 4.4.3 <%{sender}>: Sender address rejected: Domain lookup failed, try again later\" \\\n"
-	"        note \"sender domain lookup failed\"\n"
-	"tempfail spf temperror \\\n"
-	"        \"451 4.7.24 SPF: temporary DNS error evaluating %{spf_domain}, try again later\" \\\n"
-	"        note \"SPF temperror\"\n"
-	"\n"
-	"# DATA: DKIM signatures present, none of them passing, one failing.\n"
-	"reject  dkim fail  \"550 5.7.20 No passing DKIM signature found\" \\\n"
-	"        note \"DKIM signature verification failed\"\n"
-/* END default.rules */
-	;
+/* The built-in policy, rules_default_text, is rules/default.rules itself:
+ * the Makefile compiles it in (build/gen/rules_default.c). */
 
 /* ---- facts ---- */
 

@@ -21,6 +21,7 @@
 #include "dns.h"
 #include "iptable.h"
 #include "log.h"
+#include "rules.h"
 #include "server.h"
 #include "session.h"
 
@@ -51,6 +52,15 @@ static const char conf[] =
 	"check_sender_domain = no\ncheck_spf = no\ncheck_dkim = no\n"
 	"max_message_size = 4096\nmax_recipients = 3\n";
 
+/* The default policy plus a rule of each kind that reaches other paths
+ * (helo refusal, tags, logs, header splitting, size). */
+static const char fuzz_rules[] =
+	"reject helo /^bad/ \"550 5.7.1 bad helo\"\n"
+	"tag rcpt-domain example.test header \"X-Fuzz: %{rcpt}\"\n"
+	"log sender-domain .test\n"
+	"reject header subject /spam/ \"550 5.7.1 spam\"\n"
+	"reject monitor size > 3000\n";
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char err[512];
@@ -58,6 +68,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	srv.cfg = config_parse(conf, sizeof conf - 1, "fuzz.conf", err, sizeof err);
 	if (!srv.cfg) {
+		fprintf(stderr, "%s\n", err);
+		abort();
+	}
+	static char text[sizeof fuzz_rules + 8192];
+
+	snprintf(text, sizeof text, "%s%s", fuzz_rules, rules_default_text);
+	srv.cfg->ruleset = ruleset_load_text(text, strlen(text), "fuzz.rules", err, sizeof err);
+	if (!srv.cfg->ruleset) {
 		fprintf(stderr, "%s\n", err);
 		abort();
 	}

@@ -1,0 +1,251 @@
+/* rdns.c - forward-confirmed reverse DNS: PTR, then A/AAAA of each name.
+ *
+ * All forward lookups start together; the first name whose addresses
+ * include the client's wins. Cache hits answer synchronously, so the
+ * result may be known inside rdns_start: "depth" holds the callback back
+ * until rdns_start has its handle to return (or returns NULL). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <ares.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include "rdns.h"
+
+struct rdns_check;
+
+struct fwd {
+	struct rdns_check *c;
+	struct dns_req *req;
+	char name[DNS_NAME_MAX + 1];
+	int pending;
+};
+
+struct rdns_check {
+	struct dns *dns;
+	int family;                  /* AF_INET or AF_INET6 (a mapped v4 counts as v4) */
+	unsigned char addr[16];
+	struct dns_req *ptr;
+	struct fwd fwd[RDNS_PTR_MAX];
+	int nfwd, npending, tempfail;
+	int depth;                   /* inside rdns_start */
+	int done;
+	enum rdns_res res;
+	char name[DNS_NAME_MAX + 1];
+	rdns_cb cb;
+	void *arg;
+};
+
+const char *rdns_res_name(enum rdns_res r)
+{
+	return r == RDNS_OK ? "ok" : r == RDNS_NONE ? "none" : "tempfail";
+}
+
+/* The address as a family and bytes; mapped IPv4 becomes IPv4. */
+static int client_addr(const struct sockaddr *sa, int *family, unsigned char *addr)
+{
+	if (sa->sa_family == AF_INET) {
+		*family = AF_INET;
+		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			*family = AF_INET;
+			memcpy(addr, a6->s6_addr + 12, 4);
+		} else {
+			*family = AF_INET6;
+			memcpy(addr, a6->s6_addr, 16);
+		}
+		return 0;
+	}
+	return -1;
+}
+
+int rdns_ptr_name(const struct sockaddr *sa, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char a[16];
+	int family, i, n = 0;
+
+	if (client_addr(sa, &family, a) < 0 || size < 74)
+		return -1;
+	if (family == AF_INET) {
+		snprintf(out, size, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
+		return 0;
+	}
+	for (i = 15; i >= 0; i--) {
+		out[n++] = hex[a[i] & 15];
+		out[n++] = '.';
+		out[n++] = hex[a[i] >> 4];
+		out[n++] = '.';
+	}
+	memcpy(out + n, "ip6.arpa", 9);
+	return 0;
+}
+
+static void finish(struct rdns_check *c, enum rdns_res res, const char *name)
+{
+	int i;
+
+	if (c->done)
+		return;
+	c->done = 1;
+	c->res = res;
+	snprintf(c->name, sizeof c->name, "%s", res == RDNS_OK ? name : "");
+	dns_cancel(c->ptr);
+	c->ptr = NULL;
+	for (i = 0; i < c->nfwd; i++) {
+		if (c->fwd[i].pending)
+			dns_cancel(c->fwd[i].req);
+		c->fwd[i].pending = 0;
+	}
+	if (c->depth)
+		return; /* rdns_start delivers */
+	c->cb(c->arg, c->res, c->name);
+	free(c);
+}
+
+/* Does the answer hold the client's address? */
+static int answer_has(const struct rdns_check *c, const struct dns_result *r)
+{
+	struct ares_addrttl a4[32];
+	struct ares_addr6ttl a6[32];
+	int i, n = 32;
+
+	if (c->family == AF_INET) {
+		if (ares_parse_a_reply(r->abuf, r->alen, NULL, a4, &n) != ARES_SUCCESS)
+			return 0;
+		for (i = 0; i < n; i++)
+			if (memcmp(&a4[i].ipaddr, c->addr, 4) == 0)
+				return 1;
+	} else {
+		if (ares_parse_aaaa_reply(r->abuf, r->alen, NULL, a6, &n) != ARES_SUCCESS)
+			return 0;
+		for (i = 0; i < n; i++)
+			if (memcmp(&a6[i].ip6addr, c->addr, 16) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+static void fwd_cb(void *arg, const struct dns_result *r)
+{
+	struct fwd *f = arg;
+	struct rdns_check *c = f->c;
+
+	f->pending = 0;
+	f->req = NULL;
+	c->npending--;
+	if (r->status == DNS_TEMPFAIL)
+		c->tempfail = 1;
+	if (r->status == DNS_OK && answer_has(c, r)) {
+		finish(c, RDNS_OK, f->name);
+		return;
+	}
+	if (c->npending == 0 && !c->depth)
+		finish(c, c->tempfail ? RDNS_TEMPFAIL : RDNS_NONE, "");
+}
+
+static void ptr_cb(void *arg, const struct dns_result *r)
+{
+	struct rdns_check *c = arg;
+	struct hostent *he = NULL;
+	int i, n;
+
+	c->ptr = NULL;
+	if (r->status != DNS_OK) {
+		finish(c, r->status == DNS_TEMPFAIL ? RDNS_TEMPFAIL : RDNS_NONE, "");
+		return;
+	}
+	if (ares_parse_ptr_reply(r->abuf, r->alen, c->addr, c->family == AF_INET ? 4 : 16, c->family,
+	                         &he) != ARES_SUCCESS || !he) {
+		finish(c, RDNS_NONE, "");
+		return;
+	}
+	/* h_name is the first PTR name, h_aliases the others. */
+	for (i = -1; c->nfwd < RDNS_PTR_MAX && (i < 0 || he->h_aliases[i]); i++) {
+		const char *name = i < 0 ? he->h_name : he->h_aliases[i];
+
+		if (name && dns_normalise(name, c->fwd[c->nfwd].name, sizeof c->fwd[c->nfwd].name) == 0) {
+			c->fwd[c->nfwd].c = c;
+			c->nfwd++;
+		}
+	}
+	ares_free_hostent(he);
+	n = c->nfwd;
+	c->npending = n;
+	for (i = 0; i < n; i++)
+		c->fwd[i].pending = 1;
+	/* Started all before any may answer: the count must be complete. */
+	c->depth++;
+	for (i = 0; i < n && !c->done; i++) {
+		struct dns_req *q = dns_lookup(c->dns, c->fwd[i].name, c->family == AF_INET ? ns_t_a : ns_t_aaaa,
+		                               fwd_cb, &c->fwd[i]);
+
+		if (c->fwd[i].pending)
+			c->fwd[i].req = q;
+	}
+	c->depth--;
+	if (c->done) { /* answered from the cache inside the loop */
+		if (!c->depth) {
+			c->cb(c->arg, c->res, c->name);
+			free(c);
+		}
+		return;
+	}
+	if (c->npending == 0)
+		finish(c, c->tempfail ? RDNS_TEMPFAIL : RDNS_NONE, "");
+}
+
+struct rdns_check *rdns_start(struct dns *d, const struct sockaddr *client, rdns_cb cb, void *arg)
+{
+	struct rdns_check *c = calloc(1, sizeof *c);
+	char qname[80];
+	struct dns_req *q;
+
+	if (!c || client_addr(client, &c->family, c->addr) < 0 ||
+	    rdns_ptr_name(client, qname, sizeof qname) < 0) {
+		free(c);
+		cb(arg, RDNS_NONE, "");
+		return NULL;
+	}
+	c->dns = d;
+	c->cb = cb;
+	c->arg = arg;
+	c->depth = 1;
+	q = dns_lookup(d, qname, ns_t_ptr, ptr_cb, c);
+	if (!c->done && c->ptr == NULL && c->nfwd == 0)
+		c->ptr = q;
+	c->depth = 0;
+	if (c->done) {
+		cb(arg, c->res, c->name);
+		free(c);
+		return NULL;
+	}
+	/* every forward answer came from the cache, none matched */
+	if (c->ptr == NULL && c->nfwd > 0 && c->npending == 0) {
+		finish(c, c->tempfail ? RDNS_TEMPFAIL : RDNS_NONE, "");
+		return NULL;
+	}
+	return c;
+}
+
+void rdns_cancel(struct rdns_check *c)
+{
+	int i;
+
+	if (!c)
+		return;
+	dns_cancel(c->ptr);
+	for (i = 0; i < c->nfwd; i++)
+		if (c->fwd[i].pending)
+			dns_cancel(c->fwd[i].req);
+	free(c);
+}

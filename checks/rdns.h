@@ -1,0 +1,30 @@
+/* rdns.h - the client's forward-confirmed reverse DNS name (FCrDNS):
+ * PTR names of the address whose A/AAAA records lead back to it. Only
+ * looked up when a rule tests "rdns". */
+#ifndef MOAT_RDNS_H
+#define MOAT_RDNS_H
+
+#include <sys/socket.h>
+#include "dns.h"
+
+#define RDNS_PTR_MAX 10 /* PTR names tried (RFC 7208 4.6.4 allows 10 for SPF's ptr) */
+
+enum rdns_res {
+	RDNS_OK,       /* name holds a confirmed name */
+	RDNS_NONE,     /* no PTR, or no PTR name resolves back to the address */
+	RDNS_TEMPFAIL, /* a lookup failed: unknown, for now */
+};
+
+/* Called exactly once (before rdns_start returns when every answer is
+ * cached); name is "" unless RDNS_OK, valid only during the call. */
+typedef void (*rdns_cb)(void *arg, enum rdns_res res, const char *name);
+struct rdns_check;
+
+struct rdns_check *rdns_start(struct dns *d, const struct sockaddr *client, rdns_cb cb, void *arg);
+/* The callback will not run. NULL is ignored. */
+void rdns_cancel(struct rdns_check *c);
+const char *rdns_res_name(enum rdns_res r);
+/* The PTR query name of an address ("4.3.2.1.in-addr.arpa"); -1 if not IPv4/IPv6. Pure. */
+int rdns_ptr_name(const struct sockaddr *sa, char *out, size_t size);
+
+#endif
