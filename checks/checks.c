@@ -197,6 +197,8 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 		if (c->env.hit)
 			c->env.hit(c->env.hit_arg, stage_names[stage], h, rcpt);
 	}
+	if (stage <= STAGE_HELO)
+		c->tags_conn = c->tags_len; /* connection tags: every message of the session */
 	if (d->action != ACTION_NONE) {
 		v->rule_file = d->decided.file;
 		v->rule_line = d->decided.line;

@@ -39,7 +39,7 @@ static const char *kw_name(const struct rules_kw *kw, int value)
 
 enum var {
 	VAR_CLIENT, VAR_HELO, VAR_SENDER, VAR_SENDER_DOMAIN, VAR_RCPT, VAR_RCPT_DOMAIN, VAR_SPF, VAR_SPF_REASON,
-	VAR_SPF_EXPLANATION, VAR_SPF_DOMAIN, VAR_DKIM, VAR_HOSTNAME, VAR_COUNT
+	VAR_SPF_EXPLANATION, VAR_SPF_DOMAIN, VAR_DKIM, VAR_HOSTNAME, VAR_RDNS, VAR_COUNT
 };
 
 static const char *const var_names[VAR_COUNT] = {
@@ -47,6 +47,7 @@ static const char *const var_names[VAR_COUNT] = {
 	[VAR_SENDER_DOMAIN] = "sender_domain", [VAR_RCPT] = "rcpt", [VAR_RCPT_DOMAIN] = "rcpt_domain",
 	[VAR_SPF] = "spf", [VAR_SPF_REASON] = "spf_reason", [VAR_SPF_EXPLANATION] = "spf_explanation",
 	[VAR_SPF_DOMAIN] = "spf_domain", [VAR_DKIM] = "dkim", [VAR_HOSTNAME] = "hostname",
+	[VAR_RDNS] = "rdns",
 };
 
 int rules_var_lookup(const char *name, size_t len)
@@ -74,6 +75,7 @@ static const char *var_value(int v, const struct rule_facts *f, const struct rul
 	case VAR_SPF_DOMAIN: s = f->spf ? f->spf->domain : NULL; break;
 	case VAR_DKIM: s = f->dkim ? kw_name(rules_kw_dkim, (int)f->dkim->summary) : NULL; break;
 	case VAR_HOSTNAME: s = f->hostname; break;
+	case VAR_RDNS: s = f->rdns; break;
 	}
 	return s ? s : "";
 }
