@@ -1,7 +1,9 @@
 /* main.c - moat: command line, start-up, signals, the event loop */
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,11 +87,11 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(srv->grace, &tv);
 }
 
-static void on_sighup(evutil_socket_t sig, short what, void *arg)
+/* The loaded config is in (or the load failed): put it in service. Runs on
+ * the loop. */
+static void reload_apply(struct server *srv, struct config *c, const char *err)
 {
-	struct server *srv = arg;
-	char err[1024];
-	struct config *c = config_load(srv->config_path, err, sizeof err);
+	char desc[256];
 
 	if (!c) {
 		log_error("reload", "%s; keeping the running configuration", err);
@@ -101,19 +103,70 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	if (strcmp(c->dns_servers, srv->cfg->dns_servers) != 0 || c->dns_timeout != srv->cfg->dns_timeout ||
 	    c->dns_tries != srv->cfg->dns_tries || c->dns_cache_size != srv->cfg->dns_cache_size)
 		log_warn("reload", "DNS settings changed: they take effect at restart");
-	/* Sessions keep the config they started with; new ones get this one. */
+	/* Sessions keep the config (and rules) they started with; new ones get this one. */
 	config_unref(srv->cfg);
 	srv->cfg = c;
 	log_reopen();
 	backend_probe(srv->base, srv->cfg);
-	{
-		char desc[256];
+	ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
+	log_info("reload", "configuration reloaded from %s; rules %s: %s%s", srv->config_path,
+	         srv->cfg->rules[0] ? srv->cfg->rules : "built-in default.rules", desc,
+	         srv->cfg->monitor ? " (mode = monitor)" : "");
+}
 
-		ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
-		log_info("reload", "configuration reloaded from %s; rules %s: %s%s", srv->config_path,
-		         srv->cfg->rules[0] ? srv->cfg->rules : "built-in default.rules", desc,
-		         srv->cfg->monitor ? " (mode = monitor)" : "");
+/* Reading the config, the rule file and lists of a million entries takes
+ * a good part of a second: a thread does it, so sessions are not held up.
+ * It touches nothing shared; the loop learns of the result through a pipe. */
+static void *reload_thread(void *arg)
+{
+	struct server *srv = arg;
+	char one = 1;
+
+	srv->reload_cfg = config_load(srv->config_path, srv->reload_err, sizeof srv->reload_err);
+	while (write(srv->reload_pipe[1], &one, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void reload_start(struct server *srv)
+{
+	int e;
+
+	srv->reload_again = 0;
+	srv->reloading = 1;
+	if ((e = pthread_create(&srv->reload_tid, NULL, reload_thread, srv)) != 0) {
+		/* no thread: load on the loop */
+		srv->reloading = 0;
+		srv->reload_cfg = config_load(srv->config_path, srv->reload_err, sizeof srv->reload_err);
+		reload_apply(srv, srv->reload_cfg, srv->reload_err);
 	}
+}
+
+static void reload_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	char buf[16];
+
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	if (!srv->reloading)
+		return;
+	pthread_join(srv->reload_tid, NULL);
+	srv->reloading = 0;
+	reload_apply(srv, srv->reload_cfg, srv->reload_err);
+	if (srv->reload_again) /* a SIGHUP came during the load: the files may have changed since */
+		reload_start(srv);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->reloading) {
+		srv->reload_again = 1;
+		return;
+	}
+	reload_start(srv);
 }
 
 /* The resolver and the DKIM library every session shares. */
@@ -184,7 +237,7 @@ static int drop_privileges(const struct config *c)
 
 static int run(struct server *srv)
 {
-	struct event *sigterm, *sigint, *sighup;
+	struct event *sigterm, *sigint, *sighup, *reloaded;
 
 	signal(SIGPIPE, SIG_IGN);
 	srv->base = event_base_new();
@@ -199,6 +252,12 @@ static int run(struct server *srv)
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
 	sigint = evsignal_new(srv->base, SIGINT, on_sigterm, srv);
 	sighup = evsignal_new(srv->base, SIGHUP, on_sighup, srv);
+	if (pipe2(srv->reload_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_error("startup", "pipe: %s", strerror(errno));
+		return 1;
+	}
+	reloaded = event_new(srv->base, srv->reload_pipe[0], EV_READ | EV_PERSIST, reload_done, srv);
+	event_add(reloaded, NULL);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sighup, NULL);
@@ -221,6 +280,13 @@ static int run(struct server *srv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
+	if (srv->reloading) { /* a load in progress: wait for it, drop its result */
+		pthread_join(srv->reload_tid, NULL);
+		config_unref(srv->reload_cfg);
+	}
+	event_free(reloaded);
+	close(srv->reload_pipe[0]);
+	close(srv->reload_pipe[1]);
 	if (srv->grace)
 		event_free(srv->grace);
 	listeners_close(srv);

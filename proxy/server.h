@@ -2,6 +2,7 @@
 #ifndef MOAT_SERVER_H
 #define MOAT_SERVER_H
 
+#include <pthread.h>
 #include <event2/event.h>
 #include "config.h"
 
@@ -26,6 +27,12 @@ struct server {
 	uint64_t id_salt;             /* random, so ids differ between runs */
 	struct dns *dns;              /* shared resolver and cache of every check */
 	struct dkim_verifier *dkim;
+	/* SIGHUP: the new config is loaded by a thread (see main.c) */
+	int reloading, reload_again;
+	pthread_t reload_tid;
+	struct config *reload_cfg;      /* its result, NULL on error (reload_err) */
+	char reload_err[1024];
+	int reload_pipe[2];             /* the thread's "done" to the loop */
 };
 
 /* A session ended: unaccount it; finishes a shutdown when the last goes. */

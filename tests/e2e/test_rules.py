@@ -399,3 +399,32 @@ def test_moat_check_explains_and_sends_nothing(moat_factory, zdns, backend, tmp_
                   "--rcpt", RCPT, "--message", msg)
     assert r.returncode == 0 and "dkim none" in r.stdout and "data" in r.stdout, r.stdout
     no_backend_contact(m, backend)
+
+
+def test_reload_of_a_million_entry_list_does_not_hold_sessions(moat_factory, zdns, backend, tmp_path):
+    """The reload is read by a thread: a session started right after SIGHUP is
+    served to the end while the million-entry list is still loading, and the
+    new rules apply once loaded."""
+    big = write(tmp_path / "million", "".join("d%d.example\n" % i for i in range(1000000)))
+    a = write(tmp_path / "a.rules", 'reject sender-domain spammer.example "550 5.7.1 policy A"\n')
+    b = write(tmp_path / "b.rules", 'reject sender-domain list:%s "550 5.7.1 listed"\n'
+              'reject sender-domain spammer.example "550 5.7.1 policy B"\n' % big)
+    m = checks_moat(moat_factory, zdns, rules=a, check_spf="no")
+    m.config["rules"] = b
+    m.write_config()
+    start = len(m.logs.snapshot())
+    m.signal(signal.SIGHUP)
+    with connect(m) as c:
+        c.ehlo()
+        assert "policy A" in c.cmd("MAIL FROM:<x@spammer.example>").text
+        c.cmd("QUIT")
+    m.wait_session_end(1)
+    rl = m.wait_log(lambda l: l.get("event") == "reload", start=start, timeout=60)
+    lines = m.logs.snapshot()
+    end_i = next(i for i, l in enumerate(lines) if l.get("event") == "session_end" and i >= start)
+    assert end_i < lines.index(rl), "the session waited for the reload"
+    assert "1000000 list entries" in rl["msg"] or "1000001" in rl["msg"], rl
+    with connect(m) as c:
+        c.ehlo()
+        assert "policy B" in c.cmd("MAIL FROM:<x@spammer.example>").text
+        assert "listed" in c.cmd("MAIL FROM:<x@d999999.example>").text
