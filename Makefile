@@ -5,6 +5,7 @@
 # make asan       the same tests under AddressSanitizer + UBSan (objects in build/asan)
 # make deps       install the missing Debian packages (or print the apt-get line)
 # make bench      smtp-source -> moat -> smtp-sink against smtp-source -> smtp-sink
+# make faults     5000 transactions under random faults, nothing-lost invariant (FAULT_TRANSACTIONS=N)
 
 BUILD   ?= build
 CC      ?= cc
@@ -32,7 +33,7 @@ OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e asan bench fuzz fuzz-build clean
+.PHONY: all deps run test unit e2e asan bench faults fuzz fuzz-build clean
 all: $(BUILD)/moat
 
 $(BUILD)/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
@@ -93,6 +94,11 @@ asan: deps
 
 run: deps all
 	@bash tests/demo/run.sh $(abspath $(BUILD)/moat)
+
+FAULT_TRANSACTIONS ?= 5000
+faults: deps all
+	FAULT_TRANSACTIONS=$(FAULT_TRANSACTIONS) MOAT_BIN=$(abspath $(BUILD)/moat) $(PYTHON) -m pytest -q -s \
+	  -p no:cacheprovider tests/e2e/test_faults.py
 
 bench: deps all
 	@bash tests/bench/relay-ratio.sh $(abspath $(BUILD)/moat)

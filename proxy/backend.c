@@ -37,6 +37,8 @@ struct backend {
 	int ngroup, greplied, gsent;
 	backend_group_cb gcb;
 	struct event *defer;     /* reports a failed connect asynchronously */
+	int cmd_timeout;         /* seconds: backend_timeout */
+	int data_timeout;        /* seconds for the end-of-data reply: backend_data_timeout */
 };
 
 static void set_timeout(struct backend *b, int seconds)
@@ -185,6 +187,8 @@ struct backend *backend_open(struct event_base *base, const struct config *cfg, 
 	if (!b)
 		return NULL;
 	snprintf(b->hostname, sizeof b->hostname, "%s", cfg->hostname);
+	b->cmd_timeout = cfg->backend_timeout;
+	b->data_timeout = cfg->backend_data_timeout;
 	b->cb = cb;
 	b->arg = arg;
 	smtp_reply_init(&b->reply);
@@ -196,7 +200,8 @@ struct backend *backend_open(struct event_base *base, const struct config *cfg, 
 	}
 	bufferevent_setcb(b->bev, read_cb, NULL, event_cb, b);
 	bufferevent_setwatermark(b->bev, EV_READ, 0, MOAT_BACKEND_REPLY_MAX * 2);
-	set_timeout(b, MOAT_BACKEND_CONNECT_TIMEOUT);
+	set_timeout(b, b->cmd_timeout < MOAT_BACKEND_CONNECT_TIMEOUT ? b->cmd_timeout
+	                                                            : MOAT_BACKEND_CONNECT_TIMEOUT);
 	bufferevent_enable(b->bev, EV_READ | EV_WRITE);
 	b->state = B_CONNECTING;
 	if (bufferevent_socket_connect(b->bev, (const struct sockaddr *)&cfg->backend,
@@ -217,7 +222,7 @@ int backend_command(struct backend *b, const char *line, backend_cb cb, void *ar
 	b->cb = cb;
 	b->arg = arg;
 	b->state = B_WAIT;
-	set_timeout(b, MOAT_BACKEND_CMD_TIMEOUT);
+	set_timeout(b, b->cmd_timeout);
 	send_line(b, line);
 	return 0;
 }
@@ -237,7 +242,7 @@ int backend_group(struct backend *b, const char *const *lines, int n, backend_gr
 	b->gcb = cb;
 	b->arg = arg;
 	b->state = B_WAIT;
-	set_timeout(b, MOAT_BACKEND_CMD_TIMEOUT);
+	set_timeout(b, b->cmd_timeout);
 	/* Without PIPELINING, each line waits for the previous reply. */
 	do
 		send_line(b, b->group[b->gsent++]);
@@ -258,7 +263,7 @@ int backend_message_end(struct backend *b, backend_cb cb, void *arg)
 	b->cb = cb;
 	b->arg = arg;
 	b->state = B_WAIT;
-	set_timeout(b, MOAT_BACKEND_DATA_TIMEOUT);
+	set_timeout(b, b->data_timeout);
 	return evbuffer_add(bufferevent_get_output(b->bev), ".\r\n", 3);
 }
 

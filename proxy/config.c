@@ -87,6 +87,8 @@ static const struct key keys[] = {
 	INT(command_timeout, 1, 3600, 300),
 	INT(data_timeout, 1, 7200, 600),
 	INT(shutdown_grace, 0, 3600, MOAT_SHUTDOWN_GRACE),
+	INT(backend_timeout, 1, 3600, MOAT_BACKEND_CMD_TIMEOUT),
+	INT(backend_data_timeout, 1, 7200, MOAT_BACKEND_DATA_TIMEOUT),
 	INT(dns_timeout, 100, 30000, 1500),
 	INT(dns_tries, 1, 10, 2),
 	INT(dns_cache_size, 0, 10000000, 100000),

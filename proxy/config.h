@@ -42,6 +42,9 @@ struct config {
 	int max_connections_per_ip;         /* default 20 */
 	int command_timeout;                /* seconds, default 300 */
 	int data_timeout;                   /* seconds, default 600 */
+	int backend_timeout;                /* seconds for the backend's connect (at most 30), banner,
+	                                     * EHLO and command replies; default 300 */
+	int backend_data_timeout;           /* seconds for its end-of-data reply, default 600 */
 	int shutdown_grace;                 /* seconds SIGTERM waits, default MOAT_SHUTDOWN_GRACE */
 	int dns_timeout;                    /* milliseconds per try, default 1500 */
 	int dns_tries;                      /* default 2 */
