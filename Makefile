@@ -5,6 +5,7 @@
 # make asan       the same tests under AddressSanitizer + UBSan (objects in build/asan)
 # make deps       install the missing Debian packages (or print the apt-get line)
 # make bench      smtp-source -> moat -> smtp-sink against smtp-source -> smtp-sink
+# make soak       100,000 messages under LeakSanitizer, then RSS with the plain build (SOAK_MESSAGES=N)
 # make faults     5000 transactions under random faults, nothing-lost invariant (FAULT_TRANSACTIONS=N)
 
 BUILD   ?= build
@@ -33,7 +34,7 @@ OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e asan bench faults fuzz fuzz-build clean
+.PHONY: all deps run test unit e2e asan bench faults soak fuzz fuzz-build clean
 all: $(BUILD)/moat
 
 $(BUILD)/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
@@ -99,6 +100,15 @@ FAULT_TRANSACTIONS ?= 5000
 faults: deps all
 	FAULT_TRANSACTIONS=$(FAULT_TRANSACTIONS) MOAT_BIN=$(abspath $(BUILD)/moat) $(PYTHON) -m pytest -q -s \
 	  -p no:cacheprovider tests/e2e/test_faults.py
+
+# 100,000 DKIM-signed messages through the ASan/LSan build, then the plain one for RSS.
+SOAK_MESSAGES ?= 100000
+soak: deps
+	$(MAKE) SAN=1 BUILD=build/asan all
+	ASAN_OPTIONS=detect_leaks=1 BENCH_SOAK=$(SOAK_MESSAGES) BENCH_OUT=$(abspath build/bench/soak-asan.json) \
+	  bash tests/bench/relay-ratio.sh $(abspath build/asan/moat)
+	$(MAKE) all
+	BENCH_SOAK=$(SOAK_MESSAGES) BENCH_OUT=$(abspath build/bench/soak.json) bash tests/bench/relay-ratio.sh $(abspath $(BUILD)/moat)
 
 bench: deps all
 	@bash tests/bench/relay-ratio.sh $(abspath $(BUILD)/moat)

@@ -26,6 +26,7 @@
 /* Protocol errors before a client is disconnected (Postfix: smtpd_hard_error_limit 20). */
 #define MOAT_ERROR_LIMIT 20
 #define MOAT_PROXY_HEADER_MAX 536  /* PROXY v2 header: 16 + 520 max for TLVs we accept */
+#define MOAT_DATA_PROGRESS (64 * 1024) /* DATA bytes that earn another data_timeout */
 #define MOAT_PROXY_TIMEOUT 10      /* seconds to send the PROXY header */
 /* Backend timeouts (seconds): connect+banner, a command reply, the end-of-data reply (RFC 5321 4.5.3.2.6: 10 min). */
 #define MOAT_BACKEND_CONNECT_TIMEOUT 30
@@ -33,6 +34,8 @@
 #define MOAT_BACKEND_DATA_TIMEOUT 600
 /* Pending connections the kernel queues per listener. */
 #define MOAT_LISTEN_BACKLOG 1024
+#define MOAT_FD_RESERVE 256       /* descriptors beyond 2 per connection: listeners, DNS, log, spill files */
+#define MOAT_ACCEPT_PAUSE_MS 100  /* out of descriptors: accepting pauses this long */
 /* Seconds SIGTERM waits for transactions in flight. */
 #define MOAT_SHUTDOWN_GRACE 30
 /* Bytes at the start of a message searched for header fields to remove. */

@@ -50,10 +50,39 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	session_start(srv, fd, sa, (socklen_t)salen);
 }
 
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	int i;
+
+	if (srv->stopping)
+		return;
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
+/* Out of descriptors (EMFILE, ENFILE) or memory: the pending connection
+ * stays in the backlog and the listener would fire again at once, so
+ * accepting pauses briefly (logged once per pause) while sessions end. */
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	/* EMFILE and friends: log and keep going; libevent retries. */
-	log_error("accept", "accept failed: %s", strerror(errno));
+	struct server *srv = arg;
+	struct timeval tv = {0, MOAT_ACCEPT_PAUSE_MS * 1000};
+	int e = errno, i;
+
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		log_error("accept", "accept failed: %s", strerror(e));
+		return;
+	}
+	if (!srv->accept_pause)
+		srv->accept_pause = evtimer_new(srv->base, accept_resume, srv);
+	if (!srv->accept_pause || evtimer_pending(srv->accept_pause, NULL))
+		return;
+	log_error("accept", "accept failed: %s; pausing %d ms (%d sessions open)", strerror(e),
+	          MOAT_ACCEPT_PAUSE_MS, srv->nsessions);
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_disable(srv->listeners[i]);
+	evtimer_add(srv->accept_pause, &tv);
 }
 
 /* A listening socket; IPv6 ones are IPv6-only so that "0.0.0.0:25, [::]:25"
@@ -126,4 +155,8 @@ void listeners_close(struct server *srv)
 	for (i = 0; i < srv->nlisteners; i++)
 		evconnlistener_free(srv->listeners[i]);
 	srv->nlisteners = 0;
+	if (srv->accept_pause) {
+		event_free(srv->accept_pause);
+		srv->accept_pause = NULL;
+	}
 }

@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "dkim.h"
 #include "dns.h"
 #include "iptable.h"
+#include "limits.h"
 #include "listener.h"
 #include "log.h"
 #include "rules.h"
@@ -193,6 +195,23 @@ static int start_checks(struct server *srv)
 	return 0;
 }
 
+/* Each session may hold two descriptors (client, backend), plus spill
+ * files: raise the soft limit to what max_connections needs, up to the
+ * hard limit, and say so when even that is short. */
+static void raise_fd_limit(const struct config *c)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)c->max_connections * 2 + MOAT_FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		log_warn("startup", "max_connections = %d needs about %llu file descriptors; the limit is %llu "
+		         "(raise it: ulimit -n, LimitNOFILE=)", c->max_connections, (unsigned long long)want,
+		         (unsigned long long)rl.rlim_cur);
+}
+
 /* Started as root: after binding, become cfg->user (and chroot), or stay
  * root only when run_as_root says so. 0, or -1 after logging why. */
 static int drop_privileges(const struct config *c)
@@ -247,6 +266,7 @@ static int run(struct server *srv)
 		return 1;
 	}
 	srv->id_salt = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)srv;
+	raise_fd_limit(srv->cfg);
 	if (start_checks(srv) < 0 || listeners_open(srv) < 0 || drop_privileges(srv->cfg) < 0)
 		return 1;
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);

@@ -23,6 +23,7 @@ struct server {
 	struct session *sessions;     /* all open sessions */
 	int stopping;                 /* SIGTERM received */
 	struct event *grace;          /* shutdown grace timer */
+	struct event *accept_pause;   /* out of descriptors: re-enables the listeners */
 	uint64_t next_session;        /* session id counter */
 	uint64_t id_salt;             /* random, so ids differ between runs */
 	struct dns *dns;              /* shared resolver and cache of every check */

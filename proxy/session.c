@@ -72,6 +72,8 @@ static void session_free(struct session *s)
 		event_free(s->reaper);
 	if (s->greet_ev)
 		event_free(s->greet_ev);
+	if (s->deadline)
+		event_free(s->deadline);
 	server_session_gone(s->srv, s);
 	config_unref(s->cfg);
 	free(s);
@@ -109,6 +111,18 @@ static void set_read_timeout(struct session *s, int seconds)
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
 
+/* A deadline the client must meet, however it trickles its bytes: a
+ * command line within command_timeout of the wait for it, a message
+ * MOAT_DATA_PROGRESS bytes per data_timeout, the PROXY header within
+ * MOAT_PROXY_TIMEOUT. The inactivity timeouts alone would let a client
+ * that sends a byte now and then hold a session forever (slowloris). */
+static void arm_deadline(struct session *s, int seconds)
+{
+	struct timeval tv = {seconds, 0};
+
+	evtimer_add(s->deadline, &tv);
+}
+
 /* While a step is outstanding the client waits for us: no read timeout.
  * Reading goes on (bounded by the input watermark), so a client that
  * hangs up ends the session and cancels what it was waiting for. */
@@ -119,6 +133,8 @@ static void set_busy(struct session *s, int busy)
 	s->busy = busy;
 	if (s->state == S_CLOSING)
 		return;
+	if (busy)
+		event_del(s->deadline); /* we are the slow one now */
 	if (busy)
 		bufferevent_set_timeouts(s->bev, NULL, &wr);
 	else
@@ -792,6 +808,8 @@ static void do_data(struct session *s, const char *arg)
 	reply(s, R_DATA_GO, NULL);
 	s->state = S_DATA;
 	set_read_timeout(s, s->cfg->data_timeout);
+	s->data_progress = 0;
+	arm_deadline(s, s->cfg->data_timeout);
 }
 
 static void data_emit(void *ctx, const char *p, size_t n)
@@ -992,6 +1010,7 @@ static void end_of_data(struct session *s)
 
 	s->state = S_CMD;
 	set_read_timeout(s, s->cfg->command_timeout);
+	event_del(s->deadline);
 	if (tx->too_big) {
 		data_failed(s, R_SIZE, "message size exceeds limit", 0);
 		return;
@@ -1018,6 +1037,11 @@ static void data_step(struct session *s)
 	for (i = 0; i < nv && !done; i++)
 		used += data_feed(&s->tx->dp, v[i].iov_base, v[i].iov_len, data_emit, s->tx, &done);
 	evbuffer_drain(in, used);
+	s->data_progress += used;
+	if (s->data_progress >= MOAT_DATA_PROGRESS && !done) {
+		s->data_progress = 0;
+		arm_deadline(s, s->cfg->data_timeout);
+	}
 	if (done)
 		end_of_data(s);
 }
@@ -1088,6 +1112,7 @@ static int command_step(struct session *s)
 	evbuffer_remove(in, line, (size_t)p.pos);
 	evbuffer_drain(in, eol_len);
 	line[p.pos] = '\0';
+	event_del(s->deadline); /* the next command gets its own */
 	if (memchr(line, '\0', (size_t)p.pos)) {
 		proto_error(s, R_BAD_CHARS, NULL);
 		return 1;
@@ -1200,6 +1225,7 @@ static int proxy_step(struct session *s)
 		return 0;
 	}
 	evbuffer_drain(in, used);
+	event_del(s->deadline);
 	if (!pi.local) {
 		memcpy(&s->peer, &pi.src, pi.srclen);
 		s->peerlen = pi.srclen;
@@ -1230,6 +1256,9 @@ static void session_process(struct session *s)
 		}
 	}
 	s->processing = 0;
+	/* Waiting for a command: its deadline runs from now (unless it already does). */
+	if (!s->busy && s->state == S_CMD && !evtimer_pending(s->deadline, NULL))
+		arm_deadline(s, s->cfg->command_timeout);
 	/* All the client sent is answered: after its EOF, that is the end. */
 	if (s->eof && !s->busy && s->state == S_CMD)
 		session_close(s);
@@ -1281,6 +1310,21 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	event_add(s->reaper, &now);
 }
 
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == S_CLOSING || s->busy)
+		return;
+	log_warn("timeout", "session %s from %s: %s not complete in time, closing", s->id, s->peer_ip,
+	         s->state == S_PROXY ? "PROXY header" : s->state == S_DATA ? "message" : "command");
+	if (s->state == S_PROXY || s->state == S_GREET) {
+		session_close(s);
+		return;
+	}
+	close_with(s, R_TIMEOUT);
+}
+
 static uint64_t mix64(uint64_t x)
 {
 	/* splitmix64: distinct, unguessable-enough ids from a counter */
@@ -1308,13 +1352,14 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	sockaddr_ntop(sa, s->peer_ip, sizeof s->peer_ip);
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->reaper = evtimer_new(srv->base, reap_cb, s);
+	s->deadline = evtimer_new(srv->base, deadline_cb, s);
 	/* linked first so that session_free can always unlink */
 	s->next = srv->sessions;
 	if (srv->sessions)
 		srv->sessions->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
-	if (!s->bev || !s->reaper) {
+	if (!s->bev || !s->reaper || !s->deadline) {
 		if (!s->bev)
 			evutil_closesocket(fd);
 		session_free(s);
@@ -1326,6 +1371,7 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	if (s->cfg->proxy_protocol) {
 		s->state = S_PROXY;
 		bufferevent_set_timeouts(s->bev, &tv, &tv);
+		arm_deadline(s, MOAT_PROXY_TIMEOUT);
 		return;
 	}
 	greet(s);

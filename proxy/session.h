@@ -89,6 +89,8 @@ struct session {
 	struct session *next, *prev;   /* the server's list, for shutdown */
 	struct event *reaper;          /* frees the session from the loop */
 	struct event *greet_ev;        /* end of greet_pause */
+	struct event *deadline;        /* the client's time to finish a command/message (slowloris) */
+	size_t data_progress;          /* DATA bytes since the deadline was last pushed back */
 	uint64_t seq;
 };
 
