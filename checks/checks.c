@@ -22,26 +22,9 @@ struct stored_rcpt {
 	enum relay_result relay;
 };
 
-struct checks {
-	struct config *cfg;
-	const struct ruleset *rs;     /* cfg->ruleset; NULL: no rules (only the relay floor) */
-	struct check_env env;
-	struct sockaddr_storage client;
-	char client_ip[64];
-	int trusted;
-	char helo[MOAT_HELO_MAX + 1];
-	int have_helo;
-	/* in flight */
-	struct rdns_check *rd;
-	struct sender_check *sc;
-	struct spf_check *spf;
-	struct dkim_check *dk;
-	int sender_pending, spf_pending;
-	int starting;                 /* inside a *_start: its callback must not deliver */
-	verdict_cb done;              /* the caller's callback for the stage in flight */
-	void *done_arg;
-	/* transaction */
-	int in_txn;
+/* A transaction's part: allocated at MAIL, freed at its end, so an idle
+ * connection costs only struct checks (10,000 idle ones must stay cheap). */
+struct checks_txn {
 	struct smtp_path from;
 	struct smtp_path cur;         /* the recipient checks_rcpt last passed */
 	struct rule_rcpt cur_r;
@@ -52,8 +35,33 @@ struct checks {
 	size_t nheaders;
 	char *header_buf;
 	struct check_results res;
-	/* tag rules' header fields: the connection's, then the transaction's */
-	char tags[CHECKS_TAGS_MAX];
+};
+
+struct checks {
+	struct config *cfg;
+	const struct ruleset *rs;     /* cfg->ruleset; NULL: no rules (only the relay floor) */
+	struct check_env env;
+	union sockaddr_ip client;
+	char client_ip[INET6_ADDRSTRLEN];
+	int trusted;
+	char *helo;                   /* NULL before HELO */
+	/* in flight */
+	struct rdns_check *rd;
+	struct sender_check *sc;
+	struct spf_check *spf;
+	struct dkim_check *dk;
+	int sender_pending, spf_pending;
+	int starting;                 /* inside a *_start: its callback must not deliver */
+	verdict_cb done;              /* the caller's callback for the stage in flight */
+	void *done_arg;
+	/* connection */
+	int rdns_done;
+	enum rdns_res rdns;
+	char *rdns_name;              /* with RDNS_OK */
+	struct checks_txn *t;         /* NULL outside MAIL .. end of the transaction */
+	/* tag rules' header fields, CRLF lines: the connection's, then the
+	 * transaction's; allocated at the first tag */
+	char *tags;
 	size_t tags_conn, tags_len;
 	int tags_dropped;
 };
@@ -84,12 +92,21 @@ static void refuse(struct verdict *v, int code, const char *esc, const char *rea
 
 const struct check_results *checks_results(const struct checks *c)
 {
-	return c ? &c->res : NULL;
+	return c && c->t ? &c->t->res : NULL;
+}
+
+int checks_rdns(const struct checks *c, enum rdns_res *res, const char **name)
+{
+	if (!c || !c->rdns_done)
+		return 0;
+	*res = c->rdns;
+	*name = c->rdns_name ? c->rdns_name : "";
+	return 1;
 }
 
 const char *checks_tags(const struct checks *c)
 {
-	return c ? c->tags : "";
+	return c && c->tags ? c->tags : "";
 }
 
 struct checks *checks_new(struct config *cfg, const struct check_env *env, const struct sockaddr *client)
@@ -101,6 +118,10 @@ struct checks *checks_new(struct config *cfg, const struct check_env *env, const
 	c->cfg = cfg;
 	c->rs = cfg->ruleset;
 	c->env = *env;
+	if (client->sa_family != AF_INET && client->sa_family != AF_INET6) {
+		free(c);
+		return NULL;
+	}
 	memcpy(&c->client, client,
 	       client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	sockaddr_ntop(client, c->client_ip, sizeof c->client_ip);
@@ -113,38 +134,39 @@ struct checks *checks_new(struct config *cfg, const struct check_env *env, const
 static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_stage stage,
                        struct rule_rcpt *acc)
 {
+	const struct checks_txn *t = c->t;
 	size_t i;
 
 	memset(f, 0, sizeof *f);
 	f->client = (const struct sockaddr *)&c->client;
 	f->client_ip = c->client_ip;
 	f->trusted = c->trusted;
-	f->rdns = c->res.rdns_done ? c->res.rdns_name : NULL;
+	f->rdns = c->rdns_done ? (c->rdns_name ? c->rdns_name : "") : NULL;
 	f->hostname = c->cfg->hostname;
-	f->helo = c->have_helo ? c->helo : NULL;
-	if (stage >= STAGE_MAIL && c->in_txn) {
-		f->sender = c->from.null ? "" : c->from.mailbox;
-		f->sender_domain = c->from.null ? "" : c->from.domain;
-		f->sender_checked = c->res.sender_done;
-		f->sender_check = c->res.sender;
-		f->spf = c->res.spf_done ? &c->res.spf : NULL;
-	}
+	f->helo = c->helo;
+	if (stage < STAGE_MAIL || !t)
+		return;
+	f->sender = t->from.null ? "" : t->from.mailbox;
+	f->sender_domain = t->from.null ? "" : t->from.domain;
+	f->sender_checked = t->res.sender_done;
+	f->sender_check = t->res.sender;
+	f->spf = t->res.spf_done ? &t->res.spf : NULL;
 	if (stage == STAGE_RCPT)
-		f->rcpt = &c->cur_r;
+		f->rcpt = &t->cur_r;
 	if (stage == STAGE_DATA) {
-		for (i = 0; i < c->nrcpts; i++) {
-			acc[i].addr = c->rcpts[i].addr;
-			acc[i].domain = c->rcpts[i].domain;
-			acc[i].local = c->rcpts[i].local;
-			acc[i].relay = c->rcpts[i].relay;
-			acc[i].known = c->rcpts[i].known;
+		for (i = 0; i < t->nrcpts; i++) {
+			acc[i].addr = t->rcpts[i].addr;
+			acc[i].domain = t->rcpts[i].domain;
+			acc[i].local = t->rcpts[i].local;
+			acc[i].relay = t->rcpts[i].relay;
+			acc[i].known = t->rcpts[i].known;
 		}
 		f->rcpts = acc;
-		f->nrcpts = c->nrcpts;
-		f->dkim = c->res.dkim_done ? &c->res.dkim : NULL;
-		f->headers = c->headers;
-		f->nheaders = c->nheaders;
-		f->size = c->size;
+		f->nrcpts = t->nrcpts;
+		f->dkim = t->res.dkim_done ? &t->res.dkim : NULL;
+		f->headers = t->headers;
+		f->nheaders = t->nheaders;
+		f->size = t->size;
 	}
 }
 
@@ -154,10 +176,14 @@ static void add_tag(struct checks *c, const char *field)
 	size_t n = strlen(field);
 	char *p;
 
+	if (!c->tags && !(c->tags = calloc(1, CHECKS_TAGS_MAX))) {
+		c->tags_dropped++;
+		return;
+	}
 	for (p = c->tags; (p = strstr(p, field)); p += n)
 		if ((p == c->tags || p[-1] == '\n') && p[n] == '\r')
 			return; /* the same rule for another recipient */
-	if (c->tags_len + n + 3 > sizeof c->tags) {
+	if (c->tags_len + n + 3 > CHECKS_TAGS_MAX) {
 		c->tags_dropped++;
 		return;
 	}
@@ -172,16 +198,16 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 	struct rule_decision *d;
 	struct rule_facts f;
 	struct rule_rcpt *acc = NULL;
-	const char *rcpt = stage == STAGE_RCPT ? c->cur.mailbox : NULL;
+	const char *rcpt = stage == STAGE_RCPT && c->t ? c->t->cur.mailbox : NULL;
 	int i;
 
 	go_on(v);
 	if (!c->rs || ruleset_stage_count(c->rs, stage) == 0)
 		return;
 	d = malloc(sizeof *d); /* 20 KiB: hits with their texts */
-	if (stage == STAGE_DATA && c->nrcpts)
-		acc = calloc(c->nrcpts, sizeof *acc);
-	if (!d || (stage == STAGE_DATA && c->nrcpts && !acc)) {
+	if (stage == STAGE_DATA && c->t && c->t->nrcpts)
+		acc = calloc(c->t->nrcpts, sizeof *acc);
+	if (!d || (stage == STAGE_DATA && c->t && c->t->nrcpts && !acc)) {
 		free(d);
 		free(acc);
 		refuse(v, 451, "4.3.0", "out of memory", "Error: local error in processing, try again later");
@@ -228,9 +254,10 @@ static void rdns_cb_(void *arg, enum rdns_res res, const char *name)
 	struct checks *c = arg;
 
 	c->rd = NULL;
-	c->res.rdns = res;
-	c->res.rdns_done = 1;
-	cut_copy(c->res.rdns_name, sizeof c->res.rdns_name, name);
+	c->rdns = res;
+	c->rdns_done = 1;
+	if (res == RDNS_OK)
+		c->rdns_name = strdup(name); /* NULL (no memory) reads as "" */
 	if (!c->starting)
 		connect_decide(c);
 }
@@ -248,7 +275,7 @@ void checks_connect(struct checks *c, verdict_cb done, void *arg)
 	c->starting = 1;
 	rd = rdns_start(c->env.dns, (const struct sockaddr *)&c->client, rdns_cb_, c);
 	c->starting = 0;
-	if (c->res.rdns_done)
+	if (c->rdns_done)
 		connect_decide(c);
 	else
 		c->rd = rd;
@@ -258,8 +285,8 @@ void checks_connect(struct checks *c, verdict_cb done, void *arg)
 
 void checks_helo(struct checks *c, const char *helo, struct verdict *out)
 {
-	cut_copy(c->helo, sizeof c->helo, helo);
-	c->have_helo = 1;
+	free(c->helo);
+	c->helo = strndup(helo, MOAT_HELO_MAX);
 	checks_txn_end(c); /* RFC 5321 4.1.4: HELO resets the transaction */
 	decide(c, STAGE_HELO, out);
 }
@@ -281,8 +308,8 @@ static void sender_cb_(void *arg, enum sender_res res)
 	struct checks *c = arg;
 
 	c->sc = NULL;
-	c->res.sender = res;
-	c->res.sender_done = 1;
+	c->t->res.sender = res;
+	c->t->res.sender_done = 1;
 	c->sender_pending = 0;
 	mail_maybe_done(c);
 }
@@ -292,8 +319,8 @@ static void spf_cb_(void *arg, const struct spf_outcome *o)
 	struct checks *c = arg;
 
 	c->spf = NULL;
-	c->res.spf = *o;
-	c->res.spf_done = 1;
+	c->t->res.spf = *o;
+	c->t->res.spf_done = 1;
 	c->spf_pending = 0;
 	mail_maybe_done(c);
 }
@@ -304,10 +331,16 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 	struct spf_check *spf = NULL;
 
 	checks_txn_end(c);
-	c->in_txn = 1;
-	c->from = *from;
 	c->done = done;
 	c->done_arg = arg;
+	if (!(c->t = calloc(1, sizeof *c->t))) {
+		struct verdict v;
+
+		refuse(&v, 451, "4.3.0", "out of memory", "Error: local error in processing, try again later");
+		done(arg, &v);
+		return;
+	}
+	c->t->from = *from;
 	/* Both start before either may deliver: the rules wait for both. */
 	c->sender_pending = c->cfg->check_sender_domain && c->env.dns;
 	c->spf_pending = c->cfg->check_spf && c->env.dns;
@@ -315,7 +348,7 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 	if (c->sender_pending)
 		sc = sender_check_start(c->env.dns, from->null ? NULL : from->domain, sender_cb_, c);
 	if (c->spf_pending)
-		spf = spf_check_start(c->env.dns, (const struct sockaddr *)&c->client, c->helo,
+		spf = spf_check_start(c->env.dns, (const struct sockaddr *)&c->client, c->helo ? c->helo : "",
 		                      from->null ? "" : from->mailbox, c->cfg->hostname, spf_cb_, c);
 	c->starting = 0;
 	if (c->sender_pending)
@@ -334,10 +367,10 @@ static void relay_floor(const struct checks *c, enum relay_result r, struct verd
 
 	if (r == RELAY_BAD_ROUTING) {
 		snprintf(text, sizeof text, "<%s>: source routing and %%/! addressing are not allowed",
-		         c->cur.mailbox);
+		         c->t->cur.mailbox);
 		refuse(v, 553, "5.7.1", "routing syntax in recipient", text);
 	} else {
-		snprintf(text, sizeof text, "<%s>: Relay access denied", c->cur.mailbox);
+		snprintf(text, sizeof text, "<%s>: Relay access denied", c->t->cur.mailbox);
 		refuse(v, 554, "5.7.1", "relay denied", text);
 	}
 	v->rule_file = "built-in relay protection";
@@ -346,11 +379,17 @@ static void relay_floor(const struct checks *c, enum relay_result r, struct verd
 
 void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict *out)
 {
-	struct rule_rcpt *r = &c->cur_r;
+	struct rule_rcpt *r;
 
-	c->cur = *rcpt;
-	r->addr = c->cur.mailbox;
-	r->domain = c->cur.domain;
+	if (!c->t && !(c->t = calloc(1, sizeof *c->t))) { /* RCPT without MAIL: not from a session */
+		go_on(out);
+		refuse(out, 451, "4.3.0", "out of memory", "Error: local error in processing, try again later");
+		return;
+	}
+	r = &c->t->cur_r;
+	c->t->cur = *rcpt;
+	r->addr = c->t->cur.mailbox;
+	r->domain = c->t->cur.domain;
 	r->relay = relay_check(c->cfg, (const struct sockaddr *)&c->client, rcpt);
 	r->local = rcpt->domain[0] && relay_domain_is_local(c->cfg, rcpt->domain);
 	r->known = !c->cfg->rcpt_table || !r->local ||
@@ -362,45 +401,48 @@ void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict 
 
 void checks_rcpt_accepted(struct checks *c)
 {
+	struct checks_txn *t = c->t;
 	struct stored_rcpt *sr;
 
-	if (c->nrcpts == c->caprcpts) {
-		size_t cap = c->caprcpts ? c->caprcpts * 2 : 8;
-		struct stored_rcpt *n = realloc(c->rcpts, cap * sizeof *n);
+	if (!t)
+		return;
+	if (t->nrcpts == t->caprcpts) {
+		size_t cap = t->caprcpts ? t->caprcpts * 2 : 8;
+		struct stored_rcpt *n = realloc(t->rcpts, cap * sizeof *n);
 
 		if (!n)
 			return; /* the data rules then see fewer recipients */
-		c->rcpts = n;
-		c->caprcpts = cap;
+		t->rcpts = n;
+		t->caprcpts = cap;
 	}
-	sr = &c->rcpts[c->nrcpts];
-	sr->addr = strdup(c->cur_r.addr);
-	sr->domain = strdup(c->cur_r.domain);
+	sr = &t->rcpts[t->nrcpts];
+	sr->addr = strdup(t->cur_r.addr);
+	sr->domain = strdup(t->cur_r.domain);
 	if (!sr->addr || !sr->domain) {
 		free(sr->addr);
 		free(sr->domain);
 		return;
 	}
-	sr->local = c->cur_r.local;
-	sr->known = c->cur_r.known;
-	sr->relay = c->cur_r.relay;
-	c->nrcpts++;
+	sr->local = t->cur_r.local;
+	sr->known = t->cur_r.known;
+	sr->relay = t->cur_r.relay;
+	t->nrcpts++;
 }
 
 /* ---- DATA: DKIM ------------------------------------------------------------- */
 
 /* The header section, split into fields for the header rules. */
-static void read_headers(struct checks *c, dkim_reader rd, void *rarg)
+static void read_headers(struct checks_txn *t, dkim_reader rd, void *rarg)
 {
 	long n;
 
-	c->header_buf = malloc(MOAT_HEADER_SCAN_MAX + 1);
-	c->headers = calloc(MOAT_HEADER_FIELDS_MAX, sizeof *c->headers);
-	if (!c->header_buf || !c->headers)
+	t->header_buf = malloc(MOAT_HEADER_SCAN_MAX + 1);
+	t->headers = calloc(MOAT_HEADER_FIELDS_MAX, sizeof *t->headers);
+	if (!t->header_buf || !t->headers)
 		return;
-	n = rd(rarg, 0, c->header_buf, MOAT_HEADER_SCAN_MAX);
+	n = rd(rarg, 0, t->header_buf, MOAT_HEADER_SCAN_MAX);
 	if (n > 0)
-		c->nheaders = rules_split_headers(c->header_buf, (size_t)n, c->headers, MOAT_HEADER_FIELDS_MAX);
+		t->nheaders = rules_split_headers(t->header_buf, (size_t)n, t->headers, MOAT_HEADER_FIELDS_MAX);
 }
 
 static void data_decide(struct checks *c)
@@ -416,8 +458,8 @@ static void dkim_cb_(void *arg, const struct dkim_outcome *o)
 	struct checks *c = arg;
 
 	c->dk = NULL;
-	c->res.dkim = *o;
-	c->res.dkim_done = 1;
+	c->t->res.dkim = *o;
+	c->t->res.dkim_done = 1;
 	if (!c->starting) /* else checks_data goes on once dkim_check_start returned */
 		data_decide(c);
 }
@@ -428,9 +470,16 @@ void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verd
 
 	c->done = done;
 	c->done_arg = arg;
-	c->size = size;
+	if (!c->t) { /* DATA without MAIL: not from a session */
+		struct verdict v;
+
+		go_on(&v);
+		done(arg, &v);
+		return;
+	}
+	c->t->size = size;
 	if (c->rs && (ruleset_uses(c->rs) & (1u << FACT_HEADER)) && ruleset_stage_count(c->rs, STAGE_DATA))
-		read_headers(c, rd, rarg);
+		read_headers(c->t, rd, rarg);
 	if (!c->cfg->check_dkim || !c->env.dkim) {
 		data_decide(c);
 		return;
@@ -438,7 +487,7 @@ void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verd
 	c->starting = 1;
 	dk = dkim_check_start(c->env.dkim, rd, rarg, size, dkim_cb_, c);
 	c->starting = 0;
-	if (c->res.dkim_done)
+	if (c->t->res.dkim_done)
 		data_decide(c);
 	else
 		c->dk = dk;
@@ -448,6 +497,7 @@ void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verd
 
 void checks_txn_end(struct checks *c)
 {
+	struct checks_txn *t;
 	size_t i;
 
 	if (!c)
@@ -459,21 +509,21 @@ void checks_txn_end(struct checks *c)
 	c->spf = NULL;
 	c->dk = NULL;
 	c->sender_pending = c->spf_pending = 0;
-	for (i = 0; i < c->nrcpts; i++) {
-		free(c->rcpts[i].addr);
-		free(c->rcpts[i].domain);
+	if ((t = c->t)) {
+		for (i = 0; i < t->nrcpts; i++) {
+			free(t->rcpts[i].addr);
+			free(t->rcpts[i].domain);
+		}
+		free(t->rcpts);
+		free(t->headers);
+		free(t->header_buf);
+		free(t);
+		c->t = NULL;
 	}
-	c->nrcpts = 0;
-	free(c->headers);
-	free(c->header_buf);
-	c->headers = NULL;
-	c->header_buf = NULL;
-	c->nheaders = 0;
-	c->size = 0;
-	c->in_txn = 0;
-	c->res.sender_done = c->res.spf_done = c->res.dkim_done = 0;
-	c->tags_len = c->tags_conn;
-	c->tags[c->tags_len] = '\0';
+	if (c->tags) {
+		c->tags_len = c->tags_conn;
+		c->tags[c->tags_len] = '\0';
+	}
 }
 
 void checks_free(struct checks *c)
@@ -482,6 +532,8 @@ void checks_free(struct checks *c)
 		return;
 	checks_txn_end(c);
 	rdns_cancel(c->rd);
-	free(c->rcpts);
+	free(c->helo);
+	free(c->rdns_name);
+	free(c->tags);
 	free(c);
 }

@@ -36,9 +36,6 @@ typedef void (*verdict_cb)(void *arg, const struct verdict *v);
 
 /* What the checks found, for the log and for Authentication-Results. */
 struct check_results {
-	int rdns_done;
-	enum rdns_res rdns;
-	char rdns_name[DNS_NAME_MAX + 1];
 	int sender_done;
 	enum sender_res sender;
 	int spf_done;
@@ -82,8 +79,10 @@ void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verd
 /* The transaction is over (delivered, refused, RSET): forget its facts. */
 void checks_txn_end(struct checks *c);
 
-/* Results so far (connection and transaction). */
+/* The transaction's results so far; NULL outside a transaction. */
 const struct check_results *checks_results(const struct checks *c);
+/* The reverse DNS result, when it was looked up: 1 and *res, *name ("" unless RDNS_OK); else 0. */
+int checks_rdns(const struct checks *c, enum rdns_res *res, const char **name);
 /* Header fields the tag rules asked for, each ending in CRLF ("" if none). */
 const char *checks_tags(const struct checks *c);
 

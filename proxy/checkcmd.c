@@ -283,7 +283,6 @@ int check_main(int argc, char **argv, const char *default_config)
 	struct smtp_path path;
 	struct verdict v, worst;
 	char err[1024], found[1024], what[MOAT_PATH_MAX + 64];
-	const struct check_results *res;
 
 	memset(&run, 0, sizeof run);
 	memset(&worst, 0, sizeof worst);
@@ -380,10 +379,15 @@ int check_main(int argc, char **argv, const char *default_config)
 	run.waiting = 1;
 	checks_connect(c, done_cb, &run);
 	wait_for(&run);
-	res = checks_results(c);
-	snprintf(found, sizeof found, "%s%s%s", res->rdns_done ? "rdns " : "",
-	         res->rdns_done ? (res->rdns == RDNS_OK ? res->rdns_name : rdns_res_name(res->rdns)) : "",
-	         relay_client_trusted(cfg, (struct sockaddr *)&ss) ? (res->rdns_done ? ", trusted" : "trusted") : "");
+	{
+		enum rdns_res rr;
+		const char *rname;
+		int have = checks_rdns(c, &rr, &rname);
+
+		snprintf(found, sizeof found, "%s%s%s", have ? "rdns " : "",
+		         have ? (rr == RDNS_OK ? rname : rdns_res_name(rr)) : "",
+		         relay_client_trusted(cfg, (struct sockaddr *)&ss) ? (have ? ", trusted" : "trusted") : "");
+	}
 	stage_begin(&run.rep, "connect", client, found);
 	if ((refused = stage_end(&run.rep, &run.v)))
 		worst = run.v;

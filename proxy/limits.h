@@ -33,7 +33,7 @@
 #define MOAT_BACKEND_CMD_TIMEOUT 300
 #define MOAT_BACKEND_DATA_TIMEOUT 600
 /* Pending connections the kernel queues per listener. */
-#define MOAT_LISTEN_BACKLOG 1024
+#define MOAT_LISTEN_BACKLOG 4096
 #define MOAT_FD_RESERVE 256       /* descriptors beyond 2 per connection: listeners, DNS, log, spill files */
 #define MOAT_ACCEPT_PAUSE_MS 100  /* out of descriptors: accepting pauses this long */
 /* Seconds SIGTERM waits for transactions in flight. */

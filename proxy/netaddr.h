@@ -8,6 +8,14 @@
 #include <netinet/in.h>
 
 /* An IPv4 or IPv6 network; IPv4 is kept as AF_INET, 4 bytes in addr. */
+/* An IPv4 or IPv6 socket address in 28 bytes (a sockaddr_storage is 128):
+ * what each of 10,000 idle sessions keeps. */
+union sockaddr_ip {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
 struct cidr {
 	int family;       /* AF_INET or AF_INET6 */
 	uint8_t addr[16]; /* network address, host bits cleared */

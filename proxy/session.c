@@ -31,6 +31,11 @@ static void rcpt_backend_step(struct session *s);
 
 /* ---- small helpers ---------------------------------------------------- */
 
+static const char *helo_of(const struct session *s)
+{
+	return s->helo ? s->helo : "";
+}
+
 void session_send(struct session *s, const char *text, size_t len)
 {
 	if (s->state != S_CLOSING)
@@ -54,7 +59,7 @@ static void session_free(struct session *s)
 	jl_begin(&j, "info", "session_end");
 	jl_str(&j, "session", s->id);
 	jl_str(&j, "client_ip", s->peer_ip);
-	jl_str(&j, "helo", s->helo);
+	jl_str(&j, "helo", helo_of(s));
 	jl_int(&j, "messages", s->ntx);
 	jl_int(&j, "rejected", s->nrejected);
 	jl_int(&j, "errors", s->errors);
@@ -65,6 +70,7 @@ static void session_free(struct session *s)
 		free(s->tx);
 	}
 	checks_free(s->chk);
+	free(s->early_v);
 	backend_free(s->be);
 	if (s->bev)
 		bufferevent_free(s->bev);
@@ -76,6 +82,7 @@ static void session_free(struct session *s)
 		event_free(s->deadline);
 	server_session_gone(s->srv, s);
 	config_unref(s->cfg);
+	free(s->helo);
 	free(s);
 }
 
@@ -182,8 +189,13 @@ static void log_check_results(struct jline *j, const struct session *s)
 	jl_str(j, "sender_domain", r && r->sender_done ? sender_res_name(r->sender) : "");
 	if (r && r->spf_done && r->spf.reason[0])
 		jl_str(j, "spf_reason", r->spf.reason);
-	if (r && r->rdns_done)
-		jl_str(j, "rdns", r->rdns == RDNS_OK ? r->rdns_name : rdns_res_name(r->rdns));
+	{
+		enum rdns_res rr;
+		const char *name;
+
+		if (checks_rdns(s->chk, &rr, &name))
+			jl_str(j, "rdns", rr == RDNS_OK ? name : rdns_res_name(rr));
+	}
 }
 
 /* "file:line" of a rule, "" for none. */
@@ -208,7 +220,7 @@ static void log_line(struct session *s, const char *event, const char *stage, co
 	jl_begin(&j, "info", event);
 	jl_str(&j, "session", s->id);
 	jl_str(&j, "client_ip", s->peer_ip);
-	jl_str(&j, "helo", s->helo);
+	jl_str(&j, "helo", helo_of(s));
 	jl_str(&j, "mail_from", s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "");
 	jl_strn(&j, "rcpt", rcpt ? rcpt : s->tx ? s->tx->rcpts : "", sizeof s->tx->rcpts);
 	jl_str(&j, "stage", stage);
@@ -325,16 +337,19 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 	n = strcspn(arg, " \t");
 	if (n > MOAT_HELO_MAX)
 		n = MOAT_HELO_MAX;
-	memcpy(s->helo, arg, n);
-	s->helo[n] = '\0';
+	free(s->helo);
+	if (!(s->helo = strndup(arg, n))) {
+		reply(s, R_LOCAL_ERROR, NULL);
+		return;
+	}
 	txn_free(s); /* RFC 5321 4.1.4: EHLO resets the transaction */
 	checks_helo(s->chk, s->helo, &v);
 	if (v.code && !s->cfg->delay_reject) {
 		send_verdict(s, "helo", &v, NULL);
 		return;
 	}
-	if (v.code && !s->early_v.code)
-		s->early_v = v; /* delay_reject: it answers each RCPT */
+	if (v.code && !s->early_v && (s->early_v = malloc(sizeof *s->early_v)))
+		*s->early_v = v; /* delay_reject: it answers each RCPT */
 	s->helo_seen = 1;
 	s->esmtp = esmtp;
 	if (!esmtp) {
@@ -558,7 +573,7 @@ static void xforward_line(struct session *s, char *line, size_t size)
 {
 	char helo[MOAT_HELO_MAX * 3 + 1];
 
-	xtext(s->helo, helo, sizeof helo);
+	xtext(helo_of(s), helo, sizeof helo);
 	snprintf(line, size, "XFORWARD NAME=[UNAVAILABLE] ADDR=%s%s PORT=%d PROTO=%s HELO=%s SOURCE=REMOTE",
 	         strchr(s->peer_ip, ':') ? "IPV6:" : "", s->peer_ip,
 	         sockaddr_port((struct sockaddr *)&s->peer), s->esmtp ? "ESMTP" : "SMTP", helo);
@@ -722,8 +737,8 @@ static void rcpt_after_mail_checks(struct session *s)
 	struct verdict v;
 
 	s->tx->rcpt_waiting = 0;
-	if (s->early_v.code || s->tx->mail_v.code) {
-		send_verdict(s, "rcpt", s->early_v.code ? &s->early_v : &s->tx->mail_v, s->tx->rcpt_log);
+	if (s->early_v || s->tx->mail_v.code) {
+		send_verdict(s, "rcpt", s->early_v ? s->early_v : &s->tx->mail_v, s->tx->rcpt_log);
 		resume(s);
 		return;
 	}
@@ -882,7 +897,7 @@ static int forged_authres(struct session *s, struct spool_range *skip, int max)
 static void prepend_headers(struct session *s, struct evbuffer *out)
 {
 	char date[64], helo[MOAT_HELO_MAX + 1];
-	int v6 = s->peer.ss_family == AF_INET6 && !strchr(s->peer_ip, '.');
+	int v6 = s->peer.sa.sa_family == AF_INET6 && !strchr(s->peer_ip, '.');
 
 	const struct check_results *r = checks_results(s->chk);
 	const char *tags = checks_tags(s->chk);
@@ -893,7 +908,7 @@ static void prepend_headers(struct session *s, struct evbuffer *out)
 		evbuffer_add(out, ar, strlen(ar));
 	evbuffer_add(out, tags, strlen(tags)); /* the tag rules' header fields */
 	rfc5322_date(date, sizeof date);
-	header_safe(s->helo, helo, sizeof helo);
+	header_safe(helo_of(s), helo, sizeof helo);
 	evbuffer_add_printf(out,
 	                    "Received: from %s ([%s%s])\r\n\tby %s (moat) with %s id %s.%d;\r\n\t%s\r\n",
 	                    helo, v6 ? "IPv6:" : "", s->peer_ip, s->cfg->hostname,
@@ -1167,8 +1182,8 @@ static void connect_verdict(void *arg, const struct verdict *v)
 		session_close(s);
 		return;
 	}
-	if (v->code)
-		s->early_v = *v; /* delay_reject: it answers each RCPT */
+	if (v->code && (s->early_v = malloc(sizeof *s->early_v)))
+		*s->early_v = *v; /* delay_reject: it answers each RCPT */
 	if (s->cfg->greet_pause > 0 && (s->greet_ev = evtimer_new(s->srv->base, greet_done, s))) {
 		s->state = S_GREET;
 		banner(s, "-");
@@ -1227,6 +1242,10 @@ static int proxy_step(struct session *s)
 	evbuffer_drain(in, used);
 	event_del(s->deadline);
 	if (!pi.local) {
+		if (pi.srclen > sizeof s->peer) { /* not IPv4/IPv6: the parser gives no other */
+			session_close(s);
+			return 0;
+		}
 		memcpy(&s->peer, &pi.src, pi.srclen);
 		s->peerlen = pi.srclen;
 	}
@@ -1339,7 +1358,8 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	struct session *s = calloc(1, sizeof *s);
 	struct timeval tv = {MOAT_PROXY_TIMEOUT, 0};
 
-	if (!s) {
+	if (!s || salen > sizeof s->peer) { /* listeners are IPv4/IPv6 only */
+		free(s);
 		evutil_closesocket(fd);
 		return;
 	}

@@ -9,6 +9,7 @@
 #include "checks.h"
 #include "config.h"
 #include "dataparse.h"
+#include "netaddr.h"
 #include "smtp_parse.h"
 #include "smtp_reply.h"
 
@@ -66,14 +67,14 @@ struct session {
 	struct config *cfg;            /* the config this session started with (a reference) */
 	struct bufferevent *bev;       /* the client */
 	char id[17];                   /* hex session id, in every log line */
-	struct sockaddr_storage peer;  /* real client (after PROXY) */
+	union sockaddr_ip peer;        /* real client (after PROXY) */
 	socklen_t peerlen;
-	char peer_ip[64];
+	char peer_ip[INET6_ADDRSTRLEN];
 	int counted_ip;                /* holds a slot in the per-address table */
 	enum sstate state;
 	int helo_seen;
 	int esmtp;
-	char helo[MOAT_HELO_MAX + 1];
+	char *helo;                    /* the HELO/EHLO name; NULL before */
 	int busy;                      /* waiting on a check or the backend: input paused */
 	int processing;                /* inside session_process */
 	int eof;                       /* the client sent EOF: answer what is left, then close */
@@ -83,7 +84,7 @@ struct session {
 	int nrejected;
 	struct txn *tx;                /* NULL outside MAIL..end of DATA */
 	struct checks *chk;            /* the checks, their results, the rules' state */
-	struct verdict early_v;        /* delay_reject: a connect/HELO refusal that answers each RCPT */
+	struct verdict *early_v;       /* delay_reject: a connect/HELO refusal that answers each RCPT */
 	struct backend *be;            /* kept across transactions; NULL if none */
 	int be_used;                   /* the backend connection served a transaction: RSET first */
 	struct session *next, *prev;   /* the server's list, for shutdown */
