@@ -214,6 +214,15 @@ class Backend:
 
 # ------------------------------------------------------------------------ moat
 
+def rss_kib(pid):
+    """A process's resident set size, KiB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def free_port():
     """A TCP port on 127.0.0.1 with nothing listening on it (bound then closed)."""
     s = socket.socket()

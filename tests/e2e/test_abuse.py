@@ -16,18 +16,10 @@ import time
 import pytest
 
 from checkslib import RCPT, simple_message, stored_message
-from moatlib import SMTPClient
+from moatlib import SMTPClient, rss_kib
 
 CONNS = int(os.environ.get("ABUSE_CONNECTIONS", "10000"))
 SOURCES = ["127.0.0.%d" % i for i in range(2, 12)]
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def raise_nofile(need):
@@ -42,7 +34,7 @@ def raise_nofile(need):
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
-def open_idle(port, n, sources, batch=1000):
+def open_idle(port, n, sources, batch=250):
     """n connections, spread over sources, each past its 220 banner. They are
     opened a batch at a time: a burst beyond the listen backlog has SYNs
     dropped (or answered with SYN cookies), and a client that waits for the

@@ -34,7 +34,7 @@ import time
 import pytest
 
 from checkslib import base_zone, checks_moat
-from moatlib import SMTPClient
+from moatlib import SMTPClient, rss_kib
 
 N = int(os.environ.get("FAULT_TRANSACTIONS", "600"))
 SEED = int(os.environ.get("FAULT_SEED", "1"))
@@ -79,14 +79,6 @@ def zone():
                                                                         for i in range(1, 120)) + " -all")],
     })
     return z
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 @pytest.fixture
