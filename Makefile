@@ -105,13 +105,23 @@ faults: deps all
 SOAK_MESSAGES ?= 100000
 soak: deps
 	$(MAKE) SAN=1 BUILD=build/asan all
-	ASAN_OPTIONS=detect_leaks=1 BENCH_SOAK=$(SOAK_MESSAGES) BENCH_OUT=$(abspath build/bench/soak-asan.json) \
-	  bash tests/bench/relay-ratio.sh $(abspath build/asan/moat)
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/bench/bench.py --moat $(abspath build/asan/moat) \
+	  --soak $(SOAK_MESSAGES) --out $(abspath build/bench/soak-asan.json)
 	$(MAKE) all
-	BENCH_SOAK=$(SOAK_MESSAGES) BENCH_OUT=$(abspath build/bench/soak.json) bash tests/bench/relay-ratio.sh $(abspath $(BUILD)/moat)
+	$(PYTHON) tests/bench/bench.py --moat $(abspath $(BUILD)/moat) --soak $(SOAK_MESSAGES) \
+	  --out $(abspath build/bench/soak.json)
 
-bench: deps all
-	@bash tests/bench/relay-ratio.sh $(abspath $(BUILD)/moat)
+$(BUILD)/bench/floor: tests/bench/floor.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) -std=c17 -O2 -Wall -Wextra -Werror -o $@ $<
+
+# Haraka (npm) goes into build/bench/haraka; BENCH_HARAKA=0 leaves it out.
+BENCH_HARAKA ?= 1
+bench: deps all $(BUILD)/bench/floor
+	@if [ "$(BENCH_HARAKA)" = 1 ]; then bash tests/bench/haraka.sh install $(abspath build/bench/haraka); fi
+	$(PYTHON) tests/bench/bench.py --moat $(abspath $(BUILD)/moat) --floor $(abspath $(BUILD)/bench/floor) \
+	  $(if $(filter 1,$(BENCH_HARAKA)),--haraka $(abspath build/bench/haraka))
 
 # libFuzzer harnesses (tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME/):
 # every source compiled once with clang and the sanitizers; each harness runs

@@ -61,6 +61,7 @@ static int set_dns(const struct key *, struct config *, char *, char *, size_t);
 static int set_log(const struct key *, struct config *, char *, char *, size_t);
 static int set_user(const struct key *, struct config *, char *, char *, size_t);
 static int set_mode(const struct key *, struct config *, char *, char *, size_t);
+static int set_workers(const struct key *, struct config *, char *, char *, size_t);
 
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
@@ -77,6 +78,7 @@ static const struct key keys[] = {
 	{ "proxy_protocol", set_bool, 0, 1, "no", OFF(proxy_protocol), 0, 0 },
 	PATH(rules, "", F_EMPTY_OK),
 	{ "mode", set_mode, 0, 0, "enforce", 0, 0, 0 },
+	{ "workers", set_workers, 1, MOAT_WORKERS_MAX, "auto", OFF(workers), SZ(workers), 0 },
 	PATH(local_recipients, "", F_EMPTY_OK),
 	{ "log", set_log, 0, 0, "stderr", 0, 0, 0 },
 	PATH(spool_dir, "/tmp", F_ABSOLUTE),
@@ -430,6 +432,16 @@ static int set_mode(const struct key *k, struct config *c, char *val, char *msg,
 	else
 		return bad(msg, msz, val, "is not enforce or monitor");
 	return 0;
+}
+
+/* auto (0: one per online CPU, decided at start) or a count. */
+static int set_workers(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	if (strcmp(val, "auto") == 0) {
+		c->workers = 0;
+		return 0;
+	}
+	return set_int(k, c, val, msg, msz);
 }
 
 /* ---- defaults, refcount ---- */

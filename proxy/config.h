@@ -31,6 +31,7 @@ struct config {
 	char rules[1024];                   /* rule file path; "" = built-in default */
 	struct ruleset *ruleset;            /* loaded by config_load (rules or the default) */
 	int monitor;                        /* mode = monitor: rejections only logged */
+	int workers;                        /* worker processes; 0 = auto (one per CPU) */
 	char local_recipients[1024];        /* file of valid addresses; "" = any user */
 	struct strset *rcpt_table;          /* its contents, loaded by config_load */
 	enum log_target log_target;

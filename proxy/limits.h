@@ -34,6 +34,9 @@
 #define MOAT_BACKEND_DATA_TIMEOUT 600
 /* Pending connections the kernel queues per listener. */
 #define MOAT_LISTEN_BACKLOG 4096
+#define MOAT_WORKERS_MAX 64       /* workers = N */
+#define MOAT_WORKER_RESPAWN_MIN 1 /* seconds: a worker dying sooner counts as a fast death */
+#define MOAT_WORKER_FAST_DEATHS 5 /* fast deaths in a row that stop moat (a crash loop) */
 #define MOAT_FD_RESERVE 256       /* descriptors beyond 2 per connection: listeners, DNS, log, spill files */
 #define MOAT_ACCEPT_PAUSE_MS 100  /* out of descriptors: accepting pauses this long */
 /* Seconds SIGTERM waits for transactions in flight. */

@@ -43,7 +43,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		close(fd);
 		return;
 	}
-	if (srv->nsessions >= srv->cfg->max_connections) {
+	if (srv->nsessions >= worker_share(srv->cfg->max_connections, srv->nworkers)) {
 		refuse(srv, fd, sa);
 		return;
 	}
@@ -86,8 +86,10 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 }
 
 /* A listening socket; IPv6 ones are IPv6-only so that "0.0.0.0:25, [::]:25"
- * can both be bound. Returns the fd or -1. */
-static int bind_socket(const struct sockaddr *sa, socklen_t len)
+ * can both be bound; with several workers each has its own socket on the
+ * same address (SO_REUSEPORT: the kernel spreads connections). Returns the
+ * fd or -1. */
+static int bind_socket(const struct sockaddr *sa, socklen_t len, int reuseport)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
@@ -95,6 +97,7 @@ static int bind_socket(const struct sockaddr *sa, socklen_t len)
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
 	    (sa->sa_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
 	    bind(fd, sa, len) < 0 || listen(fd, MOAT_LISTEN_BACKLOG) < 0) {
@@ -107,43 +110,66 @@ static int bind_socket(const struct sockaddr *sa, socklen_t len)
 	return fd;
 }
 
-int listeners_open(struct server *srv)
+static void log_listening(int fd, const struct config *c)
 {
-	const struct config *c = srv->cfg;
-	int i;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	struct jline j;
+	char ip[64], addr[96];
+
+	/* Log the bound address: with port 0 the kernel chose it. */
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	sockaddr_ntop((struct sockaddr *)&ss, ip, sizeof ip);
+	snprintf(addr, sizeof addr, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
+	         sockaddr_port((struct sockaddr *)&ss));
+	jl_begin(&j, "info", "listening");
+	jl_str(&j, "addr", addr);
+	jl_bool(&j, "proxy_protocol", c->proxy_protocol);
+	jl_emit(&j);
+}
+
+int listeners_bind(const struct config *c, int nworkers, int fds[][MOAT_LISTEN_MAX])
+{
+	int i, w;
 
 	for (i = 0; i < c->nlisten; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof ss;
-		struct evconnlistener *l;
+		struct sockaddr_storage sa;
+		socklen_t len = c->listen_len[i];
 		char ip[64];
 
-		int fd = bind_socket((const struct sockaddr *)&c->listen[i], c->listen_len[i]);
+		memcpy(&sa, &c->listen[i], len);
+		for (w = 0; w < nworkers; w++) {
+			fds[w][i] = bind_socket((struct sockaddr *)&sa, len, nworkers > 1);
+			if (fds[w][i] < 0) {
+				sockaddr_ntop((const struct sockaddr *)&c->listen[i], ip, sizeof ip);
+				log_error("listen", "cannot listen on %s port %d: %s", ip,
+				          sockaddr_port((const struct sockaddr *)&c->listen[i]), strerror(errno));
+				return -1;
+			}
+			/* Port 0: the other workers' sockets take the port the kernel chose. */
+			if (w == 0 && getsockname(fds[0][i], (struct sockaddr *)&sa, &len) != 0)
+				return -1;
+		}
+		log_listening(fds[0][i], c);
+	}
+	return 0;
+}
 
-		l = fd < 0 ? NULL : evconnlistener_new(srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+int listeners_start(struct server *srv, const int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct evconnlistener *l = evconnlistener_new(srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE,
+		                                              -1, fds[i]);
+
 		if (!l) {
-			if (fd >= 0)
-				close(fd);
-			sockaddr_ntop((const struct sockaddr *)&c->listen[i], ip, sizeof ip);
-			log_error("listen", "cannot listen on %s port %d: %s", ip,
-			          sockaddr_port((const struct sockaddr *)&c->listen[i]), strerror(errno));
+			log_error("listen", "cannot accept on a listening socket: %s", strerror(errno));
 			return -1;
 		}
 		evconnlistener_set_error_cb(l, accept_error_cb);
 		srv->listeners[srv->nlisteners++] = l;
-		/* Log the bound address: with port 0 the kernel chose it. */
-		if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len) == 0) {
-			struct jline j;
-			char addr[96];
-
-			sockaddr_ntop((struct sockaddr *)&ss, ip, sizeof ip);
-			snprintf(addr, sizeof addr, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
-			         sockaddr_port((struct sockaddr *)&ss));
-			jl_begin(&j, "info", "listening");
-			jl_str(&j, "addr", addr);
-			jl_bool(&j, "proxy_protocol", c->proxy_protocol);
-			jl_emit(&j);
-		}
 	}
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -254,11 +255,11 @@ static int drop_privileges(const struct config *c)
 	return 0;
 }
 
-static int run(struct server *srv)
+/* One worker: an event loop serving its own listening sockets. */
+static int worker_run(struct server *srv, const int *fds)
 {
 	struct event *sigterm, *sigint, *sighup, *reloaded;
 
-	signal(SIGPIPE, SIG_IGN);
 	srv->base = event_base_new();
 	srv->per_ip = iptable_new();
 	if (!srv->base || !srv->per_ip) {
@@ -266,8 +267,7 @@ static int run(struct server *srv)
 		return 1;
 	}
 	srv->id_salt = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)srv;
-	raise_fd_limit(srv->cfg);
-	if (start_checks(srv) < 0 || listeners_open(srv) < 0 || drop_privileges(srv->cfg) < 0)
+	if (start_checks(srv) < 0 || listeners_start(srv, fds, srv->cfg->nlisten) < 0)
 		return 1;
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
 	sigint = evsignal_new(srv->base, SIGINT, on_sigterm, srv);
@@ -286,7 +286,8 @@ static int run(struct server *srv)
 		char desc[256];
 
 		ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
-		log_info("ready", "moat %s ready (pid %d); rules %s: %s%s", MOAT_VERSION, (int)getpid(),
+		log_info("ready", "moat %s ready (pid %d, worker %d of %d); rules %s: %s%s", MOAT_VERSION,
+		         (int)getpid(), srv->worker, srv->nworkers,
 		         srv->cfg->rules[0] ? srv->cfg->rules : "built-in default.rules", desc,
 		         srv->cfg->monitor ? " (mode = monitor: nothing is refused)" : "");
 	}
@@ -296,7 +297,7 @@ static int run(struct server *srv)
 	backend_probe_cancel();
 	dkim_verifier_free(srv->dkim);
 	dns_free(srv->dns);
-	log_info("stopped", "moat stopped");
+	log_info("stopped", "moat %sstopped", srv->nworkers > 1 ? "worker " : "");
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
@@ -314,6 +315,130 @@ static int run(struct server *srv)
 	config_unref(srv->cfg);
 	event_base_free(srv->base);
 	return 0;
+}
+
+/* ---- workers = N: a supervisor process and N workers ---------------------- */
+
+static pid_t spawn(struct server *srv, int w, int fds[][MOAT_LISTEN_MAX])
+{
+	sigset_t none;
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	/* the worker: its own sockets only, signals as in a single process */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int o = 0; o < srv->nworkers; o++)
+		for (int i = 0; o != w && i < srv->cfg->nlisten; i++)
+			close(fds[o][i]);
+	srv->worker = w;
+	_exit(worker_run(srv, fds[w]));
+}
+
+/* Forwards SIGHUP, SIGTERM and SIGINT to the workers; restarts a worker
+ * that dies, unless it keeps dying within MOAT_WORKER_RESPAWN_MIN seconds
+ * of its start (MOAT_WORKER_FAST_DEATHS times in a row: a crash loop is a
+ * bug to fix, so everything stops and the exit status says so); exits when
+ * the workers have stopped. The supervisor has no event loop and serves
+ * nothing: only signals. */
+static int supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
+{
+	pid_t pids[MOAT_WORKERS_MAX];
+	time_t started[MOAT_WORKERS_MAX];
+	int fast[MOAT_WORKERS_MAX] = {0};
+	sigset_t set;
+	int w, alive = 0, stopping = 0, rc = 0, sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (w = 0; w < srv->nworkers; w++) {
+		pids[w] = spawn(srv, w, fds);
+		started[w] = time(NULL);
+		if (pids[w] < 0) {
+			log_error("workers", "fork: %s", strerror(errno));
+			stopping = 1;
+			rc = 1;
+			break;
+		}
+		alive++;
+	}
+	if (!stopping)
+		log_info("workers", "%d workers started (supervisor pid %d)", srv->nworkers, (int)getpid());
+	else
+		for (int k = 0; k < w; k++)
+			kill(pids[k], SIGTERM);
+	while (alive > 0) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP || sig == SIGTERM || sig == SIGINT) {
+			stopping |= sig != SIGHUP;
+			for (w = 0; w < srv->nworkers; w++)
+				if (pids[w] > 0)
+					kill(pids[w], sig);
+			continue;
+		}
+		for (;;) { /* SIGCHLD: reap every worker that ended */
+			int status;
+			pid_t pid = waitpid(-1, &status, WNOHANG);
+
+			if (pid <= 0)
+				break;
+			for (w = 0; w < srv->nworkers && pids[w] != pid; w++)
+				;
+			if (w == srv->nworkers)
+				continue;
+			pids[w] = 0;
+			alive--;
+			if (stopping) {
+				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+					rc = 1;
+				continue;
+			}
+			fast[w] = time(NULL) - started[w] < MOAT_WORKER_RESPAWN_MIN ? fast[w] + 1 : 0;
+			log_error("workers", "worker %d (pid %d) %s %d%s", w, (int)pid,
+			          WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+			          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+			          fast[w] >= MOAT_WORKER_FAST_DEATHS ? "; it keeps dying at start: stopping" : "; restarting");
+			if (fast[w] >= MOAT_WORKER_FAST_DEATHS) {
+				rc = 1;
+				stopping = 1;
+				for (int k = 0; k < srv->nworkers; k++)
+					if (pids[k] > 0)
+						kill(pids[k], SIGTERM);
+				continue;
+			}
+			started[w] = time(NULL);
+			if ((pids[w] = spawn(srv, w, fds)) > 0)
+				alive++;
+			else
+				pids[w] = 0;
+		}
+	}
+	log_info("stopped", "moat stopped");
+	config_unref(srv->cfg);
+	return rc;
+}
+
+static int run(struct server *srv)
+{
+	int fds[MOAT_WORKERS_MAX][MOAT_LISTEN_MAX];
+	long ncpu;
+
+	signal(SIGPIPE, SIG_IGN);
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	srv->nworkers = srv->cfg->workers ? srv->cfg->workers
+	                                  : ncpu < 1 ? 1 : ncpu > MOAT_WORKERS_MAX ? MOAT_WORKERS_MAX : (int)ncpu;
+	raise_fd_limit(srv->cfg);
+	if (listeners_bind(srv->cfg, srv->nworkers, fds) < 0 || drop_privileges(srv->cfg) < 0)
+		return 1;
+	if (srv->nworkers == 1)
+		return worker_run(srv, fds[0]);
+	return supervise(srv, fds);
 }
 
 int main(int argc, char **argv)

@@ -28,6 +28,8 @@ struct server {
 	uint64_t id_salt;             /* random, so ids differ between runs */
 	struct dns *dns;              /* shared resolver and cache of every check */
 	struct dkim_verifier *dkim;
+	int nworkers;                 /* worker processes sharing the limits */
+	int worker;                   /* this one's number, 0.. */
 	/* SIGHUP: the new config is loaded by a thread (see main.c) */
 	int reloading, reload_again;
 	pthread_t reload_tid;
@@ -35,6 +37,12 @@ struct server {
 	char reload_err[1024];
 	int reload_pipe[2];             /* the thread's "done" to the loop */
 };
+
+/* A per-process share of a limit when nworkers processes divide it (rounded up). */
+static inline int worker_share(int limit, int nworkers)
+{
+	return nworkers > 1 ? (limit + nworkers - 1) / nworkers : limit;
+}
 
 /* A session ended: unaccount it; finishes a shutdown when the last goes. */
 void server_session_gone(struct server *srv, struct session *s);

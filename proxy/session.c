@@ -60,6 +60,7 @@ static void session_free(struct session *s)
 	jl_str(&j, "session", s->id);
 	jl_str(&j, "client_ip", s->peer_ip);
 	jl_str(&j, "helo", helo_of(s));
+	jl_int(&j, "worker", s->srv->worker);
 	jl_int(&j, "messages", s->ntx);
 	jl_int(&j, "rejected", s->nrejected);
 	jl_int(&j, "errors", s->errors);
@@ -1205,7 +1206,7 @@ static void greet(struct session *s)
 	sockaddr_ntop((struct sockaddr *)&s->peer, s->peer_ip, sizeof s->peer_ip);
 	n = iptable_inc(s->srv->per_ip, (struct sockaddr *)&s->peer);
 	s->counted_ip = 1;
-	if (n > s->cfg->max_connections_per_ip) {
+	if (n > worker_share(s->cfg->max_connections_per_ip, s->srv->nworkers)) {
 		log_decision(s, "connect", 421, "too many connections from this address", NULL);
 		close_with(s, R_TOO_MANY_CONN_IP);
 		return;

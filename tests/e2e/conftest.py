@@ -91,6 +91,9 @@ def base_config(workdir, backend_addr, dns):
         "shutdown_grace": "5",
         # The suite runs as root (CI) with files in root-only temp dirs.
         "run_as_root": "yes",
+        # One process, so that a test sees every session's log and can read
+        # its RSS; test_workers.py runs several.
+        "workers": "1",
     }
 
 
