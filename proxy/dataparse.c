@@ -1,4 +1,6 @@
 /* dataparse.c - DATA stream parser (see dataparse.h) */
+#include <string.h>
+
 #include "dataparse.h"
 
 enum {
@@ -46,8 +48,18 @@ size_t data_feed(struct data_parser *p, const char *in, size_t len, data_emit_fn
 		case ST_MID: {
 			size_t start = i;
 
-			while (i < len && in[i] != '\r' && in[i] != '\n')
-				i++;
+			/* Fast path: ordinary CRLF lines go out as they came, in one
+			 * span, up to a line that starts with a dot or a bare CR/LF. */
+			for (;;) {
+				while (i < len && in[i] != '\r' && in[i] != '\n')
+					i++;
+				if (i + 2 < len && in[i] == '\r' && in[i + 1] == '\n' && in[i + 2] != '.') {
+					i += 2;
+					p->soft = 0;
+					continue;
+				}
+				break;
+			}
 			if (i > start)
 				emit(ctx, in + start, i - start);
 			if (i == len)
@@ -121,10 +133,15 @@ void data_unstuff(const char *in, size_t len, int *at_bol, data_emit_fn emit, vo
 		if (*at_bol && in[i] == '.')
 			i++; /* the stuffing dot */
 		start = i;
-		while (i < len && in[i] != '\n')
-			i++;
-		if (i < len)
-			i++; /* keep the LF */
+		/* One span to the first line that starts with a dot: most
+		 * messages have none, so one emit covers the whole chunk. */
+		for (;;) {
+			const char *lf = memchr(in + i, '\n', len - i);
+
+			i = lf ? (size_t)(lf - in) + 1 : len;
+			if (!lf || i == len || in[i] == '.')
+				break;
+		}
 		*at_bol = (i > start && in[i - 1] == '\n');
 		if (i > start)
 			emit(ctx, in + start, i - start);

@@ -9,7 +9,7 @@ import pytest
 
 import dkimsign
 from checkslib import (RCPT, authres_of, base_zone, checks_moat, connect,
-                       moat_fields, parse_authres, stored_message, unfold)
+                       moat_fields, parse_authres, stored_message, unfold, wait_decision)
 from dkimsign import b_tag, key_name, signed
 from moatlib import HOSTNAME, dotstuff
 
@@ -105,7 +105,7 @@ def test_content_matches_spf_and_dkim(amoat, backend):
     assert ar["spf"] == "softfail" and ar["spf_prop"] == {"smtp.mailfrom": "bob@softfail.example"}, ar
     assert ar["dkim"] == [{"result": "pass", "header.d": "dkim.example", "header.s": "s1",
                            "header.b": b_tag(msg.split(b"\r\nFrom:")[0])[:8]}], ar
-    d = [l for l in amoat.decisions() if l["stage"] == "data"][-1]
+    d = wait_decision(amoat, lambda l: l["stage"] == "data" and l["mail_from"] == "bob@softfail.example")
     assert (d["spf"], d["dkim"]) == ("softfail", "dkim.example:pass"), d
 
 
