@@ -27,10 +27,36 @@ static void bare_eol(struct data_parser *p, data_emit_fn emit, void *ctx)
 	p->soft = 1;
 }
 
+/* Where the next CR and LF are: memchr (vectorised in libc) instead of a
+ * byte loop, which a profile showed at 8 instructions a byte. Each is
+ * searched again only once passed, so a chunk of bare CRs or LFs is still
+ * scanned once, not once per line. */
+struct eol_cursor {
+	size_t cr, lf; /* positions, len when none; valid while >= i */
+	int init;
+};
+
+static size_t eol_scan(const char *in, size_t i, size_t len, struct eol_cursor *e)
+{
+	if (!e->init || e->cr < i) {
+		const char *p = memchr(in + i, '\r', len - i);
+
+		e->cr = p ? (size_t)(p - in) : len;
+	}
+	if (!e->init || e->lf < i) {
+		const char *p = memchr(in + i, '\n', len - i);
+
+		e->lf = p ? (size_t)(p - in) : len;
+	}
+	e->init = 1;
+	return e->cr < e->lf ? e->cr : e->lf;
+}
+
 size_t data_feed(struct data_parser *p, const char *in, size_t len, data_emit_fn emit, void *ctx,
                  int *done)
 {
 	size_t i = 0;
+	struct eol_cursor eol = {0, 0, 0};
 
 	*done = 0;
 	while (i < len) {
@@ -51,8 +77,7 @@ size_t data_feed(struct data_parser *p, const char *in, size_t len, data_emit_fn
 			/* Fast path: ordinary CRLF lines go out as they came, in one
 			 * span, up to a line that starts with a dot or a bare CR/LF. */
 			for (;;) {
-				while (i < len && in[i] != '\r' && in[i] != '\n')
-					i++;
+				i = eol_scan(in, i, len, &eol);
 				if (i + 2 < len && in[i] == '\r' && in[i + 1] == '\n' && in[i + 2] != '.') {
 					i += 2;
 					p->soft = 0;
