@@ -68,6 +68,7 @@ static void session_free(struct session *s)
 
 	if (s->tx) {
 		spool_free(s->tx->spool);
+		free(s->tx->be_refusal);
 		free(s->tx);
 	}
 	checks_free(s->chk);
@@ -298,6 +299,7 @@ static void txn_free(struct session *s)
 		return;
 	checks_txn_end(s->chk);
 	spool_free(s->tx->spool);
+	free(s->tx->be_refusal);
 	free(s->tx);
 	s->tx = NULL;
 }
@@ -629,8 +631,13 @@ static void group_cb(void *arg, int idx, const struct smtp_reply *r)
 		if (r->code / 100 == 2) {
 			tx->be = BE_MAIL_OK;
 		} else {
+			/* kept for every RCPT of the transaction: allocated only then */
+			if (!tx->be_refusal && !(tx->be_refusal = malloc(sizeof *tx->be_refusal))) {
+				tx->be = BE_DOWN;
+				return;
+			}
 			tx->be = BE_REFUSED;
-			tx->be_refusal = *r;
+			*tx->be_refusal = *r;
 		}
 		return;
 	}
@@ -638,7 +645,7 @@ static void group_cb(void *arg, int idx, const struct smtp_reply *r)
 	if (tx->g_broken)
 		backend_down(s, "backend refused RSET");
 	else if (tx->be == BE_REFUSED)
-		relay_reply(s, "rcpt", &tx->be_refusal, tx->rcpt_log);
+		relay_reply(s, "rcpt", tx->be_refusal, tx->rcpt_log);
 	else
 		rcpt_result(s, r);
 	resume(s);
@@ -694,7 +701,7 @@ static void rcpt_backend_step(struct session *s)
 			rcpt_reply_cb(s, NULL);
 		return;
 	case BE_REFUSED:
-		relay_reply(s, "rcpt", &tx->be_refusal, tx->rcpt_log);
+		relay_reply(s, "rcpt", tx->be_refusal, tx->rcpt_log);
 		resume(s);
 		return;
 	case BE_DOWN:

@@ -45,7 +45,7 @@ struct txn {
 	char rcpt_line[MOAT_CMD_LINE_MAX + 8]; /* the RCPT being passed to the backend */
 	char rcpts[1024];              /* accepted recipients, comma-separated, for the log */
 	enum bestate be;
-	struct smtp_reply be_refusal;  /* with BE_REFUSED */
+	struct smtp_reply *be_refusal; /* with BE_REFUSED */
 	int gi_mail;                   /* index of MAIL in the backend command group */
 	int g_rset;                    /* the group starts with RSET */
 	int g_broken;                  /* the backend refused that RSET */
