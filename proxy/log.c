@@ -65,30 +65,56 @@ static void jl_raw(struct jline *j, const char *s, size_t n)
 	j->len += n;
 }
 
+/* Field names are moat's own constants: no escaping. The formatting here
+ * avoids snprintf, which a profile showed at 4 % of a message's cost. */
 static void jl_key(struct jline *j, const char *key)
 {
-	char k[80];
-	int n = snprintf(k, sizeof k, ",\"%s\":", key);
+	size_t n = strlen(key);
 
-	if (n > 0 && (size_t)n < sizeof k)
-		jl_raw(j, k, (size_t)n);
+	jl_raw(j, ",\"", 2);
+	jl_raw(j, key, n);
+	jl_raw(j, "\":", 2);
+}
+
+/* Digits of v, right-aligned in buf (which must hold 20 bytes); returns the start. */
+static char *digits(char *end, unsigned long long v, int width)
+{
+	char *p = end;
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v || end - p < width);
+	return p;
 }
 
 void jl_begin(struct jline *j, const char *level, const char *event)
 {
+	/* The date and time to the second change once a second: formatted then. */
+	static __thread time_t cached_sec = -1;
+	static __thread char cached[32]; /* {"ts":"YYYY-MM-DDTHH:MM:SS */
+	static __thread size_t cached_len;
 	struct timeval tv;
-	struct tm tm;
-	char ts[64];
-	int n;
+	char ms[8], *p;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = snprintf(ts, sizeof ts, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
-	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	             tm.tm_sec, (int)(tv.tv_usec / 1000));
+	if (tv.tv_sec != cached_sec) {
+		struct tm tm;
+
+		gmtime_r(&tv.tv_sec, &tm);
+		cached_len = (size_t)snprintf(cached, sizeof cached, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d",
+		                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		                              tm.tm_min, tm.tm_sec);
+		cached_sec = tv.tv_sec;
+	}
 	j->len = 0;
 	j->full = 0;
-	jl_raw(j, ts, (size_t)n);
+	jl_raw(j, cached, cached_len);
+	p = digits(ms + sizeof ms - 2, (unsigned long long)(tv.tv_usec / 1000), 3);
+	*--p = '.';
+	ms[sizeof ms - 2] = 'Z';
+	ms[sizeof ms - 1] = '"';
+	jl_raw(j, p, (size_t)(ms + sizeof ms - p));
 	jl_str(j, "level", level);
 	if (event)
 		jl_str(j, "event", event);
@@ -111,11 +137,12 @@ void jl_str(struct jline *j, const char *key, const char *val)
 
 void jl_int(struct jline *j, const char *key, long long v)
 {
-	char num[32];
-	int n = snprintf(num, sizeof num, "%lld", v);
+	char num[24], *p = digits(num + sizeof num, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, 1);
 
+	if (v < 0)
+		*--p = '-';
 	jl_key(j, key);
-	jl_raw(j, num, (size_t)n);
+	jl_raw(j, p, (size_t)(num + sizeof num - p));
 }
 
 void jl_bool(struct jline *j, const char *key, int v)

@@ -210,12 +210,58 @@ static void test_random_roundtrip(void **state)
 	}
 }
 
+/* A line's start and its numbers, as built before jl_emit. */
+static void test_line_format(void **state)
+{
+	static const struct {
+		long long v;
+		const char *text;
+	} nums[] = {
+		{ 0, "0" }, { 7, "7" }, { 250, "250" }, { -1, "-1" }, { 1234567890123LL, "1234567890123" },
+		{ -9223372036854775807LL - 1, "-9223372036854775808" }, { 9223372036854775807LL, "9223372036854775807" },
+	};
+	struct jline j;
+	char want[64];
+	size_t i;
+
+	for (i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		jl_begin(&j, "info", "x");
+		jl_int(&j, "n", nums[i].v);
+		j.buf[j.len] = '\0';
+		snprintf(want, sizeof want, ",\"n\":%s", nums[i].text);
+		assert_non_null(strstr(j.buf, want));
+		assert_string_equal(j.buf + j.len - strlen(want), want);
+	}
+	/* {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","level":"info","event":"x" */
+	jl_begin(&j, "info", "x");
+	j.buf[j.len] = '\0';
+	assert_int_equal(strlen("{\"ts\":\"2026-11-26T21:05:35.281Z\""), strcspn(j.buf, ",") );
+	for (i = 0; i < 24; i++) {
+		char c = j.buf[7 + i];
+
+		if (i == 4 || i == 7)
+			assert_int_equal(c, '-');
+		else if (i == 10)
+			assert_int_equal(c, 'T');
+		else if (i == 13 || i == 16)
+			assert_int_equal(c, ':');
+		else if (i == 19)
+			assert_int_equal(c, '.');
+		else if (i == 23)
+			assert_int_equal(c, 'Z');
+		else
+			assert_true(c >= '0' && c <= '9');
+	}
+	assert_string_equal(j.buf + 31, "\",\"level\":\"info\",\"event\":\"x\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_size_zero),
 		cmocka_unit_test(test_random_roundtrip),
+		cmocka_unit_test(test_line_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
