@@ -223,6 +223,12 @@ def rss_kib(pid):
     return 0
 
 
+def sanitized(pid):
+    """An ASan build: it keeps freed memory in quarantine, so RSS says nothing there."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 def free_port():
     """A TCP port on 127.0.0.1 with nothing listening on it (bound then closed)."""
     s = socket.socket()

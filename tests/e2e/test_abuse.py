@@ -16,7 +16,7 @@ import time
 import pytest
 
 from checkslib import RCPT, simple_message, stored_message
-from moatlib import SMTPClient, rss_kib
+from moatlib import SMTPClient, rss_kib, sanitized
 
 CONNS = int(os.environ.get("ABUSE_CONNECTIONS", "10000"))
 SOURCES = ["127.0.0.%d" % i for i in range(2, 12)]
@@ -116,7 +116,8 @@ def test_ten_thousand_connections(moat_factory, backend):
             s.settimeout(30)
             s.sendall(b"NOOP\r\n")
             assert s.recv(512).startswith(b"250 "), s.getsockname()
-        assert per_conn < 4096, per_conn   # Haraka: 4-5.5 KiB (shared/notes/bench-peers.md)
+        if not sanitized(pid):   # ASan's shadow memory and quarantine say nothing of moat's
+            assert per_conn < 4096, per_conn   # Haraka: 4-5.5 KiB (shared/notes/bench-peers.md)
     finally:
         for s in socks:
             s.close()

@@ -3,7 +3,7 @@ never costs moat 50 MB of memory, and it still arrives byte for byte."""
 
 import hashlib
 
-from moatlib import SMTPClient
+from moatlib import SMTPClient, sanitized
 
 SIZE = 50 * 1024 * 1024
 
@@ -14,12 +14,6 @@ def vm_hwm_kib(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     raise AssertionError("no VmHWM")
-
-
-def sanitized(pid):
-    """ASan keeps freed memory in quarantine: RSS says nothing there."""
-    with open("/proc/%d/maps" % pid) as f:
-        return "libasan" in f.read()
 
 
 def test_50mb_message_memory_bounded(moat_factory, backend):
