@@ -87,25 +87,47 @@ def wait_tcp(port, proc, what, timeout=30):
     raise SystemExit("bench: %s did not listen on %d" % (what, port))
 
 
+def family(pid):
+    """pid and its children (moat's workers under its supervisor)."""
+    pids = [pid]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        pids.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return pids
+
+
 def cpu_s(pid):
-    """utime+stime of a live process, seconds."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
-    except OSError:
-        return 0.0
+    """utime+stime of a live process and its children, seconds."""
+    total = 0
+    for p in family(pid):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / TICK
 
 
 def vm(pid, key):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    """A /proc status figure (KiB) of the process, or of its largest child
+    (moat's workers: their pages loaded before the fork are shared, so a
+    sum would count them several times)."""
+    best = 0
+    for p in family(pid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        best = max(best, int(line.split()[1]))
+        except OSError:
+            pass
+    return best
 
 
 # ------------------------------------------------------------------ messages, zone
@@ -236,20 +258,38 @@ class Sink:
         return int(found[-1]) if found else 0
 
 
-def start_moat(pr, tmp, moat_bin, sink_port, dns_port):
-    conf = os.path.join(tmp, "moat.conf")
+def big_lists(tmp):
+    """A rule file with two million-entry lists (domains, networks) that every
+    message is looked up in, ahead of the default policy."""
+    doms = os.path.join(tmp, "million-domains")
+    nets = os.path.join(tmp, "million-networks")
+    with open(doms, "w") as f:
+        f.write("".join("d%d.example\n" % i for i in range(1000000)))
+    with open(nets, "w") as f:
+        f.write("".join("10.%d.%d.0/24\n" % (i >> 8, i & 255) for i in range(65536)))
+        f.write("".join("2001:%x:%x::/48\n" % (0x100 + (i >> 16), i & 0xffff) for i in range(1000000 - 65536)))
+    rules = os.path.join(tmp, "lists.rules")
+    with open(os.path.join(ROOT, "rules", "default.rules")) as d, open(rules, "w") as f:
+        f.write('reject client list:%s "554 5.7.1 blocked"\n' % nets)
+        f.write('reject sender-domain list:%s "550 5.7.1 blocked"\n' % doms)
+        f.write(d.read())
+    return rules
+
+
+def start_moat(pr, tmp, moat_bin, sink_port, dns_port, name="moat", extra=""):
+    conf = os.path.join(tmp, name + ".conf")
+    log = os.path.join(tmp, name + ".log")
     with open(conf, "w") as f:
         f.write("listen = 127.0.0.1:0\nrun_as_root = yes\nbackend = 127.0.0.1:%d\n"
                 "hostname = moat.bench.test\nlocal_domains = example.test\n"
                 "dns_servers = 127.0.0.1:%d\nlog = %s\nmax_connections = 2000\n"
                 "max_connections_per_ip = 2000\nmax_message_size = 20000000\n"
-                % (sink_port, dns_port, os.path.join(tmp, "moat.log")))
-        f.write(os.environ.get("BENCH_MOAT_CONF_EXTRA", "") + "\n")
-    p = pr.start("moat", [moat_bin, "-c", conf])
-    log = os.path.join(tmp, "moat.log")
-    for _ in range(200):
+                % (sink_port, dns_port, log))
+        f.write(extra + "\n" + os.environ.get("BENCH_MOAT_CONF_EXTRA", "") + "\n")
+    p = pr.start(name, [moat_bin, "-c", conf])
+    for _ in range(600):
         text = ""
-        for fn in (log, os.path.join(tmp, "moat.err")):
+        for fn in (log, os.path.join(tmp, name + ".err")):
             if os.path.exists(fn):
                 text += open(fn).read()
         if '"event":"ready"' in text:
@@ -259,7 +299,7 @@ def start_moat(pr, tmp, moat_bin, sink_port, dns_port):
         if p.poll() is not None:
             break
         time.sleep(0.05)
-    raise SystemExit("bench: moat did not start:\n" + open(os.path.join(tmp, "moat.err")).read()[-2000:])
+    raise SystemExit("bench: moat did not start:\n" + open(os.path.join(tmp, name + ".err")).read()[-2000:])
 
 
 def start_floor(pr, floor_bin, sink_port):
@@ -315,17 +355,18 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
+MAIN = ("direct", "floor", "moat", "haraka", "haraka-nodelay")
 CASES = [
-    # name, sessions, many per session, message, big
-    ("s1-many", 1, True, "rsa-4k"),
-    ("s10-many", 10, True, "rsa-4k"),
-    ("s50-many", 50, True, "rsa-4k"),
-    ("s1-one", 1, False, "rsa-4k"),
-    ("s10-one", 10, False, "rsa-4k"),
-    ("s50-one", 50, False, "rsa-4k"),
-    ("s10-many-ed25519", 10, True, "ed25519-4k"),
-    ("s10-many-rsa-1m", 10, True, "rsa-1m"),
-    ("s10-many-ed25519-1m", 10, True, "ed25519-1m"),
+    # name, sessions, many per session, message, targets
+    ("s1-many", 1, True, "rsa-4k", MAIN),
+    ("s10-many", 10, True, "rsa-4k", MAIN + ("moat-1worker", "moat-lists")),
+    ("s50-many", 50, True, "rsa-4k", MAIN + ("moat-1worker",)),
+    ("s1-one", 1, False, "rsa-4k", MAIN),
+    ("s10-one", 10, False, "rsa-4k", MAIN),
+    ("s50-one", 50, False, "rsa-4k", MAIN),
+    ("s10-many-ed25519", 10, True, "ed25519-4k", MAIN),
+    ("s10-many-rsa-1m", 10, True, "rsa-1m", ("direct", "floor", "moat")),
+    ("s10-many-ed25519-1m", 10, True, "ed25519-1m", ("direct", "floor", "moat")),
 ]
 
 
@@ -341,9 +382,16 @@ def bench(args):
         dns, dns_port = start_dns(pr, tmp)
         sink = Sink(pr, tmp)
         moat, moat_port = start_moat(pr, tmp, args.moat, sink.port, dns_port)
+        moat1, moat1_port = start_moat(pr, tmp, args.moat, sink.port, dns_port, "moat-1worker", "workers = 1")
+        t0 = time.monotonic()
+        moatl, moatl_port = start_moat(pr, tmp, args.moat, sink.port, dns_port, "moat-lists",
+                                       "rules = " + big_lists(tmp))
+        results["lists_load_s"] = round(time.monotonic() - t0, 2)
         floor, floor_port = start_floor(pr, args.floor, sink.port)
-        targets = [("direct", sink.port), ("floor", floor_port), ("moat", moat_port)]
-        watch = {"moat": moat.pid, "sink": sink.proc.pid, "dns": dns.pid, "floor": floor.pid}
+        targets = [("direct", sink.port), ("floor", floor_port), ("moat", moat_port),
+                   ("moat-1worker", moat1_port), ("moat-lists", moatl_port)]
+        watch = {"moat": moat.pid, "sink": sink.proc.pid, "dns": dns.pid, "floor": floor.pid,
+                 "moat-1worker": moat1.pid, "moat-lists": moatl.pid}
         if args.haraka:
             for nd in (0, 1):
                 hp, hport = start_haraka(pr, tmp, args.haraka, sink.port, dns_port, nd)
@@ -355,9 +403,11 @@ def bench(args):
         say("bench: %d rounds; %d msgs per run (1 MB: %d, Haraka: %d); message sizes %s" % (
             ROUNDS, MSGS, BIG_MSGS, HARAKA_MSGS,
             ", ".join("%s %d B" % (k, v[1]) for k, v in msgs.items())))
-        for name, sessions, many, mkey in CASES:
+        all_targets = targets
+        for name, sessions, many, mkey, names in CASES:
             if wanted and name not in wanted:
                 continue
+            targets = [(t, p) for t, p in all_targets if t in names]
             path, size = msgs[mkey]
             big = size > 100000
             rates = {t: [] for t, _ in targets}
@@ -385,6 +435,9 @@ def bench(args):
                                        if k in (t, "sink", "dns")},
                 }
             m = rates["moat"]
+            for t in ("moat-1worker", "moat-lists"):
+                if t in rates:
+                    row["moat_over_" + t] = round(med([a / b for a, b in zip(m, rates[t])]), 3)
             row["moat_over_direct"] = round(med([a / b for a, b in zip(m, rates["direct"])]), 3)
             row["moat_over_floor"] = round(med([a / b for a, b in zip(m, rates["floor"])]), 3)
             row["floor_over_direct"] = round(med([a / b for a, b in zip(rates["floor"], rates["direct"])]), 3)
@@ -396,12 +449,15 @@ def bench(args):
             results["cases"].append(row)
             print_row(row, [t for t, _ in targets])
         results["moat_peak_rss_kib"] = vm(moat.pid, "VmHWM")
+        results["moat_1worker_peak_rss_kib"] = vm(moat1.pid, "VmHWM")
+        results["moat_lists_peak_rss_kib"] = vm(moatl.pid, "VmHWM")
         for t in ("haraka", "haraka-nodelay"):
             if t in watch:
                 results[t + "_peak_rss_kib"] = vm(watch[t], "VmHWM")
         results["floor_peak_rss_kib"] = vm(floor.pid, "VmHWM")
-        say("peak RSS: moat %d KiB, floor %d KiB%s" % (
-            results["moat_peak_rss_kib"], results["floor_peak_rss_kib"],
+        say("peak RSS: moat %d KiB (largest worker), moat-1worker %d KiB, moat-lists %d KiB, floor %d KiB%s" % (
+            results["moat_peak_rss_kib"], results["moat_1worker_peak_rss_kib"],
+            results["moat_lists_peak_rss_kib"], results["floor_peak_rss_kib"],
             "".join(", %s %d KiB" % (t, results[t + "_peak_rss_kib"]) for t in ("haraka", "haraka-nodelay")
                     if t + "_peak_rss_kib" in results)))
     finally:
@@ -426,9 +482,10 @@ def print_row(row, targets):
         x = t[name]
         cpu = ", ".join("%s %.3f" % (k, v) for k, v in sorted(x["cpu_ms_per_msg"].items()))
         say("  %-15s %9.1f msgs/s (%.1f-%.1f)   CPU ms/msg: %s" % (name, x["msgs_per_s"], x["min"], x["max"], cpu))
-    extra = ""
+    extra = "".join("   moat/%s %.3f" % (t, row["moat_over_" + t]) for t in ("moat-1worker", "moat-lists")
+                    if "moat_over_" + t in row)
     if "moat_over_haraka" in row:
-        extra = "   moat/%s %.1f" % (row["haraka_best"], row["moat_over_haraka"])
+        extra += "   moat/%s %.1f" % (row["haraka_best"], row["moat_over_haraka"])
     say("  ratios: moat/direct %.3f   moat/floor %.3f   floor/direct %.3f%s" % (
         row["moat_over_direct"], row["moat_over_floor"], row["floor_over_direct"], extra))
 
