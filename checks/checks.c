@@ -59,10 +59,11 @@ struct checks {
 	enum rdns_res rdns;
 	char *rdns_name;              /* with RDNS_OK */
 	struct checks_txn *t;         /* NULL outside MAIL .. end of the transaction */
-	/* tag rules' header fields, CRLF lines: the connection's, then the
-	 * transaction's; allocated at the first tag */
+	/* tag rules' header fields, CRLF lines: the connect stage's, the
+	 * HELO's, then the transaction's; allocated at the first tag */
 	char *tags;
-	size_t tags_conn, tags_len;
+	size_t tags_connect;          /* end of the connect stage's (a new HELO keeps these) */
+	size_t tags_conn, tags_len;   /* end of the connection's (connect + HELO); end of all */
 	int tags_dropped;
 };
 
@@ -223,6 +224,8 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 		if (c->env.hit)
 			c->env.hit(c->env.hit_arg, stage_names[stage], h, rcpt);
 	}
+	if (stage == STAGE_CONNECT)
+		c->tags_connect = c->tags_len;
 	if (stage <= STAGE_HELO)
 		c->tags_conn = c->tags_len; /* connection tags: every message of the session */
 	if (d->action != ACTION_NONE) {
@@ -288,6 +291,11 @@ void checks_helo(struct checks *c, const char *helo, struct verdict *out)
 	free(c->helo);
 	c->helo = strndup(helo, MOAT_HELO_MAX);
 	checks_txn_end(c); /* RFC 5321 4.1.4: HELO resets the transaction */
+	/* and replaces the name: an earlier HELO's tags no longer hold */
+	if (c->tags) {
+		c->tags_len = c->tags_conn = c->tags_connect;
+		c->tags[c->tags_len] = '\0';
+	}
 	decide(c, STAGE_HELO, out);
 }
 

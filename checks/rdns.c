@@ -173,9 +173,17 @@ static void ptr_cb(void *arg, const struct dns_result *r)
 	for (i = -1; c->nfwd < RDNS_PTR_MAX && (i < 0 || he->h_aliases[i]); i++) {
 		const char *name = i < 0 ? he->h_name : he->h_aliases[i];
 
+		/* c-ares 1.18 gives the last PTR name in h_name and all of them in
+		 * h_aliases: each name once */
 		if (name && dns_normalise(name, c->fwd[c->nfwd].name, sizeof c->fwd[c->nfwd].name) == 0) {
-			c->fwd[c->nfwd].c = c;
-			c->nfwd++;
+			int k;
+
+			for (k = 0; k < c->nfwd && strcmp(c->fwd[k].name, c->fwd[c->nfwd].name); k++)
+				;
+			if (k == c->nfwd) {
+				c->fwd[c->nfwd].c = c;
+				c->nfwd++;
+			}
 		}
 	}
 	ares_free_hostent(he);

@@ -310,6 +310,9 @@ static int check_template(struct parser *p, const char *what, const char *s)
 				snprintf(name, sizeof name, "%.*s", (int)(end - t - 2), t + 2);
 				return perr(p, "%s: unknown variable \"%%{%s}\"", what, show(name, shown));
 			}
+			/* %{rdns} needs the lookup even when no condition tests rdns */
+			if (end - t - 2 == 4 && strncasecmp(t + 2, "rdns", 4) == 0)
+				p->rs->uses |= 1u << FACT_RDNS;
 			t = end;
 		}
 	}

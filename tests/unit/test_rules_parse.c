@@ -191,6 +191,14 @@ static void test_lines(void **state)
 	assert_int_equal(ruleset_stage_count(rs, STAGE_HELO), 1);
 	ruleset_unref(rs);
 
+	/* a %{rdns} in a text needs the lookup as much as an rdns condition */
+	rs = load("tag client 0.0.0.0/0 header \"X-Rdns: %{RDNS}\"\n");
+	assert_int_equal(ruleset_uses(rs), 1u << FACT_CLIENT | 1u << FACT_RDNS);
+	ruleset_unref(rs);
+	rs = load("reject spf fail note \"%{rdns}\"\n");
+	assert_true(ruleset_uses(rs) & (1u << FACT_RDNS));
+	ruleset_unref(rs);
+
 	/* empty texts are empty rulesets */
 	rs = load("");
 	assert_int_equal(ruleset_count(rs), 0);

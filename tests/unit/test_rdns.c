@@ -1,0 +1,1003 @@
+/* test_rdns.c - checks/rdns.c, forward-confirmed reverse DNS: the PTR names
+ * of the client's address, then the A (IPv4) or AAAA (IPv6) records of each
+ * name; a name whose records hold the client's address is confirmed.
+ *
+ * Synchronous cases seed the DNS cache with dns_inject() (raw reply packets
+ * built here) and point the resolver at a loopback UDP socket that nobody
+ * answers: each row then also proves that no query went out, so a lookup of
+ * the wrong name or type fails the row. Asynchronous cases run a tiny DNS
+ * responder on loopback in the test's own event loop. Nothing sleeps: the
+ * loop runs until the callback fired, with a deadline. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dns.h"
+#include "rdns.h"
+
+/* Table rows leave trailing fields out on purpose. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+#define NROWS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The reverse names of the clients used below. */
+#define P4 "10.2.0.192.in-addr.arpa" /* 192.0.2.10 */
+#define P6 "5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa" /* 2001:db8::25 */
+
+static uint64_t real_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- a tiny DNS message builder ---- */
+
+struct pkt {
+	unsigned char b[4096];
+	size_t n;
+};
+
+static void put8(struct pkt *p, unsigned v)
+{
+	assert_true(p->n < sizeof p->b);
+	p->b[p->n++] = (unsigned char)v;
+}
+
+static void put16(struct pkt *p, unsigned v)
+{
+	put8(p, (v >> 8) & 0xff);
+	put8(p, v & 0xff);
+}
+
+static void put32(struct pkt *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p, v & 0xffff);
+}
+
+static void put_bytes(struct pkt *p, const void *d, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		put8(p, ((const unsigned char *)d)[i]);
+}
+
+/* "" and "." are the root: a single zero octet. A trailing dot is ignored. */
+static void put_name(struct pkt *p, const char *name)
+{
+	while (*name && strcmp(name, ".") != 0) {
+		const char *dot = strchr(name, '.');
+		size_t l = dot ? (size_t)(dot - name) : strlen(name);
+
+		put8(p, (unsigned)l);
+		put_bytes(p, name, l);
+		name += l + (dot != NULL);
+	}
+	put8(p, 0);
+}
+
+/* Header (QR, RD, RA, rcode) and one question. */
+static void pkt_begin(struct pkt *p, unsigned id, unsigned rcode, const char *qname, unsigned qtype)
+{
+	p->n = 0;
+	put16(p, id);
+	put16(p, 0x8000 | 0x0100 | 0x0080 | (rcode & 0xf));
+	put16(p, 1); /* qdcount */
+	put16(p, 0); /* ancount */
+	put16(p, 0); /* nscount */
+	put16(p, 0); /* arcount */
+	put_name(p, qname);
+	put16(p, qtype);
+	put16(p, ns_c_in);
+}
+
+/* One answer RR; owner NULL: the question name (a pointer to offset 12). */
+static void add_answer(struct pkt *p, const char *owner, unsigned type, const void *rd, size_t rdlen)
+{
+	unsigned an = (unsigned)(p->b[6] << 8 | p->b[7]) + 1;
+
+	if (owner)
+		put_name(p, owner);
+	else
+		put16(p, 0xC00C);
+	put16(p, type);
+	put16(p, ns_c_in);
+	put32(p, 300);
+	put16(p, (unsigned)rdlen);
+	put_bytes(p, rd, rdlen);
+	p->b[6] = (unsigned char)(an >> 8);
+	p->b[7] = (unsigned char)an;
+}
+
+static void add_name_rr(struct pkt *p, const char *owner, unsigned type, const char *target)
+{
+	struct pkt rd = { .n = 0 };
+
+	put_name(&rd, target);
+	add_answer(p, owner, type, rd.b, rd.n);
+}
+
+static void add_addr(struct pkt *p, const char *owner, int family, const char *ip)
+{
+	unsigned char a[16];
+
+	assert_int_equal(inet_pton(family, ip, a), 1);
+	add_answer(p, owner, family == AF_INET ? ns_t_a : ns_t_aaaa, a, family == AF_INET ? 4 : 16);
+}
+
+/* Answer records from a spec, each "TYPE VALUE [OWNER]" (OWNER defaults to
+ * the question name): "ptr mail.example.test; a 192.0.2.1; aaaa 2001:db8::1;
+ * cname other.example.test; a 192.0.2.1 other.example.test". */
+static void add_spec(struct pkt *p, const char *spec)
+{
+	char buf[1024], *save = NULL, *item;
+
+	snprintf(buf, sizeof buf, "%s", spec ? spec : "");
+	for (item = strtok_r(buf, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
+		char type[16], a1[256], a2[256];
+		int n = sscanf(item, " %15s %255s %255s", type, a1, a2);
+		const char *owner = n == 3 ? a2 : NULL;
+
+		if (n <= 0)
+			continue;
+		if (n < 2)
+			fail_msg("bad answer spec item '%s'", item);
+		if (strcmp(type, "ptr") == 0)
+			add_name_rr(p, owner, ns_t_ptr, a1);
+		else if (strcmp(type, "cname") == 0)
+			add_name_rr(p, owner, ns_t_cname, a1);
+		else if (strcmp(type, "a") == 0)
+			add_addr(p, owner, AF_INET, a1);
+		else if (strcmp(type, "aaaa") == 0)
+			add_addr(p, owner, AF_INET6, a1);
+		else
+			fail_msg("bad answer spec item '%s'", item);
+	}
+}
+
+static void build_reply(struct pkt *p, unsigned id, unsigned rcode, const char *qname,
+                        unsigned qtype, const char *spec)
+{
+	pkt_begin(p, id, rcode, qname, qtype);
+	add_spec(p, spec);
+}
+
+/* ---- a resolver whose only server never answers ---- */
+
+struct fx {
+	struct event_base *base;
+	struct event *ticker; /* wakes EVLOOP_ONCE so deadlines are checked */
+	struct dns *dns;
+	evutil_socket_t sink; /* bound, never read: the "unused" server */
+	int sink_port;
+};
+
+/* A UDP socket on 127.0.0.1, port chosen by the kernel. */
+static evutil_socket_t udp_socket(int *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sa;
+	evutil_socket_t fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+static void fx_dns(struct fx *f, int port, int timeout_ms, int tries)
+{
+	char servers[64];
+	struct dns_options o = { servers, timeout_ms, tries, 1000 };
+	struct timeval tv = { 0, 20 * 1000 };
+
+	snprintf(servers, sizeof servers, "127.0.0.1:%d", port);
+	f->dns = dns_new(f->base, &o);
+	assert_non_null(f->dns);
+	f->ticker = event_new(f->base, -1, EV_PERSIST, tick, NULL);
+	event_add(f->ticker, &tv);
+}
+
+static void fx_start(struct fx *f)
+{
+	memset(f, 0, sizeof *f);
+	f->base = event_base_new();
+	assert_non_null(f->base);
+	f->sink = udp_socket(&f->sink_port);
+	fx_dns(f, f->sink_port, 200, 1);
+}
+
+/* Datagrams that reached the silent server. */
+static int sink_count(struct fx *f)
+{
+	unsigned char buf[1500];
+	int n = 0;
+
+	while (recv(f->sink, buf, sizeof buf, MSG_DONTWAIT) >= 0)
+		n++;
+	return n;
+}
+
+static void fx_stop(struct fx *f)
+{
+	dns_free(f->dns);
+	event_free(f->ticker);
+	if (f->sink >= 0)
+		close(f->sink);
+	event_base_free(f->base);
+}
+
+static struct dns_stats stats(struct fx *f)
+{
+	struct dns_stats st;
+
+	dns_get_stats(f->dns, &st);
+	return st;
+}
+
+/* One answer to seed: DNS_OK with a reply built from spec (or "junk": bytes
+ * no parser accepts); other statuses go in without a reply. */
+struct rr {
+	const char *name; /* NULL: end of list */
+	int type;
+	enum dns_status st;
+	const char *spec;
+};
+
+static void inject(struct fx *f, const struct rr *in, size_t n)
+{
+	static const unsigned char junk[] = { 0x12, 0x34, 0x81, 0x80, 0x00 };
+
+	for (size_t i = 0; i < n && in[i].name; i++) {
+		struct pkt p;
+
+		if (in[i].st == DNS_OK && in[i].spec && strcmp(in[i].spec, "junk") == 0) {
+			assert_int_equal(dns_inject(f->dns, in[i].name, in[i].type, DNS_OK, junk,
+			                            (int)sizeof junk, 300), 0);
+		} else if (in[i].st == DNS_OK) {
+			build_reply(&p, 0, ns_r_noerror, in[i].name, (unsigned)in[i].type, in[i].spec);
+			assert_int_equal(dns_inject(f->dns, in[i].name, in[i].type, DNS_OK, p.b, (int)p.n,
+			                            300), 0);
+		} else {
+			assert_int_equal(dns_inject(f->dns, in[i].name, in[i].type, in[i].st, NULL, 0, 300),
+			                 0);
+		}
+	}
+}
+
+/* ---- addresses and the callback ---- */
+
+/* "192.0.2.1", "2001:db8::1" or "::ffff:192.0.2.1" as a sockaddr. */
+static const struct sockaddr *addr(const char *s, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (strchr(s, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(40000);
+		assert_int_equal(inet_pton(AF_INET6, s, &s6->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(40000);
+		assert_int_equal(inet_pton(AF_INET, s, &s4->sin_addr), 1);
+	}
+	return (const struct sockaddr *)ss;
+}
+
+static int in_start; /* set around rdns_start */
+
+struct got {
+	int calls;
+	int during_start; /* calls made before rdns_start returned */
+	enum rdns_res res;
+	char name[DNS_NAME_MAX + 2];
+	int name_null;
+};
+
+static void on_result(void *arg, enum rdns_res res, const char *name)
+{
+	struct got *g = arg;
+
+	g->calls++;
+	g->during_start += in_start;
+	g->res = res;
+	g->name_null = name == NULL;
+	snprintf(g->name, sizeof g->name, "%s", name ? name : "");
+}
+
+static struct rdns_check *start(struct dns *d, const struct sockaddr *client, struct got *g)
+{
+	struct rdns_check *c;
+
+	in_start = 1;
+	c = rdns_start(d, client, on_result, g);
+	in_start = 0;
+	return c;
+}
+
+static int called(void *arg)
+{
+	return ((struct got *)arg)->calls > 0;
+}
+
+/* Run the loop until done(arg) or ms pass: 0, or -1 at the deadline. */
+static int run_until(struct fx *f, int (*done)(void *), void *arg, int ms)
+{
+	uint64_t end = real_ms() + (uint64_t)ms;
+
+	while (!done(arg)) {
+		if (real_ms() >= end)
+			return -1;
+		event_base_loop(f->base, EVLOOP_ONCE);
+	}
+	return 0;
+}
+
+/* A few more turns of the loop without waiting: nothing more may happen. */
+static void run_idle(struct fx *f)
+{
+	for (int i = 0; i < 5; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+}
+
+/* ---- pure: names ---- */
+
+static void test_res_name(void **state)
+{
+	assert_string_equal(rdns_res_name(RDNS_OK), "ok");
+	assert_string_equal(rdns_res_name(RDNS_NONE), "none");
+	assert_string_equal(rdns_res_name(RDNS_TEMPFAIL), "tempfail");
+}
+
+static void test_ptr_name(void **state)
+{
+	static const struct {
+		const char *ip, *want;
+	} rows[] = {
+		{ "192.0.2.10", P4 },
+		{ "10.0.0.255", "255.0.0.10.in-addr.arpa" },
+		{ "0.0.0.0", "0.0.0.0.in-addr.arpa" },
+		{ "255.255.255.255", "255.255.255.255.in-addr.arpa" },
+		{ "2001:db8::25", P6 },
+		{ "2001:db8::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa" },
+		/* hex digits in lower case, nibbles low first */
+		{ "2001:DB8:ABCD:EF01::FE",
+		  "e.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.f.e.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa" },
+		{ "::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa" },
+		/* an IPv4 client over IPv6 is asked about as IPv4 */
+		{ "::ffff:192.0.2.10", P4 },
+		{ "::ffff:1.2.3.4", "4.3.2.1.in-addr.arpa" },
+		/* IPv4-compatible (deprecated), not mapped: an IPv6 name */
+		{ "::192.0.2.10", "a.0.2.0.0.0.0.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa" },
+	};
+
+	for (size_t i = 0; i < NROWS(rows); i++) {
+		struct sockaddr_storage ss;
+		char out[128];
+
+		memset(out, 'x', sizeof out);
+		if (rdns_ptr_name(addr(rows[i].ip, &ss), out, sizeof out) != 0)
+			fail_msg("row %zu (%s): -1", i, rows[i].ip);
+		if (strcmp(out, rows[i].want) != 0)
+			fail_msg("row %zu (%s): got '%s' want '%s'", i, rows[i].ip, out, rows[i].want);
+	}
+}
+
+/* Not an IP address, or no room: -1. */
+static void test_ptr_name_refused(void **state)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct sockaddr_storage unspec = { .ss_family = AF_UNSPEC };
+	struct sockaddr_storage ss;
+	char out[128], tiny[16];
+
+	snprintf(un.sun_path, sizeof un.sun_path, "/tmp/x");
+	assert_int_equal(rdns_ptr_name((const struct sockaddr *)&un, out, sizeof out), -1);
+	assert_int_equal(rdns_ptr_name((const struct sockaddr *)&unspec, out, sizeof out), -1);
+	/* a buffer too small for the longest name is refused, not overrun */
+	memset(tiny, 'x', sizeof tiny);
+	assert_int_equal(rdns_ptr_name(addr("2001:db8::1", &ss), tiny, sizeof tiny), -1);
+	assert_int_equal(rdns_ptr_name(addr("192.0.2.10", &ss), tiny, sizeof tiny), -1);
+	for (size_t i = 0; i < sizeof tiny; i++)
+		assert_int_equal(tiny[i], 'x');
+	/* the longest name (73 bytes with its NUL) fits a buffer of 74 */
+	assert_int_equal(rdns_ptr_name(addr("2001:db8::1", &ss), out, 74), 0);
+	assert_int_equal(strlen(out), 72);
+}
+
+/* ---- synchronous: every answer from the cache ---- */
+
+static void test_sync_cached(void **state)
+{
+	static const struct {
+		const char *what, *client;
+		struct rr inj[6];
+		enum rdns_res want;
+		const char *want_name;
+	} rows[] = {
+		/* the name as the callback gets it is normalised */
+		{ "confirmed", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr Mail.Example.TEST" },
+		    { "mail.example.test", ns_t_a, DNS_OK, "a 192.0.2.10" } },
+		  RDNS_OK, "mail.example.test" },
+		{ "confirmed among other addresses", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mail.example.test" },
+		    { "mail.example.test", ns_t_a, DNS_OK, "a 192.0.2.99; a 192.0.2.10; a 192.0.2.11" } },
+		  RDNS_OK, "mail.example.test" },
+		/* the forward answer reaches the address through a CNAME: the
+		 * PTR name is the one confirmed, not the CNAME's target */
+		{ "A through a CNAME", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mail.example.test" },
+		    { "mail.example.test", ns_t_a, DNS_OK,
+		      "cname host.example.net; a 192.0.2.10 host.example.net" } },
+		  RDNS_OK, "mail.example.test" },
+		/* RFC 2317 classless delegation: the PTR name is a CNAME */
+		{ "PTR through a CNAME (RFC 2317)", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK,
+		      "cname 10.0-25.2.0.192.in-addr.arpa; ptr host.example.test 10.0-25.2.0.192.in-addr.arpa" },
+		    { "host.example.test", ns_t_a, DNS_OK, "a 192.0.2.10" } },
+		  RDNS_OK, "host.example.test" },
+		{ "A elsewhere", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mail.example.test" },
+		    { "mail.example.test", ns_t_a, DNS_OK, "a 192.0.2.11" } },
+		  RDNS_NONE, "" },
+		{ "A NXDOMAIN", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mail.example.test" },
+		    { "mail.example.test", ns_t_a, DNS_NXDOMAIN } },
+		  RDNS_NONE, "" },
+		{ "A NODATA", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mail.example.test" },
+		    { "mail.example.test", ns_t_a, DNS_NODATA } },
+		  RDNS_NONE, "" },
+		{ "A unreadable", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mail.example.test" },
+		    { "mail.example.test", ns_t_a, DNS_OK, "junk" } },
+		  RDNS_NONE, "" },
+		{ "no PTR (NXDOMAIN)", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_NXDOMAIN } }, RDNS_NONE, "" },
+		{ "no PTR (NODATA)", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_NODATA } }, RDNS_NONE, "" },
+		{ "PTR answer without PTR records", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "" } }, RDNS_NONE, "" },
+		{ "PTR unreadable", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "junk" } }, RDNS_NONE, "" },
+		{ "PTR TEMPFAIL", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_TEMPFAIL } }, RDNS_TEMPFAIL, "" },
+		{ "two PTR names, the second confirms", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr one.example.test; ptr two.example.test" },
+		    { "one.example.test", ns_t_a, DNS_OK, "a 192.0.2.99" },
+		    { "two.example.test", ns_t_a, DNS_OK, "a 192.0.2.10" } },
+		  RDNS_OK, "two.example.test" },
+		{ "two PTR names, the first confirms", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr one.example.test; ptr two.example.test" },
+		    { "one.example.test", ns_t_a, DNS_OK, "a 192.0.2.10" },
+		    { "two.example.test", ns_t_a, DNS_NXDOMAIN } },
+		  RDNS_OK, "one.example.test" },
+		{ "two PTR names, none confirms", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr one.example.test; ptr two.example.test" },
+		    { "one.example.test", ns_t_a, DNS_OK, "a 192.0.2.99" },
+		    { "two.example.test", ns_t_a, DNS_NODATA } },
+		  RDNS_NONE, "" },
+		/* a failed lookup might have confirmed: unknown, not "none" */
+		{ "forward TEMPFAIL, the other name elsewhere", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr one.example.test; ptr two.example.test" },
+		    { "one.example.test", ns_t_a, DNS_TEMPFAIL },
+		    { "two.example.test", ns_t_a, DNS_OK, "a 192.0.2.99" } },
+		  RDNS_TEMPFAIL, "" },
+		{ "forward TEMPFAIL, the other name confirms", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr one.example.test; ptr two.example.test" },
+		    { "one.example.test", ns_t_a, DNS_TEMPFAIL },
+		    { "two.example.test", ns_t_a, DNS_OK, "a 192.0.2.10" } },
+		  RDNS_OK, "two.example.test" },
+		{ "forward TEMPFAIL, one name", "192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mail.example.test" },
+		    { "mail.example.test", ns_t_a, DNS_TEMPFAIL } },
+		  RDNS_TEMPFAIL, "" },
+		/* IPv6: AAAA only (an A lookup would go to the network) */
+		{ "IPv6 confirmed by AAAA", "2001:db8::25",
+		  { { P6, ns_t_ptr, DNS_OK, "ptr v6.example.test" },
+		    { "v6.example.test", ns_t_aaaa, DNS_OK, "aaaa 2001:db8::99; aaaa 2001:db8::25" } },
+		  RDNS_OK, "v6.example.test" },
+		{ "IPv6, AAAA elsewhere", "2001:db8::25",
+		  { { P6, ns_t_ptr, DNS_OK, "ptr v6.example.test" },
+		    { "v6.example.test", ns_t_aaaa, DNS_OK, "aaaa 2001:db8::26" } },
+		  RDNS_NONE, "" },
+		{ "IPv6, no PTR", "2001:db8::25",
+		  { { P6, ns_t_ptr, DNS_NXDOMAIN } }, RDNS_NONE, "" },
+		/* mapped IPv4: the in-addr.arpa name and A records */
+		{ "v4-mapped client", "::ffff:192.0.2.10",
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mail.example.test" },
+		    { "mail.example.test", ns_t_a, DNS_OK, "a 192.0.2.10" } },
+		  RDNS_OK, "mail.example.test" },
+	};
+
+	for (size_t i = 0; i < NROWS(rows); i++) {
+		struct fx f;
+		struct got g = { 0 };
+		struct sockaddr_storage ss;
+		struct rdns_check *c;
+		struct dns_stats st;
+
+		fx_start(&f);
+		inject(&f, rows[i].inj, NROWS(rows[i].inj));
+		c = start(f.dns, addr(rows[i].client, &ss), &g);
+		if (c != NULL) {
+			rdns_cancel(c);
+			fail_msg("row %zu (%s): returned a handle (%d calls), expected synchronous completion",
+			         i, rows[i].what, g.calls);
+		}
+		run_idle(&f);
+		if (g.calls != 1)
+			fail_msg("row %zu (%s): %d callbacks", i, rows[i].what, g.calls);
+		if (g.res != rows[i].want || g.name_null || strcmp(g.name, rows[i].want_name) != 0)
+			fail_msg("row %zu (%s): got %s '%s' want %s '%s'", i, rows[i].what,
+			         rdns_res_name(g.res), g.name, rdns_res_name(rows[i].want), rows[i].want_name);
+		st = stats(&f);
+		if (st.queries != 0 || sink_count(&f) != 0)
+			fail_msg("row %zu (%s): went to the network", i, rows[i].what);
+		fx_stop(&f);
+	}
+}
+
+/* More PTR names than RDNS_PTR_MAX: at most that many forward lookups. */
+static void test_sync_many_ptr(void **state)
+{
+	struct fx f;
+	struct got g = { 0 };
+	struct sockaddr_storage ss;
+	struct pkt p;
+	char spec[1024] = "", name[64];
+	int n = 0;
+
+	fx_start(&f);
+	for (int i = 0; i < RDNS_PTR_MAX + 5; i++)
+		n += snprintf(spec + n, sizeof spec - (size_t)n, "ptr n%d.example.test;", i);
+	build_reply(&p, 0, ns_r_noerror, P4, ns_t_ptr, spec);
+	assert_int_equal(dns_inject(f.dns, P4, ns_t_ptr, DNS_OK, p.b, (int)p.n, 300), 0);
+	for (int i = 0; i < RDNS_PTR_MAX + 5; i++) {
+		snprintf(name, sizeof name, "n%d.example.test", i);
+		build_reply(&p, 0, ns_r_noerror, name, ns_t_a, "a 192.0.2.99");
+		assert_int_equal(dns_inject(f.dns, name, ns_t_a, DNS_OK, p.b, (int)p.n, 300), 0);
+	}
+	assert_null(start(f.dns, addr("192.0.2.10", &ss), &g));
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.res, RDNS_NONE);
+	/* one PTR hit, then no more than RDNS_PTR_MAX A hits */
+	assert_true(stats(&f).hits >= 2);
+	assert_true(stats(&f).hits <= 1 + RDNS_PTR_MAX);
+	assert_int_equal(stats(&f).queries, 0);
+	fx_stop(&f);
+}
+
+struct want_entries {
+	struct fx *f;
+	unsigned long n;
+};
+
+static int has_entries(void *arg)
+{
+	struct want_entries *w = arg;
+
+	return stats(w->f).entries >= w->n;
+}
+
+/* PTR cached; the middle name's A cached and confirming, the others' not
+ * (their queries go out): the answer is known before rdns_start returns
+ * (whichever end of the list is tried first, a query is out by then), and
+ * the lookups still out are cancelled: their timeouts reach nobody. */
+static void test_sync_cancels_pending(void **state)
+{
+	static const struct rr inj[] = {
+		{ P4, ns_t_ptr, DNS_OK, "ptr one.example.test; ptr two.example.test; ptr three.example.test" },
+		{ "two.example.test", ns_t_a, DNS_OK, "a 192.0.2.10" },
+	};
+	struct fx f;
+	struct got g = { 0 };
+	struct sockaddr_storage ss;
+	struct want_entries w = { &f, 0 };
+
+	fx_start(&f);
+	inject(&f, inj, NROWS(inj));
+	assert_null(start(f.dns, addr("192.0.2.10", &ss), &g));
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.during_start, 1);
+	assert_int_equal(g.res, RDNS_OK);
+	assert_string_equal(g.name, "two.example.test");
+	assert_true(stats(&f).queries >= 1);
+	/* each query's timeout is cached when it comes */
+	w.n = 2 + stats(&f).queries;
+	assert_int_equal(run_until(&f, has_entries, &w, 2500), 0);
+	run_idle(&f);
+	assert_int_equal(g.calls, 1);
+	fx_stop(&f);
+}
+
+/* Not an IP address: "none" at once, without a lookup. */
+static void test_not_ip(void **state)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct fx f;
+	struct got g = { 0 };
+
+	fx_start(&f);
+	snprintf(un.sun_path, sizeof un.sun_path, "/tmp/x");
+	assert_null(start(f.dns, (const struct sockaddr *)&un, &g));
+	run_idle(&f);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.res, RDNS_NONE);
+	assert_string_equal(g.name, "");
+	assert_int_equal(stats(&f).queries, 0);
+	assert_int_equal(stats(&f).hits, 0);
+	fx_stop(&f);
+	rdns_cancel(NULL);
+}
+
+/* ---- asynchronous: a DNS responder on loopback, in the same loop ---- */
+
+struct zrec {
+	const char *name; /* NULL: end */
+	int type;
+	unsigned rcode;
+	const char *spec; /* answers; "silent": never reply */
+};
+
+struct server {
+	evutil_socket_t fd;
+	struct event *ev;
+	int port;
+	const struct zrec *zone;
+	int queries, replies;
+};
+
+static int parse_question(const unsigned char *b, size_t n, unsigned *id, char *name,
+                          size_t size, unsigned *qtype)
+{
+	size_t o = 12, w = 0;
+
+	if (n < 12)
+		return -1;
+	*id = (unsigned)(b[0] << 8 | b[1]);
+	while (o < n && b[o] != 0) {
+		size_t l = b[o];
+
+		if (l > 63 || o + 1 + l > n || w + l + 2 > size)
+			return -1;
+		if (w)
+			name[w++] = '.';
+		memcpy(name + w, b + o + 1, l);
+		w += l;
+		o += 1 + l;
+	}
+	name[w] = '\0';
+	if (o + 3 > n)
+		return -1;
+	*qtype = (unsigned)(b[o + 1] << 8 | b[o + 2]);
+	return 0;
+}
+
+static void server_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	unsigned char buf[1500];
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof from;
+	ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+	char name[256];
+	unsigned id, qtype;
+	const struct zrec *z;
+	struct pkt p;
+
+	if (n <= 0 || parse_question(buf, (size_t)n, &id, name, sizeof name, &qtype) < 0)
+		return;
+	s->queries++;
+	for (z = s->zone; z && z->name; z++)
+		if (strcasecmp(z->name, name) == 0 && (unsigned)z->type == qtype)
+			break;
+	if (z && z->name) {
+		if (z->spec && strcmp(z->spec, "silent") == 0)
+			return;
+		build_reply(&p, id, z->rcode, name, qtype, z->spec);
+	} else {
+		build_reply(&p, id, ns_r_refused, name, qtype, NULL); /* not in the zone */
+	}
+	sendto(fd, p.b, p.n, 0, (struct sockaddr *)&from, fl);
+	s->replies++;
+}
+
+static void server_start(struct server *s, struct event_base *base, const struct zrec *zone)
+{
+	memset(s, 0, sizeof *s);
+	s->zone = zone;
+	s->fd = udp_socket(&s->port);
+	evutil_make_socket_nonblocking(s->fd);
+	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, server_read, s);
+	assert_non_null(s->ev);
+	event_add(s->ev, NULL);
+}
+
+static void server_stop(struct server *s)
+{
+	event_free(s->ev);
+	close(s->fd);
+}
+
+struct nfx {
+	struct fx f;
+	struct server srv;
+};
+
+static void nfx_start(struct nfx *n, const struct zrec *zone, int timeout_ms)
+{
+	memset(n, 0, sizeof *n);
+	n->f.base = event_base_new();
+	assert_non_null(n->f.base);
+	n->f.sink = -1;
+	server_start(&n->srv, n->f.base, zone);
+	fx_dns(&n->f, n->srv.port, timeout_ms, 1);
+}
+
+static void nfx_stop(struct nfx *n)
+{
+	fx_stop(&n->f);
+	server_stop(&n->srv);
+}
+
+static void test_async(void **state)
+{
+	static const struct {
+		const char *what, *client;
+		struct zrec zone[4];
+		struct rr inj[3];
+		enum rdns_res want;
+		const char *want_name;
+		int queries;    /* that reached the server */
+		int timeout_ms; /* per query; 0: 300 */
+	} rows[] = {
+		{ "PTR and A from the network", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr MX.Example.Test" },
+		    { "mx.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.10" } }, { { 0 } },
+		  RDNS_OK, "mx.example.test", 2 },
+		{ "A elsewhere", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr mx.example.test" },
+		    { "mx.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.11" } }, { { 0 } },
+		  RDNS_NONE, "", 2 },
+		/* known inside ptr_cb's own lookups, which run from the loop */
+		{ "PTR from the network, A cached", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr mx.example.test" } },
+		  { { "mx.example.test", ns_t_a, DNS_OK, "a 192.0.2.10" } },
+		  RDNS_OK, "mx.example.test", 1 },
+		{ "PTR from the network, A cached elsewhere", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr mx.example.test" } },
+		  { { "mx.example.test", ns_t_a, DNS_OK, "a 192.0.2.11" } },
+		  RDNS_NONE, "", 1 },
+		{ "PTR cached, A from the network", "192.0.2.10",
+		  { { "mx.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.10" } },
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mx.example.test" } },
+		  RDNS_OK, "mx.example.test", 1 },
+		{ "PTR NXDOMAIN", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_nxdomain, NULL } }, { { 0 } }, RDNS_NONE, "", 1 },
+		{ "PTR SERVFAIL", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_servfail, NULL } }, { { 0 } }, RDNS_TEMPFAIL, "", 1 },
+		{ "PTR times out", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "silent" } }, { { 0 } }, RDNS_TEMPFAIL, "", 1 },
+		{ "A SERVFAIL", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr mx.example.test" },
+		    { "mx.example.test", ns_t_a, ns_r_servfail, NULL } }, { { 0 } },
+		  RDNS_TEMPFAIL, "", 2 },
+		{ "two names, the second confirms", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr one.example.test; ptr two.example.test" },
+		    { "one.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.99" },
+		    { "two.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.10" } }, { { 0 } },
+		  RDNS_OK, "two.example.test", 3 },
+		/* a confirmation does not wait for the other name's lookup: its
+		 * 5 s timeout is past the run's deadline */
+		{ "two names, one silent, the other confirms", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr one.example.test; ptr two.example.test" },
+		    { "one.example.test", ns_t_a, ns_r_noerror, "silent" },
+		    { "two.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.10" } }, { { 0 } },
+		  RDNS_OK, "two.example.test", 3, 5000 },
+		/* the silent name's lookup is out when the cached one confirms
+		 * inside ptr_cb: it is cancelled, nothing waits for it */
+		{ "two names, one silent, the other cached and confirms", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr one.example.test; ptr two.example.test" },
+		    { "two.example.test", ns_t_a, ns_r_noerror, "silent" } },
+		  { { "one.example.test", ns_t_a, DNS_OK, "a 192.0.2.10" } },
+		  RDNS_OK, "one.example.test", 2, 5000 },
+		{ "two names, one silent, the other elsewhere", "192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr one.example.test; ptr two.example.test" },
+		    { "one.example.test", ns_t_a, ns_r_noerror, "silent" },
+		    { "two.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.99" } }, { { 0 } },
+		  RDNS_TEMPFAIL, "", 3 },
+		{ "IPv6: PTR and AAAA from the network", "2001:db8::25",
+		  { { P6, ns_t_ptr, ns_r_noerror, "ptr v6.example.test" },
+		    { "v6.example.test", ns_t_aaaa, ns_r_noerror, "aaaa 2001:db8::25" } }, { { 0 } },
+		  RDNS_OK, "v6.example.test", 2 },
+		{ "v4-mapped from the network", "::ffff:192.0.2.10",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr mx.example.test" },
+		    { "mx.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.10" } }, { { 0 } },
+		  RDNS_OK, "mx.example.test", 2 },
+	};
+
+	for (size_t i = 0; i < NROWS(rows); i++) {
+		struct nfx n;
+		struct got g = { 0 };
+		struct sockaddr_storage ss;
+		struct rdns_check *c;
+
+		nfx_start(&n, rows[i].zone, rows[i].timeout_ms ? rows[i].timeout_ms : 300);
+		inject(&n.f, rows[i].inj, NROWS(rows[i].inj));
+		c = start(n.f.dns, addr(rows[i].client, &ss), &g);
+		if (c == NULL)
+			fail_msg("row %zu (%s): completed synchronously (%d calls)", i, rows[i].what, g.calls);
+		assert_int_equal(g.calls, 0);
+		if (run_until(&n.f, called, &g, 2500) < 0)
+			fail_msg("row %zu (%s): no callback", i, rows[i].what);
+		run_idle(&n.f);
+		if (g.calls != 1 || g.during_start != 0)
+			fail_msg("row %zu (%s): %d calls, %d inside rdns_start", i, rows[i].what, g.calls,
+			         g.during_start);
+		if (g.res != rows[i].want || strcmp(g.name, rows[i].want_name) != 0)
+			fail_msg("row %zu (%s): got %s '%s' want %s '%s'", i, rows[i].what,
+			         rdns_res_name(g.res), g.name, rdns_res_name(rows[i].want), rows[i].want_name);
+		if (n.srv.queries != rows[i].queries)
+			fail_msg("row %zu (%s): %d queries, want %d", i, rows[i].what, n.srv.queries,
+			         rows[i].queries);
+		nfx_stop(&n);
+	}
+}
+
+/* Two checks of one client at once share the queries; both are told. Then
+ * the answers are cached: a third check completes synchronously. */
+static void test_async_two_checks(void **state)
+{
+	static const struct zrec zone[] = {
+		{ P4, ns_t_ptr, ns_r_noerror, "ptr mx.example.test" },
+		{ "mx.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.10" },
+		{ NULL },
+	};
+	struct nfx n;
+	struct got g[3] = { { 0 } };
+	struct sockaddr_storage ss;
+
+	nfx_start(&n, zone, 300);
+	assert_non_null(start(n.f.dns, addr("192.0.2.10", &ss), &g[0]));
+	assert_non_null(start(n.f.dns, addr("::ffff:192.0.2.10", &ss), &g[1]));
+	assert_int_equal(run_until(&n.f, called, &g[1], 2500), 0);
+	assert_int_equal(run_until(&n.f, called, &g[0], 2500), 0);
+	run_idle(&n.f);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(g[i].calls, 1);
+		assert_int_equal(g[i].res, RDNS_OK);
+		assert_string_equal(g[i].name, "mx.example.test");
+	}
+	assert_int_equal(n.srv.queries, 2);
+	assert_null(start(n.f.dns, addr("192.0.2.10", &ss), &g[2]));
+	assert_int_equal(g[2].calls, 1);
+	assert_int_equal(g[2].res, RDNS_OK);
+	assert_string_equal(g[2].name, "mx.example.test");
+	assert_int_equal(n.srv.queries, 2);
+	nfx_stop(&n);
+}
+
+/* Cancelled at each stage: the callback never runs, the answers still
+ * arrive (and fill the cache) and nothing touches the freed check (ASan). */
+static void test_cancel(void **state)
+{
+	static const struct {
+		const char *what;
+		struct zrec zone[4];
+		struct rr inj[2];
+		unsigned long entries_before; /* wait for these before cancelling */
+		unsigned long entries_after;  /* then wait for these */
+	} rows[] = {
+		{ "during PTR",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr mx.example.test" } }, { { 0 } }, 0, 1 },
+		{ "during A, PTR cached",
+		  { { "mx.example.test", ns_t_a, ns_r_noerror, "a 192.0.2.10" } },
+		  { { P4, ns_t_ptr, DNS_OK, "ptr mx.example.test" } }, 0, 2 },
+		/* PTR answered from the network, A then out (times out) */
+		{ "after PTR, during A",
+		  { { P4, ns_t_ptr, ns_r_noerror, "ptr mx.example.test" },
+		    { "mx.example.test", ns_t_a, ns_r_noerror, "silent" } }, { { 0 } }, 1, 2 },
+		/* one forward answer in (no match), the other still out */
+		{ "between two A answers",
+		  { { "one.example.test", ns_t_a, ns_r_noerror, "" },
+		    { "two.example.test", ns_t_a, ns_r_noerror, "silent" } },
+		  { { P4, ns_t_ptr, DNS_OK, "ptr one.example.test; ptr two.example.test" } }, 2, 3 },
+	};
+
+	for (size_t i = 0; i < NROWS(rows); i++) {
+		struct nfx n;
+		struct got g = { 0 };
+		struct sockaddr_storage ss;
+		struct rdns_check *c;
+		struct want_entries w = { &n.f, rows[i].entries_before };
+
+		nfx_start(&n, rows[i].zone, 200);
+		inject(&n.f, rows[i].inj, NROWS(rows[i].inj));
+		c = start(n.f.dns, addr("192.0.2.10", &ss), &g);
+		assert_non_null(c);
+		if (run_until(&n.f, has_entries, &w, 2500) < 0)
+			fail_msg("row %zu (%s): answers before cancel never came", i, rows[i].what);
+		if (g.calls != 0)
+			fail_msg("row %zu (%s): called before cancel", i, rows[i].what);
+		rdns_cancel(c);
+		w.n = rows[i].entries_after;
+		if (run_until(&n.f, has_entries, &w, 2500) < 0)
+			fail_msg("row %zu (%s): answers after cancel never came", i, rows[i].what);
+		run_idle(&n.f);
+		if (g.calls != 0)
+			fail_msg("row %zu (%s): callback after cancel", i, rows[i].what);
+		nfx_stop(&n);
+	}
+}
+
+/* Cancel, then free the resolver at once with the queries still out. */
+static void test_cancel_then_free(void **state)
+{
+	static const struct zrec zone[] = {
+		{ "one.example.test", ns_t_a, ns_r_noerror, "silent" },
+		{ "two.example.test", ns_t_a, ns_r_noerror, "silent" },
+		{ NULL },
+	};
+	static const struct rr inj[] = {
+		{ P4, ns_t_ptr, DNS_OK, "ptr one.example.test; ptr two.example.test" },
+	};
+	struct nfx n;
+	struct got g = { 0 };
+	struct sockaddr_storage ss;
+	struct rdns_check *c;
+
+	nfx_start(&n, zone, 200);
+	inject(&n.f, inj, NROWS(inj));
+	c = start(n.f.dns, addr("192.0.2.10", &ss), &g);
+	assert_non_null(c);
+	rdns_cancel(c);
+	nfx_stop(&n);
+	assert_int_equal(g.calls, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_res_name),
+		cmocka_unit_test(test_ptr_name),
+		cmocka_unit_test(test_ptr_name_refused),
+		cmocka_unit_test(test_sync_cached),
+		cmocka_unit_test(test_sync_many_ptr),
+		cmocka_unit_test(test_sync_cancels_pending),
+		cmocka_unit_test(test_not_ip),
+		cmocka_unit_test(test_async),
+		cmocka_unit_test(test_async_two_checks),
+		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_cancel_then_free),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
