@@ -37,6 +37,9 @@ struct backend {
 	int ngroup, greplied, gsent;
 	backend_group_cb gcb;
 	struct event *defer;     /* reports a failed connect asynchronously */
+	struct sockaddr_storage addr; /* where it is connected: a pooled one must match the config */
+	socklen_t addrlen;
+	int pooled;              /* idle in the pool: its end is no news */
 	int cmd_timeout;         /* seconds: backend_timeout */
 	int data_timeout;        /* seconds for the end-of-data reply: backend_data_timeout */
 };
@@ -65,7 +68,7 @@ static void finish(struct backend *b, const struct smtp_reply *r)
 
 static void die(struct backend *b, const char *why)
 {
-	if (b->state != B_DEAD)
+	if (b->state != B_DEAD && !b->pooled)
 		log_warn("backend", "backend connection failed: %s", why);
 	b->state = B_DEAD;
 	if (b->bev)
@@ -187,6 +190,8 @@ struct backend *backend_open(struct event_base *base, const struct config *cfg, 
 	if (!b)
 		return NULL;
 	snprintf(b->hostname, sizeof b->hostname, "%s", cfg->hostname);
+	memcpy(&b->addr, &cfg->backend, cfg->backend_len);
+	b->addrlen = cfg->backend_len;
 	b->cmd_timeout = cfg->backend_timeout;
 	b->data_timeout = cfg->backend_data_timeout;
 	b->cb = cb;
@@ -270,6 +275,81 @@ int backend_message_end(struct backend *b, backend_cb cb, void *arg)
 int backend_idle(const struct backend *b)
 {
 	return b && b->state == B_IDLE;
+}
+
+/* ---- a pool of idle connections, per event loop ---------------------------
+ * A session that ends leaves its idle backend connection here; the next one
+ * that needs a backend takes it (after RSET, like any reused connection)
+ * instead of paying a TCP set-up, the banner and EHLO: with one message per
+ * client connection that is two round trips and a connection of the
+ * backend's per message. A pooled connection that the backend closes (its
+ * idle timeout) or that stays unused for backend_cache_time seconds is
+ * dropped. */
+static struct backend *pool[MOAT_BACKEND_POOL_MAX];
+static int npool;
+
+static void pool_remove(struct backend *b)
+{
+	for (int i = 0; i < npool; i++)
+		if (pool[i] == b) {
+			pool[i] = pool[--npool];
+			return;
+		}
+}
+
+/* A pooled connection died (closed by the backend, timed out, spoke). */
+static void pool_dead(void *arg, const struct smtp_reply *r)
+{
+	struct backend *b = arg;
+
+	pool_remove(b);
+	b->state = B_DEAD;
+	backend_free(b);
+}
+
+void backend_release(struct backend *b, const struct config *cfg)
+{
+	if (!b)
+		return;
+	if (b->state != B_IDLE || npool == MOAT_BACKEND_POOL_MAX || !b->bev || cfg->backend_cache_time <= 0 ||
+	    evbuffer_get_length(bufferevent_get_input(b->bev)) ||
+	    b->addrlen != cfg->backend_len || memcmp(&b->addr, &cfg->backend, b->addrlen) != 0) {
+		backend_free(b);
+		return;
+	}
+	b->pooled = 1;
+	b->cb = pool_dead;
+	b->gcb = NULL;
+	b->arg = b;
+	set_timeout(b, cfg->backend_cache_time);
+	pool[npool++] = b;
+}
+
+struct backend *backend_take(const struct config *cfg)
+{
+	while (npool > 0) {
+		struct backend *b = pool[--npool];
+
+		if (b->state == B_IDLE && b->addrlen == cfg->backend_len &&
+		    memcmp(&b->addr, &cfg->backend, b->addrlen) == 0 &&
+		    snprintf(b->hostname, sizeof b->hostname, "%s", cfg->hostname) > 0) {
+			b->pooled = 0;
+			b->cb = NULL;
+			b->arg = NULL;
+			b->cmd_timeout = cfg->backend_timeout;
+			b->data_timeout = cfg->backend_data_timeout;
+			return b;
+		}
+		b->state = B_DEAD;
+		backend_free(b);
+	}
+	return NULL;
+}
+
+void backend_pool_free(void)
+{
+	while (npool > 0)
+		backend_free(pool[--npool]);
 }
 
 const struct ehlo_caps *backend_caps(const struct backend *b)

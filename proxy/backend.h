@@ -39,6 +39,14 @@ int backend_idle(const struct backend *b);
 const struct ehlo_caps *backend_caps(const struct backend *b);
 /* Close: QUIT when idle, else a plain close. No callback runs afterwards. */
 void backend_free(struct backend *b);
+/* A session is done with b: keep it for another (idle, same backend
+ * address, room in the pool), else free it. */
+void backend_release(struct backend *b, const struct config *cfg);
+/* An idle pooled connection to cfg's backend, or NULL. The taker sends
+ * RSET before its transaction, as on any reused connection. */
+struct backend *backend_take(const struct config *cfg);
+/* Close every pooled connection (process exit). */
+void backend_pool_free(void);
 
 /* What the backend offered in its latest EHLO reply (any connection). Lets
  * moat advertise SMTPUTF8/DSN to clients only when the backend has them. */

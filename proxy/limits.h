@@ -29,6 +29,8 @@
 #define MOAT_DATA_PROGRESS (64 * 1024) /* DATA bytes that earn another data_timeout */
 #define MOAT_PROXY_TIMEOUT 10      /* seconds to send the PROXY header */
 /* Backend timeouts (seconds): connect+banner, a command reply, the end-of-data reply (RFC 5321 4.5.3.2.6: 10 min). */
+#define MOAT_BACKEND_POOL_MAX 32    /* idle backend connections kept per worker for the next sessions */
+#define MOAT_BACKEND_POOL_IDLE 10   /* backend_cache_time default, seconds (Postfix: 2 s) */
 #define MOAT_BACKEND_CONNECT_TIMEOUT 30
 #define MOAT_BACKEND_CMD_TIMEOUT 300
 #define MOAT_BACKEND_DATA_TIMEOUT 600

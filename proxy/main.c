@@ -294,6 +294,7 @@ static int worker_run(struct server *srv, const int *fds)
 	event_base_dispatch(srv->base);
 	while (srv->sessions)
 		session_abort(srv->sessions);
+	backend_pool_free();
 	backend_probe_cancel();
 	dkim_verifier_free(srv->dkim);
 	dns_free(srv->dns);

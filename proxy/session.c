@@ -73,7 +73,11 @@ static void session_free(struct session *s)
 	}
 	checks_free(s->chk);
 	free(s->early_v);
-	backend_free(s->be);
+	/* no transaction open on it: another session may use it */
+	if (s->tx)
+		backend_free(s->be);
+	else
+		backend_release(s->be, s->cfg);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	if (s->reaper)
@@ -715,6 +719,11 @@ static void rcpt_backend_step(struct session *s)
 	if (s->be && !backend_idle(s->be))
 		drop_backend(s);
 	if (s->be) {
+		start_backend_txn(s);
+		return;
+	}
+	if ((s->be = backend_take(s->cfg))) {
+		s->be_used = 1; /* RSET first */
 		start_backend_txn(s);
 		return;
 	}

@@ -94,6 +94,9 @@ def base_config(workdir, backend_addr, dns):
         # One process, so that a test sees every session's log and can read
         # its RSS; test_workers.py runs several.
         "workers": "1",
+        # Backend connections end with their session, so that a test can
+        # count them; test_relay.py and test_faults.py keep them cached.
+        "backend_cache_time": "0",
     }
 
 

@@ -223,6 +223,7 @@ def test_fault_injection_nothing_lost(moat_factory, dns_factory, backend_factory
     os.makedirs(spool, exist_ok=True)
     m = checks_moat(moat_factory, zdns, _backend=be, spool_dir=spool, dns_timeout=300, dns_tries=1,
                     backend_timeout=1, backend_data_timeout=1, max_connections_per_ip=1000,
+                    backend_cache_time=5,   # sessions reuse each other's backend connections
                     max_message_size=4000000)
     pid = m.proc.pid
     # baseline: a warm-up without faults

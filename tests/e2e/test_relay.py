@@ -837,3 +837,37 @@ def test_utf8_address_needs_smtputf8(backend_factory, moat_factory, mail, rcpt):
         assert 500 <= r.code < 600, r
     m.wait_session_end(1)
     assert not [x for x in be.commands() if x.upper().startswith("RCPT")]
+
+
+def test_backend_connection_cached_for_the_next_session(moat_factory, backend):
+    """With backend_cache_time, a session's idle backend connection serves the
+    next session (after RSET, with its own XFORWARD-less MAIL): one backend
+    connection for several client sessions, each message delivered once to
+    its own recipients; a connection lost in a transaction is not reused."""
+    m = moat_factory(backend_cache_time=30)
+    backend.wait_event(lambda e: e[0] == "CONNECT", what="the probe's CONNECT")
+    backend.wait_all_closed()
+    before = len([e for e in backend.events.snapshot() if e[0] == "CONNECT"])
+    for k in range(5):
+        with SMTPClient(m.port) as c:
+            c.ehlo()
+            r = c.transaction(SENDER, ["user%d@example.test" % k], b"Subject: %d\r\n\r\nx\r\n" % k)
+            assert r.code == 250, r
+            c.cmd("QUIT")
+        m.wait_session_end(k + 1)
+    msgs = backend.wait_stored(5)
+    assert sorted(x.rcpts[0] for x in msgs) == ["user%d@example.test" % k for k in range(5)]
+    events = backend.events.snapshot()
+    assert len([e for e in events if e[0] == "CONNECT"]) == before + 1, events
+    cmds = [e[2].upper() for e in events if e[0] == "CMD"]
+    assert cmds.count("RSET") >= 4, cmds
+    # the backend drops the connection in a transaction: the next session
+    # opens a new one and still delivers
+    with SMTPClient(m.port) as c:
+        c.ehlo()
+        assert c.transaction(SENDER, ["drop-after-data@example.test"], b"Subject: d\r\n\r\nx\r\n").code == 451
+    m.wait_session_end(6)
+    with SMTPClient(m.port) as c:
+        c.ehlo()
+        assert c.transaction(SENDER, [RCPT], b"Subject: after\r\n\r\nx\r\n").code == 250
+    assert len(backend.wait_stored(6)) == 6
