@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "checks.h"
 #include "limits.h"
 #include "recipients.h"
 #include "rules.h"
+#include "spf_cache.h"
 
 struct stored_rcpt {
 	char *addr;
@@ -322,10 +324,24 @@ static void sender_cb_(void *arg, enum sender_res res)
 	mail_maybe_done(c);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *sender_of(const struct checks *c)
+{
+	return c->t->from.null ? "" : c->t->from.mailbox;
+}
+
 static void spf_cb_(void *arg, const struct spf_outcome *o)
 {
 	struct checks *c = arg;
 
+	spf_cache_put(c->client_ip, c->helo, sender_of(c), c->cfg->hostname, o, now_ms());
 	c->spf = NULL;
 	c->t->res.spf = *o;
 	c->t->res.spf_done = 1;
@@ -352,6 +368,16 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 	/* Both start before either may deliver: the rules wait for both. */
 	c->sender_pending = c->cfg->check_sender_domain && c->env.dns;
 	c->spf_pending = c->cfg->check_spf && c->env.dns;
+	if (c->spf_pending) { /* the same client, HELO and sender a moment ago */
+		const struct spf_outcome *o = spf_cache_get(c->client_ip, c->helo, sender_of(c), c->cfg->hostname,
+		                                            now_ms());
+
+		if (o) {
+			c->t->res.spf = *o;
+			c->t->res.spf_done = 1;
+			c->spf_pending = 0;
+		}
+	}
 	c->starting = 1;
 	if (c->sender_pending)
 		sc = sender_check_start(c->env.dns, from->null ? NULL : from->domain, sender_cb_, c);
