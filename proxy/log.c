@@ -29,6 +29,13 @@ size_t json_escape(char *dst, size_t size, const char *src, size_t max)
 		char esc[7];
 		size_t n = 0;
 
+		/* the common case, printable ASCII, without the escape buffer */
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && i < max) {
+			if (o + 1 >= size)
+				break;
+			dst[o++] = (char)c;
+			continue;
+		}
 		if (i >= max) {
 			if (o + 3 < size) {
 				memcpy(dst + o, "...", 3);
