@@ -237,11 +237,6 @@ struct rdns_check *rdns_start(struct dns *d, const struct sockaddr *client, rdns
 		free(c);
 		return NULL;
 	}
-	/* every forward answer came from the cache, none matched */
-	if (c->ptr == NULL && c->nfwd > 0 && c->npending == 0) {
-		finish(c, c->tempfail ? RDNS_TEMPFAIL : RDNS_NONE, "");
-		return NULL;
-	}
 	return c;
 }
 

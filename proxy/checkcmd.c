@@ -426,10 +426,13 @@ int check_main(int argc, char **argv, const char *default_config)
 		}
 		checks_rcpt(c, &path, &v);
 		snprintf(what, sizeof what, "<%s>", path.mailbox);
-		snprintf(found, sizeof found, "relay %s%s%s",
-		         relay_check(cfg, (struct sockaddr *)&ss, &path) == RELAY_OK ? "ok"
-		         : relay_check(cfg, (struct sockaddr *)&ss, &path) == RELAY_DENIED ? "denied" : "routing",
-		         path.domain[0] && relay_domain_is_local(cfg, path.domain) ? ", local domain" : "", "");
+		{
+			enum relay_result rr = relay_check(cfg, (struct sockaddr *)&ss, &path);
+
+			snprintf(found, sizeof found, "relay %s%s",
+			         rr == RELAY_OK ? "ok" : rr == RELAY_DENIED ? "denied" : "routing",
+			         path.domain[0] && relay_domain_is_local(cfg, path.domain) ? ", local domain" : "");
+		}
 		stage_begin(&run.rep, "rcpt", what, found);
 		if (stage_end(&run.rep, &v)) {
 			if (!worst.code || (v.code / 100 == 5 && worst.code / 100 != 5))

@@ -32,6 +32,7 @@
 #include "checks.h"
 #include "config.h"
 #include "dns.h"
+#include "dnsfix.h"
 #include "rules.h"
 #include "smtp_parse.h"
 
@@ -834,121 +835,14 @@ static void test_data_without_mail(void **state)
 
 /* ---- connect with reverse DNS ---- */
 
-static uint64_t real_ms(void)
+/* "TYPE VALUE" for build_reply */
+static const char *spec(const char *type, const char *value, char *buf)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	snprintf(buf, 300, "%s %s", type, value);
+	return buf;
 }
 
-struct pkt {
-	unsigned char b[1024];
-	size_t n;
-};
-
-static void put8(struct pkt *p, unsigned v)
-{
-	assert_true(p->n < sizeof p->b);
-	p->b[p->n++] = (unsigned char)v;
-}
-
-static void put16(struct pkt *p, unsigned v)
-{
-	put8(p, (v >> 8) & 0xff);
-	put8(p, v & 0xff);
-}
-
-static void put_name(struct pkt *p, const char *name)
-{
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t l = dot ? (size_t)(dot - name) : strlen(name);
-
-		put8(p, (unsigned)l);
-		for (size_t i = 0; i < l; i++)
-			put8(p, (unsigned char)name[i]);
-		name += l + (dot != NULL);
-	}
-	put8(p, 0);
-}
-
-/* A NOERROR reply to (qname, qtype) with one answer: a PTR name or an IPv4 address. */
-static void one_answer(struct pkt *p, const char *qname, unsigned qtype, const char *value)
-{
-	struct pkt rd = { .n = 0 };
-	unsigned char a[4];
-
-	p->n = 0;
-	put16(p, 0);
-	put16(p, 0x8180);
-	put16(p, 1);
-	put16(p, 1);
-	put16(p, 0);
-	put16(p, 0);
-	put_name(p, qname);
-	put16(p, qtype);
-	put16(p, ns_c_in);
-	if (qtype == ns_t_ptr) {
-		put_name(&rd, value);
-	} else {
-		assert_int_equal(inet_pton(AF_INET, value, a), 1);
-		for (int i = 0; i < 4; i++)
-			put8(&rd, a[i]);
-	}
-	put16(p, 0xC00C);
-	put16(p, qtype);
-	put16(p, ns_c_in);
-	put16(p, 0);
-	put16(p, 300);
-	put16(p, (unsigned)rd.n);
-	for (size_t i = 0; i < rd.n; i++)
-		put8(p, rd.b[i]);
-}
-
-struct dnsfx {
-	struct event_base *base;
-	struct dns *dns;
-	struct event *ticker;
-	int sink;
-};
-
-static void tick(evutil_socket_t fd, short what, void *arg)
-{
-}
-
-/* A resolver whose only server (a bound UDP socket) never answers. */
-static void dnsfx_start(struct dnsfx *f)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof sa;
-	char servers[64];
-	struct dns_options o = { servers, 200, 1, 1000 };
-	struct timeval tv = { 0, 20 * 1000 };
-
-	f->base = event_base_new();
-	assert_non_null(f->base);
-	f->sink = socket(AF_INET, SOCK_DGRAM, 0);
-	assert_true(f->sink >= 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(f->sink, (struct sockaddr *)&sa, sizeof sa), 0);
-	assert_int_equal(getsockname(f->sink, (struct sockaddr *)&sa, &sl), 0);
-	snprintf(servers, sizeof servers, "127.0.0.1:%d", ntohs(sa.sin_port));
-	f->dns = dns_new(f->base, &o);
-	assert_non_null(f->dns);
-	f->ticker = event_new(f->base, -1, EV_PERSIST, tick, NULL);
-	event_add(f->ticker, &tv);
-}
-
-static void dnsfx_stop(struct dnsfx *f)
-{
-	dns_free(f->dns);
-	event_free(f->ticker);
-	close(f->sink);
-	event_base_free(f->base);
-}
-
-static unsigned long dns_queries(struct dnsfx *f)
+static unsigned long dns_queries(struct fx *f)
 {
 	struct dns_stats st;
 
@@ -976,18 +870,19 @@ static void test_connect_rdns_cached(void **state)
 	};
 
 	for (size_t i = 0; i < NROWS(rows); i++) {
-		struct dnsfx f;
+		struct fx f;
 		struct config *cfg = make_cfg(rdns_rules, NULL, 0);
 		struct hits hs = { 0 };
 		struct checks *c;
 		struct vrec r = { 0 };
 		struct pkt p;
+		char sp[300];
 		enum rdns_res res;
 		const char *name;
 
-		dnsfx_start(&f);
+		fx_start(&f);
 		if (rows[i].ptr) {
-			one_answer(&p, "10.2.0.192.in-addr.arpa", ns_t_ptr, rows[i].ptr);
+			build_reply(&p, 0, ns_r_noerror, "10.2.0.192.in-addr.arpa", ns_t_ptr, spec("ptr", rows[i].ptr, sp));
 			assert_int_equal(dns_inject(f.dns, "10.2.0.192.in-addr.arpa", ns_t_ptr, DNS_OK, p.b,
 			                            (int)p.n, 300), 0);
 		} else {
@@ -995,7 +890,7 @@ static void test_connect_rdns_cached(void **state)
 			                            NULL, 0, 300), 0);
 		}
 		if (rows[i].a) {
-			one_answer(&p, "mail.example.test", ns_t_a, rows[i].a);
+			build_reply(&p, 0, ns_r_noerror, "mail.example.test", ns_t_a, spec("a", rows[i].a, sp));
 			assert_int_equal(dns_inject(f.dns, "mail.example.test", ns_t_a, DNS_OK, p.b, (int)p.n,
 			                            300), 0);
 		}
@@ -1016,14 +911,14 @@ static void test_connect_rdns_cached(void **state)
 		assert_int_equal(r.calls, 1);
 		checks_free(c);
 		config_unref(cfg);
-		dnsfx_stop(&f);
+		fx_stop(&f);
 	}
 }
 
 /* No rule tests rdns: no lookup, even with a resolver. */
 static void test_connect_rdns_unused(void **state)
 {
-	struct dnsfx f;
+	struct fx f;
 	struct config *cfg = make_cfg("reject client 192.0.2.0/24\n", NULL, 0);
 	struct hits hs = { 0 };
 	struct checks *c;
@@ -1031,7 +926,7 @@ static void test_connect_rdns_unused(void **state)
 	const char *name;
 	struct dns_stats st;
 
-	dnsfx_start(&f);
+	fx_start(&f);
 	c = new_checks(cfg, f.dns, "198.51.100.1", &hs);
 	assert_int_equal(do_connect(c).code, 0);
 	assert_int_equal(checks_rdns(c, &res, &name), 0);
@@ -1039,7 +934,7 @@ static void test_connect_rdns_unused(void **state)
 	assert_int_equal(st.queries + st.hits, 0);
 	checks_free(c);
 	config_unref(cfg);
-	dnsfx_stop(&f);
+	fx_stop(&f);
 }
 
 static int verdict_in(void *arg)
@@ -1051,7 +946,7 @@ static int verdict_in(void *arg)
  * "rdns none" holds for a failed lookup too). */
 static void test_connect_rdns_async(void **state)
 {
-	struct dnsfx f;
+	struct fx f;
 	struct config *cfg = make_cfg(rdns_rules, NULL, 0);
 	struct hits hs = { 0 };
 	struct checks *c;
@@ -1060,7 +955,7 @@ static void test_connect_rdns_async(void **state)
 	const char *name;
 	uint64_t end;
 
-	dnsfx_start(&f);
+	fx_start(&f);
 	c = new_checks(cfg, f.dns, "192.0.2.10", &hs);
 	checks_connect(c, on_verdict, &r);
 	assert_int_equal(r.calls, 0);
@@ -1079,13 +974,13 @@ static void test_connect_rdns_async(void **state)
 	assert_int_equal(r.calls, 1);
 	checks_free(c);
 	config_unref(cfg);
-	dnsfx_stop(&f);
+	fx_stop(&f);
 }
 
 /* The session ends with the lookup in flight: no verdict, nothing leaks. */
 static void test_connect_rdns_free_pending(void **state)
 {
-	struct dnsfx f;
+	struct fx f;
 	struct config *cfg = make_cfg(rdns_rules, NULL, 0);
 	struct hits hs = { 0 };
 	struct checks *c;
@@ -1093,7 +988,7 @@ static void test_connect_rdns_free_pending(void **state)
 	struct dns_stats st = { 0 };
 	uint64_t end;
 
-	dnsfx_start(&f);
+	fx_start(&f);
 	c = new_checks(cfg, f.dns, "192.0.2.10", &hs);
 	checks_connect(c, on_verdict, &r);
 	assert_int_equal(r.calls, 0);
@@ -1110,7 +1005,7 @@ static void test_connect_rdns_free_pending(void **state)
 		event_base_loop(f.base, EVLOOP_NONBLOCK);
 	assert_int_equal(r.calls, 0);
 	config_unref(cfg);
-	dnsfx_stop(&f);
+	fx_stop(&f);
 }
 
 int main(void)
