@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "backend.h"
+#include "bevpush.h"
 #include "limits.h"
 #include "log.h"
 
@@ -21,6 +22,8 @@ enum bstate {
 	B_EHLO,       /* waiting for the EHLO reply */
 	B_IDLE,       /* ready for a command */
 	B_WAIT,       /* a command sent, waiting for its reply */
+	B_MESSAGE,    /* DATA answered 354: only the message may follow, and only
+	               * closing the connection (no QUIT, no pool) abandons it */
 	B_DEAD,
 };
 
@@ -97,6 +100,7 @@ static int on_reply(struct backend *b)
 		}
 		snprintf(ehlo, sizeof ehlo, "EHLO %s", b->hostname);
 		send_line(b, ehlo);
+		bev_push(b->bev);
 		b->state = B_EHLO;
 		smtp_reply_init(&b->reply);
 		return 0;
@@ -116,12 +120,14 @@ static int on_reply(struct backend *b)
 			/* A reply inside a group: report it and go on with the group. */
 			b->gcb(b->arg, b->greplied++, &b->reply);
 			smtp_reply_init(&b->reply);
-			if (b->gsent == b->greplied)
+			if (b->gsent == b->greplied) {
 				send_line(b, b->group[b->gsent++]);
+				bev_push(b->bev);
+			}
 			return 0;
 		}
 		/* 421 means the backend is closing: no further command. */
-		b->state = b->reply.code == 421 ? B_DEAD : B_IDLE;
+		b->state = b->reply.code == 421 ? B_DEAD : b->reply.code == 354 ? B_MESSAGE : B_IDLE;
 		finish(b, &b->reply);
 		return 1;
 	default:
@@ -145,7 +151,7 @@ static void read_cb(struct bufferevent *bev, void *ctx)
 				die(b, "reply line too long");
 			return;
 		}
-		if (b->state == B_IDLE) {
+		if (b->state == B_IDLE || b->state == B_MESSAGE) {
 			free(line);
 			die(b, "unsolicited reply"); /* e.g. a 421 idle timeout */
 			return;
@@ -167,6 +173,7 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		b->state = B_BANNER;
+		sock_nodelay(bufferevent_getfd(bev));
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -175,6 +182,11 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		die(b, "connection closed by backend");
 	else
 		die(b, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void write_cb(struct bufferevent *bev, void *ctx)
+{
+	bev_pushed(bev);
 }
 
 static void defer_cb(evutil_socket_t fd, short what, void *ctx)
@@ -203,11 +215,11 @@ struct backend *backend_open(struct event_base *base, const struct config *cfg, 
 		backend_free(b);
 		return NULL;
 	}
-	bufferevent_setcb(b->bev, read_cb, NULL, event_cb, b);
+	bufferevent_setcb(b->bev, read_cb, write_cb, event_cb, b);
 	bufferevent_setwatermark(b->bev, EV_READ, 0, MOAT_BACKEND_REPLY_MAX * 2);
 	set_timeout(b, b->cmd_timeout < MOAT_BACKEND_CONNECT_TIMEOUT ? b->cmd_timeout
 	                                                            : MOAT_BACKEND_CONNECT_TIMEOUT);
-	bufferevent_enable(b->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(b->bev, EV_READ); /* writes: bev_push */
 	b->state = B_CONNECTING;
 	if (bufferevent_socket_connect(b->bev, (const struct sockaddr *)&cfg->backend,
 	                               (int)cfg->backend_len) < 0) {
@@ -229,6 +241,7 @@ int backend_command(struct backend *b, const char *line, backend_cb cb, void *ar
 	b->state = B_WAIT;
 	set_timeout(b, b->cmd_timeout);
 	send_line(b, line);
+	bev_push(b->bev);
 	return 0;
 }
 
@@ -252,24 +265,28 @@ int backend_group(struct backend *b, const char *const *lines, int n, backend_gr
 	do
 		send_line(b, b->group[b->gsent++]);
 	while (b->caps.pipelining && b->gsent < n);
+	bev_push(b->bev);
 	return 0;
 }
 
 struct evbuffer *backend_message_buffer(struct backend *b)
 {
-	return b->state == B_IDLE ? bufferevent_get_output(b->bev) : NULL;
+	return b->state == B_MESSAGE ? bufferevent_get_output(b->bev) : NULL;
 }
 
 int backend_message_end(struct backend *b, backend_cb cb, void *arg)
 {
-	if (b->state != B_IDLE)
+	if (b->state != B_MESSAGE)
 		return -1;
 	smtp_reply_init(&b->reply);
 	b->cb = cb;
 	b->arg = arg;
 	b->state = B_WAIT;
 	set_timeout(b, b->data_timeout);
-	return evbuffer_add(bufferevent_get_output(b->bev), ".\r\n", 3);
+	if (evbuffer_add(bufferevent_get_output(b->bev), ".\r\n", 3) < 0)
+		return -1;
+	bev_push(b->bev);
+	return 0;
 }
 
 int backend_idle(const struct backend *b)
@@ -364,7 +381,7 @@ void backend_free(struct backend *b)
 	if (b->bev && b->state == B_IDLE) {
 		/* Best effort; the socket closes right after. */
 		send_line(b, "QUIT");
-		evbuffer_write(bufferevent_get_output(b->bev), bufferevent_getfd(b->bev));
+		bev_push(b->bev);
 	}
 	if (b->bev)
 		bufferevent_free(b->bev);

@@ -16,6 +16,7 @@
 
 #include "authres.h"
 #include "backend.h"
+#include "bevpush.h"
 #include "iptable.h"
 #include "limits.h"
 #include "log.h"
@@ -38,8 +39,13 @@ static const char *helo_of(const struct session *s)
 
 void session_send(struct session *s, const char *text, size_t len)
 {
-	if (s->state != S_CLOSING)
-		bufferevent_write(s->bev, text, len);
+	if (s->state == S_CLOSING)
+		return;
+	bufferevent_write(s->bev, text, len);
+	/* Inside session_process, replies to pipelined commands go out
+	 * together at its end. */
+	if (!s->processing)
+		bev_push(s->bev);
 }
 
 static void reply(struct session *s, enum reply_id id, const char *arg)
@@ -107,6 +113,7 @@ static void session_close(struct session *s)
 		return;
 	s->state = S_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
+	bev_push(s->bev);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		event_add(s->reaper, &now);
 }
@@ -971,6 +978,8 @@ static void final_reply_cb(void *arg, const struct smtp_reply *r)
 	resume(s);
 }
 
+/* The backend answered DATA (r NULL: the connection is gone) and the data
+ * checks passed: the message goes out. */
 static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 {
 	struct session *s = arg;
@@ -1007,19 +1016,69 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 		final_reply_cb(s, NULL);
 }
 
+/* The backend's answer to early DATA. Before the verdict it is kept; after
+ * an accepting one (BD_WAIT) the message goes out now. */
+static void early_data_cb(void *arg, const struct smtp_reply *r)
+{
+	struct session *s = arg;
+	struct txn *tx = s->tx;
+
+	if (!tx)
+		return; /* cannot happen: a transaction that ends drops the connection first */
+	if (tx->bd == BD_WAIT) {
+		tx->bd = BD_NONE;
+		data_cmd_cb(s, r);
+		return;
+	}
+	if (!r) {
+		tx->bd = BD_LOST;
+	} else if (r->code == 354) {
+		tx->bd = BD_OPEN;
+	} else if (tx->be_refusal || (tx->be_refusal = malloc(sizeof *tx->be_refusal))) {
+		*tx->be_refusal = *r;
+		tx->bd = BD_REFUSED;
+	} else {
+		tx->bd = BD_LOST; /* no memory for the reply: as if the connection went */
+		drop_backend(s);
+	}
+}
+
 static void data_verdict(void *arg, const struct verdict *v)
 {
 	struct session *s = arg;
+	struct txn *tx = s->tx;
+	static const struct smtp_reply go = {354, 0, 1, ""};
 
 	if (v->rule_file) {
-		s->tx->rule_file = v->rule_file;
-		s->tx->rule_line = v->rule_line;
+		tx->rule_file = v->rule_file;
+		tx->rule_line = v->rule_line;
 	}
 	if (v->code) {
+		/* A DATA sent and not refused: only closing the connection
+		 * abandons it (a lost one goes too). */
+		if (tx->bd == BD_SENT || tx->bd == BD_OPEN || tx->bd == BD_LOST)
+			drop_backend(s);
 		send_verdict(s, "data", v, NULL);
 		txn_free(s);
 		resume(s);
 		return;
+	}
+	switch (tx->bd) {
+	case BD_SENT:
+		tx->bd = BD_WAIT; /* early_data_cb goes on */
+		return;
+	case BD_OPEN:
+		data_cmd_cb(s, &go);
+		return;
+	case BD_REFUSED:
+		data_cmd_cb(s, tx->be_refusal);
+		return;
+	case BD_LOST:
+		data_cmd_cb(s, NULL);
+		return;
+	case BD_NONE:
+	case BD_WAIT:
+		break;
 	}
 	if (!backend_idle(s->be)) {
 		data_failed(s, R_BACKEND_LOST, "backend connection lost before DATA", 1);
@@ -1052,6 +1111,12 @@ static void end_of_data(struct session *s)
 		return;
 	}
 	set_busy(s, 1);
+	/* The DATA round trip to the backend runs while the data checks do:
+	 * one round trip less per message. A refusal then closes the backend
+	 * connection (nothing was delivered: no dot went out). */
+	if (s->cfg->backend_early_data && backend_idle(s->be) &&
+	    backend_command(s->be, "DATA", early_data_cb, s) == 0)
+		tx->bd = BD_SENT;
 	checks_data(s->chk, spool_reader, tx->spool, spool_size(tx->spool), data_verdict, s);
 }
 
@@ -1161,6 +1226,8 @@ static void banner(struct session *s, const char *sep)
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 
 	evbuffer_add_printf(out, "220%s%s ESMTP moat\r\n", sep, s->cfg->hostname);
+	if (!s->processing)
+		bev_push(s->bev);
 }
 
 /* greet_pause is over and the client kept quiet: the rest of the banner. */
@@ -1292,6 +1359,7 @@ static void session_process(struct session *s)
 		}
 	}
 	s->processing = 0;
+	bev_push(s->bev);
 	/* Waiting for a command: its deadline runs from now (unless it already does). */
 	if (!s->busy && s->state == S_CMD && !evtimer_pending(s->deadline, NULL))
 		arm_deadline(s, s->cfg->command_timeout);
@@ -1312,6 +1380,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state == S_CLOSING)
 		event_add(s->reaper, &now);
+	else
+		bev_pushed(bev);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
@@ -1404,7 +1474,8 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	}
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, MOAT_CLIENT_INPUT_MAX);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->bev, EV_READ); /* writes: bev_push */
+	sock_nodelay(fd);
 	if (s->cfg->proxy_protocol) {
 		s->state = S_PROXY;
 		bufferevent_set_timeouts(s->bev, &tv, &tv);

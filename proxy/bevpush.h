@@ -1,0 +1,26 @@
+/* bevpush.h - write a bufferevent's output now, not one loop turn later
+ *
+ * libevent writes a socket bufferevent's output when the loop next reports
+ * the socket writable: per reply an epoll_ctl to watch for writability, a
+ * loop turn, the write, an epoll_ctl to stop watching. moat writes whole
+ * replies and whole command groups, so it keeps EV_WRITE disabled and
+ * writes at once; only what the kernel does not take waits for the write
+ * event (and the bufferevent's write timeout), whose callback must then
+ * call bev_pushed. */
+#ifndef MOAT_BEVPUSH_H
+#define MOAT_BEVPUSH_H
+
+#include <event2/bufferevent.h>
+
+/* Write out what bev's output holds. Errors are left to the write event,
+ * so the bufferevent's event callback reports them, never this call. */
+void bev_push(struct bufferevent *bev);
+/* From the bufferevent's write callback: the output drained, back to
+ * writing at once. */
+void bev_pushed(struct bufferevent *bev);
+/* TCP_NODELAY on a connected socket: moat batches its own writes, so
+ * Nagle could only delay the second of two replies (40 ms of delayed ACK
+ * when a pipelining client waits for both). Not a TCP socket: ignored. */
+void sock_nodelay(evutil_socket_t fd);
+
+#endif
