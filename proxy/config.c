@@ -92,7 +92,6 @@ static const struct key keys[] = {
 	INT(backend_timeout, 1, 3600, MOAT_BACKEND_CMD_TIMEOUT),
 	INT(backend_data_timeout, 1, 7200, MOAT_BACKEND_DATA_TIMEOUT),
 	INT(backend_cache_time, 0, 300, MOAT_BACKEND_POOL_IDLE),
-	{ "backend_early_data", set_bool, 0, 1, "yes", OFF(backend_early_data), 0, 0 },
 	INT(dns_timeout, 100, 30000, 1500),
 	INT(dns_tries, 1, 10, 2),
 	INT(dns_cache_size, 0, 10000000, 100000),

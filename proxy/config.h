@@ -48,7 +48,6 @@ struct config {
 	int backend_data_timeout;           /* seconds for its end-of-data reply, default 600 */
 	int backend_cache_time;             /* seconds an idle backend connection is kept for the
 	                                     * next session; 0 = close it with its session */
-	int backend_early_data;             /* DATA to the backend while the data checks run */
 	int shutdown_grace;                 /* seconds SIGTERM waits, default MOAT_SHUTDOWN_GRACE */
 	int dns_timeout;                    /* milliseconds per try, default 1500 */
 	int dns_tries;                      /* default 2 */

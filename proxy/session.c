@@ -978,8 +978,6 @@ static void final_reply_cb(void *arg, const struct smtp_reply *r)
 	resume(s);
 }
 
-/* The backend answered DATA (r NULL: the connection is gone) and the data
- * checks passed: the message goes out. */
 static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 {
 	struct session *s = arg;
@@ -1016,69 +1014,19 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 		final_reply_cb(s, NULL);
 }
 
-/* The backend's answer to early DATA. Before the verdict it is kept; after
- * an accepting one (BD_WAIT) the message goes out now. */
-static void early_data_cb(void *arg, const struct smtp_reply *r)
-{
-	struct session *s = arg;
-	struct txn *tx = s->tx;
-
-	if (!tx)
-		return; /* cannot happen: a transaction that ends drops the connection first */
-	if (tx->bd == BD_WAIT) {
-		tx->bd = BD_NONE;
-		data_cmd_cb(s, r);
-		return;
-	}
-	if (!r) {
-		tx->bd = BD_LOST;
-	} else if (r->code == 354) {
-		tx->bd = BD_OPEN;
-	} else if (tx->be_refusal || (tx->be_refusal = malloc(sizeof *tx->be_refusal))) {
-		*tx->be_refusal = *r;
-		tx->bd = BD_REFUSED;
-	} else {
-		tx->bd = BD_LOST; /* no memory for the reply: as if the connection went */
-		drop_backend(s);
-	}
-}
-
 static void data_verdict(void *arg, const struct verdict *v)
 {
 	struct session *s = arg;
-	struct txn *tx = s->tx;
-	static const struct smtp_reply go = {354, 0, 1, ""};
 
 	if (v->rule_file) {
-		tx->rule_file = v->rule_file;
-		tx->rule_line = v->rule_line;
+		s->tx->rule_file = v->rule_file;
+		s->tx->rule_line = v->rule_line;
 	}
 	if (v->code) {
-		/* A DATA sent and not refused: only closing the connection
-		 * abandons it (a lost one goes too). */
-		if (tx->bd == BD_SENT || tx->bd == BD_OPEN || tx->bd == BD_LOST)
-			drop_backend(s);
 		send_verdict(s, "data", v, NULL);
 		txn_free(s);
 		resume(s);
 		return;
-	}
-	switch (tx->bd) {
-	case BD_SENT:
-		tx->bd = BD_WAIT; /* early_data_cb goes on */
-		return;
-	case BD_OPEN:
-		data_cmd_cb(s, &go);
-		return;
-	case BD_REFUSED:
-		data_cmd_cb(s, tx->be_refusal);
-		return;
-	case BD_LOST:
-		data_cmd_cb(s, NULL);
-		return;
-	case BD_NONE:
-	case BD_WAIT:
-		break;
 	}
 	if (!backend_idle(s->be)) {
 		data_failed(s, R_BACKEND_LOST, "backend connection lost before DATA", 1);
@@ -1111,12 +1059,6 @@ static void end_of_data(struct session *s)
 		return;
 	}
 	set_busy(s, 1);
-	/* The DATA round trip to the backend runs while the data checks do:
-	 * one round trip less per message. A refusal then closes the backend
-	 * connection (nothing was delivered: no dot went out). */
-	if (s->cfg->backend_early_data && backend_idle(s->be) &&
-	    backend_command(s->be, "DATA", early_data_cb, s) == 0)
-		tx->bd = BD_SENT;
 	checks_data(s->chk, spool_reader, tx->spool, spool_size(tx->spool), data_verdict, s);
 }
 

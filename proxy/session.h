@@ -45,11 +45,7 @@ struct txn {
 	char rcpt_line[MOAT_CMD_LINE_MAX + 8]; /* the RCPT being passed to the backend */
 	char rcpts[1024];              /* accepted recipients, comma-separated, for the log */
 	enum bestate be;
-	struct smtp_reply *be_refusal; /* with BE_REFUSED, or BD_REFUSED */
-	enum bdstate { BD_NONE, BD_SENT, BD_WAIT, BD_OPEN, BD_REFUSED, BD_LOST } bd;
-	                               /* early DATA (backend_early_data): sent with the
-	                                * client's end of data, answered while the data
-	                                * checks run; BD_WAIT: the checks passed first */
+	struct smtp_reply *be_refusal; /* with BE_REFUSED */
 	int gi_mail;                   /* index of MAIL in the backend command group */
 	int g_rset;                    /* the group starts with RSET */
 	int g_broken;                  /* the backend refused that RSET */
