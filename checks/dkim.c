@@ -41,6 +41,7 @@
 
 #include "dataparse.h"
 #include "dkim.h"
+#include "dkim_bodyhash.h"
 
 #define DKIM_READ_CHUNK 16384
 /* dkim_eoh() calls per message: one, plus one per wait for keys. */
@@ -96,6 +97,13 @@ struct dkim_check {
 	int waiting;           /* dkim_eoh wants keys that are not in yet */
 	int timed_out;
 	struct event *timer;
+
+	/* Body hashes of our own (dkim_bodyhash.h), one per signature whose
+	 * header signature verified; the library then sees no body. */
+	int own_body;
+	struct dkim_bodyhash *bh[DKIM_MAX_SIGS];
+	int bh_res[DKIM_MAX_SIGS]; /* dkim_bodyhash_check: 1, 0 or -1 */
+	int bh_checked;            /* bh_res holds the results (the body was read) */
 
 	int depth;             /* inside our own frames */
 	int done;
@@ -449,10 +457,24 @@ static void sink_init(struct sink *s, size_t max, size_t skip, struct dkim_check
 	s->full = 0;
 }
 
+/* Body bytes: to our own hashes, or to the library. */
+static void body_bytes(struct dkim_check *c, const char *p, size_t n)
+{
+	int i;
+
+	if (!c->own_body) {
+		dkim_body(c->dkim, (u_char *)p, n); /* errors show in the verdicts */
+		return;
+	}
+	for (i = 0; i < c->nsigs; i++)
+		if (c->bh[i])
+			dkim_bodyhash_feed(c->bh[i], p, n);
+}
+
 static void sink_flush(struct sink *s)
 {
 	if (s->c && s->len)
-		dkim_body(s->c->dkim, (u_char *)s->batch, s->len);
+		body_bytes(s->c, s->batch, s->len);
 	s->len = 0;
 }
 
@@ -476,7 +498,7 @@ static void sink_emit(void *ctx, const char *p, size_t n)
 		if (s->len + n > sizeof s->batch)
 			sink_flush(s);
 		if (n >= sizeof s->batch) {
-			dkim_body(s->c->dkim, (u_char *)p, n); /* errors show in the verdicts */
+			body_bytes(s->c, p, n);
 			return;
 		}
 		memcpy(s->batch + s->len, p, n);
@@ -700,6 +722,16 @@ static enum dkim_res classify(struct dkim_check *c, int i, const char *aborted, 
 	case MARK_NONE:
 		break;
 	}
+	if (c->bh_checked && c->bh[i] && (flags & DKIM_SIGFLAG_PASSED) &&
+	    (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_UNKNOWN || err == DKIM_SIGERROR_BADSIG ||
+	     err == DKIM_SIGERROR_TOOLARGE_L)) {
+		/* The library verified the header signature over no body: its
+		 * body verdicts (a mismatch, l= too large) are about nothing. */
+		if (c->bh_res[i] == 1)
+			return DKIM_RES_PASS;
+		err = c->bh_res[i] < 0 ? DKIM_SIGERROR_TOOLARGE_L : DKIM_SIGERROR_BADSIG;
+		bh = c->bh_res[i] < 0 ? bh : DKIM_SIGBH_MISMATCH;
+	}
 	if ((flags & DKIM_SIGFLAG_PASSED) && bh == DKIM_SIGBH_MATCH && err == DKIM_SIGERROR_OK)
 		return DKIM_RES_PASS;
 	for (n = 0; n < sizeof sig_errors / sizeof sig_errors[0]; n++) {
@@ -849,6 +881,43 @@ static void arm_wait(struct dkim_check *c)
 	evtimer_add(c->timer, &tv);
 }
 
+/* After dkim_eoh: a body hash of our own for each signature whose header
+ * signature verified (only those need the body). 0 if the body need not
+ * be read at all; with a signature our hash cannot serve (not SHA-256),
+ * the library hashes the body as it would alone. */
+static int own_body_hashes(struct dkim_check *c)
+{
+	int i, n = 0;
+
+	c->own_body = 1;
+	for (i = 0; i < c->nsigs; i++) {
+		DKIM_SIGINFO *sig = c->sigs[i];
+		dkim_canon_t hc, bc;
+		dkim_alg_t alg;
+		const unsigned char *l;
+
+		if (c->mark[i] != MARK_NONE || !(dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED))
+			continue;
+		l = dkim_sig_gettagvalue(sig, 0, (u_char *)"l");
+		if (dkim_sig_getcanons(sig, &hc, &bc) != DKIM_STAT_OK ||
+		    dkim_sig_getsignalg(sig, &alg) != DKIM_STAT_OK ||
+		    (alg != DKIM_SIGN_RSASHA256 && alg != DKIM_SIGN_ED25519SHA256) ||
+		    !(c->bh[i] = dkim_bodyhash_new(bc == DKIM_CANON_RELAXED, l ? strtoll((const char *)l, NULL, 10) : -1))) {
+			c->own_body = 0;
+			break;
+		}
+		n++;
+	}
+	if (!c->own_body) {
+		for (i = 0; i < c->nsigs; i++) {
+			dkim_bodyhash_free(c->bh[i]);
+			c->bh[i] = NULL;
+		}
+		return 1;
+	}
+	return n > 0;
+}
+
 /* Go as far as the answers allow; sets c->done at the end. */
 static void advance(struct dkim_check *c)
 {
@@ -893,13 +962,19 @@ static void advance(struct dkim_check *c)
 	}
 	{
 		struct sink s;
+		int i, need = own_body_hashes(c);
 
 		sink_init(&s, 0, c->hdr_end, c);
-		if (read_message(c, &s, 0) < 0) {
+		if (need && read_message(c, &s, 0) < 0) {
 			finish(c, DKIM_RES_TEMPERROR, "message unreadable");
 			return;
 		}
 		sink_flush(&s);
+		for (i = 0; i < c->nsigs && c->own_body; i++)
+			if (c->bh[i])
+				c->bh_res[i] = dkim_bodyhash_check(c->bh[i], (const char *)dkim_sig_gettagvalue(
+				                                                  c->sigs[i], 0, (u_char *)"bh"));
+		c->bh_checked = 1;
 		/* The per-signature state says it all: dkim_eom only reports on
 		 * the one signature it picks. */
 		(void)call_lib(c, 1);
@@ -919,6 +994,8 @@ static void check_free(struct dkim_check *c)
 		event_free(c->timer);
 	if (c->dkim)
 		dkim_free(c->dkim);
+	for (i = 0; i < c->nsigs; i++)
+		dkim_bodyhash_free(c->bh[i]);
 	free(c);
 }
 
