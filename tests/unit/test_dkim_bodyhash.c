@@ -146,7 +146,7 @@ static struct buf reference(int relaxed, const char *body, size_t n)
 		i = next;
 	}
 	while (out.n >= 2 && memcmp(out.p + out.n - 2, "\r\n", 2) == 0 &&
-	       (out.n == 2 || memcmp(out.p + out.n - 4, "\r\n", 2) == 0))
+	       (out.n == 2 || (out.n >= 4 && memcmp(out.p + out.n - 4, "\r\n", 2) == 0)))
 		out.n -= 2; /* empty lines at the end */
 	return out;
 }
