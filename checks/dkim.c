@@ -896,7 +896,16 @@ static int own_body_hashes(struct dkim_check *c)
 		dkim_alg_t alg;
 		const unsigned char *l;
 
-		if (c->mark[i] != MARK_NONE || !(dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED))
+		if (c->mark[i] != MARK_NONE)
+			continue;
+		if (!(dkim_sig_getflags(sig) & DKIM_SIGFLAG_PROCESSED) &&
+		    dkim_sig_geterror(sig) == DKIM_SIGERROR_UNKNOWN) {
+			/* not verified at dkim_eoh (DELAYSIGPROC): the library
+			 * must see the body, as it would alone */
+			c->own_body = 0;
+			break;
+		}
+		if (!(dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED))
 			continue;
 		l = dkim_sig_gettagvalue(sig, 0, (u_char *)"l");
 		if (dkim_sig_getcanons(sig, &hc, &bc) != DKIM_STAT_OK ||
