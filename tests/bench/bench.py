@@ -441,10 +441,10 @@ def bench(args):
                     for k, v in c.items():
                         cpu[t].setdefault(k, []).append(v)
             for t in failed:
-                say("  %s FAILED: %s" % (t, failed[t]))
                 rates[t] = []
             if "moat" in failed or "direct" in failed or "floor" in failed:
-                raise SystemExit("bench: %s failed in case %s" % (", ".join(failed), name))
+                raise SystemExit("bench: failed in case %s: %s" % (
+                    name, "; ".join("%s: %s" % kv for kv in sorted(failed.items()))))
             row = {"case": name, "sessions": sessions, "messages_per_session": "many" if many else 1,
                    "message": mkey, "message_bytes": size, "targets": {}, "failed": failed}
             targets = [(t, p) for t, p in targets if t not in failed]
@@ -515,6 +515,8 @@ def print_row(row, targets):
         extra += "   moat/%s %.1f" % (row["haraka_best"], row["moat_over_haraka"])
     say("  ratios: moat/direct %.3f   moat/floor %.3f   floor/direct %.3f%s" % (
         row["moat_over_direct"], row["moat_over_floor"], row["floor_over_direct"], extra))
+    for name, why in sorted(row["failed"].items()):
+        say("  %-15s FAILED: %s" % (name, why))
 
 
 def soak(args):
