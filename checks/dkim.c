@@ -19,9 +19,14 @@
  *     query error -> KEYFAIL. Returning the key text from the callback
  *     instead would leave no way to say "temporary": DKIM_CBSTAT_ERROR
  *     aborts the whole dkim_eoh().
- *  4. The message is read again from the start; the body (after the header
- *     section) goes to dkim_body(), then dkim_eom(), then one verdict per
- *     signature from the library's per-signature state.
+ *  4. dkim_eoh() has verified each header signature. The message is read
+ *     again from the start and the body (after the header section) goes to
+ *     a body hash of our own per signature that verified (dkim_bodyhash.c;
+ *     none verified: not read at all), then dkim_eom() with no body, then
+ *     one verdict per signature from the library's per-signature state,
+ *     with our body hash in place of the library's. A signature verified
+ *     only later, or with a hash ours does not do, sends the body to
+ *     dkim_body() instead.
  *
  * Answers may come back inside our own calls (cache hits answer within
  * dns_lookup). Like sender.c, a depth counter makes only the outermost of
