@@ -231,17 +231,25 @@ class ZoneDNS:
         self.resolver = ZoneResolver(base_zone() if zone is None else zone,
                                      servfail_domains, drop_domains)
         self.resolver.truncated = []
-        self.udp = DNSServer(self.resolver, address="127.0.0.1", port=0, logger=_QuietLogger(),
-                             handler=_TruncatingHandler)
-        self.udp.server.udp_max = udp_max
-        self.port = self.udp.server.server_address[1]
-        self.tcp = None
-        if tcp:
+        # UDP and TCP on one port number: the kernel picks the UDP one, and a
+        # TCP socket of some other test may hold that number; then pick again
+        # (with TCP missing, a truncated answer fails the whole lookup).
+        for _ in range(50):
+            self.udp = DNSServer(self.resolver, address="127.0.0.1", port=0, logger=_QuietLogger(),
+                                 handler=_TruncatingHandler)
+            self.udp.server.udp_max = udp_max
+            self.port = self.udp.server.server_address[1]
+            self.tcp = None
+            if not tcp:
+                break
             try:
                 self.tcp = DNSServer(self.resolver, address="127.0.0.1", port=self.port, tcp=True,
                                      logger=_QuietLogger())
+                break
             except OSError:
-                self.tcp = None
+                self.udp.server.server_close()
+        else:
+            raise RuntimeError("no port free for both UDP and TCP")
 
     def start(self):
         # a short poll interval: stop() (socketserver.shutdown) returns at once
