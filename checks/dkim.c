@@ -107,7 +107,9 @@ struct dkim_check {
 	 * header signature verified; the library then sees no body. */
 	int own_body;
 	struct dkim_bodyhash *bh[DKIM_MAX_SIGS];
-	int bh_res[DKIM_MAX_SIGS]; /* dkim_bodyhash_check: 1, 0 or -1 */
+	int bh_first[DKIM_MAX_SIGS]; /* the signature whose hash bh[i] is: the same
+	                              * canonicalization and l= share one */
+	int bh_res[DKIM_MAX_SIGS];   /* dkim_bodyhash_check: 1, 0 or -1 */
 	int bh_checked;            /* bh_res holds the results (the body was read) */
 
 	int depth;             /* inside our own frames */
@@ -472,8 +474,20 @@ static void body_bytes(struct dkim_check *c, const char *p, size_t n)
 		return;
 	}
 	for (i = 0; i < c->nsigs; i++)
-		if (c->bh[i])
+		if (c->bh[i] && c->bh_first[i] == i)
 			dkim_bodyhash_feed(c->bh[i], p, n);
+}
+
+/* Each hash once, whichever signatures share it. */
+static void free_body_hashes(struct dkim_check *c)
+{
+	int i;
+
+	for (i = 0; i < c->nsigs; i++) {
+		if (c->bh[i] && c->bh_first[i] == i)
+			dkim_bodyhash_free(c->bh[i]);
+		c->bh[i] = NULL;
+	}
 }
 
 static void sink_flush(struct sink *s)
@@ -892,12 +906,14 @@ static void arm_wait(struct dkim_check *c)
  * the library hashes the body as it would alone. */
 static int own_body_hashes(struct dkim_check *c)
 {
-	int i, n = 0;
+	dkim_canon_t bc[DKIM_MAX_SIGS];
+	long long len[DKIM_MAX_SIGS];
+	int i, j, n = 0;
 
 	c->own_body = 1;
 	for (i = 0; i < c->nsigs; i++) {
 		DKIM_SIGINFO *sig = c->sigs[i];
-		dkim_canon_t hc, bc;
+		dkim_canon_t hc;
 		dkim_alg_t alg;
 		const unsigned char *l;
 
@@ -913,20 +929,25 @@ static int own_body_hashes(struct dkim_check *c)
 		if (!(dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED))
 			continue;
 		l = dkim_sig_gettagvalue(sig, 0, (u_char *)"l");
-		if (dkim_sig_getcanons(sig, &hc, &bc) != DKIM_STAT_OK ||
+		len[i] = l ? strtoll((const char *)l, NULL, 10) : -1;
+		if (dkim_sig_getcanons(sig, &hc, &bc[i]) != DKIM_STAT_OK ||
 		    dkim_sig_getsignalg(sig, &alg) != DKIM_STAT_OK ||
-		    (alg != DKIM_SIGN_RSASHA256 && alg != DKIM_SIGN_ED25519SHA256) ||
-		    !(c->bh[i] = dkim_bodyhash_new(bc == DKIM_CANON_RELAXED, l ? strtoll((const char *)l, NULL, 10) : -1))) {
+		    (alg != DKIM_SIGN_RSASHA256 && alg != DKIM_SIGN_ED25519SHA256)) {
+			c->own_body = 0;
+			break;
+		}
+		for (j = 0; j < i && !(c->bh[j] && bc[j] == bc[i] && len[j] == len[i]); j++)
+			;
+		c->bh_first[i] = j;
+		c->bh[i] = j < i ? c->bh[j] : dkim_bodyhash_new(bc[i] == DKIM_CANON_RELAXED, len[i]);
+		if (!c->bh[i]) {
 			c->own_body = 0;
 			break;
 		}
 		n++;
 	}
 	if (!c->own_body) {
-		for (i = 0; i < c->nsigs; i++) {
-			dkim_bodyhash_free(c->bh[i]);
-			c->bh[i] = NULL;
-		}
+		free_body_hashes(c);
 		return 1;
 	}
 	return n > 0;
@@ -1008,8 +1029,7 @@ static void check_free(struct dkim_check *c)
 		event_free(c->timer);
 	if (c->dkim)
 		dkim_free(c->dkim);
-	for (i = 0; i < c->nsigs; i++)
-		dkim_bodyhash_free(c->bh[i]);
+	free_body_hashes(c);
 	free(c);
 }
 

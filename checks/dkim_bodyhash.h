@@ -21,7 +21,8 @@ struct dkim_bodyhash *dkim_bodyhash_new(int relaxed, long long limit);
 void dkim_bodyhash_feed(struct dkim_bodyhash *h, const char *p, size_t n);
 /* End of body: 1 if the hash equals bh (base64, white space ignored),
  * 0 if not (or bh is not base64), -1 if the canonical body is shorter than
- * l= (the signature is invalid: RFC 6376 3.4.5). Once only. */
+ * l= (the signature is invalid: RFC 6376 3.4.5). The body ends at the
+ * first call; later ones compare other signatures' bh= with the same hash. */
 int dkim_bodyhash_check(struct dkim_bodyhash *h, const char *bh);
 /* The digest, after dkim_bodyhash_check (32 bytes). For tests. */
 const unsigned char *dkim_bodyhash_digest(const struct dkim_bodyhash *h);

@@ -263,6 +263,22 @@ def test_two_signatures_one_bad(dmoat, backend):
     assert sorted(d["dkim"].split(",")) == sorted(["%s:pass" % DOMAIN, "%s:fail" % OTHER]), d
 
 
+def test_three_signatures_each_body_hash_on_its_own(dmoat, backend):
+    """Three signatures over one body: two relaxed/relaxed ones (sharing one
+    body hash in moat) and a simple/simple one. Trailing blanks added to a
+    body line in transit break only the simple one."""
+    plain = message("three sigs")
+    r1 = sign(plain, key_for("rsa"), DOMAIN, "rsa", canon="relaxed/relaxed")
+    r2 = sign(plain, key_for("ed"), DOMAIN, "ed", canon="relaxed/relaxed")
+    s3 = sign(plain, key_for("rsa"), DOMAIN, "rsa", canon="simple/simple")
+    changed = plain.replace(b"Line 1 of a signed message.", b"Line 1 of a signed message.  ")
+    assert changed != plain
+    for body, simple_result in ((plain, "pass"), (changed, "fail")):
+        _m, ar = delivered(dmoat, backend, r1 + r2 + s3 + body)
+        got = {s["header.b"]: s["result"] for s in ar["dkim"]}
+        assert got == {b_tag(r1)[:8]: "pass", b_tag(r2)[:8]: "pass", b_tag(s3)[:8]: simple_result}, ar
+
+
 def test_two_signatures_both_bad_refused(dmoat, backend):
     plain = message("two bad sigs")
     msg = (sign(plain, key_for("rsa"), OTHER, "rsa") + sign(plain, key_for("rsa"), DOMAIN, "nokey")
