@@ -1005,7 +1005,7 @@ static void advance(struct dkim_check *c)
 			return;
 		}
 		sink_flush(&s);
-		for (i = 0; i < c->nsigs && c->own_body; i++)
+		for (i = 0; i < c->nsigs; i++)
 			if (c->bh[i])
 				c->bh_res[i] = dkim_bodyhash_check(c->bh[i], (const char *)dkim_sig_gettagvalue(
 				                                                  c->sigs[i], 0, (u_char *)"bh"));

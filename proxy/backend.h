@@ -30,10 +30,10 @@ typedef void (*backend_group_cb)(void *arg, int idx, const struct smtp_reply *r)
 int backend_group(struct backend *b, const char *const *lines, int n, backend_group_cb cb, void *arg);
 /* After a 354: the buffer to write the wire-form message into (the
  * connection's own output, so file segments go out with sendfile), or NULL
- * if the connection is not waiting for a message. Until backend_message_end
- * the connection is neither idle nor reusable: backend_free closes it
- * without QUIT, which abandons the message. Then backend_message_end adds ".\r\n" and
- * waits (up to MOAT_BACKEND_DATA_TIMEOUT) for the final reply. */
+ * if the connection is not waiting for a message. Then backend_message_end
+ * adds ".\r\n" and waits (up to MOAT_BACKEND_DATA_TIMEOUT) for the final
+ * reply. Until then the connection is neither idle nor reusable:
+ * backend_free closes it without QUIT, which abandons the message. */
 struct evbuffer *backend_message_buffer(struct backend *b);
 int backend_message_end(struct backend *b, backend_cb cb, void *arg);
 /* Idle and connected: can take a new command. */

@@ -1,5 +1,4 @@
 /* bevpush.c - write a bufferevent's output now (see bevpush.h) */
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>

@@ -780,6 +780,18 @@ def test_no_descriptor_leak(moat, backend):
     assert os.listdir(moat.config["spool_dir"]) == []
 
 
+def test_backend_connection_ends_with_quit(moat, backend):
+    """backend_cache_time = 0: the session's idle backend connection is
+    closed with a QUIT the backend reads, not just dropped."""
+    with SMTPClient(moat.port) as c:
+        c.ehlo()
+        assert c.transaction(SENDER, [RCPT], b"Subject: q\r\n\r\nx\r\n").code == 250
+        c.cmd("QUIT")
+    [m] = backend.wait_stored(1)
+    backend.wait_event(lambda e: e[0] == "CLOSE" and int(e[1]) == m.session, what="CLOSE")
+    assert backend.commands(m.session)[-1].upper() == "QUIT", backend.commands(m.session)
+
+
 def test_backend_refuses_data_command_verbatim(moat, backend):
     with SMTPClient(moat.port) as c:
         c.ehlo()
