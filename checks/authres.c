@@ -159,18 +159,20 @@ static int token_char(char c)
 	return c > ' ' && c < 0x7f && !strchr("()<>@,;:\\\"/[]?=", c);
 }
 
-int authres_claims(const char *field, size_t len, const char *authserv_id)
+int authres_claims_head(const char *field, size_t len, int truncated, const char *authserv_id)
 {
 	const char *end = field + len, *p;
 	char id[256];
 	size_t n = 0;
 
-	if (len < sizeof AR_NAME || strncasecmp(field, AR_NAME, sizeof AR_NAME - 1) != 0)
+	if (len < sizeof AR_NAME - 1 || strncasecmp(field, AR_NAME, sizeof AR_NAME - 1) != 0)
 		return 0;
 	p = field + sizeof AR_NAME - 1;
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
-	if (p >= end || *p != ':')
+	if (p >= end)
+		return truncated; /* the rest is unseen: it may be ours */
+	if (*p != ':')
 		return 0;
 	p = skip_cfws(p + 1, end);
 	if (p < end && *p == '"') {
@@ -195,40 +197,15 @@ int authres_claims(const char *field, size_t len, const char *authserv_id)
 	}
 	id[n] = '\0';
 	/* After the id: CFWS, a version number or ';', else it does not parse,
-	 * and nobody may claim our name through bad syntax. */
+	 * and nobody may claim our name through bad syntax. Nor through length:
+	 * a field whose id or what follows it is not all in view goes too. */
 	p = skip_cfws(p, end);
-	if (n == 0 || (p < end && *p != ';' && !(*p >= '0' && *p <= '9')))
+	if (n == 0 || (p < end && *p != ';' && !(*p >= '0' && *p <= '9')) || (p >= end && truncated))
 		return 1;
 	return strcasecmp(id, authserv_id) == 0;
 }
 
-int header_scan(const char *buf, size_t len, struct header_field *f, int max, size_t *hdr_end)
+int authres_claims(const char *field, size_t len, const char *authserv_id)
 {
-	size_t pos = 0;
-	int nf = 0;
-
-	*hdr_end = len;
-	while (pos < len) {
-		const char *eol = memchr(buf + pos, '\n', len - pos);
-		size_t line_end = eol ? (size_t)(eol - buf) + 1 : len;
-
-		if (line_end - pos <= 2 && buf[pos] == '\r') {
-			*hdr_end = line_end; /* the empty line */
-			return nf;
-		}
-		if ((buf[pos] == ' ' || buf[pos] == '\t') && nf > 0) {
-			f[nf - 1].len = line_end - f[nf - 1].off; /* folded continuation */
-		} else {
-			const char *colon = memchr(buf + pos, ':', line_end - pos);
-
-			if (nf >= max)
-				return nf;
-			f[nf].off = pos;
-			f[nf].len = line_end - pos;
-			f[nf].name_len = colon ? (size_t)(colon - (buf + pos)) : 0;
-			nf++;
-		}
-		pos = line_end;
-	}
-	return nf;
+	return authres_claims_head(field, len, 0, authserv_id);
 }

@@ -17,16 +17,9 @@ int authres_format(char *buf, size_t size, const char *authserv_id, const struct
  * for an unparsable one (nobody may claim our name through bad syntax). */
 int authres_claims(const char *field, size_t len, const char *authserv_id);
 
-/* The header fields of a message's header section, in wire form. */
-struct header_field {
-	size_t off, len;  /* bytes of the whole field, CRLF of its last line included */
-	size_t name_len;  /* the name before ':' */
-};
-
-/* Find the fields of the header section at the start of buf. Stops at the
- * empty line, at the end of buf, or after max fields. Returns the number
- * of fields found; *hdr_end is where the header section (empty line
- * included) ends, or len if buf does not reach its end. */
-int header_scan(const char *buf, size_t len, struct header_field *f, int max, size_t *hdr_end);
+/* The same for the first len bytes of a longer field (truncated): what is
+ * not in view may hold our id, so a field whose id is not fully seen counts
+ * as claiming it. */
+int authres_claims_head(const char *field, size_t len, int truncated, const char *authserv_id);
 
 #endif

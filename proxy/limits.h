@@ -15,6 +15,8 @@
 #define MOAT_BACKEND_REPLY_LINES 64
 /* A message is kept in memory up to this size, then spills to a file. */
 #define MOAT_SPOOL_MEM_MAX (256 * 1024)
+/* Beyond it, bytes reach the file in writes of this size (not one per line). */
+#define MOAT_SPOOL_WRITE_CHUNK (64 * 1024)
 /* RFC 5321 4.5.3.1: local part 64, domain 255, path 256 octets. */
 #define MOAT_LOCALPART_MAX 64
 #define MOAT_DOMAIN_MAX 255

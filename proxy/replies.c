@@ -39,6 +39,8 @@ const struct reply replies[R_COUNT] = {
 	[R_BACKEND_LOST]    = {451, "4.4.2", "Error: backend connection lost, try again later"},
 	[R_SHUTDOWN]        = {421, "4.3.2", "%h Service shutting down"},
 	[R_LOCAL_ERROR]     = {451, "4.3.0", "Error: local error in processing, try again later"},
+	[R_NUL]             = {550, "5.6.0", "Message contains NUL characters"},
+	[R_FORGED_AUTHRES]  = {550, "5.7.1", "Message has too many Authentication-Results fields claiming %h"},
 };
 
 /* Append at most the room left, keeping 3 bytes for CRLF and NUL. */

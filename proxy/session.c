@@ -73,7 +73,7 @@ static void session_free(struct session *s)
 	jl_emit(&j);
 
 	if (s->tx) {
-		spool_free(s->tx->spool);
+		message_free(&s->tx->msg);
 		free(s->tx->be_refusal);
 		free(s->tx);
 	}
@@ -243,11 +243,13 @@ static void log_line(struct session *s, const char *event, const char *stage, co
 	jl_str(&j, "rule", rule);
 	log_check_results(&j, s);
 	if (s->tx && strcmp(stage, "data") == 0) {
-		jl_int(&j, "size", (long long)s->tx->size);
+		const struct data_parser *dp = &s->tx->msg.dp;
+
+		jl_int(&j, "size", (long long)s->tx->msg.size);
 		jl_int(&j, "nrcpt", s->tx->nrcpt);
-		if (s->tx->dp.bare_lf || s->tx->dp.bare_cr) {
-			jl_int(&j, "bare_lf", (long long)s->tx->dp.bare_lf);
-			jl_int(&j, "bare_cr", (long long)s->tx->dp.bare_cr);
+		if (dp->bare_lf || dp->bare_cr) {
+			jl_int(&j, "bare_lf", (long long)dp->bare_lf);
+			jl_int(&j, "bare_cr", (long long)dp->bare_cr);
 		}
 	}
 	jl_emit(&j);
@@ -309,7 +311,7 @@ static void txn_free(struct session *s)
 	if (!s->tx)
 		return;
 	checks_txn_end(s->chk);
-	spool_free(s->tx->spool);
+	message_free(&s->tx->msg);
 	free(s->tx->be_refusal);
 	free(s->tx);
 	s->tx = NULL;
@@ -837,33 +839,15 @@ static void do_data(struct session *s, const char *arg)
 		proto_error(s, R_NO_ARGS, "DATA");
 		return;
 	}
-	s->tx->spool = spool_new(s->cfg->spool_dir);
-	if (!s->tx->spool) {
+	if (message_begin(&s->tx->msg, s->cfg->spool_dir, s->cfg->max_message_size, s->cfg->hostname) < 0) {
 		reply(s, R_LOCAL_ERROR, NULL);
 		return;
 	}
-	data_parser_init(&s->tx->dp);
-	s->tx->max_size = s->cfg->max_message_size;
 	reply(s, R_DATA_GO, NULL);
 	s->state = S_DATA;
 	set_read_timeout(s, s->cfg->data_timeout);
 	s->data_progress = 0;
 	arm_deadline(s, s->cfg->data_timeout);
-}
-
-static void data_emit(void *ctx, const char *p, size_t n)
-{
-	struct txn *tx = ctx;
-
-	tx->size += n;
-	if (tx->too_big)
-		return;
-	/* Keep reading to the end of data, but stop storing. */
-	if (tx->size > tx->max_size) {
-		tx->too_big = 1;
-		return;
-	}
-	spool_write(tx->spool, p, n);
 }
 
 /* RFC 5322 date of now, local time zone. */
@@ -884,37 +868,6 @@ static void header_safe(const char *in, char *out, size_t size)
 	for (; *in && o + 1 < size; in++)
 		out[o++] = (*in > 0x20 && *in < 0x7f && !strchr("()\\", *in)) ? *in : '?';
 	out[o] = '\0';
-}
-
-/* Authentication-Results fields that claim our authserv-id: whoever added
- * them, it was not us (RFC 8601 5), so they go. Returns their number. */
-static int forged_authres(struct session *s, struct spool_range *skip, int max)
-{
-	struct header_field f[MOAT_HEADER_FIELDS_MAX];
-	size_t end;
-	long n, pos = 0;
-	int nf, i, k = 0;
-	char *buf = malloc(MOAT_HEADER_SCAN_MAX);
-
-	if (!buf)
-		return 0;
-	n = spool_read(s->tx->spool, 0, buf, MOAT_HEADER_SCAN_MAX);
-	/* The scan goes on in batches of fields until the header's end. */
-	while (n > 0 && (size_t)pos < (size_t)n && k < max) {
-		nf = header_scan(buf + pos, (size_t)n - (size_t)pos, f, MOAT_HEADER_FIELDS_MAX, &end);
-		for (i = 0; i < nf && k < max; i++) {
-			if (authres_claims(buf + pos + f[i].off, f[i].len, s->cfg->hostname)) {
-				skip[k].off = (size_t)pos + f[i].off;
-				skip[k].len = f[i].len;
-				k++;
-			}
-		}
-		if (nf < MOAT_HEADER_FIELDS_MAX)
-			break; /* the empty line or the end of the window */
-		pos += (long)(f[nf - 1].off + f[nf - 1].len);
-	}
-	free(buf);
-	return k;
 }
 
 /* The header fields moat adds in front of the client's message. */
@@ -981,9 +934,8 @@ static void final_reply_cb(void *arg, const struct smtp_reply *r)
 static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 {
 	struct session *s = arg;
-	struct spool_range skip[MOAT_AUTHRES_DROP_MAX];
-	struct evbuffer *out;
-	int nskip;
+	struct evbuffer *out, *pre;
+	int ok = 0;
 
 	if (!r) {
 		data_failed(s, R_BACKEND_LOST, "backend connection lost at DATA", 1);
@@ -999,11 +951,16 @@ static void data_cmd_cb(void *arg, const struct smtp_reply *r)
 	/* Straight into the connection's output: a spool file then goes out
 	 * with sendfile, never through memory. */
 	out = backend_message_buffer(s->be);
-	nskip = forged_authres(s, skip, MOAT_AUTHRES_DROP_MAX);
-	if (nskip)
+	if (s->tx->msg.ndrop)
 		log_info("authres", "session %s: removed %d Authentication-Results field(s) claiming %s",
-		         s->id, nskip, s->cfg->hostname);
-	if (!out || (prepend_headers(s, out), spool_move_skipping(s->tx->spool, out, skip, nskip)) < 0) {
+		         s->id, s->tx->msg.ndrop, s->cfg->hostname);
+	if (out && (pre = evbuffer_new())) {
+		prepend_headers(s, pre);
+		ok = message_send(&s->tx->msg, (const char *)evbuffer_pullup(pre, -1), evbuffer_get_length(pre),
+		                  out) == 0;
+		evbuffer_free(pre);
+	}
+	if (!ok) {
 		/* No end-of-data dot has gone out: dropping the connection
 		 * delivers nothing. */
 		data_failed(s, R_LOCAL_ERROR, "could not pass the message on", 1);
@@ -1050,16 +1007,24 @@ static void end_of_data(struct session *s)
 	s->state = S_CMD;
 	set_read_timeout(s, s->cfg->command_timeout);
 	event_del(s->deadline);
-	if (tx->too_big) {
+	switch (message_end(&tx->msg)) {
+	case MSG_OK:
+		break;
+	case MSG_TOO_BIG:
 		data_failed(s, R_SIZE, "message size exceeds limit", 0);
 		return;
-	}
-	if (spool_failed(tx->spool)) {
+	case MSG_SPOOL_FAILED:
 		data_failed(s, R_LOCAL_ERROR, "spool write failed", 0);
+		return;
+	case MSG_NUL:
+		data_failed(s, R_NUL, "message contains NUL characters", 0);
+		return;
+	case MSG_FORGED_TOO_MANY:
+		data_failed(s, R_FORGED_AUTHRES, "too many forged Authentication-Results fields", 0);
 		return;
 	}
 	set_busy(s, 1);
-	checks_data(s->chk, spool_reader, tx->spool, spool_size(tx->spool), data_verdict, s);
+	checks_data(s->chk, spool_reader, tx->msg.spool, spool_size(tx->msg.spool), data_verdict, s);
 }
 
 /* Feed buffered DATA bytes to the parser. */
@@ -1074,7 +1039,7 @@ static void data_step(struct session *s)
 	if (nv > 8)
 		nv = 8;
 	for (i = 0; i < nv && !done; i++)
-		used += data_feed(&s->tx->dp, v[i].iov_base, v[i].iov_len, data_emit, s->tx, &done);
+		used += message_feed(&s->tx->msg, v[i].iov_base, v[i].iov_len, &done);
 	evbuffer_drain(in, used);
 	s->data_progress += used;
 	if (s->data_progress >= MOAT_DATA_PROGRESS && !done) {

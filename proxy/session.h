@@ -8,13 +8,12 @@
 
 #include "checks.h"
 #include "config.h"
-#include "dataparse.h"
+#include "message.h"
 #include "netaddr.h"
 #include "smtp_parse.h"
 #include "smtp_reply.h"
 
 struct server;
-struct spool;
 struct backend;
 struct bufferevent;
 
@@ -49,15 +48,11 @@ struct txn {
 	int gi_mail;                   /* index of MAIL in the backend command group */
 	int g_rset;                    /* the group starts with RSET */
 	int g_broken;                  /* the backend refused that RSET */
-	struct spool *spool;           /* during and after DATA */
-	struct data_parser dp;
-	size_t size;                   /* wire bytes received */
+	struct message msg;            /* during and after DATA (msg.spool set) */
 	struct verdict mail_v;         /* the MAIL checks' verdict, once mail_checked */
 	int mail_checked;
 	int rcpt_waiting;              /* with delay_reject: a RCPT waits for mail_v */
 	struct smtp_path rcpt_path;    /* the RCPT being processed */
-	size_t max_size;               /* max_message_size when DATA began */
-	int too_big;                   /* over max_message_size: discard, 552 at the end */
 	const char *rule_file;         /* the rule that accepted the message (data stage) */
 	int rule_line;
 };

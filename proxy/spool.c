@@ -14,9 +14,10 @@
 #include "spool.h"
 
 struct spool {
-	struct evbuffer *mem; /* the message while small */
+	struct evbuffer *mem; /* the message while small; then what is not yet written to fd */
 	int fd;               /* spill file, -1 while in memory */
 	size_t size;          /* bytes written so far */
+	size_t mem_max;       /* spill beyond this */
 	int failed;
 	char dir[1024];
 };
@@ -33,6 +34,7 @@ struct spool *spool_new(const char *dir)
 		return NULL;
 	}
 	sp->fd = -1;
+	sp->mem_max = MOAT_SPOOL_MEM_MAX;
 	snprintf(sp->dir, sizeof sp->dir, "%s", dir && *dir ? dir : "/tmp");
 	return sp;
 }
@@ -68,6 +70,26 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* Write what is in memory to the spill file. */
+static int flush(struct spool *sp)
+{
+	if (sp->failed)
+		return -1;
+	while (evbuffer_get_length(sp->mem) > 0) {
+		struct evbuffer_iovec v;
+
+		if (evbuffer_peek(sp->mem, -1, NULL, &v, 1) < 1)
+			break;
+		if (write_all(sp->fd, v.iov_base, v.iov_len) < 0) {
+			log_error("spool", "write to spool file failed: %s", strerror(errno));
+			sp->failed = 1;
+			return -1;
+		}
+		evbuffer_drain(sp->mem, v.iov_len);
+	}
+	return 0;
+}
+
 /* Move what is in memory to a new spill file. */
 static int spill(struct spool *sp)
 {
@@ -76,40 +98,35 @@ static int spill(struct spool *sp)
 		log_error("spool", "cannot create a spool file in %s: %s", sp->dir, strerror(errno));
 		return -1;
 	}
-	while (evbuffer_get_length(sp->mem) > 0) {
-		struct evbuffer_iovec v;
-
-		if (evbuffer_peek(sp->mem, -1, NULL, &v, 1) < 1)
-			break;
-		if (write_all(sp->fd, v.iov_base, v.iov_len) < 0)
-			return -1;
-		evbuffer_drain(sp->mem, v.iov_len);
-	}
-	return 0;
+	return flush(sp);
 }
 
 int spool_write(struct spool *sp, const char *p, size_t n)
 {
 	if (sp->failed)
 		return -1;
-	if (sp->fd < 0 && sp->size + n > MOAT_SPOOL_MEM_MAX && spill(sp) < 0)
+	if (sp->fd < 0 && sp->size + n > sp->mem_max && spill(sp) < 0)
 		goto fail;
-	if (sp->fd >= 0) {
-		if (write_all(sp->fd, p, n) < 0) {
-			log_error("spool", "write to spool file failed: %s", strerror(errno));
-			goto fail;
-		}
-	} else if (evbuffer_add(sp->mem, p, n) < 0) {
+	/* On disk too, bytes gather in memory first: a message of bare line
+	 * ends arrives two bytes at a time, which must not be a write(2) each. */
+	if (evbuffer_add(sp->mem, p, n) < 0)
 		goto fail;
-	}
 	sp->size += n;
+	if (sp->fd >= 0 && evbuffer_get_length(sp->mem) >= MOAT_SPOOL_WRITE_CHUNK && flush(sp) < 0)
+		goto fail;
 	return 0;
 fail:
 	sp->failed = 1;
 	return -1;
 }
 
+void spool_set_mem_max(struct spool *sp, size_t max) { sp->mem_max = max; }
 size_t spool_size(const struct spool *sp) { return sp->size; }
+int spool_finish(struct spool *sp)
+{
+	return sp->fd >= 0 ? flush(sp) : sp->failed ? -1 : 0;
+}
+
 int spool_failed(const struct spool *sp) { return sp->failed; }
 int spool_on_disk(const struct spool *sp) { return sp->fd >= 0; }
 
@@ -120,7 +137,11 @@ long spool_read(struct spool *sp, size_t off, char *buf, size_t len)
 	if (len > sp->size - off)
 		len = sp->size - off;
 	if (sp->fd >= 0) {
-		ssize_t r = pread(sp->fd, buf, len, (off_t)off);
+		ssize_t r;
+
+		if (flush(sp) < 0)
+			return -1;
+		r = pread(sp->fd, buf, len, (off_t)off);
 
 		return r < 0 ? -1 : (long)r;
 	} else {
@@ -140,6 +161,8 @@ int spool_move_to(struct spool *sp, struct evbuffer *out)
 		sp->size = 0;
 		return evbuffer_add_buffer(out, sp->mem);
 	}
+	if (flush(sp) < 0)
+		return -1;
 	/* The segment owns the fd from here and closes it when sent. */
 	seg = evbuffer_file_segment_new(sp->fd, 0, (ev_off_t)sp->size, EVBUF_FS_CLOSE_ON_FREE);
 	if (!seg)
@@ -186,6 +209,8 @@ int spool_move_skipping(struct spool *sp, struct evbuffer *out, const struct spo
 
 	if (nskip == 0)
 		return spool_move_to(sp, out);
+	if (sp->fd >= 0 && flush(sp) < 0)
+		return -1;
 	for (i = 0; i <= nskip; i++) {
 		size_t keep_end = i < nskip ? skip[i].off : sp->size;
 

@@ -12,7 +12,11 @@ struct spool *spool_new(const char *dir);
 /* Append bytes. Returns 0, or -1 once a write to the spill file failed
  * (disk full, unwritable dir): the spool is then broken for good. */
 int spool_write(struct spool *sp, const char *p, size_t n);
+/* Spill beyond max bytes instead of MOAT_SPOOL_MEM_MAX (tests, fuzzing). */
+void spool_set_mem_max(struct spool *sp, size_t max);
 size_t spool_size(const struct spool *sp);
+/* All written: what is still buffered goes to the file. 0, or -1 (failed for good). */
+int spool_finish(struct spool *sp);
 int spool_failed(const struct spool *sp);
 int spool_on_disk(const struct spool *sp);
 /* Copy up to len bytes from offset into buf (for checks that read the

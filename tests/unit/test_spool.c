@@ -21,6 +21,7 @@
 
 #include <event2/buffer.h>
 
+#include "drain.h"
 #include "limits.h"
 #include "spool.h"
 
@@ -556,32 +557,13 @@ static void test_move_empties(void **state)
 }
 
 /* The production path: an output that drains to a socket sends file
- * segments with sendfile (offsets from the segment, not materialised).
- * Drain out into a socketpair and read what came through. */
+ * segments with sendfile (offsets from the segment, not materialised). */
 static unsigned char *drain_to_socket(struct evbuffer *out, size_t *len)
 {
-	int sv[2];
-	size_t cap = evbuffer_get_length(out) + 1, n = 0;
-	unsigned char *buf = malloc(cap);
+	unsigned char *buf = drain_evbuffer(out, len);
 
-	assert_non_null(buf);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	while (evbuffer_get_length(out) > 0) {
-		int w = evbuffer_write(out, sv[0]);
-		ssize_t r;
-
-		if (w < 0 && errno != EAGAIN && errno != EINTR)
-			fail_msg("evbuffer_write: %s", strerror(errno));
-		while ((r = read(sv[1], buf + n, cap - n)) > 0)
-			n += (size_t)r;
-		if (n >= cap)
-			fail_msg("more bytes came through than were queued");
-	}
-	close(sv[0]);
-	for (ssize_t r; (r = read(sv[1], buf + n, cap - n)) > 0;)
-		n += (size_t)r;
-	close(sv[1]);
-	*len = n;
+	if (!buf)
+		fail_msg("draining the output into a socket failed");
 	return buf;
 }
 
