@@ -165,8 +165,9 @@ class PfPostfix:
     mailbox table".
     """
 
-    def __init__(self, users=("bob",)):
+    def __init__(self, users=("bob",), main_cf=None):
         self.users = list(users)
+        self.main_cf_extra = dict(main_cf or {})   # extra/overriding main.cf parameters
         self.port = None
         self.dir = None
 
@@ -242,6 +243,7 @@ class PfPostfix:
             "biff": "no",
             "smtpd_banner": "$myhostname ESMTP Postfix (moat e2e)",
         }
+        main_cf.update(self.main_cf_extra)
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write("".join("%s = %s\n" % kv for kv in main_cf.items()))
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
@@ -305,21 +307,42 @@ class PfPostfix:
                                      % (needle, new, timeout, self.maillog_tail()))
             time.sleep(0.05)
 
-    def wait_for_log(self, needle, timeout=10.0):
-        """The maillog line containing needle (postlogd writes asynchronously: bounded poll)."""
+    def maillog_size(self):
+        """The maillog's length in bytes now: a start for wait_for_log and maillog_since."""
+        try:
+            return os.path.getsize(self.maillog_path)
+        except FileNotFoundError:
+            return 0
+
+    def maillog_since(self, start):
+        """The maillog's text from byte offset start on."""
+        try:
+            with open(self.maillog_path, "rb") as f:
+                f.seek(start)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_for_log(self, needle, timeout=10.0, start=0, poll=0.05):
+        """The first whole maillog line containing needle (a str, or a compiled regex that
+        searches the line) (postlogd writes asynchronously: bounded poll, every poll seconds),
+        looking only from byte offset start (maillog_size()) on."""
+        match = needle.search if hasattr(needle, "search") else (lambda line: needle in line)
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with open(self.maillog_path, errors="replace") as f:
-                    for line in f:
-                        if needle in line:
-                            return line
+                with open(self.maillog_path, "rb") as f:
+                    f.seek(start)
+                    for line in f.read().decode("utf-8", "replace").split("\n")[:-1]:
+                        if match(line):
+                            return line + "\n"
             except FileNotFoundError:
                 pass
             if time.monotonic() >= deadline:
                 raise AssertionError("%r not in the postfix maillog after %.0f s\n%s"
-                                     % (needle, timeout, self.maillog_tail()))
-            time.sleep(0.05)
+                                     % (getattr(needle, "pattern", needle), timeout,
+                                        self.maillog_tail()))
+            time.sleep(poll)
 
 
 # --- moat ------------------------------------------------------------------------------------
