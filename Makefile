@@ -3,6 +3,7 @@
 # make run        install missing packages (as root), build, start moat before a demo backend
 # make test       install missing packages (as root), build, run every test
 # make asan       the same tests under AddressSanitizer + UBSan (objects in build/asan)
+# make layers     check the include graph between folders (proxy/lib < rules < checks < proxy)
 # make deps       install the missing Debian packages (or print the apt-get line)
 # make bench      smtp-source -> moat -> smtp-sink against smtp-source -> smtp-sink
 # make soak       100,000 messages under LeakSanitizer, then RSS with the plain build (SOAK_MESSAGES=N)
@@ -13,7 +14,7 @@ CC      ?= cc
 PYTHON  := /usr/bin/python3
 PKGS    := libevent libevent_openssl libcares libssl libcrypto opendkim
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
-               -Wno-unused-parameter -O2 -g -iquote proxy -iquote checks -iquote rules
+               -Wno-unused-parameter -O2 -g -iquote .
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ifeq ($(SAN),1)
 CFLAGS_BASE += $(SAN_FLAGS) -O1
@@ -29,15 +30,17 @@ DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libope
         libssl-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang
 
-SRCS_LIB := $(filter-out proxy/main.c,$(wildcard proxy/*.c)) $(wildcard checks/*.c) $(wildcard rules/*.c)
+SRCS_LIB := $(filter-out proxy/main.c,$(wildcard proxy/*.c)) $(wildcard proxy/lib/*.c) $(wildcard checks/*.c) \
+            $(wildcard rules/*.c)
+HDRS     := $(wildcard proxy/*.h proxy/lib/*.h checks/*.h rules/*.h)
 OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e asan bench faults soak fuzz fuzz-build clean
+.PHONY: all deps run test unit e2e layers asan bench faults soak fuzz fuzz-build clean
 all: $(BUILD)/moat
 
-$(BUILD)/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
+$(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
@@ -85,8 +88,12 @@ unit: $(UNIT_BINS)
 e2e: $(BUILD)/moat
 	MOAT_BIN=$(abspath $(BUILD)/moat) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
+# The include graph between folders: no upward include, no cycle (docs/design.md).
+layers:
+	@$(PYTHON) tests/layers.py
+
 test: deps
-	$(MAKE) all unit
+	$(MAKE) layers all unit
 	$(MAKE) e2e
 
 asan: deps
@@ -129,11 +136,11 @@ bench: deps all $(BUILD)/bench/floor
 FUZZ_SECONDS ?= 60
 FUZZ_DIR   := build/fuzz
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
-              -std=c17 -D_GNU_SOURCE -iquote proxy -iquote checks -iquote rules $(PKG_CFLAGS)
+              -std=c17 -D_GNU_SOURCE -iquote . $(PKG_CFLAGS)
 FUZZ_OBJS  := $(SRCS_LIB:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/rules_default.o
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-$(FUZZ_DIR)/obj/%.o: %.c $(wildcard proxy/*.h checks/*.h rules/*.h)
+$(FUZZ_DIR)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CLANG   $<"
 	@clang $(FUZZ_FLAGS) -c -o $@ $<

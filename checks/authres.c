@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "authres.h"
+#include "checks/authres.h"
 
 #define AR_NAME "Authentication-Results"
 

@@ -4,8 +4,8 @@
 #define MOAT_AUTHRES_H
 
 #include <stddef.h>
-#include "dkim.h"
-#include "spf.h"
+#include "checks/dkim.h"
+#include "checks/spf.h"
 
 /* Our header field, folded, CRLF-terminated. spf/dkim may be NULL (not
  * run). Returns the length, or -1 if it did not fit. */

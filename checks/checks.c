@@ -11,11 +11,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "checks.h"
-#include "limits.h"
-#include "recipients.h"
-#include "rules.h"
-#include "spf_cache.h"
+#include "checks/checks.h"
+#include "proxy/lib/bounds.h"
+#include "checks/recipients.h"
+#include "rules/rules.h"
+#include "checks/spf_cache.h"
 
 struct stored_rcpt {
 	char *addr;
@@ -40,8 +40,8 @@ struct checks_txn {
 };
 
 struct checks {
-	struct config *cfg;
-	const struct ruleset *rs;     /* cfg->ruleset; NULL: no rules (only the relay floor) */
+	struct check_options opt;
+	const struct ruleset *rs;     /* opt.ruleset; NULL: no rules (only the relay floor) */
 	struct check_env env;
 	union sockaddr_ip client;
 	char client_ip[INET6_ADDRSTRLEN];
@@ -112,14 +112,15 @@ const char *checks_tags(const struct checks *c)
 	return c && c->tags ? c->tags : "";
 }
 
-struct checks *checks_new(struct config *cfg, const struct check_env *env, const struct sockaddr *client)
+struct checks *checks_new(const struct check_options *opt, const struct check_env *env,
+                          const struct sockaddr *client)
 {
 	struct checks *c = calloc(1, sizeof *c);
 
 	if (!c)
 		return NULL;
-	c->cfg = cfg;
-	c->rs = cfg->ruleset;
+	c->opt = *opt;
+	c->rs = opt->ruleset;
 	c->env = *env;
 	if (client->sa_family != AF_INET && client->sa_family != AF_INET6) {
 		free(c);
@@ -128,7 +129,7 @@ struct checks *checks_new(struct config *cfg, const struct check_env *env, const
 	memcpy(&c->client, client,
 	       client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	sockaddr_ntop(client, c->client_ip, sizeof c->client_ip);
-	c->trusted = relay_client_trusted(cfg, client);
+	c->trusted = relay_client_trusted(opt, client);
 	return c;
 }
 
@@ -145,7 +146,7 @@ static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_s
 	f->client_ip = c->client_ip;
 	f->trusted = c->trusted;
 	f->rdns = c->rdns_done ? (c->rdns_name ? c->rdns_name : "") : NULL;
-	f->hostname = c->cfg->hostname;
+	f->hostname = c->opt.hostname;
 	f->helo = c->helo;
 	if (stage < STAGE_MAIL || !t)
 		return;
@@ -217,7 +218,7 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 		return;
 	}
 	facts_fill(c, &f, stage, acc);
-	rules_eval(c->rs, stage, &f, c->cfg->monitor, d);
+	rules_eval(c->rs, stage, &f, c->opt.monitor, d);
 	for (i = 0; i < d->nhits; i++) {
 		const struct rule_verdict *h = &d->hits[i];
 
@@ -341,7 +342,7 @@ static void spf_cb_(void *arg, const struct spf_outcome *o)
 {
 	struct checks *c = arg;
 
-	spf_cache_put(c->client_ip, c->helo, sender_of(c), c->cfg->hostname, o, now_ms());
+	spf_cache_put(c->client_ip, c->helo, sender_of(c), c->opt.hostname, o, now_ms());
 	c->spf = NULL;
 	c->t->res.spf = *o;
 	c->t->res.spf_done = 1;
@@ -366,10 +367,10 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 	}
 	c->t->from = *from;
 	/* Both start before either may deliver: the rules wait for both. */
-	c->sender_pending = c->cfg->check_sender_domain && c->env.dns;
-	c->spf_pending = c->cfg->check_spf && c->env.dns;
+	c->sender_pending = c->opt.check_sender_domain && c->env.dns;
+	c->spf_pending = c->opt.check_spf && c->env.dns;
 	if (c->spf_pending) { /* the same client, HELO and sender a moment ago */
-		const struct spf_outcome *o = spf_cache_get(c->client_ip, c->helo, sender_of(c), c->cfg->hostname,
+		const struct spf_outcome *o = spf_cache_get(c->client_ip, c->helo, sender_of(c), c->opt.hostname,
 		                                            now_ms());
 
 		if (o) {
@@ -383,7 +384,7 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 		sc = sender_check_start(c->env.dns, from->null ? NULL : from->domain, sender_cb_, c);
 	if (c->spf_pending)
 		spf = spf_check_start(c->env.dns, (const struct sockaddr *)&c->client, c->helo ? c->helo : "",
-		                      from->null ? "" : from->mailbox, c->cfg->hostname, spf_cb_, c);
+		                      from->null ? "" : from->mailbox, c->opt.hostname, spf_cb_, c);
 	c->starting = 0;
 	if (c->sender_pending)
 		c->sc = sc;
@@ -424,10 +425,10 @@ void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict 
 	c->t->cur = *rcpt;
 	r->addr = c->t->cur.mailbox;
 	r->domain = c->t->cur.domain;
-	r->relay = relay_check(c->cfg, (const struct sockaddr *)&c->client, rcpt);
-	r->local = rcpt->domain[0] && relay_domain_is_local(c->cfg, rcpt->domain);
-	r->known = !c->cfg->rcpt_table || !r->local ||
-	           recipients_has(c->cfg->rcpt_table, rcpt->local, rcpt->domain);
+	r->relay = relay_check(&c->opt, (const struct sockaddr *)&c->client, rcpt);
+	r->local = rcpt->domain[0] && relay_domain_is_local(&c->opt, rcpt->domain);
+	r->known = !c->opt.rcpt_table || !r->local ||
+	           recipients_has(c->opt.rcpt_table, rcpt->local, rcpt->domain);
 	decide(c, STAGE_RCPT, out);
 	if (r->relay != RELAY_OK && out->code / 100 != 5)
 		relay_floor(c, r->relay, out);
@@ -514,7 +515,7 @@ void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verd
 	c->t->size = size;
 	if (c->rs && (ruleset_uses(c->rs) & (1u << FACT_HEADER)) && ruleset_stage_count(c->rs, STAGE_DATA))
 		read_headers(c->t, rd, rarg);
-	if (!c->cfg->check_dkim || !c->env.dkim) {
+	if (!c->opt.check_dkim || !c->env.dkim) {
 		data_decide(c);
 		return;
 	}

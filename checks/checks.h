@@ -12,16 +12,18 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
-#include "config.h"
-#include "dkim.h"
-#include "rdns.h"
-#include "sender.h"
-#include "smtp_parse.h"
-#include "spf.h"
+#include "proxy/lib/netaddr.h"
+#include "checks/dkim.h"
+#include "checks/rdns.h"
+#include "checks/sender.h"
+#include "proxy/lib/smtp_parse.h"
+#include "checks/spf.h"
 
 #define CHECKS_TAGS_MAX 8192 /* bytes of header fields tag rules add to one message */
 
 struct rule_verdict;
+struct ruleset;
+struct strset;
 
 struct verdict {
 	int code;              /* 0 = go on; else the SMTP reply code (4xx/5xx) */
@@ -54,10 +56,26 @@ struct check_env {
 	void *hit_arg;
 };
 
+/* What the checks are configured with: moat.conf's keys of theirs. The
+ * pointers belong to whoever made the options (the config), which must
+ * outlive every checks made with them. */
+struct check_options {
+	const char *hostname;                /* ours: %{hostname}, SPF's receiver */
+	char *const *local_domains;          /* lower case; ".example.com" = subdomains */
+	int nlocal_domains;
+	const struct cidr *trusted_networks; /* may relay anywhere */
+	int ntrusted_networks;
+	const struct strset *rcpt_table;     /* valid recipients; NULL = any */
+	const struct ruleset *ruleset;       /* NULL: no rules (only the relay floor) */
+	int monitor;                         /* rejections only logged */
+	int check_sender_domain, check_spf, check_dkim;
+};
+
 struct checks;
 
-/* cfg (and its ruleset) must outlive the checks; env is copied. */
-struct checks *checks_new(struct config *cfg, const struct check_env *env, const struct sockaddr *client);
+/* opt and env are copied (opt's pointers must stay valid, see above). */
+struct checks *checks_new(const struct check_options *opt, const struct check_env *env,
+                          const struct sockaddr *client);
 /* Cancels whatever is in flight (no callback follows). NULL is ignored. */
 void checks_free(struct checks *c);
 
@@ -87,10 +105,9 @@ int checks_rdns(const struct checks *c, enum rdns_res *res, const char **name);
 const char *checks_tags(const struct checks *c);
 
 /* Local-recipient-only relaying (checks/relay.c); pure. */
-enum relay_result { RELAY_OK, RELAY_DENIED, RELAY_BAD_ROUTING };
-int relay_domain_is_local(const struct config *cfg, const char *domain);
-int relay_client_trusted(const struct config *cfg, const struct sockaddr *client);
-enum relay_result relay_check(const struct config *cfg, const struct sockaddr *client,
+int relay_domain_is_local(const struct check_options *o, const char *domain);
+int relay_client_trusted(const struct check_options *o, const struct sockaddr *client);
+enum relay_result relay_check(const struct check_options *o, const struct sockaddr *client,
                               const struct smtp_path *rcpt);
 
 #endif

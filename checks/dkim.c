@@ -44,9 +44,9 @@
 
 #include <opendkim/dkim.h>
 
-#include "dataparse.h"
-#include "dkim.h"
-#include "dkim_bodyhash.h"
+#include "proxy/lib/dataparse.h"
+#include "checks/dkim.h"
+#include "checks/dkim_bodyhash.h"
 
 #define DKIM_READ_CHUNK 16384
 /* dkim_eoh() calls per message: one, plus one per wait for keys. */

@@ -4,39 +4,14 @@
 #define MOAT_DKIM_H
 
 #include <stddef.h>
-#include "dns.h"
+#include "checks/dns.h"
+#include "rules/facts.h"
 
-enum dkim_res {
-	DKIM_RES_NONE,      /* no signature */
-	DKIM_RES_PASS,
-	DKIM_RES_FAIL,      /* signature or body hash did not verify, or key revoked/missing (RFC 8601) */
-	DKIM_RES_NEUTRAL,   /* e.g. a signature we cannot evaluate (unsupported algorithm) */
-	DKIM_RES_TEMPERROR, /* key lookup failed temporarily */
-	DKIM_RES_PERMERROR, /* malformed signature or key */
-};
-
-#define DKIM_MAX_SIGS 8 /* signatures evaluated per message; more are reported as permerror */
 /* Header section handed to libopendkim; a larger one is not verified
  * (Postfix header_size_limit is 102400). */
 #define DKIM_HEADER_MAX (100 * 1024)
 /* Longest wait for all the keys of one message, once the lookups are out. */
 #define DKIM_KEY_WAIT_MS 10000
-
-struct dkim_sig_result {
-	enum dkim_res res;
-	char domain[256];   /* d= */
-	char selector[256]; /* s= */
-	char b[16];         /* first 8+ chars of b=, for header.b (RFC 6008) */
-	char algo[32];      /* "rsa-sha256", "ed25519-sha256" */
-	char reason[128];   /* "body hash mismatch", "key revoked", "no key", ... */
-};
-
-struct dkim_outcome {
-	int nsigs;
-	struct dkim_sig_result sig[DKIM_MAX_SIGS];
-	enum dkim_res summary; /* pass if any passed; else fail if any failed; else temperror/permerror/neutral/none */
-	int nextra;            /* DKIM-Signature fields past DKIM_MAX_SIGS: not evaluated, count as permerror */
-};
 
 typedef void (*dkim_cb)(void *arg, const struct dkim_outcome *o);
 struct dkim_check;

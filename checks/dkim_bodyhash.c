@@ -11,7 +11,7 @@
 
 #include <openssl/evp.h>
 
-#include "dkim_bodyhash.h"
+#include "checks/dkim_bodyhash.h"
 
 #define BH_BATCH 4096 /* canonical bytes per digest update */
 #define BH_DIGEST 32  /* SHA-256 */

@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "dkim.h"
+#include "checks/dkim.h"
 
 #define KEYCACHE_SLOTS 256     /* distinct signing keys kept (power of two) */
 #define KEYCACHE_DER_MAX 2048  /* larger than a 8192-bit RSA key's DER */

@@ -14,9 +14,9 @@
 #include <ares.h>
 #include <event2/event.h>
 
-#include "dns.h"
-#include "dns_cache.h"
-#include "dns_reply.h"
+#include "checks/dns.h"
+#include "checks/dns_cache.h"
+#include "checks/dns_reply.h"
 
 #define INFLIGHT_BUCKETS 4096  /* power of two */
 

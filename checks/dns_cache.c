@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <sys/random.h>
 
-#include "dns_cache.h"
+#include "checks/dns_cache.h"
 
 #define BUCKETS_MIN 16
 #define BUCKETS_MAX (1u << 20)  /* 8 MiB of heads; longer chains beyond that */

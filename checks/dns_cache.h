@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dns.h"
+#include "checks/dns.h"
 
 struct dns_entry {
 	struct dns_entry *hnext;        /* hash chain */

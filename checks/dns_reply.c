@@ -5,7 +5,7 @@
 
 #include <ares.h>
 
-#include "dns_reply.h"
+#include "checks/dns_reply.h"
 
 #define HDR_LEN 12
 #define TYPE_NS 2

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "dns.h"
+#include "checks/dns.h"
 
 struct dns_reply {
 	int rcode;

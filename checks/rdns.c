@@ -14,7 +14,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
-#include "rdns.h"
+#include "checks/rdns.h"
 
 struct rdns_check;
 

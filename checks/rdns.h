@@ -5,15 +5,10 @@
 #define MOAT_RDNS_H
 
 #include <sys/socket.h>
-#include "dns.h"
+#include "checks/dns.h"
+#include "rules/facts.h"
 
 #define RDNS_PTR_MAX 10 /* PTR names tried (RFC 7208 4.6.4 allows 10 for SPF's ptr) */
-
-enum rdns_res {
-	RDNS_OK,       /* name holds a confirmed name */
-	RDNS_NONE,     /* no PTR, or no PTR name resolves back to the address */
-	RDNS_TEMPFAIL, /* a lookup failed: unknown, for now */
-};
 
 /* Called exactly once (before rdns_start returns when every answer is
  * cached); name is "" unless RDNS_OK, valid only during the call. */

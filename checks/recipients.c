@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "limits.h"
-#include "recipients.h"
-#include "strset.h"
+#include "proxy/lib/bounds.h"
+#include "checks/recipients.h"
+#include "proxy/lib/strset.h"
 
 /* Lower-case copy of "local@domain" into buf; -1 if it does not fit. */
 static int key(char *buf, size_t size, const char *local, size_t llen, const char *domain)

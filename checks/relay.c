@@ -2,15 +2,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "checks.h"
+#include "checks/checks.h"
 
-int relay_domain_is_local(const struct config *cfg, const char *domain)
+int relay_domain_is_local(const struct check_options *o, const char *domain)
 {
 	size_t dl = strlen(domain);
 	int i;
 
-	for (i = 0; i < cfg->nlocal_domains; i++) {
-		const char *d = cfg->local_domains[i];
+	for (i = 0; i < o->nlocal_domains; i++) {
+		const char *d = o->local_domains[i];
 		size_t l = strlen(d);
 
 		if (d[0] == '.') {
@@ -24,17 +24,17 @@ int relay_domain_is_local(const struct config *cfg, const char *domain)
 	return 0;
 }
 
-int relay_client_trusted(const struct config *cfg, const struct sockaddr *client)
+int relay_client_trusted(const struct check_options *o, const struct sockaddr *client)
 {
 	int i;
 
-	for (i = 0; i < cfg->ntrusted_networks; i++)
-		if (cidr_match(&cfg->trusted_networks[i], client))
+	for (i = 0; i < o->ntrusted_networks; i++)
+		if (cidr_match(&o->trusted_networks[i], client))
 			return 1;
 	return 0;
 }
 
-enum relay_result relay_check(const struct config *cfg, const struct sockaddr *client,
+enum relay_result relay_check(const struct check_options *o, const struct sockaddr *client,
                               const struct smtp_path *rcpt)
 {
 	/* Routing syntax is refused even for local domains and trusted clients:
@@ -44,9 +44,9 @@ enum relay_result relay_check(const struct config *cfg, const struct sockaddr *c
 		return RELAY_BAD_ROUTING;
 	if (rcpt->domain[0] == '\0')
 		return RELAY_OK;
-	if (relay_domain_is_local(cfg, rcpt->domain))
+	if (relay_domain_is_local(o, rcpt->domain))
 		return RELAY_OK;
-	if (relay_client_trusted(cfg, client))
+	if (relay_client_trusted(o, client))
 		return RELAY_OK;
 	return RELAY_DENIED;
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sender.h"
+#include "checks/sender.h"
 
 struct sender_check {
 	struct dns *dns;

@@ -2,16 +2,8 @@
 #ifndef MOAT_SENDER_H
 #define MOAT_SENDER_H
 
-#include "dns.h"
-
-enum sender_res {
-	SD_PASS,      /* MX, or A/AAAA when there is no MX */
-	SD_NONE,      /* null sender or address literal: not checked */
-	SD_NXDOMAIN,  /* the domain does not exist: 550 5.1.8 */
-	SD_NORECORDS, /* no MX, A or AAAA: 550 5.1.8 */
-	SD_NULLMX,    /* "MX 0 ." (RFC 7505): 550 5.7.27 */
-	SD_TEMPFAIL,  /* a lookup failed or timed out: 451 4.4.3 */
-};
+#include "checks/dns.h"
+#include "rules/facts.h"
 
 typedef void (*sender_cb)(void *arg, enum sender_res res);
 struct sender_check;

@@ -29,9 +29,9 @@
 #include <spf2/spf.h>
 #include <spf2/spf_dns.h>
 
-#include "log.h"
-#include "spf.h"
-#include "spf_syntax.h"
+#include "proxy/lib/log.h"
+#include "checks/spf.h"
+#include "checks/spf_syntax.h"
 
 /* Limits. RFC 7208 4.6.4 allows 10 DNS-querying terms, each mx or ptr
  * term 10 names, and %{p} 10 more: about 125 answers at most. */

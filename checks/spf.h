@@ -5,24 +5,8 @@
 #define MOAT_SPF_H
 
 #include <sys/socket.h>
-#include "dns.h"
-
-enum spf_res {
-	SPF_RES_NONE, SPF_RES_NEUTRAL, SPF_RES_PASS, SPF_RES_FAIL, SPF_RES_SOFTFAIL,
-	SPF_RES_TEMPERROR, SPF_RES_PERMERROR,
-};
-
-struct spf_outcome {
-	enum spf_res res;
-	int helo_identity;        /* 1: checked the HELO identity (null sender) */
-	char identity[320];       /* the checked sender "local@domain" or "postmaster@helo" */
-	char domain[256];         /* the domain whose policy was evaluated */
-	char explanation[512];    /* for fail: the domain's exp= text, or a default */
-	int exp_default;          /* for fail: 1 = explanation is moat's default text;
-	                           * 0 = the domain's exp= (untrusted, printable ASCII) */
-	char reason[256];         /* short, for logs: "mechanism -all matched", "void lookup limit" */
-	int passes, lookups;      /* for logs: libspf2 runs, DNS answers used */
-};
+#include "checks/dns.h"
+#include "rules/facts.h"
 
 typedef void (*spf_cb)(void *arg, const struct spf_outcome *o);
 struct spf_check;

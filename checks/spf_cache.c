@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spf_cache.h"
+#include "checks/spf_cache.h"
 
 #define KEY_MAX 1024 /* ip + helo + sender + receiver, NUL-separated; longer ones are not kept */
 

@@ -11,7 +11,7 @@
 #define MOAT_SPF_CACHE_H
 
 #include <stdint.h>
-#include "spf.h"
+#include "checks/spf.h"
 
 #define SPF_CACHE_TTL_MS 5000
 #define SPF_CACHE_SLOTS 128

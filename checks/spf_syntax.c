@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "spf_syntax.h"
+#include "checks/spf_syntax.h"
 
 static int is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static int is_digit(int c) { return c >= '0' && c <= '9'; }

@@ -8,10 +8,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "backend.h"
-#include "bevpush.h"
-#include "limits.h"
-#include "log.h"
+#include "proxy/backend.h"
+#include "proxy/bevpush.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/log.h"
 
 struct ehlo_caps backend_known_caps;
 int backend_caps_known;

@@ -3,8 +3,8 @@
 #define MOAT_BACKEND_H
 
 #include <event2/event.h>
-#include "config.h"
-#include "smtp_reply.h"
+#include "proxy/config.h"
+#include "proxy/smtp_reply.h"
 
 struct evbuffer;
 struct backend;

@@ -6,7 +6,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "bevpush.h"
+#include "proxy/bevpush.h"
 
 void bev_push(struct bufferevent *bev)
 {

@@ -16,14 +16,14 @@
 
 #include <event2/event.h>
 
-#include "checkcmd.h"
-#include "checks.h"
-#include "config.h"
-#include "dns.h"
-#include "limits.h"
-#include "log.h"
-#include "netaddr.h"
-#include "rules.h"
+#include "proxy/checkcmd.h"
+#include "checks/checks.h"
+#include "proxy/config.h"
+#include "checks/dns.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/log.h"
+#include "proxy/lib/netaddr.h"
+#include "rules/rules.h"
 
 #define CHECK_RCPTS_MAX 100             /* --rcpt options */
 #define CHECK_MESSAGE_MAX (64u << 20)   /* --message file */
@@ -276,6 +276,7 @@ int check_main(int argc, char **argv, const char *default_config)
 	int nrcpt = 0, opt, i, refused = 0, naccepted = 0, rc;
 	struct run run;
 	struct config *cfg;
+	struct check_options copt;
 	struct dns *dns = NULL;
 	struct dkim_verifier *dkim = NULL;
 	struct checks *c = NULL;
@@ -335,6 +336,7 @@ int check_main(int argc, char **argv, const char *default_config)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
+	config_check_options(cfg, &copt);
 	run.rep.buf = malloc(CHECK_OUT_MAX);
 	run.base = event_base_new();
 	if (run.base && run.rep.buf) {
@@ -357,7 +359,7 @@ int check_main(int argc, char **argv, const char *default_config)
 	{
 		struct check_env env = {dns, dkim, hit_cb, &run.rep};
 
-		c = checks_new(cfg, &env, (struct sockaddr *)&ss);
+		c = checks_new(&copt, &env, (struct sockaddr *)&ss);
 	}
 	if (!c) {
 		rc = 2;
@@ -386,7 +388,7 @@ int check_main(int argc, char **argv, const char *default_config)
 
 		snprintf(found, sizeof found, "%s%s%s", have ? "rdns " : "",
 		         have ? (rr == RDNS_OK ? rname : rdns_res_name(rr)) : "",
-		         relay_client_trusted(cfg, (struct sockaddr *)&ss) ? (have ? ", trusted" : "trusted") : "");
+		         relay_client_trusted(&copt, (struct sockaddr *)&ss) ? (have ? ", trusted" : "trusted") : "");
 	}
 	stage_begin(&run.rep, "connect", client, found);
 	if ((refused = stage_end(&run.rep, &run.v)))
@@ -427,11 +429,11 @@ int check_main(int argc, char **argv, const char *default_config)
 		checks_rcpt(c, &path, &v);
 		snprintf(what, sizeof what, "<%s>", path.mailbox);
 		{
-			enum relay_result rr = relay_check(cfg, (struct sockaddr *)&ss, &path);
+			enum relay_result rr = relay_check(&copt, (struct sockaddr *)&ss, &path);
 
 			snprintf(found, sizeof found, "relay %s%s",
 			         rr == RELAY_OK ? "ok" : rr == RELAY_DENIED ? "denied" : "routing",
-			         path.domain[0] && relay_domain_is_local(cfg, path.domain) ? ", local domain" : "");
+			         path.domain[0] && relay_domain_is_local(&copt, path.domain) ? ", local domain" : "");
 		}
 		stage_begin(&run.rep, "rcpt", what, found);
 		if (stage_end(&run.rep, &v)) {

@@ -4,11 +4,11 @@
  * the style of Postfix parameters / Redis static_configs. Defaults are given
  * as config text and go through the same setters as the file, so a default
  * can never bypass validation. */
-#include "config.h"
-#include "recipients.h"
-#include "rules.h"
-#include "strset.h"
-#include "limits.h"
+#include "proxy/config.h"
+#include "checks/recipients.h"
+#include "rules/rules.h"
+#include "proxy/lib/strset.h"
+#include "proxy/lib/bounds.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -485,6 +485,21 @@ struct config *config_new_defaults(void)
 		}
 	}
 	return c;
+}
+
+void config_check_options(const struct config *c, struct check_options *o)
+{
+	o->hostname = c->hostname;
+	o->local_domains = c->local_domains;
+	o->nlocal_domains = c->nlocal_domains;
+	o->trusted_networks = c->trusted_networks;
+	o->ntrusted_networks = c->ntrusted_networks;
+	o->rcpt_table = c->rcpt_table;
+	o->ruleset = c->ruleset;
+	o->monitor = c->monitor;
+	o->check_sender_domain = c->check_sender_domain;
+	o->check_spf = c->check_spf;
+	o->check_dkim = c->check_dkim;
 }
 
 struct config *config_ref(struct config *c)

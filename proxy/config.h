@@ -4,12 +4,12 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
-#include "netaddr.h"
+#include "checks/checks.h"
+#include "proxy/lib/log.h"
+#include "proxy/lib/netaddr.h"
 
 struct strset;
 struct ruleset;
-
-enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
 
 /* A loaded configuration. Sessions hold a reference to the one they started
  * with, so a SIGHUP reload never changes a session's rules mid-flight. */
@@ -70,6 +70,8 @@ struct config *config_load(const char *path, char *err, size_t errsize);
 /* Defaults only (used by tests and as the base of parsing). */
 struct config *config_new_defaults(void);
 struct config *config_ref(struct config *c);
+/* The checks' part of c (pointers into c: valid while c is referenced). */
+void config_check_options(const struct config *c, struct check_options *o);
 void config_unref(struct config *c);
 
 #endif

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <netinet/in.h>
 
-#include "iptable.h"
+#include "proxy/iptable.h"
 
 #define IPT_BUCKETS 4096 /* power of two; entries are few: open connections */
 

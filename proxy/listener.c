@@ -7,11 +7,11 @@
 
 #include <event2/listener.h>
 
-#include "limits.h"
-#include "listener.h"
-#include "log.h"
-#include "replies.h"
-#include "session.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/listener.h"
+#include "proxy/lib/log.h"
+#include "proxy/replies.h"
+#include "proxy/session.h"
 
 /* Over the limit: one best-effort 421 without a session, then close. The
  * socket is non-blocking; a reply that does not fit is simply lost. */

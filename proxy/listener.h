@@ -2,7 +2,7 @@
 #ifndef MOAT_LISTENER_H
 #define MOAT_LISTENER_H
 
-#include "server.h"
+#include "proxy/server.h"
 
 #define MOAT_LISTEN_MAX 16 /* listen addresses (config.listen) */
 

@@ -4,10 +4,10 @@
 
 #include <event2/buffer.h>
 
-#include "authres.h"
-#include "limits.h"
-#include "log.h"
-#include "message.h"
+#include "checks/authres.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/log.h"
+#include "proxy/message.h"
 
 /* A complete header field: remove it if it forges our Authentication-Results. */
 static void field_seen(void *arg, const struct hdr_field *f)

@@ -5,9 +5,9 @@
 
 #include <stddef.h>
 
-#include "dataparse.h"
-#include "hdrscan.h"
-#include "spool.h"
+#include "proxy/lib/dataparse.h"
+#include "proxy/lib/hdrscan.h"
+#include "proxy/spool.h"
 
 struct evbuffer;
 

@@ -6,8 +6,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "limits.h"
-#include "proxyproto.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/proxyproto.h"
 
 #define V1_MAX 107 /* spec 2.1: "PROXY UNKNOWN" + two IPv6, two ports, CRLF */
 #define V2_HDR 16

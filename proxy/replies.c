@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "replies.h"
+#include "proxy/replies.h"
 
 const struct reply replies[R_COUNT] = {
 	[R_DONE]              = {250, "2.0.0", "OK"},

@@ -4,7 +4,7 @@
 
 #include <pthread.h>
 #include <event2/event.h>
-#include "config.h"
+#include "proxy/config.h"
 
 struct session;
 struct iptable;
@@ -44,7 +44,14 @@ static inline int worker_share(int limit, int nworkers)
 	return nworkers > 1 ? (limit + nworkers - 1) / nworkers : limit;
 }
 
-/* A session ended: unaccount it; finishes a shutdown when the last goes. */
+/* sessions.c: a session begins (linked first, so that it can always be
+ * unlinked); a session ended: unaccount it, and finish a shutdown when the
+ * last one goes. */
+void server_session_add(struct server *srv, struct session *s);
 void server_session_gone(struct server *srv, struct session *s);
+
+/* server.c: serve the listening sockets fds (config.nlisten of them) until
+ * SIGTERM and the drain are over; the exit status for the process. */
+int server_run(struct server *srv, const int *fds);
 
 #endif

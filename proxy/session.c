@@ -14,18 +14,18 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "authres.h"
-#include "backend.h"
-#include "bevpush.h"
-#include "iptable.h"
-#include "limits.h"
-#include "log.h"
-#include "proxyproto.h"
-#include "replies.h"
-#include "rules.h"
-#include "server.h"
-#include "session.h"
-#include "spool.h"
+#include "checks/authres.h"
+#include "proxy/backend.h"
+#include "proxy/bevpush.h"
+#include "proxy/iptable.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/log.h"
+#include "proxy/proxyproto.h"
+#include "proxy/replies.h"
+#include "rules/rules.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/spool.h"
 
 static void session_process(struct session *s);
 static void rcpt_backend_step(struct session *s);
@@ -1191,6 +1191,7 @@ static void connect_verdict(void *arg, const struct verdict *v)
 static void greet(struct session *s)
 {
 	struct check_env env = {s->srv->dns, s->srv->dkim, rule_hit, s};
+	struct check_options opt;
 	int n;
 
 	sockaddr_ntop((struct sockaddr *)&s->peer, s->peer_ip, sizeof s->peer_ip);
@@ -1201,7 +1202,8 @@ static void greet(struct session *s)
 		close_with(s, R_TOO_MANY_CONN_IP);
 		return;
 	}
-	s->chk = checks_new(s->cfg, &env, (struct sockaddr *)&s->peer);
+	config_check_options(s->cfg, &opt);
+	s->chk = checks_new(&opt, &env, (struct sockaddr *)&s->peer);
 	if (!s->chk) {
 		close_with(s, R_LOCAL_ERROR);
 		return;
@@ -1368,11 +1370,7 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	s->reaper = evtimer_new(srv->base, reap_cb, s);
 	s->deadline = evtimer_new(srv->base, deadline_cb, s);
 	/* linked first so that session_free can always unlink */
-	s->next = srv->sessions;
-	if (srv->sessions)
-		srv->sessions->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
+	server_session_add(srv, s);
 	if (!s->bev || !s->reaper || !s->deadline) {
 		if (!s->bev)
 			evutil_closesocket(fd);

@@ -6,12 +6,12 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "checks.h"
-#include "config.h"
-#include "message.h"
-#include "netaddr.h"
-#include "smtp_parse.h"
-#include "smtp_reply.h"
+#include "checks/checks.h"
+#include "proxy/config.h"
+#include "proxy/message.h"
+#include "proxy/lib/netaddr.h"
+#include "proxy/lib/smtp_parse.h"
+#include "proxy/smtp_reply.h"
 
 struct server;
 struct backend;

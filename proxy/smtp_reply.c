@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "smtp_reply.h"
+#include "proxy/smtp_reply.h"
 
 void smtp_reply_init(struct smtp_reply *r)
 {

@@ -3,7 +3,7 @@
 #define MOAT_SMTP_REPLY_H
 
 #include <stddef.h>
-#include "limits.h"
+#include "proxy/lib/bounds.h"
 
 /* A whole reply as received, every line CRLF-ended, to pass on verbatim. */
 struct smtp_reply {

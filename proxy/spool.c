@@ -9,9 +9,9 @@
 
 #include <event2/buffer.h>
 
-#include "limits.h"
-#include "log.h"
-#include "spool.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/log.h"
+#include "proxy/spool.h"
 
 struct spool {
 	struct evbuffer *mem; /* the message while small; then what is not yet written to fd */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ruleset.h"
+#include "rules/ruleset.h"
 
 const struct rules_kw rules_kw_sender[] = {
 	{ "pass", SD_PASS }, { "none", SD_NONE }, { "nxdomain", SD_NXDOMAIN },

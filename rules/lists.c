@@ -5,9 +5,9 @@
  * of them", so overlapping and adjacent networks are merged into disjoint
  * ranges at load: 10.0.0.0/8 and 10.1.0.0/16 become one range, and a lookup
  * is one binary search over at most the number of entries. */
-#include "lists.h"
-#include "netaddr.h"
-#include "strset.h"
+#include "rules/lists.h"
+#include "proxy/lib/netaddr.h"
+#include "proxy/lib/strset.h"
 
 #include <errno.h>
 #include <stdarg.h>

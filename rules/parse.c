@@ -22,8 +22,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "limits.h"
-#include "ruleset.h"
+#include "proxy/lib/bounds.h"
+#include "rules/ruleset.h"
 
 #define MSG_MAX 512      /* one message, before FILE:LINE */
 #define SHOW_MAX 64      /* bytes of a bad word quoted back */

@@ -42,7 +42,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "checks.h" /* enum relay_result, enum sender_res, struct spf_outcome, struct dkim_outcome */
+#include "rules/facts.h"
 
 #define RULES_FILE_MAX (4 * 1024 * 1024)    /* a rule file, bytes */
 #define RULES_LINE_MAX 4096                 /* a physical line, bytes */

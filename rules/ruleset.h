@@ -5,9 +5,9 @@
 
 #include <regex.h>
 
-#include "lists.h"
-#include "netaddr.h"
-#include "rules.h"
+#include "rules/lists.h"
+#include "proxy/lib/netaddr.h"
+#include "rules/rules.h"
 
 /* What a fact's argument was. */
 enum arg_kind {

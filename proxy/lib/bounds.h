@@ -1,6 +1,6 @@
-/* limits.h - every bound moat puts on outside input, in one place */
-#ifndef MOAT_LIMITS_H
-#define MOAT_LIMITS_H
+/* bounds.h - every bound moat puts on outside input, in one place */
+#ifndef MOAT_BOUNDS_H
+#define MOAT_BOUNDS_H
 
 /* SMTP command line, CRLF included. RFC 5321 4.5.3.1.4 asks for 512; Postfix
  * accepts 2048 (line_length_limit) so long SMTPUTF8/DSN parameters fit. */

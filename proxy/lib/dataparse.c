@@ -1,7 +1,7 @@
 /* dataparse.c - DATA stream parser (see dataparse.h) */
 #include <string.h>
 
-#include "dataparse.h"
+#include "proxy/lib/dataparse.h"
 
 enum {
 	ST_BOL,    /* at the start of a line */

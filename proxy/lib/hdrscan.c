@@ -1,7 +1,7 @@
 /* hdrscan.c - incremental header-section scanner (see hdrscan.h) */
 #include <string.h>
 
-#include "hdrscan.h"
+#include "proxy/lib/hdrscan.h"
 
 enum { HS_BOL, HS_LINE, HS_DONE };
 

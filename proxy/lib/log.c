@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "limits.h"
-#include "log.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/log.h"
 
 static enum log_target target = LOG_TO_STDERR;
 static int log_fd = 2;
@@ -176,26 +176,26 @@ void jl_emit(struct jline *j)
 		return;
 }
 
-int log_open(const struct config *c)
+int log_open(enum log_target t, const char *path)
 {
 	int fd;
 
-	if (c->log_target == LOG_TO_SYSLOG) {
+	if (t == LOG_TO_SYSLOG) {
 		openlog("moat", LOG_PID | LOG_NDELAY, LOG_MAIL);
-	} else if (c->log_target == LOG_TO_FILE) {
-		fd = open(c->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	} else if (t == LOG_TO_FILE) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0)
 			return -1;
 		if (log_fd > 2)
 			close(log_fd);
 		log_fd = fd;
-		snprintf(log_path, sizeof log_path, "%s", c->log_file);
+		snprintf(log_path, sizeof log_path, "%s", path);
 	} else {
 		if (log_fd > 2)
 			close(log_fd);
 		log_fd = 2;
 	}
-	target = c->log_target;
+	target = t;
 	return 0;
 }
 

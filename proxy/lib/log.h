@@ -3,7 +3,8 @@
 #define MOAT_LOG_H
 
 #include <stddef.h>
-#include "config.h"
+
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
 
 /* One JSON object being built. Fields are appended in order; a line that
  * would not fit is cut at a field boundary and marked "truncated":true. */
@@ -26,8 +27,8 @@ void jl_emit(struct jline *j);  /* closes the object and writes one line */
  * (dst is always NUL-terminated when size > 0). Pure. */
 size_t json_escape(char *dst, size_t size, const char *src, size_t max);
 
-/* Open the configured target (stderr, syslog, file). Returns 0 or -1 with errno. */
-int log_open(const struct config *c);
+/* Open a target (stderr, syslog, or file: path). Returns 0 or -1 with errno. */
+int log_open(enum log_target t, const char *path);
 /* Reopen a log file after rotation (SIGHUP). */
 void log_reopen(void);
 void log_close(void);

@@ -1,5 +1,5 @@
 /* netaddr.c - addresses, host:port and CIDR parsing (pure, no I/O, no DNS) */
-#include "netaddr.h"
+#include "proxy/lib/netaddr.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "smtp_parse.h"
+#include "proxy/lib/smtp_parse.h"
 
 static const struct {
 	const char *name;

@@ -3,7 +3,7 @@
 #define MOAT_SMTP_PARSE_H
 
 #include <stddef.h>
-#include "limits.h"
+#include "proxy/lib/bounds.h"
 
 enum smtp_verb {
 	V_UNKNOWN = 0,

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strset.h"
+#include "proxy/lib/strset.h"
 
 #define STRSET_MIN_SLOTS 64
 

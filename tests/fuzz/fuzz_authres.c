@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "authres.h"
-#include "hdrscan.h"
+#include "checks/authres.h"
+#include "proxy/lib/hdrscan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,8 +1,6 @@
 /* fuzz_dataparse.c - libFuzzer harness for the DATA stream parser
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iproxy -D_GNU_SOURCE \
- *         tests/fuzz/fuzz_dataparse.c proxy/dataparse.c -o build/fuzz_dataparse
- *   build/fuzz_dataparse -max_total_time=120 tests/fuzz/corpus/dataparse
+ *   make fuzz-build; build/fuzz/fuzz_dataparse -max_total_time=60 WORKDIR (a copy of tests/fuzz/corpus/dataparse)
  *
  * Input: byte 0 chooses the split point, byte 1 a second one; the rest is
  * the client's DATA stream. Invariants checked (abort on violation):
@@ -21,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataparse.h"
+#include "proxy/lib/dataparse.h"
 
 struct out {
 	uint8_t *p;

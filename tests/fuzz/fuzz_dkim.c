@@ -1,10 +1,6 @@
 /* fuzz_dkim.c - libFuzzer harness for the DKIM verifier (checks/dkim.c + libopendkim)
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproxy -Ichecks \
- *         $(pkg-config --cflags libevent libcares opendkim) tests/fuzz/fuzz_dkim.c \
- *         checks/dkim.c checks/dns.c checks/dns_cache.c checks/dns_reply.c proxy/dataparse.c \
- *         $(pkg-config --libs libevent libcares opendkim) -o build/fuzz_dkim
- *   build/fuzz_dkim -max_total_time=120 tests/fuzz/corpus/dkim
+ *   make fuzz-build; build/fuzz/fuzz_dkim -max_total_time=60 WORKDIR (a copy of tests/fuzz/corpus/dkim)
  *
  * Input: byte 0 is the largest read the reader gives (0: as much as asked),
  * the rest is a message in SMTP wire form, as the spool holds it. Keys for
@@ -27,8 +23,8 @@
 
 #include <event2/event.h>
 
-#include "dkim.h"
-#include "dns.h"
+#include "checks/dkim.h"
+#include "checks/dns.h"
 
 static const char rsa_key[] =
 	"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDm9Cx4cQq7XY4cBv6RM714G0+JP31U6Pvv"

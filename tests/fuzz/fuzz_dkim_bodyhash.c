@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dkim_bodyhash.h"
+#include "checks/dkim_bodyhash.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

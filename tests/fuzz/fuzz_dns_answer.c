@@ -13,9 +13,9 @@
 #include <sys/socket.h>
 #include <ares.h>
 
-#include "dns.h"
-#include "dns_cache.h"
-#include "dns_reply.h"
+#include "checks/dns.h"
+#include "checks/dns_cache.h"
+#include "checks/dns_reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -19,10 +19,10 @@
 
 #include <event2/buffer.h>
 
-#include "../unit/drain.h"
-#include "../unit/msgref.h"
-#include "dataparse.h"
-#include "message.h"
+#include "tests/unit/drain.h"
+#include "tests/unit/msgref.h"
+#include "proxy/lib/dataparse.h"
+#include "proxy/message.h"
 
 #define HOST "mx.example"
 #define RUN_MAX (512u * 1024)

@@ -3,17 +3,15 @@
  * as the session does while bytes trickle in, and the answers must agree:
  * a prefix of a good header is PP_MORE, a prefix of garbage never PP_OK.
  *
- * clang -g -O1 -fsanitize=fuzzer,address,undefined -Iproxy -D_GNU_SOURCE \
- *   -o /tmp/f tests/fuzz/fuzz_proxyproto.c proxy/proxyproto.c
- * cp -r tests/fuzz/corpus/proxyproto /tmp/c && /tmp/f -max_total_time=60 /tmp/c */
+ *   make fuzz-build; build/fuzz/fuzz_proxyproto -max_total_time=60 WORKDIR (a copy of tests/fuzz/corpus/proxyproto) */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "limits.h"
-#include "proxyproto.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/proxyproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,9 +1,6 @@
 /* fuzz_rules.c - libFuzzer harness for the rule language (rules/parse.c, rules/eval.c)
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproxy -Ichecks -Irules \
- *         $(pkg-config --cflags libevent) tests/fuzz/fuzz_rules.c rules/parse.c rules/eval.c \
- *         rules/lists.c proxy/strset.c proxy/netaddr.c -o build/fuzz_rules
- *   cp -r tests/fuzz/corpus/rules /tmp/c && build/fuzz_rules -max_total_time=120 /tmp/c
+ *   make fuzz-build; build/fuzz/fuzz_rules -max_total_time=60 WORKDIR (a copy of tests/fuzz/corpus/rules)
  *
  * Input: a rule file. Inputs that would reach the file system ("include",
  * "list:") are skipped, so runs do not depend on the machine. A ruleset
@@ -23,8 +20,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "netaddr.h"
-#include "rules.h"
+#include "proxy/lib/netaddr.h"
+#include "rules/rules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

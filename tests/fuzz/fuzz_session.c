@@ -15,33 +15,20 @@
 
 #include <event2/event.h>
 
-#include "backend.h"
-#include "config.h"
-#include "dkim.h"
-#include "dns.h"
-#include "iptable.h"
-#include "log.h"
-#include "rules.h"
-#include "server.h"
-#include "session.h"
+#include "proxy/backend.h"
+#include "proxy/config.h"
+#include "checks/dkim.h"
+#include "checks/dns.h"
+#include "proxy/iptable.h"
+#include "proxy/lib/log.h"
+#include "rules/rules.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static struct server srv;
-
-void server_session_gone(struct server *s, struct session *ss)
-{
-	if (ss->counted_ip)
-		iptable_dec(s->per_ip, (struct sockaddr *)&ss->peer);
-	if (ss->prev)
-		ss->prev->next = ss->next;
-	else
-		s->sessions = ss->next;
-	if (ss->next)
-		ss->next->prev = ss->prev;
-	s->nsessions--;
-}
 
 static const char conf[] =
 	"listen = 127.0.0.1:0\n"
@@ -79,7 +66,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "%s\n", err);
 		abort();
 	}
-	log_open(srv.cfg);
+	log_open(srv.cfg->log_target, srv.cfg->log_file);
 	srv.base = event_base_new();
 	srv.per_ip = iptable_new();
 	srv.dns = dns_new(srv.base, &o);

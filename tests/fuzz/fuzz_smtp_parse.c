@@ -3,15 +3,13 @@
  * hands it over); every parser runs on it and the results are checked for
  * the invariants the session code relies on.
  *
- * clang -g -O1 -fsanitize=fuzzer,address,undefined -Iproxy -D_GNU_SOURCE \
- *   -o /tmp/f tests/fuzz/fuzz_smtp_parse.c proxy/smtp_parse.c
- * cp -r tests/fuzz/corpus/smtp_parse /tmp/c && /tmp/f -max_total_time=60 /tmp/c */
+ *   make fuzz-build; build/fuzz/fuzz_smtp_parse -max_total_time=60 WORKDIR (a copy of tests/fuzz/corpus/smtp_parse) */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp_parse.h"
+#include "proxy/lib/smtp_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

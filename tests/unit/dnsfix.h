@@ -20,7 +20,7 @@
 
 #include <event2/event.h>
 
-#include "dns.h"
+#include "checks/dns.h"
 
 static inline uint64_t real_ms(void)
 {

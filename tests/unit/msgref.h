@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "authres.h"
-#include "hdrscan.h"
+#include "checks/authres.h"
+#include "proxy/lib/hdrscan.h"
 
 /* Whole CRLF lines, no NUL, no bare CR or LF, no line that is a lone "."
  * (and no "." line with NULs): with ".\r\n" appended, the stream holds

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "authres.h"
-#include "dkim.h"
-#include "spf.h"
+#include "checks/authres.h"
+#include "checks/dkim.h"
+#include "checks/spf.h"
 
 /* Table rows leave trailing fields out on purpose. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"

@@ -29,12 +29,12 @@
 
 #include <event2/event.h>
 
-#include "checks.h"
-#include "config.h"
-#include "dns.h"
-#include "dnsfix.h"
-#include "rules.h"
-#include "smtp_parse.h"
+#include "checks/checks.h"
+#include "proxy/config.h"
+#include "checks/dns.h"
+#include "tests/unit/dnsfix.h"
+#include "rules/rules.h"
+#include "proxy/lib/smtp_parse.h"
 
 /* Table rows leave trailing fields out on purpose. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -137,7 +137,11 @@ static struct checks *new_checks(struct config *cfg, struct dns *dns, const char
 {
 	struct check_env env = { dns, NULL, on_hit, hs };
 	struct sockaddr_storage ss;
-	struct checks *c = checks_new(cfg, &env, addr(client, &ss));
+	struct check_options opt;
+	struct checks *c;
+
+	config_check_options(cfg, &opt);
+	c = checks_new(&opt, &env, addr(client, &ss));
 
 	assert_non_null(c);
 	return c;

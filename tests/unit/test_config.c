@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "limits.h"
+#include "proxy/config.h"
+#include "proxy/lib/bounds.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "dataparse.h"
+#include "proxy/lib/dataparse.h"
 
 /* A byte string that may hold NUL: the length is taken from the literal. */
 struct bytes {

@@ -31,8 +31,8 @@
 
 #include <opendkim/dkim.h>
 
-#include "dkim.h"
-#include "dns.h"
+#include "checks/dkim.h"
+#include "checks/dns.h"
 
 #define KEYS_MAX 16
 #define TXT_MAX 8

@@ -13,7 +13,7 @@
 
 #include <openssl/evp.h>
 
-#include "dkim_bodyhash.h"
+#include "checks/dkim_bodyhash.h"
 
 /* base64 of SHA-256 of the canonical text, by OpenSSL directly */
 static void b64_sha256(const char *canon, size_t n, char out[64])

@@ -24,9 +24,9 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "dns.h"
-#include "dns_cache.h"
-#include "dns_reply.h"
+#include "checks/dns.h"
+#include "checks/dns_cache.h"
+#include "checks/dns_reply.h"
 
 static uint64_t real_ms(void)
 {

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "authres.h"
-#include "hdrscan.h"
+#include "checks/authres.h"
+#include "proxy/lib/hdrscan.h"
 
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
 #define MAXF 8

@@ -12,7 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "iptable.h"
+#include "proxy/iptable.h"
 
 static const struct sockaddr *addr(const char *s, int port, struct sockaddr_storage *ss)
 {

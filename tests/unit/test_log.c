@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "log.h"
+#include "proxy/lib/log.h"
 
 #define BIG 4096
 #define GUARD 32

@@ -19,12 +19,12 @@
 
 #include <event2/buffer.h>
 
-#include "dataparse.h"
-#include "drain.h"
-#include "hdrscan.h"
-#include "limits.h"
-#include "message.h"
-#include "msgref.h"
+#include "proxy/lib/dataparse.h"
+#include "tests/unit/drain.h"
+#include "proxy/lib/hdrscan.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/message.h"
+#include "tests/unit/msgref.h"
 
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
 #define HOST "mx.example"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "netaddr.h"
+#include "proxy/lib/netaddr.h"
 
 /* Parse a test address that must be valid ("1.2.3.4:1", "[::1]:1"). */
 static struct sockaddr *sa(const char *s, struct sockaddr_storage *ss)

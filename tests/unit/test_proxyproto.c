@@ -8,8 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "limits.h"
-#include "proxyproto.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/proxyproto.h"
 
 static enum pp_result parse(const void *buf, size_t len, size_t *consumed, struct pp_info *pi)
 {

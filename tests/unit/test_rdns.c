@@ -28,9 +28,9 @@
 
 #include <event2/event.h>
 
-#include "dns.h"
-#include "dnsfix.h"
-#include "rdns.h"
+#include "checks/dns.h"
+#include "tests/unit/dnsfix.h"
+#include "checks/rdns.h"
 
 /* Table rows leave trailing fields out on purpose. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"

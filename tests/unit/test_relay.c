@@ -11,10 +11,18 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "checks.h"
-#include "config.h"
-#include "netaddr.h"
-#include "smtp_parse.h"
+#include "checks/checks.h"
+#include "proxy/config.h"
+#include "proxy/lib/netaddr.h"
+#include "proxy/lib/smtp_parse.h"
+
+/* The checks' options of a config, as a session makes them. */
+static const struct check_options *opts_of(const struct config *c, struct check_options *o)
+{
+	config_check_options(c, o);
+	return o;
+}
+#define OPT(c) opts_of((c), &(struct check_options){0})
 
 static const char *const local_domains[] = { "example.org", ".example.com", "mail.example.net" };
 static const char *const trusted[] = { "10.0.0.0/8", "192.0.2.1", "2001:db8::/32" };
@@ -128,7 +136,7 @@ static void test_domain_is_local(void **state)
 	const struct config *c = *state;
 
 	for (size_t i = 0; i < sizeof dom_rows / sizeof dom_rows[0]; i++)
-		if (!!relay_domain_is_local(c, dom_rows[i].domain) != dom_rows[i].local)
+		if (!!relay_domain_is_local(OPT(c), dom_rows[i].domain) != dom_rows[i].local)
 			fail_msg("row %zu \"%s\": want %d", i, dom_rows[i].domain, dom_rows[i].local);
 }
 
@@ -137,7 +145,7 @@ static void test_no_local_domains(void **state)
 	struct config *c = make_config(0, 1);
 
 	for (size_t i = 0; i < sizeof dom_rows / sizeof dom_rows[0]; i++)
-		assert_int_equal(relay_domain_is_local(c, dom_rows[i].domain), 0);
+		assert_int_equal(relay_domain_is_local(OPT(c), dom_rows[i].domain), 0);
 	config_unref(c);
 }
 
@@ -178,9 +186,9 @@ static void test_client_trusted(void **state)
 	for (size_t i = 0; i < sizeof cli_rows / sizeof cli_rows[0]; i++) {
 		struct sockaddr_storage ss;
 
-		if (!!relay_client_trusted(c, addr(cli_rows[i].ip, &ss)) != cli_rows[i].trusted)
+		if (!!relay_client_trusted(OPT(c), addr(cli_rows[i].ip, &ss)) != cli_rows[i].trusted)
 			fail_msg("row %zu %s: want %d", i, cli_rows[i].ip, cli_rows[i].trusted);
-		assert_int_equal(relay_client_trusted(none, addr(cli_rows[i].ip, &ss)), 0);
+		assert_int_equal(relay_client_trusted(OPT(none), addr(cli_rows[i].ip, &ss)), 0);
 	}
 	config_unref(none);
 }
@@ -257,16 +265,16 @@ static void test_rcpt_rows(void **state)
 		e = smtp_parse_mail_rcpt(rcpt_rows[i].arg, 1, &path, &params);
 		if (e != PATH_OK)
 			fail_msg("row %zu \"%s\": does not parse (%d)", i, rcpt_rows[i].arg, e);
-		if ((r = relay_check(c, outside, &path)) != rcpt_rows[i].untrusted)
+		if ((r = relay_check(OPT(c), outside, &path)) != rcpt_rows[i].untrusted)
 			fail_msg("row %zu \"%s\" (flags 0x%x domain \"%s\") from outside: %d, want %d", i,
 			         rcpt_rows[i].arg, path.flags, path.domain, r, rcpt_rows[i].untrusted);
-		if ((r = relay_check(c, inside, &path)) != rcpt_rows[i].trusted)
+		if ((r = relay_check(OPT(c), inside, &path)) != rcpt_rows[i].trusted)
 			fail_msg("row %zu \"%s\" from a trusted v4 client: %d, want %d", i,
 			         rcpt_rows[i].arg, r, rcpt_rows[i].trusted);
-		if ((r = relay_check(c, inside6, &path)) != rcpt_rows[i].trusted)
+		if ((r = relay_check(OPT(c), inside6, &path)) != rcpt_rows[i].trusted)
 			fail_msg("row %zu \"%s\" from a trusted v6 client: %d, want %d", i,
 			         rcpt_rows[i].arg, r, rcpt_rows[i].trusted);
-		if ((r = relay_check(c, mapped, &path)) != rcpt_rows[i].trusted)
+		if ((r = relay_check(OPT(c), mapped, &path)) != rcpt_rows[i].trusted)
 			fail_msg("row %zu \"%s\" from a trusted v4-mapped client: %d, want %d", i,
 			         rcpt_rows[i].arg, r, rcpt_rows[i].trusted);
 	}
@@ -311,10 +319,10 @@ static void test_flags_by_hand(void **state)
 		snprintf(p.domain, sizeof p.domain, "%s", rows[i].domain);
 		snprintf(p.mailbox, sizeof p.mailbox, "user@%s", rows[i].domain);
 		snprintf(p.local, sizeof p.local, "user");
-		if (relay_check(c, outside, &p) != rows[i].untrusted)
+		if (relay_check(OPT(c), outside, &p) != rows[i].untrusted)
 			fail_msg("row %zu flags 0x%x \"%s\": from outside want %d", i, rows[i].flags,
 			         rows[i].domain, rows[i].untrusted);
-		if (relay_check(c, inside, &p) != rows[i].trusted)
+		if (relay_check(OPT(c), inside, &p) != rows[i].trusted)
 			fail_msg("row %zu flags 0x%x \"%s\": trusted want %d", i, rows[i].flags,
 			         rows[i].domain, rows[i].trusted);
 	}
@@ -336,7 +344,7 @@ static void test_defaults_relay_nothing(void **state)
 		memset(&path, 0, sizeof path);
 		assert_int_equal(smtp_parse_mail_rcpt(rcpt_rows[i].arg, 1, &path, &params), PATH_OK);
 		want = rcpt_rows[i].untrusted == BADR ? BADR : path.domain[0] == '\0' ? OK : DENIED;
-		if (relay_check(c, cl, &path) != want)
+		if (relay_check(OPT(c), cl, &path) != want)
 			fail_msg("row %zu \"%s\": want %d with the defaults", i, rcpt_rows[i].arg, want);
 	}
 	config_unref(c);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "replies.h"
+#include "proxy/replies.h"
 
 #define GUARD 64
 #define HOST "mx.example.org"

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "netaddr.h"
-#include "rules.h"
+#include "proxy/lib/netaddr.h"
+#include "rules/rules.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define RCPTS_MAX 8

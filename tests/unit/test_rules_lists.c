@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lists.h"
-#include "netaddr.h"
+#include "rules/lists.h"
+#include "proxy/lib/netaddr.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 

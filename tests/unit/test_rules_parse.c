@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rules.h"
+#include "rules/rules.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -25,8 +25,8 @@
 
 #include <event2/event.h>
 
-#include "dns.h"
-#include "sender.h"
+#include "checks/dns.h"
+#include "checks/sender.h"
 
 /* Table rows leave trailing fields out on purpose. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"

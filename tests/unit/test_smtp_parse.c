@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "smtp_parse.h"
+#include "proxy/lib/smtp_parse.h"
 
 /* Report the failing row: cmocka alone would only say which line. */
 #define CHECK(cond, row) \
@@ -504,7 +504,7 @@ static void test_params_get(void **state)
 
 /* ---- parse_ulong ---- */
 
-/* <limits.h> would find proxy/limits.h first: -Iproxy */
+/* ULONG_MAX, spelt out */
 #define ULMAX (~0UL)
 
 static void test_parse_ulong(void **state)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "smtp_reply.h"
+#include "proxy/smtp_reply.h"
 
 #define MORE REPLY_MORE
 #define DONE REPLY_DONE

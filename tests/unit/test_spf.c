@@ -33,9 +33,9 @@
 
 #include <event2/event.h>
 
-#include "dns.h"
-#include "spf.h"
-#include "spf_syntax.h"
+#include "checks/dns.h"
+#include "checks/spf.h"
+#include "checks/spf_syntax.h"
 
 #define ZT_SPF 99
 #define ZT_TIMEOUT (-1)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "spf_cache.h"
+#include "checks/spf_cache.h"
 
 static struct spf_outcome outcome(enum spf_res r, const char *reason)
 {

@@ -21,9 +21,9 @@
 
 #include <event2/buffer.h>
 
-#include "drain.h"
-#include "limits.h"
-#include "spool.h"
+#include "tests/unit/drain.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/spool.h"
 
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
 #define MEM_MAX ((size_t)MOAT_SPOOL_MEM_MAX)

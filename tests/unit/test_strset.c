@@ -8,8 +8,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "recipients.h"
-#include "strset.h"
+#include "checks/recipients.h"
+#include "proxy/lib/strset.h"
 
 static void test_add_has_grow(void **state)
 {

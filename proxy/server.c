@@ -1,0 +1,227 @@
+/* server.c - one worker's life: start the checks and listeners, serve,
+ * reload on SIGHUP (a thread loads, the loop applies), drain on SIGTERM */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "checks/dkim.h"
+#include "checks/dns.h"
+#include "proxy/backend.h"
+#include "proxy/config.h"
+#include "proxy/iptable.h"
+#include "proxy/lib/log.h"
+#include "proxy/listener.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/version.h"
+#include "rules/rules.h"
+
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	log_warn("shutdown", "grace period over, %d sessions cut", srv->nsessions);
+	event_base_loopexit(srv->base, NULL);
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv = {srv->cfg->shutdown_grace, 0};
+	struct session *s, *next;
+
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	log_info("shutdown", "signal %d: no new connections, %d sessions finishing", (int)sig,
+	         srv->nsessions);
+	listeners_close(srv);
+	for (s = srv->sessions; s; s = next) {
+		next = s->next;
+		session_shutdown(s);
+	}
+	if (srv->nsessions == 0) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	srv->grace = evtimer_new(srv->base, grace_cb, srv);
+	if (srv->grace)
+		evtimer_add(srv->grace, &tv);
+}
+
+/* The loaded config is in (or the load failed): put it in service. Runs on
+ * the loop. */
+static void reload_apply(struct server *srv, struct config *c, const char *err)
+{
+	char desc[256];
+
+	if (!c) {
+		log_error("reload", "%s; keeping the running configuration", err);
+		return;
+	}
+	if (c->nlisten != srv->cfg->nlisten ||
+	    memcmp(c->listen, srv->cfg->listen, sizeof c->listen) != 0)
+		log_warn("reload", "listen addresses changed: they take effect at restart");
+	if (strcmp(c->dns_servers, srv->cfg->dns_servers) != 0 || c->dns_timeout != srv->cfg->dns_timeout ||
+	    c->dns_tries != srv->cfg->dns_tries || c->dns_cache_size != srv->cfg->dns_cache_size)
+		log_warn("reload", "DNS settings changed: they take effect at restart");
+	/* Sessions keep the config (and rules) they started with; new ones get this one. */
+	config_unref(srv->cfg);
+	srv->cfg = c;
+	log_reopen();
+	backend_probe(srv->base, srv->cfg);
+	ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
+	log_info("reload", "configuration reloaded from %s; rules %s: %s%s", srv->config_path,
+	         srv->cfg->rules[0] ? srv->cfg->rules : "built-in default.rules", desc,
+	         srv->cfg->monitor ? " (mode = monitor)" : "");
+}
+
+/* Reading the config, the rule file and lists of a million entries takes
+ * a good part of a second: a thread does it, so sessions are not held up.
+ * It touches nothing shared; the loop learns of the result through a pipe. */
+static void *reload_thread(void *arg)
+{
+	struct server *srv = arg;
+	char one = 1;
+
+	srv->reload_cfg = config_load(srv->config_path, srv->reload_err, sizeof srv->reload_err);
+	while (write(srv->reload_pipe[1], &one, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void reload_start(struct server *srv)
+{
+	int e;
+
+	srv->reload_again = 0;
+	srv->reloading = 1;
+	if ((e = pthread_create(&srv->reload_tid, NULL, reload_thread, srv)) != 0) {
+		/* no thread: load on the loop */
+		srv->reloading = 0;
+		srv->reload_cfg = config_load(srv->config_path, srv->reload_err, sizeof srv->reload_err);
+		reload_apply(srv, srv->reload_cfg, srv->reload_err);
+	}
+}
+
+static void reload_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	char buf[16];
+
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	if (!srv->reloading)
+		return;
+	pthread_join(srv->reload_tid, NULL);
+	srv->reloading = 0;
+	reload_apply(srv, srv->reload_cfg, srv->reload_err);
+	if (srv->reload_again) /* a SIGHUP came during the load: the files may have changed since */
+		reload_start(srv);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->reloading) {
+		srv->reload_again = 1;
+		return;
+	}
+	reload_start(srv);
+}
+
+/* The resolver and the DKIM library every session shares. */
+static int start_checks(struct server *srv)
+{
+	struct dns_options o = {
+		.servers = srv->cfg->dns_servers,
+		.timeout_ms = srv->cfg->dns_timeout,
+		.tries = srv->cfg->dns_tries,
+		.cache_max = (size_t)srv->cfg->dns_cache_size,
+	};
+
+	srv->dns = dns_new(srv->base, &o);
+	if (!srv->dns) {
+		log_error("dns", "cannot start the resolver (dns_servers = %s)", srv->cfg->dns_servers);
+		return -1;
+	}
+	srv->dkim = dkim_verifier_new(srv->dns);
+	if (!srv->dkim) {
+		log_error("dkim", "cannot start the DKIM library");
+		return -1;
+	}
+	dkim_verifier_set_wait(srv->dkim, srv->base, 0);
+	return 0;
+}
+
+/* One worker: an event loop serving its own listening sockets. */
+int server_run(struct server *srv, const int *fds)
+{
+	struct event *sigterm, *sigint, *sighup, *reloaded;
+
+	srv->base = event_base_new();
+	srv->per_ip = iptable_new();
+	if (!srv->base || !srv->per_ip) {
+		log_error("startup", "out of memory");
+		return 1;
+	}
+	srv->id_salt = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)srv;
+	if (start_checks(srv) < 0 || listeners_start(srv, fds, srv->cfg->nlisten) < 0)
+		return 1;
+	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
+	sigint = evsignal_new(srv->base, SIGINT, on_sigterm, srv);
+	sighup = evsignal_new(srv->base, SIGHUP, on_sighup, srv);
+	if (pipe2(srv->reload_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_error("startup", "pipe: %s", strerror(errno));
+		return 1;
+	}
+	reloaded = event_new(srv->base, srv->reload_pipe[0], EV_READ | EV_PERSIST, reload_done, srv);
+	event_add(reloaded, NULL);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sighup, NULL);
+	backend_probe(srv->base, srv->cfg);
+	{
+		char desc[256];
+
+		ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
+		log_info("ready", "moat %s ready (pid %d, worker %d of %d); rules %s: %s%s", MOAT_VERSION,
+		         (int)getpid(), srv->worker, srv->nworkers,
+		         srv->cfg->rules[0] ? srv->cfg->rules : "built-in default.rules", desc,
+		         srv->cfg->monitor ? " (mode = monitor: nothing is refused)" : "");
+	}
+	event_base_dispatch(srv->base);
+	while (srv->sessions)
+		session_abort(srv->sessions);
+	backend_pool_free();
+	backend_probe_cancel();
+	dkim_verifier_free(srv->dkim);
+	dns_free(srv->dns);
+	log_info("stopped", "moat %sstopped", srv->nworkers > 1 ? "worker " : "");
+	event_free(sigterm);
+	event_free(sigint);
+	event_free(sighup);
+	if (srv->reloading) { /* a load in progress: wait for it, drop its result */
+		pthread_join(srv->reload_tid, NULL);
+		config_unref(srv->reload_cfg);
+	}
+	event_free(reloaded);
+	close(srv->reload_pipe[0]);
+	close(srv->reload_pipe[1]);
+	if (srv->grace)
+		event_free(srv->grace);
+	listeners_close(srv);
+	iptable_free(srv->per_ip);
+	config_unref(srv->cfg);
+	event_base_free(srv->base);
+	return 0;
+}
+

@@ -1,0 +1,126 @@
+/* workers.c - workers = N: a supervisor process and N workers, each an
+ * event loop on its own SO_REUSEPORT sockets */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy/config.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/log.h"
+#include "proxy/server.h"
+#include "proxy/workers.h"
+
+static pid_t spawn(struct server *srv, int w, int fds[][MOAT_LISTEN_MAX])
+{
+	sigset_t none;
+	pid_t pid;
+
+	fflush(NULL); /* nothing buffered is written twice by the child's exit */
+	pid = fork();
+
+	if (pid != 0)
+		return pid;
+	/* the worker: its own sockets only, signals as in a single process */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int o = 0; o < srv->nworkers; o++)
+		for (int i = 0; o != w && i < srv->cfg->nlisten; i++)
+			close(fds[o][i]);
+	srv->worker = w;
+	/* exit, not _exit: LeakSanitizer checks a worker at its exit too */
+	exit(server_run(srv, fds[w]));
+}
+
+/* Forwards SIGHUP, SIGTERM and SIGINT to the workers; restarts a worker
+ * that dies, unless it keeps dying within MOAT_WORKER_RESPAWN_MIN seconds
+ * of its start (MOAT_WORKER_FAST_DEATHS times in a row: a crash loop is a
+ * bug to fix, so everything stops and the exit status says so); exits when
+ * the workers have stopped. The supervisor has no event loop and serves
+ * nothing: only signals. */
+int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
+{
+	pid_t pids[MOAT_WORKERS_MAX];
+	time_t started[MOAT_WORKERS_MAX];
+	int fast[MOAT_WORKERS_MAX] = {0};
+	sigset_t set;
+	int w, alive = 0, stopping = 0, rc = 0, sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (w = 0; w < srv->nworkers; w++) {
+		pids[w] = spawn(srv, w, fds);
+		started[w] = time(NULL);
+		if (pids[w] < 0) {
+			log_error("workers", "fork: %s", strerror(errno));
+			stopping = 1;
+			rc = 1;
+			break;
+		}
+		alive++;
+	}
+	if (!stopping)
+		log_info("workers", "%d workers started (supervisor pid %d)", srv->nworkers, (int)getpid());
+	else
+		for (int k = 0; k < w; k++)
+			kill(pids[k], SIGTERM);
+	while (alive > 0) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP || sig == SIGTERM || sig == SIGINT) {
+			stopping |= sig != SIGHUP;
+			for (w = 0; w < srv->nworkers; w++)
+				if (pids[w] > 0)
+					kill(pids[w], sig);
+			continue;
+		}
+		for (;;) { /* SIGCHLD: reap every worker that ended */
+			int status;
+			pid_t pid = waitpid(-1, &status, WNOHANG);
+
+			if (pid <= 0)
+				break;
+			for (w = 0; w < srv->nworkers && pids[w] != pid; w++)
+				;
+			if (w == srv->nworkers)
+				continue;
+			pids[w] = 0;
+			alive--;
+			if (stopping) {
+				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+					rc = 1;
+				continue;
+			}
+			fast[w] = time(NULL) - started[w] < MOAT_WORKER_RESPAWN_MIN ? fast[w] + 1 : 0;
+			log_error("workers", "worker %d (pid %d) %s %d%s", w, (int)pid,
+			          WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+			          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+			          fast[w] >= MOAT_WORKER_FAST_DEATHS ? "; it keeps dying at start: stopping" : "; restarting");
+			if (fast[w] >= MOAT_WORKER_FAST_DEATHS) {
+				rc = 1;
+				stopping = 1;
+				for (int k = 0; k < srv->nworkers; k++)
+					if (pids[k] > 0)
+						kill(pids[k], SIGTERM);
+				continue;
+			}
+			started[w] = time(NULL);
+			if ((pids[w] = spawn(srv, w, fds)) > 0)
+				alive++;
+			else
+				pids[w] = 0;
+		}
+	}
+	log_info("stopped", "moat stopped");
+	config_unref(srv->cfg);
+	return rc;
+}
+
