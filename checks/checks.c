@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "checks/checks.h"
+#include "proxy/lib/replies.h"
 #include "proxy/lib/bounds.h"
 #include "checks/recipients.h"
 #include "rules/rules.h"
@@ -69,8 +70,6 @@ struct checks {
 	int tags_dropped;
 };
 
-static const char *stage_names[STAGE_COUNT] = {"connect", "helo", "mail", "rcpt", "data"};
-
 /* Bounded copy that may cut (texts from outside, e.g. an SPF explanation). */
 static void cut_copy(char *dst, size_t size, const char *src)
 {
@@ -85,11 +84,14 @@ static void go_on(struct verdict *v)
 	memset(v, 0, sizeof *v);
 }
 
-static void refuse(struct verdict *v, int code, const char *esc, const char *reason, const char *text)
+/* Refuse with one of moat's own replies (the table's code, enhanced code
+ * and text, arg for its %s). */
+static void refuse(struct verdict *v, enum reply_id id, const char *arg, const char *reason,
+                   const char *hostname)
 {
-	v->code = code;
-	cut_copy(v->esc, sizeof v->esc, esc);
-	cut_copy(v->text, sizeof v->text, text);
+	v->code = replies[id].code;
+	cut_copy(v->esc, sizeof v->esc, replies[id].esc);
+	reply_text(v->text, (int)sizeof v->text, id, hostname, arg);
 	cut_copy(v->reason, sizeof v->reason, reason);
 }
 
@@ -214,7 +216,7 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 	if (!d || (stage == STAGE_DATA && c->t && c->t->nrcpts && !acc)) {
 		free(d);
 		free(acc);
-		refuse(v, 451, "4.3.0", "out of memory", "Error: local error in processing, try again later");
+		refuse(v, R_LOCAL_ERROR, NULL, "out of memory", c->opt.hostname);
 		return;
 	}
 	facts_fill(c, &f, stage, acc);
@@ -225,7 +227,7 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 		if (h->action == ACTION_TAG && !h->monitor)
 			add_tag(c, h->text);
 		if (c->env.hit)
-			c->env.hit(c->env.hit_arg, stage_names[stage], h, rcpt);
+			c->env.hit(c->env.hit_arg, stage, h, rcpt);
 	}
 	if (stage == STAGE_CONNECT)
 		c->tags_connect = c->tags_len;
@@ -361,7 +363,7 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 	if (!(c->t = calloc(1, sizeof *c->t))) {
 		struct verdict v;
 
-		refuse(&v, 451, "4.3.0", "out of memory", "Error: local error in processing, try again later");
+		refuse(&v, R_LOCAL_ERROR, NULL, "out of memory", c->opt.hostname);
 		done(arg, &v);
 		return;
 	}
@@ -395,19 +397,14 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 
 /* ---- RCPT: relaying ---------------------------------------------------------- */
 
-/* The floor under every ruleset: the texts of rules/default.rules. */
+/* The floor under every ruleset, with the replies of rules/default.rules
+ * (test_checks holds the two together). */
 static void relay_floor(const struct checks *c, enum relay_result r, struct verdict *v)
 {
-	char text[MOAT_PATH_MAX + 128];
-
-	if (r == RELAY_BAD_ROUTING) {
-		snprintf(text, sizeof text, "<%s>: source routing and %%/! addressing are not allowed",
-		         c->t->cur.mailbox);
-		refuse(v, 553, "5.7.1", "routing syntax in recipient", text);
-	} else {
-		snprintf(text, sizeof text, "<%s>: Relay access denied", c->t->cur.mailbox);
-		refuse(v, 554, "5.7.1", "relay denied", text);
-	}
+	if (r == RELAY_BAD_ROUTING)
+		refuse(v, R_RELAY_ROUTING, c->t->cur.mailbox, "routing syntax in recipient", c->opt.hostname);
+	else
+		refuse(v, R_RELAY_DENIED, c->t->cur.mailbox, "relay denied", c->opt.hostname);
 	v->rule_file = "built-in relay protection";
 	v->rule_line = 0;
 }
@@ -418,7 +415,7 @@ void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict 
 
 	if (!c->t && !(c->t = calloc(1, sizeof *c->t))) { /* RCPT without MAIL: not from a session */
 		go_on(out);
-		refuse(out, 451, "4.3.0", "out of memory", "Error: local error in processing, try again later");
+		refuse(out, R_LOCAL_ERROR, NULL, "out of memory", c->opt.hostname);
 		return;
 	}
 	r = &c->t->cur_r;

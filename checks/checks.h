@@ -18,6 +18,7 @@
 #include "checks/sender.h"
 #include "proxy/lib/smtp_parse.h"
 #include "checks/spf.h"
+#include "rules/rules.h"
 
 #define CHECKS_TAGS_MAX 8192 /* bytes of header fields tag rules add to one message */
 
@@ -51,8 +52,8 @@ struct check_env {
 	struct dns *dns;
 	struct dkim_verifier *dkim;
 	/* every tag, log and monitor hit of a rule, for the log (may be NULL);
-	 * stage is "connect".."data", rcpt the recipient at the rcpt stage */
-	void (*hit)(void *arg, const char *stage, const struct rule_verdict *h, const char *rcpt);
+	 * rcpt is the recipient at the rcpt stage */
+	void (*hit)(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt);
 	void *hit_arg;
 };
 

@@ -13,9 +13,6 @@
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
 
-struct ehlo_caps backend_known_caps;
-int backend_caps_known;
-
 enum bstate {
 	B_CONNECTING, /* TCP connect in progress */
 	B_BANNER,     /* waiting for 220 */
@@ -27,7 +24,17 @@ enum bstate {
 	B_DEAD,
 };
 
+struct backend_pool {
+	struct event_base *base;
+	struct backend *idle[MOAT_BACKEND_POOL_MAX];
+	int nidle;
+	struct backend *probe;   /* at most one at a time */
+	struct ehlo_caps caps;   /* the latest EHLO reply of any connection */
+	int caps_known;
+};
+
 struct backend {
+	struct backend_pool *pool;
 	struct bufferevent *bev;
 	enum bstate state;
 	char hostname[256];
@@ -107,8 +114,8 @@ static int on_reply(struct backend *b)
 	case B_EHLO:
 		if (b->reply.code / 100 == 2) {
 			ehlo_caps_parse(&b->reply, &b->caps);
-			backend_known_caps = b->caps;
-			backend_caps_known = 1;
+			b->pool->caps = b->caps;
+			b->pool->caps_known = 1;
 			b->state = B_IDLE;
 		} else {
 			b->state = B_DEAD;
@@ -194,13 +201,15 @@ static void defer_cb(evutil_socket_t fd, short what, void *ctx)
 	die(ctx, "connect failed");
 }
 
-struct backend *backend_open(struct event_base *base, const struct config *cfg, backend_cb cb,
+struct backend *backend_open(struct backend_pool *pool, const struct config *cfg, backend_cb cb,
                              void *arg)
 {
+	struct event_base *base = pool->base;
 	struct backend *b = calloc(1, sizeof *b);
 
 	if (!b)
 		return NULL;
+	b->pool = pool;
 	snprintf(b->hostname, sizeof b->hostname, "%s", cfg->hostname);
 	memcpy(&b->addr, &cfg->backend, cfg->backend_len);
 	b->addrlen = cfg->backend_len;
@@ -294,22 +303,30 @@ int backend_idle(const struct backend *b)
 	return b && b->state == B_IDLE;
 }
 
-/* ---- a pool of idle connections, per event loop ---------------------------
- * A session that ends leaves its idle backend connection here; the next one
- * that needs a backend takes it (after RSET, like any reused connection)
- * instead of paying a TCP set-up, the banner and EHLO: with one message per
- * client connection that is two round trips and a connection of the
- * backend's per message. A pooled connection that the backend closes (its
- * idle timeout) or that stays unused for backend_cache_time seconds is
- * dropped. */
-static struct backend *pool[MOAT_BACKEND_POOL_MAX];
-static int npool;
+/* ---- the pool ---------------------------------------------------------------
+ * A pooled connection that the backend closes (its idle timeout) or that
+ * stays unused for backend_cache_time seconds is dropped. */
+struct backend_pool *backend_pool_new(struct event_base *base)
+{
+	struct backend_pool *p = calloc(1, sizeof *p);
+
+	if (p)
+		p->base = base;
+	return p;
+}
+
+struct event_base *backend_pool_base(const struct backend_pool *p)
+{
+	return p->base;
+}
 
 static void pool_remove(struct backend *b)
 {
-	for (int i = 0; i < npool; i++)
-		if (pool[i] == b) {
-			pool[i] = pool[--npool];
+	struct backend_pool *p = b->pool;
+
+	for (int i = 0; i < p->nidle; i++)
+		if (p->idle[i] == b) {
+			p->idle[i] = p->idle[--p->nidle];
 			return;
 		}
 }
@@ -324,11 +341,11 @@ static void pool_dead(void *arg, const struct smtp_reply *r)
 	backend_free(b);
 }
 
-void backend_release(struct backend *b, const struct config *cfg)
+void backend_release(struct backend_pool *p, struct backend *b, const struct config *cfg)
 {
 	if (!b)
 		return;
-	if (b->state != B_IDLE || npool == MOAT_BACKEND_POOL_MAX || !b->bev || cfg->backend_cache_time <= 0 ||
+	if (b->state != B_IDLE || p->nidle == MOAT_BACKEND_POOL_MAX || !b->bev || cfg->backend_cache_time <= 0 ||
 	    evbuffer_get_length(bufferevent_get_input(b->bev)) ||
 	    b->addrlen != cfg->backend_len || memcmp(&b->addr, &cfg->backend, b->addrlen) != 0) {
 		backend_free(b);
@@ -339,13 +356,13 @@ void backend_release(struct backend *b, const struct config *cfg)
 	b->gcb = NULL;
 	b->arg = b;
 	set_timeout(b, cfg->backend_cache_time);
-	pool[npool++] = b;
+	p->idle[p->nidle++] = b;
 }
 
-struct backend *backend_take(const struct config *cfg)
+struct backend *backend_take(struct backend_pool *p, const struct config *cfg)
 {
-	while (npool > 0) {
-		struct backend *b = pool[--npool];
+	while (p->nidle > 0) {
+		struct backend *b = p->idle[--p->nidle];
 
 		if (b->state == B_IDLE && b->addrlen == cfg->backend_len &&
 		    memcmp(&b->addr, &cfg->backend, b->addrlen) == 0 &&
@@ -363,10 +380,9 @@ struct backend *backend_take(const struct config *cfg)
 	return NULL;
 }
 
-void backend_pool_free(void)
+const struct ehlo_caps *backend_pool_caps(const struct backend_pool *p)
 {
-	while (npool > 0)
-		backend_free(pool[--npool]);
+	return p->caps_known ? &p->caps : NULL;
 }
 
 const struct ehlo_caps *backend_caps(const struct backend *b)
@@ -390,27 +406,37 @@ void backend_free(struct backend *b)
 	free(b);
 }
 
-/* Start-up probe: connect, read EHLO caps, quit. At most one at a time. */
-static struct backend *probe;
+/* Start-up probe: connect, read EHLO caps, quit. */
+static void probe_cancel(struct backend_pool *p)
+{
+	backend_free(p->probe);
+	p->probe = NULL;
+}
 
 static void probe_cb(void *arg, const struct smtp_reply *r)
 {
+	struct backend_pool *p = arg;
+
 	if (!r || r->code / 100 != 2)
 		log_warn("backend_probe", "backend did not answer EHLO: SMTPUTF8 and DSN not advertised until it does");
 	else
-		log_info("backend_probe", "backend ready (smtputf8=%d dsn=%d size=%lu)",
-		         backend_known_caps.smtputf8, backend_known_caps.dsn, backend_known_caps.size);
-	backend_probe_cancel();
+		log_info("backend_probe", "backend ready (smtputf8=%d dsn=%d size=%lu)", p->caps.smtputf8,
+		         p->caps.dsn, p->caps.size);
+	probe_cancel(p);
 }
 
-void backend_probe(struct event_base *base, const struct config *cfg)
+void backend_probe(struct backend_pool *p, const struct config *cfg)
 {
-	backend_probe_cancel();
-	probe = backend_open(base, cfg, probe_cb, NULL);
+	probe_cancel(p);
+	p->probe = backend_open(p, cfg, probe_cb, p);
 }
 
-void backend_probe_cancel(void)
+void backend_pool_free(struct backend_pool *p)
 {
-	backend_free(probe);
-	probe = NULL;
+	if (!p)
+		return;
+	while (p->nidle > 0)
+		backend_free(p->idle[--p->nidle]);
+	probe_cancel(p);
+	free(p);
 }

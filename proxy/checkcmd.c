@@ -80,10 +80,10 @@ static void rule_text(char *buf, size_t size, const char *file, int line)
 }
 
 /* The start of a stage: its name and what the checks found. */
-static void stage_begin(struct report *r, const char *stage, const char *what, const char *found)
+static void stage_begin(struct report *r, enum rule_stage stage, const char *what, const char *found)
 {
 	if (r->json) {
-		out(r, "%s\n  {\"stage\":\"%s\",\"input\":", r->nstages++ ? "," : "", stage);
+		out(r, "%s\n  {\"stage\":\"%s\",\"input\":", r->nstages++ ? "," : "", rules_stage_name(stage));
 		out_js(r, what);
 		out(r, ",\"checks\":");
 		out_js(r, found);
@@ -91,12 +91,12 @@ static void stage_begin(struct report *r, const char *stage, const char *what, c
 		r->nhits = 0;
 		return;
 	}
-	out(r, "%-8s %s\n", stage, what);
+	out(r, "%-8s %s\n", rules_stage_name(stage), what);
 	if (found[0])
 		out(r, "         checks: %s\n", found);
 }
 
-static void hit_cb(void *arg, const char *stage, const struct rule_verdict *h, const char *rcpt)
+static void hit_cb(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt)
 {
 	struct report *r = arg;
 	char rule[1100], act[32];
@@ -390,14 +390,14 @@ int check_main(int argc, char **argv, const char *default_config)
 		         have ? (rr == RDNS_OK ? rname : rdns_res_name(rr)) : "",
 		         relay_client_trusted(&copt, (struct sockaddr *)&ss) ? (have ? ", trusted" : "trusted") : "");
 	}
-	stage_begin(&run.rep, "connect", client, found);
+	stage_begin(&run.rep, STAGE_CONNECT, client, found);
 	if ((refused = stage_end(&run.rep, &run.v)))
 		worst = run.v;
 
 	/* helo */
 	if (!refused) {
 		checks_helo(c, helo, &v);
-		stage_begin(&run.rep, "helo", helo, "");
+		stage_begin(&run.rep, STAGE_HELO, helo, "");
 		if ((refused = stage_end(&run.rep, &v)))
 			worst = v;
 	}
@@ -414,7 +414,7 @@ int check_main(int argc, char **argv, const char *default_config)
 		wait_for(&run);
 		mail_found(checks_results(c), found, sizeof found);
 		snprintf(what, sizeof what, "<%s>", path.null ? "" : path.mailbox);
-		stage_begin(&run.rep, "mail", what, found);
+		stage_begin(&run.rep, STAGE_MAIL, what, found);
 		if ((refused = stage_end(&run.rep, &run.v)))
 			worst = run.v;
 	}
@@ -435,7 +435,7 @@ int check_main(int argc, char **argv, const char *default_config)
 			         rr == RELAY_OK ? "ok" : rr == RELAY_DENIED ? "denied" : "routing",
 			         path.domain[0] && relay_domain_is_local(&copt, path.domain) ? ", local domain" : "");
 		}
-		stage_begin(&run.rep, "rcpt", what, found);
+		stage_begin(&run.rep, STAGE_RCPT, what, found);
 		if (stage_end(&run.rep, &v)) {
 			if (!worst.code || (v.code / 100 == 5 && worst.code / 100 != 5))
 				worst = v;
@@ -465,7 +465,7 @@ int check_main(int argc, char **argv, const char *default_config)
 		checks_data(c, mem_reader, &m, m.len, done_cb, &run);
 		wait_for(&run);
 		data_found(checks_results(c), m.len, found, sizeof found);
-		stage_begin(&run.rep, "data", msgfile, found);
+		stage_begin(&run.rep, STAGE_DATA, msgfile, found);
 		if ((refused = stage_end(&run.rep, &run.v)))
 			worst = run.v;
 		if (!refused && checks_tags(c)[0] && !run.rep.json)

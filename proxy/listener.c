@@ -7,10 +7,11 @@
 
 #include <event2/listener.h>
 
+#include "proxy/decision.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/listener.h"
 #include "proxy/lib/log.h"
-#include "proxy/replies.h"
+#include "proxy/lib/replies.h"
 #include "proxy/session.h"
 
 /* Over the limit: one best-effort 421 without a session, then close. The
@@ -18,20 +19,16 @@
 static void refuse(struct server *srv, int fd, const struct sockaddr *sa)
 {
 	char buf[512], ip[64];
-	struct jline j;
+	struct decision d = {.stage = STAGE_CONNECT, .reason = "too many connections", .client_ip = ip,
+	                     .worker = srv->worker};
 	int n = reply_format(buf, sizeof buf, R_TOO_MANY_CONN, srv->cfg->hostname, NULL);
 
 	if (send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		(void)0;
 	close(fd);
 	sockaddr_ntop(sa, ip, sizeof ip);
-	jl_begin(&j, "info", "decision");
-	jl_str(&j, "client_ip", ip);
-	jl_str(&j, "stage", "connect");
-	jl_str(&j, "action", "tempfail");
-	jl_int(&j, "code", 421);
-	jl_str(&j, "reason", "too many connections");
-	jl_emit(&j);
+	decision_set_reply(&d, R_TOO_MANY_CONN);
+	decision_log(&d, NULL, NULL);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,

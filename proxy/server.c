@@ -76,7 +76,7 @@ static void reload_apply(struct server *srv, struct config *c, const char *err)
 	config_unref(srv->cfg);
 	srv->cfg = c;
 	log_reopen();
-	backend_probe(srv->base, srv->cfg);
+	backend_probe(srv->backends, srv->cfg);
 	ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
 	log_info("reload", "configuration reloaded from %s; rules %s: %s%s", srv->config_path,
 	         srv->cfg->rules[0] ? srv->cfg->rules : "built-in default.rules", desc,
@@ -169,7 +169,8 @@ int server_run(struct server *srv, const int *fds)
 
 	srv->base = event_base_new();
 	srv->per_ip = iptable_new();
-	if (!srv->base || !srv->per_ip) {
+	srv->backends = srv->base ? backend_pool_new(srv->base) : NULL;
+	if (!srv->base || !srv->per_ip || !srv->backends) {
 		log_error("startup", "out of memory");
 		return 1;
 	}
@@ -188,7 +189,7 @@ int server_run(struct server *srv, const int *fds)
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sighup, NULL);
-	backend_probe(srv->base, srv->cfg);
+	backend_probe(srv->backends, srv->cfg);
 	{
 		char desc[256];
 
@@ -201,8 +202,7 @@ int server_run(struct server *srv, const int *fds)
 	event_base_dispatch(srv->base);
 	while (srv->sessions)
 		session_abort(srv->sessions);
-	backend_pool_free();
-	backend_probe_cancel();
+	backend_pool_free(srv->backends);
 	dkim_verifier_free(srv->dkim);
 	dns_free(srv->dns);
 	log_info("stopped", "moat %sstopped", srv->nworkers > 1 ? "worker " : "");

@@ -16,12 +16,15 @@
 
 #include "checks/authres.h"
 #include "proxy/backend.h"
+#include "proxy/msghead.h"
+#include "proxy/relay.h"
 #include "proxy/bevpush.h"
+#include "proxy/decision.h"
 #include "proxy/iptable.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
 #include "proxy/proxyproto.h"
-#include "proxy/replies.h"
+#include "proxy/lib/replies.h"
 #include "rules/rules.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
@@ -31,6 +34,16 @@ static void session_process(struct session *s);
 static void rcpt_backend_step(struct session *s);
 
 /* ---- small helpers ---------------------------------------------------- */
+
+/* What the backend last announced (any connection of this worker; none
+ * until one answered): what moat may offer and accept from clients. */
+static const struct ehlo_caps *backend_known(const struct session *s)
+{
+	static const struct ehlo_caps none;
+	const struct ehlo_caps *c = backend_pool_caps(s->srv->backends);
+
+	return c ? c : &none;
+}
 
 static const char *helo_of(const struct session *s)
 {
@@ -72,18 +85,14 @@ static void session_free(struct session *s)
 	jl_int(&j, "errors", s->errors);
 	jl_emit(&j);
 
+	/* no transaction open on it: another session may use it */
+	relay_free(s->relay, s->tx != NULL);
 	if (s->tx) {
 		message_free(&s->tx->msg);
-		free(s->tx->be_refusal);
 		free(s->tx);
 	}
 	checks_free(s->chk);
 	free(s->early_v);
-	/* no transaction open on it: another session may use it */
-	if (s->tx)
-		backend_free(s->be);
-	else
-		backend_release(s->be, s->cfg);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	if (s->reaper)
@@ -211,98 +220,95 @@ static void log_check_results(struct jline *j, const struct session *s)
 	}
 }
 
-/* "file:line" of a rule, "" for none. */
-static void rule_name(char *buf, size_t size, const char *file, int line)
-{
-	if (!file)
-		buf[0] = '\0';
-	else if (line > 0)
-		snprintf(buf, size, "%s:%d", file, line);
-	else
-		snprintf(buf, size, "%s", file);
-}
+struct log_ctx {
+	const struct session *s;
+	enum rule_stage stage;
+};
 
-/* One JSON line per decision (event "decision") or rule hit ("rule"). */
-static void log_line(struct session *s, const char *event, const char *stage, const char *action,
-                     int code, const char *reason, const char *rcpt, const char *file, int line)
+/* What a session adds to its decision lines: the checks' results, and at
+ * the data stage the message's size and bare line ends. */
+static void session_fields(struct jline *j, void *arg)
 {
-	struct jline j;
-	char rule[1200];
+	const struct log_ctx *c = arg;
+	const struct session *s = c->s;
 
-	rule_name(rule, sizeof rule, file, line);
-	jl_begin(&j, "info", event);
-	jl_str(&j, "session", s->id);
-	jl_str(&j, "client_ip", s->peer_ip);
-	jl_str(&j, "helo", helo_of(s));
-	jl_str(&j, "mail_from", s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "");
-	jl_strn(&j, "rcpt", rcpt ? rcpt : s->tx ? s->tx->rcpts : "", sizeof s->tx->rcpts);
-	jl_str(&j, "stage", stage);
-	jl_str(&j, "action", action);
-	jl_int(&j, "code", code);
-	jl_str(&j, "reason", reason);
-	jl_str(&j, "rule", rule);
-	log_check_results(&j, s);
-	if (s->tx && strcmp(stage, "data") == 0) {
+	log_check_results(j, s);
+	if (s->tx && c->stage == STAGE_DATA) {
 		const struct data_parser *dp = &s->tx->msg.dp;
 
-		jl_int(&j, "size", (long long)s->tx->msg.size);
-		jl_int(&j, "nrcpt", s->tx->nrcpt);
+		jl_int(j, "size", (long long)s->tx->msg.size);
+		jl_int(j, "nrcpt", s->tx->nrcpt);
 		if (dp->bare_lf || dp->bare_cr) {
-			jl_int(&j, "bare_lf", (long long)dp->bare_lf);
-			jl_int(&j, "bare_cr", (long long)dp->bare_cr);
+			jl_int(j, "bare_lf", (long long)dp->bare_lf);
+			jl_int(j, "bare_cr", (long long)dp->bare_cr);
 		}
 	}
-	jl_emit(&j);
 }
 
-static const char *code_action(int code)
+/* A decision line of this session (d: stage, action, code, reason, rule;
+ * rcpt NULL: the transaction's accepted recipients). */
+static void log_line(struct session *s, struct decision *d, const char *rcpt)
 {
-	return code / 100 == 2 || code == 354 ? "accept" : code / 100 == 4 ? "tempfail" : "reject";
-}
+	struct log_ctx c = {s, d->stage};
 
-/* A decision that a rule made (file), or moat itself (NULL: limits, the backend). */
-static void log_decision_rule(struct session *s, const char *stage, int code, const char *reason,
-                              const char *rcpt, const char *file, int line)
-{
-	log_line(s, "decision", stage, code_action(code), code, reason, rcpt, file, line);
-	if (code / 100 != 2)
+	d->session = s->id;
+	d->worker = s->srv->worker;
+	d->client_ip = s->peer_ip;
+	d->helo = helo_of(s);
+	d->mail_from = s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "";
+	d->rcpt = rcpt ? rcpt : s->tx ? s->tx->rcpts : "";
+	decision_log(d, session_fields, &c);
+	if ((!d->event || !strcmp(d->event, "decision")) && !d->action && d->code / 100 != 2)
 		s->nrejected++;
 }
 
-static void log_decision(struct session *s, const char *stage, int code, const char *reason,
-                         const char *rcpt)
+/* Reply with one of moat's own replies and log it as the decision. */
+static void refuse(struct session *s, enum rule_stage stage, enum reply_id id, const char *why,
+                   const char *rcpt)
 {
-	log_decision_rule(s, stage, code, reason, rcpt, NULL, 0);
+	struct decision d = {.stage = stage, .reason = why};
+
+	reply(s, id, NULL);
+	decision_set_reply(&d, id);
+	log_line(s, &d, rcpt);
 }
 
 /* A rule that matched without deciding: tag, log, or anything in monitor
  * mode ("would-reject", logged like the rejection it would have been). */
-static void rule_hit(void *arg, const char *stage, const struct rule_verdict *h, const char *rcpt)
+static void rule_hit(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt)
 {
 	struct session *s = arg;
 	char action[32];
+	struct decision d = {.stage = stage, .rule_file = h->file, .rule_line = h->line, .action = action};
 
 	if (h->monitor) {
 		snprintf(action, sizeof action, "would-%s", rules_action_name(h->action));
-		log_line(s, "decision", stage, action, h->action == ACTION_REJECT || h->action == ACTION_TEMPFAIL
-		         ? h->code : 0, h->reason, rcpt, h->file, h->line);
-		return;
+		if (h->action == ACTION_REJECT || h->action == ACTION_TEMPFAIL) {
+			d.code = h->code;
+			d.esc = h->esc;
+		}
+		d.reason = h->reason;
+	} else {
+		d.event = "rule";
+		d.action = rules_action_name(h->action);
+		d.reason = h->action == ACTION_TAG ? h->text : h->reason;
 	}
-	log_line(s, "rule", stage, rules_action_name(h->action), 0,
-	         h->action == ACTION_TAG ? h->text : h->reason, rcpt, h->file, h->line);
+	log_line(s, &d, rcpt);
 }
 
-/* Pass a backend reply to the client verbatim, and log it. */
-static void relay_reply(struct session *s, const char *stage, const struct smtp_reply *r,
+/* Pass a backend reply to the client verbatim; a refusal is logged. */
+static void relay_reply(struct session *s, enum rule_stage stage, const struct smtp_reply *r,
                         const char *rcpt)
 {
-	char why[300];
+	char why[300], esc[16];
+	struct decision d = {.stage = stage, .code = r->code, .esc = esc, .reason = why};
 
 	session_send(s, r->text, r->len);
 	if (r->code / 100 != 2 && r->code != 354) {
 		snprintf(why, sizeof why, "backend: ");
 		first_line(r->text, why + 9, sizeof why - 9);
-		log_decision(s, stage, r->code, why, rcpt);
+		decision_esc_of(r->text, esc, sizeof esc);
+		log_line(s, &d, rcpt);
 	}
 }
 
@@ -311,8 +317,9 @@ static void txn_free(struct session *s)
 	if (!s->tx)
 		return;
 	checks_txn_end(s->chk);
+	if (s->relay)
+		relay_txn_end(s->relay);
 	message_free(&s->tx->msg);
-	free(s->tx->be_refusal);
 	free(s->tx);
 	s->tx = NULL;
 }
@@ -328,22 +335,15 @@ static void resume(struct session *s)
 	session_process(s);
 }
 
-static void drop_backend(struct session *s)
-{
-	backend_free(s->be);
-	s->be = NULL;
-	s->be_used = 0;
-}
-
-static void send_verdict(struct session *s, const char *stage, const struct verdict *v, const char *rcpt);
+static void send_verdict(struct session *s, enum rule_stage stage, const struct verdict *v, const char *rcpt);
 
 /* ---- HELO / EHLO ------------------------------------------------------ */
 
 static void do_helo(struct session *s, const char *arg, int esmtp)
 {
-	const struct ehlo_caps *bc = &backend_known_caps;
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	const struct ehlo_caps *bc;
 	struct verdict v;
+	char buf[512];
 	size_t n;
 
 	if (!*arg) {
@@ -361,7 +361,7 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 	txn_free(s); /* RFC 5321 4.1.4: EHLO resets the transaction */
 	checks_helo(s->chk, s->helo, &v);
 	if (v.code && !s->cfg->delay_reject) {
-		send_verdict(s, "helo", &v, NULL);
+		send_verdict(s, STAGE_HELO, &v, NULL);
 		return;
 	}
 	if (v.code && !s->early_v && (s->early_v = malloc(sizeof *s->early_v)))
@@ -369,16 +369,13 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 	s->helo_seen = 1;
 	s->esmtp = esmtp;
 	if (!esmtp) {
-		evbuffer_add_printf(out, "250 %s\r\n", s->cfg->hostname);
+		reply(s, R_HELO_OK, NULL);
 		return;
 	}
-	evbuffer_add_printf(out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n250-8BITMIME\r\n",
-	                    s->cfg->hostname, s->cfg->max_message_size);
-	if (backend_caps_known && bc->smtputf8)
-		evbuffer_add_printf(out, "250-SMTPUTF8\r\n");
-	if (backend_caps_known && bc->dsn)
-		evbuffer_add_printf(out, "250-DSN\r\n");
-	evbuffer_add_printf(out, "250 ENHANCEDSTATUSCODES\r\n");
+	bc = backend_known(s);
+	n = (size_t)reply_ehlo(buf, sizeof buf, s->cfg->hostname, (unsigned long)s->cfg->max_message_size,
+	                       bc->smtputf8, bc->dsn);
+	session_send(s, buf, n);
 }
 
 /* ---- MAIL ------------------------------------------------------------- */
@@ -411,10 +408,10 @@ static int mail_params_ok(struct session *s, const struct smtp_params *ps, struc
 				*id = R_BAD_PARAM_VALUE;
 				return -1;
 			}
-		} else if (strcmp(p->key, "SMTPUTF8") == 0 && backend_known_caps.smtputf8 && !p->has_value) {
+		} else if (strcmp(p->key, "SMTPUTF8") == 0 && backend_known(s)->smtputf8 && !p->has_value) {
 			tx->utf8 = 1;
 		} else if ((strcmp(p->key, "RET") == 0 || strcmp(p->key, "ENVID") == 0) &&
-		           backend_known_caps.dsn && p->has_value) {
+		           backend_known(s)->dsn && p->has_value) {
 			continue;
 		} else {
 			*id = R_PARAM;
@@ -425,7 +422,7 @@ static int mail_params_ok(struct session *s, const struct smtp_params *ps, struc
 }
 
 /* Send a check's refusal and log it. */
-static void send_verdict(struct session *s, const char *stage, const struct verdict *v, const char *rcpt)
+static void send_verdict(struct session *s, enum rule_stage stage, const struct verdict *v, const char *rcpt)
 {
 	char buf[MOAT_REPLY_LINE_MAX + 1];
 	int n = snprintf(buf, sizeof buf - 2, "%d %s %s", v->code, v->esc, v->text);
@@ -437,7 +434,12 @@ static void send_verdict(struct session *s, const char *stage, const struct verd
 	buf[n++] = '\r';
 	buf[n++] = '\n';
 	session_send(s, buf, (size_t)n);
-	log_decision_rule(s, stage, v->code, v->reason, rcpt, v->rule_file, v->rule_line);
+	{
+		struct decision d = {.stage = stage, .code = v->code, .esc = v->esc, .reason = v->reason,
+		                     .rule_file = v->rule_file, .rule_line = v->rule_line};
+
+		log_line(s, &d, rcpt);
+	}
 }
 
 static void rcpt_after_mail_checks(struct session *s);
@@ -456,10 +458,10 @@ static void mail_verdict(void *arg, const struct verdict *v)
 		return;
 	}
 	if (v->code) {
-		send_verdict(s, "mail", v, NULL);
+		send_verdict(s, STAGE_MAIL, v, NULL);
 		txn_free(s);
 	} else {
-		session_send(s, "250 2.1.0 OK\r\n", 14);
+		reply(s, R_MAIL_OK, NULL);
 	}
 	resume(s);
 }
@@ -494,8 +496,7 @@ static void do_mail(struct session *s, const char *arg)
 	if (mail_params_ok(s, &ps, tx, &id, &bad) < 0) {
 		if (id == R_SIZE) {
 			s->tx = tx; /* for the log line */
-			reply(s, id, NULL);
-			log_decision(s, "mail", 552, "SIZE parameter exceeds message size limit", NULL);
+			refuse(s, STAGE_MAIL, R_SIZE, "SIZE parameter exceeds message size limit", NULL);
 			s->tx = NULL;
 			free(tx);
 			return;
@@ -521,7 +522,7 @@ static void do_mail(struct session *s, const char *arg)
 	s->tx = tx;
 	if (s->cfg->delay_reject) {
 		/* Like Postfix's smtpd_delay_reject: the sender's verdict waits for RCPT. */
-		session_send(s, "250 2.1.0 OK\r\n", 14);
+		reply(s, R_MAIL_OK, NULL);
 	} else {
 		set_busy(s, 1);
 	}
@@ -542,205 +543,33 @@ static void rcpt_result(struct session *s, const struct smtp_reply *r)
 		checks_rcpt_accepted(s->chk);
 		snprintf(tx->rcpts + used, sizeof tx->rcpts - used, "%s%s", used ? "," : "", tx->rcpt_log);
 	}
-	relay_reply(s, "rcpt", r, tx->rcpt_log);
+	relay_reply(s, STAGE_RCPT, r, tx->rcpt_log);
 }
 
-static void backend_down(struct session *s, const char *why)
-{
-	drop_backend(s);
-	s->tx->be = BE_DOWN;
-	reply(s, R_BACKEND_DOWN, NULL);
-	log_decision(s, "rcpt", 451, why, s->tx->rcpt_log);
-}
-
-static void rcpt_reply_cb(void *arg, const struct smtp_reply *r)
+/* The backend's answer to a RCPT, or moat's when it could not be asked. */
+static void rcpt_relayed(void *arg, const struct relay_outcome *o)
 {
 	struct session *s = arg;
 
-	if (!r)
-		backend_down(s, "backend connection lost");
-	else
-		rcpt_result(s, r);
+	if (o->reply) {
+		rcpt_result(s, o->reply);
+	} else {
+		refuse(s, STAGE_RCPT, o->id, o->why, s->tx->rcpt_log);
+	}
 	resume(s);
 }
 
-/* RFC 3461 xtext: what XFORWARD values must be. */
-static void xtext(const char *in, char *out, size_t size)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (; *in && o + 4 < size; in++) {
-		unsigned char c = (unsigned char)*in;
-
-		if (c < 33 || c > 126 || c == '+' || c == '=') {
-			out[o++] = '+';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = '\0';
-}
-
-/* XFORWARD tells a Postfix backend who the real client is. */
-static void xforward_line(struct session *s, char *line, size_t size)
-{
-	char helo[MOAT_HELO_MAX * 3 + 1];
-
-	xtext(helo_of(s), helo, sizeof helo);
-	snprintf(line, size, "XFORWARD NAME=[UNAVAILABLE] ADDR=%s%s PORT=%d PROTO=%s HELO=%s SOURCE=REMOTE",
-	         strchr(s->peer_ip, ':') ? "IPV6:" : "", s->peer_ip,
-	         sockaddr_port((struct sockaddr *)&s->peer), s->esmtp ? "ESMTP" : "SMTP", helo);
-}
-
-/* MAIL FROM for the backend: the client's path and the parameters the
- * backend can take (it announced their extension). */
-static void mail_line(struct session *s, char *line, size_t size)
-{
-	const struct ehlo_caps *bc = backend_caps(s->be);
-	struct smtp_params ps;
-	struct smtp_path path;
-	char tmp[MOAT_CMD_LINE_MAX + 16];
-	int n, i;
-
-	n = snprintf(line, size, "MAIL FROM:<%s>", s->tx->from.null ? "" : s->tx->from.mailbox);
-	snprintf(tmp, sizeof tmp, "FROM:<> %s", s->tx->from_params);
-	if (smtp_parse_mail_rcpt(tmp, 0, &path, &ps) != PATH_OK)
-		ps.n = 0;
-	for (i = 0; i < ps.n && n > 0 && n < (int)size - 1; i++) {
-		const struct smtp_param *p = &ps.p[i];
-
-		if ((!strcmp(p->key, "SIZE") && !bc->size) || (!strcmp(p->key, "BODY") && !bc->eightbit) ||
-		    (!strcmp(p->key, "SMTPUTF8") && !bc->smtputf8) ||
-		    ((!strcmp(p->key, "RET") || !strcmp(p->key, "ENVID")) && !bc->dsn))
-			continue;
-		n += snprintf(line + n, size - (size_t)n, p->has_value ? " %s=%s" : " %s", p->key, p->value);
-	}
-}
-
-/* One reply of the group [RSET] [XFORWARD] MAIL RCPT. */
-static void group_cb(void *arg, int idx, const struct smtp_reply *r)
-{
-	struct session *s = arg;
-	struct txn *tx = s->tx;
-
-	if (!r) {
-		backend_down(s, "backend connection lost");
-		resume(s);
-		return;
-	}
-	if (idx < tx->gi_mail) {
-		/* RSET must work for reuse to be safe; a refused XFORWARD only
-		 * costs the backend's log the client's name. */
-		if (idx == 0 && tx->g_rset && r->code / 100 != 2)
-			tx->g_broken = 1;
-		else if (r->code / 100 != 2)
-			log_warn("backend", "backend refused XFORWARD: %.*s", (int)strcspn(r->text, "\r"), r->text);
-		return;
-	}
-	if (idx == tx->gi_mail) {
-		if (r->code / 100 == 2) {
-			tx->be = BE_MAIL_OK;
-		} else {
-			/* kept for every RCPT of the transaction: allocated only then */
-			if (!tx->be_refusal && !(tx->be_refusal = malloc(sizeof *tx->be_refusal))) {
-				tx->be = BE_DOWN;
-				return;
-			}
-			tx->be = BE_REFUSED;
-			*tx->be_refusal = *r;
-		}
-		return;
-	}
-	/* The RCPT's reply, last of the group. */
-	if (tx->g_broken)
-		backend_down(s, "backend refused RSET");
-	else if (tx->be == BE_REFUSED)
-		relay_reply(s, "rcpt", tx->be_refusal, tx->rcpt_log);
-	else
-		rcpt_result(s, r);
-	resume(s);
-}
-
-/* The backend is connected and idle: start its transaction with this RCPT. */
-static void start_backend_txn(struct session *s)
-{
-	char xf[MOAT_CMD_LINE_MAX + 64], mail[MOAT_CMD_LINE_MAX + 64];
-	const char *lines[BACKEND_GROUP_MAX];
-	struct txn *tx = s->tx;
-	int n = 0;
-
-	tx->g_rset = s->be_used; /* a reused connection starts clean */
-	if (tx->g_rset)
-		lines[n++] = "RSET";
-	if (backend_caps(s->be)->xforward) {
-		xforward_line(s, xf, sizeof xf);
-		lines[n++] = xf;
-	}
-	mail_line(s, mail, sizeof mail);
-	tx->gi_mail = n;
-	lines[n++] = mail;
-	lines[n++] = tx->rcpt_line;
-	s->be_used = 1;
-	if (backend_group(s->be, lines, n, group_cb, s) < 0)
-		group_cb(s, 0, NULL);
-}
-
-static void ehlo_reply_cb(void *arg, const struct smtp_reply *r)
-{
-	struct session *s = arg;
-
-	if (!r || r->code / 100 != 2) {
-		if (r)
-			log_warn("backend", "backend refused the session: %.*s", (int)strcspn(r->text, "\r"), r->text);
-		backend_down(s, "backend unavailable");
-		resume(s);
-		return;
-	}
-	start_backend_txn(s);
-}
-
-/* The RCPT passed moat's checks: get the backend to the point where it can
- * take it, then pass it on. */
+/* The RCPT passed moat's checks: pass it on. */
 static void rcpt_backend_step(struct session *s)
 {
-	struct txn *tx = s->tx;
+	struct relay_client cl = {s->peer_ip, sockaddr_port((struct sockaddr *)&s->peer), helo_of(s), s->esmtp};
 
-	switch (tx->be) {
-	case BE_MAIL_OK:
-		if (backend_command(s->be, tx->rcpt_line, rcpt_reply_cb, s) < 0)
-			rcpt_reply_cb(s, NULL);
-		return;
-	case BE_REFUSED:
-		relay_reply(s, "rcpt", tx->be_refusal, tx->rcpt_log);
+	if (!s->relay && !(s->relay = relay_new(s->srv->backends, s->cfg))) {
+		refuse(s, STAGE_RCPT, R_BACKEND_DOWN, "out of memory", s->tx->rcpt_log);
 		resume(s);
 		return;
-	case BE_DOWN:
-		reply(s, R_BACKEND_DOWN, NULL);
-		log_decision(s, "rcpt", 451, "backend unavailable", tx->rcpt_log);
-		resume(s);
-		return;
-	case BE_NONE:
-		break;
 	}
-	if (s->be && !backend_idle(s->be))
-		drop_backend(s);
-	if (s->be) {
-		start_backend_txn(s);
-		return;
-	}
-	if ((s->be = backend_take(s->cfg))) {
-		s->be_used = 1; /* RSET first */
-		start_backend_txn(s);
-		return;
-	}
-	s->be = backend_open(s->srv->base, s->cfg, ehlo_reply_cb, s);
-	if (!s->be) {
-		backend_down(s, "backend unavailable");
-		resume(s);
-	}
+	relay_rcpt(s->relay, &cl, &s->tx->from, s->tx->from_params, s->tx->rcpt_line, rcpt_relayed, s);
 }
 
 static void rcpt_verdict(struct session *s, const struct verdict *v)
@@ -750,7 +579,7 @@ static void rcpt_verdict(struct session *s, const struct verdict *v)
 		s->tx->rule_line = v->rule_line;
 	}
 	if (v->code) {
-		send_verdict(s, "rcpt", v, s->tx->rcpt_log);
+		send_verdict(s, STAGE_RCPT, v, s->tx->rcpt_log);
 		resume(s);
 		return;
 	}
@@ -764,7 +593,7 @@ static void rcpt_after_mail_checks(struct session *s)
 
 	s->tx->rcpt_waiting = 0;
 	if (s->early_v || s->tx->mail_v.code) {
-		send_verdict(s, "rcpt", s->early_v ? s->early_v : &s->tx->mail_v, s->tx->rcpt_log);
+		send_verdict(s, STAGE_RCPT, s->early_v ? s->early_v : &s->tx->mail_v, s->tx->rcpt_log);
 		resume(s);
 		return;
 	}
@@ -792,7 +621,7 @@ static void do_rcpt(struct session *s, const char *arg)
 	for (i = 0; i < ps.n; i++) {
 		const char *k = ps.p[i].key;
 
-		if (!backend_known_caps.dsn || (strcmp(k, "NOTIFY") && strcmp(k, "ORCPT")) || !ps.p[i].has_value) {
+		if (!backend_known(s)->dsn || (strcmp(k, "NOTIFY") && strcmp(k, "ORCPT")) || !ps.p[i].has_value) {
 			proto_error(s, R_PARAM, k);
 			return;
 		}
@@ -804,8 +633,7 @@ static void do_rcpt(struct session *s, const char *arg)
 	line = s->tx->rcpt_line;
 	snprintf(s->tx->rcpt_log, sizeof s->tx->rcpt_log, "%s", path.mailbox);
 	if (s->tx->nrcpt >= s->cfg->max_recipients) {
-		reply(s, R_TOO_MANY_RCPT, NULL);
-		log_decision(s, "rcpt", 452, "too many recipients", path.mailbox);
+		refuse(s, STAGE_RCPT, R_TOO_MANY_RCPT, "too many recipients", path.mailbox);
 		return;
 	}
 	s->tx->nrcpt_tried++;
@@ -850,148 +678,97 @@ static void do_data(struct session *s, const char *arg)
 	arm_deadline(s, s->cfg->data_timeout);
 }
 
-/* RFC 5322 date of now, local time zone. */
-static void rfc5322_date(char *buf, size_t size)
+/* The header fields we put in front of the message, into buf. */
+static int message_head(struct session *s, char *buf, size_t size)
 {
-	time_t now = time(NULL);
-	struct tm tm;
-
-	localtime_r(&now, &tm);
-	strftime(buf, size, "%a, %d %b %Y %H:%M:%S %z", &tm);
-}
-
-/* Printable ASCII for a header comment: no parentheses, no backslash. */
-static void header_safe(const char *in, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (; *in && o + 1 < size; in++)
-		out[o++] = (*in > 0x20 && *in < 0x7f && !strchr("()\\", *in)) ? *in : '?';
-	out[o] = '\0';
-}
-
-/* The header fields moat adds in front of the client's message. */
-static void prepend_headers(struct session *s, struct evbuffer *out)
-{
-	char date[64], helo[MOAT_HELO_MAX + 1];
-	int v6 = s->peer.sa.sa_family == AF_INET6 && !strchr(s->peer_ip, '.');
-
 	const struct check_results *r = checks_results(s->chk);
-	const char *tags = checks_tags(s->chk);
-	char ar[MOAT_AUTHRES_MAX];
+	char ar[MOAT_AUTHRES_MAX], date[64];
+	struct msghead h = {
+		.tags = checks_tags(s->chk),
+		.helo = helo_of(s),
+		.client_ip = s->peer_ip,
+		.ipv6 = s->peer.sa.sa_family == AF_INET6 && !strchr(s->peer_ip, '.'),
+		.hostname = s->cfg->hostname,
+		.proto = s->tx->utf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
+		.id = s->id,
+		.ntx = s->ntx + 1,
+		.date = date,
+	};
 
 	if (authres_format(ar, sizeof ar, s->cfg->hostname, r && r->spf_done ? &r->spf : NULL,
 	                   r && r->dkim_done ? &r->dkim : NULL) > 0)
-		evbuffer_add(out, ar, strlen(ar));
-	evbuffer_add(out, tags, strlen(tags)); /* the tag rules' header fields */
-	rfc5322_date(date, sizeof date);
-	header_safe(helo_of(s), helo, sizeof helo);
-	evbuffer_add_printf(out,
-	                    "Received: from %s ([%s%s])\r\n\tby %s (moat) with %s id %s.%d;\r\n\t%s\r\n",
-	                    helo, v6 ? "IPv6:" : "", s->peer_ip, s->cfg->hostname,
-	                    s->tx->utf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP", s->id, s->ntx + 1,
-	                    date);
+		h.authres = ar;
+	msghead_date(date, sizeof date, (long long)time(NULL));
+	return msghead_format(buf, size, &h);
 }
 
 /* The transaction ends at the data stage without delivery: reply, log,
  * forget it; with drop, also the backend connection (its state is unknown). */
-static void data_failed(struct session *s, enum reply_id id, const char *why, int drop)
+static void data_failed(struct session *s, enum reply_id id, const char *why)
 {
-	if (drop)
-		drop_backend(s);
-	reply(s, id, NULL);
-	log_decision(s, "data", replies[id].code, why, NULL);
+	refuse(s, STAGE_DATA, id, why, NULL);
 	txn_free(s);
 }
 
-static void final_reply_cb(void *arg, const struct smtp_reply *r)
+/* The backend's final reply (or its refusal of DATA), or moat's own when
+ * the message could not go. */
+static void data_relayed(void *arg, const struct relay_outcome *o)
 {
 	struct session *s = arg;
+	const struct smtp_reply *r = o->reply;
 
 	if (!r) {
-		/* Lost after the message went out: the backend may or may not have
-		 * it; the client retries (RFC 5321 6.1 accepts that duplicate). */
-		drop_backend(s);
-		reply(s, R_BACKEND_LOST, NULL);
-		log_decision(s, "data", 451, "backend connection lost after end of data", NULL);
-	} else {
-		if (r->code / 100 == 2) {
-			char why[300];
+		data_failed(s, o->id, o->why);
+	} else if (r->code / 100 == 2) {
+		char why[300], esc[16];
+		struct decision d = {.stage = STAGE_DATA, .code = r->code, .esc = esc, .reason = why,
+		                     .rule_file = s->tx->rule_file, .rule_line = s->tx->rule_line};
 
-			session_send(s, r->text, r->len);
-			first_line(r->text, why, sizeof why);
-			s->ntx++;
-			log_decision_rule(s, "data", r->code, why, NULL, s->tx->rule_file, s->tx->rule_line);
-		} else {
-			relay_reply(s, "data", r, NULL);
-		}
-		s->tx->be = BE_NONE; /* the backend's transaction is over */
-	}
-	txn_free(s);
-	resume(s);
-}
-
-static void data_cmd_cb(void *arg, const struct smtp_reply *r)
-{
-	struct session *s = arg;
-	struct evbuffer *out, *pre;
-	int ok = 0;
-
-	if (!r) {
-		data_failed(s, R_BACKEND_LOST, "backend connection lost at DATA", 1);
-		resume(s);
-		return;
-	}
-	if (r->code != 354) {
-		relay_reply(s, "data", r, NULL);
+		session_send(s, r->text, r->len);
+		first_line(r->text, why, sizeof why);
+		decision_esc_of(r->text, esc, sizeof esc);
+		s->ntx++;
+		log_line(s, &d, NULL);
 		txn_free(s);
-		resume(s);
-		return;
+	} else {
+		relay_reply(s, STAGE_DATA, r, NULL);
+		txn_free(s);
 	}
-	/* Straight into the connection's output: a spool file then goes out
-	 * with sendfile, never through memory. */
-	out = backend_message_buffer(s->be);
-	if (s->tx->msg.ndrop)
-		log_info("authres", "session %s: removed %d Authentication-Results field(s) claiming %s",
-		         s->id, s->tx->msg.ndrop, s->cfg->hostname);
-	if (out && (pre = evbuffer_new())) {
-		prepend_headers(s, pre);
-		ok = message_send(&s->tx->msg, (const char *)evbuffer_pullup(pre, -1), evbuffer_get_length(pre),
-		                  out) == 0;
-		evbuffer_free(pre);
-	}
-	if (!ok) {
-		/* No end-of-data dot has gone out: dropping the connection
-		 * delivers nothing. */
-		data_failed(s, R_LOCAL_ERROR, "could not pass the message on", 1);
-		resume(s);
-		return;
-	}
-	if (backend_message_end(s->be, final_reply_cb, s) < 0)
-		final_reply_cb(s, NULL);
+	resume(s);
 }
 
 static void data_verdict(void *arg, const struct verdict *v)
 {
 	struct session *s = arg;
+	char *head = NULL;
+	int n = -1;
 
 	if (v->rule_file) {
 		s->tx->rule_file = v->rule_file;
 		s->tx->rule_line = v->rule_line;
 	}
 	if (v->code) {
-		send_verdict(s, "data", v, NULL);
+		send_verdict(s, STAGE_DATA, v, NULL);
 		txn_free(s);
 		resume(s);
 		return;
 	}
-	if (!backend_idle(s->be)) {
-		data_failed(s, R_BACKEND_LOST, "backend connection lost before DATA", 1);
+	if (!s->relay) { /* no RCPT reached the backend: cannot happen with nrcpt > 0 */
+		data_failed(s, R_BACKEND_LOST, "backend connection lost before DATA");
 		resume(s);
 		return;
 	}
-	if (backend_command(s->be, "DATA", data_cmd_cb, s) < 0)
-		data_cmd_cb(s, NULL);
+	if (!(head = malloc(MSGHEAD_MAX)) || (n = message_head(s, head, MSGHEAD_MAX)) < 0) {
+		data_failed(s, R_LOCAL_ERROR, "could not pass the message on");
+		free(head);
+		resume(s);
+		return;
+	}
+	if (s->tx->msg.ndrop)
+		log_info("authres", "session %s: removed %d Authentication-Results field(s) claiming %s",
+		         s->id, s->tx->msg.ndrop, s->cfg->hostname);
+	relay_data(s->relay, &s->tx->msg, head, (size_t)n, data_relayed, s);
+	free(head);
 }
 
 static long spool_reader(void *arg, size_t off, char *buf, size_t len)
@@ -1011,16 +788,16 @@ static void end_of_data(struct session *s)
 	case MSG_OK:
 		break;
 	case MSG_TOO_BIG:
-		data_failed(s, R_SIZE, "message size exceeds limit", 0);
+		data_failed(s, R_SIZE, "message size exceeds limit");
 		return;
 	case MSG_SPOOL_FAILED:
-		data_failed(s, R_LOCAL_ERROR, "spool write failed", 0);
+		data_failed(s, R_LOCAL_ERROR, "spool write failed");
 		return;
 	case MSG_NUL:
-		data_failed(s, R_NUL, "message contains NUL characters", 0);
+		data_failed(s, R_NUL, "message contains NUL characters");
 		return;
 	case MSG_FORGED_TOO_MANY:
-		data_failed(s, R_FORGED_AUTHRES, "too many forged Authentication-Results fields", 0);
+		data_failed(s, R_FORGED_AUTHRES, "too many forged Authentication-Results fields");
 		return;
 	}
 	set_busy(s, 1);
@@ -1127,14 +904,13 @@ static int command_step(struct session *s)
 
 /* ---- connection set-up ------------------------------------------------ */
 
-/* The client's real address is known: apply per-address limits, greet. */
-static void banner(struct session *s, const char *sep)
+/* The banner; with more, its first line only ("220-", greet_pause). */
+static void banner(struct session *s, int more)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	char buf[MOAT_REPLY_LINE_MAX + 1];
+	int n = reply_format_line(buf, sizeof buf, R_BANNER, s->cfg->hostname, NULL, more);
 
-	evbuffer_add_printf(out, "220%s%s ESMTP moat\r\n", sep, s->cfg->hostname);
-	if (!s->processing)
-		bev_push(s->bev);
+	session_send(s, buf, (size_t)n);
 }
 
 /* greet_pause is over and the client kept quiet: the rest of the banner. */
@@ -1145,7 +921,7 @@ static void greet_done(evutil_socket_t fd, short what, void *arg)
 	if (s->state != S_GREET)
 		return;
 	s->state = S_CMD;
-	banner(s, " ");
+	banner(s, 0);
 	session_process(s);
 }
 
@@ -1153,10 +929,7 @@ static void greet_done(evutil_socket_t fd, short what, void *arg)
  * waits for the server, as RFC 5321 3.1 requires (postscreen: PREGREET). */
 static void pregreet(struct session *s)
 {
-	char why[] = "client talked before the greeting (pregreet)";
-
-	log_decision(s, "connect", 554, why, NULL);
-	session_send(s, "554 5.5.1 Error: SMTP protocol violation\r\n", 42);
+	refuse(s, STAGE_CONNECT, R_PREGREET, "client talked before the greeting (pregreet)", NULL);
 	session_close(s);
 }
 
@@ -1169,7 +942,7 @@ static void connect_verdict(void *arg, const struct verdict *v)
 
 	set_busy(s, 0);
 	if (v->code && !s->cfg->delay_reject) {
-		send_verdict(s, "connect", v, NULL);
+		send_verdict(s, STAGE_CONNECT, v, NULL);
 		session_close(s);
 		return;
 	}
@@ -1177,11 +950,11 @@ static void connect_verdict(void *arg, const struct verdict *v)
 		*s->early_v = *v; /* delay_reject: it answers each RCPT */
 	if (s->cfg->greet_pause > 0 && (s->greet_ev = evtimer_new(s->srv->base, greet_done, s))) {
 		s->state = S_GREET;
-		banner(s, "-");
+		banner(s, 1);
 		evtimer_add(s->greet_ev, &pause);
 	} else {
 		s->state = S_CMD;
-		banner(s, " ");
+		banner(s, 0);
 	}
 	session_process(s); /* what the client sent while the connect checks ran */
 }
@@ -1198,8 +971,8 @@ static void greet(struct session *s)
 	n = iptable_inc(s->srv->per_ip, (struct sockaddr *)&s->peer);
 	s->counted_ip = 1;
 	if (n > worker_share(s->cfg->max_connections_per_ip, s->srv->nworkers)) {
-		log_decision(s, "connect", 421, "too many connections from this address", NULL);
-		close_with(s, R_TOO_MANY_CONN_IP);
+		refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN_IP, "too many connections from this address", NULL);
+		session_close(s);
 		return;
 	}
 	config_check_options(s->cfg, &opt);
@@ -1318,8 +1091,11 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	/* Error, or EOF inside a message: the client is gone. A message not yet
 	 * at its end of data is dropped; nothing was sent to the backend for it. */
-	if (s->state == S_DATA && s->tx)
-		log_decision(s, "data", 0, "client disconnected during DATA", NULL);
+	if (s->state == S_DATA && s->tx) {
+		struct decision d = {.stage = STAGE_DATA, .reason = "client disconnected during DATA"};
+
+		log_line(s, &d, NULL);
+	}
 	s->state = S_CLOSING;
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	event_add(s->reaper, &now);

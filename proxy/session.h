@@ -14,7 +14,7 @@
 #include "proxy/smtp_reply.h"
 
 struct server;
-struct backend;
+struct relay;
 struct bufferevent;
 
 enum sstate {
@@ -23,14 +23,6 @@ enum sstate {
 	S_CMD,     /* reading commands */
 	S_DATA,    /* reading the message */
 	S_CLOSING, /* last reply being flushed; input ignored */
-};
-
-/* Where the backend stands in the current transaction. */
-enum bestate {
-	BE_NONE,    /* nothing sent for this transaction yet */
-	BE_MAIL_OK, /* backend accepted our MAIL */
-	BE_REFUSED, /* backend refused MAIL: its reply answers every RCPT */
-	BE_DOWN,    /* backend unreachable: 451 for every RCPT */
 };
 
 /* One mail transaction: MAIL .. end of DATA. */
@@ -43,11 +35,6 @@ struct txn {
 	char rcpt_log[MOAT_PATH_MAX + 1];      /* last recipient, for the log */
 	char rcpt_line[MOAT_CMD_LINE_MAX + 8]; /* the RCPT being passed to the backend */
 	char rcpts[1024];              /* accepted recipients, comma-separated, for the log */
-	enum bestate be;
-	struct smtp_reply *be_refusal; /* with BE_REFUSED */
-	int gi_mail;                   /* index of MAIL in the backend command group */
-	int g_rset;                    /* the group starts with RSET */
-	int g_broken;                  /* the backend refused that RSET */
 	struct message msg;            /* during and after DATA (msg.spool set) */
 	struct verdict mail_v;         /* the MAIL checks' verdict, once mail_checked */
 	int mail_checked;
@@ -80,8 +67,7 @@ struct session {
 	struct txn *tx;                /* NULL outside MAIL..end of DATA */
 	struct checks *chk;            /* the checks, their results, the rules' state */
 	struct verdict *early_v;       /* delay_reject: a connect/HELO refusal that answers each RCPT */
-	struct backend *be;            /* kept across transactions; NULL if none */
-	int be_used;                   /* the backend connection served a transaction: RSET first */
+	struct relay *relay;           /* the backend side, from the first RCPT on; NULL before */
 	struct session *next, *prev;   /* the server's list, for shutdown */
 	struct event *reaper;          /* frees the session from the loop */
 	struct event *greet_ev;        /* end of greet_pause */

@@ -69,6 +69,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	log_open(srv.cfg->log_target, srv.cfg->log_file);
 	srv.base = event_base_new();
 	srv.per_ip = iptable_new();
+	srv.backends = backend_pool_new(srv.base);
 	srv.dns = dns_new(srv.base, &o);
 	srv.dkim = dkim_verifier_new(srv.dns);
 	return 0;

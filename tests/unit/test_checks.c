@@ -96,15 +96,15 @@ struct hits {
 	struct hitrec h[32];
 };
 
-static void on_hit(void *arg, const char *stage, const struct rule_verdict *h, const char *rcpt)
+static void on_hit(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt)
 {
 	struct hits *hs = arg;
 	struct hitrec *r;
 
-	assert_non_null(stage);
+	assert_true(stage < STAGE_COUNT);
 	assert_true(hs->n < (int)NROWS(hs->h));
 	r = &hs->h[hs->n++];
-	snprintf(r->stage, sizeof r->stage, "%s", stage);
+	snprintf(r->stage, sizeof r->stage, "%s", rules_stage_name(stage));
 	r->action = h->action;
 	r->monitor = h->monitor;
 	r->code = h->code;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "proxy/replies.h"
+#include "proxy/lib/replies.h"
 
 #define GUARD 64
 #define HOST "mx.example.org"
@@ -18,6 +18,13 @@ static const struct {
 	const char *arg;
 	const char *out;
 } rows[] = {
+	{ R_BANNER, NULL, "220 " HOST " ESMTP moat\r\n" },
+	{ R_HELO_OK, NULL, "250 " HOST "\r\n" },
+	{ R_EHLO_OK, NULL, "250 " HOST "\r\n" },
+	{ R_MAIL_OK, NULL, "250 2.1.0 OK\r\n" },
+	{ R_PREGREET, NULL, "554 5.5.1 Error: SMTP protocol violation\r\n" },
+	{ R_NUL, NULL, "550 5.6.0 Message contains NUL characters\r\n" },
+	{ R_FORGED_AUTHRES, NULL, "550 5.7.1 Message has too many Authentication-Results fields claiming " HOST "\r\n" },
 	{ R_DONE, NULL, "250 2.0.0 OK\r\n" },
 	{ R_BYE, NULL, "221 2.0.0 Bye\r\n" },
 	{ R_VRFY, NULL, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery\r\n" },
@@ -124,6 +131,49 @@ static void test_every_entry(void **state)
 	}
 }
 
+/* A line of a multi-line reply: "code-", the rest as the last line. */
+static void test_format_line(void **state)
+{
+	char buf[256];
+
+	assert_int_equal(reply_format_line(buf, sizeof buf, R_BANNER, HOST, NULL, 1),
+	                 (int)strlen("220-" HOST " ESMTP moat\r\n"));
+	assert_string_equal(buf, "220-" HOST " ESMTP moat\r\n");
+	reply_format_line(buf, sizeof buf, R_MAIL_OK, HOST, NULL, 1);
+	assert_string_equal(buf, "250-2.1.0 OK\r\n");
+	reply_format_line(buf, sizeof buf, R_MAIL_OK, HOST, NULL, 0);
+	assert_string_equal(buf, "250 2.1.0 OK\r\n");
+}
+
+/* The EHLO reply: the greeting line from the table, the extensions in
+ * order, SMTPUTF8 and DSN only when the backend has them, the last line
+ * "250 ". */
+static void test_ehlo(void **state)
+{
+	static const struct {
+		int utf8, dsn;
+		const char *out;
+	} ehlo[] = {
+		{ 0, 0, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+		        "250 ENHANCEDSTATUSCODES\r\n" },
+		{ 1, 0, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+		        "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n" },
+		{ 1, 1, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+		        "250-SMTPUTF8\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n" },
+		{ 0, 1, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+		        "250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n" },
+	};
+	char buf[512];
+
+	for (size_t i = 0; i < sizeof ehlo / sizeof ehlo[0]; i++) {
+		int n = reply_ehlo(buf, sizeof buf, HOST, 10240000, ehlo[i].utf8, ehlo[i].dsn);
+
+		assert_int_equal(n, (int)strlen(ehlo[i].out));
+		assert_string_equal(buf, ehlo[i].out);
+	}
+	assert_int_equal(reply_ehlo(buf, 40, HOST, 10240000, 1, 1), -1); /* does not fit */
+}
+
 /* A NULL arg never crashes, and the line stays well-formed. */
 static void test_null_arg(void **state)
 {
@@ -218,6 +268,8 @@ int main(void)
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_hostname_not_expanded),
 		cmocka_unit_test(test_every_entry),
+		cmocka_unit_test(test_format_line),
+		cmocka_unit_test(test_ehlo),
 		cmocka_unit_test(test_null_arg),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_truncation_tiny_buffers),

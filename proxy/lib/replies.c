@@ -2,9 +2,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/replies.h"
+#include "proxy/lib/replies.h"
 
 const struct reply replies[R_COUNT] = {
+	[R_BANNER]            = {220, NULL,    "%h ESMTP moat"},
+	[R_HELO_OK]           = {250, NULL,    "%h"},
+	[R_EHLO_OK]           = {250, NULL,    "%h"},
+	[R_MAIL_OK]           = {250, "2.1.0", "OK"},
+	[R_PREGREET]          = {554, "5.5.1", "Error: SMTP protocol violation"},
 	[R_DONE]              = {250, "2.0.0", "OK"},
 	[R_BYE]             = {221, "2.0.0", "Bye"},
 	[R_VRFY]            = {252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"},
@@ -40,6 +45,8 @@ const struct reply replies[R_COUNT] = {
 	[R_SHUTDOWN]        = {421, "4.3.2", "%h Service shutting down"},
 	[R_LOCAL_ERROR]     = {451, "4.3.0", "Error: local error in processing, try again later"},
 	[R_NUL]             = {550, "5.6.0", "Message contains NUL characters"},
+	[R_RELAY_DENIED]    = {554, "5.7.1", "<%s>: Relay access denied"},
+	[R_RELAY_ROUTING]   = {553, "5.7.1", "<%s>: source routing and %%/! addressing are not allowed"},
 	[R_FORGED_AUTHRES]  = {550, "5.7.1", "Message has too many Authentication-Results fields claiming %h"},
 };
 
@@ -56,24 +63,45 @@ static void put(char *buf, int size, int *n, const char *s, size_t len)
 	*n += (int)len;
 }
 
-int reply_format(char *buf, int size, enum reply_id id, const char *hostname, const char *arg)
-{
-	const struct reply *r = &replies[id];
-	char head[16];
-	const char *t;
-	int n = 0;
+/* The EHLO keywords moat offers, in order. */
+enum { EHLO_ALWAYS, EHLO_IF_SMTPUTF8, EHLO_IF_DSN };
+static const struct {
+	const char *text; /* "%lu": the size limit */
+	int when;
+} ehlo_keywords[] = {
+	{"PIPELINING", EHLO_ALWAYS},
+	{"SIZE %lu", EHLO_ALWAYS},
+	{"8BITMIME", EHLO_ALWAYS},
+	{"SMTPUTF8", EHLO_IF_SMTPUTF8},
+	{"DSN", EHLO_IF_DSN},
+	{"ENHANCEDSTATUSCODES", EHLO_ALWAYS},
+};
 
-	if (size < 3) {
-		if (size > 0)
-			buf[0] = '\0';
-		return 0;
+int reply_ehlo(char *buf, int size, const char *hostname, unsigned long size_limit, int smtputf8, int dsn)
+{
+	int n = reply_format_line(buf, size, R_EHLO_OK, hostname, NULL, 1), last = -1, i;
+
+	for (i = 0; i < (int)(sizeof ehlo_keywords / sizeof ehlo_keywords[0]); i++)
+		if (ehlo_keywords[i].when == EHLO_ALWAYS || (ehlo_keywords[i].when == EHLO_IF_SMTPUTF8 && smtputf8) ||
+		    (ehlo_keywords[i].when == EHLO_IF_DSN && dsn))
+			last = i;
+	for (i = 0; i <= last && n > 0 && n < size; i++) {
+		char kw[64];
+		int w;
+
+		if (ehlo_keywords[i].when == EHLO_IF_SMTPUTF8 ? !smtputf8 : ehlo_keywords[i].when == EHLO_IF_DSN ? !dsn : 0)
+			continue;
+		snprintf(kw, sizeof kw, ehlo_keywords[i].text, size_limit);
+		w = snprintf(buf + n, (size_t)(size - n), "%d%c%s\r\n", replies[R_EHLO_OK].code, i < last ? '-' : ' ', kw);
+		n = w < 0 || w >= size - n ? -1 : n + w;
 	}
-	put(buf, size, &n, head, (size_t)snprintf(head, sizeof head, "%d ", r->code));
-	if (r->esc) {
-		put(buf, size, &n, r->esc, strlen(r->esc));
-		put(buf, size, &n, " ", 1);
-	}
-	for (t = r->text; *t; t++) {
+	return n;
+}
+
+/* The text with %h, %s and %% expanded, appended with put. */
+static void expand(char *buf, int size, int *n, const char *text, const char *hostname, const char *arg)
+{
+	for (const char *t = text; *t; t++) {
 		const char *sub = NULL;
 
 		if (t[0] == '%' && t[1] == 'h')
@@ -83,12 +111,51 @@ int reply_format(char *buf, int size, enum reply_id id, const char *hostname, co
 		else if (t[0] == '%' && t[1] == '%')
 			sub = "%";
 		if (sub) {
-			put(buf, size, &n, sub, strlen(sub));
+			put(buf, size, n, sub, strlen(sub));
 			t++;
 		} else {
-			put(buf, size, &n, t, 1);
+			put(buf, size, n, t, 1);
 		}
 	}
+}
+
+int reply_text(char *buf, int size, enum reply_id id, const char *hostname, const char *arg)
+{
+	int n = 0;
+
+	if (size < 3) {
+		if (size > 0)
+			buf[0] = '\0';
+		return 0;
+	}
+	expand(buf, size, &n, replies[id].text, hostname, arg);
+	buf[n] = '\0';
+	return n;
+}
+
+int reply_format(char *buf, int size, enum reply_id id, const char *hostname, const char *arg)
+{
+	return reply_format_line(buf, size, id, hostname, arg, 0);
+}
+
+int reply_format_line(char *buf, int size, enum reply_id id, const char *hostname, const char *arg,
+                      int more)
+{
+	const struct reply *r = &replies[id];
+	char head[16];
+	int n = 0;
+
+	if (size < 3) {
+		if (size > 0)
+			buf[0] = '\0';
+		return 0;
+	}
+	put(buf, size, &n, head, (size_t)snprintf(head, sizeof head, "%d%c", r->code, more ? '-' : ' '));
+	if (r->esc) {
+		put(buf, size, &n, r->esc, strlen(r->esc));
+		put(buf, size, &n, " ", 1);
+	}
+	expand(buf, size, &n, r->text, hostname, arg);
 	buf[n++] = '\r';
 	buf[n++] = '\n';
 	buf[n] = '\0';

@@ -1,0 +1,40 @@
+/* replies.h - every reply moat itself sends, in one table; pure */
+#ifndef MOAT_REPLIES_H
+#define MOAT_REPLIES_H
+
+enum reply_id {
+	R_BANNER, R_HELO_OK, R_EHLO_OK, R_MAIL_OK, R_PREGREET,
+	R_DONE, R_BYE, R_VRFY, R_HELP, R_DATA_GO,
+	R_HELO_SYNTAX, R_EHLO_SYNTAX, R_NEED_HELO, R_NESTED_MAIL, R_NEED_MAIL, R_NEED_RCPT,
+	R_NO_VALID_RCPT, R_MAIL_SYNTAX, R_RCPT_SYNTAX, R_BAD_SENDER, R_BAD_RCPT, R_PARAM,
+	R_BAD_PARAM_VALUE, R_NO_ARGS, R_SIZE, R_TOO_MANY_RCPT, R_UNKNOWN_CMD, R_NOT_IMPL,
+	R_LINE_TOO_LONG, R_BAD_CHARS, R_SMTPUTF8_NEEDED, R_TOO_MANY_CONN, R_TOO_MANY_CONN_IP,
+	R_TIMEOUT, R_TOO_MANY_ERRORS, R_BACKEND_DOWN, R_BACKEND_LOST, R_SHUTDOWN, R_LOCAL_ERROR,
+	R_NUL, R_FORGED_AUTHRES, R_RELAY_DENIED, R_RELAY_ROUTING,
+	R_COUNT
+};
+
+struct reply {
+	int code;
+	const char *esc;  /* RFC 3463 enhanced status code; NULL where RFC 2034 has none (220, 250 to EHLO) */
+	const char *text; /* "%h" stands for our hostname, "%s" for the argument */
+};
+
+extern const struct reply replies[R_COUNT];
+
+/* Format "code esc text\r\n" (the text with %h expanded and, if arg is not
+ * NULL, %s replaced by arg). Returns the length written (truncated to size). */
+int reply_format(char *buf, int size, enum reply_id id, const char *hostname, const char *arg);
+/* The text alone (after the codes, no CRLF), expanded; its length. */
+int reply_text(char *buf, int size, enum reply_id id, const char *hostname, const char *arg);
+/* The same as a line of a multi-line reply, "code-esc text\r\n", when more
+ * lines follow. */
+int reply_format_line(char *buf, int size, enum reply_id id, const char *hostname, const char *arg,
+                      int more);
+
+/* The whole EHLO reply: R_EHLO_OK, then the extensions moat offers (SIZE
+ * with size_limit; SMTPUTF8 and DSN only when the backend has them too).
+ * Returns the length, or -1 if it did not fit. */
+int reply_ehlo(char *buf, int size, const char *hostname, unsigned long size_limit, int smtputf8, int dsn);
+
+#endif

@@ -1,0 +1,38 @@
+/* msghead.c - the header fields moat puts in front of a message (see msghead.h) */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy/msghead.h"
+
+/* Printable ASCII for a header comment: no parentheses, no backslash. */
+static void comment_safe(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < size; in++)
+		out[o++] = (*in > 0x20 && *in < 0x7f && !strchr("()\\", *in)) ? *in : '?';
+	out[o] = '\0';
+}
+
+int msghead_format(char *buf, size_t size, const struct msghead *h)
+{
+	char helo[MOAT_HELO_MAX + 1];
+	int n;
+
+	comment_safe(h->helo, helo, sizeof helo);
+	n = snprintf(buf, size,
+	             "%s%sReceived: from %s ([%s%s])\r\n\tby %s (moat) with %s id %s.%d;\r\n\t%s\r\n",
+	             h->authres ? h->authres : "", h->tags, helo, h->ipv6 ? "IPv6:" : "", h->client_ip,
+	             h->hostname, h->proto, h->id, h->ntx, h->date);
+	return n < 0 || (size_t)n >= size ? -1 : n;
+}
+
+void msghead_date(char *buf, size_t size, long long t)
+{
+	time_t now = (time_t)t;
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(buf, size, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
