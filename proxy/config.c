@@ -9,6 +9,9 @@
 #include "rules/rules.h"
 #include "proxy/lib/strset.h"
 #include "proxy/lib/bounds.h"
+#include "proxy/lib/domain.h"
+#include "proxy/lib/readfile.h"
+#include "proxy/lib/text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,7 +25,7 @@
 
 #define CONF_FILE_MAX (1024 * 1024) /* config_load refuses bigger files */
 #define MSG_MAX 512                 /* one setter message, before FILE:LINE */
-#define SHOW_MAX 64                 /* bytes of a bad value quoted back */
+#define SHOW_MAX TEXT_SHOW_MAX
 #define XSTR(x) STR(x)
 #define STR(x) #x
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -108,26 +111,10 @@ static const struct key keys[] = {
 
 /* ---- messages ---- */
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *msg, size_t msz, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, msz, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* Untrusted text for a message: control bytes as '?', long text cut with
- * "...". out has SHOW_MAX + 4 bytes. */
+/* Untrusted text for a message (text_show of a string). */
 static void show(const char *s, char out[SHOW_MAX + 4])
 {
-	size_t n;
-
-	for (n = 0; s[n] && n < SHOW_MAX; n++)
-		out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
-	memcpy(out + n, s[n] ? "..." : "", s[n] ? 4 : 1);
+	text_show(s, strlen(s), out);
 }
 
 /* "\"<value>\" <what>" */
@@ -141,7 +128,7 @@ static int bad(char *msg, size_t msz, const char *val, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
-	return fail(msg, msz, "\"%s\" %s", shown, what);
+	return text_error(msg, msz, "\"%s\" %s", shown, what);
 }
 
 /* ---- value syntax ---- */
@@ -169,10 +156,12 @@ static int parse_number(const char *s, long long min, long long max, long long *
 	return 0;
 }
 
-/* RFC 1123 host name (see domain_name_ok). */
+/* An RFC 1123 host name (not an address). */
 static int domain_ok(const char *s)
 {
-	return domain_name_ok(s, MOAT_DOMAIN_MAX, 0);
+	size_t n = strlen(s);
+
+	return n <= MOAT_DOMAIN_MAX && domain_check(s, n, DOMAIN_LDH | DOMAIN_NOT_NUMERIC) >= 0;
 }
 
 /* Split a list on commas and/or blanks, in place; empty entries are skipped. */
@@ -185,14 +174,14 @@ static int split_list(const struct key *k, char *val, char **items, char *msg, s
 		if (*p == '\0')
 			break;
 		if (n >= k->max)
-			return fail(msg, msz, "more than %lld entries", k->max);
+			return text_error(msg, msz, "more than %lld entries", k->max);
 		items[n++] = p;
 		p += strcspn(p, ", \t");
 		if (*p)
 			*p++ = '\0';
 	}
 	if (n < k->min)
-		return fail(msg, msz, "empty value");
+		return text_error(msg, msz, "empty value");
 	return n;
 }
 
@@ -255,7 +244,7 @@ static int copy_path(const char *val, char *dst, size_t size, char *msg, size_t 
 	size_t n = strlen(val);
 
 	if (n >= size)
-		return fail(msg, msz, "path too long (max %zu bytes)", size - 1);
+		return text_error(msg, msz, "path too long (max %zu bytes)", size - 1);
 	memcpy(dst, val, n + 1);
 	return 0;
 }
@@ -360,11 +349,11 @@ static int set_domains(const struct key *k, struct config *c, char *val, char *m
 		if (!domain_entry_ok(items[i]))
 			return bad(msg, msz, items[i], "is not a domain name");
 	if (n > 0 && (d = calloc((size_t)n, sizeof *d)) == NULL)
-		return fail(msg, msz, "out of memory");
+		return text_error(msg, msz, "out of memory");
 	for (int i = 0; i < n; i++) {
 		if ((d[i] = strdup(items[i])) == NULL) {
 			free_domains(d, i);
-			return fail(msg, msz, "out of memory");
+			return text_error(msg, msz, "out of memory");
 		}
 	}
 	free_domains(c->local_domains, c->nlocal_domains);
@@ -382,7 +371,7 @@ static int set_networks(const struct key *k, struct config *c, char *val, char *
 	if (n < 0)
 		return -1;
 	if (n > 0 && (nets = calloc((size_t)n, sizeof *nets)) == NULL)
-		return fail(msg, msz, "out of memory");
+		return text_error(msg, msz, "out of memory");
 	for (int i = 0; i < n; i++) {
 		if (cidr_parse(items[i], &nets[i]) < 0) {
 			free(nets);
@@ -416,7 +405,7 @@ static int set_dns(const struct key *k, struct config *c, char *val, char *msg, 
 		int w = snprintf(csv + used, sizeof csv - used, "%s%s%s%s:%d", i ? "," : "",
 				 v6 ? "[" : "", host, v6 ? "]" : "", sockaddr_port((struct sockaddr *)&ss));
 		if (w < 0 || (size_t)w >= sizeof csv - used)
-			return fail(msg, msz, "list too long (max %zu bytes as ip:port,...)", sizeof csv - 1);
+			return text_error(msg, msz, "list too long (max %zu bytes as ip:port,...)", sizeof csv - 1);
 		used += (size_t)w;
 	}
 	memcpy(c->dns_servers, csv, used + 1);
@@ -614,20 +603,16 @@ static int parse_line(struct parser *p, char *line)
 static int parse_text(struct parser *p, const char *text, size_t len)
 {
 	char line[MOAT_CONF_LINE_MAX + 1];
-	size_t pos = 0;
+	struct text_lines t;
+	const char *start;
+	size_t n;
+	int r;
 
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		pos = 3; /* UTF-8 BOM some editors add */
-	while (pos < len) {
-		const char *start = text + pos, *nl = memchr(start, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - start) : len - pos;
-
-		pos += n + (nl != NULL);
-		p->line++;
-		if (memchr(start, '\0', n))
+	text_lines_begin(&t, text, len);
+	while ((r = text_lines_next(&t, &start, &n)) != 0) {
+		p->line = t.line;
+		if (r < 0)
 			return perr(p, "NUL byte in line");
-		if (n > 0 && start[n - 1] == '\r')
-			n--;
 		if (n > MOAT_CONF_LINE_MAX)
 			return perr(p, "line too long (max %d bytes)", MOAT_CONF_LINE_MAX);
 		memcpy(line, start, n);
@@ -655,40 +640,9 @@ struct config *config_parse(const char *text, size_t len, const char *fname, cha
 	return p.c;
 }
 
-/* Whole file into a fresh buffer, refusing more than CONF_FILE_MAX bytes. */
-static char *read_file(const char *path, size_t *len, char *err, size_t errsize)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	int e = 0;
-
-	if (f == NULL) {
-		snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if ((buf = malloc(CONF_FILE_MAX + 1)) == NULL) {
-		fclose(f);
-		snprintf(err, errsize, "%s: out of memory", path);
-		return NULL;
-	}
-	errno = 0;
-	*len = fread(buf, 1, CONF_FILE_MAX + 1, f);
-	if (ferror(f))
-		e = errno ? errno : EIO;
-	fclose(f);
-	if (e)
-		snprintf(err, errsize, "%s: cannot read: %s", path, strerror(e));
-	else if (*len > CONF_FILE_MAX)
-		snprintf(err, errsize, "%s: too large (max %d bytes)", path, CONF_FILE_MAX);
-	else
-		return buf;
-	free(buf);
-	return NULL;
-}
-
 struct config *config_load(const char *path, char *err, size_t errsize)
 {
-	char dummy[1];
+	char dummy[1], msg[256];
 	struct config *c;
 	size_t len;
 	char *buf;
@@ -697,8 +651,10 @@ struct config *config_load(const char *path, char *err, size_t errsize)
 		err = dummy;
 		errsize = sizeof dummy;
 	}
-	if ((buf = read_file(path, &len, err, errsize)) == NULL)
+	if ((buf = file_read(path, CONF_FILE_MAX, &len, NULL, msg, sizeof msg)) == NULL) {
+		snprintf(err, errsize, "%s: %s", path, msg);
 		return NULL;
+	}
 	c = config_parse(buf, len, path, err, errsize);
 	free(buf);
 	/* Files the config names are read with it: -t checks them, and a

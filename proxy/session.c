@@ -22,6 +22,7 @@
 #include "proxy/decision.h"
 #include "proxy/iptable.h"
 #include "proxy/lib/bounds.h"
+#include "proxy/lib/linereader.h"
 #include "proxy/lib/log.h"
 #include "proxy/proxyproto.h"
 #include "proxy/lib/replies.h"
@@ -45,7 +46,7 @@ static const struct ehlo_caps *backend_known(const struct session *s)
 	return c ? c : &none;
 }
 
-static const char *helo_of(const struct session *s)
+const char *session_helo(const struct session *s)
 {
 	return s->helo ? s->helo : "";
 }
@@ -61,7 +62,7 @@ void session_send(struct session *s, const char *text, size_t len)
 		bev_push(s->bev);
 }
 
-static void reply(struct session *s, enum reply_id id, const char *arg)
+void session_reply(struct session *s, enum reply_id id, const char *arg)
 {
 	char buf[1024];
 	int n = reply_format(buf, sizeof buf, id, s->cfg->hostname, arg);
@@ -78,7 +79,7 @@ static void session_free(struct session *s)
 	jl_begin(&j, "info", "session_end");
 	jl_str(&j, "session", s->id);
 	jl_str(&j, "client_ip", s->peer_ip);
-	jl_str(&j, "helo", helo_of(s));
+	jl_str(&j, "helo", session_helo(s));
 	jl_int(&j, "worker", s->srv->worker);
 	jl_int(&j, "messages", s->ntx);
 	jl_int(&j, "rejected", s->nrejected);
@@ -129,7 +130,7 @@ static void session_close(struct session *s)
 
 static void close_with(struct session *s, enum reply_id id)
 {
-	reply(s, id, NULL);
+	session_reply(s, id, NULL);
 	session_close(s);
 }
 
@@ -178,138 +179,7 @@ static void proto_error(struct session *s, enum reply_id id, const char *arg)
 		close_with(s, R_TOO_MANY_ERRORS);
 		return;
 	}
-	reply(s, id, arg);
-}
-
-/* First line of a reply, without CRLF, for the log. */
-static void first_line(const char *text, char *out, size_t size)
-{
-	size_t n = strcspn(text, "\r\n");
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(out, text, n);
-	out[n] = '\0';
-}
-
-/* The checks' results, for a decision line. */
-static void log_check_results(struct jline *j, const struct session *s)
-{
-	const struct check_results *r = checks_results(s->chk);
-	char dk[256] = "";
-	int i, n = 0;
-
-	jl_str(j, "spf", r && r->spf_done ? spf_res_name(r->spf.res) : "");
-	if (r && r->dkim_done) {
-		if (r->dkim.nsigs == 0)
-			snprintf(dk, sizeof dk, "none");
-		for (i = 0; i < r->dkim.nsigs && n >= 0 && n < (int)sizeof dk; i++)
-			n += snprintf(dk + n, sizeof dk - (size_t)n, "%s%s:%s", i ? "," : "",
-			              r->dkim.sig[i].domain, dkim_res_name(r->dkim.sig[i].res));
-	}
-	jl_str(j, "dkim", dk);
-	jl_str(j, "sender_domain", r && r->sender_done ? sender_res_name(r->sender) : "");
-	if (r && r->spf_done && r->spf.reason[0])
-		jl_str(j, "spf_reason", r->spf.reason);
-	{
-		enum rdns_res rr;
-		const char *name;
-
-		if (checks_rdns(s->chk, &rr, &name))
-			jl_str(j, "rdns", rr == RDNS_OK ? name : rdns_res_name(rr));
-	}
-}
-
-struct log_ctx {
-	const struct session *s;
-	enum rule_stage stage;
-};
-
-/* What a session adds to its decision lines: the checks' results, and at
- * the data stage the message's size and bare line ends. */
-static void session_fields(struct jline *j, void *arg)
-{
-	const struct log_ctx *c = arg;
-	const struct session *s = c->s;
-
-	log_check_results(j, s);
-	if (s->tx && c->stage == STAGE_DATA) {
-		const struct data_parser *dp = &s->tx->msg.dp;
-
-		jl_int(j, "size", (long long)s->tx->msg.size);
-		jl_int(j, "nrcpt", s->tx->nrcpt);
-		if (dp->bare_lf || dp->bare_cr) {
-			jl_int(j, "bare_lf", (long long)dp->bare_lf);
-			jl_int(j, "bare_cr", (long long)dp->bare_cr);
-		}
-	}
-}
-
-/* A decision line of this session (d: stage, action, code, reason, rule;
- * rcpt NULL: the transaction's accepted recipients). */
-static void log_line(struct session *s, struct decision *d, const char *rcpt)
-{
-	struct log_ctx c = {s, d->stage};
-
-	d->session = s->id;
-	d->worker = s->srv->worker;
-	d->client_ip = s->peer_ip;
-	d->helo = helo_of(s);
-	d->mail_from = s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "";
-	d->rcpt = rcpt ? rcpt : s->tx ? s->tx->rcpts : "";
-	decision_log(d, session_fields, &c);
-	if ((!d->event || !strcmp(d->event, "decision")) && !d->action && d->code / 100 != 2)
-		s->nrejected++;
-}
-
-/* Reply with one of moat's own replies and log it as the decision. */
-static void refuse(struct session *s, enum rule_stage stage, enum reply_id id, const char *why,
-                   const char *rcpt)
-{
-	struct decision d = {.stage = stage, .reason = why};
-
-	reply(s, id, NULL);
-	decision_set_reply(&d, id);
-	log_line(s, &d, rcpt);
-}
-
-/* A rule that matched without deciding: tag, log, or anything in monitor
- * mode ("would-reject", logged like the rejection it would have been). */
-static void rule_hit(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt)
-{
-	struct session *s = arg;
-	char action[32];
-	struct decision d = {.stage = stage, .rule_file = h->file, .rule_line = h->line, .action = action};
-
-	if (h->monitor) {
-		snprintf(action, sizeof action, "would-%s", rules_action_name(h->action));
-		if (h->action == ACTION_REJECT || h->action == ACTION_TEMPFAIL) {
-			d.code = h->code;
-			d.esc = h->esc;
-		}
-		d.reason = h->reason;
-	} else {
-		d.event = "rule";
-		d.action = rules_action_name(h->action);
-		d.reason = h->action == ACTION_TAG ? h->text : h->reason;
-	}
-	log_line(s, &d, rcpt);
-}
-
-/* Pass a backend reply to the client verbatim; a refusal is logged. */
-static void relay_reply(struct session *s, enum rule_stage stage, const struct smtp_reply *r,
-                        const char *rcpt)
-{
-	char why[300], esc[16];
-	struct decision d = {.stage = stage, .code = r->code, .esc = esc, .reason = why};
-
-	session_send(s, r->text, r->len);
-	if (r->code / 100 != 2 && r->code != 354) {
-		snprintf(why, sizeof why, "backend: ");
-		first_line(r->text, why + 9, sizeof why - 9);
-		decision_esc_of(r->text, esc, sizeof esc);
-		log_line(s, &d, rcpt);
-	}
+	session_reply(s, id, arg);
 }
 
 static void txn_free(struct session *s)
@@ -355,7 +225,7 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 		n = MOAT_HELO_MAX;
 	free(s->helo);
 	if (!(s->helo = strndup(arg, n))) {
-		reply(s, R_LOCAL_ERROR, NULL);
+		session_reply(s, R_LOCAL_ERROR, NULL);
 		return;
 	}
 	txn_free(s); /* RFC 5321 4.1.4: EHLO resets the transaction */
@@ -369,7 +239,7 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 	s->helo_seen = 1;
 	s->esmtp = esmtp;
 	if (!esmtp) {
-		reply(s, R_HELO_OK, NULL);
+		session_reply(s, R_HELO_OK, NULL);
 		return;
 	}
 	bc = backend_known(s);
@@ -438,7 +308,7 @@ static void send_verdict(struct session *s, enum rule_stage stage, const struct 
 		struct decision d = {.stage = stage, .code = v->code, .esc = v->esc, .reason = v->reason,
 		                     .rule_file = v->rule_file, .rule_line = v->rule_line};
 
-		log_line(s, &d, rcpt);
+		session_log_line(s, &d, rcpt);
 	}
 }
 
@@ -461,7 +331,7 @@ static void mail_verdict(void *arg, const struct verdict *v)
 		send_verdict(s, STAGE_MAIL, v, NULL);
 		txn_free(s);
 	} else {
-		reply(s, R_MAIL_OK, NULL);
+		session_reply(s, R_MAIL_OK, NULL);
 	}
 	resume(s);
 }
@@ -484,7 +354,7 @@ static void do_mail(struct session *s, const char *arg)
 	}
 	tx = calloc(1, sizeof *tx);
 	if (!tx) {
-		reply(s, R_LOCAL_ERROR, NULL);
+		session_reply(s, R_LOCAL_ERROR, NULL);
 		return;
 	}
 	e = smtp_parse_mail_rcpt(arg, 0, &tx->from, &ps);
@@ -496,7 +366,7 @@ static void do_mail(struct session *s, const char *arg)
 	if (mail_params_ok(s, &ps, tx, &id, &bad) < 0) {
 		if (id == R_SIZE) {
 			s->tx = tx; /* for the log line */
-			refuse(s, STAGE_MAIL, R_SIZE, "SIZE parameter exceeds message size limit", NULL);
+			session_refuse(s, STAGE_MAIL, R_SIZE, "SIZE parameter exceeds message size limit", NULL);
 			s->tx = NULL;
 			free(tx);
 			return;
@@ -522,7 +392,7 @@ static void do_mail(struct session *s, const char *arg)
 	s->tx = tx;
 	if (s->cfg->delay_reject) {
 		/* Like Postfix's smtpd_delay_reject: the sender's verdict waits for RCPT. */
-		reply(s, R_MAIL_OK, NULL);
+		session_reply(s, R_MAIL_OK, NULL);
 	} else {
 		set_busy(s, 1);
 	}
@@ -543,7 +413,7 @@ static void rcpt_result(struct session *s, const struct smtp_reply *r)
 		checks_rcpt_accepted(s->chk);
 		snprintf(tx->rcpts + used, sizeof tx->rcpts - used, "%s%s", used ? "," : "", tx->rcpt_log);
 	}
-	relay_reply(s, STAGE_RCPT, r, tx->rcpt_log);
+	session_relay_reply(s, STAGE_RCPT, r, tx->rcpt_log);
 }
 
 /* The backend's answer to a RCPT, or moat's when it could not be asked. */
@@ -554,7 +424,7 @@ static void rcpt_relayed(void *arg, const struct relay_outcome *o)
 	if (o->reply) {
 		rcpt_result(s, o->reply);
 	} else {
-		refuse(s, STAGE_RCPT, o->id, o->why, s->tx->rcpt_log);
+		session_refuse(s, STAGE_RCPT, o->id, o->why, s->tx->rcpt_log);
 	}
 	resume(s);
 }
@@ -562,10 +432,10 @@ static void rcpt_relayed(void *arg, const struct relay_outcome *o)
 /* The RCPT passed moat's checks: pass it on. */
 static void rcpt_backend_step(struct session *s)
 {
-	struct relay_client cl = {s->peer_ip, sockaddr_port((struct sockaddr *)&s->peer), helo_of(s), s->esmtp};
+	struct relay_client cl = {s->peer_ip, sockaddr_port((struct sockaddr *)&s->peer), session_helo(s), s->esmtp};
 
 	if (!s->relay && !(s->relay = relay_new(s->srv->backends, s->cfg))) {
-		refuse(s, STAGE_RCPT, R_BACKEND_DOWN, "out of memory", s->tx->rcpt_log);
+		session_refuse(s, STAGE_RCPT, R_BACKEND_DOWN, "out of memory", s->tx->rcpt_log);
 		resume(s);
 		return;
 	}
@@ -633,7 +503,7 @@ static void do_rcpt(struct session *s, const char *arg)
 	line = s->tx->rcpt_line;
 	snprintf(s->tx->rcpt_log, sizeof s->tx->rcpt_log, "%s", path.mailbox);
 	if (s->tx->nrcpt >= s->cfg->max_recipients) {
-		refuse(s, STAGE_RCPT, R_TOO_MANY_RCPT, "too many recipients", path.mailbox);
+		session_refuse(s, STAGE_RCPT, R_TOO_MANY_RCPT, "too many recipients", path.mailbox);
 		return;
 	}
 	s->tx->nrcpt_tried++;
@@ -668,10 +538,10 @@ static void do_data(struct session *s, const char *arg)
 		return;
 	}
 	if (message_begin(&s->tx->msg, s->cfg->spool_dir, s->cfg->max_message_size, s->cfg->hostname) < 0) {
-		reply(s, R_LOCAL_ERROR, NULL);
+		session_reply(s, R_LOCAL_ERROR, NULL);
 		return;
 	}
-	reply(s, R_DATA_GO, NULL);
+	session_reply(s, R_DATA_GO, NULL);
 	s->state = S_DATA;
 	set_read_timeout(s, s->cfg->data_timeout);
 	s->data_progress = 0;
@@ -685,7 +555,7 @@ static int message_head(struct session *s, char *buf, size_t size)
 	char ar[MOAT_AUTHRES_MAX], date[64];
 	struct msghead h = {
 		.tags = checks_tags(s->chk),
-		.helo = helo_of(s),
+		.helo = session_helo(s),
 		.client_ip = s->peer_ip,
 		.ipv6 = s->peer.sa.sa_family == AF_INET6 && !strchr(s->peer_ip, '.'),
 		.hostname = s->cfg->hostname,
@@ -706,7 +576,7 @@ static int message_head(struct session *s, char *buf, size_t size)
  * forget it; with drop, also the backend connection (its state is unknown). */
 static void data_failed(struct session *s, enum reply_id id, const char *why)
 {
-	refuse(s, STAGE_DATA, id, why, NULL);
+	session_refuse(s, STAGE_DATA, id, why, NULL);
 	txn_free(s);
 }
 
@@ -725,13 +595,13 @@ static void data_relayed(void *arg, const struct relay_outcome *o)
 		                     .rule_file = s->tx->rule_file, .rule_line = s->tx->rule_line};
 
 		session_send(s, r->text, r->len);
-		first_line(r->text, why, sizeof why);
+		reply_first_line(r->text, why, sizeof why);
 		decision_esc_of(r->text, esc, sizeof esc);
 		s->ntx++;
-		log_line(s, &d, NULL);
+		session_log_line(s, &d, NULL);
 		txn_free(s);
 	} else {
-		relay_reply(s, STAGE_DATA, r, NULL);
+		session_relay_reply(s, STAGE_DATA, r, NULL);
 		txn_free(s);
 	}
 	resume(s);
@@ -849,17 +719,17 @@ static void dispatch(struct session *s, const char *line)
 			break;
 		}
 		txn_free(s);
-		reply(s, R_DONE, NULL);
+		session_reply(s, R_DONE, NULL);
 		break;
-	case V_NOOP: reply(s, R_DONE, NULL); break;
+	case V_NOOP: session_reply(s, R_DONE, NULL); break;
 	case V_QUIT: close_with(s, R_BYE); break;
 	case V_VRFY:
 		if (!*c.arg)
 			proto_error(s, R_NO_ARGS, "VRFY");
 		else
-			reply(s, R_VRFY, NULL);
+			session_reply(s, R_VRFY, NULL);
 		break;
-	case V_HELP: reply(s, R_HELP, NULL); break;
+	case V_HELP: session_reply(s, R_HELP, NULL); break;
 	case V_UNKNOWN: proto_error(s, R_UNKNOWN_CMD, NULL); break;
 	default: proto_error(s, R_NOT_IMPL, NULL); break;
 	}
@@ -868,33 +738,22 @@ static void dispatch(struct session *s, const char *line)
 /* Read one command line. Returns 0 when more input is needed. */
 static int command_step(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
 	char line[MOAT_CMD_LINE_MAX + 1];
-	size_t eol_len = 0, len = evbuffer_get_length(in);
-	struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+	size_t len;
 
-	if (p.pos < 0) {
-		/* Sanity check: we don't want to store infinitely long commands. */
-		if (len > MOAT_CMD_LINE_MAX) {
-			if (!s->discard_line)
-				proto_error(s, R_LINE_TOO_LONG, NULL);
-			s->discard_line = 1;
-			evbuffer_drain(in, len);
-		}
+	switch (line_read(&s->reader, bufferevent_get_input(s->bev), line, &len)) {
+	case LINE_MORE:
 		return 0;
-	}
-	if (s->discard_line || (size_t)p.pos + eol_len > MOAT_CMD_LINE_MAX) {
-		evbuffer_drain(in, (size_t)p.pos + eol_len);
-		if (!s->discard_line)
-			proto_error(s, R_LINE_TOO_LONG, NULL);
-		s->discard_line = 0;
+	case LINE_TOO_LONG:
+		proto_error(s, R_LINE_TOO_LONG, NULL);
 		return 1;
+	case LINE_SKIPPED:
+		return 1;
+	case LINE_OK:
+		break;
 	}
-	evbuffer_remove(in, line, (size_t)p.pos);
-	evbuffer_drain(in, eol_len);
-	line[p.pos] = '\0';
 	event_del(s->deadline); /* the next command gets its own */
-	if (memchr(line, '\0', (size_t)p.pos)) {
+	if (memchr(line, '\0', len)) {
 		proto_error(s, R_BAD_CHARS, NULL);
 		return 1;
 	}
@@ -929,7 +788,7 @@ static void greet_done(evutil_socket_t fd, short what, void *arg)
  * waits for the server, as RFC 5321 3.1 requires (postscreen: PREGREET). */
 static void pregreet(struct session *s)
 {
-	refuse(s, STAGE_CONNECT, R_PREGREET, "client talked before the greeting (pregreet)", NULL);
+	session_refuse(s, STAGE_CONNECT, R_PREGREET, "client talked before the greeting (pregreet)", NULL);
 	session_close(s);
 }
 
@@ -963,7 +822,7 @@ static void connect_verdict(void *arg, const struct verdict *v)
  * connect checks (the reverse DNS lookup is asynchronous), then greet. */
 static void greet(struct session *s)
 {
-	struct check_env env = {s->srv->dns, s->srv->dkim, rule_hit, s};
+	struct check_env env = {s->srv->dns, s->srv->dkim, session_rule_hit, s};
 	struct check_options opt;
 	int n;
 
@@ -971,7 +830,7 @@ static void greet(struct session *s)
 	n = iptable_inc(s->srv->per_ip, (struct sockaddr *)&s->peer);
 	s->counted_ip = 1;
 	if (n > worker_share(s->cfg->max_connections_per_ip, s->srv->nworkers)) {
-		refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN_IP, "too many connections from this address", NULL);
+		session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN_IP, "too many connections from this address", NULL);
 		session_close(s);
 		return;
 	}
@@ -1094,7 +953,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == S_DATA && s->tx) {
 		struct decision d = {.stage = STAGE_DATA, .reason = "client disconnected during DATA"};
 
-		log_line(s, &d, NULL);
+		session_log_line(s, &d, NULL);
 	}
 	s->state = S_CLOSING;
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
@@ -1137,6 +996,7 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	}
 	s->srv = srv;
 	s->cfg = config_ref(srv->cfg);
+	s->reader.max = MOAT_CMD_LINE_MAX;
 	s->seq = srv->next_session++;
 	snprintf(s->id, sizeof s->id, "%016llx", (unsigned long long)mix64(srv->id_salt + s->seq));
 	memcpy(&s->peer, sa, salen);

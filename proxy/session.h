@@ -8,6 +8,8 @@
 
 #include "checks/checks.h"
 #include "proxy/config.h"
+#include "proxy/lib/linereader.h"
+#include "proxy/lib/replies.h"
 #include "proxy/message.h"
 #include "proxy/lib/netaddr.h"
 #include "proxy/lib/smtp_parse.h"
@@ -60,7 +62,7 @@ struct session {
 	int busy;                      /* waiting on a check or the backend: input paused */
 	int processing;                /* inside session_process */
 	int eof;                       /* the client sent EOF: answer what is left, then close */
-	int discard_line;              /* skipping the rest of an over-long line */
+	struct line_reader reader;     /* command lines, bounded */
 	int errors;                    /* protocol errors so far */
 	int ntx;                       /* transactions delivered */
 	int nrejected;
@@ -84,5 +86,23 @@ void session_shutdown(struct session *s);
 void session_abort(struct session *s);
 /* The reply a verdict asks for, sent by the session. */
 void session_send(struct session *s, const char *text, size_t len);
+/* One of moat's own replies. */
+void session_reply(struct session *s, enum reply_id id, const char *arg);
+/* The HELO/EHLO name, "" before. */
+const char *session_helo(const struct session *s);
+
+/* session_log.c: the session's decision lines. */
+struct decision;
+/* d's stage, action, code, reason and rule, with the session's who and
+ * what; rcpt NULL: the transaction's accepted recipients. */
+void session_log_line(struct session *s, struct decision *d, const char *rcpt);
+/* Reply with one of moat's own replies and log it as the decision. */
+void session_refuse(struct session *s, enum rule_stage stage, enum reply_id id, const char *why,
+                    const char *rcpt);
+/* A backend reply, passed on verbatim; a refusal is logged. */
+void session_relay_reply(struct session *s, enum rule_stage stage, const struct smtp_reply *r,
+                         const char *rcpt);
+/* check_env.hit: a rule that matched without deciding (tag, log, monitor). */
+void session_rule_hit(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt);
 
 #endif

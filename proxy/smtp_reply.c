@@ -79,3 +79,13 @@ void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps)
 		p = eol + 2;
 	}
 }
+
+void reply_first_line(const char *text, char *out, size_t size)
+{
+	size_t n = strcspn(text, "\r\n");
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, text, n);
+	out[n] = '\0';
+}

@@ -27,4 +27,7 @@ struct ehlo_caps {
 };
 void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps);
 
+/* The first line of a reply's text, without CRLF, cut to fit out (for logs). */
+void reply_first_line(const char *text, char *out, size_t size);
+
 #endif

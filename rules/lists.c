@@ -6,8 +6,11 @@
  * ranges at load: 10.0.0.0/8 and 10.1.0.0/16 become one range, and a lookup
  * is one binary search over at most the number of entries. */
 #include "rules/lists.h"
+#include "proxy/lib/domain.h"
 #include "proxy/lib/netaddr.h"
+#include "proxy/lib/readfile.h"
 #include "proxy/lib/strset.h"
+#include "proxy/lib/text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SHOW_MAX 64 /* bytes of a bad entry quoted back */
+#define SHOW_MAX TEXT_SHOW_MAX
 
 struct u128 {
 	uint64_t hi, lo;
@@ -46,7 +49,9 @@ struct rule_list {
 /* Host names in lists may hold '_' (DKIM selectors, SRV-style names). */
 int list_name_ok(const char *s)
 {
-	return domain_name_ok(s, 253, 1);
+	size_t n = strlen(s);
+
+	return n <= 253 && domain_check(s, n, DOMAIN_LDH | DOMAIN_UNDERSCORE | DOMAIN_NOT_NUMERIC) >= 0;
 }
 
 int list_address_ok(const char *s)
@@ -75,16 +80,6 @@ static int lerr(char *err, size_t errsize, const char *name, int line, const cha
 	if (err && errsize)
 		snprintf(err, errsize, "%s:%d: %s", name, line, what);
 	return -1;
-}
-
-/* Untrusted text for a message: control bytes as '?', cut with "...". */
-static void show(const char *s, size_t n, char out[SHOW_MAX + 4])
-{
-	size_t i;
-
-	for (i = 0; i < n && i < SHOW_MAX; i++)
-		out[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-	memcpy(out + i, i < n ? "..." : "", i < n ? 4 : 1);
 }
 
 /* ---- building ---- */
@@ -222,7 +217,7 @@ static int add_entry(struct rule_list *l, char *buf, size_t n, char *err, size_t
 	char shown[SHOW_MAX + 4];
 	struct cidr c;
 
-	show(buf, n, shown);
+	text_show(buf, n, shown);
 	switch (l->kind) {
 	case LIST_DOMAINS:
 		if (n > 1 && buf[n - 1] == '.')
@@ -262,8 +257,6 @@ static int parse_line(struct rule_list *l, const char *s, size_t n, char *err, s
 	char buf[LIST_ENTRY_MAX + 1], shown[SHOW_MAX + 4];
 	size_t i = 0, start, len;
 
-	if (memchr(s, '\0', n))
-		return lerr(err, errsize, l->name, line, "NUL byte in line");
 	while (i < n && is_blank(s[i]))
 		i++;
 	if (i == n || s[i] == '#')
@@ -275,11 +268,11 @@ static int parse_line(struct rule_list *l, const char *s, size_t n, char *err, s
 	while (i < n && is_blank(s[i]))
 		i++;
 	if (i < n && s[i] != '#') {
-		show(s + start, n - start, shown);
+		text_show(s + start, n - start, shown);
 		return lerr(err, errsize, l->name, line, "\"%s\": one entry a line", shown);
 	}
 	if (len > LIST_ENTRY_MAX) {
-		show(s + start, len, shown);
+		text_show(s + start, len, shown);
 		return lerr(err, errsize, l->name, line, "\"%s\" is too long (max %d bytes)", shown, LIST_ENTRY_MAX);
 	}
 	for (i = 0; i < len; i++) {
@@ -295,8 +288,10 @@ struct rule_list *list_parse(const char *text, size_t len, const char *name, enu
                              char *err, size_t errsize)
 {
 	struct rule_list *l = calloc(1, sizeof *l);
-	size_t pos = 0;
-	int line = 0;
+	struct text_lines t;
+	const char *start;
+	size_t n;
+	int r;
 
 	if (err && errsize)
 		err[0] = '\0';
@@ -307,14 +302,10 @@ struct rule_list *list_parse(const char *text, size_t len, const char *name, enu
 		return NULL;
 	}
 	l->kind = kind;
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		pos = 3; /* UTF-8 BOM some editors add */
-	while (pos < len) {
-		const char *start = text + pos, *nl = memchr(start, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - start) : len - pos;
-
-		pos += n + (nl != NULL);
-		if (parse_line(l, start, n, err, errsize, ++line) < 0) {
+	text_lines_begin(&t, text, len);
+	while ((r = text_lines_next(&t, &start, &n)) != 0) {
+		if ((r < 0 && lerr(err, errsize, l->name, t.line, "NUL byte in line") < 0) ||
+		    parse_line(l, start, n, err, errsize, t.line) < 0) {
 			list_free(l);
 			return NULL;
 		}
@@ -323,65 +314,9 @@ struct rule_list *list_parse(const char *text, size_t len, const char *name, enu
 	return l;
 }
 
-/* The whole file in memory, at most LIST_FILE_MAX bytes. */
-static char *read_all(const char *path, size_t *len, char *err, size_t errsize)
-{
-	FILE *f = fopen(path, "rb");
-	size_t cap = 1 << 16, n = 0;
-	struct stat st;
-	char *buf = NULL;
-	int e = 0;
-
-	if (!f) {
-		snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	/* a FIFO would hang a reload, /dev/zero would fill memory */
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errsize, "%s: cannot read: not a regular file", path);
-		fclose(f);
-		return NULL;
-	}
-	if (st.st_size > 0 && st.st_size <= LIST_FILE_MAX)
-		cap = (size_t)st.st_size + 1; /* one read, and one more to see the end */
-	for (;;) {
-		if (!buf || n == cap) {
-			char *b;
-
-			if (buf)
-				cap *= 2;
-			if (cap > (size_t)LIST_FILE_MAX + 1)
-				cap = (size_t)LIST_FILE_MAX + 1;
-			if (!(b = realloc(buf, cap))) {
-				e = ENOMEM;
-				break;
-			}
-			buf = b;
-		}
-		size_t got = fread(buf + n, 1, cap - n, f);
-
-		n += got;
-		if (n > (size_t)LIST_FILE_MAX || got == 0)
-			break;
-	}
-	if (!e && ferror(f))
-		e = errno ? errno : EIO;
-	fclose(f);
-	if (e)
-		snprintf(err, errsize, "%s: cannot read: %s", path, strerror(e));
-	else if (n > (size_t)LIST_FILE_MAX)
-		snprintf(err, errsize, "%s: too large (max %ld bytes)", path, LIST_FILE_MAX);
-	else {
-		*len = n;
-		return buf;
-	}
-	free(buf);
-	return NULL;
-}
-
 struct rule_list *list_load(const char *path, enum list_kind kind, char *err, size_t errsize)
 {
-	char dummy[1];
+	char dummy[1], msg[256];
 	struct rule_list *l;
 	size_t len;
 	char *text;
@@ -390,8 +325,10 @@ struct rule_list *list_load(const char *path, enum list_kind kind, char *err, si
 		err = dummy;
 		errsize = sizeof dummy;
 	}
-	if (!(text = read_all(path, &len, err, errsize)))
+	if (!(text = file_read(path, LIST_FILE_MAX, &len, NULL, msg, sizeof msg))) {
+		snprintf(err, errsize, "%s: %s", path, msg);
 		return NULL;
+	}
 	l = list_parse(text, len, path, kind, err, errsize);
 	free(text);
 	return l;

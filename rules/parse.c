@@ -23,13 +23,11 @@
 #include <sys/stat.h>
 
 #include "proxy/lib/bounds.h"
+#include "proxy/lib/readfile.h"
+#include "proxy/lib/text.h"
+#include "rules/parser.h"
+#include "rules/regex.h"
 #include "rules/ruleset.h"
-
-#define MSG_MAX 512      /* one message, before FILE:LINE */
-#define SHOW_MAX 64      /* bytes of a bad word quoted back */
-#define TOKENS_MAX 1024  /* words in one rule */
-#define RULES_PATH_MAX 4096 /* a resolved include or list path (<limits.h> is shadowed by proxy/limits.h) */
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The built-in policy, rules_default_text, is rules/default.rules itself:
  * the Makefile compiles it in (build/gen/rules_default.c). */
@@ -102,36 +100,7 @@ static const char *const action_names[] = {
 
 /* ---- the parser ---- */
 
-enum tok { T_WORD, T_STRING, T_REGEX, T_LPAREN, T_RPAREN, T_END };
-
-struct token {
-	enum tok type;
-	const char *s;       /* its text: quotes and escapes removed */
-	size_t start, end;   /* where it is in the rule as written */
-};
-
-struct parser {
-	struct ruleset *rs;
-	char *err;
-	size_t errsize;
-	const char *file;    /* the file being read, for messages and rule.file */
-	const char *dir;     /* its directory with a '/', or "" */
-	int line;            /* the line the rule being parsed starts on */
-	int depth;           /* include nesting */
-	int nincludes;
-	struct { dev_t dev; ino_t ino; } reading[RULES_INCLUDE_DEPTH + 1]; /* for cycles */
-	int nreading;
-	/* the rule being parsed; reused, so an include must not look at it
-	 * once it has read the included file */
-	char text[RULES_LOGICAL_MAX + 1];
-	char arena[2 * RULES_LOGICAL_MAX + TOKENS_MAX + 16];
-	struct token tok[TOKENS_MAX + 1];
-	int ntok, pos;
-	int nest;
-};
-
-__attribute__((format(printf, 2, 3)))
-static int perr(struct parser *p, const char *fmt, ...)
+int perr(struct parser *p, const char *fmt, ...)
 {
 	char what[MSG_MAX];
 	va_list ap;
@@ -144,23 +113,13 @@ static int perr(struct parser *p, const char *fmt, ...)
 	return -1;
 }
 
-/* Untrusted text for a message: control bytes as '?', long text cut with "...". */
-static const char *show(const char *s, char out[SHOW_MAX + 4])
+/* Untrusted text for a message (text_show of a string). */
+const char *show(const char *s, char out[SHOW_MAX + 4])
 {
-	size_t n;
-
-	for (n = 0; s[n] && n < SHOW_MAX; n++)
-		out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
-	memcpy(out + n, s[n] ? "..." : "", s[n] ? 4 : 1);
-	return out;
+	return text_show(s, strlen(s), out);
 }
 
 /* ---- words ---- */
-
-static int is_blank(char ch)
-{
-	return ch == ' ' || ch == '\t';
-}
 
 /* A "string" or /regex/ starting at s[*i]; the text goes to *a. */
 static int quoted(struct parser *p, const char *s, size_t *i, char **a)
@@ -464,138 +423,6 @@ static int set_text(struct parser *p, struct cond *c, const char *s)
 	return 0;
 }
 
-/* A repetition operator at re[i]: its length (0: none) and how many copies
- * of its operand glibc's regcomp makes (it expands "x+" to "xx*" and
- * "x{2,5}" to five x's). */
-static size_t repeat_at(const char *re, size_t i, unsigned long *copies)
-{
-	size_t j = i + 1;
-	unsigned long n = 0, m;
-
-	*copies = 1;
-	if (re[i] == '*' || re[i] == '?')
-		return 1;
-	if (re[i] == '+') {
-		*copies = 2;
-		return 1;
-	}
-	if (re[i] != '{' || re[j] < '0' || re[j] > '9')
-		return 0;
-	for (; re[j] >= '0' && re[j] <= '9'; j++)
-		n = n < 100000 ? n * 10 + (unsigned long)(re[j] - '0') : n;
-	m = n;
-	if (re[j] == ',') {
-		m = re[j + 1] >= '0' && re[j + 1] <= '9' ? 0 : n + 1; /* "{n,}" is n copies and a star */
-		for (j++; re[j] >= '0' && re[j] <= '9'; j++)
-			m = m < 100000 ? m * 10 + (unsigned long)(re[j] - '0') : m;
-	}
-	if (re[j] != '}')
-		return 0; /* regcomp will say what is wrong */
-	*copies = m > 1 ? m : 1;
-	return j + 1 - i;
-}
-
-/* Past the bracket expression at re[i] ("[^]a-z[:digit:]]"). */
-static size_t skip_bracket(const char *re, size_t i)
-{
-	i++;
-	if (re[i] == '^')
-		i++;
-	if (re[i] == ']')
-		i++;
-	while (re[i] && re[i] != ']') {
-		if (re[i] == '[' && (re[i + 1] == ':' || re[i + 1] == '.' || re[i + 1] == '=')) {
-			const char *end = strstr(re + i + 2, (char[]){ re[i + 1], ']', '\0' });
-
-			i = end ? (size_t)(end - re) + 2 : strlen(re);
-		} else {
-			i++;
-		}
-	}
-	return re[i] ? i + 1 : i;
-}
-
-/* The next element of a regex at re[i]: its length; *paren: '(' or ')' or 0. */
-static size_t element(const char *re, size_t i, int *paren)
-{
-	*paren = 0;
-	if (re[i] == '(' || re[i] == ')') {
-		*paren = re[i];
-		return 1;
-	}
-	if (re[i] == '[')
-		return skip_bracket(re, i) - i;
-	return re[i] == '\\' && re[i + 1] ? 2 : 1;
-}
-
-/* glibc's regcomp copies a repeated operand once per repetition, and
- * regexec on back-references can take exponential time over a header an
- * attacker writes. Refused: back-references, a repetition of a repetition
- * ("a++": 2^n copies) and repetitions that multiply or add up past
- * RULES_REGEX_COPIES copies of an atom ("((a{99}){99}){99}"). Unbalanced
- * parentheses are left to regcomp. */
-static int regex_safe(struct parser *p, const char *re)
-{
-	size_t len = strlen(re), i, n, open[RULES_NEST_MAX + 1];
-	unsigned long *group = calloc(len + 1, sizeof *group), within[RULES_NEST_MAX + 1], copies, total = 0;
-	int depth = 0, deepest = 0, paren, repeated = 0, r = 0;
-	char shown[SHOW_MAX + 4];
-
-	if (!group)
-		return perr(p, "out of memory");
-	/* pass 1: the copies of each group, from the repetition after its ')' */
-	for (i = 0; i < len; i += n) {
-		if ((n = repeat_at(re, i, &copies)) > 0)
-			continue;
-		n = element(re, i, &paren);
-		if (paren == '(' && ++depth <= RULES_NEST_MAX) {
-			open[depth] = i;
-		} else if (paren == ')' && depth > 0) {
-			if (depth <= RULES_NEST_MAX) {
-				repeat_at(re, i + 1, &copies);
-				group[open[depth]] = copies;
-			}
-			depth--;
-		}
-		deepest = depth > deepest ? depth : deepest;
-	}
-	if (deepest > RULES_NEST_MAX) {
-		free(group);
-		return perr(p, "/regex/ \"%s\": groups nested too deep (max %d)", show(re, shown), RULES_NEST_MAX);
-	}
-	/* pass 2: copies of each atom times those of the groups around it */
-	within[0] = 1;
-	depth = 0;
-	for (i = 0; i < len && r == 0; i += n) {
-		if ((n = repeat_at(re, i, &copies)) > 0) {
-			if (repeated)
-				r = perr(p, "/regex/ \"%s\": a repetition of a repetition", show(re, shown));
-			repeated = 1;
-			continue;
-		}
-		repeated = 0;
-		n = element(re, i, &paren);
-		if (re[i] == '\\' && re[i + 1] >= '1' && re[i + 1] <= '9')
-			r = perr(p, "/regex/ \"%s\": back-references are not allowed", show(re, shown));
-		if (paren == '(' && depth < RULES_NEST_MAX) {
-			depth++;
-			within[depth] = within[depth - 1] * (group[i] ? group[i] : 1);
-			copies = 1;
-		} else if (paren == ')') {
-			depth -= depth > 0;
-			continue;
-		} else {
-			repeat_at(re, i + n, &copies);
-		}
-		total += paren ? 0 : within[depth] * copies;
-		if (within[depth] * copies > RULES_REGEX_COPIES || total > RULES_REGEX_COPIES)
-			r = perr(p, "/regex/ \"%s\": repetitions add up to more than %d copies", show(re, shown),
-			         RULES_REGEX_COPIES);
-	}
-	free(group);
-	return r;
-}
-
 static int compile(struct parser *p, struct cond *c, const char *re)
 {
 	char shown[SHOW_MAX + 4], why[128];
@@ -605,8 +432,8 @@ static int compile(struct parser *p, struct cond *c, const char *re)
 		return perr(p, "empty /regex/");
 	if (strlen(re) > RULES_REGEX_MAX)
 		return perr(p, "/regex/ longer than %d bytes", RULES_REGEX_MAX);
-	if (regex_safe(p, re) < 0)
-		return -1;
+	if (rules_regex_check(re, why, sizeof why) < 0)
+		return perr(p, "/regex/ \"%s\": %s", show(re, shown), why);
 	if ((e = regcomp(&c->re, re, REG_EXTENDED | REG_ICASE | REG_NOSUB)) != 0) {
 		regerror(e, &c->re, why, sizeof why);
 		return perr(p, "bad /regex/ \"%s\": %s", show(re, shown), why);
@@ -889,7 +716,7 @@ static void walk(struct ruleset *rs, struct rule *r, const struct cond *c)
 
 /* ---- rules ---- */
 
-static void rule_free(struct rule *r)
+void rule_free(struct rule *r)
 {
 	rules_cond_free(r->cond);
 	free(r->text);
@@ -1019,8 +846,6 @@ fail:
 	return -1;
 }
 
-static int parse_file(struct parser *p, const char *path);
-
 /* include "path": relative to the including file */
 static int parse_include(struct parser *p)
 {
@@ -1039,10 +864,10 @@ static int parse_include(struct parser *p)
 		return perr(p, "includes nested too deep (max %d)", RULES_INCLUDE_DEPTH);
 	if (++p->nincludes > RULES_INCLUDES_MAX)
 		return perr(p, "too many includes (max %d)", RULES_INCLUDES_MAX);
-	return parse_file(p, full); /* p->text and p->tok are reused from here on */
+	return parser_file(p, full); /* p->text and p->tok are reused from here on */
 }
 
-static int parse_logical(struct parser *p)
+int parse_logical(struct parser *p)
 {
 	char shown[SHOW_MAX + 4];
 	const struct token *t;
@@ -1058,294 +883,4 @@ static int parse_logical(struct parser *p)
 		if (is_word(t, action_names[a]))
 			return parse_rule(p, (enum rule_action)a);
 	return perr(p, "unknown action \"%s\" (accept, reject, tempfail, tag or log)", show(t->s, shown));
-}
-
-/* Physical lines into rules: a backslash at the end of a line (blanks after
- * it allowed) joins the next one. A rule's errors name its first line. */
-static int parse_lines(struct parser *p, const char *text, size_t len)
-{
-	size_t pos = 0, used = 0;
-	int line = 0;
-
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		pos = 3; /* UTF-8 BOM some editors add */
-	while (pos < len) {
-		const char *start = text + pos, *nl = memchr(start, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - start) : len - pos;
-		int more;
-
-		pos += n + (nl != NULL);
-		line++;
-		if (used == 0)
-			p->line = line;
-		if (memchr(start, '\0', n)) {
-			p->line = line;
-			return perr(p, "NUL byte in line");
-		}
-		if (n > 0 && start[n - 1] == '\r')
-			n--;
-		if (n > RULES_LINE_MAX) {
-			p->line = line;
-			return perr(p, "line too long (max %d bytes)", RULES_LINE_MAX);
-		}
-		while (n > 0 && is_blank(start[n - 1]))
-			n--;
-		if ((more = n > 0 && start[n - 1] == '\\'))
-			n--;
-		if (used + n + 1 > RULES_LOGICAL_MAX)
-			return perr(p, "rule too long (max %d bytes with its continuation lines)", RULES_LOGICAL_MAX);
-		memcpy(p->text + used, start, n);
-		used += n;
-		p->text[used] = '\0';
-		if (more) {
-			p->text[used++] = ' ';
-			p->text[used] = '\0';
-			continue;
-		}
-		if (parse_logical(p) < 0)
-			return -1;
-		used = 0;
-	}
-	if (used > 0) {
-		p->line = line;
-		return perr(p, "backslash at the end of the file continues nothing");
-	}
-	return 0;
-}
-
-static const char *intern(struct parser *p, const char *name)
-{
-	struct ruleset *rs = p->rs;
-	char **f = realloc(rs->files, (rs->nfiles + 1) * sizeof *f);
-
-	if (!f)
-		return NULL;
-	rs->files = f;
-	if (!(f[rs->nfiles] = strdup(name)))
-		return NULL;
-	return f[rs->nfiles++];
-}
-
-/* Parse text as the file name; st: the file's identity (NULL for text). */
-static int parse_named(struct parser *p, const char *name, const char *text, size_t len,
-                       const struct stat *st)
-{
-	const char *file = p->file, *dir = p->dir, *slash = strrchr(name, '/');
-	char mydir[RULES_PATH_MAX];
-	int line = p->line, r;
-
-	snprintf(mydir, sizeof mydir, "%.*s", slash ? (int)(slash - name + 1) : 0, name);
-	if (!(p->file = intern(p, name))) {
-		p->file = file;
-		return perr(p, "out of memory");
-	}
-	p->dir = mydir;
-	if (st) {
-		p->reading[p->nreading].dev = st->st_dev;
-		p->reading[p->nreading++].ino = st->st_ino;
-	}
-	p->depth++;
-	r = parse_lines(p, text, len);
-	p->depth--;
-	if (st)
-		p->nreading--;
-	if (r == 0) { /* on error, FILE:LINE of the error stays */
-		p->file = file;
-		p->line = line;
-	}
-	p->dir = dir;
-	return r;
-}
-
-/* The whole file: NULL with a reason in msg. */
-static char *read_file(const char *path, size_t *len, struct stat *st, char *msg, size_t msz)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	int e = 0;
-
-	if (!f) {
-		snprintf(msg, msz, "cannot open: %s", strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), st) < 0)
-		e = errno;
-	else if (!S_ISREG(st->st_mode))
-		e = -1;
-	if (e) {
-		snprintf(msg, msz, "cannot read: %s", e < 0 ? "not a regular file" : strerror(e));
-		fclose(f);
-		return NULL;
-	}
-	if (!(buf = malloc(RULES_FILE_MAX + 1))) {
-		fclose(f);
-		snprintf(msg, msz, "out of memory");
-		return NULL;
-	}
-	errno = 0;
-	*len = fread(buf, 1, RULES_FILE_MAX + 1, f);
-	if (ferror(f))
-		e = errno ? errno : EIO;
-	fclose(f);
-	if (e)
-		snprintf(msg, msz, "cannot read: %s", strerror(e));
-	else if (*len > RULES_FILE_MAX)
-		snprintf(msg, msz, "too large (max %d bytes)", RULES_FILE_MAX);
-	else
-		return buf;
-	free(buf);
-	return NULL;
-}
-
-/* An included file (p->file is the includer) or the top file (p->file NULL). */
-static int parse_file(struct parser *p, const char *path)
-{
-	char msg[MSG_MAX], shown[SHOW_MAX + 4];
-	struct stat st;
-	size_t len;
-	char *text;
-	int r;
-
-	if (!(text = read_file(path, &len, &st, msg, sizeof msg))) {
-		if (!p->file) {
-			snprintf(p->err, p->errsize, "%s: %s", path, msg);
-			return -1;
-		}
-		return perr(p, "include \"%s\": %s", show(path, shown), msg);
-	}
-	for (int i = 0; i < p->nreading; i++) {
-		if (p->reading[i].dev == st.st_dev && p->reading[i].ino == st.st_ino) {
-			free(text);
-			return perr(p, "include cycle: \"%s\" is already being read", show(path, shown));
-		}
-	}
-	r = parse_named(p, path, text, len, &st);
-	free(text);
-	return r;
-}
-
-/* ---- loading, life ---- */
-
-static void ruleset_free(struct ruleset *rs)
-{
-	for (size_t i = 0; i < rs->nrules; i++)
-		rule_free(&rs->rules[i]);
-	free(rs->rules);
-	for (size_t i = 0; i < rs->nlists; i++)
-		list_free(rs->lists[i]);
-	free(rs->lists);
-	for (size_t i = 0; i < rs->nfiles; i++)
-		free(rs->files[i]);
-	free(rs->files);
-	free(rs);
-}
-
-/* A file (path) or a text (name) with a fresh parser: the ruleset, or NULL with err set. */
-static struct ruleset *load(const char *path, const char *text, size_t len, const char *name,
-                            char *err, size_t errsize)
-{
-	char dummy[1];
-	struct parser *p = calloc(1, sizeof *p);
-	struct ruleset *rs = calloc(1, sizeof *rs);
-	int r;
-
-	if (!err || !errsize) {
-		err = dummy;
-		errsize = sizeof dummy;
-	}
-	err[0] = '\0';
-	if (!p || !rs) {
-		free(p);
-		free(rs);
-		snprintf(err, errsize, "%s: out of memory", path ? path : name);
-		return NULL;
-	}
-	*p = (struct parser){ .rs = rs, .err = err, .errsize = errsize, .dir = "" };
-	rs->refs = 1;
-	r = path ? parse_file(p, path) : parse_named(p, name, text, len, NULL);
-	free(p);
-	if (r < 0) {
-		ruleset_free(rs);
-		return NULL;
-	}
-	return rs;
-}
-
-struct ruleset *ruleset_load(const char *path, char *err, size_t errsize)
-{
-	return load(path ? path : "", NULL, 0, NULL, err, errsize);
-}
-
-struct ruleset *ruleset_load_text(const char *text, size_t len, const char *name, char *err,
-                                  size_t errsize)
-{
-	return load(NULL, text ? text : "", text ? len : 0, name ? name : "(rules)", err, errsize);
-}
-
-struct ruleset *ruleset_load_default(char *err, size_t errsize)
-{
-	return ruleset_load_text(rules_default_text, strlen(rules_default_text), "default.rules", err,
-	                         errsize);
-}
-
-struct ruleset *ruleset_ref(struct ruleset *rs)
-{
-	if (rs)
-		rs->refs++;
-	return rs;
-}
-
-void ruleset_unref(struct ruleset *rs)
-{
-	if (rs && --rs->refs == 0)
-		ruleset_free(rs);
-}
-
-/* ---- looking at a ruleset ---- */
-
-unsigned ruleset_uses(const struct ruleset *rs)
-{
-	return rs->uses;
-}
-
-size_t ruleset_stage_count(const struct ruleset *rs, enum rule_stage stage)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < rs->nrules; i++)
-		n += rs->rules[i].stage == stage;
-	return n;
-}
-
-size_t ruleset_count(const struct ruleset *rs)
-{
-	return rs->nrules;
-}
-
-int ruleset_rule(const struct ruleset *rs, size_t i, struct rule_info *out)
-{
-	const struct rule *r;
-
-	if (i >= rs->nrules)
-		return -1;
-	r = &rs->rules[i];
-	*out = (struct rule_info){
-		.action = r->action, .monitor = r->monitor, .stage = r->stage, .code = r->code,
-		.esc = r->esc, .text = r->text, .what = r->what, .note = r->note, .file = r->file,
-		.line = r->line,
-	};
-	return 0;
-}
-
-void ruleset_describe(const struct ruleset *rs, char *buf, size_t size)
-{
-	size_t entries = 0;
-
-	for (size_t i = 0; i < rs->nlists; i++)
-		entries += list_entries(rs->lists[i]);
-	snprintf(buf, size, "%zu rules (connect %zu, helo %zu, mail %zu, rcpt %zu, data %zu), %zu lists, "
-	                    "%zu list entries",
-	         rs->nrules, ruleset_stage_count(rs, STAGE_CONNECT), ruleset_stage_count(rs, STAGE_HELO),
-	         ruleset_stage_count(rs, STAGE_MAIL), ruleset_stage_count(rs, STAGE_RCPT),
-	         ruleset_stage_count(rs, STAGE_DATA), rs->nlists, entries);
 }

@@ -247,31 +247,3 @@ int sockaddr_same_host(const struct sockaddr *a, const struct sockaddr *b)
 		return 0;
 	return memcmp(x, y, fa == AF_INET ? 4 : 16) == 0;
 }
-
-int domain_name_ok(const char *s, size_t max, int underscore)
-{
-	size_t label = 0;
-	int digits = 1;
-
-	if (*s == '\0' || strlen(s) > max)
-		return 0;
-	for (const char *p = s;; p++) {
-		char ch = *p;
-
-		if (ch == '.' || ch == '\0') {
-			if (label == 0 || p[-1] == '-')
-				return 0;
-			if (ch == '\0')
-				return !digits;
-			label = 0;
-			digits = 1;
-			continue;
-		}
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || (underscore && ch == '_')) ||
-		    (ch == '-' && label == 0) || ++label > 63)
-			return 0;
-		if (ch < '0' || ch > '9')
-			digits = 0;
-	}
-}

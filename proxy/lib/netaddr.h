@@ -38,10 +38,5 @@ int sockaddr_port(const struct sockaddr *sa);
 /* Same address, ignoring port; v4-mapped v6 equals its v4. */
 int sockaddr_same_host(const struct sockaddr *a, const struct sockaddr *b);
 
-/* A host name: labels of 1..63 letters, digits, '-' (and '_' when
- * underscore is set) not starting or ending with '-', at most max bytes; an
- * all-digit last label is refused so that an IPv4 address is not taken for
- * a name. 1 ok, 0 not. */
-int domain_name_ok(const char *s, size_t max, int underscore);
 
 #endif

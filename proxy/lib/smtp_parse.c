@@ -4,7 +4,9 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "proxy/lib/domain.h"
 #include "proxy/lib/smtp_parse.h"
+#include "proxy/lib/text.h"
 
 static const struct {
 	const char *name;
@@ -35,29 +37,6 @@ static int ncase_eq(const char *a, const char *b, size_t n)
 		if (to_upper((unsigned char)a[i]) != to_upper((unsigned char)b[i]))
 			return 0;
 	return 1;
-}
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs,
- * no surrogates, nothing past U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, lo = s[0] == 0xe0 ? 0xa0 : lo, hi = s[0] == 0xed ? 0x9f : hi;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, lo = s[0] == 0xf0 ? 0x90 : lo, hi = s[0] == 0xf4 ? 0x8f : hi;
-	else
-		return 0;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
 }
 
 /* Copy n bytes and terminate; callers have checked n against the size. */
@@ -144,7 +123,7 @@ static size_t scan_dot_string(const unsigned char *s, size_t n, int *flags)
 				return 0;
 			atom = 0;
 		} else if (s[i] >= 0x80) {
-			if ((k = utf8_len(s + i, n - i)) == 0)
+			if ((k = text_utf8_len(s + i, n - i)) == 0)
 				return 0;
 			*flags |= PATH_UTF8;
 			atom += k;
@@ -174,7 +153,7 @@ static size_t scan_quoted(const unsigned char *s, size_t n, int *flags, size_t *
 				return 0;
 			c = s[++i];
 		} else if (c >= 0x80) {
-			if ((k = utf8_len(s + i, n - i)) == 0)
+			if ((k = text_utf8_len(s + i, n - i)) == 0)
 				return 0;
 			*flags |= PATH_UTF8;
 			continue;
@@ -191,41 +170,16 @@ static size_t scan_quoted(const unsigned char *s, size_t n, int *flags, size_t *
 
 /* ---- path: domain ---- */
 
-/* One label: letters, digits, inner hyphens, or UTF-8 (U-label). The 63
- * limit is counted in octets as sent, also for U-labels. */
-static size_t scan_label(const unsigned char *s, size_t n, int *flags)
+/* Letters, digits, inner hyphens or UTF-8 (U-labels) in dot-separated
+ * labels of 1..63 octets as sent; an empty label (leading, double or
+ * trailing dot, as in "user@example.com.") is refused. */
+static int path_domain_ok(const unsigned char *s, size_t n, int *flags)
 {
-	size_t i = 0, k;
+	int r = domain_check((const char *)s, n, DOMAIN_LDH | DOMAIN_UTF8);
 
-	for (; i < n && s[i] != '.'; i += k) {
-		k = 1;
-		if (s[i] >= 0x80) {
-			if ((k = utf8_len(s + i, n - i)) == 0)
-				return 0;
-			*flags |= PATH_UTF8;
-		} else if (!is_alnum(s[i]) && s[i] != '-') {
-			return 0;
-		}
-	}
-	if (i == 0 || i > 63 || s[0] == '-' || s[i - 1] == '-')
-		return 0;
-	return i;
-}
-
-/* Dot-separated labels; an empty label (leading, double or trailing dot,
- * as in "user@example.com.") is refused. */
-static int domain_name_ok(const unsigned char *s, size_t n, int *flags)
-{
-	size_t i = 0, k;
-
-	for (;;) {
-		if ((k = scan_label(s + i, n - i, flags)) == 0)
-			return 0;
-		i += k;
-		if (i == n)
-			return 1;
-		i++; /* the dot; a trailing one fails the next label */
-	}
+	if (r > 0)
+		*flags |= PATH_UTF8;
+	return r >= 0;
 }
 
 /* "[1.2.3.4]" or "[IPv6:...]" (RFC 5321 4.1.3); inet_pton is strict. */
@@ -252,7 +206,7 @@ static int domain_ok(const unsigned char *s, size_t n, int allow_literal, int *f
 		*flags |= PATH_LITERAL;
 		return allow_literal && literal_ok(s, n);
 	}
-	return domain_name_ok(s, n, flags);
+	return path_domain_ok(s, n, flags);
 }
 
 /* Source route "@a,@b:" (RFC 5321 A-d-l, domains only). Returns its
@@ -365,7 +319,7 @@ static int value_ok(const unsigned char *s, size_t n, size_t size)
 	for (size_t i = 0; i < n; i += k) {
 		k = 1;
 		if (s[i] >= 0x80) {
-			if ((k = utf8_len(s + i, n - i)) == 0)
+			if ((k = text_utf8_len(s + i, n - i)) == 0)
 				return 0;
 		} else if (s[i] < 33 || s[i] > 126 || s[i] == '=') {
 			return 0;

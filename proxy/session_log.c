@@ -1,0 +1,130 @@
+/* session_log.c - a session's decision lines: who, what the checks found,
+ * the message's size; decision.c builds the line */
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/decision.h"
+#include "proxy/lib/log.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+
+/* The checks' results, for a decision line. */
+static void log_check_results(struct jline *j, const struct session *s)
+{
+	const struct check_results *r = checks_results(s->chk);
+	char dk[256] = "";
+	int i, n = 0;
+
+	jl_str(j, "spf", r && r->spf_done ? spf_res_name(r->spf.res) : "");
+	if (r && r->dkim_done) {
+		if (r->dkim.nsigs == 0)
+			snprintf(dk, sizeof dk, "none");
+		for (i = 0; i < r->dkim.nsigs && n >= 0 && n < (int)sizeof dk; i++)
+			n += snprintf(dk + n, sizeof dk - (size_t)n, "%s%s:%s", i ? "," : "",
+			              r->dkim.sig[i].domain, dkim_res_name(r->dkim.sig[i].res));
+	}
+	jl_str(j, "dkim", dk);
+	jl_str(j, "sender_domain", r && r->sender_done ? sender_res_name(r->sender) : "");
+	if (r && r->spf_done && r->spf.reason[0])
+		jl_str(j, "spf_reason", r->spf.reason);
+	{
+		enum rdns_res rr;
+		const char *name;
+
+		if (checks_rdns(s->chk, &rr, &name))
+			jl_str(j, "rdns", rr == RDNS_OK ? name : rdns_res_name(rr));
+	}
+}
+
+struct log_ctx {
+	const struct session *s;
+	enum rule_stage stage;
+};
+
+/* What a session adds to its decision lines: the checks' results, and at
+ * the data stage the message's size and bare line ends. */
+static void session_fields(struct jline *j, void *arg)
+{
+	const struct log_ctx *c = arg;
+	const struct session *s = c->s;
+
+	log_check_results(j, s);
+	if (s->tx && c->stage == STAGE_DATA) {
+		const struct data_parser *dp = &s->tx->msg.dp;
+
+		jl_int(j, "size", (long long)s->tx->msg.size);
+		jl_int(j, "nrcpt", s->tx->nrcpt);
+		if (dp->bare_lf || dp->bare_cr) {
+			jl_int(j, "bare_lf", (long long)dp->bare_lf);
+			jl_int(j, "bare_cr", (long long)dp->bare_cr);
+		}
+	}
+}
+
+/* A decision line of this session (d: stage, action, code, reason, rule;
+ * rcpt NULL: the transaction's accepted recipients). */
+void session_log_line(struct session *s, struct decision *d, const char *rcpt)
+{
+	struct log_ctx c = {s, d->stage};
+
+	d->session = s->id;
+	d->worker = s->srv->worker;
+	d->client_ip = s->peer_ip;
+	d->helo = session_helo(s);
+	d->mail_from = s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "";
+	d->rcpt = rcpt ? rcpt : s->tx ? s->tx->rcpts : "";
+	decision_log(d, session_fields, &c);
+	if ((!d->event || !strcmp(d->event, "decision")) && !d->action && d->code / 100 != 2)
+		s->nrejected++;
+}
+
+/* Reply with one of moat's own replies and log it as the decision. */
+void session_refuse(struct session *s, enum rule_stage stage, enum reply_id id, const char *why,
+                    const char *rcpt)
+{
+	struct decision d = {.stage = stage, .reason = why};
+
+	session_reply(s, id, NULL);
+	decision_set_reply(&d, id);
+	session_log_line(s, &d, rcpt);
+}
+
+/* A rule that matched without deciding: tag, log, or anything in monitor
+ * mode ("would-reject", logged like the rejection it would have been). */
+void session_rule_hit(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt)
+{
+	struct session *s = arg;
+	char action[32];
+	struct decision d = {.stage = stage, .rule_file = h->file, .rule_line = h->line, .action = action};
+
+	if (h->monitor) {
+		snprintf(action, sizeof action, "would-%s", rules_action_name(h->action));
+		if (h->action == ACTION_REJECT || h->action == ACTION_TEMPFAIL) {
+			d.code = h->code;
+			d.esc = h->esc;
+		}
+		d.reason = h->reason;
+	} else {
+		d.event = "rule";
+		d.action = rules_action_name(h->action);
+		d.reason = h->action == ACTION_TAG ? h->text : h->reason;
+	}
+	session_log_line(s, &d, rcpt);
+}
+
+/* Pass a backend reply to the client verbatim; a refusal is logged. */
+void session_relay_reply(struct session *s, enum rule_stage stage, const struct smtp_reply *r,
+                         const char *rcpt)
+{
+	char why[300], esc[16];
+	struct decision d = {.stage = stage, .code = r->code, .esc = esc, .reason = why};
+
+	session_send(s, r->text, r->len);
+	if (r->code / 100 != 2 && r->code != 354) {
+		snprintf(why, sizeof why, "backend: ");
+		reply_first_line(r->text, why + 9, sizeof why - 9);
+		decision_esc_of(r->text, esc, sizeof esc);
+		session_log_line(s, &d, rcpt);
+	}
+}
+
