@@ -8,22 +8,60 @@
 # make bench      smtp-source -> moat -> smtp-sink against smtp-source -> smtp-sink
 # make soak       100,000 messages under LeakSanitizer, then RSS with the plain build (SOAK_MESSAGES=N)
 # make faults     5000 transactions under random faults, nothing-lost invariant (FAULT_TRANSACTIONS=N)
+#
+# Variables, on the command line or from the environment:
+#   CPPFLAGS CFLAGS LDFLAGS LDLIBS  come after moat's own flags, so they win (an -O level,
+#                   dpkg-buildflags' hardening); moat's own: -std=c17 -D_GNU_SOURCE -iquote .
+#                   -O2 -g and the warnings (-Wall -Wextra -Wshadow -Wmissing-prototypes ...)
+#   WERROR=1        warnings are errors (CI sets it)
+#   V=1             print whole command lines instead of "  CC  file"
+#   SAN=1           AddressSanitizer + UBSan (make asan uses it with BUILD=build/asan)
+#   CC AR PKG_CONFIG PYTHON (default /usr/bin/python3) BUILD (default build)
 
 BUILD   ?= build
 CC      ?= cc
-PYTHON  := /usr/bin/python3
-PKGS    := libevent libevent_openssl libcares libssl libcrypto opendkim
-CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
-               -Wno-unused-parameter -O2 -g -iquote .
+PYTHON  ?= /usr/bin/python3
+PKG_CONFIG ?= pkg-config
+# pkg-config module:Debian package that ships it
+PKG_MODULES := libevent:libevent-dev libevent_openssl:libevent-dev libcares:libc-ares-dev \
+               libssl:libssl-dev libcrypto:libssl-dev opendkim:libopendkim-dev
+PKGS    := $(foreach m,$(PKG_MODULES),$(firstword $(subst :, ,$m)))
+
+WARNINGS := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+MOAT_CPPFLAGS := -D_GNU_SOURCE -iquote .
+MOAT_CFLAGS   := -std=c17 $(WARNINGS) -O2 -g
+MOAT_LDFLAGS  :=
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ifeq ($(SAN),1)
-CFLAGS_BASE += $(SAN_FLAGS) -O1
-LDFLAGS     += $(SAN_FLAGS)
+MOAT_CFLAGS  += $(SAN_FLAGS) -O1
+MOAT_LDFLAGS += $(SAN_FLAGS)
 endif
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lspf2 -pthread
-CFLAGS  += $(CFLAGS_BASE) $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS)
+
+# pkg-config is asked only when something is compiled or linked (make deps and
+# make clean work without the -dev packages), once per make, and a module it
+# cannot find stops the build with the Debian package to install.
+PKG_MISSING = $(shell for m in $(PKG_MODULES); do $(PKG_CONFIG) --exists $${m%%:*} 2>/dev/null || echo $$m; done)
+pkg_fail = $(error $(PKG_CONFIG) cannot find $(foreach m,$1,$(firstword $(subst :, ,$m))): \
+  install $(sort $(if $(shell command -v $(PKG_CONFIG) 2>/dev/null),,pkg-config) \
+  $(foreach m,$1,$(lastword $(subst :, ,$m)))) (as root, make deps installs every missing package))
+pkg_config = $(if $(PKG_MISSING),$(call pkg_fail,$(PKG_MISSING)),$(shell $(PKG_CONFIG) $1 $(PKGS)))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_config,--cflags))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,--libs) -lspf2 -pthread)$(PKG_LIBS)
+
+# The user's CPPFLAGS, CFLAGS, LDFLAGS and LDLIBS last.
+COMPILE = $(CC) $(MOAT_CPPFLAGS) $(PKG_CFLAGS) $(CPPFLAGS) $(MOAT_CFLAGS) $(CFLAGS)
+LINK    = $(CC) $(MOAT_CFLAGS) $(CFLAGS) $(MOAT_LDFLAGS) $(LDFLAGS)
+
+ifeq ($(V),1)
+Q    :=
+show := @:
+else
+Q    := @
+show := @printf '  %-7s %s\n'
+endif
 
 # Debian 12 packages: build, tests (unit + end to end), demo and benchmark.
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
@@ -42,8 +80,8 @@ all: $(BUILD)/moat
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -c -o $@ $<
+	$(show) CC $<
+	$(Q)$(COMPILE) -c -o $@ $<
 
 # The built-in policy is rules/default.rules itself, compiled in as a C string
 # (escaped: backslash, quote, and '?' against trigraphs).
@@ -53,25 +91,26 @@ GEN_DEFAULT = { echo 'const char rules_default_text[] ='; \
 
 $(BUILD)/gen/rules_default.c: rules/default.rules
 	@mkdir -p $(dir $@)
-	@echo "  GEN     $@"
-	@$(GEN_DEFAULT)
+	$(show) GEN $@
+	$(Q)$(GEN_DEFAULT)
 
 $(BUILD)/gen/rules_default.o: $(BUILD)/gen/rules_default.c
-	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -c -o $@ $<
+	$(show) CC $<
+	$(Q)$(COMPILE) -c -o $@ $<
 
 $(BUILD)/libmoat.a: $(OBJS_LIB)
 	@rm -f $@
-	@ar rcs $@ $^
+	$(show) AR $@
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/moat: $(BUILD)/proxy/main.o $(BUILD)/libmoat.a
-	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(show) LD $@
+	$(Q)$(LINK) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libmoat.a
 	@mkdir -p $(dir $@)
-	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmoat.a $(LDLIBS) -lcmocka
+	$(show) LD $@
+	$(Q)$(COMPILE) $(MOAT_LDFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmoat.a -lcmocka $(PKG_LIBS) $(LDLIBS)
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -120,8 +159,8 @@ soak: deps
 
 $(BUILD)/bench/floor: tests/bench/floor.c
 	@mkdir -p $(dir $@)
-	@echo "  CC      $<"
-	@$(CC) -std=c17 -O2 -Wall -Wextra -Werror -o $@ $<
+	$(show) CC $<
+	$(Q)$(CC) $(CPPFLAGS) -std=c17 $(WARNINGS) -O2 $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # Haraka (npm) goes into build/bench/haraka; BENCH_HARAKA=0 leaves it out.
 BENCH_HARAKA ?= 1
@@ -136,29 +175,29 @@ bench: deps all $(BUILD)/bench/floor
 FUZZ_SECONDS ?= 60
 FUZZ_DIR   := build/fuzz
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
-              -std=c17 -D_GNU_SOURCE -iquote . $(PKG_CFLAGS)
+              -std=c17 -D_GNU_SOURCE -iquote .
 FUZZ_OBJS  := $(SRCS_LIB:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/rules_default.o
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 $(FUZZ_DIR)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	@echo "  CLANG   $<"
-	@clang $(FUZZ_FLAGS) -c -o $@ $<
+	$(show) CLANG $<
+	$(Q)clang $(FUZZ_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(FUZZ_DIR)/obj/gen/rules_default.c: rules/default.rules
 	@mkdir -p $(dir $@)
-	@$(GEN_DEFAULT)
+	$(Q)$(GEN_DEFAULT)
 
 $(FUZZ_DIR)/obj/gen/rules_default.o: $(FUZZ_DIR)/obj/gen/rules_default.c
-	@clang $(FUZZ_FLAGS) -c -o $@ $<
+	$(Q)clang $(FUZZ_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(FUZZ_DIR)/libmoat.a: $(FUZZ_OBJS)
 	@rm -f $@
-	@ar rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libmoat.a
-	@echo "  FUZZ    $@"
-	@clang $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libmoat.a $(PKG_LIBS)
+	$(show) FUZZ $@
+	$(Q)clang $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libmoat.a $(PKG_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
