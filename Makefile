@@ -17,6 +17,7 @@
 #   V=1             print whole command lines instead of "  CC  file"
 #   SAN=1           AddressSanitizer + UBSan (make asan uses it with BUILD=build/asan)
 #   CC AR PKG_CONFIG PYTHON (default /usr/bin/python3) BUILD (default build)
+# What was built with other flags is rebuilt ($(BUILD)/flags holds the last ones).
 
 BUILD   ?= build
 CC      ?= cc
@@ -75,10 +76,18 @@ OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e layers asan bench faults soak fuzz fuzz-build clean
+.PHONY: all deps run test unit e2e layers asan bench faults soak fuzz fuzz-build clean FORCE
 all: $(BUILD)/moat
 
-$(BUILD)/%.o: %.c $(HDRS)
+# The compile and link lines as last used: rewritten, and so newer than
+# everything built with the old ones, only when they change.
+FLAGS_STAMP := $(BUILD)/flags
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@printf '%s\n' '$(subst ','\'',$(COMPILE) | $(LINK) | $(LDLIBS))' > $@.new; \
+	if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+
+$(BUILD)/%.o: %.c $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(show) CC $<
 	$(Q)$(COMPILE) -c -o $@ $<
@@ -94,7 +103,7 @@ $(BUILD)/gen/rules_default.c: rules/default.rules
 	$(show) GEN $@
 	$(Q)$(GEN_DEFAULT)
 
-$(BUILD)/gen/rules_default.o: $(BUILD)/gen/rules_default.c
+$(BUILD)/gen/rules_default.o: $(BUILD)/gen/rules_default.c $(FLAGS_STAMP)
 	$(show) CC $<
 	$(Q)$(COMPILE) -c -o $@ $<
 
@@ -103,11 +112,11 @@ $(BUILD)/libmoat.a: $(OBJS_LIB)
 	$(show) AR $@
 	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/moat: $(BUILD)/proxy/main.o $(BUILD)/libmoat.a
+$(BUILD)/moat: $(BUILD)/proxy/main.o $(BUILD)/libmoat.a $(FLAGS_STAMP)
 	$(show) LD $@
-	$(Q)$(LINK) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(Q)$(LINK) -o $@ $(filter-out $(FLAGS_STAMP),$^) $(PKG_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libmoat.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libmoat.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(show) LD $@
 	$(Q)$(COMPILE) $(MOAT_LDFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmoat.a -lcmocka $(PKG_LIBS) $(LDLIBS)
@@ -157,7 +166,7 @@ soak: deps
 	$(PYTHON) tests/bench/bench.py --moat $(abspath $(BUILD)/moat) --soak $(SOAK_MESSAGES) \
 	  --out $(abspath build/bench/soak.json)
 
-$(BUILD)/bench/floor: tests/bench/floor.c
+$(BUILD)/bench/floor: tests/bench/floor.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(show) CC $<
 	$(Q)$(CC) $(CPPFLAGS) -std=c17 $(WARNINGS) -O2 $(CFLAGS) $(LDFLAGS) -o $@ $<
