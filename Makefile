@@ -1,7 +1,8 @@
 # moat - anti-spam SMTP filtering proxy
 # make            build build/moat
 # make run        install missing packages (as root), build, start moat before a demo backend
-# make test       install missing packages (as root), build, run every test
+# make test       install missing packages (as root), then make check
+# make check      build and run every test (layers, unit, end to end); installs no package
 # make asan       the same tests under AddressSanitizer + UBSan (objects in build/asan)
 # make layers     check the include graph between folders (proxy/lib < rules < checks < proxy)
 # make deps       install the missing Debian packages (or print the apt-get line)
@@ -76,7 +77,7 @@ OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e layers asan bench faults soak fuzz fuzz-build clean FORCE
+.PHONY: all deps run test check unit e2e layers asan bench faults soak fuzz fuzz-build clean FORCE
 all: $(BUILD)/moat
 
 # The compile and link lines as last used: rewritten, and so newer than
@@ -140,9 +141,12 @@ e2e: $(BUILD)/moat
 layers:
 	@$(PYTHON) tests/layers.py
 
-test: deps
+check:
 	$(MAKE) layers all unit
 	$(MAKE) e2e
+
+test: deps
+	$(MAKE) check
 
 asan: deps
 	$(MAKE) SAN=1 BUILD=build/asan all unit
