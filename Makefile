@@ -9,6 +9,8 @@
 # make bench      smtp-source -> moat -> smtp-sink against smtp-source -> smtp-sink
 # make soak       100,000 messages under LeakSanitizer, then RSS with the plain build (SOAK_MESSAGES=N)
 # make faults     5000 transactions under random faults, nothing-lost invariant (FAULT_TRANSACTIONS=N)
+# make install    build/moat, the man pages, rules/*.rules and the example config (see below)
+# make uninstall  remove what make install put there, but a moat.conf that differs from the example
 #
 # Variables, on the command line or from the environment:
 #   CPPFLAGS CFLAGS LDFLAGS LDLIBS  come after moat's own flags, so they win (an -O level,
@@ -19,11 +21,30 @@
 #   SAN=1           AddressSanitizer + UBSan (make asan uses it with BUILD=build/asan)
 #   CC AR PKG_CONFIG PYTHON (default /usr/bin/python3) BUILD (default build)
 # What was built with other flags is rebuilt ($(BUILD)/flags holds the last ones).
+#
+# make install, into $(DESTDIR) (empty, or a package's staging root):
+#   PREFIX          /usr/local
+#   sbindir         $(PREFIX)/sbin                       moat (mode 755)
+#   mandir          $(PREFIX)/share/man                  man8/moat.8, man5/moat.conf.5, man5/moat.rules.5
+#   datadir         $(PREFIX)/share                      moat/rules/*.rules, moat/moat.conf.example
+#   sysconfdir      /etc if PREFIX is /usr, else $(PREFIX)/etc
+#                                                        moat/moat.conf: the example, only if there is none
+# $(sysconfdir)/moat/moat.conf is built into moat as the default config and the
+# installed man pages name these paths, so give the same ones to make and to
+# make install (a different one rebuilds): make PREFIX=/usr && make install PREFIX=/usr DESTDIR=...
 
 BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 PKG_CONFIG ?= pkg-config
+INSTALL ?= install
+PREFIX     ?= /usr/local
+sbindir    ?= $(PREFIX)/sbin
+mandir     ?= $(PREFIX)/share/man
+datadir    ?= $(PREFIX)/share
+sysconfdir ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+MOAT_DATA   = $(datadir)/moat
+MOAT_CONF   = $(sysconfdir)/moat/moat.conf
 # pkg-config module:Debian package that ships it
 PKG_MODULES := libevent:libevent-dev libevent_openssl:libevent-dev libcares:libc-ares-dev \
                libssl:libssl-dev libcrypto:libssl-dev opendkim:libopendkim-dev
@@ -77,7 +98,8 @@ OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test check unit e2e layers asan bench faults soak fuzz fuzz-build clean FORCE
+.PHONY: all deps run test check unit e2e layers asan bench faults soak fuzz fuzz-build clean FORCE \
+        install uninstall
 all: $(BUILD)/moat
 
 # The compile and link lines as last used: rewritten, and so newer than
@@ -85,13 +107,15 @@ all: $(BUILD)/moat
 FLAGS_STAMP := $(BUILD)/flags
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(dir $@)
-	@printf '%s\n' '$(subst ','\'',$(COMPILE) | $(LINK) | $(LDLIBS))' > $@.new; \
+	@printf '%s\n' '$(subst ','\'',$(COMPILE) | $(LINK) | $(LDLIBS) | $(MOAT_CONF) $(MOAT_DATA))' > $@.new; \
 	if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
 
 $(BUILD)/%.o: %.c $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(show) CC $<
 	$(Q)$(COMPILE) -c -o $@ $<
+
+$(BUILD)/proxy/main.o: private MOAT_CPPFLAGS += -DDEFAULT_CONFIG='"$(MOAT_CONF)"'
 
 # The built-in policy is rules/default.rules itself, compiled in as a C string
 # (escaped: backslash, quote, and '?' against trigraphs).
@@ -227,3 +251,32 @@ fuzz: deps
 
 clean:
 	rm -rf build
+
+# The man pages in docs/ name the paths of a PREFIX=/usr install; the
+# installed ones name those of this install.
+$(BUILD)/man/%: docs/% $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(show) GEN $@
+	$(Q)sed -e 's|/etc/moat/|$(sysconfdir)/moat/|g' -e 's|/usr/share/moat/|$(MOAT_DATA)/|g' $< > $@
+
+RULE_FILES := $(notdir $(wildcard rules/*.rules))
+
+install: $(BUILD)/moat $(BUILD)/man/moat.8 $(BUILD)/man/moat.conf.5 $(BUILD)/man/moat.rules.5
+	$(INSTALL) -D -m 755 $(BUILD)/moat $(DESTDIR)$(sbindir)/moat
+	$(INSTALL) -D -m 644 $(BUILD)/man/moat.8 $(DESTDIR)$(mandir)/man8/moat.8
+	$(INSTALL) -D -m 644 -t $(DESTDIR)$(mandir)/man5 $(BUILD)/man/moat.conf.5 $(BUILD)/man/moat.rules.5
+	$(INSTALL) -D -m 644 -t $(DESTDIR)$(MOAT_DATA)/rules $(RULE_FILES:%=rules/%)
+	$(INSTALL) -D -m 644 docs/moat.conf.example $(DESTDIR)$(MOAT_DATA)/moat.conf.example
+	@if [ -e $(DESTDIR)$(MOAT_CONF) ]; then echo "install: $(DESTDIR)$(MOAT_CONF) exists: left as it is"; \
+	else echo "$(INSTALL) -D -m 644 docs/moat.conf.example $(DESTDIR)$(MOAT_CONF)"; \
+	  $(INSTALL) -D -m 644 docs/moat.conf.example $(DESTDIR)$(MOAT_CONF); fi
+
+uninstall:
+	rm -f $(DESTDIR)$(sbindir)/moat $(DESTDIR)$(mandir)/man8/moat.8 \
+	  $(DESTDIR)$(mandir)/man5/moat.conf.5 $(DESTDIR)$(mandir)/man5/moat.rules.5 \
+	  $(RULE_FILES:%=$(DESTDIR)$(MOAT_DATA)/rules/%) $(DESTDIR)$(MOAT_DATA)/moat.conf.example
+	@if cmp -s docs/moat.conf.example $(DESTDIR)$(MOAT_CONF); then \
+	  echo "rm -f $(DESTDIR)$(MOAT_CONF)"; rm -f $(DESTDIR)$(MOAT_CONF); \
+	elif [ -e $(DESTDIR)$(MOAT_CONF) ]; then \
+	  echo "uninstall: $(DESTDIR)$(MOAT_CONF) differs from the example: left as it is"; fi
+	@rmdir $(DESTDIR)$(MOAT_DATA)/rules $(DESTDIR)$(MOAT_DATA) $(DESTDIR)$(sysconfdir)/moat 2>/dev/null || true

@@ -26,7 +26,9 @@
 #include "proxy/workers.h"
 #include "rules/rules.h"
 
+#ifndef DEFAULT_CONFIG /* make: $(sysconfdir)/moat/moat.conf, where make install puts it */
 #define DEFAULT_CONFIG "/etc/moat/moat.conf"
+#endif
 
 static void usage(FILE *f)
 {
