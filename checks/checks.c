@@ -54,7 +54,6 @@ struct checks {
 	struct spf_check *spf;
 	struct dkim_check *dk;
 	int sender_pending, spf_pending;
-	int starting;                 /* inside a *_start: its callback must not deliver */
 	verdict_cb done;              /* the caller's callback for the stage in flight */
 	void *done_arg;
 	/* connection */
@@ -257,36 +256,36 @@ static void connect_decide(struct checks *c)
 	c->done(c->done_arg, &v);
 }
 
+static void rdns_set(struct checks *c, enum rdns_res res, const char *name)
+{
+	c->rdns = res;
+	c->rdns_done = 1;
+	if (res == RDNS_OK)
+		c->rdns_name = strdup(name); /* NULL (no memory) reads as "" */
+}
+
 static void rdns_cb_(void *arg, enum rdns_res res, const char *name)
 {
 	struct checks *c = arg;
 
 	c->rd = NULL;
-	c->rdns = res;
-	c->rdns_done = 1;
-	if (res == RDNS_OK)
-		c->rdns_name = strdup(name); /* NULL (no memory) reads as "" */
-	if (!c->starting)
-		connect_decide(c);
+	rdns_set(c, res, name);
+	connect_decide(c);
 }
 
 void checks_connect(struct checks *c, verdict_cb done, void *arg)
 {
-	struct rdns_check *rd;
-
 	c->done = done;
 	c->done_arg = arg;
 	if (!c->rs || !(ruleset_uses(c->rs) & (1u << FACT_RDNS)) || !c->env.dns) {
 		connect_decide(c);
 		return;
 	}
-	c->starting = 1;
-	rd = rdns_start(c->env.dns, (const struct sockaddr *)&c->client, rdns_cb_, c);
-	c->starting = 0;
-	if (c->rdns_done)
+	c->rd = rdns_start(c->env.dns, (const struct sockaddr *)&c->client, rdns_cb_, c);
+	if (!c->rd) { /* no memory to start it */
+		rdns_set(c, RDNS_TEMPFAIL, "");
 		connect_decide(c);
-	else
-		c->rd = rd;
+	}
 }
 
 /* ---- HELO ------------------------------------------------------------------ */
@@ -310,10 +309,17 @@ static void mail_maybe_done(struct checks *c)
 {
 	struct verdict v;
 
-	if (c->sender_pending || c->spf_pending || c->starting)
+	if (c->sender_pending || c->spf_pending)
 		return;
 	decide(c, STAGE_MAIL, &v);
 	c->done(c->done_arg, &v);
+}
+
+static void sender_set(struct checks *c, enum sender_res res)
+{
+	c->t->res.sender = res;
+	c->t->res.sender_done = 1;
+	c->sender_pending = 0;
 }
 
 static void sender_cb_(void *arg, enum sender_res res)
@@ -321,9 +327,7 @@ static void sender_cb_(void *arg, enum sender_res res)
 	struct checks *c = arg;
 
 	c->sc = NULL;
-	c->t->res.sender = res;
-	c->t->res.sender_done = 1;
-	c->sender_pending = 0;
+	sender_set(c, res);
 	mail_maybe_done(c);
 }
 
@@ -340,23 +344,25 @@ static const char *sender_of(const struct checks *c)
 	return c->t->from.null ? "" : c->t->from.mailbox;
 }
 
+static void spf_set(struct checks *c, const struct spf_outcome *o)
+{
+	c->t->res.spf = *o;
+	c->t->res.spf_done = 1;
+	c->spf_pending = 0;
+}
+
 static void spf_cb_(void *arg, const struct spf_outcome *o)
 {
 	struct checks *c = arg;
 
 	spf_cache_put(c->client_ip, c->helo, sender_of(c), c->opt.hostname, o, now_ms());
 	c->spf = NULL;
-	c->t->res.spf = *o;
-	c->t->res.spf_done = 1;
-	c->spf_pending = 0;
+	spf_set(c, o);
 	mail_maybe_done(c);
 }
 
 void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done, void *arg)
 {
-	struct sender_check *sc = NULL;
-	struct spf_check *spf = NULL;
-
 	checks_txn_end(c);
 	c->done = done;
 	c->done_arg = arg;
@@ -368,30 +374,28 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 		return;
 	}
 	c->t->from = *from;
-	/* Both start before either may deliver: the rules wait for both. */
+	/* Both run side by side: the rules wait for both. A check that cannot
+	 * start (no memory) counts as a temporary failure. */
 	c->sender_pending = c->opt.check_sender_domain && c->env.dns;
 	c->spf_pending = c->opt.check_spf && c->env.dns;
 	if (c->spf_pending) { /* the same client, HELO and sender a moment ago */
 		const struct spf_outcome *o = spf_cache_get(c->client_ip, c->helo, sender_of(c), c->opt.hostname,
 		                                            now_ms());
 
-		if (o) {
-			c->t->res.spf = *o;
-			c->t->res.spf_done = 1;
-			c->spf_pending = 0;
-		}
+		if (o)
+			spf_set(c, o);
 	}
-	c->starting = 1;
-	if (c->sender_pending)
-		sc = sender_check_start(c->env.dns, from->null ? NULL : from->domain, sender_cb_, c);
-	if (c->spf_pending)
-		spf = spf_check_start(c->env.dns, (const struct sockaddr *)&c->client, c->helo ? c->helo : "",
-		                      from->null ? "" : from->mailbox, c->opt.hostname, spf_cb_, c);
-	c->starting = 0;
-	if (c->sender_pending)
-		c->sc = sc;
-	if (c->spf_pending)
-		c->spf = spf;
+	if (c->sender_pending &&
+	    !(c->sc = sender_check_start(c->env.dns, from->null ? NULL : from->domain, sender_cb_, c)))
+		sender_set(c, SD_TEMPFAIL);
+	if (c->spf_pending &&
+	    !(c->spf = spf_check_start(c->env.dns, (const struct sockaddr *)&c->client, c->helo ? c->helo : "",
+	                               from->null ? "" : from->mailbox, c->opt.hostname, spf_cb_, c))) {
+		struct spf_outcome o = {.res = SPF_RES_TEMPERROR};
+
+		cut_copy(o.reason, sizeof o.reason, "out of memory");
+		spf_set(c, &o);
+	}
 	mail_maybe_done(c);
 }
 
@@ -485,21 +489,23 @@ static void data_decide(struct checks *c)
 	c->done(c->done_arg, &v);
 }
 
+static void dkim_set(struct checks *c, const struct dkim_outcome *o)
+{
+	c->t->res.dkim = *o;
+	c->t->res.dkim_done = 1;
+}
+
 static void dkim_cb_(void *arg, const struct dkim_outcome *o)
 {
 	struct checks *c = arg;
 
 	c->dk = NULL;
-	c->t->res.dkim = *o;
-	c->t->res.dkim_done = 1;
-	if (!c->starting) /* else checks_data goes on once dkim_check_start returned */
-		data_decide(c);
+	dkim_set(c, o);
+	data_decide(c);
 }
 
 void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verdict_cb done, void *arg)
 {
-	struct dkim_check *dk;
-
 	c->done = done;
 	c->done_arg = arg;
 	if (!c->t) { /* DATA without MAIL: not from a session */
@@ -516,13 +522,13 @@ void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verd
 		data_decide(c);
 		return;
 	}
-	c->starting = 1;
-	dk = dkim_check_start(c->env.dkim, rd, rarg, size, dkim_cb_, c);
-	c->starting = 0;
-	if (c->t->res.dkim_done)
+	c->dk = dkim_check_start(c->env.dkim, rd, rarg, size, dkim_cb_, c);
+	if (!c->dk) { /* it could not start */
+		struct dkim_outcome o = {.summary = DKIM_RES_TEMPERROR};
+
+		dkim_set(c, &o);
 		data_decide(c);
-	else
-		c->dk = dk;
+	}
 }
 
 /* ---- end ------------------------------------------------------------------- */

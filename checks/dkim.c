@@ -28,10 +28,8 @@
  *     only later, or with a hash ours does not do, sends the body to
  *     dkim_body() instead.
  *
- * Answers may come back inside our own calls (cache hits answer within
- * dns_lookup). Like sender.c, a depth counter makes only the outermost of
- * our frames go on and deliver the result, so nothing is freed under a
- * caller that still uses it.
+ * Key answers always come later from the loop (dns.h), never inside our own
+ * calls: the callback that brings the last one goes on with the check.
  */
 #include <sys/types.h>
 #include <arpa/nameser.h>
@@ -112,8 +110,8 @@ struct dkim_check {
 	int bh_res[DKIM_MAX_SIGS];   /* dkim_bodyhash_check: 1, 0 or -1 */
 	int bh_checked;            /* bh_res holds the results (the body was read) */
 
-	int depth;             /* inside our own frames */
 	int done;
+	struct dns_req *later; /* delivers an outcome known inside dkim_check_start */
 	struct dkim_outcome out;
 };
 
@@ -158,7 +156,7 @@ static int key_name(DKIM_SIGINFO *sig, char *out, size_t size)
 
 static void key_done(void *arg, const struct dns_result *r);
 
-/* Record a key and start its lookup; the answer may be in on return. */
+/* Record a key and start its lookup. */
 static struct dkim_key *key_start(struct dkim_check *c, const char *name)
 {
 	struct dkim_key *k;
@@ -174,8 +172,13 @@ static struct dkim_key *key_start(struct dkim_check *c, const char *name)
 		k->st = DNS_TEMPFAIL;
 		return k;
 	}
-	c->pending++;
 	k->req = dns_lookup(c->l->dns, name, ns_t_txt, key_done, k);
+	if (k->req == NULL) { /* no memory to ask: a DNS error */
+		k->done = 1;
+		k->st = DNS_TEMPFAIL;
+		return k;
+	}
+	c->pending++;
 	return k;
 }
 
@@ -199,7 +202,7 @@ static enum dns_status reply_check(const unsigned char *abuf, int alen)
 }
 
 static void advance(struct dkim_check *c);
-static int leave(struct dkim_check *c);
+static void deliver(struct dkim_check *c);
 
 static void key_done(void *arg, const struct dns_result *r)
 {
@@ -220,14 +223,11 @@ static void key_done(void *arg, const struct dns_result *r)
 	c->pending--;
 	if (c->pending > 0 || !c->waiting)
 		return;
-	/* The last key a waiting check needed: go on, unless a frame of ours
-	 * is below us (a cache hit within dns_lookup): that one goes on. */
+	/* the last key a waiting check needed: go on */
 	c->waiting = 0;
-	if (c->depth == 0) {
-		c->depth++;
-		advance(c);
-		leave(c);
-	}
+	advance(c);
+	if (c->done)
+		deliver(c);
 }
 
 static void wait_expired(evutil_socket_t fd, short what, void *arg)
@@ -248,9 +248,9 @@ static void wait_expired(evutil_socket_t fd, short what, void *arg)
 	}
 	c->pending = 0;
 	c->waiting = 0;
-	c->depth++;
 	advance(c);
-	leave(c);
+	if (c->done)
+		deliver(c);
 }
 
 /* libopendkim callbacks */
@@ -1021,6 +1021,7 @@ static void check_free(struct dkim_check *c)
 {
 	int i;
 
+	dns_cancel(c->later);
 	for (i = 0; i < c->nkeys; i++) {
 		dns_cancel(c->key[i].req);
 		free(c->key[i].abuf);
@@ -1045,14 +1046,13 @@ static void deliver(struct dkim_check *c)
 	cb(arg, &o);
 }
 
-/* Leaving one of our frames: the outermost delivers. 1 if c is gone. */
-static int leave(struct dkim_check *c)
+/* An outcome known inside dkim_check_start, on the loop's next turn. */
+static void deferred_cb(void *arg, const struct dns_result *r)
 {
-	if (--c->depth == 0 && c->done) {
-		deliver(c);
-		return 1;
-	}
-	return 0;
+	struct dkim_check *c = arg;
+
+	c->later = NULL;
+	deliver(c);
 }
 
 struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, void *rarg, size_t msglen,
@@ -1064,10 +1064,7 @@ struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, voi
 	if (c)
 		c->dkim = dkim_verify(l->lib, dkim_id, NULL, &st);
 	if (!c || !c->dkim) {
-		struct dkim_outcome o = {.summary = DKIM_RES_TEMPERROR};
-
 		free(c);
-		cb(arg, &o);
 		return NULL;
 	}
 	c->l = l;
@@ -1077,9 +1074,12 @@ struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, voi
 	c->cb = cb;
 	c->arg = arg;
 	dkim_set_user_context(c->dkim, c);
-	c->depth = 1;
 	advance(c);
-	return leave(c) ? NULL : c;
+	if (c->done && !(c->later = dns_defer(l->dns, deferred_cb, c))) {
+		check_free(c);
+		return NULL;
+	}
+	return c;
 }
 
 void dkim_check_cancel(struct dkim_check *c)

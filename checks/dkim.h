@@ -28,12 +28,15 @@ void dkim_verifier_set_wait(struct dkim_verifier *l, struct event_base *base, in
 /* Verify a message given in SMTP wire form (CRLF lines, still dot-stuffed;
  * undo the stuffing with data_unstuff from proxy/dataparse.h), read through
  * the reader callback (fills buf from offset off, returns bytes read, 0 at
- * the end, -1 on error); moat's spool provides it (spool_read). cb runs exactly once: before returning
- * (result NULL) if no key lookup was needed, else later. */
+ * the end, -1 on error); moat's spool provides it (spool_read). cb runs exactly once, always later
+ * from the loop (never before this returns; dns.h states the rule), unless
+ * cancelled. NULL: the check could not start (no memory, or no handle from
+ * libopendkim); cb will never run, and the caller takes temperror itself. */
 typedef long (*dkim_reader)(void *rarg, size_t off, char *buf, size_t len);
 struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, void *rarg, size_t msglen,
                                     dkim_cb cb, void *arg);
-/* The callback will not run. Not for a check whose callback has run. */
+/* The callback will not run. NULL is ignored; not for a check whose
+ * callback has run. */
 void dkim_check_cancel(struct dkim_check *c);
 const char *dkim_res_name(enum dkim_res r);
 

@@ -5,7 +5,12 @@
  * dns_req. A query leaves the in-flight table when it is answered or when its
  * deadline (timeout * tries) passes; c-ares cannot cancel a query, so an
  * abandoned one lives on until c-ares gives it back, and a late answer still
- * fills the cache. */
+ * fills the cache.
+ *
+ * No callback runs inside dns_lookup, nor with c-ares on the stack: every
+ * answer (from the wire, the cache, or an error known at once) puts its
+ * waiters on the ready queue, and one event made active calls them back in
+ * the order they became ready. */
 #include <arpa/nameser.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +25,21 @@
 
 #define INFLIGHT_BUCKETS 4096  /* power of two */
 
+/* One result, shared by the requests it answers. */
+struct dns_answer {
+	unsigned refs;                /* 0: the static one of last resort */
+	struct dns_result res;        /* name and abuf point into data */
+	char data[];                  /* the name, NUL, then the reply */
+};
+
+enum req_state { REQ_WAITING, REQ_READY, REQ_RUNNING };
+
 struct dns_req {
-	struct dns_query *q;          /* NULL once its callback is running */
-	struct dns_req *prev, *next;  /* q->waiters, in the order they asked */
+	struct dns *d;
+	enum req_state state;
+	struct dns_query *q;          /* REQ_WAITING: the query it waits on */
+	struct dns_answer *ans;       /* REQ_READY: its answer; NULL for dns_defer */
+	struct dns_req *prev, *next;  /* q->waiters or the ready queue, in order */
 	dns_cb cb;
 	void *arg;
 };
@@ -51,6 +68,8 @@ struct dns {
 	struct event_base *base;
 	ares_channel ch;
 	struct event *timer;          /* c-ares' next timeout */
+	struct event *ready_ev;       /* active while the ready queue holds requests */
+	struct dns_req *ready, *ready_tail; /* answered, not yet called back, in order */
 	const struct timeval *budget; /* common timeout: timeout_ms * tries */
 	struct dns_sock *socks;
 	struct dns_cache *cache;      /* NULL with cache_max 0 */
@@ -61,7 +80,7 @@ struct dns {
 	int have_lib, have_ch;        /* what dns_free must undo */
 	int edns_lost;                /* c-ares cleared ARES_FLAG_EDNS: rebuild when idle */
 	int freeing;                  /* ares_destroy is reporting EDESTRUCTION */
-	int depth;                    /* callbacks running: dns_free is forbidden */
+	int delivering;               /* on_ready is calling back: dns_free is forbidden */
 	dns_clock_fn clock;
 	void *clock_arg;
 	struct dns_stats st;
@@ -200,13 +219,13 @@ static void check_edns(struct dns *d, const unsigned char *abuf, int alen)
 	ares_destroy_options(&ao);
 }
 
-/* Only with no query in c-ares and no callback on the stack: ares_destroy
- * would report the pending ones, or pull the channel from under c-ares. */
+/* Only with no query in c-ares: ares_destroy would report the pending ones.
+ * (No callback of ours runs with c-ares on the stack.) */
 static void rebuild_channel(struct dns *d)
 {
 	ares_channel ch;
 
-	if (d->nquery > 0 || d->depth > 0 || channel_init(d, &ch) < 0)
+	if (d->nquery > 0 || channel_init(d, &ch) < 0)
 		return;
 	ares_destroy(d->ch);
 	d->ch = ch;
@@ -238,53 +257,127 @@ static void inflight_unlink(struct dns_query *q)
 	q->linked = 0;
 }
 
-static struct dns_req *waiter_add(struct dns_query *q, dns_cb cb, void *arg)
+static void list_append(struct dns_req **head, struct dns_req **tail, struct dns_req *r)
 {
-	struct dns_req *r = calloc(1, sizeof *r);
-
-	if (r == NULL)
-		return NULL;
-	r->q = q;
-	r->cb = cb;
-	r->arg = arg;
-	r->prev = q->wtail;
-	if (q->wtail)
-		q->wtail->next = r;
+	r->prev = *tail;
+	r->next = NULL;
+	if (*tail)
+		(*tail)->next = r;
 	else
-		q->waiters = r;
-	q->wtail = r;
-	return r;
+		*head = r;
+	*tail = r;
 }
 
-static void waiter_unlink(struct dns_req *r)
+static void list_unlink(struct dns_req **head, struct dns_req **tail, struct dns_req *r)
 {
-	struct dns_query *q = r->q;
-
 	if (r->prev)
 		r->prev->next = r->next;
 	else
-		q->waiters = r->next;
+		*head = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
 	else
-		q->wtail = r->prev;
-	r->q = NULL;
+		*tail = r->prev;
 	r->prev = r->next = NULL;
 }
 
-/* Each waiter is unlinked before its callback, which may cancel the others. */
-static void deliver(struct dns_query *q, const struct dns_result *res)
+/* ---- answers and the ready queue ---- */
+
+/* A copy of the result; NULL without memory. */
+static struct dns_answer *answer_new(const char *name, int type, enum dns_status st,
+                                     const unsigned char *abuf, int alen, uint32_t ttl)
 {
-	struct dns *d = q->d;
+	size_t nlen = strlen(name) + 1, blen = abuf && alen > 0 ? (size_t)alen : 0;
+	struct dns_answer *a = malloc(sizeof *a + nlen + blen);
+
+	if (a == NULL)
+		return NULL;
+	a->refs = 0;
+	memcpy(a->data, name, nlen);
+	if (blen)
+		memcpy(a->data + nlen, abuf, blen);
+	a->res = (struct dns_result){ st, type, a->data, blen ? (unsigned char *)a->data + nlen : NULL,
+	                              (int)blen, ttl };
+	return a;
+}
+
+/* When not even a small answer can be allocated (refs 0: never freed). */
+static struct dns_answer no_memory = { 0, { DNS_TEMPFAIL, 0, "", NULL, 0, DNS_TEMPFAIL_TTL } };
+
+static void answer_unref(struct dns_answer *a)
+{
+	if (a && a != &no_memory && --a->refs == 0)
+		free(a);
+}
+
+/* r joins the ready queue with a (NULL only for dns_defer). */
+static void ready_push(struct dns_req *r, struct dns_answer *a)
+{
+	struct dns *d = r->d;
+
+	if (a && a != &no_memory)
+		a->refs++;
+	r->state = REQ_READY;
+	r->ans = a;
+	r->q = NULL;
+	if (d->ready == NULL && !d->delivering)
+		event_active(d->ready_ev, EV_READ, 0);
+	list_append(&d->ready, &d->ready_tail, r);
+}
+
+/* r is answered at once; without memory for the answer, TEMPFAIL. */
+static void answer_later(struct dns_req *r, const char *name, int type, enum dns_status st,
+                         const unsigned char *abuf, int alen, uint32_t ttl)
+{
+	struct dns_answer *a = answer_new(name, type, st, abuf, alen, ttl);
+
+	if (a == NULL && (abuf || st != DNS_TEMPFAIL))
+		a = answer_new(name, type, DNS_TEMPFAIL, NULL, 0, DNS_TEMPFAIL_TTL);
+	ready_push(r, a ? a : &no_memory);
+}
+
+/* The whole queue, in order, requests queued meanwhile included. Each is
+ * unlinked before its callback, which may cancel the others or ask more. */
+static void on_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns *d = arg;
 	struct dns_req *r;
 
-	d->depth++;
-	while ((r = q->waiters) != NULL) {
-		waiter_unlink(r);
-		r->cb(r->arg, res);
+	d->delivering = 1;
+	while ((r = d->ready) != NULL) {
+		list_unlink(&d->ready, &d->ready_tail, r);
+		r->state = REQ_RUNNING;
+		r->cb(r->arg, r->ans ? &r->ans->res : NULL);
+		answer_unref(r->ans);
 		free(r);
 	}
-	d->depth--;
+	d->delivering = 0;
+}
+
+/* ---- queries in flight and their waiters ---- */
+
+static void waiter_add(struct dns_query *q, struct dns_req *r)
+{
+	r->state = REQ_WAITING;
+	r->q = q;
+	list_append(&q->waiters, &q->wtail, r);
+}
+
+/* The waiters of q, in the order they asked, get one shared copy of res. */
+static void answer_waiters(struct dns_query *q, const struct dns_result *res)
+{
+	struct dns_answer *a;
+	struct dns_req *r;
+
+	if (q->waiters == NULL)
+		return;
+	a = answer_new(res->name, res->type, res->status, res->abuf, res->alen, res->ttl);
+	if (a == NULL)
+		a = answer_new(res->name, res->type, DNS_TEMPFAIL, NULL, 0, DNS_TEMPFAIL_TTL);
+	while ((r = q->waiters) != NULL) {
+		list_unlink(&q->waiters, &q->wtail, r);
+		ready_push(r, a ? a : &no_memory);
+	}
 }
 
 static void cache_store(struct dns *d, const struct dns_result *res)
@@ -302,7 +395,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	q->abandoned = 1;
 	inflight_unlink(q);
 	cache_store(q->d, &res);
-	deliver(q, &res);
+	answer_waiters(q, &res);
 }
 
 static void query_free(struct dns_query *q)
@@ -334,12 +427,11 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 		return;
 	}
 	res.status = dns_classify(status, abuf, alen, q->type, &res.ttl);
-	/* unlinked first, so a callback that asks again hits the cache */
 	inflight_unlink(q);
 	/* a late failure must not overwrite what a newer query may have found */
 	if (dns_cacheable(status) && !(q->abandoned && res.status == DNS_TEMPFAIL))
 		cache_store(d, &res);
-	deliver(q, &res);
+	answer_waiters(q, &res);
 	if (!q->in_send)
 		query_free(q);
 }
@@ -367,119 +459,110 @@ static struct dns_query *query_new(struct dns *d, const char *name, int type)
 	return q;
 }
 
-/* 1 if the query is on its way, 0 if c-ares answered at once (a bad name,
- * no server to send to): its waiter has been called and q is gone. */
-static int query_send(struct dns_query *q)
+/* c-ares may answer at once (a bad name, no server to send to): the
+ * waiters are then on the ready queue and q is freed here. */
+static void query_send(struct dns_query *q)
 {
 	struct dns *d = q->d;
-	int pending;
 
 	q->in_send = 1;
-	d->depth++;
 	ares_query(d->ch, q->name, ns_c_in, q->type, on_answer, q);
-	d->depth--;
 	q->in_send = 0;
-	pending = !q->done;
-	if (pending) {
+	if (!q->done) {
 		d->st.queries++;
 		evtimer_add(q->deadline, d->budget);
 	} else {
 		query_free(q);
 	}
 	update_timer(d);
-	return pending;
 }
 
 /* ---- the interface ---- */
 
-static void answer_now(struct dns *d, const char *name, int type, enum dns_status st,
-                       uint32_t ttl, dns_cb cb, void *arg)
-{
-	struct dns_result res = { st, type, name, NULL, 0, ttl };
-
-	d->depth++;
-	cb(arg, &res);
-	d->depth--;
-}
-
-/* A hit is delivered from a copy: the callback may look up more names and
- * so evict or replace the entry it is reading. */
-static int answer_from_cache(struct dns *d, const char *name, int type, dns_cb cb, void *arg)
+/* A hit is copied: the entry may be evicted or replaced before the answer
+ * is delivered. 0 if not in the cache (or no memory for the copy: ask the
+ * network instead). */
+static int answer_from_cache(struct dns *d, struct dns_req *r, const char *name, int type)
 {
 	uint64_t now = d->clock(d->clock_arg);
 	const struct dns_entry *e = d->cache ? dns_cache_get(d->cache, name, type, now) : NULL;
-	struct dns_result res = { 0, type, name, NULL, 0, 0 };
-	unsigned char *copy = NULL;
+	struct dns_answer *a;
 
 	if (e == NULL)
 		return 0;
-	if (e->abuf && (copy = malloc((size_t)e->alen)) == NULL)
-		return 0;  /* ask the network instead */
-	if (copy)
-		memcpy(copy, e->abuf, (size_t)e->alen);
-	res.status = e->status;
-	res.abuf = copy;
-	res.alen = copy ? e->alen : 0;
-	res.ttl = (uint32_t)((e->expires - now + 999) / 1000);
+	a = answer_new(name, type, e->status, e->abuf, e->alen, (uint32_t)((e->expires - now + 999) / 1000));
+	if (a == NULL)
+		return 0;
 	d->st.hits++;
-	d->depth++;
-	cb(arg, &res);
-	d->depth--;
-	free(copy);
+	ready_push(r, a);
 	return 1;
 }
 
-static struct dns_req *join(struct dns *d, struct dns_query *q, dns_cb cb, void *arg)
+static struct dns_req *req_new(struct dns *d, dns_cb cb, void *arg)
 {
-	struct dns_req *r = waiter_add(q, cb, arg);
+	struct dns_req *r = calloc(1, sizeof *r);
 
-	if (r == NULL) {
-		answer_now(d, q->name, q->type, DNS_TEMPFAIL, DNS_TEMPFAIL_TTL, cb, arg);
-		return NULL;
+	if (r) {
+		r->d = d;
+		r->cb = cb;
+		r->arg = arg;
 	}
-	d->st.coalesced++;
 	return r;
 }
 
-static struct dns_req *start(struct dns *d, const char *key, int type, dns_cb cb, void *arg)
+static void start(struct dns *d, struct dns_req *r, const char *key, int type)
 {
-	struct dns_query *q = NULL;
-	struct dns_req *r = NULL;
+	struct dns_query *q;
 
 	if (d->edns_lost)
 		rebuild_channel(d);
-	if (d->nquery < DNS_INFLIGHT_MAX && (q = query_new(d, key, type)) != NULL &&
-	    (r = waiter_add(q, cb, arg)) != NULL)
-		return query_send(q) ? r : NULL;
-	if (q) {
-		inflight_unlink(q);
-		query_free(q);
+	if (d->nquery >= DNS_INFLIGHT_MAX || (q = query_new(d, key, type)) == NULL) {
+		answer_later(r, key, type, DNS_TEMPFAIL, NULL, 0, DNS_TEMPFAIL_TTL);
+		return;
 	}
-	answer_now(d, key, type, DNS_TEMPFAIL, DNS_TEMPFAIL_TTL, cb, arg);
-	return NULL;
+	waiter_add(q, r);
+	query_send(q);
 }
 
 struct dns_req *dns_lookup(struct dns *d, const char *name, int type, dns_cb cb, void *arg)
 {
 	char key[DNS_NAME_MAX + 1];
 	struct dns_query *q;
+	struct dns_req *r = req_new(d, cb, arg);
 
+	if (r == NULL)
+		return NULL;
 	if (dns_normalise(name, key, sizeof key) < 0) {
-		answer_now(d, name ? name : "", type, DNS_NXDOMAIN, DNS_NEG_TTL_DEFAULT, cb, arg);
-		return NULL;
+		answer_later(r, name ? name : "", type, DNS_NXDOMAIN, NULL, 0, DNS_NEG_TTL_DEFAULT);
+	} else if (!answer_from_cache(d, r, key, type)) {
+		if ((q = *inflight_slot(d, key, type)) != NULL) {
+			waiter_add(q, r);
+			d->st.coalesced++;
+		} else {
+			start(d, r, key, type);
+		}
 	}
-	if (answer_from_cache(d, key, type, cb, arg))
-		return NULL;
-	if ((q = *inflight_slot(d, key, type)) != NULL)
-		return join(d, q, cb, arg);
-	return start(d, key, type, cb, arg);
+	return r;
+}
+
+struct dns_req *dns_defer(struct dns *d, dns_cb cb, void *arg)
+{
+	struct dns_req *r = req_new(d, cb, arg);
+
+	if (r)
+		ready_push(r, NULL);
+	return r;
 }
 
 void dns_cancel(struct dns_req *r)
 {
-	if (r == NULL || r->q == NULL)
-		return;  /* NULL q: inside its own callback, deliver() frees it */
-	waiter_unlink(r);
+	if (r == NULL || r->state == REQ_RUNNING)
+		return;  /* inside its own callback: on_ready frees it */
+	if (r->state == REQ_WAITING)
+		list_unlink(&r->q->waiters, &r->q->wtail, r);
+	else
+		list_unlink(&r->d->ready, &r->d->ready_tail, r);
+	answer_unref(r->ans);
 	free(r);
 }
 
@@ -506,12 +589,13 @@ struct dns *dns_new(struct event_base *base, const struct dns_options *o)
 	d->have_lib = ares_library_init(ARES_LIB_INIT_ALL) == ARES_SUCCESS;
 	d->inflight = calloc(INFLIGHT_BUCKETS, sizeof *d->inflight);
 	d->timer = evtimer_new(base, on_timer, d);
+	d->ready_ev = event_new(base, -1, 0, on_ready, d);
 	d->budget = event_base_init_common_timeout(base, &tv);
 	if (o->cache_max > 0)
 		d->cache = dns_cache_new(o->cache_max, DNS_CACHE_BYTES_MAX);
 	if (o->servers && *o->servers)
 		d->servers = strdup(o->servers);
-	if (!d->have_lib || !d->inflight || !d->timer || !d->budget ||
+	if (!d->have_lib || !d->inflight || !d->timer || !d->ready_ev || !d->budget ||
 	    (o->cache_max > 0 && !d->cache) || (o->servers && *o->servers && !d->servers) ||
 	    channel_init(d, &d->ch) < 0) {
 		dns_free(d);
@@ -533,13 +617,14 @@ void dns_free(struct dns *d)
 {
 	if (d == NULL)
 		return;
-	/* from a callback, c-ares may be on the stack: destroying its channel
-	 * would be a use after free, so fail loudly */
-	if (d->depth > 0)
+	/* from a callback, on_ready would go on with d freed: fail loudly */
+	if (d->delivering)
 		abort();
 	d->freeing = 1;
 	if (d->inflight)
 		drop_waiters(d);
+	while (d->ready)
+		dns_cancel(d->ready);  /* answered, never to be called back */
 	if (d->have_ch)
 		ares_destroy(d->ch);  /* frees every query through on_answer */
 	while (d->socks) {
@@ -551,6 +636,8 @@ void dns_free(struct dns *d)
 	}
 	if (d->timer)
 		event_free(d->timer);
+	if (d->ready_ev)
+		event_free(d->ready_ev);
 	free(d->inflight);
 	free(d->servers);
 	dns_cache_free(d->cache);

@@ -48,9 +48,16 @@ struct dns_result {
 	uint32_t ttl;              /* seconds the answer stays cached */
 };
 
-/* Called exactly once per dns_lookup, unless cancelled. r and its buffers are
- * valid only during the call. The callback may call dns_lookup and
- * dns_cancel, never dns_free. */
+/* The rule for every callback in moat: a callback never runs before the call
+ * that registered it returns. An answer known at once (a cache hit, an
+ * immediate error) is delivered on the next loop turn: every answer that
+ * became ready is delivered from one event made active, in the order they
+ * became ready, so N cache hits cost one loop turn, not N.
+ *
+ * Called exactly once per dns_lookup or dns_defer that returned a handle,
+ * unless cancelled; always later, from the loop. r and its buffers are valid
+ * only during the call; r is NULL for dns_defer. The callback may call
+ * dns_lookup, dns_defer and dns_cancel, never dns_free. */
 typedef void (*dns_cb)(void *arg, const struct dns_result *r);
 
 struct dns;
@@ -66,17 +73,26 @@ struct dns_options {
 /* o NULL = every default; timeout_ms or tries <= 0 take the default; the
  * cache_max of a non-NULL o is taken as is. NULL on a bad server list. */
 struct dns *dns_new(struct event_base *base, const struct dns_options *o);
-/* Pending callbacks are not called (use dns_cancel first if needed). */
+/* Pending callbacks, answered ones waiting for their turn included, are not
+ * called; nothing leaks. */
 void dns_free(struct dns *d);
 
-/* Look up (name, type). If the answer is known at once, cb runs before this
- * returns and the result is NULL: a cache hit, a malformed name (NXDOMAIN),
- * DNS_INFLIGHT_MAX reached or no memory (TEMPFAIL). Otherwise the result is a
- * handle and cb runs later from the loop, at the latest timeout_ms * tries
- * from now. Names are normalised (case, trailing dot) before lookup. */
+/* Look up (name, type); cb runs later from the loop, never inside this call.
+ * Answers known at once come on the next loop turn: a cache hit, a
+ * malformed name (NXDOMAIN), DNS_INFLIGHT_MAX reached (TEMPFAIL). Others
+ * come at the latest timeout_ms * tries from now. Names are normalised
+ * (case, trailing dot) before lookup.
+ * Returns a handle for dns_cancel, or NULL when not even the request could
+ * be allocated (no memory): then cb will never run, and the caller takes the
+ * lookup as DNS_TEMPFAIL itself. */
 struct dns_req *dns_lookup(struct dns *d, const char *name, int type, dns_cb cb, void *arg);
-/* The callback of a pending request will not run. NULL is ignored; a handle
- * whose callback has returned must not be passed. */
+/* cb(arg, NULL) on the next loop turn, queued behind the answers already
+ * ready: how a check whose result is known at once keeps the rule. The same
+ * handle and NULL (no memory, cb will never run) as dns_lookup. */
+struct dns_req *dns_defer(struct dns *d, dns_cb cb, void *arg);
+/* The callback of a request will not run, answered and queued or not. NULL
+ * is ignored, and so is a request inside its own callback; a handle whose
+ * callback has returned must not be passed. */
 void dns_cancel(struct dns_req *r);
 
 /* Put an answer in the cache as if it came from the network (unit tests of

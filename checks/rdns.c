@@ -1,9 +1,7 @@
 /* rdns.c - forward-confirmed reverse DNS: PTR, then A/AAAA of each name.
  *
  * All forward lookups start together; the first name whose addresses
- * include the client's wins. Cache hits answer synchronously, so the
- * result may be known inside rdns_start: "depth" holds the callback back
- * until rdns_start has its handle to return (or returns NULL). */
+ * include the client's wins. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +27,9 @@ struct rdns_check {
 	struct dns *dns;
 	int family;                  /* AF_INET or AF_INET6 (a mapped v4 counts as v4) */
 	unsigned char addr[16];
-	struct dns_req *ptr;
+	struct dns_req *ptr;         /* also the deferred result of a bad address */
 	struct fwd fwd[RDNS_PTR_MAX];
 	int nfwd, npending, tempfail;
-	int depth;                   /* inside rdns_start */
-	int done;
-	enum rdns_res res;
-	char name[DNS_NAME_MAX + 1];
 	rdns_cb cb;
 	void *arg;
 };
@@ -90,26 +84,16 @@ int rdns_ptr_name(const struct sockaddr *sa, char *out, size_t size)
 	return 0;
 }
 
+/* Report and free c; name is copied first (it may be one of c's). */
 static void finish(struct rdns_check *c, enum rdns_res res, const char *name)
 {
-	int i;
+	char found[DNS_NAME_MAX + 1];
+	rdns_cb cb = c->cb;
+	void *arg = c->arg;
 
-	if (c->done)
-		return;
-	c->done = 1;
-	c->res = res;
-	snprintf(c->name, sizeof c->name, "%s", res == RDNS_OK ? name : "");
-	dns_cancel(c->ptr);
-	c->ptr = NULL;
-	for (i = 0; i < c->nfwd; i++) {
-		if (c->fwd[i].pending)
-			dns_cancel(c->fwd[i].req);
-		c->fwd[i].pending = 0;
-	}
-	if (c->depth)
-		return; /* rdns_start delivers */
-	c->cb(c->arg, c->res, c->name);
-	free(c);
+	snprintf(found, sizeof found, "%s", res == RDNS_OK ? name : "");
+	rdns_cancel(c);
+	cb(arg, res, found);
 }
 
 /* Does the answer hold the client's address? */
@@ -149,7 +133,7 @@ static void fwd_cb(void *arg, const struct dns_result *r)
 		finish(c, RDNS_OK, f->name);
 		return;
 	}
-	if (c->npending == 0 && !c->depth)
+	if (c->npending == 0)
 		finish(c, c->tempfail ? RDNS_TEMPFAIL : RDNS_NONE, "");
 }
 
@@ -157,7 +141,7 @@ static void ptr_cb(void *arg, const struct dns_result *r)
 {
 	struct rdns_check *c = arg;
 	struct hostent *he = NULL;
-	int i, n;
+	int i;
 
 	c->ptr = NULL;
 	if (r->status != DNS_OK) {
@@ -187,53 +171,42 @@ static void ptr_cb(void *arg, const struct dns_result *r)
 		}
 	}
 	ares_free_hostent(he);
-	n = c->nfwd;
-	c->npending = n;
-	for (i = 0; i < n; i++)
-		c->fwd[i].pending = 1;
-	/* Started all before any may answer: the count must be complete. */
-	c->depth++;
-	for (i = 0; i < n && !c->done; i++) {
-		struct dns_req *q = dns_lookup(c->dns, c->fwd[i].name, c->family == AF_INET ? ns_t_a : ns_t_aaaa,
-		                               fwd_cb, &c->fwd[i]);
-
-		if (c->fwd[i].pending)
-			c->fwd[i].req = q;
-	}
-	c->depth--;
-	if (c->done) { /* answered from the cache inside the loop */
-		if (!c->depth) {
-			c->cb(c->arg, c->res, c->name);
-			free(c);
-		}
-		return;
+	/* a lookup that cannot even start counts as a TEMPFAIL */
+	for (i = 0; i < c->nfwd; i++) {
+		c->fwd[i].req = dns_lookup(c->dns, c->fwd[i].name, c->family == AF_INET ? ns_t_a : ns_t_aaaa,
+		                           fwd_cb, &c->fwd[i]);
+		c->fwd[i].pending = c->fwd[i].req != NULL;
+		c->npending += c->fwd[i].pending;
+		c->tempfail |= !c->fwd[i].pending;
 	}
 	if (c->npending == 0)
 		finish(c, c->tempfail ? RDNS_TEMPFAIL : RDNS_NONE, "");
+}
+
+/* Not an IPv4 or IPv6 address: no name, on the loop's next turn. */
+static void deferred_cb(void *arg, const struct dns_result *r)
+{
+	struct rdns_check *c = arg;
+
+	c->ptr = NULL;
+	finish(c, RDNS_NONE, "");
 }
 
 struct rdns_check *rdns_start(struct dns *d, const struct sockaddr *client, rdns_cb cb, void *arg)
 {
 	struct rdns_check *c = calloc(1, sizeof *c);
 	char qname[80];
-	struct dns_req *q;
 
-	if (!c || client_addr(client, &c->family, c->addr) < 0 ||
-	    rdns_ptr_name(client, qname, sizeof qname) < 0) {
-		free(c);
-		cb(arg, RDNS_NONE, "");
+	if (!c)
 		return NULL;
-	}
 	c->dns = d;
 	c->cb = cb;
 	c->arg = arg;
-	c->depth = 1;
-	q = dns_lookup(d, qname, ns_t_ptr, ptr_cb, c);
-	if (!c->done && c->ptr == NULL && c->nfwd == 0)
-		c->ptr = q;
-	c->depth = 0;
-	if (c->done) {
-		cb(arg, c->res, c->name);
+	if (client_addr(client, &c->family, c->addr) < 0 || rdns_ptr_name(client, qname, sizeof qname) < 0)
+		c->ptr = dns_defer(d, deferred_cb, c);
+	else
+		c->ptr = dns_lookup(d, qname, ns_t_ptr, ptr_cb, c);
+	if (!c->ptr) {
 		free(c);
 		return NULL;
 	}

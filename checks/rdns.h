@@ -10,11 +10,14 @@
 
 #define RDNS_PTR_MAX 10 /* PTR names tried (RFC 7208 4.6.4 allows 10 for SPF's ptr) */
 
-/* Called exactly once (before rdns_start returns when every answer is
- * cached); name is "" unless RDNS_OK, valid only during the call. */
+/* Called exactly once, always later from the loop (never before rdns_start
+ * returns; dns.h states the rule), unless cancelled; name is "" unless
+ * RDNS_OK, valid only during the call. */
 typedef void (*rdns_cb)(void *arg, enum rdns_res res, const char *name);
 struct rdns_check;
 
+/* NULL: no memory to start; cb will never run, and the caller takes
+ * RDNS_TEMPFAIL itself. */
 struct rdns_check *rdns_start(struct dns *d, const struct sockaddr *client, rdns_cb cb, void *arg);
 /* The callback will not run. NULL is ignored. */
 void rdns_cancel(struct rdns_check *c);

@@ -11,12 +11,10 @@ struct sender_check {
 	char domain[256];
 	sender_cb cb;
 	void *arg;
-	struct dns_req *mx, *a, *aaaa; /* in flight */
+	struct dns_req *mx, *a, *aaaa; /* in flight; mx also the deferred result */
 	int pending;                    /* address lookups outstanding */
 	enum dns_status st_a, st_aaaa;
-	int depth;                      /* inside our own calls to dns_lookup */
-	int done;
-	enum sender_res result;
+	enum sender_res result;         /* known at once: delivered through dns_defer */
 };
 
 const char *sender_res_name(enum sender_res r)
@@ -46,34 +44,14 @@ int sender_mx_classify(const unsigned char *abuf, int alen)
 	return null ? 0 : -1;
 }
 
-/* Report the result and free c, unless a frame of ours up the stack still
- * uses c: the outermost one delivers (see deliver_if_done). */
-static void deliver(struct sender_check *c)
+/* Report the result and free c. */
+static void finish(struct sender_check *c, enum sender_res r)
 {
 	sender_cb cb = c->cb;
 	void *arg = c->arg;
-	enum sender_res r = c->result;
 
 	sender_check_cancel(c);
 	cb(arg, r);
-}
-
-static void finish(struct sender_check *c, enum sender_res r)
-{
-	c->done = 1;
-	c->result = r;
-	if (c->depth == 0)
-		deliver(c);
-}
-
-/* After our own dns_lookup calls: returns 1 if c is gone. */
-static int leave(struct sender_check *c)
-{
-	if (--c->depth == 0 && c->done) {
-		deliver(c);
-		return 1;
-	}
-	return c->done;
 }
 
 static void addr_done(struct sender_check *c)
@@ -133,38 +111,50 @@ static void mx_cb(void *arg, const struct dns_result *r)
 	case DNS_NODATA:
 		break;
 	}
-	/* No MX: the domain itself is the implicit MX (RFC 5321 5.1). */
+	/* No MX: the domain itself is the implicit MX (RFC 5321 5.1). A
+	 * lookup that cannot even start counts as a TEMPFAIL. */
 	c->pending = 2;
-	c->depth++;
-	c->a = dns_lookup(c->dns, c->domain, ns_t_a, a_cb, c);
-	c->aaaa = dns_lookup(c->dns, c->domain, ns_t_aaaa, aaaa_cb, c);
-	leave(c);
+	c->st_a = c->st_aaaa = DNS_TEMPFAIL;
+	if (!(c->a = dns_lookup(c->dns, c->domain, ns_t_a, a_cb, c)))
+		c->pending--;
+	if (!(c->aaaa = dns_lookup(c->dns, c->domain, ns_t_aaaa, aaaa_cb, c)))
+		c->pending--;
+	if (c->pending == 0)
+		finish(c, SD_TEMPFAIL);
+}
+
+/* The result known at once, on the loop's next turn. */
+static void deferred_cb(void *arg, const struct dns_result *r)
+{
+	struct sender_check *c = arg;
+
+	c->mx = NULL;
+	finish(c, c->result);
 }
 
 struct sender_check *sender_check_start(struct dns *d, const char *domain, sender_cb cb, void *arg)
 {
-	struct sender_check *c;
+	struct sender_check *c = calloc(1, sizeof *c);
 
-	if (!domain || !*domain || domain[0] == '[') {
-		cb(arg, SD_NONE);
+	if (!c)
 		return NULL;
-	}
-	c = calloc(1, sizeof *c);
-	if (!c) {
-		cb(arg, SD_TEMPFAIL);
-		return NULL;
-	}
 	c->dns = d;
 	c->cb = cb;
 	c->arg = arg;
-	if (dns_normalise(domain, c->domain, sizeof c->domain) < 0) {
+	if (!domain || !*domain || domain[0] == '[') {
+		c->result = SD_NONE;
+		c->mx = dns_defer(d, deferred_cb, c);
+	} else if (dns_normalise(domain, c->domain, sizeof c->domain) < 0) {
+		c->result = SD_NXDOMAIN;
+		c->mx = dns_defer(d, deferred_cb, c);
+	} else {
+		c->mx = dns_lookup(d, c->domain, ns_t_mx, mx_cb, c);
+	}
+	if (!c->mx) {
 		free(c);
-		cb(arg, SD_NXDOMAIN);
 		return NULL;
 	}
-	c->depth = 1;
-	c->mx = dns_lookup(d, c->domain, ns_t_mx, mx_cb, c);
-	return leave(c) ? NULL : c;
+	return c;
 }
 
 void sender_check_cancel(struct sender_check *c)

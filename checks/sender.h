@@ -8,9 +8,12 @@
 typedef void (*sender_cb)(void *arg, enum sender_res res);
 struct sender_check;
 
-/* Check domain ("" or NULL = null sender). Calls cb exactly once: before
- * returning (result NULL) when the cache answers, else later. */
+/* Check domain ("" or NULL = null sender). cb runs exactly once, always
+ * later from the loop (never before this returns; dns.h states the rule),
+ * unless cancelled. NULL: no memory to start; cb will never run, and the
+ * caller takes SD_TEMPFAIL itself. */
 struct sender_check *sender_check_start(struct dns *d, const char *domain, sender_cb cb, void *arg);
+/* cb will not run. NULL is ignored; not for a check whose cb has run. */
 void sender_check_cancel(struct sender_check *c);
 const char *sender_res_name(enum sender_res r);
 

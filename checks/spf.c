@@ -54,7 +54,7 @@ struct answer {
 	char name[DNS_NAME_MAX + 1]; /* normalised */
 	int type;
 	enum ans_state state;
-	struct dns_req *req;         /* while ANS_PENDING, if asynchronous */
+	struct dns_req *req;         /* while ANS_PENDING */
 	enum dns_status st;
 	int n;                       /* records, DNS_OK only */
 	char **rr;                   /* in_addr, in6_addr or NUL-terminated text */
@@ -86,8 +86,8 @@ struct spf_check {
 	struct answer **ans;
 	int nans, ans_size;
 	int pending;                 /* lookups in flight */
-	int depth;                   /* our frames on the stack (see leave) */
-	int done;                    /* out is final; delivered by the outermost frame */
+	int done;                    /* out is final */
+	struct dns_req *later;       /* delivers an outcome known inside spf_check_start */
 
 	/* per pass */
 	int new_miss;
@@ -404,18 +404,22 @@ static int answer_parse(struct answer *a, const unsigned char *abuf, int alen)
 /* ---- lookups in flight ---- */
 
 static void advance(struct spf_check *c);
-static int leave(struct spf_check *c);
+static void deliver(struct spf_check *c);
 static void answer_cb(void *arg, const struct dns_result *r);
 
 static void lookup_start(struct answer *a)
 {
 	struct spf_check *c = a->c;
 
+	c->out.lookups++;
+	a->req = dns_lookup(c->dns, a->name, a->type, answer_cb, a);
+	if (a->req == NULL) { /* no memory to ask: a DNS error */
+		a->state = ANS_DONE;
+		a->st = DNS_TEMPFAIL;
+		return;
+	}
 	a->state = ANS_PENDING;
 	c->pending++;
-	c->out.lookups++;
-	/* the callback may run in here, and leaves req NULL then */
-	a->req = dns_lookup(c->dns, a->name, a->type, answer_cb, a);
 }
 
 /* libspf2 asks for the addresses of the first MX or PTR names next, one
@@ -451,13 +455,12 @@ static void answer_cb(void *arg, const struct dns_result *r)
 		answer_clear(a);
 		a->st = DNS_TEMPFAIL;
 	}
-	c->depth++;
 	prefetch(c, a);
 	c->pending--;
-	/* the outermost frame runs the next pass: here only if that is us */
-	if (c->depth == 1 && c->pending == 0 && !c->done)
+	if (c->pending == 0)
 		advance(c);
-	leave(c);
+	if (c->done)
+		deliver(c);
 }
 
 /* ---- the DNS layer libspf2 calls ---- */
@@ -916,8 +919,7 @@ static void run_pass(struct spf_check *c)
 	spf_jmp = NULL;
 }
 
-/* Run passes until one needs nothing new, or until lookups are in flight.
- * Only the outermost frame calls this. */
+/* Run passes until one needs nothing new, or until lookups are in flight. */
 static void advance(struct spf_check *c)
 {
 	while (!c->done) {
@@ -940,8 +942,7 @@ static void advance(struct spf_check *c)
 	}
 }
 
-/* Report the outcome and free c, unless a frame of ours up the stack still
- * uses c: the outermost one delivers (see leave). */
+/* Report the outcome and free c. */
 static void deliver(struct spf_check *c)
 {
 	struct spf_outcome out = c->out;
@@ -952,14 +953,13 @@ static void deliver(struct spf_check *c)
 	cb(arg, &out);
 }
 
-/* Leaving a frame of ours: returns 1 if c is gone. */
-static int leave(struct spf_check *c)
+/* An outcome known inside spf_check_start, on the loop's next turn. */
+static void deferred_cb(void *arg, const struct dns_result *r)
 {
-	if (--c->depth == 0 && c->done) {
-		deliver(c);
-		return 1;
-	}
-	return c->done;
+	struct spf_check *c = arg;
+
+	c->later = NULL;
+	deliver(c);
 }
 
 /* ---- starting a check ---- */
@@ -1069,37 +1069,11 @@ static int identity_set(struct spf_check *c, const char *helo, const char *sende
 	return 0;
 }
 
-struct spf_check *spf_check_start(struct dns *d, const struct sockaddr *client, const char *helo,
-                                  const char *sender, const char *receiver, spf_cb cb, void *arg)
+/* The first pass, with libspf2's server set up for this check. */
+static void evaluate(struct spf_check *c)
 {
-	struct spf_check *c = calloc(1, sizeof *c);
 	SPF_response_t *resp = NULL;
 
-	if (!c) {
-		struct spf_outcome o = {.res = SPF_RES_TEMPERROR};
-
-		str_copy(o.reason, sizeof o.reason, "out of memory");
-		cb(arg, &o);
-		return NULL;
-	}
-	/* libspf2's default handlers print to stderr and abort */
-	SPF_error_handler = spf_log_error;
-	SPF_warning_handler = spf_log_warning;
-	SPF_info_handler = spf_log_info;
-	SPF_debug_handler = NULL;
-	c->dns = d;
-	c->cb = cb;
-	c->arg = arg;
-	c->started_ms = now_ms();
-	c->depth = 1;
-	printable_copy(c->receiver, sizeof c->receiver, receiver && *receiver ? receiver : "unknown",
-	               SIZE_MAX);
-	if (identity_set(c, helo, sender) < 0)
-		return leave(c) ? NULL : c;
-	if (client_set(c, client) < 0) {
-		finish(c, SPF_RES_NONE, "no client IP address");
-		return leave(c) ? NULL : c;
-	}
 	c->layer.lookup = layer_lookup;
 	c->layer.get_spf = layer_get_spf;
 	c->layer.get_exp = layer_get_exp;
@@ -1116,13 +1090,42 @@ struct spf_check *spf_check_start(struct dns *d, const struct sockaddr *client, 
 	}
 	if (resp)
 		SPF_response_free(resp);
-	return leave(c) ? NULL : c;
+}
+
+struct spf_check *spf_check_start(struct dns *d, const struct sockaddr *client, const char *helo,
+                                  const char *sender, const char *receiver, spf_cb cb, void *arg)
+{
+	struct spf_check *c = calloc(1, sizeof *c);
+
+	if (!c)
+		return NULL;
+	/* libspf2's default handlers print to stderr and abort */
+	SPF_error_handler = spf_log_error;
+	SPF_warning_handler = spf_log_warning;
+	SPF_info_handler = spf_log_info;
+	SPF_debug_handler = NULL;
+	c->dns = d;
+	c->cb = cb;
+	c->arg = arg;
+	c->started_ms = now_ms();
+	printable_copy(c->receiver, sizeof c->receiver, receiver && *receiver ? receiver : "unknown",
+	               SIZE_MAX);
+	if (identity_set(c, helo, sender) == 0 && client_set(c, client) < 0)
+		finish(c, SPF_RES_NONE, "no client IP address");
+	if (!c->done)
+		evaluate(c);
+	if (c->done && !(c->later = dns_defer(d, deferred_cb, c))) {
+		spf_check_cancel(c);
+		return NULL;
+	}
+	return c;
 }
 
 void spf_check_cancel(struct spf_check *c)
 {
 	if (!c)
 		return;
+	dns_cancel(c->later);
 	for (int i = 0; i < c->nans; i++)
 		answer_free(c->ans[i]);
 	free(c->ans);

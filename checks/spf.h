@@ -14,8 +14,9 @@ struct spf_check;
 /* Evaluate SPF for client (the real client address, after PROXY), helo and
  * sender ("" or NULL = null sender: the HELO identity is checked).
  * receiver is our hostname (for %{r} and the explanation). cb runs exactly
- * once: before returning (result NULL) when every answer is cached, else
- * later from the loop. */
+ * once, always later from the loop (never before this returns; dns.h states
+ * the rule), unless cancelled. NULL: no memory to start; cb will never run,
+ * and the caller takes temperror itself. */
 struct spf_check *spf_check_start(struct dns *d, const struct sockaddr *client, const char *helo,
                                   const char *sender, const char *receiver, spf_cb cb, void *arg);
 /* cb will not run. Only for a check whose cb has not run yet. */

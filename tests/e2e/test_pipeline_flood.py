@@ -1,6 +1,6 @@
-"""Thousands of pipelined commands whose checks finish at once (cached DNS)
-are answered in order without growing the stack: moat survives and every
-reply comes back."""
+"""Thousands of pipelined commands whose checks finish in one loop turn
+(cached DNS) are answered in order without growing the stack: moat survives
+and every reply comes back."""
 
 from moatlib import SMTPClient
 
@@ -10,7 +10,7 @@ N = 3000
 def test_pipelined_mail_rset_flood(moat, backend):
     with SMTPClient(moat.port) as c:
         c.ehlo()
-        # Warm the DNS cache so that every further MAIL's checks are synchronous.
+        # Warm the DNS cache so that every further MAIL's checks take one loop turn.
         c.expect("MAIL FROM:<alice@example.org>", 250)
         c.expect("RSET", 250)
         c.send(b"MAIL FROM:<alice@example.org>\r\nRSET\r\n" * N)

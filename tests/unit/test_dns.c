@@ -578,6 +578,7 @@ struct got {
 	struct fx *relookup;      /* ask again for the same name from inside */
 	struct got *inner;
 	struct dns_req *inner_req;
+	int inner_calls_then;     /* inner->calls when the inner dns_lookup returned */
 };
 
 static void record(void *arg, const struct dns_result *r)
@@ -595,8 +596,10 @@ static void record(void *arg, const struct dns_result *r)
 		memcpy(g->abuf, r->abuf, (size_t)r->alen);
 	if (g->cancel)
 		dns_cancel(g->cancel);
-	if (g->relookup)
+	if (g->relookup) {
 		g->inner_req = dns_lookup(g->relookup->dns, r->name, r->type, record, g->inner);
+		g->inner_calls_then = g->inner->calls;
+	}
 }
 
 /* Run the loop until done(arg) or ms pass. Returns the loop turns taken, or
@@ -623,6 +626,19 @@ static int called(void *arg)
 static int wait_call(struct fx *f, struct got *g)
 {
 	return run_until(f, called, g, 5000);
+}
+
+/* One turn of the loop (with an answer ready, it does not wait): what was
+ * ready is delivered. */
+static void turn(struct fx *f)
+{
+	event_base_loop(f->base, EVLOOP_ONCE);
+}
+
+/* Turns without waiting until nothing is active: nothing more may happen. */
+static void idle(struct fx *f)
+{
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
 }
 
 static struct dns_stats stats(struct fx *f)
@@ -1012,8 +1028,10 @@ static void test_net_nxdomain_soa(void **state)
 	assert_true(g.alen > 12);                 /* the raw reply is kept */
 	assert_int_equal(g.abuf[3] & 0x0F, ns_r_nxdomain);
 	f.now += 29000;
-	assert_null(dns_lookup(f.dns, "nx.test", ns_t_a, record, &h));
-	assert_int_equal(h.calls, 1);             /* synchronously */
+	assert_non_null(dns_lookup(f.dns, "nx.test", ns_t_a, record, &h));
+	assert_int_equal(h.calls, 0);             /* never inside dns_lookup */
+	turn(&f);
+	assert_int_equal(h.calls, 1);             /* the next turn */
 	assert_int_equal(h.status, DNS_NXDOMAIN);
 	assert_int_equal(h.ttl, 1);               /* what is left of it */
 	assert_int_equal(h.alen, g.alen);
@@ -1072,7 +1090,10 @@ static void test_net_servfail(void **state)
 	assert_int_equal(g.abuf[3] & 0x0F, ns_r_servfail);
 	assert_int_equal(f.srv.queries, 1);
 	f.now += (DNS_TEMPFAIL_TTL - 1) * 1000;
-	assert_null(dns_lookup(f.dns, "servfail.test", ns_t_a, record, &h));
+	assert_non_null(dns_lookup(f.dns, "servfail.test", ns_t_a, record, &h));
+	assert_int_equal(h.calls, 0);
+	turn(&f);
+	assert_int_equal(h.calls, 1);
 	assert_int_equal(h.status, DNS_TEMPFAIL);
 	f.now += 1000;
 	assert_non_null(dns_lookup(f.dns, "servfail.test", ns_t_a, record, &k));
@@ -1159,7 +1180,9 @@ static void test_net_late_answer(void **state)
 	assert_true(wait_call(&f, &g) >= 0);
 	assert_int_equal(g.status, DNS_TEMPFAIL);
 	assert_int_equal(f.srv.replies, 0);
-	assert_null(dns_lookup(f.dns, "late.test", ns_t_a, record, &h));
+	assert_non_null(dns_lookup(f.dns, "late.test", ns_t_a, record, &h));
+	turn(&f);
+	assert_int_equal(h.calls, 1);
 	assert_int_equal(h.status, DNS_TEMPFAIL);  /* cached meanwhile */
 	/* wait for the late reply to be sent, then for c-ares to read it */
 	for (int i = 0; i < 500 && f.srv.replies == 0; i++)
@@ -1167,7 +1190,9 @@ static void test_net_late_answer(void **state)
 	assert_int_equal(f.srv.replies, 1);
 	for (int i = 0; i < 500; i++) {
 		memset(&h, 0, sizeof h);
-		assert_null(dns_lookup(f.dns, "late.test", ns_t_a, record, &h));
+		assert_non_null(dns_lookup(f.dns, "late.test", ns_t_a, record, &h));
+		turn(&f);
+		assert_int_equal(h.calls, 1);
 		if (h.status == DNS_OK)
 			break;
 		event_base_loop(f.base, EVLOOP_ONCE);
@@ -1297,13 +1322,15 @@ static void test_cancel(void **state)
 	dns_cancel(r[1]);
 	assert_true(run_until(&f, two_cached, &f, 5000) >= 0);
 	assert_int_equal(m.calls, 0);
-	assert_null(dns_lookup(f.dns, "mx.test", ns_t_mx, record, &m));
+	assert_non_null(dns_lookup(f.dns, "mx.test", ns_t_mx, record, &m));
+	turn(&f);
 	assert_int_equal(m.calls, 1);
 	assert_int_equal(f.srv.queries, 2);
 	fx_stop(&f);
 }
 
-/* Inside a callback: cancel another waiter, and ask again (a cache hit). */
+/* Inside a callback: cancel another waiter, and ask again (a cache hit,
+ * delivered after the callback has returned, in the same turn). */
 static void test_callback_reentry(void **state)
 {
 	struct fx f;
@@ -1316,10 +1343,99 @@ static void test_callback_reentry(void **state)
 	a.cancel = dns_lookup(f.dns, "a.test", ns_t_a, record, &b);
 	assert_true(wait_call(&f, &a) >= 0);
 	assert_int_equal(b.calls, 0);
-	assert_null(a.inner_req);
+	assert_non_null(a.inner_req);
+	assert_int_equal(a.inner_calls_then, 0);
 	assert_int_equal(inner.calls, 1);
 	assert_int_equal(inner.status, DNS_OK);
 	assert_int_equal(f.srv.queries, 1);
+	fx_stop(&f);
+}
+
+/* Callbacks in the order of the ready queue. */
+struct order {
+	int seen[16];
+	int n;
+};
+
+struct tagged {
+	struct order *o;
+	int tag;
+	int status;               /* -1: no result (dns_defer) */
+	int had_result;
+};
+
+static void note(void *arg, const struct dns_result *r)
+{
+	struct tagged *t = arg;
+
+	t->had_result = r != NULL;
+	t->status = r ? (int)r->status : -1;
+	if (t->o->n < 16)
+		t->o->seen[t->o->n++] = t->tag;
+}
+
+/* N cache hits (and a dns_defer among them): nobody is called inside
+ * dns_lookup; one loop turn delivers them all, in the order asked, each
+ * counted as a hit; one cancelled before the turn is never called. */
+static void test_hits_one_turn(void **state)
+{
+	struct fx f;
+	struct order o = { { 0 }, 0 };
+	struct tagged t[8];
+	struct dns_req *r[8];
+	char name[32];
+	static const int want[] = { 0, 1, 2, 4, 5, 6, 7 };
+
+	fx_start(&f, 1000, 2, 100);
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct tagged){ &o, i, 0, 0 };
+		snprintf(name, sizeof name, "h%d.test", i);
+		if (i != 5)
+			assert_int_equal(dns_inject(f.dns, name, ns_t_a, i % 2 ? DNS_NXDOMAIN : DNS_NODATA,
+			                            NULL, 0, 60), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof name, "h%d.test", i);
+		r[i] = i == 5 ? dns_defer(f.dns, note, &t[i]) : dns_lookup(f.dns, name, ns_t_a, note, &t[i]);
+		assert_non_null(r[i]);
+	}
+	dns_cancel(r[3]);
+	assert_int_equal(o.n, 0);
+	assert_int_equal(stats(&f).hits, 7);
+	turn(&f);
+	assert_int_equal(o.n, 7);
+	assert_memory_equal(o.seen, want, sizeof want);
+	for (int i = 0; i < 8; i++) {
+		if (i == 3)
+			continue;
+		assert_int_equal(t[i].had_result, i != 5);
+		if (i != 5)
+			assert_int_equal(t[i].status, i % 2 ? DNS_NXDOMAIN : DNS_NODATA);
+	}
+	idle(&f);
+	assert_int_equal(o.n, 7);
+	assert_int_equal(f.srv.queries, 0);
+	fx_stop(&f);
+}
+
+/* Answered but not yet called back when dns_free comes: nobody is called,
+ * nothing leaks (LSan), the answer with a reply included. */
+static void test_free_with_answers_queued(void **state)
+{
+	struct fx f;
+	struct order o = { { 0 }, 0 };
+	struct tagged t[3] = { { &o, 0, 0, 0 }, { &o, 1, 0, 0 }, { &o, 2, 0, 0 } };
+	unsigned char reply[64] = { 0 };
+
+	fx_start(&f, 1000, 2, 100);
+	assert_int_equal(dns_inject(f.dns, "q.test", ns_t_a, DNS_OK, reply, (int)sizeof reply, 60), 0);
+	assert_non_null(dns_lookup(f.dns, "q.test", ns_t_a, note, &t[0]));
+	assert_non_null(dns_lookup(f.dns, "", ns_t_a, note, &t[1]));
+	assert_non_null(dns_defer(f.dns, note, &t[2]));
+	dns_free(f.dns);
+	f.dns = NULL;
+	idle(&f);
+	assert_int_equal(o.n, 0);
 	fx_stop(&f);
 }
 
@@ -1340,7 +1456,7 @@ static void test_net_normalisation(void **state)
 	fx_stop(&f);
 }
 
-/* Names c-ares or we refuse: answered NXDOMAIN inside dns_lookup. */
+/* Names c-ares or we refuse: NXDOMAIN, on the next turn. */
 static void test_bad_names(void **state)
 {
 	struct fx f;
@@ -1350,17 +1466,21 @@ static void test_bad_names(void **state)
 	fx_start(&f, 1000, 2, 100);
 	memset(label, 'x', 64);
 	memcpy(label + 64, ".test", 6);
-	assert_null(dns_lookup(f.dns, label, ns_t_a, record, &g));  /* EBADNAME in ares_query */
-	assert_int_equal(g.calls, 1);
-	assert_int_equal(g.status, DNS_NXDOMAIN);
+	assert_non_null(dns_lookup(f.dns, label, ns_t_a, record, &g));  /* EBADNAME in ares_query */
 	memset(longname, 'a', sizeof longname - 1);
 	longname[sizeof longname - 1] = '\0';
-	assert_null(dns_lookup(f.dns, longname, ns_t_a, record, &h));
+	assert_non_null(dns_lookup(f.dns, longname, ns_t_a, record, &h));
+	assert_non_null(dns_lookup(f.dns, "", ns_t_a, record, &k));
+	assert_int_equal(g.calls + h.calls + k.calls, 0);
+	turn(&f);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+	assert_int_equal(h.calls, 1);
 	assert_int_equal(h.status, DNS_NXDOMAIN);
-	assert_null(dns_lookup(f.dns, "", ns_t_a, record, &k));
+	assert_string_equal(h.name, longname);
 	assert_int_equal(k.calls, 1);
 	assert_int_equal(k.status, DNS_NXDOMAIN);
-	event_base_loop(f.base, EVLOOP_NONBLOCK);
+	idle(&f);
 	assert_int_equal(g.calls + h.calls + k.calls, 3);
 	assert_int_equal(f.srv.queries, 0);
 	assert_int_equal(stats(&f).queries, 0);
@@ -1375,7 +1495,9 @@ static void test_inject(void **state)
 	fx_start(&f, 1000, 2, 100);
 	assert_int_equal(dns_inject(f.dns, "Foo.Example.", ns_t_txt, DNS_NXDOMAIN, NULL, 0, 100), 0);
 	assert_int_equal(dns_inject(f.dns, "", ns_t_txt, DNS_NXDOMAIN, NULL, 0, 100), -1);
-	assert_null(dns_lookup(f.dns, "foo.example", ns_t_txt, record, &g));
+	assert_non_null(dns_lookup(f.dns, "foo.example", ns_t_txt, record, &g));
+	assert_int_equal(g.calls, 0);
+	turn(&f);
 	assert_int_equal(g.calls, 1);
 	assert_int_equal(g.status, DNS_NXDOMAIN);
 	assert_int_equal(g.ttl, 100);
@@ -1426,7 +1548,8 @@ static void test_free_pending(void **state)
 	fx_stop(&f);
 }
 
-/* Past DNS_INFLIGHT_MAX queries, lookups fail at once instead of queueing. */
+/* Past DNS_INFLIGHT_MAX queries, lookups fail on the next turn instead of
+ * queueing. */
 static void test_inflight_limit(void **state)
 {
 	struct fx f;
@@ -1438,7 +1561,9 @@ static void test_inflight_limit(void **state)
 		snprintf(n, sizeof n, "q%d.silent.test", i);
 		assert_non_null(dns_lookup(f.dns, n, ns_t_a, fail_if_called, NULL));
 	}
-	assert_null(dns_lookup(f.dns, "one-more.silent.test", ns_t_a, record, &g));
+	assert_non_null(dns_lookup(f.dns, "one-more.silent.test", ns_t_a, record, &g));
+	assert_int_equal(g.calls, 0);
+	turn(&f);
 	assert_int_equal(g.calls, 1);
 	assert_int_equal(g.status, DNS_TEMPFAIL);
 	/* joining a query in flight is still fine */
@@ -1488,6 +1613,8 @@ int main(void)
 		cmocka_unit_test(test_coalescing_without_cache),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_callback_reentry),
+		cmocka_unit_test(test_hits_one_turn),
+		cmocka_unit_test(test_free_with_answers_queued),
 		cmocka_unit_test(test_net_normalisation),
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_inject),

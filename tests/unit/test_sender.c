@@ -1,10 +1,11 @@
 /* test_sender.c - checks/sender.c, the sender-domain check (RFC 5321 5.1,
  * RFC 7505) over checks/dns.c.
  *
- * Synchronous cases seed the DNS cache with dns_inject() and point the
- * resolver at a loopback UDP socket that nobody answers: each row then also
- * proves that no query went out. Asynchronous cases run a tiny DNS responder
- * on loopback in the test's own event loop. Nothing sleeps: the loop runs
+ * Cached cases seed the DNS cache with dns_inject() and point the resolver
+ * at a loopback UDP socket that nobody answers: each row then also proves
+ * that no query went out, and that one loop turn delivers the result.
+ * Asynchronous cases run a tiny DNS responder on loopback in the test's own
+ * event loop. Nothing sleeps: the loop runs
  * until the callback fired, with a deadline. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -404,27 +405,29 @@ static void test_mx_classify_damaged(void **state)
 	assert_int_equal(sender_mx_classify(p.b, (int)p.n), -1);
 }
 
-/* ---- synchronous: every answer from the cache ---- */
+/* ---- every answer from the cache: one loop turn ---- */
 
-/* Exactly one callback before sender_check_start returns NULL, no query. */
-static void check_sync(struct fx *f, const char *domain, enum sender_res want, const char *what)
+/* A handle and no callback from sender_check_start; exactly one callback
+ * after one loop turn, no query. */
+static void check_cached(struct fx *f, const char *domain, enum sender_res want, const char *what)
 {
 	struct got g = { 0 };
 	struct sender_check *c = sender_check_start(f->dns, domain, on_result, &g);
 
-	if (c != NULL) {
-		sender_check_cancel(c);
-		fail_msg("%s: returned a handle, expected synchronous completion", what);
-	}
+	if (c == NULL)
+		fail_msg("%s: no handle", what);
+	if (g.calls != 0)
+		fail_msg("%s: called before sender_check_start returned", what);
+	event_base_loop(f->base, EVLOOP_ONCE);
 	if (g.calls != 1)
-		fail_msg("%s: %d callbacks", what, g.calls);
+		fail_msg("%s: %d callbacks after one turn", what, g.calls);
 	if (g.res != want)
 		fail_msg("%s: got %s want %s", what, sender_res_name(g.res), sender_res_name(want));
 	run_idle(f);
 	assert_int_equal(g.calls, 1);
 }
 
-static void test_sync_cached(void **state)
+static void test_cached(void **state)
 {
 	static const unsigned char junk[] = { 0x12, 0x34, 0x81, 0x80, 0x00 };
 	static const struct {
@@ -445,7 +448,7 @@ static void test_sync_cached(void **state)
 		{ "MX + null MX", "example.com",
 		  { { ns_t_mx, DNS_OK, "mx 10 mail.example.com; mx 0 ." } }, SD_PASS },
 		/* the null MX ends the check: A/AAAA not consulted (not injected:
-		 * a lookup would go to the network and not be synchronous) */
+		 * a lookup would go to the network) */
 		{ "null MX ignores A", "example.com",
 		  { { ns_t_mx, DNS_OK, "mx 0 ." } }, SD_NULLMX },
 		{ "no MX, A", "example.com",
@@ -506,7 +509,7 @@ static void test_sync_cached(void **state)
 		assert_int_equal(dns_normalise(rows[i].domain, key, sizeof key), 0);
 		inject(&f, key, rows[i].inj, NROWS(rows[i].inj));
 		snprintf(what, sizeof what, "row %zu (%s)", i, rows[i].what);
-		check_sync(&f, rows[i].domain, rows[i].want, what);
+		check_cached(&f, rows[i].domain, rows[i].want, what);
 		if (queries_sent(&f) != 0 || sink_count(&f) != 0)
 			fail_msg("%s: went to the network", what);
 		fx_stop(&f);
@@ -536,7 +539,7 @@ static void test_not_checked(void **state)
 		struct dns_stats st;
 
 		snprintf(what, sizeof what, "row %zu (%s)", i, rows[i].domain ? rows[i].domain : "NULL");
-		check_sync(&f, rows[i].domain, rows[i].want, what);
+		check_cached(&f, rows[i].domain, rows[i].want, what);
 		dns_get_stats(f.dns, &st);
 		assert_int_equal(st.hits, 0);
 		assert_int_equal(st.queries, 0);
@@ -545,7 +548,7 @@ static void test_not_checked(void **state)
 	fx_stop(&f);
 }
 
-/* Longer than a DNS name may be: answered at once, nothing sent. */
+/* Longer than a DNS name may be: answered on the next turn, nothing sent. */
 static void test_name_too_long(void **state)
 {
 	struct fx f;
@@ -556,14 +559,14 @@ static void test_name_too_long(void **state)
 	name[sizeof name - 1] = '\0';
 	for (size_t i = 63; i < sizeof name - 1; i += 64)
 		name[i] = '.';
-	check_sync(&f, name, SD_NXDOMAIN, "254+ characters");
+	check_cached(&f, name, SD_NXDOMAIN, "254+ characters");
 	assert_int_equal(queries_sent(&f), 0);
 	assert_int_equal(sink_count(&f), 0);
 	fx_stop(&f);
 }
 
-/* Each check reads the cache afresh: one cache, many checks. */
-static void test_sync_repeat(void **state)
+/* Each check reads the cache afresh: one cache, many checks, one turn. */
+static void test_cached_repeat(void **state)
 {
 	struct fx f;
 	struct got g[3] = { { 0 } };
@@ -573,7 +576,11 @@ static void test_sync_repeat(void **state)
 	build_reply(&p, 0, ns_r_noerror, "nullmx.example", ns_t_mx, "mx 0 .");
 	assert_int_equal(dns_inject(f.dns, "nullmx.example", ns_t_mx, DNS_OK, p.b, (int)p.n, 300), 0);
 	for (int i = 0; i < 3; i++) {
-		assert_null(sender_check_start(f.dns, "nullmx.example", on_result, &g[i]));
+		assert_non_null(sender_check_start(f.dns, "nullmx.example", on_result, &g[i]));
+		assert_int_equal(g[i].calls, 0);
+	}
+	event_base_loop(f.base, EVLOOP_ONCE);
+	for (int i = 0; i < 3; i++) {
 		assert_int_equal(g[i].calls, 1);
 		assert_int_equal(g[i].res, SD_NULLMX);
 	}
@@ -775,8 +782,7 @@ static void test_async(void **state)
 		inject(&n.f, rows[i].domain, rows[i].inj, NROWS(rows[i].inj));
 		c = sender_check_start(n.f.dns, rows[i].domain, on_result, &g);
 		if (c == NULL)
-			fail_msg("row %zu (%s): completed synchronously (%d calls)", i, rows[i].what,
-			         g.calls);
+			fail_msg("row %zu (%s): no handle", i, rows[i].what);
 		assert_int_equal(g.calls, 0);
 		if (run_until(&n.f, called, &g, 5000) < 0)
 			fail_msg("row %zu (%s): no callback", i, rows[i].what);
@@ -812,9 +818,11 @@ static void test_async_order(void **state)
 	assert_int_equal(n.srv.queries, 3);
 	snprintf(want, sizeof want, "b.test/%d", ns_t_mx);
 	assert_string_equal(n.srv.asked[0], want);
-	/* the answers are cached: the same check again is synchronous */
+	/* the answers are cached: the same check again takes one turn */
 	memset(&g, 0, sizeof g);
-	assert_null(sender_check_start(n.f.dns, "b.test", on_result, &g));
+	assert_non_null(sender_check_start(n.f.dns, "b.test", on_result, &g));
+	assert_int_equal(g.calls, 0);
+	event_base_loop(n.f.base, EVLOOP_ONCE);
 	assert_int_equal(g.calls, 1);
 	assert_int_equal(g.res, SD_PASS);
 	assert_int_equal(n.srv.queries, 3);
@@ -900,6 +908,8 @@ static void test_cancel(void **state)
 		inject(&n.f, "d.test", rows[i].inj, NROWS(rows[i].inj));
 		c = sender_check_start(n.f.dns, "d.test", on_result, &g);
 		assert_non_null(c);
+		if (rows[i].inj[0].type) /* one turn: the cached MX in, A and AAAA out */
+			event_base_loop(n.f.base, EVLOOP_ONCE);
 		if (run_until(&n.f, has_entries, &w, 5000) < 0)
 			fail_msg("row %zu (%s): answers before cancel never came", i, rows[i].what);
 		if (g.calls != 0)
@@ -941,10 +951,10 @@ int main(void)
 		cmocka_unit_test(test_res_name),
 		cmocka_unit_test(test_mx_classify),
 		cmocka_unit_test(test_mx_classify_damaged),
-		cmocka_unit_test(test_sync_cached),
+		cmocka_unit_test(test_cached),
 		cmocka_unit_test(test_not_checked),
 		cmocka_unit_test(test_name_too_long),
-		cmocka_unit_test(test_sync_repeat),
+		cmocka_unit_test(test_cached_repeat),
 		cmocka_unit_test(test_async),
 		cmocka_unit_test(test_async_order),
 		cmocka_unit_test(test_async_two_checks),
