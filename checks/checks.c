@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "checks/checks.h"
 #include "proxy/lib/replies.h"
 #include "proxy/lib/bounds.h"
@@ -56,6 +58,8 @@ struct checks {
 	int sender_pending, spf_pending;
 	verdict_cb done;              /* the caller's callback for the stage in flight */
 	void *done_arg;
+	struct event *later;          /* made active: the stage decides on the next turn */
+	enum rule_stage later_stage;
 	/* connection */
 	int rdns_done;
 	enum rdns_res rdns;
@@ -113,6 +117,8 @@ const char *checks_tags(const struct checks *c)
 	return c && c->tags ? c->tags : "";
 }
 
+static void on_later(evutil_socket_t fd, short what, void *arg);
+
 struct checks *checks_new(const struct check_options *opt, const struct check_env *env,
                           const struct sockaddr *client)
 {
@@ -131,6 +137,10 @@ struct checks *checks_new(const struct check_options *opt, const struct check_en
 	       client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	sockaddr_ntop(client, c->client_ip, sizeof c->client_ip);
 	c->trusted = relay_client_trusted(opt, client);
+	if (!(c->later = event_new(env->base, -1, 0, on_later, c))) {
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -246,14 +256,42 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 	free(d);
 }
 
+/* ---- the verdict of a stage ------------------------------------------------ */
+
+/* Decide the stage and tell the caller. */
+static void stage_done(struct checks *c, enum rule_stage stage)
+{
+	struct verdict v;
+
+	if (stage == STAGE_MAIL && !c->t)
+		refuse(&v, R_LOCAL_ERROR, NULL, "out of memory", c->opt.hostname);
+	else if (stage == STAGE_DATA && !c->t)
+		go_on(&v); /* DATA without MAIL: not from a session */
+	else
+		decide(c, stage, &v);
+	c->done(c->done_arg, &v);
+}
+
+/* Every check of the stage is in before its start call returned: the
+ * verdict still comes later, on the loop's next turn (dns.h states the rule). */
+static void decide_later(struct checks *c, enum rule_stage stage)
+{
+	c->later_stage = stage;
+	event_active(c->later, EV_READ, 0);
+}
+
+static void on_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct checks *c = arg;
+
+	stage_done(c, c->later_stage);
+}
+
 /* ---- connect ---------------------------------------------------------------- */
 
 static void connect_decide(struct checks *c)
 {
-	struct verdict v;
-
-	decide(c, STAGE_CONNECT, &v);
-	c->done(c->done_arg, &v);
+	stage_done(c, STAGE_CONNECT);
 }
 
 static void rdns_set(struct checks *c, enum rdns_res res, const char *name)
@@ -278,13 +316,13 @@ void checks_connect(struct checks *c, verdict_cb done, void *arg)
 	c->done = done;
 	c->done_arg = arg;
 	if (!c->rs || !(ruleset_uses(c->rs) & (1u << FACT_RDNS)) || !c->env.dns) {
-		connect_decide(c);
+		decide_later(c, STAGE_CONNECT);
 		return;
 	}
 	c->rd = rdns_start(c->env.dns, (const struct sockaddr *)&c->client, rdns_cb_, c);
 	if (!c->rd) { /* no memory to start it */
 		rdns_set(c, RDNS_TEMPFAIL, "");
-		connect_decide(c);
+		decide_later(c, STAGE_CONNECT);
 	}
 }
 
@@ -307,12 +345,8 @@ void checks_helo(struct checks *c, const char *helo, struct verdict *out)
 
 static void mail_maybe_done(struct checks *c)
 {
-	struct verdict v;
-
-	if (c->sender_pending || c->spf_pending)
-		return;
-	decide(c, STAGE_MAIL, &v);
-	c->done(c->done_arg, &v);
+	if (!c->sender_pending && !c->spf_pending)
+		stage_done(c, STAGE_MAIL);
 }
 
 static void sender_set(struct checks *c, enum sender_res res)
@@ -367,10 +401,7 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 	c->done = done;
 	c->done_arg = arg;
 	if (!(c->t = calloc(1, sizeof *c->t))) {
-		struct verdict v;
-
-		refuse(&v, R_LOCAL_ERROR, NULL, "out of memory", c->opt.hostname);
-		done(arg, &v);
+		decide_later(c, STAGE_MAIL); /* refused: out of memory */
 		return;
 	}
 	c->t->from = *from;
@@ -396,7 +427,8 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 		cut_copy(o.reason, sizeof o.reason, "out of memory");
 		spf_set(c, &o);
 	}
-	mail_maybe_done(c);
+	if (!c->sender_pending && !c->spf_pending)
+		decide_later(c, STAGE_MAIL);
 }
 
 /* ---- RCPT: relaying ---------------------------------------------------------- */
@@ -483,10 +515,7 @@ static void read_headers(struct checks_txn *t, dkim_reader rd, void *rarg)
 
 static void data_decide(struct checks *c)
 {
-	struct verdict v;
-
-	decide(c, STAGE_DATA, &v);
-	c->done(c->done_arg, &v);
+	stage_done(c, STAGE_DATA);
 }
 
 static void dkim_set(struct checks *c, const struct dkim_outcome *o)
@@ -509,17 +538,14 @@ void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verd
 	c->done = done;
 	c->done_arg = arg;
 	if (!c->t) { /* DATA without MAIL: not from a session */
-		struct verdict v;
-
-		go_on(&v);
-		done(arg, &v);
+		decide_later(c, STAGE_DATA);
 		return;
 	}
 	c->t->size = size;
 	if (c->rs && (ruleset_uses(c->rs) & (1u << FACT_HEADER)) && ruleset_stage_count(c->rs, STAGE_DATA))
 		read_headers(c->t, rd, rarg);
 	if (!c->opt.check_dkim || !c->env.dkim) {
-		data_decide(c);
+		decide_later(c, STAGE_DATA);
 		return;
 	}
 	c->dk = dkim_check_start(c->env.dkim, rd, rarg, size, dkim_cb_, c);
@@ -527,7 +553,7 @@ void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verd
 		struct dkim_outcome o = {.summary = DKIM_RES_TEMPERROR};
 
 		dkim_set(c, &o);
-		data_decide(c);
+		decide_later(c, STAGE_DATA);
 	}
 }
 
@@ -540,6 +566,8 @@ void checks_txn_end(struct checks *c)
 
 	if (!c)
 		return;
+	if (c->later_stage >= STAGE_MAIL)
+		event_del(c->later); /* its verdict due on the next turn, too */
 	sender_check_cancel(c->sc);
 	spf_check_cancel(c->spf);
 	dkim_check_cancel(c->dk);
@@ -570,6 +598,7 @@ void checks_free(struct checks *c)
 		return;
 	checks_txn_end(c);
 	rdns_cancel(c->rd);
+	event_free(c->later);
 	free(c->helo);
 	free(c->rdns_name);
 	free(c->tags);

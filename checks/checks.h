@@ -1,9 +1,12 @@
 /* checks.h - the checks of a session and the rules that decide on them.
  *
  * One struct checks per client session. At each stage the session hands it
- * what the client said; it runs that stage's checks (asynchronous ones call
- * done exactly once, now or later from the event loop), gathers the facts,
- * evaluates the config's ruleset and returns one verdict. A verdict with
+ * what the client said; it runs that stage's checks, gathers the facts,
+ * evaluates the config's ruleset and returns one verdict: HELO and RCPT at
+ * once, in *out; connect, MAIL and DATA through done, which runs exactly
+ * once, always later from the loop (never before the call returns, even
+ * when every answer was known at once: dns.h states the rule), unless
+ * checks_free or the transaction's end comes first. A verdict with
  * code 0 means "go on". Checks never write to the client: the session sends
  * what the verdict says. Nothing here knows about sockets, so "moat check"
  * drives the same code without a session. */
@@ -22,6 +25,7 @@
 
 #define CHECKS_TAGS_MAX 8192 /* bytes of header fields tag rules add to one message */
 
+struct event_base;
 struct rule_verdict;
 struct ruleset;
 struct strset;
@@ -49,6 +53,7 @@ struct check_results {
 
 /* What the checks need from the process. */
 struct check_env {
+	struct event_base *base;  /* the loop every done runs from */
 	struct dns *dns;
 	struct dkim_verifier *dkim;
 	/* every tag, log and monitor hit of a rule, for the log (may be NULL);
@@ -95,7 +100,8 @@ void checks_rcpt_accepted(struct checks *c);
 /* End of data: DKIM over the message (SMTP wire form, read through rd),
  * then the data rules. size is the message's size as received. */
 void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verdict_cb done, void *arg);
-/* The transaction is over (delivered, refused, RSET): forget its facts. */
+/* The transaction is over (delivered, refused, RSET): forget its facts;
+ * a MAIL or DATA verdict not delivered yet never will be. */
 void checks_txn_end(struct checks *c);
 
 /* The transaction's results so far; NULL outside a transaction. */

@@ -357,7 +357,7 @@ int check_main(int argc, char **argv, const char *default_config)
 	}
 	dkim_verifier_set_wait(dkim, run.base, 0);
 	{
-		struct check_env env = {dns, dkim, hit_cb, &run.rep};
+		struct check_env env = {run.base, dns, dkim, hit_cb, &run.rep};
 
 		c = checks_new(&copt, &env, (struct sockaddr *)&ss);
 	}

@@ -822,7 +822,7 @@ static void connect_verdict(void *arg, const struct verdict *v)
  * connect checks (the reverse DNS lookup is asynchronous), then greet. */
 static void greet(struct session *s)
 {
-	struct check_env env = {s->srv->dns, s->srv->dkim, session_rule_hit, s};
+	struct check_env env = {s->srv->base, s->srv->dns, s->srv->dkim, session_rule_hit, s};
 	struct check_options opt;
 	int n;
 
