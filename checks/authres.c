@@ -96,41 +96,63 @@ static void comment_text(const char *in, char *out, size_t size)
 			out[o] = ' ';
 }
 
+void authres_begin(struct authres *a, char *buf, size_t size, const char *authserv_id)
+{
+	a->buf = buf;
+	a->size = size;
+	a->n = 0;
+	a->any = 0;
+	AR_ADD(buf, size, a->n, AR_NAME ": %s", authserv_id);
+}
+
+void authres_spf(struct authres *a, const struct spf_outcome *spf)
+{
+	AR_ADD(a->buf, a->size, a->n, ";\r\n\tspf=%s", spf_res_name(spf->res));
+	add_prop(a->buf, a->size, &a->n, spf->helo_identity ? "smtp.helo" : "smtp.mailfrom",
+	         spf->helo_identity ? spf->domain : spf->identity);
+	a->any = 1;
+}
+
+void authres_dkim(struct authres *a, const struct dkim_outcome *dkim)
+{
+	if (dkim->nsigs == 0)
+		AR_ADD(a->buf, a->size, a->n, ";\r\n\tdkim=none");
+	for (int i = 0; i < dkim->nsigs && i < DKIM_MAX_SIGS; i++) {
+		const struct dkim_sig_result *s = &dkim->sig[i];
+
+		AR_ADD(a->buf, a->size, a->n, ";\r\n\tdkim=%s", dkim_res_name(s->res));
+		if (s->reason[0] && s->res != DKIM_RES_PASS) {
+			char r[128];
+
+			comment_text(s->reason, r, sizeof r);
+			AR_ADD(a->buf, a->size, a->n, " (%s)", r);
+		}
+		add_prop(a->buf, a->size, &a->n, "header.d", s->domain);
+		add_prop(a->buf, a->size, &a->n, "header.s", s->selector);
+		add_prop(a->buf, a->size, &a->n, "header.b", s->b);
+	}
+	a->any = 1;
+}
+
+int authres_end(struct authres *a)
+{
+	if (!a->any)
+		AR_ADD(a->buf, a->size, a->n, "; none");
+	AR_ADD(a->buf, a->size, a->n, "\r\n");
+	return a->n;
+}
+
 int authres_format(char *buf, size_t size, const char *authserv_id, const struct spf_outcome *spf,
                    const struct dkim_outcome *dkim)
 {
-	int n = 0, i, any = 0;
+	struct authres a;
 
-	AR_ADD(buf, size, n, AR_NAME ": %s", authserv_id);
-	if (spf) {
-		AR_ADD(buf, size, n, ";\r\n\tspf=%s", spf_res_name(spf->res));
-		add_prop(buf, size, &n, spf->helo_identity ? "smtp.helo" : "smtp.mailfrom",
-		         spf->helo_identity ? spf->domain : spf->identity);
-		any = 1;
-	}
-	if (dkim) {
-		if (dkim->nsigs == 0)
-			AR_ADD(buf, size, n, ";\r\n\tdkim=none");
-		for (i = 0; i < dkim->nsigs && i < DKIM_MAX_SIGS; i++) {
-			const struct dkim_sig_result *s = &dkim->sig[i];
-
-			AR_ADD(buf, size, n, ";\r\n\tdkim=%s", dkim_res_name(s->res));
-			if (s->reason[0] && s->res != DKIM_RES_PASS) {
-				char r[128];
-
-				comment_text(s->reason, r, sizeof r);
-				AR_ADD(buf, size, n, " (%s)", r);
-			}
-			add_prop(buf, size, &n, "header.d", s->domain);
-			add_prop(buf, size, &n, "header.s", s->selector);
-			add_prop(buf, size, &n, "header.b", s->b);
-		}
-		any = 1;
-	}
-	if (!any)
-		AR_ADD(buf, size, n, "; none");
-	AR_ADD(buf, size, n, "\r\n");
-	return n;
+	authres_begin(&a, buf, size, authserv_id);
+	if (spf)
+		authres_spf(&a, spf);
+	if (dkim)
+		authres_dkim(&a, dkim);
+	return authres_end(&a);
 }
 
 /* Skip white space, folding and (nested) comments (RFC 5322 CFWS). */

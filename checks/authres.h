@@ -7,8 +7,22 @@
 #include "checks/dkim.h"
 #include "checks/spf.h"
 
-/* Our header field, folded, CRLF-terminated. spf/dkim may be NULL (not
- * run). Returns the length, or -1 if it did not fit. */
+/* Our header field, built method by method: begin, each check's result
+ * (the registry's rows call authres_spf, authres_dkim), end. Folded,
+ * CRLF-terminated; "; none" when no method was added. */
+struct authres {
+	char *buf;
+	size_t size;
+	int n;     /* length so far; -1 once it did not fit */
+	int any;   /* a method was added */
+};
+void authres_begin(struct authres *a, char *buf, size_t size, const char *authserv_id);
+void authres_spf(struct authres *a, const struct spf_outcome *spf);
+void authres_dkim(struct authres *a, const struct dkim_outcome *dkim);
+/* Returns the length, or -1 if it did not fit. */
+int authres_end(struct authres *a);
+
+/* All in one: spf/dkim may be NULL (not run). */
 int authres_format(char *buf, size_t size, const char *authserv_id, const struct spf_outcome *spf,
                    const struct dkim_outcome *dkim);
 

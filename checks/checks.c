@@ -1,24 +1,29 @@
 /* checks.c - runs the checks of each stage, gathers the facts, lets the
  * ruleset decide, and hands the caller one verdict.
  *
- * MAIL starts the sender-domain check and SPF side by side; the rules run
- * when both are in. At the end of data, DKIM runs over the message. Every
- * result stays here for the log and for Authentication-Results. What is
- * refused and how is the ruleset's business (rules/default.rules when the
- * config names none), with one exception: relay protection. */
+ * At connect, MAIL and the end of data, every wanted check of the registry
+ * for the stage starts side by side (checks/registry.c); the rules run when
+ * the last is in. Every result stays here, in a slot per check, for the
+ * rules, the log and Authentication-Results. What is refused and how is
+ * the ruleset's business (rules/default.rules when the config names none),
+ * with one exception: relay protection. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
 
+#include "checks/authres.h"
 #include "checks/checks.h"
-#include "proxy/lib/replies.h"
-#include "proxy/lib/bounds.h"
 #include "checks/recipients.h"
+#include "checks/registry.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/log.h"
+#include "proxy/lib/replies.h"
+#include "proxy/lib/text.h"
 #include "rules/rules.h"
-#include "checks/spf_cache.h"
+
+#define CHECKS_MAX 16 /* rows of the registry */
 
 struct stored_rcpt {
 	char *addr;
@@ -39,7 +44,15 @@ struct checks_txn {
 	struct rule_header *headers;  /* data stage, when a rule tests headers */
 	size_t nheaders;
 	char *header_buf;
-	struct check_results res;
+};
+
+/* One check of the registry in this session. */
+struct slot {
+	struct checks *c;
+	void *result;                 /* allocated when it starts; kept for the connection
+	                               * (connect checks) or the transaction */
+	void *handle;                 /* in flight */
+	int done;                     /* result holds its answer */
 };
 
 struct checks {
@@ -50,20 +63,12 @@ struct checks {
 	char client_ip[INET6_ADDRSTRLEN];
 	int trusted;
 	char *helo;                   /* NULL before HELO */
-	/* in flight */
-	struct rdns_check *rd;
-	struct sender_check *sc;
-	struct spf_check *spf;
-	struct dkim_check *dk;
-	int sender_pending, spf_pending;
+	struct slot slot[CHECKS_MAX]; /* by registry row */
+	int pending;                  /* checks of the stage in flight */
+	enum rule_stage stage;        /* the stage they belong to */
 	verdict_cb done;              /* the caller's callback for the stage in flight */
 	void *done_arg;
 	struct event *later;          /* made active: the stage decides on the next turn */
-	enum rule_stage later_stage;
-	/* connection */
-	int rdns_done;
-	enum rdns_res rdns;
-	char *rdns_name;              /* with RDNS_OK */
 	struct checks_txn *t;         /* NULL outside MAIL .. end of the transaction */
 	/* tag rules' header fields, CRLF lines: the connect stage's, the
 	 * HELO's, then the transaction's; allocated at the first tag */
@@ -72,15 +77,6 @@ struct checks {
 	size_t tags_conn, tags_len;   /* end of the connection's (connect + HELO); end of all */
 	int tags_dropped;
 };
-
-/* Bounded copy that may cut (texts from outside, e.g. an SPF explanation). */
-static void cut_copy(char *dst, size_t size, const char *src)
-{
-	size_t n = strnlen(src, size - 1);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 static void go_on(struct verdict *v)
 {
@@ -93,23 +89,9 @@ static void refuse(struct verdict *v, enum reply_id id, const char *arg, const c
                    const char *hostname)
 {
 	v->code = replies[id].code;
-	cut_copy(v->esc, sizeof v->esc, replies[id].esc);
+	text_copy(v->esc, sizeof v->esc, replies[id].esc);
 	reply_text(v->text, (int)sizeof v->text, id, hostname, arg);
-	cut_copy(v->reason, sizeof v->reason, reason);
-}
-
-const struct check_results *checks_results(const struct checks *c)
-{
-	return c && c->t ? &c->t->res : NULL;
-}
-
-int checks_rdns(const struct checks *c, enum rdns_res *res, const char **name)
-{
-	if (!c || !c->rdns_done)
-		return 0;
-	*res = c->rdns;
-	*name = c->rdns_name ? c->rdns_name : "";
-	return 1;
+	text_copy(v->reason, sizeof v->reason, reason);
 }
 
 const char *checks_tags(const struct checks *c)
@@ -137,6 +119,8 @@ struct checks *checks_new(const struct check_options *opt, const struct check_en
 	       client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	sockaddr_ntop(client, c->client_ip, sizeof c->client_ip);
 	c->trusted = relay_client_trusted(opt, client);
+	for (int i = 0; i < CHECKS_MAX; i++)
+		c->slot[i].c = c;
 	if (!(c->later = event_new(env->base, -1, 0, on_later, c))) {
 		free(c);
 		return NULL;
@@ -146,8 +130,27 @@ struct checks *checks_new(const struct check_options *opt, const struct check_en
 
 /* ---- facts and rules ------------------------------------------------------ */
 
+/* The checks' values, for the rules, in the vocabulary's order. */
+struct values {
+	struct rule_value v[RULES_VOCAB_MAX];
+	const char *names[RULES_VOCAB_MAX][CHECK_NAMES_MAX];
+};
+
+static void values_fill(const struct checks *c, struct values *vs)
+{
+	size_t n, first;
+	const struct check_def *const *rows = checks_registry(&n);
+
+	memset(vs->v, 0, sizeof vs->v);
+	for (size_t i = 0; i < n && i < CHECKS_MAX; i++) {
+		first = checks_first_fact(i);
+		if (c->slot[i].done && first + rows[i]->nfacts <= RULES_VOCAB_MAX)
+			rows[i]->values(c->slot[i].result, &vs->v[first], &vs->names[first]);
+	}
+}
+
 static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_stage stage,
-                       struct rule_rcpt *acc)
+                       struct rule_rcpt *acc, const struct values *vs)
 {
 	const struct checks_txn *t = c->t;
 	size_t i;
@@ -156,16 +159,13 @@ static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_s
 	f->client = (const struct sockaddr *)&c->client;
 	f->client_ip = c->client_ip;
 	f->trusted = c->trusted;
-	f->rdns = c->rdns_done ? (c->rdns_name ? c->rdns_name : "") : NULL;
 	f->hostname = c->opt.hostname;
 	f->helo = c->helo;
+	f->values = vs->v;
 	if (stage < STAGE_MAIL || !t)
 		return;
 	f->sender = t->from.null ? "" : t->from.mailbox;
 	f->sender_domain = t->from.null ? "" : t->from.domain;
-	f->sender_checked = t->res.sender_done;
-	f->sender_check = t->res.sender;
-	f->spf = t->res.spf_done ? &t->res.spf : NULL;
 	if (stage == STAGE_RCPT)
 		f->rcpt = &t->cur_r;
 	if (stage == STAGE_DATA) {
@@ -178,7 +178,6 @@ static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_s
 		}
 		f->rcpts = acc;
 		f->nrcpts = t->nrcpts;
-		f->dkim = t->res.dkim_done ? &t->res.dkim : NULL;
 		f->headers = t->headers;
 		f->nheaders = t->nheaders;
 		f->size = t->size;
@@ -213,6 +212,7 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 	struct rule_decision *d;
 	struct rule_facts f;
 	struct rule_rcpt *acc = NULL;
+	struct values *vs;
 	const char *rcpt = stage == STAGE_RCPT && c->t ? c->t->cur.mailbox : NULL;
 	int i;
 
@@ -220,15 +220,18 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 	if (!c->rs || ruleset_stage_count(c->rs, stage) == 0)
 		return;
 	d = malloc(sizeof *d); /* 20 KiB: hits with their texts */
+	vs = malloc(sizeof *vs);
 	if (stage == STAGE_DATA && c->t && c->t->nrcpts)
 		acc = calloc(c->t->nrcpts, sizeof *acc);
-	if (!d || (stage == STAGE_DATA && c->t && c->t->nrcpts && !acc)) {
+	if (!d || !vs || (stage == STAGE_DATA && c->t && c->t->nrcpts && !acc)) {
 		free(d);
+		free(vs);
 		free(acc);
 		refuse(v, R_LOCAL_ERROR, NULL, "out of memory", c->opt.hostname);
 		return;
 	}
-	facts_fill(c, &f, stage, acc);
+	values_fill(c, vs);
+	facts_fill(c, &f, stage, acc, vs);
 	rules_eval(c->rs, stage, &f, c->opt.monitor, d);
 	for (i = 0; i < d->nhits; i++) {
 		const struct rule_verdict *h = &d->hits[i];
@@ -245,14 +248,15 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 	if (d->action != ACTION_NONE) {
 		v->rule_file = d->decided.file;
 		v->rule_line = d->decided.line;
-		cut_copy(v->reason, sizeof v->reason, d->decided.reason);
+		text_copy(v->reason, sizeof v->reason, d->decided.reason);
 	}
 	if (d->action == ACTION_REJECT || d->action == ACTION_TEMPFAIL) {
 		v->code = d->decided.code;
-		cut_copy(v->esc, sizeof v->esc, d->decided.esc);
-		cut_copy(v->text, sizeof v->text, d->decided.text);
+		text_copy(v->esc, sizeof v->esc, d->decided.esc);
+		text_copy(v->text, sizeof v->text, d->decided.text);
 	}
 	free(acc);
+	free(vs);
 	free(d);
 }
 
@@ -276,7 +280,7 @@ static void stage_done(struct checks *c, enum rule_stage stage)
  * verdict still comes later, on the loop's next turn (dns.h states the rule). */
 static void decide_later(struct checks *c, enum rule_stage stage)
 {
-	c->later_stage = stage;
+	c->stage = stage;
 	event_active(c->later, EV_READ, 0);
 }
 
@@ -284,46 +288,143 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
 {
 	struct checks *c = arg;
 
-	stage_done(c, c->later_stage);
+	stage_done(c, c->stage);
+}
+
+/* ---- running a stage's checks ------------------------------------------------ */
+
+static void slot_reset(struct slot *sl, const struct check_def *def)
+{
+	if (sl->handle)
+		def->cancel(sl->handle);
+	free(sl->result);
+	sl->result = NULL;
+	sl->handle = NULL;
+	sl->done = 0;
+}
+
+static void slot_done(void *arg)
+{
+	struct slot *sl = arg;
+	struct checks *c = sl->c;
+
+	sl->handle = NULL;
+	sl->done = 1;
+	if (--c->pending == 0)
+		stage_done(c, c->stage);
+}
+
+/* Start every wanted check of the stage; the verdict comes when the last
+ * is in (on the next turn if none is in flight). */
+static void run_stage(struct checks *c, enum rule_stage stage, msg_reader rd, void *rarg, size_t size)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+	struct check_ctx ctx = {
+		.opt = &c->opt,
+		.env = &c->env,
+		.client = (const struct sockaddr *)&c->client,
+		.client_ip = c->client_ip,
+		.helo = c->helo ? c->helo : "",
+		.from = c->t ? &c->t->from : NULL,
+		.rd = rd,
+		.rarg = rarg,
+		.size = size,
+	};
+
+	c->stage = stage;
+	c->pending = 1; /* held until every check has started */
+	for (size_t i = 0; i < n && i < CHECKS_MAX; i++) {
+		struct slot *sl = &c->slot[i];
+
+		if (rows[i]->stage != stage || !rows[i]->wanted(&ctx, c->rs, checks_first_fact(i)))
+			continue;
+		slot_reset(sl, rows[i]);
+		if (!(sl->result = calloc(1, rows[i]->result_size)))
+			continue; /* not run: its facts stay unknown */
+		if ((sl->handle = rows[i]->start(&ctx, sl->result, slot_done, sl)))
+			c->pending++;
+		else
+			sl->done = 1; /* answered at once */
+	}
+	if (--c->pending == 0)
+		decide_later(c, stage);
+}
+
+/* Forget the results of the checks of a stage and later (a new
+ * transaction), cancelling any in flight. */
+static void slots_forget(struct checks *c, enum rule_stage from)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+
+	for (size_t i = 0; i < n && i < CHECKS_MAX; i++)
+		if (rows[i]->stage >= from)
+			slot_reset(&c->slot[i], rows[i]);
+}
+
+const void *checks_result(const struct checks *c, const struct check_def *def)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+
+	for (size_t i = 0; c && i < n && i < CHECKS_MAX; i++)
+		if (rows[i] == def)
+			return c->slot[i].done ? c->slot[i].result : NULL;
+	return NULL;
+}
+
+int checks_in_txn(const struct checks *c)
+{
+	return c && c->t;
+}
+
+void checks_log(const struct checks *c, struct jline *j)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+
+	for (size_t i = 0; i < n && i < CHECKS_MAX; i++)
+		rows[i]->log(c && c->slot[i].done ? c->slot[i].result : NULL, j);
+}
+
+int checks_authres(const struct checks *c, const char *authserv_id, char *buf, size_t size)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+	struct authres a;
+
+	authres_begin(&a, buf, size, authserv_id);
+	for (size_t i = 0; i < n && i < CHECKS_MAX; i++)
+		if (rows[i]->authres && c && c->slot[i].done)
+			rows[i]->authres(c->slot[i].result, &a);
+	return authres_end(&a);
+}
+
+void checks_describe(const struct checks *c, enum rule_stage stage, char *buf, size_t size)
+{
+	size_t n, len = 0;
+	const struct check_def *const *rows = checks_registry(&n);
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && i < CHECKS_MAX && len < size; i++) {
+		char what[512] = "(not run)";
+
+		if (rows[i]->stage != stage)
+			continue;
+		if (c->slot[i].done)
+			rows[i]->describe(c->slot[i].result, what, sizeof what);
+		len += (size_t)snprintf(buf + len, size - len, "%s%s %s", len ? ", " : "", rows[i]->name, what);
+	}
 }
 
 /* ---- connect ---------------------------------------------------------------- */
-
-static void connect_decide(struct checks *c)
-{
-	stage_done(c, STAGE_CONNECT);
-}
-
-static void rdns_set(struct checks *c, enum rdns_res res, const char *name)
-{
-	c->rdns = res;
-	c->rdns_done = 1;
-	if (res == RDNS_OK)
-		c->rdns_name = strdup(name); /* NULL (no memory) reads as "" */
-}
-
-static void rdns_cb_(void *arg, enum rdns_res res, const char *name)
-{
-	struct checks *c = arg;
-
-	c->rd = NULL;
-	rdns_set(c, res, name);
-	connect_decide(c);
-}
 
 void checks_connect(struct checks *c, verdict_cb done, void *arg)
 {
 	c->done = done;
 	c->done_arg = arg;
-	if (!c->rs || !(ruleset_uses(c->rs) & (1u << FACT_RDNS)) || !c->env.dns) {
-		decide_later(c, STAGE_CONNECT);
-		return;
-	}
-	c->rd = rdns_start(c->env.dns, (const struct sockaddr *)&c->client, rdns_cb_, c);
-	if (!c->rd) { /* no memory to start it */
-		rdns_set(c, RDNS_TEMPFAIL, "");
-		decide_later(c, STAGE_CONNECT);
-	}
+	run_stage(c, STAGE_CONNECT, NULL, NULL, 0);
 }
 
 /* ---- HELO ------------------------------------------------------------------ */
@@ -341,59 +442,7 @@ void checks_helo(struct checks *c, const char *helo, struct verdict *out)
 	decide(c, STAGE_HELO, out);
 }
 
-/* ---- MAIL: sender domain + SPF -------------------------------------------- */
-
-static void mail_maybe_done(struct checks *c)
-{
-	if (!c->sender_pending && !c->spf_pending)
-		stage_done(c, STAGE_MAIL);
-}
-
-static void sender_set(struct checks *c, enum sender_res res)
-{
-	c->t->res.sender = res;
-	c->t->res.sender_done = 1;
-	c->sender_pending = 0;
-}
-
-static void sender_cb_(void *arg, enum sender_res res)
-{
-	struct checks *c = arg;
-
-	c->sc = NULL;
-	sender_set(c, res);
-	mail_maybe_done(c);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static const char *sender_of(const struct checks *c)
-{
-	return c->t->from.null ? "" : c->t->from.mailbox;
-}
-
-static void spf_set(struct checks *c, const struct spf_outcome *o)
-{
-	c->t->res.spf = *o;
-	c->t->res.spf_done = 1;
-	c->spf_pending = 0;
-}
-
-static void spf_cb_(void *arg, const struct spf_outcome *o)
-{
-	struct checks *c = arg;
-
-	spf_cache_put(c->client_ip, c->helo, sender_of(c), c->opt.hostname, o, now_ms());
-	c->spf = NULL;
-	spf_set(c, o);
-	mail_maybe_done(c);
-}
+/* ---- MAIL -------------------------------------------------------------------- */
 
 void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done, void *arg)
 {
@@ -405,30 +454,7 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 		return;
 	}
 	c->t->from = *from;
-	/* Both run side by side: the rules wait for both. A check that cannot
-	 * start (no memory) counts as a temporary failure. */
-	c->sender_pending = c->opt.check_sender_domain && c->env.dns;
-	c->spf_pending = c->opt.check_spf && c->env.dns;
-	if (c->spf_pending) { /* the same client, HELO and sender a moment ago */
-		const struct spf_outcome *o = spf_cache_get(c->client_ip, c->helo, sender_of(c), c->opt.hostname,
-		                                            now_ms());
-
-		if (o)
-			spf_set(c, o);
-	}
-	if (c->sender_pending &&
-	    !(c->sc = sender_check_start(c->env.dns, from->null ? NULL : from->domain, sender_cb_, c)))
-		sender_set(c, SD_TEMPFAIL);
-	if (c->spf_pending &&
-	    !(c->spf = spf_check_start(c->env.dns, (const struct sockaddr *)&c->client, c->helo ? c->helo : "",
-	                               from->null ? "" : from->mailbox, c->opt.hostname, spf_cb_, c))) {
-		struct spf_outcome o = {.res = SPF_RES_TEMPERROR};
-
-		cut_copy(o.reason, sizeof o.reason, "out of memory");
-		spf_set(c, &o);
-	}
-	if (!c->sender_pending && !c->spf_pending)
-		decide_later(c, STAGE_MAIL);
+	run_stage(c, STAGE_MAIL, NULL, NULL, 0);
 }
 
 /* ---- RCPT: relaying ---------------------------------------------------------- */
@@ -497,10 +523,10 @@ void checks_rcpt_accepted(struct checks *c)
 	t->nrcpts++;
 }
 
-/* ---- DATA: DKIM ------------------------------------------------------------- */
+/* ---- DATA -------------------------------------------------------------------- */
 
 /* The header section, split into fields for the header rules. */
-static void read_headers(struct checks_txn *t, dkim_reader rd, void *rarg)
+static void read_headers(struct checks_txn *t, msg_reader rd, void *rarg)
 {
 	long n;
 
@@ -513,27 +539,7 @@ static void read_headers(struct checks_txn *t, dkim_reader rd, void *rarg)
 		t->nheaders = rules_split_headers(t->header_buf, (size_t)n, t->headers, MOAT_HEADER_FIELDS_MAX);
 }
 
-static void data_decide(struct checks *c)
-{
-	stage_done(c, STAGE_DATA);
-}
-
-static void dkim_set(struct checks *c, const struct dkim_outcome *o)
-{
-	c->t->res.dkim = *o;
-	c->t->res.dkim_done = 1;
-}
-
-static void dkim_cb_(void *arg, const struct dkim_outcome *o)
-{
-	struct checks *c = arg;
-
-	c->dk = NULL;
-	dkim_set(c, o);
-	data_decide(c);
-}
-
-void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verdict_cb done, void *arg)
+void checks_data(struct checks *c, msg_reader rd, void *rarg, size_t size, verdict_cb done, void *arg)
 {
 	c->done = done;
 	c->done_arg = arg;
@@ -544,17 +550,7 @@ void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verd
 	c->t->size = size;
 	if (c->rs && (ruleset_uses(c->rs) & (1u << FACT_HEADER)) && ruleset_stage_count(c->rs, STAGE_DATA))
 		read_headers(c->t, rd, rarg);
-	if (!c->opt.check_dkim || !c->env.dkim) {
-		decide_later(c, STAGE_DATA);
-		return;
-	}
-	c->dk = dkim_check_start(c->env.dkim, rd, rarg, size, dkim_cb_, c);
-	if (!c->dk) { /* it could not start */
-		struct dkim_outcome o = {.summary = DKIM_RES_TEMPERROR};
-
-		dkim_set(c, &o);
-		decide_later(c, STAGE_DATA);
-	}
+	run_stage(c, STAGE_DATA, rd, rarg, size);
 }
 
 /* ---- end ------------------------------------------------------------------- */
@@ -566,15 +562,11 @@ void checks_txn_end(struct checks *c)
 
 	if (!c)
 		return;
-	if (c->later_stage >= STAGE_MAIL)
+	if (c->stage >= STAGE_MAIL)
 		event_del(c->later); /* its verdict due on the next turn, too */
-	sender_check_cancel(c->sc);
-	spf_check_cancel(c->spf);
-	dkim_check_cancel(c->dk);
-	c->sc = NULL;
-	c->spf = NULL;
-	c->dk = NULL;
-	c->sender_pending = c->spf_pending = 0;
+	slots_forget(c, STAGE_MAIL);
+	if (c->stage >= STAGE_MAIL)
+		c->pending = 0;
 	if ((t = c->t)) {
 		for (i = 0; i < t->nrcpts; i++) {
 			free(t->rcpts[i].addr);
@@ -597,10 +589,9 @@ void checks_free(struct checks *c)
 	if (!c)
 		return;
 	checks_txn_end(c);
-	rdns_cancel(c->rd);
+	slots_forget(c, STAGE_CONNECT);
 	event_free(c->later);
 	free(c->helo);
-	free(c->rdns_name);
 	free(c->tags);
 	free(c);
 }

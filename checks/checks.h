@@ -16,16 +16,15 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include "proxy/lib/netaddr.h"
-#include "checks/dkim.h"
-#include "checks/rdns.h"
-#include "checks/sender.h"
+#include "checks/check.h"
 #include "proxy/lib/smtp_parse.h"
-#include "checks/spf.h"
 #include "rules/rules.h"
 
 #define CHECKS_TAGS_MAX 8192 /* bytes of header fields tag rules add to one message */
 
 struct event_base;
+struct jline;
+struct spf_cache;
 struct rule_verdict;
 struct ruleset;
 struct strset;
@@ -41,21 +40,12 @@ struct verdict {
 
 typedef void (*verdict_cb)(void *arg, const struct verdict *v);
 
-/* What the checks found, for the log and for Authentication-Results. */
-struct check_results {
-	int sender_done;
-	enum sender_res sender;
-	int spf_done;
-	struct spf_outcome spf;
-	int dkim_done;
-	struct dkim_outcome dkim;
-};
-
 /* What the checks need from the process. */
 struct check_env {
 	struct event_base *base;  /* the loop every done runs from */
 	struct dns *dns;
 	struct dkim_verifier *dkim;
+	struct spf_cache *spf_cache;  /* SPF results reused for seconds; NULL: none */
 	/* every tag, log and monitor hit of a rule, for the log (may be NULL);
 	 * rcpt is the recipient at the rcpt stage */
 	void (*hit)(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt);
@@ -85,11 +75,18 @@ struct checks *checks_new(const struct check_options *opt, const struct check_en
 /* Cancels whatever is in flight (no callback follows). NULL is ignored. */
 void checks_free(struct checks *c);
 
-/* Connect: the reverse DNS name when a rule tests it, then the connect rules. */
+/* At connect, MAIL and the end of data, every wanted check of the registry
+ * for that stage runs (checks/registry.c), side by side; the stage's rules
+ * decide when the last is in. done runs exactly once, always later from the
+ * loop. */
+
+/* Connect: the connect checks (the reverse DNS name when a rule tests it),
+ * then the connect rules. */
 void checks_connect(struct checks *c, verdict_cb done, void *arg);
 /* HELO/EHLO: the helo rules. Synchronous. */
 void checks_helo(struct checks *c, const char *helo, struct verdict *out);
-/* MAIL: a new transaction; sender domain and SPF side by side, then the mail rules. */
+/* MAIL: a new transaction; the mail checks (sender domain, SPF), then the
+ * mail rules. */
 void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done, void *arg);
 /* RCPT: relaying and local recipients, then the rcpt rules. Synchronous.
  * Whatever the rules say, a recipient relay_check refuses is refused
@@ -97,17 +94,28 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict *out);
 /* The backend took the recipient last passed by checks_rcpt. */
 void checks_rcpt_accepted(struct checks *c);
-/* End of data: DKIM over the message (SMTP wire form, read through rd),
- * then the data rules. size is the message's size as received. */
-void checks_data(struct checks *c, dkim_reader rd, void *rarg, size_t size, verdict_cb done, void *arg);
+/* End of data: the data checks (DKIM) over the message (SMTP wire form,
+ * read through rd), then the data rules. size is the message's size as
+ * received. */
+void checks_data(struct checks *c, msg_reader rd, void *rarg, size_t size, verdict_cb done, void *arg);
 /* The transaction is over (delivered, refused, RSET): forget its facts;
  * a MAIL or DATA verdict not delivered yet never will be. */
 void checks_txn_end(struct checks *c);
 
-/* The transaction's results so far; NULL outside a transaction. */
-const struct check_results *checks_results(const struct checks *c);
-/* The reverse DNS result, when it was looked up: 1 and *res, *name ("" unless RDNS_OK); else 0. */
-int checks_rdns(const struct checks *c, enum rdns_res *res, const char **name);
+/* What a check of the registry found (the type its header names: each
+ * module's slot starts with it), or NULL when it has not run in this
+ * connection or transaction. */
+const void *checks_result(const struct checks *c, const struct check_def *def);
+/* A transaction is open (MAIL .. its end). */
+int checks_in_txn(const struct checks *c);
+/* Every check's fields, for a decision line. */
+void checks_log(const struct checks *c, struct jline *j);
+/* Our Authentication-Results field for the message, CRLF-ended, from every
+ * check that has a method; its length, or -1 if it does not fit. */
+int checks_authres(const struct checks *c, const char *authserv_id, char *buf, size_t size);
+/* What the checks of a stage found, in a few words ("sender-check pass,
+ * spf pass (...)"), for moat check; a check that did not run says so. */
+void checks_describe(const struct checks *c, enum rule_stage stage, char *buf, size_t size);
 /* Header fields the tag rules asked for, each ending in CRLF ("" if none). */
 const char *checks_tags(const struct checks *c);
 

@@ -1,7 +1,7 @@
 /* dkim.c - DKIM verification (RFC 6376, RFC 8463) with libopendkim, keys from checks/dns.c
  *
  * libopendkim fetches keys inside dkim_eoh() with a blocking resolver; we
- * never let it (shared notes: async-dns.md, section 3). A check runs so:
+ * never let it (docs/design.md, "Asynchronous DNS, SPF and DKIM"). A check runs so:
  *
  *  1. The header section is read through the reader, unstuffed, and each
  *     field goes to dkim_header() whole: folding CRLFs kept, the last CRLF
@@ -117,13 +117,14 @@ struct dkim_check {
 
 static const unsigned char dkim_id[] = "moat";
 
+/* In enum dkim_res's order, as RFC 8601 spells them. */
+static const char *const dkim_res_names[] = {"none", "pass", "fail", "neutral", "temperror", "permerror", NULL};
+
 const char *dkim_res_name(enum dkim_res r)
 {
-	static const char *names[] = {"none", "pass", "fail", "neutral", "temperror", "permerror"};
-
-	if ((unsigned)r >= sizeof names / sizeof names[0])
+	if ((unsigned)r >= sizeof dkim_res_names / sizeof dkim_res_names[0] - 1)
 		return "permerror";
-	return names[r];
+	return dkim_res_names[r];
 }
 
 /* Keys */

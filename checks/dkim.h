@@ -1,11 +1,12 @@
 /* dkim.h - DKIM (RFC 6376) verification with libopendkim; keys are fetched
- * through checks/dns.c before verification (see shared notes: async-dns.md). */
+ * through checks/dns.c before verification (docs/design.md). */
 #ifndef MOAT_DKIM_H
 #define MOAT_DKIM_H
 
 #include <stddef.h>
+#include "checks/check.h"
 #include "checks/dns.h"
-#include "rules/facts.h"
+#include "checks/outcomes.h"
 
 /* Header section handed to libopendkim; a larger one is not verified
  * (Postfix header_size_limit is 102400). */
@@ -39,8 +40,13 @@ struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, voi
  * callback has run. */
 void dkim_check_cancel(struct dkim_check *c);
 const char *dkim_res_name(enum dkim_res r);
+/* Its row in the registry (dkim_row.c); checks_result gives a struct dkim_outcome. */
+extern const struct check_def check_dkim;
 
-/* Decoded public keys reused across messages (dkim_keycache.c). */
+/* Decoded public keys reused across messages (dkim_keycache.c, which says
+ * how). Whether libopendkim's key decoding goes through the cache in this
+ * process (start-up logs it): */
+int dkim_keycache_active(void);
 void dkim_keycache_stats(unsigned long *hits, unsigned long *misses);
 void dkim_keycache_free(void);
 

@@ -12,7 +12,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include "checks/checks.h"
 #include "checks/rdns.h"
+#include "proxy/lib/log.h"
 
 struct rdns_check;
 
@@ -225,3 +227,98 @@ void rdns_cancel(struct rdns_check *c)
 			dns_cancel(c->fwd[i].req);
 	free(c);
 }
+
+/* ---- the registry's row ------------------------------------------------------
+ * Only when a rule tests rdns, or a template names %{rdns}: the lookup
+ * costs a PTR and an A/AAAA query per connection. */
+
+struct rdns_slot {
+	struct rdns_result r;         /* first: what checks_result hands out */
+	struct rdns_check *rc;        /* in flight */
+	check_done_fn done;
+	void *arg;
+};
+
+static const char *const none[] = {"none", NULL};
+static const struct rule_vocab_fact facts[] = {
+	{"rdns", STAGE_CONNECT, RULE_NAMES, none, "a host name, .domain, list:PATH or none"},
+};
+
+static int wanted(const struct check_ctx *ctx, const struct ruleset *rs, size_t first)
+{
+	return ctx->env->dns && check_fact_used(rs, first, 0);
+}
+
+static void row_cb(void *arg, enum rdns_res res, const char *name)
+{
+	struct rdns_slot *s = arg;
+
+	s->rc = NULL;
+	s->r.res = res;
+	if (res == RDNS_OK)
+		snprintf(s->r.name, sizeof s->r.name, "%s", name);
+	s->done(s->arg);
+}
+
+static void *start(const struct check_ctx *ctx, void *result, check_done_fn done, void *arg)
+{
+	struct rdns_slot *s = result;
+
+	s->done = done;
+	s->arg = arg;
+	s->rc = rdns_start(ctx->env->dns, ctx->client, row_cb, s);
+	if (!s->rc) {
+		s->r.res = RDNS_TEMPFAIL; /* no memory to start it */
+		return NULL;
+	}
+	return s;
+}
+
+static void cancel(void *handle)
+{
+	struct rdns_slot *s = handle;
+
+	rdns_cancel(s->rc);
+	s->rc = NULL;
+}
+
+static void values(const void *result, struct rule_value *v, const char *(*names)[CHECK_NAMES_MAX])
+{
+	const struct rdns_slot *s = result;
+
+	v->known = 1;
+	v->text = s->r.res == RDNS_OK ? s->r.name : "";
+	v->names = names[0];
+	v->nnames = 0;
+	if (s->r.res == RDNS_OK && s->r.name[0])
+		names[0][v->nnames++] = s->r.name;
+}
+
+static void log_fields(const void *result, struct jline *j)
+{
+	const struct rdns_slot *s = result;
+
+	if (s)
+		jl_str(j, "rdns", s->r.res == RDNS_OK ? s->r.name : rdns_res_name(s->r.res));
+}
+
+static void describe(const void *result, char *buf, size_t size)
+{
+	const struct rdns_slot *s = result;
+
+	snprintf(buf, size, "%s", s->r.res == RDNS_OK ? s->r.name : rdns_res_name(s->r.res));
+}
+
+const struct check_def check_rdns = {
+	.name = "rdns",
+	.stage = STAGE_CONNECT,
+	.result_size = sizeof(struct rdns_slot),
+	.facts = facts,
+	.nfacts = sizeof facts / sizeof facts[0],
+	.wanted = wanted,
+	.start = start,
+	.cancel = cancel,
+	.values = values,
+	.log = log_fields,
+	.describe = describe,
+};

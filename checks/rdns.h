@@ -5,8 +5,9 @@
 #define MOAT_RDNS_H
 
 #include <sys/socket.h>
+#include "checks/check.h"
 #include "checks/dns.h"
-#include "rules/facts.h"
+#include "checks/outcomes.h"
 
 #define RDNS_PTR_MAX 10 /* PTR names tried (RFC 7208 4.6.4 allows 10 for SPF's ptr) */
 
@@ -22,6 +23,13 @@ struct rdns_check *rdns_start(struct dns *d, const struct sockaddr *client, rdns
 /* The callback will not run. NULL is ignored. */
 void rdns_cancel(struct rdns_check *c);
 const char *rdns_res_name(enum rdns_res r);
+/* Its row in the registry: fact "rdns" (the confirmed name, or none), run
+ * only when a rule tests it; checks_result gives a struct rdns_result. */
+extern const struct check_def check_rdns;
+struct rdns_result {
+	enum rdns_res res;
+	char name[DNS_NAME_MAX + 1]; /* with RDNS_OK */
+};
 /* The PTR query name of an address ("4.3.2.1.in-addr.arpa"); -1 if not IPv4/IPv6. Pure. */
 int rdns_ptr_name(const struct sockaddr *sa, char *out, size_t size);
 

@@ -1,10 +1,13 @@
 /* sender.c - sender-domain check: MX first, then A and AAAA in parallel */
 #include <arpa/nameser.h>
 #include <ares.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "checks/checks.h"
 #include "checks/sender.h"
+#include "proxy/lib/log.h"
 
 struct sender_check {
 	struct dns *dns;
@@ -17,11 +20,12 @@ struct sender_check {
 	enum sender_res result;         /* known at once: delivered through dns_defer */
 };
 
+/* In enum sender_res's order: the rules' words too ("sender-check nxdomain"). */
+static const char *const res_names[] = {"pass", "none", "nxdomain", "norecords", "nullmx", "tempfail", NULL};
+
 const char *sender_res_name(enum sender_res r)
 {
-	static const char *names[] = {"pass", "none", "nxdomain", "norecords", "nullmx", "tempfail"};
-
-	return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown";
+	return (unsigned)r < sizeof res_names / sizeof res_names[0] - 1 ? res_names[r] : "unknown";
 }
 
 int sender_mx_classify(const unsigned char *abuf, int alen)
@@ -169,3 +173,82 @@ void sender_check_cancel(struct sender_check *c)
 		dns_cancel(c->aaaa);
 	free(c);
 }
+
+/* ---- the registry's row ------------------------------------------------------ */
+
+struct sender_slot {
+	enum sender_res res;      /* the result */
+	struct sender_check *sc;  /* in flight */
+	check_done_fn done;
+	void *arg;
+};
+
+static const struct rule_vocab_fact facts[] = {
+	{"sender-check", STAGE_MAIL, RULE_WORD, res_names, NULL},
+};
+
+static int wanted(const struct check_ctx *ctx, const struct ruleset *rs, size_t first)
+{
+	return ctx->opt->check_sender_domain && ctx->env->dns;
+}
+
+static void row_cb(void *arg, enum sender_res res)
+{
+	struct sender_slot *s = arg;
+
+	s->sc = NULL;
+	s->res = res;
+	s->done(s->arg);
+}
+
+static void *start(const struct check_ctx *ctx, void *result, check_done_fn done, void *arg)
+{
+	struct sender_slot *s = result;
+
+	s->done = done;
+	s->arg = arg;
+	s->sc = sender_check_start(ctx->env->dns, ctx->from->null ? NULL : ctx->from->domain, row_cb, s);
+	if (!s->sc) {
+		s->res = SD_TEMPFAIL; /* no memory to start it */
+		return NULL;
+	}
+	return s;
+}
+
+static void cancel(void *handle)
+{
+	struct sender_slot *s = handle;
+
+	sender_check_cancel(s->sc);
+	s->sc = NULL;
+}
+
+static void values(const void *result, struct rule_value *v, const char *(*names)[CHECK_NAMES_MAX])
+{
+	v->known = 1;
+	v->word = (int)((const struct sender_slot *)result)->res;
+}
+
+static void log_fields(const void *result, struct jline *j)
+{
+	jl_str(j, "sender_domain", result ? sender_res_name(((const struct sender_slot *)result)->res) : "");
+}
+
+static void describe(const void *result, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", sender_res_name(((const struct sender_slot *)result)->res));
+}
+
+const struct check_def check_sender = {
+	.name = "sender-check",
+	.stage = STAGE_MAIL,
+	.result_size = sizeof(struct sender_slot),
+	.facts = facts,
+	.nfacts = sizeof facts / sizeof facts[0],
+	.wanted = wanted,
+	.start = start,
+	.cancel = cancel,
+	.values = values,
+	.log = log_fields,
+	.describe = describe,
+};

@@ -5,7 +5,7 @@
  * as a miss and answered TRY_AGAIN, which ends that evaluation cleanly. After
  * a pass with misses, all of them are looked up in parallel through dns.c and
  * a new pass runs, with a new SPF_request_t. A pass without a new miss is the
- * final one (shared notes: async-dns.md, section 2).
+ * final one (docs/design.md, "Asynchronous DNS, SPF and DKIM").
  *
  * Over libspf2 1.2.10 this layer also does what the library gets wrong or
  * leaves out: record selection and syntax (spf_syntax.c), the limits of
@@ -82,6 +82,8 @@ struct spf_check {
 	SPF_dns_server_t layer;      /* hook = this check */
 	SPF_server_t *srv;
 	SPF_request_t *req;          /* of the pass running now */
+	SPF_response_t *resp;        /* its response */
+	SPF_record_t *rec;           /* and the record it compiled */
 
 	struct answer **ans;
 	int nans, ans_size;
@@ -107,10 +109,23 @@ struct spf_check {
 
 /* ---- libspf2's message handlers ---- */
 
-/* libspf2 aborts after its error handler returns. During a pass ours jumps
- * back to run_pass, which gives up the check with temperror; the pass's
- * libspf2 objects are leaked, which beats losing the process. */
+/* libspf2 aborts after its error handler returns (an internal error: a
+ * failed assertion, no memory). During a pass ours jumps back to run_pass,
+ * which frees what the pass made that we hold (its request, response and
+ * record) and gives up the check with temperror. What libspf2 made inside
+ * the call it was in and had not handed back yet cannot be reached and is
+ * lost (a record being compiled: at most some kilobytes). So that this stays bounded, a worker takes at most
+ * SPF_LIBSPF2_ERRORS_MAX of them: after that, SPF is temperror without
+ * libspf2 until a restart, and the log says so once. libspf2's handlers are
+ * process-wide, so are this jump target and count. */
 static jmp_buf *spf_jmp;
+static int libspf2_errors;
+static int inject_errors; /* tests: passes that hit an internal error */
+
+void spf_fail_passes_for_tests(int n)
+{
+	inject_errors = n;
+}
 
 static void spf_log_error(const char *file, int line, const char *msg) __attribute__((noreturn));
 static void spf_log_error(const char *file, int line, const char *msg)
@@ -131,15 +146,16 @@ static void spf_log_info(const char *file, int line, const char *msg)
 	log_info("spf_libspf2", "%s:%d: %s", file ? file : "?", line, msg ? msg : "");
 }
 
+/* In enum spf_res's order, as RFC 8601 / RFC 7208 spell them. */
+static const char *const spf_res_names[] = {
+	"none", "neutral", "pass", "fail", "softfail", "temperror", "permerror", NULL,
+};
+
 const char *spf_res_name(enum spf_res r)
 {
-	static const char *const names[] = {
-		"none", "neutral", "pass", "fail", "softfail", "temperror", "permerror",
-	};
-
-	if ((unsigned)r >= sizeof names / sizeof names[0])
+	if ((unsigned)r >= sizeof spf_res_names / sizeof spf_res_names[0] - 1)
 		return "temperror";
-	return names[r];
+	return spf_res_names[r];
 }
 
 /* ---- helpers ---- */
@@ -863,34 +879,40 @@ static int request_setup(struct spf_check *c, SPF_request_t *req)
 
 /* One libspf2 evaluation. Not SPF_request_query_mailfrom: that passes
  * loopback clients without looking at any record. */
+/* The pass's libspf2 objects, all of them held here (a jump out of libspf2
+ * frees them too). */
+static void pass_free(struct spf_check *c)
+{
+	if (c->rec)
+		SPF_record_free(c->rec);
+	if (c->resp)
+		SPF_response_free(c->resp);
+	if (c->req)
+		SPF_request_free(c->req);
+	c->rec = NULL;
+	c->resp = NULL;
+	c->req = NULL;
+}
+
 static void pass_eval(struct spf_check *c)
 {
-	SPF_response_t *resp = NULL;
-	SPF_record_t *rec = NULL;
-
 	c->req = SPF_request_new(c->srv);
 	if (c->req)
-		resp = SPF_response_new(c->req);
-	if (!resp || request_setup(c, c->req) < 0) {
+		c->resp = SPF_response_new(c->req);
+	if (!c->resp || request_setup(c, c->req) < 0) {
 		finish(c, SPF_RES_TEMPERROR, "out of memory");
-		goto out;
+		pass_free(c);
+		return;
 	}
 	c->req->cur_dom = c->req->env_from_dp;
 	c->top = 1;
-	if (SPF_server_get_record(c->srv, c->req, resp, &rec) == SPF_E_SUCCESS) {
-		resp->spf_record_exp = rec;
-		SPF_record_interpret(rec, c->req, resp, 0);
+	if (SPF_server_get_record(c->srv, c->req, c->resp, &c->rec) == SPF_E_SUCCESS) {
+		c->resp->spf_record_exp = c->rec;
+		SPF_record_interpret(c->rec, c->req, c->resp, 0);
 	}
-	if (rec)
-		SPF_record_free(rec);
 	if (!c->new_miss)
-		conclude(c, resp);
-out:
-	if (resp)
-		SPF_response_free(resp);
-	if (c->req)
-		SPF_request_free(c->req);
-	c->req = NULL;
+		conclude(c, c->resp);
+	pass_free(c);
 }
 
 static void run_pass(struct spf_check *c)
@@ -909,12 +931,19 @@ static void run_pass(struct spf_check *c)
 	if (setjmp(jb)) {
 		/* libspf2 hit one of its internal errors (logged) */
 		spf_jmp = NULL;
-		c->req = NULL;
+		pass_free(c);
 		c->new_miss = 0;
+		if (++libspf2_errors == SPF_LIBSPF2_ERRORS_MAX)
+			log_error("spf_libspf2", "%d internal errors in libspf2: SPF is temperror from now on, "
+			          "until moat restarts (each leaked a little memory)", libspf2_errors);
 		finish(c, SPF_RES_TEMPERROR, "internal error in libspf2");
 		return;
 	}
 	spf_jmp = &jb;
+	if (inject_errors > 0) {
+		inject_errors--;
+		SPF_error("an internal error, injected by a test");
+	}
 	pass_eval(c);
 	spf_jmp = NULL;
 }
@@ -1110,7 +1139,9 @@ struct spf_check *spf_check_start(struct dns *d, const struct sockaddr *client, 
 	c->started_ms = now_ms();
 	printable_copy(c->receiver, sizeof c->receiver, receiver && *receiver ? receiver : "unknown",
 	               SIZE_MAX);
-	if (identity_set(c, helo, sender) == 0 && client_set(c, client) < 0)
+	if (libspf2_errors >= SPF_LIBSPF2_ERRORS_MAX)
+		finish(c, SPF_RES_TEMPERROR, "libspf2 off after repeated internal errors");
+	else if (identity_set(c, helo, sender) == 0 && client_set(c, client) < 0)
 		finish(c, SPF_RES_NONE, "no client IP address");
 	if (!c->done)
 		evaluate(c);

@@ -18,6 +18,7 @@
 
 #include "proxy/checkcmd.h"
 #include "checks/checks.h"
+#include "checks/dkim.h"
 #include "proxy/config.h"
 #include "checks/dns.h"
 #include "proxy/lib/bounds.h"
@@ -69,16 +70,6 @@ static void out_js(struct report *r, const char *s)
 	out(r, "\"%s\"", esc);
 }
 
-static void rule_text(char *buf, size_t size, const char *file, int line)
-{
-	if (!file)
-		snprintf(buf, size, "%s", "");
-	else if (line > 0)
-		snprintf(buf, size, "%s:%d", file, line);
-	else
-		snprintf(buf, size, "%s", file);
-}
-
 /* The start of a stage: its name and what the checks found. */
 static void stage_begin(struct report *r, enum rule_stage stage, const char *what, const char *found)
 {
@@ -101,7 +92,7 @@ static void hit_cb(void *arg, enum rule_stage stage, const struct rule_verdict *
 	struct report *r = arg;
 	char rule[1100], act[32];
 
-	rule_text(rule, sizeof rule, h->file, h->line);
+	rules_where(rule, sizeof rule, h->file, h->line);
 	snprintf(act, sizeof act, "%s%s", h->monitor ? "would-" : "", rules_action_name(h->action));
 	if (r->json) {
 		out(r, "%s{\"action\":\"%s\",\"rule\":", r->nhits++ ? "," : "", act);
@@ -119,7 +110,7 @@ static int stage_end(struct report *r, const struct verdict *v)
 {
 	char rule[1100];
 
-	rule_text(rule, sizeof rule, v->rule_file, v->rule_line);
+	rules_where(rule, sizeof rule, v->rule_file, v->rule_line);
 	if (r->json) {
 		out(r, "],\"decision\":\"%s\",\"rule\":", v->code / 100 == 5 ? "reject" : v->code ? "tempfail"
 		                                          : v->rule_file ? "accept" : "continue");
@@ -238,31 +229,15 @@ static void usage(FILE *f)
 	           "3 refused for now (4xx), 2 usage or configuration error.\n");
 }
 
-/* What the checks found at MAIL, in a few words. */
-static void mail_found(const struct check_results *r, char *buf, size_t size)
-{
-	snprintf(buf, size, "sender-check %s, spf %s%s%s%s", r->sender_done ? sender_res_name(r->sender) : "(off)",
-	         r->spf_done ? spf_res_name(r->spf.res) : "(off)", r->spf_done && r->spf.reason[0] ? " (" : "",
-	         r->spf_done ? r->spf.reason : "", r->spf_done && r->spf.reason[0] ? ")" : "");
-}
+/* The command line. */
+struct args {
+	const char *conf, *client, *helo, *from, *msgfile;
+	const char *rcpts[CHECK_RCPTS_MAX];
+	int nrcpt;
+};
 
-static void data_found(const struct check_results *r, size_t size, char *buf, size_t bsize)
-{
-	int i, n = snprintf(buf, bsize, "size %zu, dkim ", size);
-
-	if (!r->dkim_done) {
-		snprintf(buf + n, bsize - (size_t)n, "(off)");
-		return;
-	}
-	n += snprintf(buf + n, bsize - (size_t)n, "%s", dkim_res_name(r->dkim.summary));
-	for (i = 0; i < r->dkim.nsigs && n > 0 && (size_t)n < bsize; i++)
-		n += snprintf(buf + n, bsize - (size_t)n, "%s%s=%s", i ? ", " : " (", r->dkim.sig[i].domain,
-		              dkim_res_name(r->dkim.sig[i].res));
-	if (r->dkim.nsigs && n > 0 && (size_t)n < bsize)
-		snprintf(buf + n, bsize - (size_t)n, ")");
-}
-
-int check_main(int argc, char **argv, const char *default_config)
+/* 0 to go on, else the exit status (1 + status: 0 for --help). */
+static int parse_args(int argc, char **argv, const char *default_config, struct args *a, int *json)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'}, {"client", required_argument, NULL, 'a'},
@@ -271,236 +246,296 @@ int check_main(int argc, char **argv, const char *default_config)
 		{"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *conf = default_config, *client = NULL, *helo = "localhost", *from = NULL, *msgfile = NULL;
-	const char *rcpts[CHECK_RCPTS_MAX];
-	int nrcpt = 0, opt, i, refused = 0, naccepted = 0, rc;
-	struct run run;
-	struct config *cfg;
-	struct check_options copt;
-	struct dns *dns = NULL;
-	struct dkim_verifier *dkim = NULL;
-	struct checks *c = NULL;
-	struct sockaddr_storage ss;
-	struct smtp_path path;
-	struct verdict v, worst;
-	char err[1024], found[1024], what[MOAT_PATH_MAX + 64];
+	int opt;
 
-	memset(&run, 0, sizeof run);
-	memset(&worst, 0, sizeof worst);
+	*a = (struct args){.conf = default_config, .helo = "localhost"};
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': conf = optarg; break;
-		case 'a': client = optarg; break;
-		case 'h': helo = optarg; break;
-		case 'f': from = optarg; break;
+		case 'c': a->conf = optarg; break;
+		case 'a': a->client = optarg; break;
+		case 'h': a->helo = optarg; break;
+		case 'f': a->from = optarg; break;
 		case 'r':
-			if (nrcpt == CHECK_RCPTS_MAX) {
+			if (a->nrcpt == CHECK_RCPTS_MAX) {
 				fprintf(stderr, "moat check: at most %d --rcpt\n", CHECK_RCPTS_MAX);
-				return 2;
+				return 1 + 2;
 			}
-			rcpts[nrcpt++] = optarg;
+			a->rcpts[a->nrcpt++] = optarg;
 			break;
-		case 'm': msgfile = optarg; break;
-		case 'j': run.rep.json = 1; break;
-		case 'H': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'm': a->msgfile = optarg; break;
+		case 'j': *json = 1; break;
+		case 'H': usage(stdout); return 1 + 0;
+		default: usage(stderr); return 1 + 2;
 		}
 	}
-	if (optind != argc || !client || !from || nrcpt == 0) {
+	if (optind != argc || !a->client || !a->from || a->nrcpt == 0) {
 		usage(stderr);
-		return 2;
+		return 1 + 2;
 	}
-	{
-		struct cidr cl;
+	return 0;
+}
 
-		if (cidr_parse(client, &cl) < 0 || strchr(client, '/')) {
-			fprintf(stderr, "moat check: --client %s: not an IP address\n", client);
-			return 2;
-		}
-		memset(&ss, 0, sizeof ss);
-		if (cl.family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+/* --client as a socket address. */
+static int client_addr(const char *client, struct sockaddr_storage *ss)
+{
+	struct cidr cl;
 
-			sin->sin_family = AF_INET;
-			memcpy(&sin->sin_addr, cl.addr, 4);
-		} else {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	if (cidr_parse(client, &cl) < 0 || strchr(client, '/')) {
+		fprintf(stderr, "moat check: --client %s: not an IP address\n", client);
+		return -1;
+	}
+	memset(ss, 0, sizeof *ss);
+	if (cl.family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
-			sin6->sin6_family = AF_INET6;
-			memcpy(&sin6->sin6_addr, cl.addr, 16);
-		}
-	}
-	cfg = config_load(conf, err, sizeof err);
-	if (!cfg) {
-		fprintf(stderr, "%s\n", err);
-		return 2;
-	}
-	config_check_options(cfg, &copt);
-	run.rep.buf = malloc(CHECK_OUT_MAX);
-	run.base = event_base_new();
-	if (run.base && run.rep.buf) {
-		struct dns_options o = {
-			.servers = cfg->dns_servers,
-			.timeout_ms = cfg->dns_timeout,
-			.tries = cfg->dns_tries,
-			.cache_max = (size_t)cfg->dns_cache_size,
-		};
-
-		dns = dns_new(run.base, &o);
-		dkim = dns ? dkim_verifier_new(dns) : NULL;
-	}
-	if (!dkim) {
-		fprintf(stderr, "moat check: cannot start the resolver or the DKIM library\n");
-		rc = 2;
-		goto out;
-	}
-	dkim_verifier_set_wait(dkim, run.base, 0);
-	{
-		struct check_env env = {run.base, dns, dkim, hit_cb, &run.rep};
-
-		c = checks_new(&copt, &env, (struct sockaddr *)&ss);
-	}
-	if (!c) {
-		rc = 2;
-		goto out;
-	}
-	run.rep.buf[0] = '\0';
-	if (run.rep.json) {
-		out(&run.rep, "{\"config\":");
-		out_js(&run.rep, conf);
-		out(&run.rep, ",\"rules\":");
-		out_js(&run.rep, cfg->rules[0] ? cfg->rules : "(built-in default.rules)");
-		out(&run.rep, ",\"mode\":\"%s\",\"stages\":[", cfg->monitor ? "monitor" : "enforce");
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, cl.addr, 4);
 	} else {
-		out(&run.rep, "config   %s, rules %s%s\n", conf, cfg->rules[0] ? cfg->rules : "(built-in default.rules)",
-		    cfg->monitor ? ", mode = monitor (nothing is refused)" : "");
-	}
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
-	/* connect */
-	run.waiting = 1;
-	checks_connect(c, done_cb, &run);
-	wait_for(&run);
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, cl.addr, 16);
+	}
+	return 0;
+}
+
+/* Everything a check run needs: the config, the resolver, the checks. */
+struct setup {
+	struct config *cfg;
+	struct check_options opt;
+	struct dns *dns;
+	struct dkim_verifier *dkim;
+	struct checks *c;
+	struct sockaddr_storage ss;
+	struct verdict worst;  /* the refusal that stands, if any */
+	int refused;
+};
+
+static int setup_start(struct setup *st, struct run *run, const struct args *a)
+{
+	char err[1024];
+	struct dns_options o;
+
+	if (client_addr(a->client, &st->ss) < 0)
+		return -1;
+	if (!(st->cfg = config_load(a->conf, err, sizeof err))) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	config_check_options(st->cfg, &st->opt);
+	run->rep.buf = malloc(CHECK_OUT_MAX);
+	run->base = event_base_new();
+	o = (struct dns_options){
+		.servers = st->cfg->dns_servers,
+		.timeout_ms = st->cfg->dns_timeout,
+		.tries = st->cfg->dns_tries,
+		.cache_max = (size_t)st->cfg->dns_cache_size,
+	};
+	if (run->base && run->rep.buf && (st->dns = dns_new(run->base, &o)))
+		st->dkim = dkim_verifier_new(st->dns);
+	if (!st->dkim) {
+		fprintf(stderr, "moat check: cannot start the resolver or the DKIM library\n");
+		return -1;
+	}
+	dkim_verifier_set_wait(st->dkim, run->base, 0);
 	{
-		enum rdns_res rr;
-		const char *rname;
-		int have = checks_rdns(c, &rr, &rname);
+		struct check_env env = {run->base, st->dns, st->dkim, NULL, hit_cb, &run->rep};
 
-		snprintf(found, sizeof found, "%s%s%s", have ? "rdns " : "",
-		         have ? (rr == RDNS_OK ? rname : rdns_res_name(rr)) : "",
-		         relay_client_trusted(&copt, (struct sockaddr *)&ss) ? (have ? ", trusted" : "trusted") : "");
+		st->c = checks_new(&st->opt, &env, (struct sockaddr *)&st->ss);
 	}
-	stage_begin(&run.rep, STAGE_CONNECT, client, found);
-	if ((refused = stage_end(&run.rep, &run.v)))
-		worst = run.v;
+	run->rep.buf[0] = '\0';
+	return st->c ? 0 : -1;
+}
 
-	/* helo */
-	if (!refused) {
-		checks_helo(c, helo, &v);
-		stage_begin(&run.rep, STAGE_HELO, helo, "");
-		if ((refused = stage_end(&run.rep, &v)))
-			worst = v;
+static void setup_end(struct setup *st, struct run *run)
+{
+	checks_free(st->c);
+	dkim_verifier_free(st->dkim);
+	dns_free(st->dns);
+	if (run->base)
+		event_base_free(run->base);
+	free(run->rep.buf);
+	config_unref(st->cfg);
+}
+
+static void report_head(struct run *run, const struct setup *st, const char *conf)
+{
+	const char *rules = st->cfg->rules[0] ? st->cfg->rules : "(built-in default.rules)";
+
+	if (run->rep.json) {
+		out(&run->rep, "{\"config\":");
+		out_js(&run->rep, conf);
+		out(&run->rep, ",\"rules\":");
+		out_js(&run->rep, rules);
+		out(&run->rep, ",\"mode\":\"%s\",\"stages\":[", st->cfg->monitor ? "monitor" : "enforce");
+	} else {
+		out(&run->rep, "config   %s, rules %s%s\n", conf, rules,
+		    st->cfg->monitor ? ", mode = monitor (nothing is refused)" : "");
 	}
+}
 
-	/* mail */
-	if (!refused) {
-		if (parse_path(from, 0, &path) < 0) {
-			fprintf(stderr, "moat check: --from %s: not a valid address\n", from);
-			rc = 2;
-			goto out;
+/* An asynchronous stage (connect, MAIL, DATA) and its report. */
+static void run_async_stage(struct run *run, struct setup *st, enum rule_stage stage, const char *what,
+                            const char *prefix)
+{
+	char found[1024], checks[900];
+
+	wait_for(run);
+	checks_describe(st->c, stage, checks, sizeof checks);
+	snprintf(found, sizeof found, "%s%s", prefix, checks);
+	stage_begin(&run->rep, stage, what, found);
+	if ((st->refused = stage_end(&run->rep, &run->v)))
+		st->worst = run->v;
+}
+
+static void stage_connect(struct run *run, struct setup *st, const struct args *a)
+{
+	int trusted = relay_client_trusted(&st->opt, (struct sockaddr *)&st->ss);
+
+	run->waiting = 1;
+	checks_connect(st->c, done_cb, run);
+	run_async_stage(run, st, STAGE_CONNECT, a->client, trusted ? "trusted, " : "");
+}
+
+static void stage_helo(struct run *run, struct setup *st, const struct args *a)
+{
+	struct verdict v;
+
+	checks_helo(st->c, a->helo, &v);
+	stage_begin(&run->rep, STAGE_HELO, a->helo, "");
+	if ((st->refused = stage_end(&run->rep, &v)))
+		st->worst = v;
+}
+
+static int stage_mail(struct run *run, struct setup *st, const struct args *a)
+{
+	struct smtp_path path;
+	char what[MOAT_PATH_MAX + 64];
+
+	if (parse_path(a->from, 0, &path) < 0) {
+		fprintf(stderr, "moat check: --from %s: not a valid address\n", a->from);
+		return -1;
+	}
+	run->waiting = 1;
+	checks_mail(st->c, &path, done_cb, run);
+	snprintf(what, sizeof what, "<%s>", path.null ? "" : path.mailbox);
+	run_async_stage(run, st, STAGE_MAIL, what, "");
+	return 0;
+}
+
+/* Each --rcpt on its own; one accepted is enough to go on. */
+static int stage_rcpts(struct run *run, struct setup *st, const struct args *a)
+{
+	int naccepted = 0;
+
+	for (int i = 0; i < a->nrcpt && !st->refused; i++) {
+		struct smtp_path path;
+		struct verdict v;
+		char what[MOAT_PATH_MAX + 64], found[300];
+		enum relay_result rr;
+
+		if (parse_path(a->rcpts[i], 1, &path) < 0) {
+			fprintf(stderr, "moat check: --rcpt %s: not a valid address\n", a->rcpts[i]);
+			return -1;
 		}
-		run.waiting = 1;
-		checks_mail(c, &path, done_cb, &run);
-		wait_for(&run);
-		mail_found(checks_results(c), found, sizeof found);
-		snprintf(what, sizeof what, "<%s>", path.null ? "" : path.mailbox);
-		stage_begin(&run.rep, STAGE_MAIL, what, found);
-		if ((refused = stage_end(&run.rep, &run.v)))
-			worst = run.v;
-	}
-
-	/* rcpt: each on its own; one accepted is enough to go on */
-	for (i = 0; i < nrcpt && !refused; i++) {
-		if (parse_path(rcpts[i], 1, &path) < 0) {
-			fprintf(stderr, "moat check: --rcpt %s: not a valid address\n", rcpts[i]);
-			rc = 2;
-			goto out;
-		}
-		checks_rcpt(c, &path, &v);
+		checks_rcpt(st->c, &path, &v);
 		snprintf(what, sizeof what, "<%s>", path.mailbox);
-		{
-			enum relay_result rr = relay_check(&copt, (struct sockaddr *)&ss, &path);
-
-			snprintf(found, sizeof found, "relay %s%s",
-			         rr == RELAY_OK ? "ok" : rr == RELAY_DENIED ? "denied" : "routing",
-			         path.domain[0] && relay_domain_is_local(&copt, path.domain) ? ", local domain" : "");
-		}
-		stage_begin(&run.rep, STAGE_RCPT, what, found);
-		if (stage_end(&run.rep, &v)) {
-			if (!worst.code || (v.code / 100 == 5 && worst.code / 100 != 5))
-				worst = v;
+		rr = relay_check(&st->opt, (struct sockaddr *)&st->ss, &path);
+		snprintf(found, sizeof found, "relay %s%s", rr == RELAY_OK ? "ok" : rr == RELAY_DENIED ? "denied" : "routing",
+		         path.domain[0] && relay_domain_is_local(&st->opt, path.domain) ? ", local domain" : "");
+		stage_begin(&run->rep, STAGE_RCPT, what, found);
+		if (stage_end(&run->rep, &v)) {
+			if (!st->worst.code || (v.code / 100 == 5 && st->worst.code / 100 != 5))
+				st->worst = v;
 		} else {
-			checks_rcpt_accepted(c);
+			checks_rcpt_accepted(st->c);
 			naccepted++;
 		}
 	}
-	if (!refused && naccepted == 0)
-		refused = 1;
+	if (!st->refused && naccepted == 0)
+		st->refused = 1;
 	else if (naccepted)
-		memset(&worst, 0, sizeof worst);
+		memset(&st->worst, 0, sizeof st->worst);
+	return 0;
+}
 
-	/* data */
-	if (!refused && msgfile) {
-		struct membuf m;
-		char *wire = wire_form(msgfile, &m.len);
+static int stage_data(struct run *run, struct setup *st, const struct args *a)
+{
+	struct membuf m;
+	char *wire = wire_form(a->msgfile, &m.len), size[64];
 
-		if (!wire) {
-			fprintf(stderr, "moat check: --message %s: cannot read it (or over %u bytes)\n", msgfile,
-			        CHECK_MESSAGE_MAX);
-			rc = 2;
-			goto out;
-		}
-		m.p = wire;
-		run.waiting = 1;
-		checks_data(c, mem_reader, &m, m.len, done_cb, &run);
-		wait_for(&run);
-		data_found(checks_results(c), m.len, found, sizeof found);
-		stage_begin(&run.rep, STAGE_DATA, msgfile, found);
-		if ((refused = stage_end(&run.rep, &run.v)))
-			worst = run.v;
-		if (!refused && checks_tags(c)[0] && !run.rep.json)
-			out(&run.rep, "         header fields added:\n%s", checks_tags(c));
-		free(wire);
+	if (!wire) {
+		fprintf(stderr, "moat check: --message %s: cannot read it (or over %u bytes)\n", a->msgfile,
+		        CHECK_MESSAGE_MAX);
+		return -1;
 	}
+	m.p = wire;
+	run->waiting = 1;
+	checks_data(st->c, mem_reader, &m, m.len, done_cb, run);
+	snprintf(size, sizeof size, "size %zu, ", m.len);
+	run_async_stage(run, st, STAGE_DATA, a->msgfile, size);
+	if (!st->refused && checks_tags(st->c)[0] && !run->rep.json)
+		out(&run->rep, "         header fields added:\n%s", checks_tags(st->c));
+	free(wire);
+	return 0;
+}
 
-	rc = !worst.code ? 0 : worst.code / 100 == 5 ? 1 : 3;
-	if (run.rep.json) {
-		out(&run.rep, "\n],\"result\":\"%s\"", rc == 0 ? "accept" : rc == 1 ? "reject" : "tempfail");
-		if (worst.code) {
+/* The result line; the exit status. */
+static int report_result(struct run *run, const struct setup *st, const struct args *a)
+{
+	const struct verdict *w = &st->worst;
+	int rc = !w->code ? 0 : w->code / 100 == 5 ? 1 : 3;
+
+	if (run->rep.json) {
+		out(&run->rep, "\n],\"result\":\"%s\"", rc == 0 ? "accept" : rc == 1 ? "reject" : "tempfail");
+		if (w->code) {
 			char reply[700], rule[1100];
 
-			snprintf(reply, sizeof reply, "%d %s %s", worst.code, worst.esc, worst.text);
-			rule_text(rule, sizeof rule, worst.rule_file, worst.rule_line);
-			out(&run.rep, ",\"reply\":");
-			out_js(&run.rep, reply);
-			out(&run.rep, ",\"rule\":");
-			out_js(&run.rep, rule);
+			snprintf(reply, sizeof reply, "%d %s %s", w->code, w->esc, w->text);
+			rules_where(rule, sizeof rule, w->rule_file, w->rule_line);
+			out(&run->rep, ",\"reply\":");
+			out_js(&run->rep, reply);
+			out(&run->rep, ",\"rule\":");
+			out_js(&run->rep, rule);
 		}
-		if (rc == 0 && !msgfile)
-			out(&run.rep, ",\"note\":\"no --message: the data stage was not checked\"");
-		out(&run.rep, "}\n");
+		if (rc == 0 && !a->msgfile)
+			out(&run->rep, ",\"note\":\"no --message: the data stage was not checked\"");
+		out(&run->rep, "}\n");
 	} else {
-		out(&run.rep, "result   %s%s\n", rc == 0 ? "ACCEPTED" : rc == 1 ? "REJECTED" : "TEMPFAILED",
-		    rc == 0 && !msgfile ? " up to DATA (no --message: the data stage was not checked)" : "");
+		out(&run->rep, "result   %s%s\n", rc == 0 ? "ACCEPTED" : rc == 1 ? "REJECTED" : "TEMPFAILED",
+		    rc == 0 && !a->msgfile ? " up to DATA (no --message: the data stage was not checked)" : "");
 	}
-	fputs(run.rep.buf, stdout);
+	fputs(run->rep.buf, stdout);
+	return rc;
+}
+
+int check_main(int argc, char **argv, const char *default_config)
+{
+	struct run run;
+	struct setup st;
+	struct args a;
+	int rc;
+
+	memset(&run, 0, sizeof run);
+	memset(&st, 0, sizeof st);
+	if ((rc = parse_args(argc, argv, default_config, &a, &run.rep.json)) != 0)
+		return rc - 1;
+	rc = 2;
+	if (setup_start(&st, &run, &a) < 0)
+		goto out;
+	report_head(&run, &st, a.conf);
+	stage_connect(&run, &st, &a);
+	if (!st.refused)
+		stage_helo(&run, &st, &a);
+	if (!st.refused && stage_mail(&run, &st, &a) < 0)
+		goto out;
+	if (stage_rcpts(&run, &st, &a) < 0)
+		goto out;
+	if (!st.refused && a.msgfile && stage_data(&run, &st, &a) < 0)
+		goto out;
+	rc = report_result(&run, &st, &a);
 out:
-	checks_free(c);
-	dkim_verifier_free(dkim);
-	dns_free(dns);
-	if (run.base)
-		event_base_free(run.base);
-	free(run.rep.buf);
-	config_unref(cfg);
+	setup_end(&st, &run);
 	return rc;
 }

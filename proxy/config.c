@@ -4,6 +4,7 @@
  * the style of Postfix parameters / Redis static_configs. Defaults are given
  * as config text and go through the same setters as the file, so a default
  * can never bypass validation. */
+#include "checks/registry.h"
 #include "proxy/config.h"
 #include "checks/recipients.h"
 #include "rules/rules.h"
@@ -666,8 +667,8 @@ struct config *config_load(const char *path, char *err, size_t errsize)
 	}
 	/* The rule file and its lists likewise: a broken one keeps a reload
 	 * from replacing the running config. */
-	if (c && !(c->ruleset = c->rules[0] ? ruleset_load(c->rules, err, errsize)
-	                                    : ruleset_load_default(err, errsize))) {
+	if (c && !(c->ruleset = c->rules[0] ? ruleset_load(c->rules, checks_vocab(), err, errsize)
+	                                    : ruleset_load_default(checks_vocab(), err, errsize))) {
 		config_unref(c);
 		return NULL;
 	}

@@ -32,17 +32,6 @@ void decision_esc_of(const char *text, char *out, size_t size)
 	out[n] = '\0';
 }
 
-/* "file:line" of a rule, "" for none. */
-static void rule_name(char *buf, size_t size, const char *file, int line)
-{
-	if (!file)
-		buf[0] = '\0';
-	else if (line > 0)
-		snprintf(buf, size, "%s:%d", file, line);
-	else
-		snprintf(buf, size, "%s", file);
-}
-
 #define S(x) ((x) ? (x) : "")
 
 void decision_log(const struct decision *d, void (*extra)(struct jline *j, void *arg), void *arg)
@@ -50,7 +39,7 @@ void decision_log(const struct decision *d, void (*extra)(struct jline *j, void 
 	struct jline j;
 	char rule[1200];
 
-	rule_name(rule, sizeof rule, d->rule_file, d->rule_line);
+	rules_where(rule, sizeof rule, d->rule_file, d->rule_line);
 	jl_begin(&j, "info", d->event ? d->event : "decision");
 	jl_str(&j, "session", S(d->session));
 	jl_int(&j, "worker", d->worker);

@@ -13,6 +13,7 @@
 
 #include "checks/dkim.h"
 #include "checks/dns.h"
+#include "checks/spf_cache.h"
 #include "proxy/backend.h"
 #include "proxy/config.h"
 #include "proxy/iptable.h"
@@ -159,6 +160,10 @@ static int start_checks(struct server *srv)
 		return -1;
 	}
 	dkim_verifier_set_wait(srv->dkim, srv->base, 0);
+	if (!dkim_keycache_active())
+		log_warn("dkim", "the DKIM key cache is not in use (OpenSSL's d2i_PUBKEY_bio is not ours in this "
+		         "binary: static or -Bsymbolic linking?); DKIM works, each key is decoded every time");
+	srv->spf_cache = spf_cache_new(); /* without one, SPF is evaluated every time */
 	return 0;
 }
 
@@ -189,6 +194,12 @@ int server_run(struct server *srv, const int *fds)
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sighup, NULL);
+	{
+		sigset_t none; /* a worker of workers = N starts with them blocked (workers.c) */
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+	}
 	backend_probe(srv->backends, srv->cfg);
 	{
 		char desc[256];
@@ -204,6 +215,7 @@ int server_run(struct server *srv, const int *fds)
 		session_abort(srv->sessions);
 	backend_pool_free(srv->backends);
 	dkim_verifier_free(srv->dkim);
+	spf_cache_free(srv->spf_cache);
 	dns_free(srv->dns);
 	log_info("stopped", "moat %sstopped", srv->nworkers > 1 ? "worker " : "");
 	event_free(sigterm);

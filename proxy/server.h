@@ -11,6 +11,7 @@ struct iptable;
 struct evconnlistener;
 struct dns;
 struct dkim_verifier;
+struct spf_cache;
 struct backend_pool;
 
 struct server {
@@ -29,6 +30,7 @@ struct server {
 	uint64_t id_salt;             /* random, so ids differ between runs */
 	struct dns *dns;              /* shared resolver and cache of every check */
 	struct dkim_verifier *dkim;
+	struct spf_cache *spf_cache;  /* SPF results reused for seconds */
 	struct backend_pool *backends; /* idle connections, the probe, the backend's caps */
 	int nworkers;                 /* worker processes sharing the limits */
 	int worker;                   /* this one's number, 0.. */

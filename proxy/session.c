@@ -551,7 +551,6 @@ static void do_data(struct session *s, const char *arg)
 /* The header fields we put in front of the message, into buf. */
 static int message_head(struct session *s, char *buf, size_t size)
 {
-	const struct check_results *r = checks_results(s->chk);
 	char ar[MOAT_AUTHRES_MAX], date[64];
 	struct msghead h = {
 		.tags = checks_tags(s->chk),
@@ -565,8 +564,7 @@ static int message_head(struct session *s, char *buf, size_t size)
 		.date = date,
 	};
 
-	if (authres_format(ar, sizeof ar, s->cfg->hostname, r && r->spf_done ? &r->spf : NULL,
-	                   r && r->dkim_done ? &r->dkim : NULL) > 0)
+	if (checks_authres(s->chk, s->cfg->hostname, ar, sizeof ar) > 0)
 		h.authres = ar;
 	msghead_date(date, sizeof date, (long long)time(NULL));
 	return msghead_format(buf, size, &h);
@@ -822,7 +820,7 @@ static void connect_verdict(void *arg, const struct verdict *v)
  * connect checks (the reverse DNS lookup is asynchronous), then greet. */
 static void greet(struct session *s)
 {
-	struct check_env env = {s->srv->base, s->srv->dns, s->srv->dkim, session_rule_hit, s};
+	struct check_env env = {s->srv->base, s->srv->dns, s->srv->dkim, s->srv->spf_cache, session_rule_hit, s};
 	struct check_options opt;
 	int n;
 

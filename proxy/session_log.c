@@ -8,34 +8,6 @@
 #include "proxy/server.h"
 #include "proxy/session.h"
 
-/* The checks' results, for a decision line. */
-static void log_check_results(struct jline *j, const struct session *s)
-{
-	const struct check_results *r = checks_results(s->chk);
-	char dk[256] = "";
-	int i, n = 0;
-
-	jl_str(j, "spf", r && r->spf_done ? spf_res_name(r->spf.res) : "");
-	if (r && r->dkim_done) {
-		if (r->dkim.nsigs == 0)
-			snprintf(dk, sizeof dk, "none");
-		for (i = 0; i < r->dkim.nsigs && n >= 0 && n < (int)sizeof dk; i++)
-			n += snprintf(dk + n, sizeof dk - (size_t)n, "%s%s:%s", i ? "," : "",
-			              r->dkim.sig[i].domain, dkim_res_name(r->dkim.sig[i].res));
-	}
-	jl_str(j, "dkim", dk);
-	jl_str(j, "sender_domain", r && r->sender_done ? sender_res_name(r->sender) : "");
-	if (r && r->spf_done && r->spf.reason[0])
-		jl_str(j, "spf_reason", r->spf.reason);
-	{
-		enum rdns_res rr;
-		const char *name;
-
-		if (checks_rdns(s->chk, &rr, &name))
-			jl_str(j, "rdns", rr == RDNS_OK ? name : rdns_res_name(rr));
-	}
-}
-
 struct log_ctx {
 	const struct session *s;
 	enum rule_stage stage;
@@ -48,7 +20,7 @@ static void session_fields(struct jline *j, void *arg)
 	const struct log_ctx *c = arg;
 	const struct session *s = c->s;
 
-	log_check_results(j, s);
+	checks_log(s->chk, j);
 	if (s->tx && c->stage == STAGE_DATA) {
 		const struct data_parser *dp = &s->tx->msg.dp;
 

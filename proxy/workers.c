@@ -17,7 +17,6 @@
 
 static pid_t spawn(struct server *srv, int w, int fds[][MOAT_LISTEN_MAX])
 {
-	sigset_t none;
 	pid_t pid;
 
 	fflush(NULL); /* nothing buffered is written twice by the child's exit */
@@ -25,9 +24,10 @@ static pid_t spawn(struct server *srv, int w, int fds[][MOAT_LISTEN_MAX])
 
 	if (pid != 0)
 		return pid;
-	/* the worker: its own sockets only, signals as in a single process */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* the worker: its own sockets only. Signals stay blocked (as the
+	 * supervisor has them) until its loop handles them: a SIGTERM in
+	 * between would otherwise kill it by the default action, and moat
+	 * would exit 1 on a plain stop (server_run unblocks them). */
 	for (int o = 0; o < srv->nworkers; o++)
 		for (int i = 0; o != w && i < srv->cfg->nlisten; i++)
 			close(fds[o][i]);

@@ -8,57 +8,59 @@
 
 #include "rules/ruleset.h"
 
-const struct rules_kw rules_kw_sender[] = {
-	{ "pass", SD_PASS }, { "none", SD_NONE }, { "nxdomain", SD_NXDOMAIN },
-	{ "norecords", SD_NORECORDS }, { "nullmx", SD_NULLMX }, { "tempfail", SD_TEMPFAIL },
-	{ NULL, 0 },
-};
-const struct rules_kw rules_kw_spf[] = {
-	{ "pass", SPF_RES_PASS }, { "fail", SPF_RES_FAIL }, { "softfail", SPF_RES_SOFTFAIL },
-	{ "neutral", SPF_RES_NEUTRAL }, { "none", SPF_RES_NONE }, { "temperror", SPF_RES_TEMPERROR },
-	{ "permerror", SPF_RES_PERMERROR }, { NULL, 0 },
-};
 const struct rules_kw rules_kw_relay[] = {
 	{ "ok", RELAY_OK }, { "denied", RELAY_DENIED }, { "routing", RELAY_BAD_ROUTING }, { NULL, 0 },
 };
-const struct rules_kw rules_kw_dkim[] = {
-	{ "pass", DKIM_RES_PASS }, { "fail", DKIM_RES_FAIL }, { "none", DKIM_RES_NONE },
-	{ "neutral", DKIM_RES_NEUTRAL }, { "temperror", DKIM_RES_TEMPERROR },
-	{ "permerror", DKIM_RES_PERMERROR }, { NULL, 0 },
-};
-
-static const char *kw_name(const struct rules_kw *kw, int value)
-{
-	for (; kw->name; kw++)
-		if (kw->value == value)
-			return kw->name;
-	return "";
-}
 
 /* ---- variables ---- */
 
 enum var {
-	VAR_CLIENT, VAR_HELO, VAR_SENDER, VAR_SENDER_DOMAIN, VAR_RCPT, VAR_RCPT_DOMAIN, VAR_SPF, VAR_SPF_REASON,
-	VAR_SPF_EXPLANATION, VAR_SPF_DOMAIN, VAR_DKIM, VAR_HOSTNAME, VAR_RDNS, VAR_COUNT
+	VAR_CLIENT, VAR_HELO, VAR_SENDER, VAR_SENDER_DOMAIN, VAR_RCPT, VAR_RCPT_DOMAIN, VAR_HOSTNAME, VAR_COUNT
 };
 
 static const char *const var_names[VAR_COUNT] = {
 	[VAR_CLIENT] = "client", [VAR_HELO] = "helo", [VAR_SENDER] = "sender",
 	[VAR_SENDER_DOMAIN] = "sender_domain", [VAR_RCPT] = "rcpt", [VAR_RCPT_DOMAIN] = "rcpt_domain",
-	[VAR_SPF] = "spf", [VAR_SPF_REASON] = "spf_reason", [VAR_SPF_EXPLANATION] = "spf_explanation",
-	[VAR_SPF_DOMAIN] = "spf_domain", [VAR_DKIM] = "dkim", [VAR_HOSTNAME] = "hostname",
-	[VAR_RDNS] = "rdns",
+	[VAR_HOSTNAME] = "hostname",
 };
 
-int rules_var_lookup(const char *name, size_t len)
+_Static_assert(VAR_COUNT == RULES_VARS, "RULES_VARS in ruleset.h");
+
+/* A vocabulary fact's name as a variable: '-' is '_'. */
+static int vocab_name_is(const char *fact, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && fact[i]; i++) {
+		char a = fact[i] == '-' ? '_' : fact[i], b = name[i];
+
+		if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b))
+			return 0;
+	}
+	return i == len && fact[i] == '\0';
+}
+
+int rules_var_lookup(const struct rule_vocab *vocab, const char *name, size_t len)
 {
 	for (int i = 0; i < VAR_COUNT; i++)
 		if (strlen(var_names[i]) == len && strncasecmp(var_names[i], name, len) == 0)
 			return i;
+	for (size_t i = 0; vocab && i < vocab->n; i++)
+		if (vocab_name_is(vocab->facts[i].name, name, len))
+			return VAR_COUNT + (int)i;
 	return -1;
 }
 
-static const char *var_value(int v, const struct rule_facts *f, const struct rule_rcpt *rc)
+/* What %{NAME} gives for a vocabulary fact. */
+static const char *value_text(const struct rule_vocab_fact *d, const struct rule_value *v)
+{
+	if (!v || !v->known)
+		return NULL;
+	return d->kind == RULE_WORD ? d->words[v->word] : v->text;
+}
+
+static const char *var_value(const struct ruleset *rs, int v, const struct rule_facts *f,
+                             const struct rule_rcpt *rc)
 {
 	const char *s = NULL;
 
@@ -69,13 +71,10 @@ static const char *var_value(int v, const struct rule_facts *f, const struct rul
 	case VAR_SENDER_DOMAIN: s = f->sender_domain; break;
 	case VAR_RCPT: s = rc ? rc->addr : NULL; break;
 	case VAR_RCPT_DOMAIN: s = rc ? rc->domain : NULL; break;
-	case VAR_SPF: s = f->spf ? kw_name(rules_kw_spf, (int)f->spf->res) : NULL; break;
-	case VAR_SPF_REASON: s = f->spf ? f->spf->reason : NULL; break;
-	case VAR_SPF_EXPLANATION: s = f->spf ? f->spf->explanation : NULL; break;
-	case VAR_SPF_DOMAIN: s = f->spf ? f->spf->domain : NULL; break;
-	case VAR_DKIM: s = f->dkim ? kw_name(rules_kw_dkim, (int)f->dkim->summary) : NULL; break;
 	case VAR_HOSTNAME: s = f->hostname; break;
-	case VAR_RDNS: s = f->rdns; break;
+	default:
+		if (v >= VAR_COUNT && rs->vocab && (size_t)(v - VAR_COUNT) < rs->vocab->n)
+			s = value_text(&rs->vocab->facts[v - VAR_COUNT], f->values ? &f->values[v - VAR_COUNT] : NULL);
 	}
 	return s ? s : "";
 }
@@ -88,8 +87,8 @@ static void put(char *out, size_t size, size_t *n, const char *s, size_t len)
 }
 
 /* Expand "%{name}" and "%%"; the parser checked the template. */
-static void expand(const char *tpl, const struct rule_facts *f, const struct rule_rcpt *rc, char *out,
-                   size_t size)
+static void expand(const struct ruleset *rs, const char *tpl, const struct rule_facts *f,
+                   const struct rule_rcpt *rc, char *out, size_t size)
 {
 	size_t n = 0;
 
@@ -101,8 +100,8 @@ static void expand(const char *tpl, const struct rule_facts *f, const struct rul
 			put(out, size, &n, "%", 1);
 			t += 2;
 		} else if (t[0] == '%' && t[1] == '{' && (end = strchr(t, '}')) &&
-		           (v = rules_var_lookup(t + 2, (size_t)(end - t - 2))) >= 0) {
-			const char *s = var_value(v, f, rc);
+		           (v = rules_var_lookup(rs->vocab, t + 2, (size_t)(end - t - 2))) >= 0) {
+			const char *s = var_value(rs, v, f, rc);
 
 			put(out, size, &n, s, strlen(s));
 			t = end + 1;
@@ -177,26 +176,19 @@ static int addr_match(const struct cond *c, const char *addr)
 	}
 }
 
-/* Signatures present, none passing, at least one failing (checks.c's rule). */
-static int dkim_failed(const struct dkim_outcome *o)
+/* A fact of the vocabulary: its word, a name it found, or none found. */
+static int value_true(const struct cond *c, const struct rule_facts *f)
 {
-	int n = o->nsigs < DKIM_MAX_SIGS ? o->nsigs : DKIM_MAX_SIGS, failed = 0;
+	const struct rule_value *v = f->values ? &f->values[c->index] : NULL;
 
-	for (int i = 0; i < n; i++) {
-		if (o->sig[i].res == DKIM_RES_PASS)
-			return 0;
-		failed |= o->sig[i].res == DKIM_RES_FAIL;
-	}
-	return failed && o->summary != DKIM_RES_PASS;
-}
-
-/* d= of a signature that verified (passing_only), or of any signature. */
-static int dkim_domain(const struct cond *c, const struct dkim_outcome *o, int passing_only)
-{
-	int n = o->nsigs < DKIM_MAX_SIGS ? o->nsigs : DKIM_MAX_SIGS;
-
-	for (int i = 0; i < n; i++)
-		if ((!passing_only || o->sig[i].res == DKIM_RES_PASS) && name_match(c, o->sig[i].domain))
+	if (c->arg == ARG_KEYWORD && c->value < 0) /* NAMES "none" */
+		return !v || !v->known || v->nnames == 0;
+	if (!v || !v->known)
+		return 0;
+	if (c->arg == ARG_KEYWORD)
+		return v->word == c->value;
+	for (size_t i = 0; i < v->nnames; i++)
+		if (name_match(c, v->names[i]))
 			return 1;
 	return 0;
 }
@@ -219,10 +211,6 @@ static int fact_true(const struct cond *c, const struct rule_facts *f, const str
 		if (c->arg == ARG_CIDR)
 			return f->client && cidr_match(&c->cidr, f->client);
 		return f->client && list_has_ip(c->list, f->client);
-	case FACT_RDNS:
-		if (c->arg == ARG_KEYWORD)
-			return !f->rdns || !*f->rdns;
-		return name_match(c, f->rdns);
 	case FACT_TLS:
 		return f->tls;
 	case FACT_AUTH:
@@ -237,10 +225,6 @@ static int fact_true(const struct cond *c, const struct rule_facts *f, const str
 		return addr_match(c, f->sender);
 	case FACT_SENDER_DOMAIN:
 		return name_match(c, f->sender_domain);
-	case FACT_SENDER_CHECK:
-		return f->sender_checked && (int)f->sender_check == c->value;
-	case FACT_SPF:
-		return f->spf && (int)f->spf->res == c->value;
 	case FACT_RCPT:
 		return rc && addr_match(c, rc->addr);
 	case FACT_RCPT_DOMAIN:
@@ -251,14 +235,8 @@ static int fact_true(const struct cond *c, const struct rule_facts *f, const str
 		return rc && (int)rc->relay == c->value;
 	case FACT_RCPT_KNOWN:
 		return rc && rc->known;
-	case FACT_DKIM:
-		if (!f->dkim)
-			return 0;
-		return c->value == RULES_DKIM_FAIL ? dkim_failed(f->dkim) : (int)f->dkim->summary == c->value;
-	case FACT_DKIM_DOMAIN:
-		return f->dkim && dkim_domain(c, f->dkim, 1);
-	case FACT_DKIM_SIGNER:
-		return f->dkim && dkim_domain(c, f->dkim, 0);
+	case FACT_CHECK:
+		return value_true(c, f);
 	case FACT_HEADER:
 		return header_match(c, f);
 	case FACT_SIZE:
@@ -313,8 +291,8 @@ static int rule_holds(const struct rule *r, enum rule_stage stage, const struct 
 	return r->action == ACTION_ACCEPT;
 }
 
-static void fill(struct rule_verdict *v, const struct rule *r, const struct rule_facts *f,
-                 const struct rule_rcpt *rc, int monitor, int inherited)
+static void fill(const struct ruleset *rs, struct rule_verdict *v, const struct rule *r,
+                 const struct rule_facts *f, const struct rule_rcpt *rc, int monitor, int inherited)
 {
 	v->action = r->action;
 	v->monitor = monitor;
@@ -324,10 +302,10 @@ static void fill(struct rule_verdict *v, const struct rule *r, const struct rule
 	memcpy(v->esc, r->esc, sizeof v->esc);
 	v->text[0] = '\0';
 	if (r->text)
-		expand(r->text, f, rc, v->text, sizeof v->text);
+		expand(rs, r->text, f, rc, v->text, sizeof v->text);
 	v->reason[0] = '\0';
 	if (r->note)
-		expand(r->note, f, rc, v->reason, sizeof v->reason);
+		expand(rs, r->note, f, rc, v->reason, sizeof v->reason);
 	if (v->reason[0] == '\0') { /* no note, or it came out empty */
 		size_t n = 0;
 
@@ -338,14 +316,14 @@ static void fill(struct rule_verdict *v, const struct rule *r, const struct rule
 	v->line = r->line;
 }
 
-static void hit(struct rule_decision *out, const struct rule *r, const struct rule_facts *f,
-                const struct rule_rcpt *rc, int monitor)
+static void hit(const struct ruleset *rs, struct rule_decision *out, const struct rule *r,
+                const struct rule_facts *f, const struct rule_rcpt *rc, int monitor)
 {
 	if (out->nhits >= RULES_HITS_MAX) {
 		out->hits_dropped++;
 		return;
 	}
-	fill(&out->hits[out->nhits++], r, f, rc, monitor, 0);
+	fill(rs, &out->hits[out->nhits++], r, f, rc, monitor, 0);
 }
 
 enum rule_action rules_eval(const struct ruleset *rs, enum rule_stage stage,
@@ -366,7 +344,7 @@ enum rule_action rules_eval(const struct ruleset *rs, enum rule_stage stage,
 		if (r->stage < stage) {
 			/* An accept decided earlier still holds where it stands. */
 			if (r->action == ACTION_ACCEPT && !r->monitor && rule_holds(r, stage, f, &rc)) {
-				fill(&out->decided, r, f, rc, 0, 1);
+				fill(rs, &out->decided, r, f, rc, 0, 1);
 				return out->action = ACTION_ACCEPT;
 			}
 			continue;
@@ -379,14 +357,14 @@ enum rule_action rules_eval(const struct ruleset *rs, enum rule_stage stage,
 		case ACTION_TEMPFAIL:
 			/* Global monitor mode only holds back refusals. */
 			if (r->monitor || (monitor && r->action != ACTION_ACCEPT)) {
-				hit(out, r, f, rc, 1);
+				hit(rs, out, r, f, rc, 1);
 				break;
 			}
-			fill(&out->decided, r, f, rc, 0, 0);
+			fill(rs, &out->decided, r, f, rc, 0, 0);
 			return out->action = r->action;
 		case ACTION_TAG:
 		case ACTION_LOG:
-			hit(out, r, f, rc, r->monitor);
+			hit(rs, out, r, f, rc, r->monitor);
 			break;
 		case ACTION_NONE:
 			break;
@@ -463,6 +441,16 @@ const char *rules_stage_name(enum rule_stage s)
 	static const char *const names[STAGE_COUNT] = { "connect", "helo", "mail", "rcpt", "data" };
 
 	return (unsigned)s < STAGE_COUNT ? names[s] : "?";
+}
+
+void rules_where(char *buf, size_t size, const char *file, int line)
+{
+	if (!file)
+		buf[0] = '\0';
+	else if (line > 0)
+		snprintf(buf, size, "%s:%d", file, line);
+	else
+		snprintf(buf, size, "%s", file);
 }
 
 const char *rules_action_name(enum rule_action a)

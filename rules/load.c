@@ -149,7 +149,7 @@ static void ruleset_free(struct ruleset *rs)
 
 /* A file (path) or a text (name) with a fresh parser: the ruleset, or NULL with err set. */
 static struct ruleset *load(const char *path, const char *text, size_t len, const char *name,
-                            char *err, size_t errsize)
+                            const struct rule_vocab *vocab, char *err, size_t errsize)
 {
 	char dummy[1];
 	struct parser *p = calloc(1, sizeof *p);
@@ -169,6 +169,14 @@ static struct ruleset *load(const char *path, const char *text, size_t len, cons
 	}
 	*p = (struct parser){ .rs = rs, .err = err, .errsize = errsize, .dir = "" };
 	rs->refs = 1;
+	rs->vocab = vocab;
+	if (vocab && vocab->n > RULES_VOCAB_MAX) {
+		free(p);
+		ruleset_free(rs);
+		snprintf(err, errsize, "%s: the checks declare %zu facts, more than %d", path ? path : name,
+		         vocab->n, RULES_VOCAB_MAX);
+		return NULL;
+	}
 	r = path ? parser_file(p, path) : parse_named(p, name, text, len, NULL);
 	free(p);
 	if (r < 0) {
@@ -178,20 +186,20 @@ static struct ruleset *load(const char *path, const char *text, size_t len, cons
 	return rs;
 }
 
-struct ruleset *ruleset_load(const char *path, char *err, size_t errsize)
+struct ruleset *ruleset_load(const char *path, const struct rule_vocab *vocab, char *err, size_t errsize)
 {
-	return load(path ? path : "", NULL, 0, NULL, err, errsize);
+	return load(path ? path : "", NULL, 0, NULL, vocab, err, errsize);
 }
 
-struct ruleset *ruleset_load_text(const char *text, size_t len, const char *name, char *err,
-                                  size_t errsize)
+struct ruleset *ruleset_load_text(const char *text, size_t len, const char *name,
+                                  const struct rule_vocab *vocab, char *err, size_t errsize)
 {
-	return load(NULL, text ? text : "", text ? len : 0, name ? name : "(rules)", err, errsize);
+	return load(NULL, text ? text : "", text ? len : 0, name ? name : "(rules)", vocab, err, errsize);
 }
 
-struct ruleset *ruleset_load_default(char *err, size_t errsize)
+struct ruleset *ruleset_load_default(const struct rule_vocab *vocab, char *err, size_t errsize)
 {
-	return ruleset_load_text(rules_default_text, strlen(rules_default_text), "default.rules", err,
+	return ruleset_load_text(rules_default_text, strlen(rules_default_text), "default.rules", vocab, err,
 	                         errsize);
 }
 
@@ -213,6 +221,11 @@ void ruleset_unref(struct ruleset *rs)
 unsigned ruleset_uses(const struct ruleset *rs)
 {
 	return rs->uses;
+}
+
+int ruleset_uses_value(const struct ruleset *rs, size_t i)
+{
+	return i < RULES_VOCAB_MAX && (rs->uses_values >> i) & 1;
 }
 
 size_t ruleset_stage_count(const struct ruleset *rs, enum rule_stage stage)

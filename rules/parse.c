@@ -48,7 +48,7 @@ enum {
 };
 
 static const struct rules_kw kw_trusted[] = { { "trusted", 1 }, { NULL, 0 } };
-static const struct rules_kw kw_none[] = { { "none", 1 }, { NULL, 0 } };
+static const struct rules_kw kw_none[] = { { "none", -1 }, { NULL, 0 } }; /* a names fact: no name */
 static const struct rules_kw kw_null[] = { { "null", 1 }, { NULL, 0 } };
 static const struct rules_kw kw_local[] = { { "local", 1 }, { NULL, 0 } };
 
@@ -65,8 +65,6 @@ struct fact_def {
 static const struct fact_def facts[] = {
 	{ "client", FACT_CLIENT, STAGE_CONNECT, A_CIDR | A_LIST | A_KEYWORD, kw_trusted, LIST_NETWORKS,
 	  "an address or network, list:PATH or trusted" },
-	{ "rdns", FACT_RDNS, STAGE_CONNECT, A_NAME | A_SUFFIX | A_LIST | A_KEYWORD, kw_none, LIST_DOMAINS,
-	  "a host name, .domain, list:PATH or none" },
 	{ "tls", FACT_TLS, STAGE_CONNECT, A_NONE, NULL, 0, NULL },
 	{ "authenticated", FACT_AUTH, STAGE_CONNECT, A_NONE, NULL, 0, NULL },
 	{ "helo", FACT_HELO, STAGE_HELO, A_NAME | A_SUFFIX | A_REGEX | A_LIST, NULL, LIST_DOMAINS,
@@ -75,19 +73,12 @@ static const struct fact_def facts[] = {
 	  LIST_ADDRESSES, "an address, @domain, list:PATH or null" },
 	{ "sender-domain", FACT_SENDER_DOMAIN, STAGE_MAIL, A_NAME | A_SUFFIX | A_LIST, NULL, LIST_DOMAINS,
 	  "a domain, .domain or list:PATH" },
-	{ "sender-check", FACT_SENDER_CHECK, STAGE_MAIL, A_KEYWORD, rules_kw_sender, 0, NULL },
-	{ "spf", FACT_SPF, STAGE_MAIL, A_KEYWORD, rules_kw_spf, 0, NULL },
 	{ "rcpt", FACT_RCPT, STAGE_RCPT, A_ADDRESS | A_ATDOMAIN | A_LIST, NULL, LIST_ADDRESSES,
 	  "an address, @domain or list:PATH" },
 	{ "rcpt-domain", FACT_RCPT_DOMAIN, STAGE_RCPT, A_NAME | A_SUFFIX | A_LIST | A_KEYWORD, kw_local,
 	  LIST_DOMAINS, "a domain, .domain, list:PATH or local" },
 	{ "relay", FACT_RELAY, STAGE_RCPT, A_KEYWORD, rules_kw_relay, 0, NULL },
 	{ "rcpt-known", FACT_RCPT_KNOWN, STAGE_RCPT, A_NONE, NULL, 0, NULL },
-	{ "dkim", FACT_DKIM, STAGE_DATA, A_KEYWORD, rules_kw_dkim, 0, NULL },
-	{ "dkim-domain", FACT_DKIM_DOMAIN, STAGE_DATA, A_NAME | A_SUFFIX | A_LIST, NULL, LIST_DOMAINS,
-	  "a domain, .domain or list:PATH" },
-	{ "dkim-signer", FACT_DKIM_SIGNER, STAGE_DATA, A_NAME | A_SUFFIX | A_LIST, NULL, LIST_DOMAINS,
-	  "a domain, .domain or list:PATH" },
 	{ "header", FACT_HEADER, STAGE_DATA, A_SPECIAL, NULL, 0, "a field name and a /regex/" },
 	{ "size", FACT_SIZE, STAGE_DATA, A_SPECIAL, NULL, 0,
 	  "> or < and a number of bytes (K, M or G after it: KiB, MiB, GiB)" },
@@ -262,16 +253,18 @@ static int check_template(struct parser *p, const char *what, const char *s)
 		} else if (t[0] == '%' && t[1] == '{') {
 			const char *end = strchr(t, '}');
 			char name[SHOW_MAX + 1];
+			int v;
 
 			if (!end)
 				return perr(p, "%s: \"%%{\" without \"}\"", what);
-			if (rules_var_lookup(t + 2, (size_t)(end - t - 2)) < 0) {
+			if ((v = rules_var_lookup(p->rs->vocab, t + 2, (size_t)(end - t - 2))) < 0) {
 				snprintf(name, sizeof name, "%.*s", (int)(end - t - 2), t + 2);
 				return perr(p, "%s: unknown variable \"%%{%s}\"", what, show(name, shown));
 			}
-			/* %{rdns} needs the lookup even when no condition tests rdns */
-			if (end - t - 2 == 4 && strncasecmp(t + 2, "rdns", 4) == 0)
-				p->rs->uses |= 1u << FACT_RDNS;
+			/* a check's value in a template needs the check (%{rdns}
+			 * the lookup) even when no condition tests it */
+			if (v >= RULES_VARS)
+				p->rs->uses_values |= (uint64_t)1 << (v - RULES_VARS);
 			t = end;
 		}
 	}
@@ -583,9 +576,56 @@ static int parse_arg(struct parser *p, const struct fact_def *d, struct cond *c)
 	return perr(p, "%s: \"%s\" is not %s", d->name, show(s, shown), usage(d, use, sizeof use));
 }
 
+/* A fact of the checks' vocabulary ("spf fail", "dkim-signer example.com"),
+ * parsed like the rules' own facts of the same shape. */
+static struct cond *parse_value_fact(struct parser *p, const struct token *t)
+{
+	const struct rule_vocab *v = p->rs->vocab;
+	struct rules_kw words[RULES_WORDS_MAX + 1];
+	struct fact_def d = { .fact = FACT_CHECK };
+	char shown[SHOW_MAX + 4];
+	struct cond *c;
+	size_t i, k;
+
+	for (i = 0; v && i < v->n && strcasecmp(t->s, v->facts[i].name) != 0; i++)
+		;
+	if (!v || i == v->n) {
+		perr(p, "unknown fact \"%s\"", show(t->s, shown));
+		return NULL;
+	}
+	d.name = v->facts[i].name;
+	d.stage = v->facts[i].stage;
+	switch (v->facts[i].kind) {
+	case RULE_WORD:
+		for (k = 0; k < RULES_WORDS_MAX && v->facts[i].words[k]; k++)
+			words[k] = (struct rules_kw){ v->facts[i].words[k], (int)k };
+		words[k] = (struct rules_kw){ NULL, 0 };
+		d.args = A_KEYWORD;
+		d.kw = words;
+		break;
+	case RULE_NAMES:
+		d.args = A_NAME | A_SUFFIX | A_LIST | (v->facts[i].words ? A_KEYWORD : 0);
+		d.kw = v->facts[i].words ? kw_none : NULL;
+		d.list = LIST_DOMAINS;
+		d.usage = v->facts[i].usage;
+		break;
+	case RULE_TEXT:
+		perr(p, "%s is a text for templates (%%{%s}), not a fact a rule tests", d.name, d.name);
+		return NULL;
+	}
+	if (!(c = new_cond(p, COND_FACT)))
+		return NULL;
+	c->fact = FACT_CHECK;
+	c->index = i;
+	if (parse_arg(p, &d, c) < 0) {
+		rules_cond_free(c);
+		return NULL;
+	}
+	return c;
+}
+
 static struct cond *parse_fact(struct parser *p)
 {
-	char shown[SHOW_MAX + 4];
 	const struct token *t = next(p);
 	const struct fact_def *d = NULL;
 	struct cond *c;
@@ -594,10 +634,8 @@ static struct cond *parse_fact(struct parser *p)
 	for (size_t i = 0; i < NELEM(facts); i++)
 		if (strcasecmp(t->s, facts[i].name) == 0)
 			d = &facts[i];
-	if (!d) {
-		perr(p, "unknown fact \"%s\"", show(t->s, shown));
-		return NULL;
-	}
+	if (!d)
+		return parse_value_fact(p, t);
 	if (!(c = new_cond(p, COND_FACT)))
 		return NULL;
 	c->fact = d->fact;
@@ -702,13 +740,18 @@ static void walk(struct ruleset *rs, struct rule *r, const struct cond *c)
 			walk(rs, r, c->a);
 			continue;
 		}
-		for (size_t i = 0; i < NELEM(facts); i++) {
-			if (facts[i].fact != c->fact)
-				continue;
-			if (facts[i].stage > r->stage)
-				r->stage = facts[i].stage;
-			r->uses_rcpt |= facts[i].stage == STAGE_RCPT;
+		enum rule_stage st = STAGE_CONNECT;
+
+		if (c->fact == FACT_CHECK) {
+			st = rs->vocab->facts[c->index].stage;
+			rs->uses_values |= (uint64_t)1 << c->index;
 		}
+		for (size_t i = 0; i < NELEM(facts); i++)
+			if (facts[i].fact == c->fact)
+				st = facts[i].stage;
+		if (st > r->stage)
+			r->stage = st;
+		r->uses_rcpt |= st == STAGE_RCPT;
 		rs->uses |= 1u << c->fact;
 		return;
 	}

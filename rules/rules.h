@@ -56,9 +56,7 @@
 #define RULES_HITS_MAX 16                   /* tag/log/monitor hits kept per evaluation */
 #define RULES_TEXT_MAX 1000                 /* an expanded reply text or header field (RFC 5322: 998) */
 #define RULES_REASON_MAX 256                /* an expanded note, or the condition as written */
-
-enum rule_stage { STAGE_CONNECT, STAGE_HELO, STAGE_MAIL, STAGE_RCPT, STAGE_DATA };
-#define STAGE_COUNT 5
+#define RULES_WORDS_MAX 32                  /* words of one fact of the vocabulary */
 
 enum rule_action {
 	ACTION_NONE,     /* decision only: no rule decided, go on */
@@ -69,14 +67,16 @@ enum rule_action {
 	ACTION_LOG,      /* note it in the log, go on */
 };
 
-/* Facts, for ruleset_uses(): a session can skip gathering what no rule tests
- * (the reverse DNS lookup, splitting the header). */
+/* The rules' own facts (those of the SMTP session), for ruleset_uses(): a
+ * session can skip gathering what no rule tests (splitting the header).
+ * FACT_CHECK is any fact of the vocabulary (ruleset_uses_value()). */
 enum rule_fact {
-	FACT_CLIENT, FACT_RDNS, FACT_TLS, FACT_AUTH,
+	FACT_CLIENT, FACT_TLS, FACT_AUTH,
 	FACT_HELO,
-	FACT_SENDER, FACT_SENDER_DOMAIN, FACT_SENDER_CHECK, FACT_SPF,
+	FACT_SENDER, FACT_SENDER_DOMAIN,
 	FACT_RCPT, FACT_RCPT_DOMAIN, FACT_RELAY, FACT_RCPT_KNOWN,
-	FACT_DKIM, FACT_DKIM_DOMAIN, FACT_DKIM_SIGNER, FACT_HEADER, FACT_SIZE,
+	FACT_HEADER, FACT_SIZE,
+	FACT_CHECK,
 	FACT_COUNT
 };
 
@@ -105,7 +105,6 @@ struct rule_facts {
 	const struct sockaddr *client;  /* the real client (after PROXY) */
 	const char *client_ip;          /* its text, for %{client} */
 	int trusted;                    /* client in trusted_networks */
-	const char *rdns;               /* forward-confirmed reverse name; NULL/"" = none */
 	int tls;                        /* TLS in use */
 	int authenticated;              /* SMTP AUTH succeeded */
 	const char *hostname;           /* ours, for %{hostname} */
@@ -114,18 +113,17 @@ struct rule_facts {
 	/* mail */
 	const char *sender;             /* MAIL FROM mailbox; "" = null sender; NULL before MAIL */
 	const char *sender_domain;      /* lower case; "" for the null sender */
-	int sender_checked;             /* sender_check holds the sender-domain check's result */
-	enum sender_res sender_check;
-	const struct spf_outcome *spf;  /* NULL: not checked */
 	/* rcpt */
 	const struct rule_rcpt *rcpt;   /* the RCPT being decided (rcpt stage) */
 	const struct rule_rcpt *rcpts;  /* the accepted recipients (data stage) */
 	size_t nrcpts;
 	/* data */
-	const struct dkim_outcome *dkim;  /* NULL: not checked */
 	const struct rule_header *headers;
 	size_t nheaders;
 	size_t size;                    /* message bytes as received */
+	/* what the checks found: one per fact of the ruleset's vocabulary, in
+	 * its order (NULL: nothing known yet) */
+	const struct rule_value *values;
 };
 
 /* What one rule that matched asks for. Texts are expanded (%{...}) with
@@ -154,17 +152,18 @@ struct rule_decision {
 
 struct ruleset;
 
-/* Load a rule file with its includes and lists. NULL on error, with
+/* Load a rule file with its includes and lists, in the words of vocab (the
+ * checks' facts; it must outlive the ruleset). NULL on error, with
  * "FILE:LINE: message" in err (a list's own errors: "LISTFILE:LINE: message";
  * a file that cannot be read: "FILE: cannot open: reason"). */
-struct ruleset *ruleset_load(const char *path, char *err, size_t errsize);
+struct ruleset *ruleset_load(const char *path, const struct rule_vocab *vocab, char *err, size_t errsize);
 /* The same from memory; name is used in messages and verdicts, and relative
  * include and list paths are taken from its directory (the current one if
  * name has no '/'). */
-struct ruleset *ruleset_load_text(const char *text, size_t len, const char *name, char *err,
-                                  size_t errsize);
+struct ruleset *ruleset_load_text(const char *text, size_t len, const char *name,
+                                  const struct rule_vocab *vocab, char *err, size_t errsize);
 /* The built-in policy: rules/default.rules, compiled in. */
-struct ruleset *ruleset_load_default(char *err, size_t errsize);
+struct ruleset *ruleset_load_default(const struct rule_vocab *vocab, char *err, size_t errsize);
 extern const char rules_default_text[];
 
 /* Sessions hold a reference to the ruleset they started with; a reload makes
@@ -179,6 +178,8 @@ enum rule_action rules_eval(const struct ruleset *rs, enum rule_stage stage,
 
 /* Bit (1u << FACT_x) for each fact some rule tests. */
 unsigned ruleset_uses(const struct ruleset *rs);
+/* Does some rule test, or some template name, the vocabulary's fact i? */
+int ruleset_uses_value(const struct ruleset *rs, size_t i);
 /* Rules of a stage (a session may skip gathering a stage's facts when 0). */
 size_t ruleset_stage_count(const struct ruleset *rs, enum rule_stage stage);
 
@@ -209,6 +210,8 @@ void ruleset_describe(const struct ruleset *rs, char *buf, size_t size);
 size_t rules_split_headers(char *buf, size_t len, struct rule_header *out, size_t max);
 
 const char *rules_stage_name(enum rule_stage s);
+/* Where a rule is, "FILE:LINE" ("FILE" without a line, "" for none). */
+void rules_where(char *buf, size_t size, const char *file, int line);
 const char *rules_action_name(enum rule_action a);
 
 #endif

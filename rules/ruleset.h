@@ -4,6 +4,7 @@
 #define MOAT_RULES_RULESET_H
 
 #include <regex.h>
+#include <stdint.h>
 
 #include "rules/lists.h"
 #include "proxy/lib/netaddr.h"
@@ -33,7 +34,8 @@ struct cond {
 	struct cond *a, *b;           /* NOT: a; AND, OR: a then b */
 	enum rule_fact fact;          /* COND_FACT */
 	enum arg_kind arg;
-	int value;                    /* ARG_KEYWORD: the keyword's value */
+	int value;                    /* ARG_KEYWORD: the keyword's value (FACT_CHECK: the word's index) */
+	size_t index;                 /* FACT_CHECK: the fact's place in the vocabulary */
 	char *text;                   /* NAME, SUFFIX (with its dot), ADDRESS, ATDOMAIN
 	                               * (with its @): lower case; header: field name */
 	struct cidr cidr;
@@ -67,6 +69,8 @@ struct ruleset {
 	struct rule_list **lists; /* shared by the rules that name the same file */
 	size_t nlists;
 	unsigned uses;          /* 1u << FACT_x */
+	const struct rule_vocab *vocab; /* the checks' facts, as loaded */
+	uint64_t uses_values;   /* 1 << i: some rule or template names vocabulary fact i */
 };
 
 /* Keywords of the facts that take a fixed set of words; NULL-terminated. */
@@ -74,12 +78,12 @@ struct rules_kw {
 	const char *name;
 	int value;
 };
-extern const struct rules_kw rules_kw_sender[], rules_kw_spf[], rules_kw_relay[], rules_kw_dkim[];
-/* value of "dkim fail": signatures present, none passing, one failing */
-#define RULES_DKIM_FAIL DKIM_RES_FAIL
+extern const struct rules_kw rules_kw_relay[];
 
-/* %{name} variables: index, or -1 for an unknown name (eval.c). */
-int rules_var_lookup(const char *name, size_t len);
+/* %{name} variables (eval.c): the session's own (0 .. RULES_VARS - 1), or
+ * RULES_VARS + i for fact i of vocab; -1 for an unknown name. */
+#define RULES_VARS 7
+int rules_var_lookup(const struct rule_vocab *vocab, const char *name, size_t len);
 
 void rules_cond_free(struct cond *c);
 

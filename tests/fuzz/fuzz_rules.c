@@ -21,6 +21,11 @@
 #include <strings.h>
 
 #include "proxy/lib/netaddr.h"
+#include "checks/dkim.h"
+#include "checks/rdns.h"
+#include "checks/registry.h"
+#include "checks/sender.h"
+#include "checks/spf.h"
 #include "rules/rules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -81,17 +86,32 @@ static void evaluate(const struct ruleset *rs)
 		{ "x%y@else.test", "else.test", 0, RELAY_BAD_ROUTING, 0 },
 	};
 	static const struct rule_header headers[] = { { "Subject", "hello\tworld" }, { "X-Spam", "yes" } };
+	static const struct rdns_result rdns = { RDNS_OK, "mx.from.test" };
+	static const enum sender_res sc = SD_NXDOMAIN;
+	static struct rule_value values[RULES_VOCAB_MAX];
+	static const char *names[RULES_VOCAB_MAX][CHECK_NAMES_MAX];
+	const struct check_def *const *rows;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct rule_facts all = { 0 }, none = { 0 };
+	size_t n;
 
+	/* every check's value, as checks.c fills them: through the rows */
+	rows = checks_registry(&n);
+	for (size_t i = 0; i < n; i++) {
+		const void *r = rows[i] == &check_rdns ? (const void *)&rdns : rows[i] == &check_sender ? (const void *)&sc
+		              : rows[i] == &check_spf ? (const void *)&spf : rows[i] == &check_dkim ? (const void *)&dkim
+		              : NULL;
+
+		if (r)
+			rows[i]->values(r, &values[checks_first_fact(i)], &names[checks_first_fact(i)]);
+	}
 	hostport_parse("192.0.2.1", 1, &ss, &len);
 	all = (struct rule_facts){
-		.client = (struct sockaddr *)&ss, .client_ip = "192.0.2.1", .trusted = 1, .rdns = "mx.from.test",
+		.client = (struct sockaddr *)&ss, .client_ip = "192.0.2.1", .trusted = 1,
 		.tls = 1, .authenticated = 1, .hostname = "mx.moat.test", .helo = "mx.from.test",
-		.sender = "a@from.test", .sender_domain = "from.test", .sender_checked = 1,
-		.sender_check = SD_NXDOMAIN, .spf = &spf, .rcpt = &rcpts[0], .rcpts = rcpts, .nrcpts = 2,
-		.dkim = &dkim, .headers = headers, .nheaders = 2, .size = 12345,
+		.sender = "a@from.test", .sender_domain = "from.test", .rcpt = &rcpts[0], .rcpts = rcpts, .nrcpts = 2,
+		.headers = headers, .nheaders = 2, .size = 12345, .values = values,
 	};
 	for (int s = STAGE_CONNECT; s <= STAGE_DATA; s++) {
 		for (int monitor = 0; monitor <= 1; monitor++) {
@@ -118,7 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(text);
 		return 0;
 	}
-	rs = ruleset_load_text(text, size, "(rules)", err, sizeof err);
+	rs = ruleset_load_text(text, size, "(rules)", checks_vocab(), err, sizeof err);
 	if (!rs) {
 		if (strncmp(err, "(rules):", 8) != 0 || !clean(err, sizeof err))
 			abort();

@@ -21,6 +21,7 @@
 #include "checks/dns.h"
 #include "proxy/iptable.h"
 #include "proxy/lib/log.h"
+#include "checks/registry.h"
 #include "rules/rules.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
@@ -61,7 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	static char text[sizeof fuzz_rules + 8192];
 
 	snprintf(text, sizeof text, "%s%s", fuzz_rules, rules_default_text);
-	srv.cfg->ruleset = ruleset_load_text(text, strlen(text), "fuzz.rules", err, sizeof err);
+	srv.cfg->ruleset = ruleset_load_text(text, strlen(text), "fuzz.rules", checks_vocab(), err, sizeof err);
 	if (!srv.cfg->ruleset) {
 		fprintf(stderr, "%s\n", err);
 		abort();

@@ -13,6 +13,11 @@
 #include <unistd.h>
 
 #include "proxy/lib/netaddr.h"
+#include "checks/dkim.h"
+#include "checks/rdns.h"
+#include "checks/registry.h"
+#include "checks/sender.h"
+#include "checks/spf.h"
 #include "rules/rules.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -41,8 +46,12 @@ struct fx {
 
 struct built {
 	struct sockaddr_storage ss;
+	struct rdns_result rdns;
+	enum sender_res sc;
 	struct spf_outcome spf;
 	struct dkim_outcome dkim;
+	struct rule_value values[RULES_VOCAB_MAX];
+	const char *names[RULES_VOCAB_MAX][CHECK_NAMES_MAX];
 	struct rule_rcpt rcpt, rcpts[RCPTS_MAX];
 	char rcpt_text[RCPTS_MAX][128];
 	char hdr[4096];
@@ -55,6 +64,17 @@ static const char *domain_of(const char *addr)
 	const char *at = strrchr(addr, '@');
 
 	return at ? at + 1 : "";
+}
+
+/* A check's result into the facts, as checks.c puts it: through its row. */
+static void put_values(struct built *b, const struct check_def *def, const void *result)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+
+	for (size_t i = 0; i < n; i++)
+		if (rows[i] == def)
+			def->values(result, &b->values[checks_first_fact(i)], &b->names[checks_first_fact(i)]);
 }
 
 static void build(const struct fx *x, struct built *b)
@@ -74,13 +94,18 @@ static void build(const struct fx *x, struct built *b)
 	f->trusted = x->trusted;
 	f->tls = x->tls;
 	f->authenticated = x->auth;
-	f->rdns = x->rdns;
+	f->values = b->values;
+	if (x->rdns) {
+		b->rdns.res = x->rdns[0] ? RDNS_OK : RDNS_NONE;
+		snprintf(b->rdns.name, sizeof b->rdns.name, "%s", x->rdns);
+		put_values(b, &check_rdns, &b->rdns);
+	}
 	f->helo = x->helo;
 	f->sender = x->sender;
 	f->sender_domain = x->sender ? domain_of(x->sender) : NULL;
 	if (x->sc) {
-		f->sender_checked = 1;
-		f->sender_check = (enum sender_res)(x->sc - 1);
+		b->sc = (enum sender_res)(x->sc - 1);
+		put_values(b, &check_sender, &b->sc);
 	}
 	if (x->spf) {
 		b->spf.res = (enum spf_res)(x->spf - 1);
@@ -88,7 +113,7 @@ static void build(const struct fx *x, struct built *b)
 		snprintf(b->spf.explanation, sizeof b->spf.explanation, "%s does not allow [%s]",
 		         b->spf.domain, x->ip ? x->ip : "");
 		snprintf(b->spf.reason, sizeof b->spf.reason, "mechanism -all matched");
-		f->spf = &b->spf;
+		put_values(b, &check_spf, &b->spf);
 	}
 	if (x->rcpt) {
 		b->rcpt = (struct rule_rcpt){ x->rcpt, domain_of(x->rcpt), !x->nonlocal,
@@ -132,7 +157,7 @@ static void build(const struct fx *x, struct built *b)
 				b->dkim.summary = sig->res;
 			s += used;
 		}
-		f->dkim = &b->dkim;
+		put_values(b, &check_dkim, &b->dkim);
 	}
 	if (x->headers) {
 		size_t n = strlen(x->headers);
@@ -188,7 +213,7 @@ struct row {
 static void run_rows(const struct row *rows, size_t n)
 {
 	char err[1024], got_reply[1200], got_hits[4096];
-	struct ruleset *def = ruleset_load_default(err, sizeof err);
+	struct ruleset *def = ruleset_load_default(checks_vocab(), err, sizeof err);
 	struct built *b = malloc(sizeof *b);
 	struct rule_decision *d = malloc(sizeof *d);
 
@@ -197,7 +222,7 @@ static void run_rows(const struct row *rows, size_t n)
 	assert_non_null(d);
 	for (size_t i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
-		struct ruleset *rs = r->rules ? ruleset_load_text(r->rules, strlen(r->rules), "t.rules", err, sizeof err)
+		struct ruleset *rs = r->rules ? ruleset_load_text(r->rules, strlen(r->rules), "t.rules", checks_vocab(), err, sizeof err)
 		                              : ruleset_ref(def);
 		enum rule_action got;
 
@@ -544,7 +569,7 @@ static void test_lists(void **state)
 	         "reject rcpt-domain list:%s\n"
 	         "reject dkim-domain list:%s\n",
 	         nets, doms, doms, addrs, doms, doms, addrs, doms, doms);
-	struct ruleset *rs = ruleset_load_text(text, strlen(text), "t.rules", err, sizeof err);
+	struct ruleset *rs = ruleset_load_text(text, strlen(text), "t.rules", checks_vocab(), err, sizeof err);
 	char d[256];
 
 	if (!rs)
@@ -589,7 +614,7 @@ static void test_hits(void **state)
 		strcat(text, "log tls\n");
 	strcat(text, "reject tls and authenticated\n");
 	strcat(text, "tempfail tls note \"%{helo}\"\n");
-	rs = ruleset_load_text(text, strlen(text), "t.rules", err, sizeof err);
+	rs = ruleset_load_text(text, strlen(text), "t.rules", checks_vocab(), err, sizeof err);
 	assert_non_null(rs);
 	build(&(struct fx){ .tls = 1 }, b);
 	assert_int_equal(rules_eval(rs, STAGE_CONNECT, &b->f, 0, d), ACTION_TEMPFAIL);
@@ -606,7 +631,7 @@ static void test_hits(void **state)
 	ruleset_unref(rs);
 
 	/* the default policy's notes are checks.c's log reasons */
-	rs = ruleset_load_default(err, sizeof err);
+	rs = ruleset_load_default(checks_vocab(), err, sizeof err);
 	build(&(struct fx){ OUTSIDER, FROM("a@x.test"), .spf = SPF(SPF_RES_FAIL) }, b);
 	rules_eval(rs, STAGE_MAIL, &b->f, 0, d);
 	assert_string_equal(d->decided.reason, "mechanism -all matched");

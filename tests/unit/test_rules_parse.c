@@ -13,14 +13,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checks/registry.h"
 #include "rules/rules.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Where a fact of the checks' vocabulary is. */
+static size_t vocab_index(const char *name)
+{
+	const struct rule_vocab *v = checks_vocab();
+
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->facts[i].name, name) == 0)
+			return i;
+	fail_msg("no fact %s in the vocabulary", name);
+	return 0;
+}
+
 static struct ruleset *load(const char *text)
 {
 	char err[1024] = "unset";
-	struct ruleset *rs = ruleset_load_text(text, strlen(text), "t.rules", err, sizeof err);
+	struct ruleset *rs = ruleset_load_text(text, strlen(text), "t.rules", checks_vocab(), err, sizeof err);
 
 	if (!rs)
 		fail_msg("ruleset_load_text(\"%s\"): %s", text, err);
@@ -31,7 +44,7 @@ static struct ruleset *load(const char *text)
 static void expect_error_len(const char *text, size_t len, const char *want)
 {
 	char err[1024] = "";
-	struct ruleset *rs = ruleset_load_text(text, len, "t.rules", err, sizeof err);
+	struct ruleset *rs = ruleset_load_text(text, len, "t.rules", checks_vocab(), err, sizeof err);
 
 	if (rs) {
 		ruleset_unref(rs);
@@ -187,16 +200,19 @@ static void test_lines(void **state)
 	assert_int_equal(ri.line, 11);
 	ruleset_describe(rs, d, sizeof d);
 	assert_string_equal(d, "3 rules (connect 1, helo 1, mail 1, rcpt 0, data 0), 0 lists, 0 list entries");
-	assert_int_equal(ruleset_uses(rs), 1u << FACT_SPF | 1u << FACT_CLIENT | 1u << FACT_TLS | 1u << FACT_HELO);
+	assert_int_equal(ruleset_uses(rs), 1u << FACT_CHECK | 1u << FACT_CLIENT | 1u << FACT_TLS | 1u << FACT_HELO);
+	assert_true(ruleset_uses_value(rs, vocab_index("spf")));
+	assert_false(ruleset_uses_value(rs, vocab_index("rdns")));
 	assert_int_equal(ruleset_stage_count(rs, STAGE_HELO), 1);
 	ruleset_unref(rs);
 
 	/* a %{rdns} in a text needs the lookup as much as an rdns condition */
 	rs = load("tag client 0.0.0.0/0 header \"X-Rdns: %{RDNS}\"\n");
-	assert_int_equal(ruleset_uses(rs), 1u << FACT_CLIENT | 1u << FACT_RDNS);
+	assert_int_equal(ruleset_uses(rs), 1u << FACT_CLIENT);
+	assert_true(ruleset_uses_value(rs, vocab_index("rdns")));
 	ruleset_unref(rs);
 	rs = load("reject spf fail note \"%{rdns}\"\n");
-	assert_true(ruleset_uses(rs) & (1u << FACT_RDNS));
+	assert_true(ruleset_uses_value(rs, vocab_index("rdns")));
 	ruleset_unref(rs);
 
 	/* empty texts are empty rulesets */
@@ -469,7 +485,7 @@ static struct ruleset *load_file(const char *name, char *err, size_t errsize)
 	char path[256];
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	return ruleset_load(path, err, errsize);
+	return ruleset_load(path, checks_vocab(), err, errsize);
 }
 
 static void expect_file_error(const char *name, const char *want_after_dir)
@@ -573,11 +589,11 @@ static void test_include(void **state)
 	expect_file_error("many.rules", "{D}/many.rules:1001: too many includes (max 1000)");
 
 	/* the top file */
-	assert_null(ruleset_load("/nonexistent/moat.rules", err, sizeof err));
+	assert_null(ruleset_load("/nonexistent/moat.rules", checks_vocab(), err, sizeof err));
 	assert_string_equal(err, "/nonexistent/moat.rules: cannot open: No such file or directory");
-	assert_null(ruleset_load("/tmp", err, sizeof err));
+	assert_null(ruleset_load("/tmp", checks_vocab(), err, sizeof err));
 	assert_string_equal(err, "/tmp: cannot read: not a regular file");
-	assert_null(ruleset_load("/nonexistent", NULL, 0)); /* no room for a message is fine */
+	assert_null(ruleset_load("/nonexistent", checks_vocab(), NULL, 0)); /* no room for a message is fine */
 }
 
 static void test_lists(void **state)
@@ -650,14 +666,14 @@ static void test_shipped(void **state)
 	/* the built-in policy is exactly rules/default.rules */
 	assert_string_equal(rules_default_text, text);
 	free(text);
-	def = ruleset_load_default(err, sizeof err);
+	def = ruleset_load_default(checks_vocab(), err, sizeof err);
 	if (!def)
 		fail_msg("%s", err);
 	ruleset_rule(def, 0, &a);
 	assert_string_equal(a.file, "default.rules");
 
 	/* monitor.rules: the same rules, every refusal in monitor mode */
-	mon = ruleset_load("rules/monitor.rules", err, sizeof err);
+	mon = ruleset_load("rules/monitor.rules", checks_vocab(), err, sizeof err);
 	if (!mon)
 		fail_msg("%s", err);
 	assert_int_equal(ruleset_count(mon), ruleset_count(def));
@@ -675,7 +691,7 @@ static void test_shipped(void **state)
 	}
 
 	/* strict.rules: the default, then more */
-	strict = ruleset_load("rules/strict.rules", err, sizeof err);
+	strict = ruleset_load("rules/strict.rules", checks_vocab(), err, sizeof err);
 	if (!strict)
 		fail_msg("%s", err);
 	assert_true(ruleset_count(strict) > ruleset_count(def));

@@ -1054,6 +1054,39 @@ static void test_cancel(void **state)
 	env_close(&e);
 }
 
+/* libspf2's internal errors (its handler must not return): the check is
+ * temperror, the process lives, the pass's objects are freed (ASan's leak
+ * check would see them); after SPF_LIBSPF2_ERRORS_MAX of them libspf2 is
+ * left alone and SPF is temperror at once. */
+static void test_libspf2_internal_error(void **state)
+{
+	struct fixture *f = *state;
+	struct env e;
+	struct run r;
+
+	env_open(&e, &f->z, 1);
+	spf_fail_passes_for_tests(1);
+	assert_non_null(env_check(&e, "192.0.2.25", "helo.example.org", "user@example.org", &r));
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.o.res, SPF_RES_TEMPERROR);
+	assert_string_equal(r.o.reason, "internal error in libspf2");
+	/* the next check is whole again */
+	env_check(&e, "192.0.2.25", "helo.example.org", "user@example.org", &r);
+	assert_int_equal(r.o.res, SPF_RES_PASS);
+	/* up to the bound (one above was the first), then libspf2 is left alone */
+	for (int i = 1; i < SPF_LIBSPF2_ERRORS_MAX; i++) {
+		spf_fail_passes_for_tests(1);
+		env_check(&e, "192.0.2.25", "helo.example.org", "user@example.org", &r);
+		assert_string_equal(r.o.reason, "internal error in libspf2");
+	}
+	spf_fail_passes_for_tests(0);
+	env_check(&e, "192.0.2.25", "helo.example.org", "user@example.org", &r);
+	assert_int_equal(r.o.res, SPF_RES_TEMPERROR);
+	assert_string_equal(r.o.reason, "libspf2 off after repeated internal errors");
+	assert_int_equal(r.o.passes, 0);
+	env_close(&e);
+}
+
 static void test_identities(void **state)
 {
 	struct fixture *f = *state;
@@ -1112,6 +1145,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_identities, setup, teardown),
 		cmocka_unit_test(test_rfc7208_suite_inject),
 		cmocka_unit_test(test_rfc7208_suite_serve),
+		/* last: it leaves libspf2 off for this process */
+		cmocka_unit_test_setup_teardown(test_libspf2_internal_error, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

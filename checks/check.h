@@ -1,0 +1,77 @@
+/* check.h - what a check module offers: its row in the registry.
+ *
+ * A check is a module and a row (struct check_def, defined in the module,
+ * listed in checks/registry.c). The row says what the check is called, the
+ * stage it runs at, whether it runs at all, how to start and cancel it, the
+ * facts it fills for the rules (its vocabulary), and what it says in a
+ * decision line, in "moat check" and in Authentication-Results. checks.c
+ * runs every wanted check of a stage side by side and lets the rules decide
+ * when the last is in; nothing else in moat names a check. */
+#ifndef MOAT_CHECKS_CHECK_H
+#define MOAT_CHECKS_CHECK_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "proxy/lib/smtp_parse.h"
+#include "rules/facts.h"
+
+struct authres;
+struct check_env;
+struct check_options;
+struct jline;
+struct ruleset;
+
+#define CHECK_NAMES_MAX 8 /* names one fact of a check may hold (DKIM: a domain a signature) */
+
+/* A message read back from where it is kept (the spool): fills buf from
+ * offset off; bytes read, 0 at the end, -1 on error. */
+typedef long (*msg_reader)(void *rarg, size_t off, char *buf, size_t len);
+
+/* What a check may look at when it starts (valid during start only: a
+ * check keeps copies of what it needs later). */
+struct check_ctx {
+	const struct check_options *opt;
+	const struct check_env *env;
+	const struct sockaddr *client;
+	const char *client_ip;
+	const char *helo;                /* "" before HELO */
+	const struct smtp_path *from;    /* from the mail stage on */
+	msg_reader rd;                   /* the data stage: the message in SMTP wire form */
+	void *rarg;
+	size_t size;
+};
+
+typedef void (*check_done_fn)(void *arg);
+
+struct check_def {
+	const char *name;          /* in "moat check" */
+	enum rule_stage stage;     /* connect, mail or data */
+	size_t result_size;        /* its result (zeroed before start) */
+	const struct rule_vocab_fact *facts; /* the facts it fills, in this order */
+	size_t nfacts;
+	/* Does it run? uses(i): does a rule test (or a template name) its i-th fact. */
+	int (*wanted)(const struct check_ctx *ctx, const struct ruleset *rs, size_t first);
+	/* Start. done(arg) runs exactly once, later from the loop, with result
+	 * filled. NULL: finished at once (result filled: a cached answer, or
+	 * temperror for want of memory), done will not run. */
+	void *(*start)(const struct check_ctx *ctx, void *result, check_done_fn done, void *arg);
+	/* done will not run. */
+	void (*cancel)(void *handle);
+	/* Its facts' values (values[0 .. nfacts)); names: room for
+	 * CHECK_NAMES_MAX names per fact. */
+	void (*values)(const void *result, struct rule_value *values, const char *(*names)[CHECK_NAMES_MAX]);
+	/* Its fields in a decision line (result NULL: it did not run). */
+	void (*log)(const void *result, struct jline *j);
+	/* A few words for "moat check" ("pass (mechanism ip4 matched)"). */
+	void (*describe)(const void *result, char *buf, size_t size);
+	/* Its method in Authentication-Results; NULL: none. */
+	void (*authres)(const void *result, struct authres *a);
+};
+
+/* Does some rule of rs test, or a template name, fact first + i? */
+int check_fact_used(const struct ruleset *rs, size_t first, size_t i);
+/* The index of name among words (a RULE_WORD fact's value); -1 if absent. */
+int check_word(const char *const *words, const char *name);
+
+#endif
