@@ -27,7 +27,7 @@
 
 /* One result, shared by the requests it answers. */
 struct dns_answer {
-	unsigned refs;                /* 0: the static one of last resort */
+	int refs;                     /* -1: not counted (in its request's block, or static) */
 	struct dns_result res;        /* name and abuf point into data */
 	char data[];                  /* the name, NUL, then the reply */
 };
@@ -283,30 +283,42 @@ static void list_unlink(struct dns_req **head, struct dns_req **tail, struct dns
 
 /* ---- answers and the ready queue ---- */
 
-/* A copy of the result; NULL without memory. */
-static struct dns_answer *answer_new(const char *name, int type, enum dns_status st,
-                                     const unsigned char *abuf, int alen, uint32_t ttl)
+static size_t answer_size(const char *name, const unsigned char *abuf, int alen)
+{
+	return sizeof(struct dns_answer) + strlen(name) + 1 + (abuf && alen > 0 ? (size_t)alen : 0);
+}
+
+/* A copy of the result into a (answer_size bytes). */
+static void answer_fill(struct dns_answer *a, const char *name, int type, enum dns_status st,
+                        const unsigned char *abuf, int alen, uint32_t ttl)
 {
 	size_t nlen = strlen(name) + 1, blen = abuf && alen > 0 ? (size_t)alen : 0;
-	struct dns_answer *a = malloc(sizeof *a + nlen + blen);
 
-	if (a == NULL)
-		return NULL;
 	a->refs = 0;
 	memcpy(a->data, name, nlen);
 	if (blen)
 		memcpy(a->data + nlen, abuf, blen);
 	a->res = (struct dns_result){ st, type, a->data, blen ? (unsigned char *)a->data + nlen : NULL,
 	                              (int)blen, ttl };
+}
+
+/* A copy of the result, shared by the requests it answers; NULL without memory. */
+static struct dns_answer *answer_new(const char *name, int type, enum dns_status st,
+                                     const unsigned char *abuf, int alen, uint32_t ttl)
+{
+	struct dns_answer *a = malloc(answer_size(name, abuf, alen));
+
+	if (a)
+		answer_fill(a, name, type, st, abuf, alen, ttl);
 	return a;
 }
 
-/* When not even a small answer can be allocated (refs 0: never freed). */
-static struct dns_answer no_memory = { 0, { DNS_TEMPFAIL, 0, "", NULL, 0, DNS_TEMPFAIL_TTL } };
+/* When not even a small answer can be allocated. */
+static struct dns_answer no_memory = { -1, { DNS_TEMPFAIL, 0, "", NULL, 0, DNS_TEMPFAIL_TTL } };
 
 static void answer_unref(struct dns_answer *a)
 {
-	if (a && a != &no_memory && --a->refs == 0)
+	if (a && a->refs > 0 && --a->refs == 0)
 		free(a);
 }
 
@@ -315,7 +327,7 @@ static void ready_push(struct dns_req *r, struct dns_answer *a)
 {
 	struct dns *d = r->d;
 
-	if (a && a != &no_memory)
+	if (a && a->refs >= 0)
 		a->refs++;
 	r->state = REQ_READY;
 	r->ans = a;
@@ -480,22 +492,28 @@ static void query_send(struct dns_query *q)
 /* ---- the interface ---- */
 
 /* A hit is copied: the entry may be evicted or replaced before the answer
- * is delivered. 0 if not in the cache (or no memory for the copy: ask the
- * network instead). */
-static int answer_from_cache(struct dns *d, struct dns_req *r, const char *name, int type)
+ * is delivered. The copy shares the request's block: one allocation per
+ * hit, as when hits were delivered at once. NULL if not in the cache (or no
+ * memory: ask the network instead). */
+static struct dns_req *answer_from_cache(struct dns *d, const char *name, int type, dns_cb cb, void *arg)
 {
 	uint64_t now = d->clock(d->clock_arg);
 	const struct dns_entry *e = d->cache ? dns_cache_get(d->cache, name, type, now) : NULL;
+	struct dns_req *r;
 	struct dns_answer *a;
 
-	if (e == NULL)
-		return 0;
-	a = answer_new(name, type, e->status, e->abuf, e->alen, (uint32_t)((e->expires - now + 999) / 1000));
-	if (a == NULL)
-		return 0;
+	if (e == NULL || (r = malloc(sizeof *r + answer_size(name, e->abuf, e->alen))) == NULL)
+		return NULL;
+	memset(r, 0, sizeof *r);
+	r->d = d;
+	r->cb = cb;
+	r->arg = arg;
+	a = (struct dns_answer *)(r + 1);
+	answer_fill(a, name, type, e->status, e->abuf, e->alen, (uint32_t)((e->expires - now + 999) / 1000));
+	a->refs = -1;  /* freed with r */
 	d->st.hits++;
 	ready_push(r, a);
-	return 1;
+	return r;
 }
 
 static struct dns_req *req_new(struct dns *d, dns_cb cb, void *arg)
@@ -528,19 +546,20 @@ struct dns_req *dns_lookup(struct dns *d, const char *name, int type, dns_cb cb,
 {
 	char key[DNS_NAME_MAX + 1];
 	struct dns_query *q;
-	struct dns_req *r = req_new(d, cb, arg);
+	struct dns_req *r;
+	int ok = dns_normalise(name, key, sizeof key) == 0;
 
-	if (r == NULL)
+	if (ok && (r = answer_from_cache(d, key, type, cb, arg)) != NULL)
+		return r;
+	if ((r = req_new(d, cb, arg)) == NULL)
 		return NULL;
-	if (dns_normalise(name, key, sizeof key) < 0) {
+	if (!ok) {
 		answer_later(r, name ? name : "", type, DNS_NXDOMAIN, NULL, 0, DNS_NEG_TTL_DEFAULT);
-	} else if (!answer_from_cache(d, r, key, type)) {
-		if ((q = *inflight_slot(d, key, type)) != NULL) {
-			waiter_add(q, r);
-			d->st.coalesced++;
-		} else {
-			start(d, r, key, type);
-		}
+	} else if ((q = *inflight_slot(d, key, type)) != NULL) {
+		waiter_add(q, r);
+		d->st.coalesced++;
+	} else {
+		start(d, r, key, type);
 	}
 	return r;
 }
