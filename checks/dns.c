@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "checks/dns.h"
+#include "proxy/lib/text.h"
 #include "checks/dns_cache.h"
 #include "checks/dns_reply.h"
 
@@ -89,10 +90,7 @@ struct dns {
 
 static uint64_t monotonic_ms(void *arg)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_ms();
 }
 
 /* ---- c-ares on the loop ---- */
