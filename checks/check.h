@@ -20,6 +20,7 @@ struct authres;
 struct check_env;
 struct check_options;
 struct jline;
+struct msg_header;
 struct ruleset;
 
 #define CHECK_NAMES_MAX 8 /* names one fact of a check may hold (DKIM: a domain a signature) */
@@ -40,6 +41,7 @@ struct check_ctx {
 	msg_reader rd;                   /* the data stage: the message in SMTP wire form */
 	void *rarg;
 	size_t size;
+	const struct msg_header *header; /* its header section, read once (checks/header.h) */
 };
 
 typedef void (*check_done_fn)(void *arg);
@@ -58,7 +60,9 @@ struct check_def {
 	void *(*start)(const struct check_ctx *ctx, void *result, check_done_fn done, void *arg);
 	/* done will not run. */
 	void (*cancel)(void *handle);
-	/* Its facts' values (values[0 .. nfacts)); names: room for
+	/* values, log, describe and authres get the result as the public type
+	 * the module's header names (its slot starts with it), never the slot.
+	 * Its facts' values (values[0 .. nfacts)); names: room for
 	 * CHECK_NAMES_MAX names per fact. */
 	void (*values)(const void *result, struct rule_value *values, const char *(*names)[CHECK_NAMES_MAX]);
 	/* Its fields in a decision line (result NULL: it did not run). */
@@ -67,6 +71,8 @@ struct check_def {
 	void (*describe)(const void *result, char *buf, size_t size);
 	/* Its method in Authentication-Results; NULL: none. */
 	void (*authres)(const void *result, struct authres *a);
+	/* It reads the header section (ctx->header): read it once for all. */
+	int wants_header;
 };
 
 /* Does some rule of rs test, or a template name, fact first + i? */

@@ -15,6 +15,7 @@
 
 #include "checks/authres.h"
 #include "checks/checks.h"
+#include "checks/header.h"
 #include "checks/recipients.h"
 #include "checks/registry.h"
 #include "proxy/lib/bounds.h"
@@ -41,9 +42,10 @@ struct checks_txn {
 	struct stored_rcpt *rcpts;    /* accepted by the backend */
 	size_t nrcpts, caprcpts;
 	size_t size;
-	struct rule_header *headers;  /* data stage, when a rule tests headers */
+	struct msg_header header;     /* data stage: read once, when a check or a rule reads it */
+	struct rule_header *headers;  /* its fields, when a rule tests headers */
 	size_t nheaders;
-	char *header_buf;
+	char *header_buf;             /* the copy they point into */
 };
 
 /* One check of the registry in this session. */
@@ -314,6 +316,35 @@ static void slot_done(void *arg)
 		stage_done(c, c->stage);
 }
 
+/* The header section's fields for the header rules (split in a copy). */
+static void split_headers(struct checks_txn *t)
+{
+	t->header_buf = malloc(t->header.len + 1);
+	t->headers = calloc(MOAT_HEADER_FIELDS_MAX, sizeof *t->headers);
+	if (!t->header_buf || !t->headers)
+		return;
+	memcpy(t->header_buf, t->header.buf ? t->header.buf : "", t->header.len);
+	t->nheaders = rules_split_headers(t->header_buf, t->header.len, t->headers, MOAT_HEADER_FIELDS_MAX);
+}
+
+/* The header section, read once when the header rules or a wanted check
+ * read it. 0, or -1 (not read: a check reads it itself). */
+static int read_header(struct checks *c, const struct check_def *const *rows, size_t n,
+                       const struct check_ctx *ctx)
+{
+	int rules = c->rs && (ruleset_uses(c->rs) & (1u << FACT_HEADER)) && ruleset_stage_count(c->rs, STAGE_DATA);
+	int wanted = rules;
+
+	for (size_t i = 0; i < n && i < CHECKS_MAX && !wanted; i++)
+		wanted = rows[i]->stage == STAGE_DATA && rows[i]->wants_header &&
+		         rows[i]->wanted(ctx, c->rs, checks_first_fact(i));
+	if (!wanted || msg_header_read(ctx->rd, ctx->rarg, ctx->size, MOAT_HEADER_READ_MAX, &c->t->header) < 0)
+		return -1;
+	if (rules)
+		split_headers(c->t);
+	return 0;
+}
+
 /* Start every wanted check of the stage; the verdict comes when the last
  * is in (on the next turn if none is in flight). */
 static void run_stage(struct checks *c, enum rule_stage stage, msg_reader rd, void *rarg, size_t size)
@@ -333,6 +364,8 @@ static void run_stage(struct checks *c, enum rule_stage stage, msg_reader rd, vo
 	};
 
 	c->stage = stage;
+	if (stage == STAGE_DATA && c->t && read_header(c, rows, n, &ctx) == 0)
+		ctx.header = &c->t->header;
 	c->pending = 1; /* held until every check has started */
 	for (size_t i = 0; i < n && i < CHECKS_MAX; i++) {
 		struct slot *sl = &c->slot[i];
@@ -525,20 +558,6 @@ void checks_rcpt_accepted(struct checks *c)
 
 /* ---- DATA -------------------------------------------------------------------- */
 
-/* The header section, split into fields for the header rules. */
-static void read_headers(struct checks_txn *t, msg_reader rd, void *rarg)
-{
-	long n;
-
-	t->header_buf = malloc(MOAT_HEADER_SCAN_MAX + 1);
-	t->headers = calloc(MOAT_HEADER_FIELDS_MAX, sizeof *t->headers);
-	if (!t->header_buf || !t->headers)
-		return;
-	n = rd(rarg, 0, t->header_buf, MOAT_HEADER_SCAN_MAX);
-	if (n > 0)
-		t->nheaders = rules_split_headers(t->header_buf, (size_t)n, t->headers, MOAT_HEADER_FIELDS_MAX);
-}
-
 void checks_data(struct checks *c, msg_reader rd, void *rarg, size_t size, verdict_cb done, void *arg)
 {
 	c->done = done;
@@ -548,8 +567,6 @@ void checks_data(struct checks *c, msg_reader rd, void *rarg, size_t size, verdi
 		return;
 	}
 	c->t->size = size;
-	if (c->rs && (ruleset_uses(c->rs) & (1u << FACT_HEADER)) && ruleset_stage_count(c->rs, STAGE_DATA))
-		read_headers(c->t, rd, rarg);
 	run_stage(c, STAGE_DATA, rd, rarg, size);
 }
 
@@ -575,6 +592,7 @@ void checks_txn_end(struct checks *c)
 		free(t->rcpts);
 		free(t->headers);
 		free(t->header_buf);
+		msg_header_free(&t->header);
 		free(t);
 		c->t = NULL;
 	}

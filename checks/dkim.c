@@ -45,6 +45,7 @@
 #include "proxy/lib/dataparse.h"
 #include "checks/dkim.h"
 #include "checks/dkim_check.h"
+#include "checks/header.h"
 #include "checks/dkim_bodyhash.h"
 
 static const unsigned char dkim_id[] = "moat";
@@ -163,31 +164,15 @@ static void sink_emit(void *ctx, const char *p, size_t n)
 	s->len += n;
 }
 
-/* Where the header section ends (after its empty line), searching from
- * from; 0 if not in buf[0..len). */
-static size_t header_end(const char *buf, size_t len, size_t from)
-{
-	size_t i;
-
-	if (from == 0 && len >= 2 && buf[0] == '\r' && buf[1] == '\n')
-		return 2;
-	for (i = from ? from - 1 : 0; i + 2 < len; i++)
-		if (buf[i] == '\n' && buf[i + 1] == '\r' && buf[i + 2] == '\n')
-			return i + 3;
-	return 0;
-}
-
-/* Unstuff the message from the start through s until done() says so or the
- * message ends. -1 on a read error. */
-static int read_message(struct dkim_check *c, struct sink *s, int headers_only)
+/* Unstuff the message from wire offset off (a line start) to its end
+ * through s. -1 on a read error. */
+static int read_message(struct dkim_check *c, struct sink *s, size_t off)
 {
 	char chunk[DKIM_READ_CHUNK];
-	size_t off = 0;
 	int at_bol = 1;
 
 	while (off < c->msglen) {
 		size_t want = c->msglen - off < sizeof chunk ? c->msglen - off : sizeof chunk;
-		size_t before = s->len;
 		long n = c->rd(c->rarg, off, chunk, want);
 
 		if (n < 0)
@@ -196,19 +181,7 @@ static int read_message(struct dkim_check *c, struct sink *s, int headers_only)
 			break;
 		off += (size_t)n;
 		data_unstuff(chunk, (size_t)n, &at_bol, sink_emit, s);
-		if (headers_only) {
-			size_t end = header_end(s->buf, s->len, before > 2 ? before - 2 : 0);
-
-			if (end) {
-				c->hdr_end = end;
-				return 0;
-			}
-			if (s->full)
-				return 0;
-		}
 	}
-	if (headers_only)
-		c->hdr_end = s->len; /* no empty line: all header, no body */
 	return 0;
 }
 
@@ -468,40 +441,41 @@ static DKIM_STAT call_lib(struct dkim_check *c, int eom)
 
 static int read_headers(struct dkim_check *c)
 {
-	struct sink s;
+	struct msg_header own;
+	const struct msg_header *h = c->header;
 	size_t len;
 	int rc;
 
-	sink_init(&s, DKIM_HEADER_MAX, 0, NULL);
-	if (read_message(c, &s, 1) < 0) {
-		free(s.buf);
-		finish(c, DKIM_RES_TEMPERROR, NULL);
-		return -1;
+	if (!h) { /* not read for us: read it */
+		if (msg_header_read(c->rd, c->rarg, c->msglen, DKIM_HEADER_MAX, &own) < 0) {
+			finish(c, DKIM_RES_TEMPERROR, NULL);
+			return -1;
+		}
+		h = &own;
 	}
-	if (s.full && header_end(s.buf, s.len, 0) == 0) {
+	if (h->truncated) {
 		/* Too large to verify: permerror if it was signed at all. */
 		int signed_ = 0;
-		size_t i;
 
-		for (i = 0; i + 15 <= s.len && !signed_; i++)
-			if ((i == 0 || s.buf[i - 1] == '\n') && strncasecmp(s.buf + i, "DKIM-Signature:", 15) == 0)
+		for (size_t i = 0; i + 15 <= h->len && !signed_; i++)
+			if ((i == 0 || h->buf[i - 1] == '\n') && strncasecmp(h->buf + i, "DKIM-Signature:", 15) == 0)
 				signed_ = 1;
-		free(s.buf);
 		finish(c, signed_ ? DKIM_RES_PERMERROR : DKIM_RES_NONE, NULL);
-		return -1;
+		rc = -1;
+		goto out;
 	}
+	c->body_off = h->wire_end;
 	/* the fields, without the empty line */
-	len = c->hdr_end;
-	if (len >= 2 && s.buf[len - 2] == '\r' && s.buf[len - 1] == '\n' &&
-	    (len == 2 || s.buf[len - 3] == '\n'))
+	len = h->len;
+	if (h->complete && len >= 2)
 		len -= 2;
-	rc = feed_headers(c, s.buf, len);
-	free(s.buf);
-	if (rc < 0) {
+	rc = feed_headers(c, h->buf ? h->buf : "", len);
+	if (rc < 0)
 		finish(c, DKIM_RES_TEMPERROR, NULL);
-		return -1;
-	}
-	return 0;
+out:
+	if (h == &own)
+		msg_header_free(&own);
+	return rc;
 }
 
 static void arm_wait(struct dkim_check *c)
@@ -617,8 +591,8 @@ void dkim_advance(struct dkim_check *c)
 		struct sink s;
 		int i, need = own_body_hashes(c);
 
-		sink_init(&s, 0, c->hdr_end, c);
-		if (need && read_message(c, &s, 0) < 0) {
+		sink_init(&s, 0, 0, c);
+		if (need && read_message(c, &s, c->body_off) < 0) {
 			finish(c, DKIM_RES_TEMPERROR, "message unreadable");
 			return;
 		}
@@ -673,8 +647,8 @@ static void deferred_cb(void *arg, const struct dns_result *r)
 	dkim_deliver(c);
 }
 
-struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, void *rarg, size_t msglen,
-                                    dkim_cb cb, void *arg)
+struct dkim_check *dkim_check_start(struct dkim_verifier *l, const struct msg_header *header, dkim_reader rd,
+                                    void *rarg, size_t msglen, dkim_cb cb, void *arg)
 {
 	struct dkim_check *c = calloc(1, sizeof *c);
 	DKIM_STAT st = DKIM_STAT_NORESOURCE;
@@ -686,6 +660,7 @@ struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, voi
 		return NULL;
 	}
 	c->l = l;
+	c->header = header;
 	c->rd = rd;
 	c->rarg = rarg;
 	c->msglen = msglen;

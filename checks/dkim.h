@@ -5,12 +5,13 @@
 
 #include <stddef.h>
 #include "checks/check.h"
+#include "proxy/lib/bounds.h"
 #include "checks/dns.h"
 #include "checks/outcomes.h"
 
 /* Header section handed to libopendkim; a larger one is not verified
  * (Postfix header_size_limit is 102400). */
-#define DKIM_HEADER_MAX (100 * 1024)
+#define DKIM_HEADER_MAX MOAT_HEADER_READ_MAX
 /* Longest wait for all the keys of one message, once the lookups are out. */
 #define DKIM_KEY_WAIT_MS 10000
 
@@ -26,16 +27,19 @@ void dkim_verifier_free(struct dkim_verifier *l);
  * only bounded by the DNS layer (timeout_ms * tries per lookup). */
 void dkim_verifier_set_wait(struct dkim_verifier *l, struct event_base *base, int ms);
 
-/* Verify a message given in SMTP wire form (CRLF lines, still dot-stuffed;
- * undo the stuffing with data_unstuff from proxy/dataparse.h), read through
- * the reader callback (fills buf from offset off, returns bytes read, 0 at
- * the end, -1 on error); moat's spool provides it (spool_read). cb runs exactly once, always later
- * from the loop (never before this returns; dns.h states the rule), unless
- * cancelled. NULL: the check could not start (no memory, or no handle from
- * libopendkim); cb will never run, and the caller takes temperror itself. */
-typedef long (*dkim_reader)(void *rarg, size_t off, char *buf, size_t len);
-struct dkim_check *dkim_check_start(struct dkim_verifier *l, dkim_reader rd, void *rarg, size_t msglen,
-                                    dkim_cb cb, void *arg);
+/* Verify a message given in SMTP wire form (CRLF lines, still dot-stuffed),
+ * read through the reader callback (fills buf from offset off, returns bytes
+ * read, 0 at the end, -1 on error); moat's spool provides it (spool_read).
+ * header: its header section already read (checks/header.h, at least
+ * DKIM_HEADER_MAX bytes of it; only needed during this call), or NULL to
+ * read it here. cb runs exactly once, always later from the loop (never
+ * before this returns; dns.h states the rule), unless cancelled. NULL: the
+ * check could not start (no memory, or no handle from libopendkim); cb will
+ * never run, and the caller takes temperror itself. */
+typedef msg_reader dkim_reader;
+struct msg_header;
+struct dkim_check *dkim_check_start(struct dkim_verifier *l, const struct msg_header *header, dkim_reader rd,
+                                    void *rarg, size_t msglen, dkim_cb cb, void *arg);
 /* The callback will not run. NULL is ignored; not for a check whose
  * callback has run. */
 void dkim_check_cancel(struct dkim_check *c);

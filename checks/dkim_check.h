@@ -53,7 +53,8 @@ struct dkim_check {
 	void *arg;
 
 	enum dkim_phase phase;
-	size_t hdr_end;        /* unstuffed bytes of the header section, empty line included */
+	const struct msg_header *header; /* read for us (checks.c), or NULL: we read it */
+	size_t body_off;       /* where the body starts in the message as kept (wire form) */
 	int eoh_calls;
 	DKIM_SIGINFO **sigs;   /* the library's list, from the prescreen callback */
 	int nsigs;

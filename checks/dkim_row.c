@@ -45,7 +45,7 @@ static void *start(const struct check_ctx *ctx, void *result, check_done_fn done
 
 	s->done = done;
 	s->arg = arg;
-	s->dc = dkim_check_start(ctx->env->dkim, ctx->rd, ctx->rarg, ctx->size, row_cb, s);
+	s->dc = dkim_check_start(ctx->env->dkim, ctx->header, ctx->rd, ctx->rarg, ctx->size, row_cb, s);
 	if (!s->dc) {
 		s->o.summary = DKIM_RES_TEMPERROR; /* it could not start */
 		return NULL;
@@ -63,7 +63,7 @@ static void cancel(void *handle)
 
 static void values(const void *result, struct rule_value *v, const char *(*names)[CHECK_NAMES_MAX])
 {
-	const struct dkim_outcome *o = &((const struct dkim_slot *)result)->o;
+	const struct dkim_outcome *o = (const struct dkim_outcome *)result;
 	int n = o->nsigs < DKIM_MAX_SIGS ? o->nsigs : DKIM_MAX_SIGS;
 
 	v[0].known = v[1].known = v[2].known = 1;
@@ -84,7 +84,7 @@ static void values(const void *result, struct rule_value *v, const char *(*names
 
 static void log_fields(const void *result, struct jline *j)
 {
-	const struct dkim_outcome *o = result ? &((const struct dkim_slot *)result)->o : NULL;
+	const struct dkim_outcome *o = result ? (const struct dkim_outcome *)result : NULL;
 	char dk[256] = "";
 	int n = 0;
 
@@ -98,7 +98,7 @@ static void log_fields(const void *result, struct jline *j)
 
 static void describe(const void *result, char *buf, size_t size)
 {
-	const struct dkim_outcome *o = &((const struct dkim_slot *)result)->o;
+	const struct dkim_outcome *o = (const struct dkim_outcome *)result;
 	int n = snprintf(buf, size, "%s", dkim_res_name(o->summary));
 
 	for (int i = 0; i < o->nsigs && i < DKIM_MAX_SIGS && n > 0 && (size_t)n < size; i++)
@@ -110,7 +110,7 @@ static void describe(const void *result, char *buf, size_t size)
 
 static void authres(const void *result, struct authres *a)
 {
-	authres_dkim(a, &((const struct dkim_slot *)result)->o);
+	authres_dkim(a, (const struct dkim_outcome *)result);
 }
 
 const struct check_def check_dkim = {
@@ -126,4 +126,5 @@ const struct check_def check_dkim = {
 	.log = log_fields,
 	.describe = describe,
 	.authres = authres,
+	.wants_header = 1,
 };

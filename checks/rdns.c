@@ -284,29 +284,29 @@ static void cancel(void *handle)
 
 static void values(const void *result, struct rule_value *v, const char *(*names)[CHECK_NAMES_MAX])
 {
-	const struct rdns_slot *s = result;
+	const struct rdns_result *r = result;
 
 	v->known = 1;
-	v->text = s->r.res == RDNS_OK ? s->r.name : "";
+	v->text = r->res == RDNS_OK ? r->name : "";
 	v->names = names[0];
 	v->nnames = 0;
-	if (s->r.res == RDNS_OK && s->r.name[0])
-		names[0][v->nnames++] = s->r.name;
+	if (r->res == RDNS_OK && r->name[0])
+		names[0][v->nnames++] = r->name;
 }
 
 static void log_fields(const void *result, struct jline *j)
 {
-	const struct rdns_slot *s = result;
+	const struct rdns_result *r = result;
 
-	if (s)
-		jl_str(j, "rdns", s->r.res == RDNS_OK ? s->r.name : rdns_res_name(s->r.res));
+	if (r)
+		jl_str(j, "rdns", r->res == RDNS_OK ? r->name : rdns_res_name(r->res));
 }
 
 static void describe(const void *result, char *buf, size_t size)
 {
-	const struct rdns_slot *s = result;
+	const struct rdns_result *r = result;
 
-	snprintf(buf, size, "%s", s->r.res == RDNS_OK ? s->r.name : rdns_res_name(s->r.res));
+	snprintf(buf, size, "%s", r->res == RDNS_OK ? r->name : rdns_res_name(r->res));
 }
 
 const struct check_def check_rdns = {

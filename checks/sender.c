@@ -226,17 +226,17 @@ static void cancel(void *handle)
 static void values(const void *result, struct rule_value *v, const char *(*names)[CHECK_NAMES_MAX])
 {
 	v->known = 1;
-	v->word = (int)((const struct sender_slot *)result)->res;
+	v->word = (int)*(const enum sender_res *)result;
 }
 
 static void log_fields(const void *result, struct jline *j)
 {
-	jl_str(j, "sender_domain", result ? sender_res_name(((const struct sender_slot *)result)->res) : "");
+	jl_str(j, "sender_domain", result ? sender_res_name(*(const enum sender_res *)result) : "");
 }
 
 static void describe(const void *result, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s", sender_res_name(((const struct sender_slot *)result)->res));
+	snprintf(buf, size, "%s", sender_res_name(*(const enum sender_res *)result));
 }
 
 const struct check_def check_sender = {

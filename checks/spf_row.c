@@ -80,7 +80,7 @@ static void cancel(void *handle)
 
 static void values(const void *result, struct rule_value *v, const char *(*names)[CHECK_NAMES_MAX])
 {
-	const struct spf_outcome *o = &((const struct spf_slot *)result)->o;
+	const struct spf_outcome *o = (const struct spf_outcome *)result;
 
 	v[0].known = 1;
 	v[0].word = check_word(words, spf_res_name(o->res));
@@ -92,7 +92,7 @@ static void values(const void *result, struct rule_value *v, const char *(*names
 
 static void log_fields(const void *result, struct jline *j)
 {
-	const struct spf_outcome *o = result ? &((const struct spf_slot *)result)->o : NULL;
+	const struct spf_outcome *o = result ? (const struct spf_outcome *)result : NULL;
 
 	jl_str(j, "spf", o ? spf_res_name(o->res) : "");
 	if (o && o->reason[0])
@@ -101,7 +101,7 @@ static void log_fields(const void *result, struct jline *j)
 
 static void describe(const void *result, char *buf, size_t size)
 {
-	const struct spf_outcome *o = &((const struct spf_slot *)result)->o;
+	const struct spf_outcome *o = (const struct spf_outcome *)result;
 
 	snprintf(buf, size, "%s%s%s%s", spf_res_name(o->res), o->reason[0] ? " (" : "", o->reason,
 	         o->reason[0] ? ")" : "");
@@ -109,7 +109,7 @@ static void describe(const void *result, char *buf, size_t size)
 
 static void authres(const void *result, struct authres *a)
 {
-	authres_spf(a, &((const struct spf_slot *)result)->o);
+	authres_spf(a, (const struct spf_outcome *)result);
 }
 
 const struct check_def check_spf = {

@@ -45,9 +45,10 @@
 #define MOAT_ACCEPT_PAUSE_MS 100  /* out of descriptors: accepting pauses this long */
 /* Seconds SIGTERM waits for transactions in flight. */
 #define MOAT_SHUTDOWN_GRACE 30
-/* Bytes at the start of a message searched for header fields to remove. */
-#define MOAT_HEADER_SCAN_MAX (64 * 1024)
-/* Header fields looked at in that search. */
+/* A header section read for the checks (header rules, DKIM); a larger one
+ * is not verified by DKIM (Postfix: header_size_limit 102400). */
+#define MOAT_HEADER_READ_MAX (100 * 1024)
+/* Header fields the header rules look at. */
 #define MOAT_HEADER_FIELDS_MAX 512
 /* Forged Authentication-Results fields removed per message: all that the scan finds. */
 #define MOAT_AUTHRES_DROP_MAX MOAT_HEADER_FIELDS_MAX

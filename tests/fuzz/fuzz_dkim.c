@@ -203,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in.step = data[0];
 	in.p = data + 1;
 	in.len = size - 1;
-	c = dkim_check_start(lib, reader, &in, in.len, on_done, &calls);
+	c = dkim_check_start(lib, NULL, reader, &in, in.len, on_done, &calls);
 	if (calls != 0)
 		abort(); /* never before dkim_check_start returns */
 	if (!c)

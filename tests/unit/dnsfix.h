@@ -1,10 +1,19 @@
-/* dnsfix.h - DNS test fixtures shared by the unit tests of the checks:
- * a DNS message builder (answers from a spec such as
- * "ptr mail.example.test; a 192.0.2.1") and a resolver whose only server is
- * a bound UDP socket that never answers, so that answers come from
- * dns_inject() and every query that goes out can be counted.
+/* dnsfix.h - DNS test fixtures shared by the unit tests of dns.c and of the
+ * checks over it:
+ * - a DNS message builder: a header, names, RRs in any section, and answers
+ *   from a spec such as "ptr mail.example.test; a 192.0.2.1; mx 10 mx.test";
+ * - loopback UDP sockets and client addresses;
+ * - a resolver whose only server is a bound UDP socket that never answers, so
+ *   that answers come from dns_inject() and every query that goes out can be
+ *   counted (struct fx);
+ * - a tiny authoritative server on a loopback UDP socket, in the test's own
+ *   loop, that answers from a table and records the first questions
+ *   (struct server), and a resolver pointed at it (struct nfx);
+ * - running the loop until something happened, with a deadline.
  * Include after <cmocka.h>; header-only (static inline: each test uses what
- * it needs). */
+ * it needs). Define DNSFIX_PACKETS_ONLY before including it to take only the
+ * builder and the sockets (test_dns.c brings a resolver fixture and a server
+ * of its own). */
 #ifndef MOAT_TEST_DNSFIX_H
 #define MOAT_TEST_DNSFIX_H
 
@@ -13,29 +22,32 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "proxy/lib/text.h"
 #include "checks/dns.h"
-
-static inline uint64_t real_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- a tiny DNS message builder ---- */
 
 struct pkt {
-	unsigned char b[4096];
+	unsigned char b[8192];
 	size_t n;
 };
+
+enum { SEC_AN = 6, SEC_NS = 8, SEC_AR = 10 }; /* header offsets of the counts */
+#define F_QR 0x8000
+#define F_AA 0x0400
+#define F_TC 0x0200
+#define F_RD 0x0100
+#define F_RA 0x0080
 
 static inline void put8(struct pkt *p, unsigned v)
 {
@@ -75,12 +87,12 @@ static inline void put_name(struct pkt *p, const char *name)
 	put8(p, 0);
 }
 
-/* Header (QR, RD, RA, rcode) and one question. */
-static inline void pkt_begin(struct pkt *p, unsigned id, unsigned rcode, const char *qname, unsigned qtype)
+/* A header (id; flags: F_* and the rcode) and one question. */
+static inline void pkt_begin(struct pkt *p, unsigned id, unsigned flags, const char *qname, unsigned qtype)
 {
 	p->n = 0;
 	put16(p, id);
-	put16(p, 0x8000 | 0x0100 | 0x0080 | (rcode & 0xf));
+	put16(p, flags);
 	put16(p, 1); /* qdcount */
 	put16(p, 0); /* ancount */
 	put16(p, 0); /* nscount */
@@ -90,10 +102,12 @@ static inline void pkt_begin(struct pkt *p, unsigned id, unsigned rcode, const c
 	put16(p, ns_c_in);
 }
 
-/* One answer RR; owner NULL: the question name (a pointer to offset 12). */
-static inline void add_answer(struct pkt *p, const char *owner, unsigned type, const void *rd, size_t rdlen)
+/* One RR in section sect (SEC_AN, SEC_NS, SEC_AR: sections must come in
+ * order); owner NULL: the question name (a pointer to offset 12). */
+static inline void add_rr(struct pkt *p, int sect, const char *owner, unsigned type, uint32_t ttl,
+                          const void *rd, size_t rdlen)
 {
-	unsigned an = (unsigned)(p->b[6] << 8 | p->b[7]) + 1;
+	unsigned c = (unsigned)(p->b[sect] << 8 | p->b[sect + 1]) + 1;
 
 	if (owner)
 		put_name(p, owner);
@@ -101,11 +115,17 @@ static inline void add_answer(struct pkt *p, const char *owner, unsigned type, c
 		put16(p, 0xC00C);
 	put16(p, type);
 	put16(p, ns_c_in);
-	put32(p, 300);
+	put32(p, ttl);
 	put16(p, (unsigned)rdlen);
 	put_bytes(p, rd, rdlen);
-	p->b[6] = (unsigned char)(an >> 8);
-	p->b[7] = (unsigned char)an;
+	p->b[sect] = (unsigned char)(c >> 8);
+	p->b[sect + 1] = (unsigned char)c;
+}
+
+/* One answer RR, TTL 300. */
+static inline void add_answer(struct pkt *p, const char *owner, unsigned type, const void *rd, size_t rdlen)
+{
+	add_rr(p, SEC_AN, owner, type, 300, rd, rdlen);
 }
 
 static inline void add_name_rr(struct pkt *p, const char *owner, unsigned type, const char *target)
@@ -114,6 +134,15 @@ static inline void add_name_rr(struct pkt *p, const char *owner, unsigned type, 
 
 	put_name(&rd, target);
 	add_answer(p, owner, type, rd.b, rd.n);
+}
+
+static inline void add_mx(struct pkt *p, const char *owner, unsigned pref, const char *exchange)
+{
+	struct pkt rd = { .n = 0 };
+
+	put16(&rd, pref);
+	put_name(&rd, exchange);
+	add_answer(p, owner, ns_t_mx, rd.b, rd.n);
 }
 
 static inline void add_addr(struct pkt *p, const char *owner, int family, const char *ip)
@@ -126,22 +155,26 @@ static inline void add_addr(struct pkt *p, const char *owner, int family, const 
 
 /* Answer records from a spec, each "TYPE VALUE [OWNER]" (OWNER defaults to
  * the question name): "ptr mail.example.test; a 192.0.2.1; aaaa 2001:db8::1;
- * cname other.example.test; a 192.0.2.1 other.example.test". */
+ * cname other.example.test; a 192.0.2.1 other.example.test;
+ * mx 10 mail.example.test; mx 0 ." ("mx 0 ." is the null MX; an MX is
+ * "mx PREFERENCE EXCHANGE [OWNER]"). */
 static inline void add_spec(struct pkt *p, const char *spec)
 {
 	char buf[1024], *save = NULL, *item;
 
 	snprintf(buf, sizeof buf, "%s", spec ? spec : "");
 	for (item = strtok_r(buf, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
-		char type[16], a1[256], a2[256];
-		int n = sscanf(item, " %15s %255s %255s", type, a1, a2);
+		char type[16], a1[256], a2[256], a3[256];
+		int n = sscanf(item, " %15s %255s %255s %255s", type, a1, a2, a3);
 		const char *owner = n == 3 ? a2 : NULL;
 
 		if (n <= 0)
 			continue;
-		if (n < 2)
+		if (strcmp(type, "mx") == 0 && n >= 3)
+			add_mx(p, n == 4 ? a3 : NULL, (unsigned)atoi(a1), a2);
+		else if (n < 2 || n > 3)
 			fail_msg("bad answer spec item '%s'", item);
-		if (strcmp(type, "ptr") == 0)
+		else if (strcmp(type, "ptr") == 0)
 			add_name_rr(p, owner, ns_t_ptr, a1);
 		else if (strcmp(type, "cname") == 0)
 			add_name_rr(p, owner, ns_t_cname, a1);
@@ -154,22 +187,15 @@ static inline void add_spec(struct pkt *p, const char *spec)
 	}
 }
 
+/* A reply (QR, RD, RA, rcode) to one question, answers from a spec. */
 static inline void build_reply(struct pkt *p, unsigned id, unsigned rcode, const char *qname,
-                        unsigned qtype, const char *spec)
+                               unsigned qtype, const char *spec)
 {
-	pkt_begin(p, id, rcode, qname, qtype);
+	pkt_begin(p, id, F_QR | F_RD | F_RA | (rcode & 0xf), qname, qtype);
 	add_spec(p, spec);
 }
 
-/* ---- a resolver whose only server never answers ---- */
-
-struct fx {
-	struct event_base *base;
-	struct event *ticker; /* wakes EVLOOP_ONCE so deadlines are checked */
-	struct dns *dns;
-	evutil_socket_t sink; /* bound, never read: the "unused" server */
-	int sink_port;
-};
+/* ---- loopback sockets, client addresses ---- */
 
 /* A UDP socket on 127.0.0.1, port chosen by the kernel. */
 static inline evutil_socket_t udp_socket(int *port)
@@ -186,9 +212,42 @@ static inline evutil_socket_t udp_socket(int *port)
 	return fd;
 }
 
+/* A persistent timer's callback: wakes EVLOOP_ONCE so deadlines are checked. */
 static inline void tick(evutil_socket_t fd, short what, void *arg)
 {
 }
+
+/* "192.0.2.1", "2001:db8::1" or "::ffff:192.0.2.1" as a sockaddr (port 40000). */
+static inline const struct sockaddr *addr(const char *s, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (strchr(s, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(40000);
+		assert_int_equal(inet_pton(AF_INET6, s, &s6->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(40000);
+		assert_int_equal(inet_pton(AF_INET, s, &s4->sin_addr), 1);
+	}
+	return (const struct sockaddr *)ss;
+}
+
+#ifndef DNSFIX_PACKETS_ONLY
+
+/* ---- a resolver whose only server never answers ---- */
+
+struct fx {
+	struct event_base *base;
+	struct event *ticker; /* wakes EVLOOP_ONCE so deadlines are checked */
+	struct dns *dns;
+	evutil_socket_t sink; /* bound, never read: the "unused" server; -1: none */
+	int sink_port;
+};
 
 static inline void fx_dns(struct fx *f, int port, int timeout_ms, int tries)
 {
@@ -239,5 +298,158 @@ static inline struct dns_stats stats(struct fx *f)
 	dns_get_stats(f->dns, &st);
 	return st;
 }
+
+/* ---- running the loop ---- */
+
+/* Run the loop until done(arg) or ms pass: 0, or -1 at the deadline. */
+static inline int run_until(struct fx *f, int (*done)(void *), void *arg, int ms)
+{
+	uint64_t end = clock_ms() + (uint64_t)ms;
+
+	while (!done(arg)) {
+		if (clock_ms() >= end)
+			return -1;
+		event_base_loop(f->base, EVLOOP_ONCE);
+	}
+	return 0;
+}
+
+/* A few more turns of the loop without waiting: nothing more may happen. */
+static inline void run_idle(struct fx *f)
+{
+	for (int i = 0; i < 5; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+}
+
+/* For run_until: the cache holds at least n entries. */
+struct want_entries {
+	struct fx *f;
+	unsigned long n;
+};
+
+static inline int has_entries(void *arg)
+{
+	struct want_entries *w = arg;
+
+	return stats(w->f).entries >= w->n;
+}
+
+/* ---- a tiny authoritative DNS server on loopback, in the same loop ---- */
+
+struct zrec {
+	const char *name; /* NULL: end */
+	int type;
+	unsigned rcode;
+	const char *spec; /* answers; "silent": never reply */
+};
+
+struct server {
+	evutil_socket_t fd;
+	struct event *ev;
+	int port;
+	const struct zrec *zone;
+	int queries, replies;
+	char asked[8][300]; /* "name/type" of the first queries */
+};
+
+static inline int parse_question(const unsigned char *b, size_t n, unsigned *id, char *name,
+                                 size_t size, unsigned *qtype)
+{
+	size_t o = 12, w = 0;
+
+	if (n < 12)
+		return -1;
+	*id = (unsigned)(b[0] << 8 | b[1]);
+	while (o < n && b[o] != 0) {
+		size_t l = b[o];
+
+		if (l > 63 || o + 1 + l > n || w + l + 2 > size)
+			return -1;
+		if (w)
+			name[w++] = '.';
+		memcpy(name + w, b + o + 1, l);
+		w += l;
+		o += 1 + l;
+	}
+	name[w] = '\0';
+	if (o + 3 > n)
+		return -1;
+	*qtype = (unsigned)(b[o + 1] << 8 | b[o + 2]);
+	return 0;
+}
+
+/* Answers a question from the zone (the name matched without regard to
+ * case); one not in the zone is REFUSED. */
+static inline void server_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	unsigned char buf[1500];
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof from;
+	ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+	char name[256];
+	unsigned id, qtype;
+	const struct zrec *z;
+	struct pkt p;
+
+	if (n <= 0 || parse_question(buf, (size_t)n, &id, name, sizeof name, &qtype) < 0)
+		return;
+	if (s->queries < (int)(sizeof s->asked / sizeof s->asked[0]))
+		snprintf(s->asked[s->queries], sizeof s->asked[0], "%s/%u", name, qtype);
+	s->queries++;
+	for (z = s->zone; z && z->name; z++)
+		if (strcasecmp(z->name, name) == 0 && (unsigned)z->type == qtype)
+			break;
+	if (z && z->name) {
+		if (z->spec && strcmp(z->spec, "silent") == 0)
+			return;
+		build_reply(&p, id, z->rcode, name, qtype, z->spec);
+	} else {
+		build_reply(&p, id, ns_r_refused, name, qtype, NULL); /* not in the zone */
+	}
+	sendto(fd, p.b, p.n, 0, (struct sockaddr *)&from, fl);
+	s->replies++;
+}
+
+static inline void server_start(struct server *s, struct event_base *base, const struct zrec *zone)
+{
+	memset(s, 0, sizeof *s);
+	s->zone = zone;
+	s->fd = udp_socket(&s->port);
+	evutil_make_socket_nonblocking(s->fd);
+	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, server_read, s);
+	assert_non_null(s->ev);
+	event_add(s->ev, NULL);
+}
+
+static inline void server_stop(struct server *s)
+{
+	event_free(s->ev);
+	close(s->fd);
+}
+
+/* A resolver whose only server is the one above. */
+struct nfx {
+	struct fx f;
+	struct server srv;
+};
+
+static inline void nfx_start(struct nfx *n, const struct zrec *zone, int timeout_ms)
+{
+	memset(n, 0, sizeof *n);
+	n->f.base = event_base_new();
+	assert_non_null(n->f.base);
+	n->f.sink = -1;
+	server_start(&n->srv, n->f.base, zone);
+	fx_dns(&n->f, n->srv.port, timeout_ms, 1);
+}
+
+static inline void nfx_stop(struct nfx *n)
+{
+	fx_stop(&n->f);
+	server_stop(&n->srv);
+}
+
+#endif /* DNSFIX_PACKETS_ONLY */
 
 #endif

@@ -120,25 +120,6 @@ static void on_hit(void *arg, enum rule_stage stage, const struct rule_verdict *
 	snprintf(r->rcpt, sizeof r->rcpt, "%s", rcpt ? rcpt : "");
 }
 
-static const struct sockaddr *addr(const char *s, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof *ss);
-	if (strchr(s, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(40000);
-		assert_int_equal(inet_pton(AF_INET6, s, &s6->sin6_addr), 1);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(40000);
-		assert_int_equal(inet_pton(AF_INET, s, &s4->sin_addr), 1);
-	}
-	return (const struct sockaddr *)ss;
-}
-
 static struct event_base *plain_loop; /* for checks without a resolver */
 static struct event_base *loop;       /* the one the last new_checks used */
 
@@ -884,14 +865,6 @@ static const char *spec(const char *type, const char *value, char *buf)
 	return buf;
 }
 
-static unsigned long dns_queries(struct fx *f)
-{
-	struct dns_stats st;
-
-	dns_get_stats(f->dns, &st);
-	return st.queries;
-}
-
 static const char rdns_rules[] =
 	"reject rdns none \"550 5.7.25 no reverse DNS for %{client}\"\n"
 	"tag rdns .example.test header \"X-Rdns: %{rdns}\"\n";
@@ -951,7 +924,7 @@ static void test_connect_rdns_cached(void **state)
 		assert_int_equal(res, rows[i].res);
 		assert_string_equal(name, rows[i].name);
 		assert_string_equal(checks_tags(c), rows[i].tags);
-		assert_int_equal(dns_queries(&f), 0);
+		assert_int_equal(stats(&f).queries, 0);
 		event_base_loop(f.base, EVLOOP_NONBLOCK);
 		assert_int_equal(r.calls, 1);
 		checks_free(c);
@@ -998,24 +971,20 @@ static void test_connect_rdns_async(void **state)
 	struct vrec r = { 0 };
 	enum rdns_res res;
 	const char *name;
-	uint64_t end;
 
 	fx_start(&f);
 	c = new_checks_on(f.base, cfg, f.dns, "192.0.2.10", &hs);
 	checks_connect(c, on_verdict, &r);
 	assert_int_equal(r.calls, 0);
 	assert_int_equal(checks_rdns(c, &res, &name), 0);
-	assert_int_equal(dns_queries(&f), 1);
-	end = real_ms() + 3000;
-	while (!verdict_in(&r) && real_ms() < end)
-		event_base_loop(f.base, EVLOOP_ONCE);
+	assert_int_equal(stats(&f).queries, 1);
+	run_until(&f, verdict_in, &r, 3000);
 	assert_int_equal(r.calls, 1);
 	verdict_is("rdns timeout", &r.v, 550, "5.7.25", "no reverse DNS for 192.0.2.10", "t.rules", 1);
 	assert_int_equal(checks_rdns(c, &res, &name), 1);
 	assert_int_equal(res, RDNS_TEMPFAIL);
 	assert_string_equal(name, "");
-	for (int i = 0; i < 5; i++)
-		event_base_loop(f.base, EVLOOP_NONBLOCK);
+	run_idle(&f);
 	assert_int_equal(r.calls, 1);
 	checks_free(c);
 	config_unref(cfg);
@@ -1030,8 +999,7 @@ static void test_connect_rdns_free_pending(void **state)
 	struct hits hs = { 0 };
 	struct checks *c;
 	struct vrec r = { 0 };
-	struct dns_stats st = { 0 };
-	uint64_t end;
+	struct want_entries w = { &f, 1 };
 
 	fx_start(&f);
 	c = new_checks_on(f.base, cfg, f.dns, "192.0.2.10", &hs);
@@ -1040,14 +1008,9 @@ static void test_connect_rdns_free_pending(void **state)
 	checks_free(c);
 	/* until the lookup's deadline has answered (and cached a TEMPFAIL):
 	 * the answer comes to nobody */
-	end = real_ms() + 3000;
-	while (st.entries == 0 && real_ms() < end) {
-		event_base_loop(f.base, EVLOOP_ONCE);
-		dns_get_stats(f.dns, &st);
-	}
-	assert_int_equal(st.entries, 1);
-	for (int i = 0; i < 5; i++)
-		event_base_loop(f.base, EVLOOP_NONBLOCK);
+	run_until(&f, has_entries, &w, 3000);
+	assert_int_equal(stats(&f).entries, 1);
+	run_idle(&f);
 	assert_int_equal(r.calls, 0);
 	config_unref(cfg);
 	fx_stop(&f);

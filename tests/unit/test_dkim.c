@@ -381,7 +381,7 @@ static void run(struct dkim_verifier *l, struct memmsg *m, struct result *r, int
 	struct timeval tv = {10, 0};
 
 	memset(r, 0, sizeof *r);
-	c = dkim_check_start(l, mem_read, m, m->len, on_done, r);
+	c = dkim_check_start(l, NULL, mem_read, m, m->len, on_done, r);
 	assert_non_null(c);
 	assert_int_equal(r->calls, 0);
 	*turns = 0;
@@ -911,7 +911,7 @@ static void test_cancel(void **state)
 
 	zone_add("rsa2048", Z_TXT, key_txt("rsa2048"));
 	zone_add("wrongkey", Z_DROP, NULL);
-	c = dkim_check_start(E.ln, mem_read, &m, len, on_cancelled, NULL);
+	c = dkim_check_start(E.ln, NULL, mem_read, &m, len, on_cancelled, NULL);
 	assert_non_null(c);
 	event_base_loopexit(base, &tv); /* rsa2048 answered, wrongkey not */
 	event_base_dispatch(base);

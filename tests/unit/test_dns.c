@@ -24,105 +24,21 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "proxy/lib/text.h"
 #include "checks/dns.h"
 #include "checks/dns_cache.h"
 #include "checks/dns_reply.h"
-
-static uint64_t real_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#define DNSFIX_PACKETS_ONLY
+#include "tests/unit/dnsfix.h"
 
 /* ---- packets ---- */
-
-struct pkt {
-	unsigned char b[8192];
-	size_t n;
-};
-
-enum { SEC_AN = 6, SEC_NS = 8, SEC_AR = 10 };  /* header offsets of the counts */
-#define F_QR 0x8000
-#define F_AA 0x0400
-#define F_TC 0x0200
-#define F_RD 0x0100
-#define F_RA 0x0080
-
-static void put8(struct pkt *p, unsigned v)
-{
-	if (p->n < sizeof p->b)
-		p->b[p->n++] = (unsigned char)v;
-}
-
-static void put16(struct pkt *p, unsigned v)
-{
-	put8(p, (v >> 8) & 0xff);
-	put8(p, v & 0xff);
-}
-
-static void put32(struct pkt *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p, v & 0xffff);
-}
-
-static void put_bytes(struct pkt *p, const void *data, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		put8(p, ((const unsigned char *)data)[i]);
-}
-
-static void put_name(struct pkt *p, const char *name)
-{
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t l = dot ? (size_t)(dot - name) : strlen(name);
-
-		put8(p, (unsigned)l);
-		put_bytes(p, name, l);
-		name += l + (dot != NULL);
-	}
-	put8(p, 0);
-}
-
-/* A header and one question. */
-static void pkt_begin(struct pkt *p, unsigned id, unsigned flags, const char *qname, unsigned qtype)
-{
-	p->n = 0;
-	put16(p, id);
-	put16(p, flags);
-	put16(p, 1);
-	put16(p, 0);
-	put16(p, 0);
-	put16(p, 0);
-	put_name(p, qname);
-	put16(p, qtype);
-	put16(p, ns_c_in);
-}
-
-/* One RR owned by the question name; sections must come in order. */
-static void add_rr(struct pkt *p, int sect, unsigned type, uint32_t ttl, const void *rd, size_t rdlen)
-{
-	unsigned c = (unsigned)(p->b[sect] << 8 | p->b[sect + 1]) + 1;
-
-	put16(p, 0xC00C);
-	put16(p, type);
-	put16(p, ns_c_in);
-	put32(p, ttl);
-	put16(p, (unsigned)rdlen);
-	put_bytes(p, rd, rdlen);
-	p->b[sect] = (unsigned char)(c >> 8);
-	p->b[sect + 1] = (unsigned char)c;
-}
 
 static void add_a(struct pkt *p, const char *ip, uint32_t ttl)
 {
 	struct in_addr a;
 
 	inet_pton(AF_INET, ip, &a);
-	add_rr(p, SEC_AN, ns_t_a, ttl, &a, 4);
+	add_rr(p, SEC_AN, NULL, ns_t_a, ttl, &a, 4);
 }
 
 static void add_soa(struct pkt *p, uint32_t ttl, uint32_t minimum)
@@ -136,7 +52,7 @@ static void add_soa(struct pkt *p, uint32_t ttl, uint32_t minimum)
 	put32(&r, 600);
 	put32(&r, 86400);
 	put32(&r, minimum);
-	add_rr(p, SEC_NS, ns_t_soa, ttl, r.b, r.n);
+	add_rr(p, SEC_NS, NULL, ns_t_soa, ttl, r.b, r.n);
 }
 
 /* One TXT RR of the strings in a NULL-terminated list. */
@@ -148,7 +64,7 @@ static void add_txt(struct pkt *p, uint32_t ttl, const char *const *strs)
 		put8(&r, (unsigned)strlen(*strs));
 		put_bytes(&r, *strs, strlen(*strs));
 	}
-	add_rr(p, SEC_AN, ns_t_txt, ttl, r.b, r.n);
+	add_rr(p, SEC_AN, NULL, ns_t_txt, ttl, r.b, r.n);
 }
 
 /* ---- a tiny DNS server on loopback, UDP and TCP on one port ---- */
@@ -251,7 +167,7 @@ static int zone(struct server *s, const struct query *q, struct pkt *p)
 
 		put16(&r, 10);
 		put_name(&r, "mail.test");
-		add_rr(p, SEC_AN, ns_t_mx, 600, r.b, r.n);
+		add_rr(p, SEC_AN, NULL, ns_t_mx, 600, r.b, r.n);
 	} else if (strcmp(n, "txt.test") == 0) {
 		add_txt(p, 60, spf);
 		add_txt(p, 90, hello);
@@ -267,13 +183,13 @@ static int zone(struct server *s, const struct query *q, struct pkt *p)
 		struct pkt r = { .n = 0 };
 
 		put_name(&r, "gone.test");
-		add_rr(p, SEC_AN, ns_t_cname, 50, r.b, r.n);
+		add_rr(p, SEC_AN, NULL, ns_t_cname, 50, r.b, r.n);
 		add_soa(p, 100, 100);
 	} else if (strcmp(n, "referral.test") == 0) {
 		struct pkt r = { .n = 0 };
 
 		put_name(&r, "ns.elsewhere");
-		add_rr(p, SEC_NS, ns_t_ns, 3600, r.b, r.n);
+		add_rr(p, SEC_NS, NULL, ns_t_ns, 3600, r.b, r.n);
 	} else if (strcmp(n, "formerr.test") == 0) {
 		add_a(p, "192.0.2.8", 300);
 	} else if (strcmp(n, "zero.test") == 0) {
@@ -452,24 +368,6 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
 	bufferevent_free(bev);
 }
 
-/* A UDP socket on 127.0.0.1 with a port of the kernel's choice; -1 on error. */
-static evutil_socket_t udp_socket(int *port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof sa;
-	evutil_socket_t fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*port = ntohs(sa.sin_port);
-	return fd;
-}
-
 static void server_start(struct server *s, struct event_base *base)
 {
 	memset(s, 0, sizeof *s);
@@ -525,10 +423,6 @@ struct fx {
 static uint64_t fake_clock(void *arg)
 {
 	return ((struct fx *)arg)->now;
-}
-
-static void tick(evutil_socket_t fd, short what, void *arg)
-{
 }
 
 static void fx_start_with(struct fx *f, const char *servers, int timeout_ms, int tries,
@@ -589,7 +483,7 @@ static void record(void *arg, const struct dns_result *r)
 	g->status = r->status;
 	g->type = r->type;
 	g->ttl = r->ttl;
-	g->at = real_ms();
+	g->at = clock_ms();
 	snprintf(g->name, sizeof g->name, "%s", r->name);
 	g->alen = r->abuf ? r->alen : -1;
 	if (r->abuf && r->alen > 0 && (size_t)r->alen <= sizeof g->abuf)
@@ -606,11 +500,11 @@ static void record(void *arg, const struct dns_result *r)
  * -1 at the deadline. */
 static int run_until(struct fx *f, int (*done)(void *), void *arg, int ms)
 {
-	uint64_t end = real_ms() + (uint64_t)ms;
+	uint64_t end = clock_ms() + (uint64_t)ms;
 	int turns = 0;
 
 	while (!done(arg)) {
-		if (real_ms() >= end)
+		if (clock_ms() >= end)
 			return -1;
 		event_base_loop(f->base, EVLOOP_ONCE);
 		turns++;
@@ -751,12 +645,12 @@ static void test_parse_soa(void **state)
 		put32(&r, 7);
 	put32(&r, 45);
 	pkt_begin(&p, 1, F_QR | ns_r_nxdomain, "nx.test", ns_t_a);
-	add_rr(&p, SEC_NS, ns_t_soa, 600, r.b, r.n);
+	add_rr(&p, SEC_NS, NULL, ns_t_soa, 600, r.b, r.n);
 	assert_int_equal(dns_reply_parse(p.b, (int)p.n, ns_t_a, &rp), 0);
 	assert_int_equal(rp.soa_ttl, 45);
 	/* an SOA rdata too short for its counters */
 	pkt_begin(&p, 1, F_QR | ns_r_nxdomain, "nx.test", ns_t_a);
-	add_rr(&p, SEC_NS, ns_t_soa, 600, r.b, r.n - 1);
+	add_rr(&p, SEC_NS, NULL, ns_t_soa, 600, r.b, r.n - 1);
 	assert_int_equal(dns_reply_parse(p.b, (int)p.n, ns_t_a, &rp), -1);
 }
 
@@ -800,11 +694,11 @@ static void test_classify(void **state)
 	add_soa(&nod, 20, 3600);
 	pkt_begin(&cname, 1, F_QR, "cname.test", ns_t_a);
 	put_name(&r, "gone.test");
-	add_rr(&cname, SEC_AN, ns_t_cname, 50, r.b, r.n);
+	add_rr(&cname, SEC_AN, NULL, ns_t_cname, 50, r.b, r.n);
 	add_soa(&cname, 100, 100);
 	pkt_begin(&nosoa, 1, F_QR | ns_r_nxdomain, "nosoa.test", ns_t_a);
 	pkt_begin(&ref, 1, F_QR, "referral.test", ns_t_a);
-	add_rr(&ref, SEC_NS, ns_t_ns, 3600, r.b, r.n);
+	add_rr(&ref, SEC_NS, NULL, ns_t_ns, 3600, r.b, r.n);
 	pkt_begin(&zero, 1, F_QR, "zero.test", ns_t_a);
 	add_a(&zero, "192.0.2.1", 0);
 	pkt_begin(&far, 1, F_QR, "long.test", ns_t_a);
@@ -1155,7 +1049,7 @@ static void test_net_timeout(void **state)
 	int turns;
 
 	fx_start(&f, 200, 2, 100);
-	t0 = real_ms();
+	t0 = clock_ms();
 	assert_non_null(dns_lookup(f.dns, "silent.test", ns_t_a, record, &g));
 	turns = wait_call(&f, &g);
 	assert_true(turns >= 0);
@@ -1220,7 +1114,7 @@ static void test_net_failover(void **state)
 	assert_true(dead >= 0);
 	snprintf(servers, sizeof servers, "127.0.0.1:%d,127.0.0.1:%d", dead_port, f.srv.port);
 	fx_start_with(&f, servers, 200, 2, 100);
-	t0 = real_ms();
+	t0 = clock_ms();
 	dns_lookup(f.dns, "a.test", ns_t_a, record, &g);
 	assert_true(wait_call(&f, &g) >= 0);
 	assert_int_equal(g.status, DNS_OK);

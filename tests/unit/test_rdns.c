@@ -2,10 +2,10 @@
  * of the client's address, then the A (IPv4) or AAAA (IPv6) records of each
  * name; a name whose records hold the client's address is confirmed.
  *
- * Cached cases seed the DNS cache with dns_inject() (raw reply packets built
- * here) and point the resolver at a loopback UDP socket that nobody answers:
- * each row then also proves that no query went out, so a lookup of the
- * wrong name or type fails the row, and that one loop turn delivers.
+ * Cached cases seed the DNS cache with dns_inject() (reply packets built by
+ * dnsfix.h) and point the resolver at a loopback UDP socket that nobody
+ * answers: each row then also proves that no query went out, so a lookup of
+ * the wrong name or type fails the row, and that one loop turn delivers.
  * Asynchronous cases run a tiny DNS responder on loopback in the test's own
  * event loop. Nothing sleeps: the loop runs until the callback fired, with
  * a deadline. */
@@ -72,27 +72,7 @@ static void inject(struct fx *f, const struct rr *in, size_t n)
 	}
 }
 
-/* ---- addresses and the callback ---- */
-
-/* "192.0.2.1", "2001:db8::1" or "::ffff:192.0.2.1" as a sockaddr. */
-static const struct sockaddr *addr(const char *s, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof *ss);
-	if (strchr(s, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(40000);
-		assert_int_equal(inet_pton(AF_INET6, s, &s6->sin6_addr), 1);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(40000);
-		assert_int_equal(inet_pton(AF_INET, s, &s4->sin_addr), 1);
-	}
-	return (const struct sockaddr *)ss;
-}
+/* ---- the callback ---- */
 
 static int in_start; /* set around rdns_start */
 
@@ -128,26 +108,6 @@ static struct rdns_check *start(struct dns *d, const struct sockaddr *client, st
 static int called(void *arg)
 {
 	return ((struct got *)arg)->calls > 0;
-}
-
-/* Run the loop until done(arg) or ms pass: 0, or -1 at the deadline. */
-static int run_until(struct fx *f, int (*done)(void *), void *arg, int ms)
-{
-	uint64_t end = real_ms() + (uint64_t)ms;
-
-	while (!done(arg)) {
-		if (real_ms() >= end)
-			return -1;
-		event_base_loop(f->base, EVLOOP_ONCE);
-	}
-	return 0;
-}
-
-/* A few more turns of the loop without waiting: nothing more may happen. */
-static void run_idle(struct fx *f)
-{
-	for (int i = 0; i < 5; i++)
-		event_base_loop(f->base, EVLOOP_NONBLOCK);
 }
 
 /* ---- pure: names ---- */
@@ -382,18 +342,6 @@ static void test_cached_many_ptr(void **state)
 	fx_stop(&f);
 }
 
-struct want_entries {
-	struct fx *f;
-	unsigned long n;
-};
-
-static int has_entries(void *arg)
-{
-	struct want_entries *w = arg;
-
-	return stats(w->f).entries >= w->n;
-}
-
 /* PTR cached; the middle name's A cached and confirming, the others' not
  * (their queries go out): the answer comes in the first loop turn (the
  * confirming hit is delivered in the same turn as the PTR), and the lookups
@@ -451,114 +399,6 @@ static void test_not_ip(void **state)
 }
 
 /* ---- asynchronous: a DNS responder on loopback, in the same loop ---- */
-
-struct zrec {
-	const char *name; /* NULL: end */
-	int type;
-	unsigned rcode;
-	const char *spec; /* answers; "silent": never reply */
-};
-
-struct server {
-	evutil_socket_t fd;
-	struct event *ev;
-	int port;
-	const struct zrec *zone;
-	int queries, replies;
-};
-
-static int parse_question(const unsigned char *b, size_t n, unsigned *id, char *name,
-                          size_t size, unsigned *qtype)
-{
-	size_t o = 12, w = 0;
-
-	if (n < 12)
-		return -1;
-	*id = (unsigned)(b[0] << 8 | b[1]);
-	while (o < n && b[o] != 0) {
-		size_t l = b[o];
-
-		if (l > 63 || o + 1 + l > n || w + l + 2 > size)
-			return -1;
-		if (w)
-			name[w++] = '.';
-		memcpy(name + w, b + o + 1, l);
-		w += l;
-		o += 1 + l;
-	}
-	name[w] = '\0';
-	if (o + 3 > n)
-		return -1;
-	*qtype = (unsigned)(b[o + 1] << 8 | b[o + 2]);
-	return 0;
-}
-
-static void server_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *s = arg;
-	unsigned char buf[1500];
-	struct sockaddr_storage from;
-	socklen_t fl = sizeof from;
-	ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
-	char name[256];
-	unsigned id, qtype;
-	const struct zrec *z;
-	struct pkt p;
-
-	if (n <= 0 || parse_question(buf, (size_t)n, &id, name, sizeof name, &qtype) < 0)
-		return;
-	s->queries++;
-	for (z = s->zone; z && z->name; z++)
-		if (strcasecmp(z->name, name) == 0 && (unsigned)z->type == qtype)
-			break;
-	if (z && z->name) {
-		if (z->spec && strcmp(z->spec, "silent") == 0)
-			return;
-		build_reply(&p, id, z->rcode, name, qtype, z->spec);
-	} else {
-		build_reply(&p, id, ns_r_refused, name, qtype, NULL); /* not in the zone */
-	}
-	sendto(fd, p.b, p.n, 0, (struct sockaddr *)&from, fl);
-	s->replies++;
-}
-
-static void server_start(struct server *s, struct event_base *base, const struct zrec *zone)
-{
-	memset(s, 0, sizeof *s);
-	s->zone = zone;
-	s->fd = udp_socket(&s->port);
-	evutil_make_socket_nonblocking(s->fd);
-	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, server_read, s);
-	assert_non_null(s->ev);
-	event_add(s->ev, NULL);
-}
-
-static void server_stop(struct server *s)
-{
-	event_free(s->ev);
-	close(s->fd);
-}
-
-struct nfx {
-	struct fx f;
-	struct server srv;
-};
-
-static void nfx_start(struct nfx *n, const struct zrec *zone, int timeout_ms)
-{
-	memset(n, 0, sizeof *n);
-	n->f.base = event_base_new();
-	assert_non_null(n->f.base);
-	n->f.sink = -1;
-	server_start(&n->srv, n->f.base, zone);
-	fx_dns(&n->f, n->srv.port, timeout_ms, 1);
-}
-
-static void nfx_stop(struct nfx *n)
-{
-	fx_stop(&n->f);
-	server_stop(&n->srv);
-}
 
 static void test_async(void **state)
 {

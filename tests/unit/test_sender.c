@@ -26,239 +26,15 @@
 
 #include <event2/event.h>
 
+#include "proxy/lib/text.h"
 #include "checks/dns.h"
+#include "tests/unit/dnsfix.h"
 #include "checks/sender.h"
 
 /* Table rows leave trailing fields out on purpose. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
-
-static uint64_t real_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* ---- a tiny DNS message builder ---- */
-
-struct pkt {
-	unsigned char b[2048];
-	size_t n;
-};
-
-static void put8(struct pkt *p, unsigned v)
-{
-	assert_true(p->n < sizeof p->b);
-	p->b[p->n++] = (unsigned char)v;
-}
-
-static void put16(struct pkt *p, unsigned v)
-{
-	put8(p, (v >> 8) & 0xff);
-	put8(p, v & 0xff);
-}
-
-static void put32(struct pkt *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p, v & 0xffff);
-}
-
-static void put_bytes(struct pkt *p, const void *d, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		put8(p, ((const unsigned char *)d)[i]);
-}
-
-/* "" and "." are the root: a single zero octet. */
-static void put_name(struct pkt *p, const char *name)
-{
-	while (*name && strcmp(name, ".") != 0) {
-		const char *dot = strchr(name, '.');
-		size_t l = dot ? (size_t)(dot - name) : strlen(name);
-
-		put8(p, (unsigned)l);
-		put_bytes(p, name, l);
-		name += l + (dot != NULL);
-	}
-	put8(p, 0);
-}
-
-/* Header (QR, RD, RA, rcode) and one question. */
-static void pkt_begin(struct pkt *p, unsigned id, unsigned rcode, const char *qname, unsigned qtype)
-{
-	p->n = 0;
-	put16(p, id);
-	put16(p, 0x8000 | 0x0100 | 0x0080 | (rcode & 0xf));
-	put16(p, 1); /* qdcount */
-	put16(p, 0); /* ancount */
-	put16(p, 0); /* nscount */
-	put16(p, 0); /* arcount */
-	put_name(p, qname);
-	put16(p, qtype);
-	put16(p, ns_c_in);
-}
-
-/* One answer RR owned by the question name (a pointer to offset 12). */
-static void add_answer(struct pkt *p, unsigned type, const void *rd, size_t rdlen)
-{
-	unsigned an = (unsigned)(p->b[6] << 8 | p->b[7]) + 1;
-
-	put16(p, 0xC00C);
-	put16(p, type);
-	put16(p, ns_c_in);
-	put32(p, 300);
-	put16(p, (unsigned)rdlen);
-	put_bytes(p, rd, rdlen);
-	p->b[6] = (unsigned char)(an >> 8);
-	p->b[7] = (unsigned char)an;
-}
-
-static void add_mx(struct pkt *p, unsigned pref, const char *exchange)
-{
-	struct pkt rd = { .n = 0 };
-
-	put16(&rd, pref);
-	put_name(&rd, exchange);
-	add_answer(p, ns_t_mx, rd.b, rd.n);
-}
-
-static void add_a(struct pkt *p, const char *ip)
-{
-	unsigned char a[4];
-
-	assert_int_equal(inet_pton(AF_INET, ip, a), 1);
-	add_answer(p, ns_t_a, a, sizeof a);
-}
-
-static void add_aaaa(struct pkt *p, const char *ip)
-{
-	unsigned char a[16];
-
-	assert_int_equal(inet_pton(AF_INET6, ip, a), 1);
-	add_answer(p, ns_t_aaaa, a, sizeof a);
-}
-
-/* Answer records from a spec: "mx 10 mail.example; mx 0 .; a 192.0.2.1;
- * aaaa 2001:db8::1" ("mx 0 ." is the null MX). */
-static void add_spec(struct pkt *p, const char *spec)
-{
-	char buf[512], *save = NULL, *item;
-
-	snprintf(buf, sizeof buf, "%s", spec ? spec : "");
-	for (item = strtok_r(buf, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
-		char type[16], a1[256], a2[256];
-		int n = sscanf(item, " %15s %255s %255s", type, a1, a2);
-
-		if (n <= 0)
-			continue;
-		if (strcmp(type, "mx") == 0 && n == 3)
-			add_mx(p, (unsigned)atoi(a1), a2);
-		else if (strcmp(type, "a") == 0 && n == 2)
-			add_a(p, a1);
-		else if (strcmp(type, "aaaa") == 0 && n == 2)
-			add_aaaa(p, a1);
-		else
-			fail_msg("bad answer spec item '%s'", item);
-	}
-}
-
-static void build_reply(struct pkt *p, unsigned id, unsigned rcode, const char *qname,
-                        unsigned qtype, const char *spec)
-{
-	pkt_begin(p, id, rcode, qname, qtype);
-	add_spec(p, spec);
-}
-
-/* ---- a resolver whose only server never answers ---- */
-
-struct fx {
-	struct event_base *base;
-	struct event *ticker; /* wakes EVLOOP_ONCE so deadlines are checked */
-	struct dns *dns;
-	evutil_socket_t sink; /* bound, never read: the "unused" server */
-	int sink_port;
-};
-
-/* A UDP socket on 127.0.0.1, port chosen by the kernel. */
-static evutil_socket_t udp_socket(int *port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof sa;
-	evutil_socket_t fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	assert_true(fd >= 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-	*port = ntohs(sa.sin_port);
-	return fd;
-}
-
-static void tick(evutil_socket_t fd, short what, void *arg)
-{
-}
-
-static void fx_dns(struct fx *f, int port, int timeout_ms, int tries)
-{
-	char servers[64];
-	struct dns_options o = { servers, timeout_ms, tries, 1000 };
-	struct timeval tv = { 0, 20 * 1000 };
-
-	snprintf(servers, sizeof servers, "127.0.0.1:%d", port);
-	f->dns = dns_new(f->base, &o);
-	assert_non_null(f->dns);
-	f->ticker = event_new(f->base, -1, EV_PERSIST, tick, NULL);
-	event_add(f->ticker, &tv);
-}
-
-static void fx_start(struct fx *f)
-{
-	memset(f, 0, sizeof *f);
-	f->base = event_base_new();
-	assert_non_null(f->base);
-	f->sink = udp_socket(&f->sink_port);
-	fx_dns(f, f->sink_port, 200, 1);
-}
-
-/* Datagrams that reached the silent server. */
-static int sink_count(struct fx *f)
-{
-	unsigned char buf[1500];
-	int n = 0;
-
-	while (recv(f->sink, buf, sizeof buf, MSG_DONTWAIT) >= 0)
-		n++;
-	return n;
-}
-
-static void fx_stop(struct fx *f)
-{
-	dns_free(f->dns);
-	event_free(f->ticker);
-	if (f->sink > 0)
-		close(f->sink);
-	event_base_free(f->base);
-}
-
-static unsigned long queries_sent(struct fx *f)
-{
-	struct dns_stats st;
-
-	dns_get_stats(f->dns, &st);
-	return st.queries;
-}
-
-static unsigned long cache_entries(struct fx *f)
-{
-	struct dns_stats st;
-
-	dns_get_stats(f->dns, &st);
-	return st.entries;
-}
 
 /* What a test seeds: status NODATA/NXDOMAIN/TEMPFAIL go in with abuf NULL;
  * DNS_OK with the reply built from spec, or with raw bytes. */
@@ -304,26 +80,6 @@ static void on_result(void *arg, enum sender_res r)
 static int called(void *arg)
 {
 	return ((struct got *)arg)->calls > 0;
-}
-
-/* Run the loop until done(arg) or ms pass: 0, or -1 at the deadline. */
-static int run_until(struct fx *f, int (*done)(void *), void *arg, int ms)
-{
-	uint64_t end = real_ms() + (uint64_t)ms;
-
-	while (!done(arg)) {
-		if (real_ms() >= end)
-			return -1;
-		event_base_loop(f->base, EVLOOP_ONCE);
-	}
-	return 0;
-}
-
-/* A few more turns of the loop without waiting: nothing more may happen. */
-static void run_idle(struct fx *f)
-{
-	for (int i = 0; i < 5; i++)
-		event_base_loop(f->base, EVLOOP_NONBLOCK);
 }
 
 /* ---- pure: names and MX classification ---- */
@@ -510,7 +266,7 @@ static void test_cached(void **state)
 		inject(&f, key, rows[i].inj, NROWS(rows[i].inj));
 		snprintf(what, sizeof what, "row %zu (%s)", i, rows[i].what);
 		check_cached(&f, rows[i].domain, rows[i].want, what);
-		if (queries_sent(&f) != 0 || sink_count(&f) != 0)
+		if (stats(&f).queries != 0 || sink_count(&f) != 0)
 			fail_msg("%s: went to the network", what);
 		fx_stop(&f);
 	}
@@ -560,7 +316,7 @@ static void test_name_too_long(void **state)
 	for (size_t i = 63; i < sizeof name - 1; i += 64)
 		name[i] = '.';
 	check_cached(&f, name, SD_NXDOMAIN, "254+ characters");
-	assert_int_equal(queries_sent(&f), 0);
+	assert_int_equal(stats(&f).queries, 0);
 	assert_int_equal(sink_count(&f), 0);
 	fx_stop(&f);
 }
@@ -584,122 +340,11 @@ static void test_cached_repeat(void **state)
 		assert_int_equal(g[i].calls, 1);
 		assert_int_equal(g[i].res, SD_NULLMX);
 	}
-	assert_int_equal(queries_sent(&f), 0);
+	assert_int_equal(stats(&f).queries, 0);
 	fx_stop(&f);
 }
 
 /* ---- asynchronous: a DNS responder on loopback, in the same loop ---- */
-
-struct zrec {
-	const char *name; /* NULL: end */
-	int type;
-	unsigned rcode;
-	const char *spec; /* answers; "silent": never reply */
-};
-
-struct server {
-	evutil_socket_t fd;
-	struct event *ev;
-	int port;
-	const struct zrec *zone;
-	int queries, replies;
-	char asked[8][300]; /* "name/type" of the first queries */
-};
-
-static int parse_question(const unsigned char *b, size_t n, unsigned *id, char *name,
-                          size_t size, unsigned *qtype)
-{
-	size_t o = 12, w = 0;
-
-	if (n < 12)
-		return -1;
-	*id = (unsigned)(b[0] << 8 | b[1]);
-	while (o < n && b[o] != 0) {
-		size_t l = b[o];
-
-		if (l > 63 || o + 1 + l > n || w + l + 2 > size)
-			return -1;
-		if (w)
-			name[w++] = '.';
-		memcpy(name + w, b + o + 1, l);
-		w += l;
-		o += 1 + l;
-	}
-	name[w] = '\0';
-	if (o + 3 > n)
-		return -1;
-	*qtype = (unsigned)(b[o + 1] << 8 | b[o + 2]);
-	return 0;
-}
-
-static void server_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *s = arg;
-	unsigned char buf[1500];
-	struct sockaddr_storage from;
-	socklen_t fl = sizeof from;
-	ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
-	char name[256];
-	unsigned id, qtype;
-	const struct zrec *z;
-	struct pkt p;
-
-	if (n <= 0 || parse_question(buf, (size_t)n, &id, name, sizeof name, &qtype) < 0)
-		return;
-	if (s->queries < 8)
-		snprintf(s->asked[s->queries], sizeof s->asked[0], "%s/%u", name, qtype);
-	s->queries++;
-	for (z = s->zone; z && z->name; z++)
-		if (strcasecmp(z->name, name) == 0 && (unsigned)z->type == qtype)
-			break;
-	if (z && z->name) {
-		if (z->spec && strcmp(z->spec, "silent") == 0)
-			return;
-		build_reply(&p, id, z->rcode, name, qtype, z->spec);
-	} else {
-		build_reply(&p, id, ns_r_refused, name, qtype, NULL); /* not in the zone */
-	}
-	sendto(fd, p.b, p.n, 0, (struct sockaddr *)&from, fl);
-	s->replies++;
-}
-
-static void server_start(struct server *s, struct event_base *base, const struct zrec *zone)
-{
-	memset(s, 0, sizeof *s);
-	s->zone = zone;
-	s->fd = udp_socket(&s->port);
-	evutil_make_socket_nonblocking(s->fd);
-	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, server_read, s);
-	assert_non_null(s->ev);
-	event_add(s->ev, NULL);
-}
-
-static void server_stop(struct server *s)
-{
-	event_free(s->ev);
-	close(s->fd);
-}
-
-struct nfx {
-	struct fx f;
-	struct server srv;
-};
-
-static void nfx_start(struct nfx *n, const struct zrec *zone, int timeout_ms)
-{
-	memset(n, 0, sizeof *n);
-	n->f.base = event_base_new();
-	assert_non_null(n->f.base);
-	n->f.sink = -1;
-	server_start(&n->srv, n->f.base, zone);
-	fx_dns(&n->f, n->srv.port, timeout_ms, 1);
-}
-
-static void nfx_stop(struct nfx *n)
-{
-	fx_stop(&n->f);
-	server_stop(&n->srv);
-}
 
 static void test_async(void **state)
 {
@@ -850,18 +495,6 @@ static void test_async_two_checks(void **state)
 	}
 	assert_int_equal(n.srv.queries, 1);
 	nfx_stop(&n);
-}
-
-struct want_entries {
-	struct fx *f;
-	unsigned long n;
-};
-
-static int has_entries(void *arg)
-{
-	struct want_entries *w = arg;
-
-	return cache_entries(w->f) >= w->n;
 }
 
 /* Cancelled at each stage: the callback never runs, the answers still
