@@ -1,4 +1,4 @@
-/* session.c - the client side: SMTP commands, limits, the message, the verdicts.
+/* session.c - the client side: SMTP commands, limits, the verdicts (DATA: session_data.c).
  *
  * Per command: check syntax -> run the checks (asynchronous) -> proceed with
  * the backend (asynchronous) -> reply. While a step is outstanding the
@@ -8,15 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "checks/authres.h"
 #include "proxy/backend.h"
-#include "proxy/msghead.h"
 #include "proxy/relay.h"
 #include "proxy/bevpush.h"
 #include "proxy/decision.h"
@@ -29,7 +26,6 @@
 #include "rules/rules.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
-#include "proxy/spool.h"
 
 static void session_process(struct session *s);
 static void rcpt_backend_step(struct session *s);
@@ -134,7 +130,7 @@ static void close_with(struct session *s, enum reply_id id)
 	session_close(s);
 }
 
-static void set_read_timeout(struct session *s, int seconds)
+void session_read_timeout(struct session *s, int seconds)
 {
 	struct timeval tv = {seconds, 0};
 
@@ -146,7 +142,7 @@ static void set_read_timeout(struct session *s, int seconds)
  * MOAT_DATA_PROGRESS bytes per data_timeout, the PROXY header within
  * MOAT_PROXY_TIMEOUT. The inactivity timeouts alone would let a client
  * that sends a byte now and then hold a session forever (slowloris). */
-static void arm_deadline(struct session *s, int seconds)
+void session_deadline(struct session *s, int seconds)
 {
 	struct timeval tv = {seconds, 0};
 
@@ -156,7 +152,7 @@ static void arm_deadline(struct session *s, int seconds)
 /* While a step is outstanding the client waits for us: no read timeout.
  * Reading goes on (bounded by the input watermark), so a client that
  * hangs up ends the session and cancels what it was waiting for. */
-static void set_busy(struct session *s, int busy)
+void session_busy(struct session *s, int busy)
 {
 	struct timeval wr = {s->cfg->command_timeout, 0};
 
@@ -168,11 +164,11 @@ static void set_busy(struct session *s, int busy)
 	if (busy)
 		bufferevent_set_timeouts(s->bev, NULL, &wr);
 	else
-		set_read_timeout(s, s->state == S_DATA ? s->cfg->data_timeout : s->cfg->command_timeout);
+		session_read_timeout(s, s->state == S_DATA ? s->cfg->data_timeout : s->cfg->command_timeout);
 }
 
 /* A protocol error: count it; too many end the session (Postfix: hard_error_limit). */
-static void proto_error(struct session *s, enum reply_id id, const char *arg)
+void session_proto_error(struct session *s, enum reply_id id, const char *arg)
 {
 	s->errors++;
 	if (s->errors >= MOAT_ERROR_LIMIT) {
@@ -182,7 +178,7 @@ static void proto_error(struct session *s, enum reply_id id, const char *arg)
 	session_reply(s, id, arg);
 }
 
-static void txn_free(struct session *s)
+void session_txn_free(struct session *s)
 {
 	if (!s->tx)
 		return;
@@ -195,17 +191,15 @@ static void txn_free(struct session *s)
 }
 
 /* A step finished: take the next command, or end a draining session. */
-static void resume(struct session *s)
+void session_resume(struct session *s)
 {
-	set_busy(s, 0);
+	session_busy(s, 0);
 	if (s->srv->stopping && !s->tx) {
 		close_with(s, R_SHUTDOWN);
 		return;
 	}
 	session_process(s);
 }
-
-static void send_verdict(struct session *s, enum rule_stage stage, const struct verdict *v, const char *rcpt);
 
 /* ---- HELO / EHLO ------------------------------------------------------ */
 
@@ -217,7 +211,7 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 	size_t n;
 
 	if (!*arg) {
-		proto_error(s, esmtp ? R_EHLO_SYNTAX : R_HELO_SYNTAX, NULL);
+		session_proto_error(s, esmtp ? R_EHLO_SYNTAX : R_HELO_SYNTAX, NULL);
 		return;
 	}
 	n = strcspn(arg, " \t");
@@ -228,10 +222,10 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 		session_reply(s, R_LOCAL_ERROR, NULL);
 		return;
 	}
-	txn_free(s); /* RFC 5321 4.1.4: EHLO resets the transaction */
+	session_txn_free(s); /* RFC 5321 4.1.4: EHLO resets the transaction */
 	checks_helo(s->chk, s->helo, &v);
 	if (v.code && !s->cfg->delay_reject) {
-		send_verdict(s, STAGE_HELO, &v, NULL);
+		session_verdict(s, STAGE_HELO, &v, NULL);
 		return;
 	}
 	if (v.code && !s->early_v && (s->early_v = malloc(sizeof *s->early_v)))
@@ -292,7 +286,7 @@ static int mail_params_ok(struct session *s, const struct smtp_params *ps, struc
 }
 
 /* Send a check's refusal and log it. */
-static void send_verdict(struct session *s, enum rule_stage stage, const struct verdict *v, const char *rcpt)
+void session_verdict(struct session *s, enum rule_stage stage, const struct verdict *v, const char *rcpt)
 {
 	char buf[MOAT_REPLY_LINE_MAX + 1];
 	int n = snprintf(buf, sizeof buf - 2, "%d %s %s", v->code, v->esc, v->text);
@@ -328,12 +322,12 @@ static void mail_verdict(void *arg, const struct verdict *v)
 		return;
 	}
 	if (v->code) {
-		send_verdict(s, STAGE_MAIL, v, NULL);
-		txn_free(s);
+		session_verdict(s, STAGE_MAIL, v, NULL);
+		session_txn_free(s);
 	} else {
 		session_reply(s, R_MAIL_OK, NULL);
 	}
-	resume(s);
+	session_resume(s);
 }
 
 static void do_mail(struct session *s, const char *arg)
@@ -345,11 +339,11 @@ static void do_mail(struct session *s, const char *arg)
 	enum path_err e;
 
 	if (!s->helo_seen) {
-		proto_error(s, R_NEED_HELO, NULL);
+		session_proto_error(s, R_NEED_HELO, NULL);
 		return;
 	}
 	if (s->tx) {
-		proto_error(s, R_NESTED_MAIL, NULL);
+		session_proto_error(s, R_NESTED_MAIL, NULL);
 		return;
 	}
 	tx = calloc(1, sizeof *tx);
@@ -360,7 +354,7 @@ static void do_mail(struct session *s, const char *arg)
 	e = smtp_parse_mail_rcpt(arg, 0, &tx->from, &ps);
 	if (e != PATH_OK) {
 		free(tx);
-		proto_error(s, e == PATH_ERR_SYNTAX || e == PATH_ERR_PARAM ? R_MAIL_SYNTAX : R_BAD_SENDER, NULL);
+		session_proto_error(s, e == PATH_ERR_SYNTAX || e == PATH_ERR_PARAM ? R_MAIL_SYNTAX : R_BAD_SENDER, NULL);
 		return;
 	}
 	if (mail_params_ok(s, &ps, tx, &id, &bad) < 0) {
@@ -372,12 +366,12 @@ static void do_mail(struct session *s, const char *arg)
 			return;
 		}
 		free(tx);
-		proto_error(s, id, bad);
+		session_proto_error(s, id, bad);
 		return;
 	}
 	if ((tx->from.flags & PATH_UTF8) && !tx->utf8) {
 		free(tx);
-		proto_error(s, R_SMTPUTF8_NEEDED, NULL);
+		session_proto_error(s, R_SMTPUTF8_NEEDED, NULL);
 		return;
 	}
 	/* Keep the parameters as sent, for the backend (validated above). */
@@ -394,7 +388,7 @@ static void do_mail(struct session *s, const char *arg)
 		/* Like Postfix's smtpd_delay_reject: the sender's verdict waits for RCPT. */
 		session_reply(s, R_MAIL_OK, NULL);
 	} else {
-		set_busy(s, 1);
+		session_busy(s, 1);
 	}
 	checks_mail(s->chk, &tx->from, mail_verdict, s);
 }
@@ -426,7 +420,7 @@ static void rcpt_relayed(void *arg, const struct relay_outcome *o)
 	} else {
 		session_refuse(s, STAGE_RCPT, o->id, o->why, s->tx->rcpt_log);
 	}
-	resume(s);
+	session_resume(s);
 }
 
 /* The RCPT passed moat's checks: pass it on. */
@@ -436,7 +430,7 @@ static void rcpt_backend_step(struct session *s)
 
 	if (!s->relay && !(s->relay = relay_new(s->srv->backends, s->cfg))) {
 		session_refuse(s, STAGE_RCPT, R_BACKEND_DOWN, "out of memory", s->tx->rcpt_log);
-		resume(s);
+		session_resume(s);
 		return;
 	}
 	relay_rcpt(s->relay, &cl, &s->tx->from, s->tx->from_params, s->tx->rcpt_line, rcpt_relayed, s);
@@ -449,8 +443,8 @@ static void rcpt_verdict(struct session *s, const struct verdict *v)
 		s->tx->rule_line = v->rule_line;
 	}
 	if (v->code) {
-		send_verdict(s, STAGE_RCPT, v, s->tx->rcpt_log);
-		resume(s);
+		session_verdict(s, STAGE_RCPT, v, s->tx->rcpt_log);
+		session_resume(s);
 		return;
 	}
 	rcpt_backend_step(s);
@@ -463,8 +457,8 @@ static void rcpt_after_mail_checks(struct session *s)
 
 	s->tx->rcpt_waiting = 0;
 	if (s->early_v || s->tx->mail_v.code) {
-		send_verdict(s, STAGE_RCPT, s->early_v ? s->early_v : &s->tx->mail_v, s->tx->rcpt_log);
-		resume(s);
+		session_verdict(s, STAGE_RCPT, s->early_v ? s->early_v : &s->tx->mail_v, s->tx->rcpt_log);
+		session_resume(s);
 		return;
 	}
 	checks_rcpt(s->chk, &s->tx->rcpt_path, &v);
@@ -480,24 +474,24 @@ static void do_rcpt(struct session *s, const char *arg)
 	int i, n;
 
 	if (!s->tx) {
-		proto_error(s, R_NEED_MAIL, NULL);
+		session_proto_error(s, R_NEED_MAIL, NULL);
 		return;
 	}
 	e = smtp_parse_mail_rcpt(arg, 1, &path, &ps);
 	if (e != PATH_OK) {
-		proto_error(s, e == PATH_ERR_SYNTAX || e == PATH_ERR_PARAM ? R_RCPT_SYNTAX : R_BAD_RCPT, NULL);
+		session_proto_error(s, e == PATH_ERR_SYNTAX || e == PATH_ERR_PARAM ? R_RCPT_SYNTAX : R_BAD_RCPT, NULL);
 		return;
 	}
 	for (i = 0; i < ps.n; i++) {
 		const char *k = ps.p[i].key;
 
 		if (!backend_known(s)->dsn || (strcmp(k, "NOTIFY") && strcmp(k, "ORCPT")) || !ps.p[i].has_value) {
-			proto_error(s, R_PARAM, k);
+			session_proto_error(s, R_PARAM, k);
 			return;
 		}
 	}
 	if ((path.flags & PATH_UTF8) && !s->tx->utf8) {
-		proto_error(s, R_SMTPUTF8_NEEDED, NULL);
+		session_proto_error(s, R_SMTPUTF8_NEEDED, NULL);
 		return;
 	}
 	line = s->tx->rcpt_line;
@@ -512,187 +506,13 @@ static void do_rcpt(struct session *s, const char *arg)
 	for (i = 0; i < ps.n && n < MOAT_CMD_LINE_MAX; i++)
 		n += snprintf(line + n, (size_t)(MOAT_CMD_LINE_MAX + 8 - n), " %s=%s", ps.p[i].key,
 		              ps.p[i].value);
-	set_busy(s, 1);
+	session_busy(s, 1);
 	s->tx->rcpt_path = path;
 	if (!s->tx->mail_checked) {
 		s->tx->rcpt_waiting = 1; /* delay_reject: mail_verdict continues */
 		return;
 	}
 	rcpt_after_mail_checks(s);
-}
-
-/* ---- DATA ------------------------------------------------------------- */
-
-static void do_data(struct session *s, const char *arg)
-{
-	if (!s->tx) {
-		proto_error(s, R_NEED_MAIL, NULL);
-		return;
-	}
-	if (s->tx->nrcpt == 0) {
-		proto_error(s, s->tx->nrcpt_tried ? R_NO_VALID_RCPT : R_NEED_RCPT, NULL);
-		return;
-	}
-	if (*arg) {
-		proto_error(s, R_NO_ARGS, "DATA");
-		return;
-	}
-	if (message_begin(&s->tx->msg, s->cfg->spool_dir, s->cfg->max_message_size, s->cfg->hostname) < 0) {
-		session_reply(s, R_LOCAL_ERROR, NULL);
-		return;
-	}
-	session_reply(s, R_DATA_GO, NULL);
-	s->state = S_DATA;
-	set_read_timeout(s, s->cfg->data_timeout);
-	s->data_progress = 0;
-	arm_deadline(s, s->cfg->data_timeout);
-}
-
-/* The header fields we put in front of the message, into buf. */
-static int message_head(struct session *s, char *buf, size_t size)
-{
-	char ar[MOAT_AUTHRES_MAX], date[64];
-	struct msghead h = {
-		.tags = checks_tags(s->chk),
-		.helo = session_helo(s),
-		.client_ip = s->peer_ip,
-		.ipv6 = s->peer.sa.sa_family == AF_INET6 && !strchr(s->peer_ip, '.'),
-		.hostname = s->cfg->hostname,
-		.proto = s->tx->utf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
-		.id = s->id,
-		.ntx = s->ntx + 1,
-		.date = date,
-	};
-
-	if (checks_authres(s->chk, s->cfg->hostname, ar, sizeof ar) > 0)
-		h.authres = ar;
-	msghead_date(date, sizeof date, (long long)time(NULL));
-	return msghead_format(buf, size, &h);
-}
-
-/* The transaction ends at the data stage without delivery: reply, log,
- * forget it; with drop, also the backend connection (its state is unknown). */
-static void data_failed(struct session *s, enum reply_id id, const char *why)
-{
-	session_refuse(s, STAGE_DATA, id, why, NULL);
-	txn_free(s);
-}
-
-/* The backend's final reply (or its refusal of DATA), or moat's own when
- * the message could not go. */
-static void data_relayed(void *arg, const struct relay_outcome *o)
-{
-	struct session *s = arg;
-	const struct smtp_reply *r = o->reply;
-
-	if (!r) {
-		data_failed(s, o->id, o->why);
-	} else if (r->code / 100 == 2) {
-		char why[300], esc[16];
-		struct decision d = {.stage = STAGE_DATA, .code = r->code, .esc = esc, .reason = why,
-		                     .rule_file = s->tx->rule_file, .rule_line = s->tx->rule_line};
-
-		session_send(s, r->text, r->len);
-		reply_first_line(r->text, why, sizeof why);
-		decision_esc_of(r->text, esc, sizeof esc);
-		s->ntx++;
-		session_log_line(s, &d, NULL);
-		txn_free(s);
-	} else {
-		session_relay_reply(s, STAGE_DATA, r, NULL);
-		txn_free(s);
-	}
-	resume(s);
-}
-
-static void data_verdict(void *arg, const struct verdict *v)
-{
-	struct session *s = arg;
-	char *head = NULL;
-	int n = -1;
-
-	if (v->rule_file) {
-		s->tx->rule_file = v->rule_file;
-		s->tx->rule_line = v->rule_line;
-	}
-	if (v->code) {
-		send_verdict(s, STAGE_DATA, v, NULL);
-		txn_free(s);
-		resume(s);
-		return;
-	}
-	if (!s->relay) { /* no RCPT reached the backend: cannot happen with nrcpt > 0 */
-		data_failed(s, R_BACKEND_LOST, "backend connection lost before DATA");
-		resume(s);
-		return;
-	}
-	if (!(head = malloc(MSGHEAD_MAX)) || (n = message_head(s, head, MSGHEAD_MAX)) < 0) {
-		data_failed(s, R_LOCAL_ERROR, "could not pass the message on");
-		free(head);
-		resume(s);
-		return;
-	}
-	if (s->tx->msg.ndrop)
-		log_info("authres", "session %s: removed %d Authentication-Results field(s) claiming %s",
-		         s->id, s->tx->msg.ndrop, s->cfg->hostname);
-	relay_data(s->relay, &s->tx->msg, head, (size_t)n, data_relayed, s);
-	free(head);
-}
-
-static long spool_reader(void *arg, size_t off, char *buf, size_t len)
-{
-	return spool_read(arg, off, buf, len);
-}
-
-/* The client's end of data. */
-static void end_of_data(struct session *s)
-{
-	struct txn *tx = s->tx;
-
-	s->state = S_CMD;
-	set_read_timeout(s, s->cfg->command_timeout);
-	event_del(s->deadline);
-	switch (message_end(&tx->msg)) {
-	case MSG_OK:
-		break;
-	case MSG_TOO_BIG:
-		data_failed(s, R_SIZE, "message size exceeds limit");
-		return;
-	case MSG_SPOOL_FAILED:
-		data_failed(s, R_LOCAL_ERROR, "spool write failed");
-		return;
-	case MSG_NUL:
-		data_failed(s, R_NUL, "message contains NUL characters");
-		return;
-	case MSG_FORGED_TOO_MANY:
-		data_failed(s, R_FORGED_AUTHRES, "too many forged Authentication-Results fields");
-		return;
-	}
-	set_busy(s, 1);
-	checks_data(s->chk, spool_reader, tx->msg.spool, spool_size(tx->msg.spool), data_verdict, s);
-}
-
-/* Feed buffered DATA bytes to the parser. */
-static void data_step(struct session *s)
-{
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	struct evbuffer_iovec v[8];
-	int i, nv = evbuffer_peek(in, -1, NULL, v, 8);
-	size_t used = 0;
-	int done = 0;
-
-	if (nv > 8)
-		nv = 8;
-	for (i = 0; i < nv && !done; i++)
-		used += message_feed(&s->tx->msg, v[i].iov_base, v[i].iov_len, &done);
-	evbuffer_drain(in, used);
-	s->data_progress += used;
-	if (s->data_progress >= MOAT_DATA_PROGRESS && !done) {
-		s->data_progress = 0;
-		arm_deadline(s, s->cfg->data_timeout);
-	}
-	if (done)
-		end_of_data(s);
 }
 
 /* ---- command dispatch ------------------------------------------------- */
@@ -702,7 +522,7 @@ static void dispatch(struct session *s, const char *line)
 	struct smtp_cmd c;
 
 	if (smtp_cmd_parse(line, &c) < 0) {
-		proto_error(s, R_BAD_CHARS, NULL);
+		session_proto_error(s, R_BAD_CHARS, NULL);
 		return;
 	}
 	switch (c.verb) {
@@ -710,26 +530,26 @@ static void dispatch(struct session *s, const char *line)
 	case V_EHLO: do_helo(s, c.arg, 1); break;
 	case V_MAIL: do_mail(s, c.arg); break;
 	case V_RCPT: do_rcpt(s, c.arg); break;
-	case V_DATA: do_data(s, c.arg); break;
+	case V_DATA: session_data_begin(s, c.arg); break;
 	case V_RSET:
 		if (*c.arg) {
-			proto_error(s, R_NO_ARGS, "RSET");
+			session_proto_error(s, R_NO_ARGS, "RSET");
 			break;
 		}
-		txn_free(s);
+		session_txn_free(s);
 		session_reply(s, R_DONE, NULL);
 		break;
 	case V_NOOP: session_reply(s, R_DONE, NULL); break;
 	case V_QUIT: close_with(s, R_BYE); break;
 	case V_VRFY:
 		if (!*c.arg)
-			proto_error(s, R_NO_ARGS, "VRFY");
+			session_proto_error(s, R_NO_ARGS, "VRFY");
 		else
 			session_reply(s, R_VRFY, NULL);
 		break;
 	case V_HELP: session_reply(s, R_HELP, NULL); break;
-	case V_UNKNOWN: proto_error(s, R_UNKNOWN_CMD, NULL); break;
-	default: proto_error(s, R_NOT_IMPL, NULL); break;
+	case V_UNKNOWN: session_proto_error(s, R_UNKNOWN_CMD, NULL); break;
+	default: session_proto_error(s, R_NOT_IMPL, NULL); break;
 	}
 }
 
@@ -743,7 +563,7 @@ static int command_step(struct session *s)
 	case LINE_MORE:
 		return 0;
 	case LINE_TOO_LONG:
-		proto_error(s, R_LINE_TOO_LONG, NULL);
+		session_proto_error(s, R_LINE_TOO_LONG, NULL);
 		return 1;
 	case LINE_SKIPPED:
 		return 1;
@@ -752,7 +572,7 @@ static int command_step(struct session *s)
 	}
 	event_del(s->deadline); /* the next command gets its own */
 	if (memchr(line, '\0', len)) {
-		proto_error(s, R_BAD_CHARS, NULL);
+		session_proto_error(s, R_BAD_CHARS, NULL);
 		return 1;
 	}
 	dispatch(s, line);
@@ -797,9 +617,9 @@ static void connect_verdict(void *arg, const struct verdict *v)
 	struct session *s = arg;
 	struct timeval pause = {s->cfg->greet_pause / 1000, (s->cfg->greet_pause % 1000) * 1000};
 
-	set_busy(s, 0);
+	session_busy(s, 0);
 	if (v->code && !s->cfg->delay_reject) {
-		send_verdict(s, STAGE_CONNECT, v, NULL);
+		session_verdict(s, STAGE_CONNECT, v, NULL);
 		session_close(s);
 		return;
 	}
@@ -839,7 +659,7 @@ static void greet(struct session *s)
 		return;
 	}
 	s->state = S_CMD;
-	set_busy(s, 1);
+	session_busy(s, 1);
 	checks_connect(s->chk, connect_verdict, s);
 }
 
@@ -880,7 +700,7 @@ static void session_process(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
-	/* A step that finishes synchronously calls resume() from inside this
+	/* A step that finishes synchronously calls session_resume() from inside this
 	 * loop: the loop itself goes on, so pipelined commands never recurse. */
 	if (s->processing)
 		return;
@@ -892,7 +712,7 @@ static void session_process(struct session *s)
 		} else if (s->state == S_GREET) {
 			pregreet(s);
 		} else if (s->state == S_DATA) {
-			data_step(s);
+			session_data_step(s);
 		} else if (!command_step(s)) {
 			break;
 		}
@@ -901,7 +721,7 @@ static void session_process(struct session *s)
 	bev_push(s->bev);
 	/* Waiting for a command: its deadline runs from now (unless it already does). */
 	if (!s->busy && s->state == S_CMD && !evtimer_pending(s->deadline, NULL))
-		arm_deadline(s, s->cfg->command_timeout);
+		session_deadline(s, s->cfg->command_timeout);
 	/* All the client sent is answered: after its EOF, that is the end. */
 	if (s->eof && !s->busy && s->state == S_CMD)
 		session_close(s);
@@ -1018,7 +838,7 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	if (s->cfg->proxy_protocol) {
 		s->state = S_PROXY;
 		bufferevent_set_timeouts(s->bev, &tv, &tv);
-		arm_deadline(s, MOAT_PROXY_TIMEOUT);
+		session_deadline(s, MOAT_PROXY_TIMEOUT);
 		return;
 	}
 	greet(s);
@@ -1032,6 +852,6 @@ void session_abort(struct session *s)
 void session_shutdown(struct session *s)
 {
 	if (s->state == S_CLOSING || s->busy || s->tx)
-		return; /* resume() closes it after its transaction */
+		return; /* session_resume() closes it after its transaction */
 	close_with(s, R_SHUTDOWN);
 }

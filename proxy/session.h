@@ -91,6 +91,26 @@ void session_reply(struct session *s, enum reply_id id, const char *arg);
 /* The HELO/EHLO name, "" before. */
 const char *session_helo(const struct session *s);
 
+/* session.c's steps, shared with session_data.c (the DATA phase). */
+void session_read_timeout(struct session *s, int seconds);
+/* The deadline a trickling client must meet (slowloris). */
+void session_deadline(struct session *s, int seconds);
+/* Set while the client waits for a check or the backend: no read timeout. */
+void session_busy(struct session *s, int busy);
+/* A protocol error: reply and count; MOAT_ERROR_LIMIT of them end the session. */
+void session_proto_error(struct session *s, enum reply_id id, const char *arg);
+/* Forget the transaction: its checks, its backend transaction, its message. */
+void session_txn_free(struct session *s);
+/* A step finished: take the next command, or end a draining session. */
+void session_resume(struct session *s);
+/* Send a check's refusal and log it. */
+void session_verdict(struct session *s, enum rule_stage stage, const struct verdict *v, const char *rcpt);
+
+/* session_data.c: DATA, the message, its checks and its relay. */
+void session_data_begin(struct session *s, const char *arg);
+/* Feed buffered message bytes to the parser; at the end of data, check and relay. */
+void session_data_step(struct session *s);
+
 /* session_log.c: the session's decision lines. */
 struct decision;
 /* d's stage, action, code, reason and rule, with the session's who and
