@@ -43,10 +43,10 @@
  * which frees what the pass made that we hold (its request, response and
  * record) and gives up the check with temperror. What libspf2 made inside
  * the call it was in and had not handed back yet cannot be reached and is
- * lost (a record being compiled: at most some kilobytes). So that this stays bounded, a worker takes at most
- * SPF_LIBSPF2_ERRORS_MAX of them: after that, SPF is temperror without
- * libspf2 until a restart, and the log says so once. libspf2's handlers are
- * process-wide, so are this jump target and count. */
+ * lost (a record being compiled: at most some kilobytes). So that this stays
+ * bounded, a worker takes at most SPF_LIBSPF2_ERRORS_MAX of them: after that,
+ * SPF is temperror without libspf2 until a restart, and the log says so once.
+ * libspf2's handlers are process-wide, so are this jump target and count. */
 static jmp_buf *spf_jmp;
 static int libspf2_errors;
 static int inject_errors; /* tests: passes that hit an internal error */

@@ -197,6 +197,41 @@ static inline void build_reply(struct pkt *p, unsigned id, unsigned rcode, const
 
 /* ---- loopback sockets, client addresses ---- */
 
+/* An A record, an SOA in the authority section, one TXT record. */
+static inline void add_a(struct pkt *p, const char *ip, uint32_t ttl)
+{
+	struct in_addr a;
+
+	inet_pton(AF_INET, ip, &a);
+	add_rr(p, SEC_AN, NULL, ns_t_a, ttl, &a, 4);
+}
+
+static inline void add_soa(struct pkt *p, uint32_t ttl, uint32_t minimum)
+{
+	struct pkt r = { .n = 0 };
+
+	put_name(&r, "ns.test");
+	put_name(&r, "hostmaster.test");
+	put32(&r, 2024010101);
+	put32(&r, 3600);
+	put32(&r, 600);
+	put32(&r, 86400);
+	put32(&r, minimum);
+	add_rr(p, SEC_NS, NULL, ns_t_soa, ttl, r.b, r.n);
+}
+
+/* One TXT RR of the strings in a NULL-terminated list. */
+static inline void add_txt(struct pkt *p, uint32_t ttl, const char *const *strs)
+{
+	struct pkt r = { .n = 0 };
+
+	for (; *strs; strs++) {
+		put8(&r, (unsigned)strlen(*strs));
+		put_bytes(&r, *strs, strlen(*strs));
+	}
+	add_rr(p, SEC_AN, NULL, ns_t_txt, ttl, r.b, r.n);
+}
+
 /* A UDP socket on 127.0.0.1, port chosen by the kernel. */
 static inline evutil_socket_t udp_socket(int *port)
 {
