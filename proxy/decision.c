@@ -42,7 +42,6 @@ void decision_log(const struct decision *d, void (*extra)(struct jline *j, void 
 	rules_where(rule, sizeof rule, d->rule_file, d->rule_line);
 	jl_begin(&j, "info", d->event ? d->event : "decision");
 	jl_str(&j, "session", S(d->session));
-	jl_int(&j, "worker", d->worker);
 	jl_str(&j, "client_ip", S(d->client_ip));
 	jl_str(&j, "helo", S(d->helo));
 	jl_str(&j, "mail_from", S(d->mail_from));

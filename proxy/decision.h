@@ -18,7 +18,6 @@ struct decision {
 	int rule_line;
 	/* who and what: NULL is logged as "" */
 	const char *session, *client_ip, *helo, *mail_from, *rcpt;
-	int worker;
 };
 
 /* Log d; extra (may be NULL) appends fields of its own (check results). */

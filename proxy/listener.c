@@ -19,8 +19,7 @@
 static void refuse(struct server *srv, int fd, const struct sockaddr *sa)
 {
 	char buf[512], ip[64];
-	struct decision d = {.stage = STAGE_CONNECT, .reason = "too many connections", .client_ip = ip,
-	                     .worker = srv->worker};
+	struct decision d = {.stage = STAGE_CONNECT, .reason = "too many connections", .client_ip = ip};
 	int n = reply_format(buf, sizeof buf, R_TOO_MANY_CONN, srv->cfg->hostname, NULL);
 
 	if (send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)

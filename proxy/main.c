@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "checks/dns_cache.h"
 #include "proxy/checkcmd.h"
 #include "proxy/config.h"
 #include "proxy/lib/bounds.h"
@@ -44,9 +45,14 @@ static void usage(FILE *f)
 static int run(struct server *srv)
 {
 	int fds[MOAT_WORKERS_MAX][MOAT_LISTEN_MAX];
+	uint8_t salt[16];
 	long ncpu;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* one salt for the run, before the workers fork: their session ids
+	 * are then unique by construction (session.c: session_id) */
+	dns_random_key(salt);
+	memcpy(&srv->id_salt, salt, sizeof srv->id_salt);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	srv->nworkers = srv->cfg->workers ? srv->cfg->workers
 	                                  : ncpu < 1 ? 1 : ncpu > MOAT_WORKERS_MAX ? MOAT_WORKERS_MAX : (int)ncpu;

@@ -172,6 +172,7 @@ int server_run(struct server *srv, const int *fds)
 {
 	struct event *sigterm, *sigint, *sighup, *reloaded;
 
+	log_set_worker(srv->worker);
 	srv->base = event_base_new();
 	srv->per_ip = iptable_new();
 	srv->backends = srv->base ? backend_pool_new(srv->base) : NULL;
@@ -179,7 +180,6 @@ int server_run(struct server *srv, const int *fds)
 		log_error("startup", "out of memory");
 		return 1;
 	}
-	srv->id_salt = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)srv;
 	if (start_checks(srv) < 0 || listeners_start(srv, fds, srv->cfg->nlisten) < 0)
 		return 1;
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);

@@ -26,8 +26,9 @@ struct server {
 	int stopping;                 /* SIGTERM received */
 	struct event *grace;          /* shutdown grace timer */
 	struct event *accept_pause;   /* out of descriptors: re-enables the listeners */
-	uint64_t next_session;        /* session id counter */
-	uint64_t id_salt;             /* random, so ids differ between runs */
+	uint64_t next_session;        /* session id counter, from 0 in each worker process */
+	uint64_t id_salt;             /* random (getrandom), drawn once before the workers fork */
+	uint64_t incarnation;         /* this worker process among all those forked in this run */
 	struct dns *dns;              /* shared resolver and cache of every check */
 	struct dkim_verifier *dkim;
 	struct spf_cache *spf_cache;  /* SPF results reused for seconds */

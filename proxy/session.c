@@ -76,7 +76,6 @@ static void session_free(struct session *s)
 	jl_str(&j, "session", s->id);
 	jl_str(&j, "client_ip", s->peer_ip);
 	jl_str(&j, "helo", session_helo(s));
-	jl_int(&j, "worker", s->srv->worker);
 	jl_int(&j, "messages", s->ntx);
 	jl_int(&j, "rejected", s->nrejected);
 	jl_int(&j, "errors", s->errors);
@@ -677,8 +676,7 @@ static int proxy_step(struct session *s)
 	if (r == PP_MORE && len < MOAT_PROXY_HEADER_MAX)
 		return 0;
 	if (r != PP_OK) {
-		log_warn("proxy_protocol", "session %s from %s: no valid PROXY header, closing", s->id,
-		         s->peer_ip);
+		session_note(s, "warning", "proxy_protocol", "no valid PROXY header, closing");
 		session_close(s);
 		return 0;
 	}
@@ -743,18 +741,27 @@ static void write_cb(struct bufferevent *bev, void *arg)
 		bev_pushed(bev);
 }
 
+/* The client was too slow: a deadline passed, or nothing moved in either
+ * direction within the timeout (writing: it does not read our replies). */
+static void timed_out(struct session *s, int writing)
+{
+	session_note(s, "warning", "timeout", "%s not complete in time, closing",
+	             writing ? "reading our reply" : s->state == S_PROXY ? "PROXY header"
+	                                         : s->state == S_DATA ? "message" : "command");
+	if (s->state == S_PROXY) { /* not an SMTP client yet: no reply */
+		session_close(s);
+		return;
+	}
+	close_with(s, R_TIMEOUT);
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 	struct timeval now = {0, 0};
 
 	if ((what & BEV_EVENT_TIMEOUT) && s->state != S_CLOSING) {
-		if (s->state == S_PROXY) {
-			log_warn("proxy_protocol", "session %s: PROXY header timeout", s->id);
-			session_close(s);
-			return;
-		}
-		close_with(s, R_TIMEOUT);
+		timed_out(s, what & BEV_EVENT_WRITING);
 		return;
 	}
 	/* EOF: the client sends no more, but may still read (a half close
@@ -784,22 +791,26 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->state == S_CLOSING || s->busy)
 		return;
-	log_warn("timeout", "session %s from %s: %s not complete in time, closing", s->id, s->peer_ip,
-	         s->state == S_PROXY ? "PROXY header" : s->state == S_DATA ? "message" : "command");
-	if (s->state == S_PROXY || s->state == S_GREET) {
-		session_close(s);
-		return;
-	}
-	close_with(s, R_TIMEOUT);
+	timed_out(s, 0);
 }
 
 static uint64_t mix64(uint64_t x)
 {
-	/* splitmix64: distinct, unguessable-enough ids from a counter */
+	/* splitmix64's finaliser: a bijection (every step is invertible), so
+	 * distinct inputs give distinct ids, which look random */
 	x += 0x9e3779b97f4a7c15ULL;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
 	return x ^ (x >> 31);
+}
+
+/* Unique within a run by construction: each worker process (a restarted
+ * one too: a new incarnation) numbers its sessions in a range of its own,
+ * 2^MOAT_ID_SEQ_BITS wide; the random salt, drawn once per run, makes runs
+ * differ (two runs share an id with probability about n^2 / 2^64). */
+static uint64_t session_id(const struct server *srv, uint64_t seq)
+{
+	return mix64(srv->id_salt + (srv->incarnation << MOAT_ID_SEQ_BITS) + seq);
 }
 
 void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
@@ -816,7 +827,7 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	s->cfg = config_ref(srv->cfg);
 	s->reader.max = MOAT_CMD_LINE_MAX;
 	s->seq = srv->next_session++;
-	snprintf(s->id, sizeof s->id, "%016llx", (unsigned long long)mix64(srv->id_salt + s->seq));
+	snprintf(s->id, sizeof s->id, "%016llx", (unsigned long long)session_id(srv, s->seq));
 	memcpy(&s->peer, sa, salen);
 	s->peerlen = salen;
 	sockaddr_ntop(sa, s->peer_ip, sizeof s->peer_ip);

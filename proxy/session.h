@@ -124,5 +124,8 @@ void session_relay_reply(struct session *s, enum rule_stage stage, const struct 
                          const char *rcpt);
 /* check_env.hit: a rule that matched without deciding (tag, log, monitor). */
 void session_rule_hit(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt);
+/* Another line of the session (level "info", "warning"; event), with its id. */
+void session_note(struct session *s, const char *level, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif

@@ -130,8 +130,8 @@ static void data_verdict(void *arg, const struct verdict *v)
 		return;
 	}
 	if (s->tx->msg.ndrop)
-		log_info("authres", "session %s: removed %d Authentication-Results field(s) claiming %s",
-		         s->id, s->tx->msg.ndrop, s->cfg->hostname);
+		session_note(s, "info", "authres", "removed %d Authentication-Results field(s) claiming %s",
+		             s->tx->msg.ndrop, s->cfg->hostname);
 	relay_data(s->relay, &s->tx->msg, head, (size_t)n, data_relayed, s);
 	free(head);
 }

@@ -1,5 +1,7 @@
 /* session_log.c - a session's decision lines: who, what the checks found,
- * the message's size; decision.c builds the line */
+ * the message's size; decision.c builds the line. Its other lines (timeouts,
+ * removed fields) carry its id too. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,7 +42,6 @@ void session_log_line(struct session *s, struct decision *d, const char *rcpt)
 	struct log_ctx c = {s, d->stage};
 
 	d->session = s->id;
-	d->worker = s->srv->worker;
 	d->client_ip = s->peer_ip;
 	d->helo = session_helo(s);
 	d->mail_from = s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "";
@@ -100,3 +101,21 @@ void session_relay_reply(struct session *s, enum rule_stage stage, const struct 
 	}
 }
 
+
+/* A line about the session that is not a decision: its id and client as
+ * fields, so that every line of a session is found by its id. */
+void session_note(struct session *s, const char *level, const char *event, const char *fmt, ...)
+{
+	struct jline j;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	jl_begin(&j, level, event);
+	jl_str(&j, "session", s->id);
+	jl_str(&j, "client_ip", s->peer_ip);
+	jl_strn(&j, "msg", msg, sizeof msg);
+	jl_emit(&j);
+}

@@ -17,13 +17,19 @@
 
 static pid_t spawn(struct server *srv, int w, int fds[][MOAT_LISTEN_MAX])
 {
+	static uint64_t forked; /* worker processes started in this run */
 	pid_t pid;
 
 	fflush(NULL); /* nothing buffered is written twice by the child's exit */
 	pid = fork();
 
-	if (pid != 0)
+	if (pid != 0) {
+		forked += pid > 0;
 		return pid;
+	}
+	/* its session ids in a range no other worker of this run uses, a
+	 * restarted worker w included */
+	srv->incarnation = forked;
 	/* the worker: its own sockets only. Signals stay blocked (as the
 	 * supervisor has them) until its loop handles them: a SIGTERM in
 	 * between would otherwise kill it by the default action, and moat

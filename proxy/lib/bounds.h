@@ -39,6 +39,9 @@
 /* Pending connections the kernel queues per listener. */
 #define MOAT_LISTEN_BACKLOG 4096
 #define MOAT_WORKERS_MAX 64       /* workers = N */
+/* Session ids: each worker process numbers its sessions in a range of
+ * 2^40 (a trillion); 2^24 worker starts in a run (restarts included). */
+#define MOAT_ID_SEQ_BITS 40
 #define MOAT_WORKER_RESPAWN_MIN 1 /* seconds: a worker dying sooner counts as a fast death */
 #define MOAT_WORKER_FAST_DEATHS 5 /* fast deaths in a row that stop moat (a crash loop) */
 #define MOAT_FD_RESERVE 256       /* descriptors beyond 2 per connection: listeners, DNS, log, spill files */

@@ -15,6 +15,7 @@
 static enum log_target target = LOG_TO_STDERR;
 static int log_fd = 2;
 static char log_path[1024];
+static int log_worker = -1; /* this process's worker number; -1: not a worker */
 
 size_t json_escape(char *dst, size_t size, const char *src, size_t max)
 {
@@ -125,6 +126,13 @@ void jl_begin(struct jline *j, const char *level, const char *event)
 	jl_str(j, "level", level);
 	if (event)
 		jl_str(j, "event", event);
+	if (log_worker >= 0)
+		jl_int(j, "worker", log_worker);
+}
+
+void log_set_worker(int worker)
+{
+	log_worker = worker;
 }
 
 void jl_strn(struct jline *j, const char *key, const char *val, size_t max)

@@ -14,6 +14,7 @@ struct jline {
 	int full;
 };
 
+/* Starts every line: ts, level, event, and worker in a worker process. */
 void jl_begin(struct jline *j, const char *level, const char *event);
 void jl_str(struct jline *j, const char *key, const char *val);  /* escaped, cut at MOAT_LOG_FIELD_MAX */
 void jl_strn(struct jline *j, const char *key, const char *val, size_t max);
@@ -32,6 +33,10 @@ int log_open(enum log_target t, const char *path);
 /* Reopen a log file after rotation (SIGHUP). */
 void log_reopen(void);
 void log_close(void);
+/* This process is worker number worker (0..): every line it writes from now
+ * on says so ("worker"), whichever code writes it. -1: not a worker (the
+ * supervisor, moat check). */
+void log_set_worker(int worker);
 
 /* Convenience: {"level":…,"event":…,"msg":…} printf-style. */
 void log_info(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

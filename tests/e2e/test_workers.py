@@ -5,8 +5,11 @@ restarted while the others serve, SIGTERM stops them all and the supervisor
 exits 0."""
 
 import os
+import re
 import signal
 import threading
+
+import pytest
 
 from checkslib import RCPT, simple_message, stored_message
 from moatlib import SMTPClient
@@ -61,3 +64,93 @@ def test_two_workers_share_the_load_reload_and_restart(moat_factory, backend):
     for k in range(10):
         deliver(m, backend, "after restart %d" % k)
     # SIGTERM: the supervisor exits 0 (checked by the fixture) after its workers
+
+
+# ---------------------------------------------------------------- session ids
+
+RECEIVED_ID = re.compile(rb"\(moat\) with E?SMTP\S* id ([0-9a-f]{16})\.(\d+);")
+
+
+def _sessions(m, backend, n, every_delivers=10, threads=8):
+    """n sessions from `threads` clients at once: most EHLO and QUIT, every
+    `every_delivers`-th delivers a message; returns the end-of-data replies."""
+    replies, errors, lock = [], [], threading.Lock()
+    todo = iter(range(n))
+
+    def client():
+        while True:
+            with lock:
+                k = next(todo, None)
+            if k is None:
+                return
+            try:
+                with SMTPClient(m.port) as c:
+                    assert c.banner.code == 220, c.banner
+                    c.ehlo()
+                    if k % every_delivers == 0:
+                        r = c.transaction("alice@example.org", [RCPT], simple_message("id %d" % k))
+                        assert r.code == 250, r
+                        with lock:
+                            replies.append(r)
+                    c.expect("QUIT", 221)
+            except Exception as e:  # noqa: BLE001 - reported below
+                with lock:
+                    errors.append(e)
+
+    ts = [threading.Thread(target=client) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[:3]
+    return replies
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_session_ids_unique_across_workers(moat_factory, backend, workers):
+    """2,000 sessions over 2 and 4 workers: every session id is distinct (in
+    the log and in the Received fields the backend got), and every line of a
+    session, decisions and the others (timeouts, removed
+    Authentication-Results fields), names the worker that served it."""
+    n = 2000
+    m = moat_factory(workers=workers, max_connections_per_ip=1000, command_timeout=1,
+                     check_spf="no", check_sender_domain="no", check_dkim="no")
+    ready_pids(m, workers)
+    replies = _sessions(m, backend, n)
+    # lines of other kinds: a forged Authentication-Results field removed,
+    # clients that say nothing until their command timeout
+    with SMTPClient(m.port) as c:
+        c.ehlo()
+        forged = b"Authentication-Results: mx.test.example; spf=pass\r\n" + simple_message("forged")
+        assert c.transaction("alice@example.org", [RCPT], forged).code == 250
+    idle = [SMTPClient(m.port) for _ in range(4)]
+    for c in idle:
+        c.wait_closed(10)
+        c.close()
+    ends = m.wait_session_end(n + 5, timeout=60)
+    ids = [l["session"] for l in ends]
+    dup = len(ids) - len(set(ids))
+    assert dup == 0, "%d of %d session ids appear more than once" % (dup, len(ids))
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids), ids[:3]
+    served = {l["session"]: l.get("worker") for l in ends}
+    assert set(served.values()) == set(range(workers)), "not every worker served: %r" % set(served.values())
+    # every line of a session carries the worker that served it
+    kinds = set()
+    for line in m.logs.snapshot():
+        sid = line.get("session") or next((i for i in re.findall(r"\b[0-9a-f]{16}\b", line.get("msg", ""))
+                                           if i in served), None)
+        if not sid:
+            continue
+        kinds.add(line.get("event"))
+        assert "worker" in line, "a line of session %s without worker: %r" % (sid, line)
+        assert line["worker"] == served[sid], (line, served[sid])
+    assert {"decision", "session_end", "timeout", "authres"} <= kinds, kinds
+    # the Received ids the backend got: one session each, as logged
+    msgs = backend.wait_stored(len(replies) + 1, timeout=30)
+    got = []
+    for msg in msgs:
+        r = RECEIVED_ID.search(msg.data)
+        assert r, msg.data[:400]
+        got.append(r.group(1).decode())
+    assert len(set(got)) == len(got), "%d Received ids repeat" % (len(got) - len(set(got)))
+    assert set(got) <= set(served), set(got) - set(served)

@@ -255,6 +255,25 @@ static void test_line_format(void **state)
 	assert_string_equal(j.buf + 31, "\",\"level\":\"info\",\"event\":\"x\"");
 }
 
+/* A worker's lines name it, whoever builds them; other processes' do not. */
+static void test_worker_field(void **state)
+{
+	struct jline j;
+
+	log_set_worker(3);
+	jl_begin(&j, "info", "x");
+	j.buf[j.len] = '\0';
+	assert_string_equal(j.buf + 31, "\",\"level\":\"info\",\"event\":\"x\",\"worker\":3");
+	log_set_worker(0);
+	jl_begin(&j, "info", NULL);
+	j.buf[j.len] = '\0';
+	assert_string_equal(j.buf + 31, "\",\"level\":\"info\",\"worker\":0");
+	log_set_worker(-1);
+	jl_begin(&j, "info", "x");
+	j.buf[j.len] = '\0';
+	assert_null(strstr(j.buf, "worker"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_size_zero),
 		cmocka_unit_test(test_random_roundtrip),
 		cmocka_unit_test(test_line_format),
+		cmocka_unit_test(test_worker_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
