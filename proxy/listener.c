@@ -7,6 +7,7 @@
 
 #include <event2/listener.h>
 
+#include "proxy/conntable.h"
 #include "proxy/decision.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/listener.h"
@@ -39,7 +40,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		close(fd);
 		return;
 	}
-	if (srv->nsessions >= worker_share(srv->cfg->max_connections, srv->nworkers)) {
+	/* counted across the workers; the session gives it back */
+	if (!conntable_take(srv->conns, srv->worker, srv->cfg->max_connections)) {
 		refuse(srv, fd, sa);
 		return;
 	}

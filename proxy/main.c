@@ -18,6 +18,7 @@
 #include "checks/dns_cache.h"
 #include "proxy/checkcmd.h"
 #include "proxy/config.h"
+#include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
 #include "proxy/listener.h"
@@ -47,6 +48,7 @@ static int run(struct server *srv)
 	int fds[MOAT_WORKERS_MAX][MOAT_LISTEN_MAX];
 	uint8_t salt[16];
 	long ncpu;
+	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	/* one salt for the run, before the workers fork: their session ids
@@ -59,9 +61,15 @@ static int run(struct server *srv)
 	raise_fd_limit(srv->cfg);
 	if (listeners_bind(srv->cfg, srv->nworkers, fds) < 0 || drop_privileges(srv->cfg) < 0)
 		return 1;
-	if (srv->nworkers == 1)
-		return server_run(srv, fds[0]);
-	return workers_supervise(srv, fds);
+	/* before the workers fork: they count their connections in it together */
+	srv->conns = conntable_new(srv->nworkers);
+	if (!srv->conns) {
+		log_error("startup", "cannot make the connection table: %s", strerror(errno));
+		return 1;
+	}
+	rc = srv->nworkers == 1 ? server_run(srv, fds[0]) : workers_supervise(srv, fds);
+	conntable_free(srv->conns);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -16,7 +16,6 @@
 #include "checks/spf_cache.h"
 #include "proxy/backend.h"
 #include "proxy/config.h"
-#include "proxy/iptable.h"
 #include "proxy/lib/log.h"
 #include "proxy/listener.h"
 #include "proxy/server.h"
@@ -174,9 +173,8 @@ int server_run(struct server *srv, const int *fds)
 
 	log_set_worker(srv->worker);
 	srv->base = event_base_new();
-	srv->per_ip = iptable_new();
 	srv->backends = srv->base ? backend_pool_new(srv->base) : NULL;
-	if (!srv->base || !srv->per_ip || !srv->backends) {
+	if (!srv->base || !srv->backends) {
 		log_error("startup", "out of memory");
 		return 1;
 	}
@@ -231,7 +229,6 @@ int server_run(struct server *srv, const int *fds)
 	if (srv->grace)
 		event_free(srv->grace);
 	listeners_close(srv);
-	iptable_free(srv->per_ip);
 	config_unref(srv->cfg);
 	event_base_free(srv->base);
 	return 0;

@@ -7,7 +7,7 @@
 #include "proxy/config.h"
 
 struct session;
-struct iptable;
+struct conntable;
 struct evconnlistener;
 struct dns;
 struct dkim_verifier;
@@ -21,7 +21,7 @@ struct server {
 	struct evconnlistener *listeners[16];
 	int nlisteners;
 	int nsessions;                /* open client connections */
-	struct iptable *per_ip;       /* connections per client address */
+	struct conntable *conns;      /* open connections, in all and per address: shared by the workers */
 	struct session *sessions;     /* all open sessions */
 	int stopping;                 /* SIGTERM received */
 	struct event *grace;          /* shutdown grace timer */
@@ -33,7 +33,7 @@ struct server {
 	struct dkim_verifier *dkim;
 	struct spf_cache *spf_cache;  /* SPF results reused for seconds */
 	struct backend_pool *backends; /* idle connections, the probe, the backend's caps */
-	int nworkers;                 /* worker processes sharing the limits */
+	int nworkers;                 /* worker processes */
 	int worker;                   /* this one's number, 0.. */
 	/* SIGHUP: the new config is loaded by a thread (see main.c) */
 	int reloading, reload_again;
@@ -42,12 +42,6 @@ struct server {
 	char reload_err[1024];
 	int reload_pipe[2];             /* the thread's "done" to the loop */
 };
-
-/* A per-process share of a limit when nworkers processes divide it (rounded up). */
-static inline int worker_share(int limit, int nworkers)
-{
-	return nworkers > 1 ? (limit + nworkers - 1) / nworkers : limit;
-}
 
 /* sessions.c: a session begins (linked first, so that it can always be
  * unlinked); a session ended: unaccount it, and finish a shutdown when the

@@ -17,7 +17,7 @@
 #include "proxy/relay.h"
 #include "proxy/bevpush.h"
 #include "proxy/decision.h"
-#include "proxy/iptable.h"
+#include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/linereader.h"
 #include "proxy/lib/log.h"
@@ -72,15 +72,6 @@ static void session_free(struct session *s)
 {
 	struct jline j;
 
-	jl_begin(&j, "info", "session_end");
-	jl_str(&j, "session", s->id);
-	jl_str(&j, "client_ip", s->peer_ip);
-	jl_str(&j, "helo", session_helo(s));
-	jl_int(&j, "messages", s->ntx);
-	jl_int(&j, "rejected", s->nrejected);
-	jl_int(&j, "errors", s->errors);
-	jl_emit(&j);
-
 	/* no transaction open on it: another session may use it */
 	relay_free(s->relay, s->tx != NULL);
 	if (s->tx) {
@@ -98,6 +89,15 @@ static void session_free(struct session *s)
 	if (s->deadline)
 		event_free(s->deadline);
 	server_session_gone(s->srv, s);
+	/* logged once the connection is closed and given back (the limits) */
+	jl_begin(&j, "info", "session_end");
+	jl_str(&j, "session", s->id);
+	jl_str(&j, "client_ip", s->peer_ip);
+	jl_str(&j, "helo", session_helo(s));
+	jl_int(&j, "messages", s->ntx);
+	jl_int(&j, "rejected", s->nrejected);
+	jl_int(&j, "errors", s->errors);
+	jl_emit(&j);
 	config_unref(s->cfg);
 	free(s->helo);
 	free(s);
@@ -641,13 +641,18 @@ static void greet(struct session *s)
 {
 	struct check_env env = {s->srv->base, s->srv->dns, s->srv->dkim, s->srv->spf_cache, session_rule_hit, s};
 	struct check_options opt;
-	int n;
+	enum conn_take n;
 
 	sockaddr_ntop((struct sockaddr *)&s->peer, s->peer_ip, sizeof s->peer_ip);
-	n = iptable_inc(s->srv->per_ip, (struct sockaddr *)&s->peer);
-	s->counted_ip = 1;
-	if (n > worker_share(s->cfg->max_connections_per_ip, s->srv->nworkers)) {
-		session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN_IP, "too many connections from this address", NULL);
+	n = conntable_take_addr(s->srv->conns, s->srv->worker, (struct sockaddr *)&s->peer,
+	                        s->cfg->max_connections_per_ip);
+	s->counted_ip = n == CONN_TAKEN;
+	if (n != CONN_TAKEN) {
+		if (n == CONN_OVER)
+			session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN_IP, "too many connections from this address",
+			               NULL);
+		else /* fail closed: see conntable.c */
+			session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN, "connection table full", NULL);
 		session_close(s);
 		return;
 	}
@@ -821,6 +826,7 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	if (!s || salen > sizeof s->peer) { /* listeners are IPv4/IPv6 only */
 		free(s);
 		evutil_closesocket(fd);
+		conntable_give(srv->conns, srv->worker);
 		return;
 	}
 	s->srv = srv;

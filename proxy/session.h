@@ -54,7 +54,7 @@ struct session {
 	union sockaddr_ip peer;        /* real client (after PROXY) */
 	socklen_t peerlen;
 	char peer_ip[INET6_ADDRSTRLEN];
-	int counted_ip;                /* holds a slot in the per-address table */
+	int counted_ip;                /* counted under its address in the connection table */
 	enum sstate state;
 	int helo_seen;
 	int esmtp;
@@ -78,7 +78,8 @@ struct session {
 	uint64_t seq;
 };
 
-/* Start a session on an accepted socket. */
+/* Start a session on an accepted socket, counted by the caller in the
+ * connection table's total (conntable_take): the session gives it back. */
 void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen);
 /* Server shutdown: idle sessions get 421 now; busy ones after their transaction. */
 void session_shutdown(struct session *s);

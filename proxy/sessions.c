@@ -1,8 +1,8 @@
-/* sessions.c - the open sessions of a worker: its list, the per-address
- * counts, the end of a shutdown when the last one goes */
+/* sessions.c - the open sessions of a worker: its list, their counts in
+ * the shared connection table, the end of a shutdown when the last one goes */
 #include <event2/event.h>
 
-#include "proxy/iptable.h"
+#include "proxy/conntable.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 
@@ -18,7 +18,8 @@ void server_session_add(struct server *srv, struct session *s)
 void server_session_gone(struct server *srv, struct session *s)
 {
 	if (s->counted_ip)
-		iptable_dec(srv->per_ip, (struct sockaddr *)&s->peer);
+		conntable_give_addr(srv->conns, srv->worker, (struct sockaddr *)&s->peer);
+	conntable_give(srv->conns, srv->worker); /* counted at accept (listener.c) */
 	if (s->prev)
 		s->prev->next = s->next;
 	else

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "proxy/config.h"
+#include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
 #include "proxy/server.h"
@@ -100,6 +101,8 @@ int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 				continue;
 			pids[w] = 0;
 			alive--;
+			/* its connections died with it: the limits must not keep them */
+			conntable_forget(srv->conns, w);
 			if (stopping) {
 				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 					rc = 1;

@@ -39,6 +39,11 @@
 /* Pending connections the kernel queues per listener. */
 #define MOAT_LISTEN_BACKLOG 4096
 #define MOAT_WORKERS_MAX 64       /* workers = N */
+/* The connection table the workers share (conntable.c): slots for
+ * (client address, worker) pairs, 24 bytes each, and the window of slots
+ * an address may use; an address finding its window full is refused. */
+#define MOAT_CONN_TABLE_SLOTS 65536
+#define MOAT_CONN_TABLE_PROBE 64
 /* Session ids: each worker process numbers its sessions in a range of
  * 2^40 (a trillion); 2^24 worker starts in a run (restarts included). */
 #define MOAT_ID_SEQ_BITS 40

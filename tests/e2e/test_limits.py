@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from moatlib import HOSTNAME, SMTPClient, dotstuff
 
 SENDER = "alice@example.org"
@@ -203,3 +205,69 @@ def test_command_timeout_with_partial_line(moat_factory, backend):
         r = c.reply(timeout=10)
         assert r.lines == ["421 4.4.2 %s Error: timeout exceeded" % HOSTNAME]
         c.wait_closed(5)
+
+
+# ------------------------------------------- limits exact across the workers
+
+def _ready(m, workers):
+    m.logs.wait_count(lambda l: l.get("event") == "ready", workers, what="%d ready lines" % workers)
+
+
+def _first_code(port):
+    """The code of moat's first reply line to a new connection (a refused
+    client may be told more later: only the first line is the answer)."""
+    c = SMTPClient(port, read_banner=False)
+    line = c.readline()
+    return c, int(line[:3]), line.decode()
+
+
+def _exact(m, limit, refusal, rounds=3):
+    """limit concurrent connections from 127.0.0.1 get the banner, the next
+    one the refusal; one leaves (its session_end logged), exactly one more
+    gets in. Several rounds: the kernel spreads connections over the workers
+    at random, and every spread must give the same answer."""
+    for rnd in range(rounds):
+        held = []
+        for k in range(limit):
+            c, code, line = _first_code(m.port)
+            assert code == 220, "round %d: connection %d of a limit of %d: %r" % (rnd, k + 1, limit, line)
+            held.append(c)
+        c, code, line = _first_code(m.port)
+        assert code == 421 and refusal in line, "round %d: connection %d: %r" % (rnd, limit + 1, line)
+        c.close()
+        held[0].expect("QUIT", 221)
+        held[0].wait_closed(5)
+        held.pop(0).close()
+        # its slot is back, for whichever worker takes the next connection
+        _wait_given_back(m, rnd * (limit + 1) + 1)
+        c, code, line = _first_code(m.port)
+        assert code == 220, "round %d: after one left: %r" % (rnd, line)
+        held.append(c)
+        c, code, line = _first_code(m.port)
+        assert code == 421 and refusal in line, "round %d: again over the limit: %r" % (rnd, line)
+        c.close()
+        for h in held:
+            h.close()
+        _wait_given_back(m, (rnd + 1) * (limit + 1))
+    workers = {l["worker"] for l in m.log_lines(event="session_end")}
+    return workers
+
+
+def _wait_given_back(m, n):
+    """n sessions that held a slot have ended (session_end is logged once
+    the connection is given back)."""
+    m.logs.wait_count(lambda l: l.get("event") == "session_end" and l.get("rejected") == 0, n,
+                      what="%d sessions ended" % n)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("key,refusal", [("max_connections_per_ip", "too many connections from your address"),
+                                         ("max_connections", "too many connections")])
+def test_connection_limit_exact_across_workers(moat_factory, backend, key, refusal, workers):
+    """A limit of 20, 21 connections from 127.0.0.1: exactly 20 get the
+    banner and the 21st the refusal, with 1, 2 and 4 workers."""
+    limits = {"max_connections": 1000, "max_connections_per_ip": 1000, key: 20}
+    m = moat_factory(workers=workers, **limits)
+    _ready(m, workers)
+    served = _exact(m, 20, refusal)
+    assert workers == 1 or len(served) > 1, served

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from checkslib import RCPT, simple_message, stored_message
-from moatlib import SMTPClient
+from moatlib import ConnectionClosed, SMTPClient
 
 
 def deliver(m, backend, subject):
@@ -154,3 +154,39 @@ def test_session_ids_unique_across_workers(moat_factory, backend, workers):
         got.append(r.group(1).decode())
     assert len(set(got)) == len(got), "%d Received ids repeat" % (len(got) - len(set(got)))
     assert set(got) <= set(served), set(got) - set(served)
+
+
+def test_dead_worker_gives_back_its_connections(moat_factory, backend):
+    """A worker killed with connections open: the supervisor gives its
+    connections back before restarting it, so the per-address limit counts
+    exactly the connections that are still open."""
+    limit = 20
+    m = moat_factory(workers=2, max_connections_per_ip=limit)
+    pids = ready_pids(m, 2)
+    held = [SMTPClient(m.port) for _ in range(limit)]
+    assert all(c.banner.code == 220 for c in held), [c.banner for c in held]
+    over = SMTPClient(m.port, read_banner=False)
+    assert over.readline().startswith(b"421 4.7.0"), "the limit is not reached"
+    over.close()
+    start = len(m.logs.snapshot())
+    os.kill(pids[0], signal.SIGKILL)
+    m.wait_log(lambda l: l.get("event") == "workers" and "restarting" in l.get("msg", ""), start=start)
+    ready_pids(m, 3)
+    alive = []
+    for c in held:
+        try:
+            c.expect("NOOP", 250)
+            alive.append(c)
+        except (ConnectionClosed, OSError):
+            c.close()
+    assert 0 < len(alive) < limit, "both workers must have held some: %d alive" % len(alive)
+    # exactly the dead worker's share is free again
+    for k in range(limit - len(alive)):
+        c = SMTPClient(m.port)
+        assert c.banner.code == 220, "%d alive, new connection %d: %r" % (len(alive), k + 1, c.banner)
+        alive.append(c)
+    over = SMTPClient(m.port, read_banner=False)
+    assert over.readline().startswith(b"421 4.7.0")
+    over.close()
+    for c in alive:
+        c.close()

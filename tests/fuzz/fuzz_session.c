@@ -19,7 +19,7 @@
 #include "proxy/config.h"
 #include "checks/dkim.h"
 #include "checks/dns.h"
-#include "proxy/iptable.h"
+#include "proxy/conntable.h"
 #include "proxy/lib/log.h"
 #include "checks/registry.h"
 #include "rules/rules.h"
@@ -69,7 +69,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	log_open(srv.cfg->log_target, srv.cfg->log_file);
 	srv.base = event_base_new();
-	srv.per_ip = iptable_new();
+	srv.conns = conntable_new(1);
 	srv.backends = backend_pool_new(srv.base);
 	srv.dns = dns_new(srv.base, &o);
 	srv.dkim = dkim_verifier_new(srv.dns);
@@ -85,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		return 0;
 	peer.sin_addr.s_addr = htonl(0x7f000001);
+	conntable_take(srv.conns, 0, 1 << 30); /* as the listener does */
 	session_start(&srv, sv[0], (struct sockaddr *)&peer, sizeof peer);
 	/* The client: everything at once, then EOF; replies are read and dropped. */
 	if (size > 0 && write(sv[1], data, size < 60000 ? size : 60000) < 0)
