@@ -51,6 +51,10 @@ static int run(struct server *srv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* a reload or a log rotation while starting must not kill moat (their
+	 * default action): ignored until the loop, or the supervisor, takes them */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	/* one salt for the run, before the workers fork: their session ids
 	 * are then unique by construction (session.c: session_id) */
 	dns_random_key(salt);

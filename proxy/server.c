@@ -1,5 +1,6 @@
 /* server.c - one worker's life: start the checks and listeners, serve,
- * reload on SIGHUP (a thread loads, the loop applies), drain on SIGTERM */
+ * reload on SIGHUP (a thread loads, the loop applies), reopen the log on
+ * SIGUSR1, drain on SIGTERM */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -75,7 +76,6 @@ static void reload_apply(struct server *srv, struct config *c, const char *err)
 	/* Sessions keep the config (and rules) they started with; new ones get this one. */
 	config_unref(srv->cfg);
 	srv->cfg = c;
-	log_reopen();
 	backend_probe(srv->backends, srv->cfg);
 	ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
 	log_info("reload", "configuration reloaded from %s; rules %s: %s%s", srv->config_path,
@@ -131,11 +131,19 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
 
+	log_reopen(); /* whatever becomes of the reload */
 	if (srv->reloading) {
 		srv->reload_again = 1;
 		return;
 	}
 	reload_start(srv);
+}
+
+/* SIGUSR1, after the log file was rotated (as in Postfix and nginx):
+ * only the log, nothing reloaded. */
+static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+	log_reopen();
 }
 
 /* The resolver and the DKIM library every session shares. */
@@ -169,7 +177,7 @@ static int start_checks(struct server *srv)
 /* One worker: an event loop serving its own listening sockets. */
 int server_run(struct server *srv, const int *fds)
 {
-	struct event *sigterm, *sigint, *sighup, *reloaded;
+	struct event *sigterm, *sigint, *sighup, *sigusr1, *reloaded;
 
 	log_set_worker(srv->worker);
 	srv->base = event_base_new();
@@ -183,6 +191,7 @@ int server_run(struct server *srv, const int *fds)
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
 	sigint = evsignal_new(srv->base, SIGINT, on_sigterm, srv);
 	sighup = evsignal_new(srv->base, SIGHUP, on_sighup, srv);
+	sigusr1 = evsignal_new(srv->base, SIGUSR1, on_sigusr1, srv);
 	if (pipe2(srv->reload_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("startup", "pipe: %s", strerror(errno));
 		return 1;
@@ -192,6 +201,7 @@ int server_run(struct server *srv, const int *fds)
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sighup, NULL);
+	evsignal_add(sigusr1, NULL);
 	{
 		sigset_t none; /* a worker of workers = N starts with them blocked (workers.c) */
 
@@ -219,6 +229,7 @@ int server_run(struct server *srv, const int *fds)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
+	event_free(sigusr1);
 	if (srv->reloading) { /* a load in progress: wait for it, drop its result */
 		pthread_join(srv->reload_tid, NULL);
 		config_unref(srv->reload_cfg);

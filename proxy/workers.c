@@ -43,7 +43,8 @@ static pid_t spawn(struct server *srv, int w, int fds[][MOAT_LISTEN_MAX])
 	exit(server_run(srv, fds[w]));
 }
 
-/* Forwards SIGHUP, SIGTERM and SIGINT to the workers; restarts a worker
+/* Forwards SIGHUP, SIGUSR1, SIGTERM and SIGINT to the workers (and reopens
+ * its own log on SIGHUP and SIGUSR1); restarts a worker
  * that dies, unless it keeps dying within MOAT_WORKER_RESPAWN_MIN seconds
  * of its start (MOAT_WORKER_FAST_DEATHS times in a row: a crash loop is a
  * bug to fix, so everything stops and the exit status says so); exits when
@@ -61,8 +62,12 @@ int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	/* blocked, they wait for sigwait; ignored (main.c), they would be lost */
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
 	for (w = 0; w < srv->nworkers; w++) {
 		pids[w] = spawn(srv, w, fds);
 		started[w] = time(NULL);
@@ -82,8 +87,11 @@ int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 	while (alive > 0) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		if (sig == SIGHUP || sig == SIGTERM || sig == SIGINT) {
-			stopping |= sig != SIGHUP;
+		if (sig == SIGHUP || sig == SIGUSR1 || sig == SIGTERM || sig == SIGINT) {
+			if (sig == SIGHUP || sig == SIGUSR1)
+				log_reopen();
+			else
+				stopping = 1;
 			for (w = 0; w < srv->nworkers; w++)
 				if (pids[w] > 0)
 					kill(pids[w], sig);

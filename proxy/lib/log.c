@@ -207,17 +207,24 @@ int log_open(enum log_target t, const char *path)
 	return 0;
 }
 
-void log_reopen(void)
+int log_reopen(void)
 {
-	int fd;
+	int fd, e;
 
 	if (target != LOG_TO_FILE)
-		return;
+		return 0;
 	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return; /* keep writing to the old file */
+	if (fd < 0) {
+		e = errno;
+		log_error("reopen", "cannot reopen the log file %s: %s; still writing to the old one", log_path,
+		          strerror(e));
+		errno = e;
+		return -1;
+	}
 	close(log_fd);
 	log_fd = fd;
+	log_info("reopen", "log file %s reopened", log_path);
+	return 0;
 }
 
 void log_close(void)

@@ -30,8 +30,10 @@ size_t json_escape(char *dst, size_t size, const char *src, size_t max);
 
 /* Open a target (stderr, syslog, or file: path). Returns 0 or -1 with errno. */
 int log_open(enum log_target t, const char *path);
-/* Reopen a log file after rotation (SIGHUP). */
-void log_reopen(void);
+/* Reopen the log file by its name after rotation (SIGUSR1, SIGHUP) and say
+ * so in it: 0, or -1 with errno (logged; the old file is kept). Nothing to
+ * do for stderr and syslog. */
+int log_reopen(void);
 void log_close(void);
 /* This process is worker number worker (0..): every line it writes from now
  * on says so ("worker"), whichever code writes it. -1: not a worker (the

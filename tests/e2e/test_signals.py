@@ -1,5 +1,7 @@
 """SIGTERM (graceful shutdown) and SIGHUP (config reload)."""
 
+import json
+import os
 import signal
 import time
 
@@ -238,3 +240,58 @@ def test_sigterm_client_in_the_middle_of_data(moat_factory, backend):
     assert m.wait_exit(15) == 0
     [msg] = backend.messages()
     assert msg.data.endswith(b"Subject: half\r\n\r\nfirst half\r\nsecond half\r\n")
+
+
+# ------------------------------------------------------------ log rotation
+
+def _file_lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(l) for l in f.read().splitlines() if l.endswith("}")]
+
+
+def _wait_file(m, path, pred, n=1, what="log lines"):
+    """Poll the log file (an observable) until n lines match."""
+    deadline = time.monotonic() + 10
+    while True:
+        got = [l for l in _file_lines(path) if pred(l)]
+        if len(got) >= n:
+            return got
+        assert m.proc.poll() is None, "moat exited (%r) waiting for %s" % (m.proc.returncode, what)
+        assert time.monotonic() < deadline, "%d/%d %s in %s" % (len(got), n, what, path)
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigusr1_reopens_the_log_file(moat_factory, backend, tmp_path, workers):
+    """logrotate renames the file and sends SIGUSR1: every process (the
+    supervisor and each worker) opens the file by its name again, and the
+    next lines go to the new file. SIGHUP reopens it too."""
+    path = str(tmp_path / "moat.log")
+    m = moat_factory(log=path, workers=workers, _start=False)
+    m.start(wait_ready=False)
+    _wait_file(m, path, lambda l: l.get("event") == "ready", workers, "ready lines")
+    port = int(_wait_file(m, path, lambda l: l.get("event") == "listening")[0]["addr"].rsplit(":", 1)[1])
+    procs = set(range(workers)) | ({None} if workers > 1 else set())  # None: the supervisor
+    for n, sig in enumerate((signal.SIGUSR1, signal.SIGHUP)):
+        rotated = "%s.%d" % (path, n + 1)
+        os.rename(path, rotated)
+        m.signal(sig)
+        reopened = _wait_file(m, path, lambda l: l.get("event") == "reopen", len(procs), "reopen lines")
+        assert {l.get("worker") for l in reopened} == procs, reopened
+        # sessions from now on are logged in the new file only
+        for _ in range(20):
+            with SMTPClient(port) as c:
+                c.ehlo()
+                c.expect("QUIT", 221)
+        ends = _wait_file(m, path, lambda l: l.get("event") == "session_end", 20, "session_end lines")
+        assert workers == 1 or len({l["worker"] for l in ends}) == 2, ends
+        old = _file_lines(rotated)
+        assert not {l["session"] for l in ends} & {l.get("session") for l in old}
+        assert len([l for l in old if l.get("event") == "reopen"]) == n * len(procs)
+    m.signal(signal.SIGTERM)
+    assert m.wait_exit(10) == 0
+    # the last line, the supervisor's (or the one process's), is in the new file
+    assert _file_lines(path)[-1].get("event") == "stopped"
+    assert m.raw_lines == [], "log = file, yet moat wrote to stderr: %r" % m.raw_lines[:3]
