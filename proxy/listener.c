@@ -1,4 +1,6 @@
-/* listener.c - accept connections; refuse those over max_connections */
+/* listener.c - listening sockets (SO_REUSEPORT, so that a new moat can
+ * start beside the old one); accept connections; refuse those over
+ * max_connections; take every queued connection before closing */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,21 +33,20 @@ static void refuse(struct server *srv, int fd, const struct sockaddr *sa)
 	decision_log(&d, NULL, NULL);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg)
+static void admit(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
 {
-	struct server *srv = arg;
-
-	if (srv->stopping) {
-		close(fd);
-		return;
-	}
 	/* counted across the workers; the session gives it back */
 	if (!conntable_take(srv->conns, srv->worker, srv->cfg->max_connections)) {
 		refuse(srv, fd, sa);
 		return;
 	}
-	session_start(srv, fd, sa, (socklen_t)salen);
+	session_start(srv, fd, sa, salen);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+	admit(arg, fd, sa, (socklen_t)salen);
 }
 
 static void accept_resume(evutil_socket_t fd, short what, void *arg)
@@ -83,10 +84,11 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	evtimer_add(srv->accept_pause, &tv);
 }
 
-/* A listening socket; IPv6 ones are IPv6-only so that "0.0.0.0:25, [::]:25"
- * can both be bound; with several workers each has its own socket on the
- * same address (SO_REUSEPORT: the kernel spreads connections). Returns the
- * fd or -1. */
+/* A socket bound to sa, not listening yet; IPv6 ones are IPv6-only so that
+ * "0.0.0.0:25, [::]:25" can both be bound. Always SO_REUSEPORT: each worker
+ * has its own socket on the address (the kernel spreads connections over
+ * them), and a new moat can start on the port while the old one drains (a
+ * restart without downtime, moat(8)). Returns the fd or -1. */
 static int bind_socket(const struct sockaddr *sa, socklen_t len, int reuseport)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -98,7 +100,7 @@ static int bind_socket(const struct sockaddr *sa, socklen_t len, int reuseport)
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
 	    (sa->sa_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
-	    bind(fd, sa, len) < 0 || listen(fd, MOAT_LISTEN_BACKLOG) < 0) {
+	    bind(fd, sa, len) < 0) {
 		int e = errno;
 
 		close(fd);
@@ -127,6 +129,29 @@ static void log_listening(int fd, const struct config *c)
 	jl_emit(&j);
 }
 
+/* Something is bound to the address already (a socket without SO_REUSEPORT
+ * cannot join it): another moat, being replaced or started by mistake. */
+static void warn_if_shared(const struct sockaddr *sa, socklen_t len)
+{
+	int fd;
+
+	if (sockaddr_port(sa) == 0)
+		return;
+	fd = bind_socket(sa, len, 0);
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (errno == EADDRINUSE) {
+		char ip[64];
+
+		sockaddr_ntop(sa, ip, sizeof ip);
+		log_warn("listen", "%s port %d is in use by another process: sharing it (SO_REUSEPORT), the kernel "
+		         "spreads connections over both; right while a new moat replaces an old one, a mistake "
+		         "otherwise", ip, sockaddr_port(sa));
+	}
+}
+
 int listeners_bind(const struct config *c, int nworkers, int fds[][MOAT_LISTEN_MAX])
 {
 	int i, w;
@@ -137,8 +162,9 @@ int listeners_bind(const struct config *c, int nworkers, int fds[][MOAT_LISTEN_M
 		char ip[64];
 
 		memcpy(&sa, &c->listen[i], len);
+		warn_if_shared((struct sockaddr *)&sa, len);
 		for (w = 0; w < nworkers; w++) {
-			fds[w][i] = bind_socket((struct sockaddr *)&sa, len, nworkers > 1);
+			fds[w][i] = bind_socket((struct sockaddr *)&sa, len, 1);
 			if (fds[w][i] < 0) {
 				sockaddr_ntop((const struct sockaddr *)&c->listen[i], ip, sizeof ip);
 				log_error("listen", "cannot listen on %s port %d: %s", ip,
@@ -159,9 +185,17 @@ int listeners_start(struct server *srv, const int *fds, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		struct evconnlistener *l = evconnlistener_new(srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE,
-		                                              -1, fds[i]);
+		struct evconnlistener *l;
 
+		/* Listening only now that the worker serves: a new moat joins the
+		 * port's connections when it is ready, and one that fails to start
+		 * before has taken none (they would be reset at its exit). Again
+		 * for a restarted worker: harmless. */
+		if (listen(fds[i], MOAT_LISTEN_BACKLOG) < 0) {
+			log_error("listen", "listen: %s", strerror(errno));
+			return -1;
+		}
+		l = evconnlistener_new(srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE, -1, fds[i]);
 		if (!l) {
 			log_error("listen", "cannot accept on a listening socket: %s", strerror(errno));
 			return -1;
@@ -170,6 +204,31 @@ int listeners_start(struct server *srv, const int *fds, int n)
 		srv->listeners[srv->nlisteners++] = l;
 	}
 	return 0;
+}
+
+/* SIGTERM: closing a listening socket resets the connections queued on it,
+ * so take them all first (they are served like any other), then close.
+ * What completes its handshake in between is reset, unless the kernel
+ * moves it to another socket of the port (net.ipv4.tcp_migrate_req = 1,
+ * moat(8)). */
+void listeners_drain(struct server *srv)
+{
+	for (int i = 0; i < srv->nlisteners; i++) {
+		int fd = evconnlistener_get_fd(srv->listeners[i]);
+
+		for (;;) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof ss;
+			int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+			if (c < 0 && errno == EINTR)
+				continue;
+			if (c < 0)
+				break;
+			admit(srv, c, (struct sockaddr *)&ss, len);
+		}
+	}
+	listeners_close(srv);
 }
 
 void listeners_close(struct server *srv)

@@ -6,13 +6,17 @@
 
 #define MOAT_LISTEN_MAX 16 /* listen addresses (config.listen) */
 
-/* Bind every configured address, nworkers sockets each (SO_REUSEPORT when
- * more than one): fds[w][i] is worker w's socket for address i. Logs each
- * bound address once. 0, or -1 after logging why. */
+/* Bind every configured address, nworkers sockets each (SO_REUSEPORT):
+ * fds[w][i] is worker w's socket for address i, bound but not listening.
+ * Logs each bound address once, and a warning when another process has the
+ * port. 0, or -1 after logging why. */
 int listeners_bind(const struct config *c, int nworkers, int fds[][MOAT_LISTEN_MAX]);
-/* Accept on this worker's sockets (the listeners own the fds from now). */
+/* Listen and accept on this worker's sockets (the listeners own the fds
+ * from now). */
 int listeners_start(struct server *srv, const int *fds, int n);
-/* Stop accepting (shutdown). */
+/* Shutdown: start a session for every connection queued, then close. */
+void listeners_drain(struct server *srv);
+/* Stop accepting. */
 void listeners_close(struct server *srv);
 
 #endif

@@ -41,9 +41,9 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
+	listeners_drain(srv); /* the connections queued are served too */
 	log_info("shutdown", "signal %d: no new connections, %d sessions finishing", (int)sig,
 	         srv->nsessions);
-	listeners_close(srv);
 	for (s = srv->sessions; s; s = next) {
 		next = s->next;
 		session_shutdown(s);

@@ -189,14 +189,10 @@ void session_txn_free(struct session *s)
 	s->tx = NULL;
 }
 
-/* A step finished: take the next command, or end a draining session. */
+/* A step finished: take the next command. */
 void session_resume(struct session *s)
 {
 	session_busy(s, 0);
-	if (s->srv->stopping && !s->tx) {
-		close_with(s, R_SHUTDOWN);
-		return;
-	}
 	session_process(s);
 }
 
@@ -699,6 +695,17 @@ static int proxy_step(struct session *s)
 	return 1;
 }
 
+/* Shutting down, no transaction open: the next command must come soon. */
+static int draining(const struct session *s)
+{
+	return s->srv->stopping && !s->tx;
+}
+
+static int drain_idle(const struct session *s)
+{
+	return s->cfg->command_timeout < MOAT_DRAIN_IDLE ? s->cfg->command_timeout : MOAT_DRAIN_IDLE;
+}
+
 static void session_process(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -724,7 +731,7 @@ static void session_process(struct session *s)
 	bev_push(s->bev);
 	/* Waiting for a command: its deadline runs from now (unless it already does). */
 	if (!s->busy && s->state == S_CMD && !evtimer_pending(s->deadline, NULL))
-		session_deadline(s, s->cfg->command_timeout);
+		session_deadline(s, draining(s) ? drain_idle(s) : s->cfg->command_timeout);
 	/* All the client sent is answered: after its EOF, that is the end. */
 	if (s->eof && !s->busy && s->state == S_CMD)
 		session_close(s);
@@ -796,6 +803,10 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->state == S_CLOSING || s->busy)
 		return;
+	if (s->state == S_CMD && draining(s)) { /* quiet while moat shuts down */
+		close_with(s, R_SHUTDOWN);
+		return;
+	}
 	timed_out(s, 0);
 }
 
@@ -866,9 +877,12 @@ void session_abort(struct session *s)
 	session_free(s);
 }
 
+/* Not a 421 at once: the client may be between two commands of the
+ * transaction it came for (a restart without downtime must not refuse it).
+ * Waiting for a command outside a transaction, it has MOAT_DRAIN_IDLE
+ * seconds to send one; the others get as long when they next wait. */
 void session_shutdown(struct session *s)
 {
-	if (s->state == S_CLOSING || s->busy || s->tx)
-		return; /* session_resume() closes it after its transaction */
-	close_with(s, R_SHUTDOWN);
+	if (s->state == S_CMD && !s->busy && draining(s))
+		session_deadline(s, drain_idle(s));
 }

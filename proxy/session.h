@@ -81,7 +81,9 @@ struct session {
 /* Start a session on an accepted socket, counted by the caller in the
  * connection table's total (conntable_take): the session gives it back. */
 void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen);
-/* Server shutdown: idle sessions get 421 now; busy ones after their transaction. */
+/* Server shutdown: a session waiting for a command outside a transaction
+ * gets 421 unless one comes within MOAT_DRAIN_IDLE seconds; the others
+ * finish what they are doing first. */
 void session_shutdown(struct session *s);
 /* Free now, whatever its state (process exit). */
 void session_abort(struct session *s);

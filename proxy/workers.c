@@ -43,6 +43,24 @@ static pid_t spawn(struct server *srv, int w, int fds[][MOAT_LISTEN_MAX])
 	exit(server_run(srv, fds[w]));
 }
 
+/* Stopping (SIGTERM, SIGINT, a crash loop). The supervisor's copies of the
+ * listening sockets are closed first: a worker's close after its drain
+ * then really closes its socket, and a new moat on the port gets every new
+ * connection (kept open, they would queue connections nobody accepts,
+ * reset when the supervisor exits). */
+static void stop_workers(const struct server *srv, const pid_t *pids, int fds[][MOAT_LISTEN_MAX], int sig)
+{
+	for (int w = 0; w < srv->nworkers; w++)
+		for (int i = 0; i < srv->cfg->nlisten; i++)
+			if (fds[w][i] >= 0) {
+				close(fds[w][i]);
+				fds[w][i] = -1;
+			}
+	for (int w = 0; w < srv->nworkers; w++)
+		if (pids[w] > 0)
+			kill(pids[w], sig);
+}
+
 /* Forwards SIGHUP, SIGUSR1, SIGTERM and SIGINT to the workers (and reopens
  * its own log on SIGHUP and SIGUSR1); restarts a worker
  * that dies, unless it keeps dying within MOAT_WORKER_RESPAWN_MIN seconds
@@ -52,7 +70,7 @@ static pid_t spawn(struct server *srv, int w, int fds[][MOAT_LISTEN_MAX])
  * nothing: only signals. */
 int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 {
-	pid_t pids[MOAT_WORKERS_MAX];
+	pid_t pids[MOAT_WORKERS_MAX] = {0};
 	time_t started[MOAT_WORKERS_MAX];
 	int fast[MOAT_WORKERS_MAX] = {0};
 	sigset_t set;
@@ -82,19 +100,20 @@ int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 	if (!stopping)
 		log_info("workers", "%d workers started (supervisor pid %d)", srv->nworkers, (int)getpid());
 	else
-		for (int k = 0; k < w; k++)
-			kill(pids[k], SIGTERM);
+		stop_workers(srv, pids, fds, SIGTERM);
 	while (alive > 0) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP || sig == SIGUSR1 || sig == SIGTERM || sig == SIGINT) {
-			if (sig == SIGHUP || sig == SIGUSR1)
+			if (sig == SIGHUP || sig == SIGUSR1) {
 				log_reopen();
-			else
+				for (w = 0; w < srv->nworkers; w++)
+					if (pids[w] > 0)
+						kill(pids[w], sig);
+			} else {
 				stopping = 1;
-			for (w = 0; w < srv->nworkers; w++)
-				if (pids[w] > 0)
-					kill(pids[w], sig);
+				stop_workers(srv, pids, fds, sig);
+			}
 			continue;
 		}
 		for (;;) { /* SIGCHLD: reap every worker that ended */
@@ -124,9 +143,7 @@ int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 			if (fast[w] >= MOAT_WORKER_FAST_DEATHS) {
 				rc = 1;
 				stopping = 1;
-				for (int k = 0; k < srv->nworkers; k++)
-					if (pids[k] > 0)
-						kill(pids[k], SIGTERM);
+				stop_workers(srv, pids, fds, SIGTERM);
 				continue;
 			}
 			started[w] = time(NULL);

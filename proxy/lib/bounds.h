@@ -53,6 +53,10 @@
 #define MOAT_ACCEPT_PAUSE_MS 100  /* out of descriptors: accepting pauses this long */
 /* Seconds SIGTERM waits for transactions in flight. */
 #define MOAT_SHUTDOWN_GRACE 30
+/* Seconds a session may wait for its next command once SIGTERM came: a
+ * client that is talking goes on to the end of its transaction, one that
+ * stays quiet this long outside a transaction gets 421. */
+#define MOAT_DRAIN_IDLE 2
 /* A header section read for the checks (header rules, DKIM); a larger one
  * is not verified by DKIM (Postfix: header_size_limit 102400). */
 #define MOAT_HEADER_READ_MAX (100 * 1024)
