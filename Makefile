@@ -47,7 +47,7 @@ MOAT_DATA   = $(datadir)/moat
 MOAT_CONF   = $(sysconfdir)/moat/moat.conf
 # pkg-config module:Debian package that ships it
 PKG_MODULES := libevent:libevent-dev libevent_openssl:libevent-dev libcares:libc-ares-dev \
-               libssl:libssl-dev libcrypto:libssl-dev opendkim:libopendkim-dev
+               libssl:libssl-dev libcrypto:libssl-dev opendkim:libopendkim-dev libidn2:libidn2-dev
 PKGS    := $(foreach m,$(PKG_MODULES),$(firstword $(subst :, ,$m)))
 
 WARNINGS := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter
@@ -88,7 +88,7 @@ endif
 
 # Debian 12 packages: build, tests (unit + end to end), demo and benchmark.
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
-        libssl-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
+        libidn2-dev libssl-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang
 
 SRCS_LIB := $(filter-out proxy/main.c,$(wildcard proxy/*.c)) $(wildcard proxy/lib/*.c) $(wildcard checks/*.c) \

@@ -21,6 +21,9 @@
 #define MOAT_LOCALPART_MAX 64
 #define MOAT_DOMAIN_MAX 255
 #define MOAT_PATH_MAX 256
+/* Octets of one label of an internationalised domain name as written, before
+ * IDNA maps it (what it maps away could otherwise pad a label without end). */
+#define MOAT_IDN_LABEL_MAX 255
 /* HELO/EHLO argument kept for logs and headers. */
 #define MOAT_HELO_MAX 255
 /* Bytes of untrusted text copied into one log field. */

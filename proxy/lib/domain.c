@@ -1,4 +1,5 @@
 /* domain.c - the domain name validator (see domain.h) */
+#include "proxy/lib/bounds.h"
 #include "proxy/lib/domain.h"
 #include "proxy/lib/text.h"
 
@@ -33,16 +34,19 @@ int domain_check(const char *str, size_t n, unsigned flags)
 		return -1;
 	for (;;) {
 		size_t start = i, k;
+		int u = 0;
 
 		digits = 1;
 		for (; i < n && s[i] != '.'; i += k) {
-			if ((k = label_char(s + i, n - i, flags, &utf8)) == 0)
+			if ((k = label_char(s + i, n - i, flags, &u)) == 0)
 				return -1;
 			if (s[i] < '0' || s[i] > '9')
 				digits = 0;
 		}
-		if (i == start || i - start > 63)
+		/* a U-label's 63 octets are those of its A-label (idna.c counts them) */
+		if (i == start || i - start > (u ? MOAT_IDN_LABEL_MAX : 63))
 			return -1;
+		utf8 |= u;
 		if ((flags & DOMAIN_LDH) && (s[start] == '-' || s[i - 1] == '-'))
 			return -1;
 		labels++;

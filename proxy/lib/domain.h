@@ -18,7 +18,9 @@ enum {
 };
 
 /* The n bytes at s against the rules in flags; labels are always 1..63
- * bytes. Returns -1 if not a domain, else 0, or 1 when it holds UTF-8. */
+ * bytes, but for a label with UTF-8 (DOMAIN_UTF8), whose octets in DNS are
+ * those of its A-label: idna.c converts and bounds it (MOAT_IDN_LABEL_MAX
+ * here). Returns -1 if not a domain, else 0, or 1 when it holds UTF-8. */
 int domain_check(const char *s, size_t n, unsigned flags);
 
 #endif

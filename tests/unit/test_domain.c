@@ -82,6 +82,30 @@ static void test_label_length(void **state)
 	memcpy(buf + 64, ".com", 4);
 	assert_int_equal(domain_check(buf, 68, HOST), -1);
 	assert_int_equal(domain_check(buf, 68, SPF), -1);
+	assert_int_equal(domain_check(buf, 68, PATH), -1);
+}
+
+/* A U-label's octets in DNS are those of its A-label (idna.c): 33 Cyrillic
+ * letters are 66 octets of UTF-8 and a valid label; the bound on a label
+ * as written is MOAT_IDN_LABEL_MAX. */
+static void test_utf8_label_length(void **state)
+{
+	char buf[300];
+	size_t n = 0;
+
+	for (int i = 0; i < 33; i++) {
+		buf[n++] = (char)0xd0;
+		buf[n++] = (char)0xb0;
+	}
+	memcpy(buf + n, ".test", 5);
+	assert_int_equal(domain_check(buf, n + 5, PATH), 1);
+	assert_int_equal(domain_check(buf, n + 5, HOST), -1);
+	for (n = 0; n < 256; n += 2) {
+		buf[n] = (char)0xd0;
+		buf[n + 1] = (char)0xb0;
+	}
+	assert_int_equal(domain_check(buf, 254, PATH), 1);
+	assert_int_equal(domain_check(buf, 256, PATH), -1);
 }
 
 int main(void)
@@ -89,6 +113,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_label_length),
+		cmocka_unit_test(test_utf8_label_length),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
