@@ -11,48 +11,72 @@
 
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/text.h"
 
 static enum log_target target = LOG_TO_STDERR;
 static int log_fd = 2;
 static char log_path[1024];
 static int log_worker = -1; /* this process's worker number; -1: not a worker */
 
-size_t json_escape(char *dst, size_t size, const char *src, size_t max)
+/* The escape of one character of s (n bytes left) that is not printable
+ * ASCII, into esc; its length. *k gets the input bytes it stands for. */
+static size_t escape_one(const unsigned char *s, size_t n, char esc[8], size_t *k)
 {
 	static const char hex[] = "0123456789abcdef";
+	unsigned v;
+
+	*k = 1;
+	if (s[0] == '"' || s[0] == '\\') {
+		esc[0] = '\\', esc[1] = (char)s[0];
+		return 2;
+	}
+	if (s[0] < 0x80) {
+		v = s[0]; /* a C0 control or DEL */
+	} else if ((*k = text_utf8_len(s, n < 4 ? n : 4)) == 0) {
+		*k = 1;
+		memcpy(esc, "\\ufffd", 6); /* not UTF-8: U+FFFD, byte by byte */
+		return 6;
+	} else if (s[0] == 0xc2 && s[1] < 0xa0) {
+		v = s[1]; /* a C1 control, U+0080..U+009F */
+	} else if (s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9)) {
+		v = s[2] == 0xa8 ? 0x2028 : 0x2029; /* line and paragraph separators */
+	} else {
+		memcpy(esc, s, *k); /* a character: as it is */
+		return *k;
+	}
+	esc[0] = '\\', esc[1] = 'u';
+	esc[2] = hex[v >> 12], esc[3] = hex[(v >> 8) & 15], esc[4] = hex[(v >> 4) & 15], esc[5] = hex[v & 15];
+	return 6;
+}
+
+size_t json_escape(char *dst, size_t size, const char *src, size_t max)
+{
 	const unsigned char *s = (const unsigned char *)src;
-	size_t o = 0, i;
+	size_t o = 0, i, k;
 
 	if (size == 0)
 		return 0;
-	for (i = 0; s[i] != '\0'; i++) {
+	for (i = 0; s[i] != '\0'; i += k) {
 		unsigned char c = s[i];
-		char esc[7];
-		size_t n = 0;
+		char esc[8];
+		size_t n;
 
 		/* the common case, printable ASCII, without the escape buffer */
+		k = 1;
 		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && i < max) {
 			if (o + 1 >= size)
 				break;
 			dst[o++] = (char)c;
 			continue;
 		}
-		if (i >= max) {
+		n = i < max ? escape_one(s + i, strnlen(src + i, 4), esc, &k) : 0;
+		if (i >= max || i + k > max) {
+			/* a character is never cut: it is all before max, or not at all */
 			if (o + 3 < size) {
 				memcpy(dst + o, "...", 3);
 				o += 3;
 			}
 			break;
-		}
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\', esc[1] = (char)c, n = 2;
-		} else if (c < 0x20 || c == 0x7f || c >= 0x80) {
-			/* Bytes >= 0x80 are escaped one by one: logs stay valid JSON
-			 * whatever encoding the client used. */
-			esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0';
-			esc[4] = hex[c >> 4], esc[5] = hex[c & 15], n = 6;
-		} else {
-			esc[0] = (char)c, n = 1;
 		}
 		if (o + n >= size)
 			break;

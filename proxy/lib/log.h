@@ -22,10 +22,15 @@ void jl_int(struct jline *j, const char *key, long long v);
 void jl_bool(struct jline *j, const char *key, int v);
 void jl_emit(struct jline *j);  /* closes the object and writes one line */
 
-/* Escape untrusted text for a JSON string: control bytes as \u00XX, quotes and
- * backslashes escaped, invalid UTF-8 bytes as \u00XX of the byte; stops after
- * max input bytes (adding "...") or when dst is full. Returns bytes written
- * (dst is always NUL-terminated when size > 0). Pure. */
+/* Escape untrusted text for a JSON string (RFC 8259), readable: well-formed
+ * UTF-8 (RFC 3629) is written as it is; quotes and backslashes are escaped,
+ * control characters (C0, DEL, C1) and U+2028/U+2029 as \uXXXX; a byte
+ * that is not part of well-formed UTF-8 (an overlong form, a surrogate, a
+ * truncated sequence, a stray continuation byte) becomes \ufffd, one per
+ * byte, so the log is always valid UTF-8. Stops after max input bytes
+ * (adding "...") or when dst is full, never inside a character or an
+ * escape. Returns bytes written (dst is always NUL-terminated when size >
+ * 0). Pure. */
 size_t json_escape(char *dst, size_t size, const char *src, size_t max);
 
 /* Open a target (stderr, syslog, or file: path). Returns 0 or -1 with errno. */

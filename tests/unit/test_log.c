@@ -1,4 +1,5 @@
-/* test_log.c - json_escape: untrusted text into a JSON string, bounded */
+/* test_log.c - json_escape: untrusted text into a JSON string, readable
+ * UTF-8, bounded */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <cmocka.h>
 
 #include "proxy/lib/log.h"
+#include "proxy/lib/text.h"
 
 #define BIG 4096
 #define GUARD 32
@@ -38,12 +40,42 @@ static const struct {
 	{ "\x1f", BIG, 64, "\\u001f" },
 	{ "\x7f", BIG, 64, "\\u007f" },
 	{ "a\x08z", BIG, 64, "a\\u0008z" },
-	/* bytes >= 0x80 one by one, valid UTF-8 or not */
-	{ "\x80", BIG, 64, "\\u0080" },
-	{ "\xff", BIG, 64, "\\u00ff" },
-	{ "\xc3\xa9t\xc3\xa9", BIG, 64, "\\u00c3\\u00a9t\\u00c3\\u00a9" },
-	{ "\xed\xa0\x80", BIG, 64, "\\u00ed\\u00a0\\u0080" },
-	{ "\xc0\xaf", BIG, 64, "\\u00c0\\u00af" },
+	/* well-formed UTF-8 as it is: 2, 3 and 4 bytes, the ends of each range */
+	{ "\xc3\xa9t\xc3\xa9", BIG, 64, "\xc3\xa9t\xc3\xa9" },
+	{ "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82", BIG, 64,
+	  "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82" },                     /* Привет */
+	{ "\xc2\xa0\xdf\xbf", BIG, 64, "\xc2\xa0\xdf\xbf" },                         /* U+00A0 U+07FF */
+	{ "\xe0\xa0\x80\xef\xbf\xbf", BIG, 64, "\xe0\xa0\x80\xef\xbf\xbf" },       /* U+0800 U+FFFF */
+	{ "\xed\x9f\xbf\xee\x80\x80", BIG, 64, "\xed\x9f\xbf\xee\x80\x80" },       /* U+D7FF U+E000 */
+	{ "\xf0\x9f\x98\x80", BIG, 64, "\xf0\x9f\x98\x80" },                         /* U+1F600 */
+	{ "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", BIG, 64, "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf" }, /* U+10000 U+10FFFF */
+	{ "\xef\xbf\xbd", BIG, 64, "\xef\xbf\xbd" },                                 /* a real U+FFFD */
+	{ "\xe2\x80\xae", BIG, 64, "\xe2\x80\xae" },                                 /* U+202E is no control */
+	/* C1 controls and the line separators JavaScript reads as line ends */
+	{ "\xc2\x80", BIG, 64, "\\u0080" },
+	{ "\xc2\x85", BIG, 64, "\\u0085" },
+	{ "\xc2\x9b[31m", BIG, 64, "\\u009b[31m" },
+	{ "\xc2\x9f", BIG, 64, "\\u009f" },
+	{ "\xe2\x80\xa8\xe2\x80\xa9", BIG, 64, "\\u2028\\u2029" },
+	/* not UTF-8: \ufffd for each byte */
+	{ "\x80", BIG, 64, "\\ufffd" },
+	{ "\xbf", BIG, 64, "\\ufffd" },                          /* a stray continuation byte */
+	{ "\xff", BIG, 64, "\\ufffd" },
+	{ "\xfe\xfe", BIG, 64, "\\ufffd\\ufffd" },
+	{ "\xc0\xaf", BIG, 64, "\\ufffd\\ufffd" },               /* overlong '/' */
+	{ "\xc1\xbf", BIG, 64, "\\ufffd\\ufffd" },               /* overlong */
+	{ "\xe0\x80\xaf", BIG, 64, "\\ufffd\\ufffd\\ufffd" },    /* overlong, 3 bytes */
+	{ "\xf0\x80\x80\xaf", BIG, 64, "\\ufffd\\ufffd\\ufffd\\ufffd" }, /* overlong, 4 bytes */
+	{ "\xed\xa0\x80", BIG, 64, "\\ufffd\\ufffd\\ufffd" },    /* surrogate U+D800 */
+	{ "\xed\xbf\xbf", BIG, 64, "\\ufffd\\ufffd\\ufffd" },    /* surrogate U+DFFF */
+	{ "\xf4\x90\x80\x80", BIG, 64, "\\ufffd\\ufffd\\ufffd\\ufffd" }, /* past U+10FFFF */
+	{ "\xf5\x80\x80\x80", BIG, 64, "\\ufffd\\ufffd\\ufffd\\ufffd" },
+	{ "\xc3", BIG, 64, "\\ufffd" },                          /* truncated at the end */
+	{ "\xc3z", BIG, 64, "\\ufffdz" },                        /* truncated by ASCII */
+	{ "\xe2\x82", BIG, 64, "\\ufffd\\ufffd" },
+	{ "\xf0\x9f\x98", BIG, 64, "\\ufffd\\ufffd\\ufffd" },
+	{ "\xf0\x9f\x98\xc3\xa9", BIG, 64, "\\ufffd\\ufffd\\ufffd\xc3\xa9" },
+	{ "a\xc3\xa9\xa9" "b", BIG, 64, "a\xc3\xa9\\ufffd" "b" },
 	/* a NUL ends the input */
 	{ "ab\0cd", BIG, 64, "ab" },
 	/* max: input bytes; a cut adds "..." */
@@ -54,7 +86,11 @@ static const struct {
 	{ "", 0, 64, "" },
 	{ "\n\n\n\n", 2, 64, "\\u000a\\u000a..." },
 	{ "\"\"\"", 1, 64, "\\\"..." },
-	{ "\xc3\xa9", 1, 64, "\\u00c3..." },
+	{ "\xc3\xa9", 1, 64, "..." },                 /* a character is not cut */
+	{ "\xc3\xa9", 2, 64, "\xc3\xa9" },
+	{ "a\xf0\x9f\x98\x80", 4, 64, "a..." },
+	{ "a\xf0\x9f\x98\x80", 5, 64, "a\xf0\x9f\x98\x80" },
+	{ "\xff\xff", 1, 64, "\\ufffd..." },
 	/* dst full: no escape is split, the result stays NUL-terminated */
 	{ "abcdef", BIG, 4, "abc" },
 	{ "abcdef", BIG, 1, "" },
@@ -66,7 +102,11 @@ static const struct {
 	{ "ab\"", BIG, 4, "ab" },
 	{ "ab\"cd", BIG, 4, "ab" },
 	{ "\xff", BIG, 6, "" },
-	{ "\xff", BIG, 7, "\\u00ff" },
+	{ "\xff", BIG, 7, "\\ufffd" },
+	{ "\xc3\xa9", BIG, 2, "" },
+	{ "\xc3\xa9", BIG, 3, "\xc3\xa9" },
+	{ "a\xf0\x9f\x98\x80", BIG, 5, "a" },
+	{ "\xc2\x85", BIG, 6, "" },
 	/* cut by max and by size: "..." only when it fits */
 	{ "abcdef", 3, 7, "abc..." },
 	{ "abcdef", 3, 6, "abc" },
@@ -106,45 +146,92 @@ static void test_size_zero(void **state)
 		assert_int_equal(dst[k], 'Z');
 }
 
-/* Decode a json_escape result back to bytes; -1 if it is not a valid JSON
- * string body made of the escapes json_escape may use. */
-static long decode(const char *s, size_t n, unsigned char *out)
+static unsigned hex4(const char *s)
 {
-	size_t i = 0, o = 0;
+	unsigned v = 0;
+
+	for (int k = 0; k < 4; k++) {
+		char h = s[k];
+
+		if (h >= '0' && h <= '9')
+			v = v * 16 + (unsigned)(h - '0');
+		else if (h >= 'a' && h <= 'f')
+			v = v * 16 + (unsigned)(h - 'a' + 10);
+		else
+			return 0x110000; /* no escape json_escape writes */
+	}
+	return v;
+}
+
+/* Input bytes one unit at src stands for: a well-formed UTF-8 character,
+ * else one byte. */
+static size_t unit_len(const unsigned char *src, size_t len)
+{
+	size_t k = src[0] >= 0x80 ? text_utf8_len(src, len) : 1;
+
+	return k ? k : 1;
+}
+
+/* Walk a json_escape result (n bytes, "..." removed) against its input
+ * (len bytes): each piece of it must stand for the next input bytes (a
+ * printable byte; a character as it is; \" and \\; \u00XX of a C0 or C1
+ * control or DEL; \u2028, \u2029; \ufffd for one byte that starts no
+ * well-formed UTF-8), and only what has to be escaped is. Returns the input
+ * bytes covered, or -1. */
+static long covered(const char *out, size_t n, const unsigned char *src, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)out;
+	size_t i = 0, o = 0, k;
 
 	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
+		unsigned v;
 
-		if (c < 0x20 || c >= 0x7f || c == '"')
+		if (s[i] < 0x20 || s[i] == 0x7f || s[i] == '"')
 			return -1;
-		if (c != '\\') {
-			out[o++] = c;
-			i++;
-			continue;
-		}
-		if (i + 1 >= n)
-			return -1;
-		if (s[i + 1] == '"' || s[i + 1] == '\\') {
-			out[o++] = (unsigned char)s[i + 1];
-			i += 2;
-			continue;
-		}
-		if (s[i + 1] != 'u' || i + 6 > n || s[i + 2] != '0' || s[i + 3] != '0')
-			return -1;
-		unsigned v = 0;
-		for (int k = 4; k < 6; k++) {
-			char h = s[i + (size_t)k];
-			if (h >= '0' && h <= '9')
-				v = v * 16 + (unsigned)(h - '0');
-			else if (h >= 'a' && h <= 'f')
-				v = v * 16 + (unsigned)(h - 'a' + 10);
-			else
+		if (s[i] >= 0x80) {
+			k = text_utf8_len(s + i, n - i);
+			if (k == 0 || o + k > len || memcmp(s + i, src + o, k) != 0)
 				return -1;
+			if ((s[i] == 0xc2 && s[i + 1] < 0xa0) ||
+			    (s[i] == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)))
+				return -1; /* had to be escaped */
+			i += k, o += k;
+			continue;
 		}
-		/* only what has to be escaped is escaped */
-		if (v >= 0x20 && v < 0x7f)
+		if (s[i] != '\\') {
+			if (o >= len || src[o] != s[i])
+				return -1;
+			i++, o++;
+			continue;
+		}
+		if (i + 1 < n && (s[i + 1] == '"' || s[i + 1] == '\\')) {
+			if (o >= len || src[o] != s[i + 1])
+				return -1;
+			i += 2, o++;
+			continue;
+		}
+		if (i + 6 > n || s[i + 1] != 'u')
 			return -1;
-		out[o++] = (unsigned char)v;
+		v = hex4(out + i + 2);
+		if (v == 0xfffd) {
+			if (o >= len || src[o] < 0x80 || text_utf8_len(src + o, len - o) != 0)
+				return -1;
+			o++;
+		} else if (v < 0x20 || v == 0x7f) {
+			if (o >= len || src[o] != v)
+				return -1;
+			o++;
+		} else if (v >= 0x80 && v < 0xa0) {
+			if (o + 2 > len || src[o] != 0xc2 || src[o + 1] != v)
+				return -1;
+			o += 2;
+		} else if (v == 0x2028 || v == 0x2029) {
+			if (o + 3 > len || memcmp(src + o, v == 0x2028 ? "\xe2\x80\xa8" : "\xe2\x80\xa9", 3) != 0)
+				return -1;
+			o += 3;
+		} else {
+			return -1;
+		}
 		i += 6;
 	}
 	return (long)o;
@@ -160,16 +247,48 @@ static uint32_t rnd(void)
 	return (uint32_t)(rs >> 16);
 }
 
-/* Random bytes (no '.', so "..." can only be the cut marker), max and size:
- * the output is valid JSON string content that decodes to a prefix of the
- * input, never overflows, and "..." marks a cut by max after all max bytes. */
+/* Text made of characters (valid UTF-8 of each length, C1 controls, U+2028,
+ * U+FFFD itself), pieces of them and random bytes; no '.' (so "..." can
+ * only be the cut marker). Returns its length. */
+static size_t random_text(char *src, size_t room)
+{
+	static const char *const pieces[] = {
+		"a", "\"", "\\", "\n", "\x7f", "\xc3\xa9", "\xd0\x9f", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+		"\xc2\x85", "\xe2\x80\xa8", "\xef\xbf\xbd", "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80",
+	};
+	size_t len = rnd() % room, o = 0;
+
+	while (o < len) {
+		if (rnd() % 3 == 0) {
+			do
+				src[o] = (char)(1 + rnd() % 255);
+			while (src[o] == '.');
+			o++;
+			continue;
+		}
+		const char *p = pieces[rnd() % (sizeof pieces / sizeof pieces[0])];
+		size_t n = strlen(p);
+
+		if (rnd() % 4 == 0)
+			n = 1 + rnd() % n; /* a truncated one */
+		if (o + n > len)
+			n = len - o;
+		memcpy(src + o, p, n);
+		o += n;
+	}
+	src[len] = '\0';
+	return len;
+}
+
+/* Random text, max and size: the output is valid JSON string content in
+ * well-formed UTF-8 that stands for a prefix of the input, never overflows,
+ * never cuts a character, and "..." marks a cut by max. */
 static void test_random_roundtrip(void **state)
 {
 	char src[64];
-	unsigned char dec[512];
 
-	for (int iter = 0; iter < 100000; iter++) {
-		size_t len = rnd() % (sizeof src - 1);
+	for (int iter = 0; iter < 200000; iter++) {
+		size_t len = random_text(src, sizeof src - 1);
 		size_t max = rnd() % 80;
 		size_t size = 1 + rnd() % 400;
 		char *dst = malloc(size + GUARD);
@@ -178,12 +297,6 @@ static void test_random_roundtrip(void **state)
 		int dots;
 
 		assert_non_null(dst);
-		for (size_t k = 0; k < len; k++) {
-			do
-				src[k] = (char)(1 + rnd() % 255);
-			while (src[k] == '.');
-		}
-		src[len] = '\0';
 		memset(dst, 0xa5, size + GUARD);
 		n = json_escape(dst, size, src, max);
 		assert_true(n < size);
@@ -193,15 +306,12 @@ static void test_random_roundtrip(void **state)
 			assert_int_equal((unsigned char)dst[k], 0xa5);
 		dots = n >= 3 && memcmp(dst + n - 3, "...", 3) == 0;
 		plain = dots ? n - 3 : n;
-		d = decode(dst, plain, dec);
+		d = covered(dst, plain, (const unsigned char *)src, len);
 		if (d < 0)
-			fail_msg("not a valid JSON string body: \"%s\"", dst);
+			fail_msg("not what json_escape may write for its input: \"%s\"", dst);
 		assert_true((size_t)d <= len && (size_t)d <= max);
-		assert_memory_equal(dec, src, (size_t)d);
-		if (dots) {
-			assert_true(len > max);
-			assert_int_equal((size_t)d, max);
-		}
+		if (dots) /* cut where the next character would pass max */
+			assert_true((size_t)d < len && (size_t)d + unit_len((const unsigned char *)src + d, len - (size_t)d) > max);
 		if (len <= max && size > 6 * len)
 			assert_int_equal((size_t)d, len); /* room enough: all of it */
 		if (len > max && size > 6 * max + 3)
