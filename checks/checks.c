@@ -25,6 +25,9 @@
 #include "rules/rules.h"
 
 #define CHECKS_MAX 16 /* rows of the registry */
+/* "local@domain" with the domain in A-labels: a local part as sent (quoted,
+ * 64 octets unquoted), '@', a name of 253 octets */
+#define RULE_ADDR_MAX (MOAT_LOCALPART_MAX * 2 + 3 + 1 + MOAT_DOMAIN_MAX + 1)
 
 struct stored_rcpt {
 	char *addr;
@@ -38,6 +41,8 @@ struct stored_rcpt {
 struct checks_txn {
 	struct smtp_path from;
 	struct smtp_path cur;         /* the recipient checks_rcpt last passed */
+	char from_addr[RULE_ADDR_MAX]; /* the rules' forms of both (rule_address) */
+	char cur_addr[RULE_ADDR_MAX];
 	struct rule_rcpt cur_r;
 	struct stored_rcpt *rcpts;    /* accepted by the backend */
 	size_t nrcpts, caprcpts;
@@ -166,8 +171,8 @@ static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_s
 	f->values = vs->v;
 	if (stage < STAGE_MAIL || !t)
 		return;
-	f->sender = t->from.null ? "" : t->from.mailbox;
-	f->sender_domain = t->from.null ? "" : t->from.domain;
+	f->sender = t->from.null ? "" : t->from_addr;
+	f->sender_domain = t->from.null ? "" : t->from.ascii_domain;
 	if (stage == STAGE_RCPT)
 		f->rcpt = &t->cur_r;
 	if (stage == STAGE_DATA) {
@@ -184,6 +189,17 @@ static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_s
 		f->nheaders = t->nheaders;
 		f->size = t->size;
 	}
+}
+
+/* An address as the rules see it: its domain in A-labels, whatever form the
+ * client wrote, so "sender @xn--e1afmkfd.test" and list entries (LDH) match
+ * "user@пример.test" too; the local part as sent. */
+static void rule_address(char *buf, size_t size, const struct smtp_path *p)
+{
+	if (p->domain[0] && !(p->flags & PATH_LITERAL))
+		snprintf(buf, size, "%s@%s", p->local, p->ascii_domain);
+	else
+		text_copy(buf, size, p->mailbox);
 }
 
 /* Keep a tag hit's header field for the message (once). */
@@ -487,6 +503,7 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
 		return;
 	}
 	c->t->from = *from;
+	rule_address(c->t->from_addr, sizeof c->t->from_addr, from);
 	run_stage(c, STAGE_MAIL, NULL, NULL, 0);
 }
 
@@ -515,12 +532,13 @@ void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict 
 	}
 	r = &c->t->cur_r;
 	c->t->cur = *rcpt;
-	r->addr = c->t->cur.mailbox;
-	r->domain = c->t->cur.domain;
+	rule_address(c->t->cur_addr, sizeof c->t->cur_addr, rcpt);
+	r->addr = c->t->cur_addr;
+	r->domain = c->t->cur.ascii_domain;
 	r->relay = relay_check(&c->opt, (const struct sockaddr *)&c->client, rcpt);
-	r->local = rcpt->domain[0] && relay_domain_is_local(&c->opt, rcpt->domain);
+	r->local = rcpt->domain[0] && relay_domain_is_local(&c->opt, rcpt->ascii_domain);
 	r->known = !c->opt.rcpt_table || !r->local ||
-	           recipients_has(c->opt.rcpt_table, rcpt->local, rcpt->domain);
+	           recipients_has(c->opt.rcpt_table, rcpt->local, rcpt->ascii_domain);
 	decide(c, STAGE_RCPT, out);
 	if (r->relay != RELAY_OK && out->code / 100 != 5)
 		relay_floor(c, r->relay, out);

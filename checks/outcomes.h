@@ -29,8 +29,9 @@ enum spf_res {
 struct spf_outcome {
 	enum spf_res res;
 	int helo_identity;        /* 1: checked the HELO identity (null sender) */
-	char identity[320];       /* the checked sender "local@domain" or "postmaster@helo" */
-	char domain[256];         /* the domain whose policy was evaluated */
+	char identity[320];       /* the checked sender "local@domain" as the client wrote it
+	                           * (UTF-8 with SMTPUTF8), or "postmaster@helo" */
+	char domain[256];         /* the domain whose policy was evaluated (A-labels for an IDN) */
 	char explanation[512];    /* for fail: the domain's exp= text, or a default */
 	int exp_default;          /* for fail: 1 = explanation is moat's default text;
 	                           * 0 = the domain's exp= (untrusted, printable ASCII) */

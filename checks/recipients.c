@@ -6,6 +6,7 @@
 
 #include "proxy/lib/bounds.h"
 #include "checks/recipients.h"
+#include "proxy/lib/idna.h"
 #include "proxy/lib/strset.h"
 
 /* Lower-case copy of "local@domain" into buf; -1 if it does not fit. */
@@ -38,10 +39,13 @@ int recipients_has(const struct strset *t, const char *local, const char *domain
 	return (n = key(k, sizeof k, "", 0, domain)) > 0 && strset_has(t, k, (size_t)n);
 }
 
-/* One entry: trimmed, lower-cased, must hold exactly one '@' with a domain after it. */
-static int entry(char *line, char **out)
+/* One entry: trimmed, must hold exactly one '@' with a domain after it;
+ * into out lower-cased, its domain in A-labels (an entry may be written
+ * with U-labels or A-labels: the check compares smtp_path.ascii_domain). */
+static int entry(char *line, char *out, size_t size)
 {
 	char *p = line, *end, *at;
+	size_t n;
 
 	while (*p == ' ' || *p == '\t')
 		p++;
@@ -54,10 +58,13 @@ static int entry(char *line, char **out)
 	at = strchr(p, '@');
 	if (!at || strchr(at + 1, '@') || !at[1] || strpbrk(p, " \t"))
 		return -1;
-	for (end = p; *end; end++)
-		*end = (char)tolower((unsigned char)*end);
-	*out = p;
-	return 1;
+	n = (size_t)(at - p);
+	if (n + 2 > size)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)p[i]);
+	out[n] = '@';
+	return idna_to_ascii(at + 1, strlen(at + 1), out + n + 1, size - n - 1) == IDNA_OK ? 1 : -1;
 }
 
 struct strset *recipients_load(const char *path, char *err, size_t errsize)
@@ -73,7 +80,7 @@ struct strset *recipients_load(const char *path, char *err, size_t errsize)
 	}
 	t = strset_new();
 	while (t && fgets(line, sizeof line, f)) {
-		char *e = NULL;
+		char e[sizeof line];
 		int r;
 
 		lineno++;
@@ -81,7 +88,7 @@ struct strset *recipients_load(const char *path, char *err, size_t errsize)
 			snprintf(err, errsize, "%s:%d: line too long", path, lineno);
 			goto fail;
 		}
-		r = entry(line, &e);
+		r = entry(line, e, sizeof e);
 		if (r < 0) {
 			snprintf(err, errsize, "%s:%d: \"%.64s\" is not user@domain or @domain", path, lineno, line);
 			goto fail;

@@ -44,7 +44,7 @@ enum relay_result relay_check(const struct check_options *o, const struct sockad
 		return RELAY_BAD_ROUTING;
 	if (rcpt->domain[0] == '\0')
 		return RELAY_OK;
-	if (relay_domain_is_local(o, rcpt->domain))
+	if (relay_domain_is_local(o, rcpt->ascii_domain))
 		return RELAY_OK;
 	if (relay_client_trusted(o, client))
 		return RELAY_OK;

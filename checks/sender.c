@@ -207,7 +207,7 @@ static void *start(const struct check_ctx *ctx, void *result, check_done_fn done
 
 	s->done = done;
 	s->arg = arg;
-	s->sc = sender_check_start(ctx->env->dns, ctx->from->null ? NULL : ctx->from->domain, row_cb, s);
+	s->sc = sender_check_start(ctx->env->dns, ctx->from->null ? NULL : ctx->from->ascii_domain, row_cb, s);
 	if (!s->sc) {
 		s->res = SD_TEMPFAIL; /* no memory to start it */
 		return NULL;

@@ -30,6 +30,7 @@
 #include <spf2/spf_dns.h>
 
 #include "proxy/lib/domain.h"
+#include "proxy/lib/idna.h"
 #include "proxy/lib/log.h"
 #include "proxy/lib/text.h"
 #include "checks/spf.h"
@@ -422,12 +423,29 @@ static int client_set(struct spf_check *c, const struct sockaddr *sa)
 	return 0;
 }
 
+/* The domain to evaluate: an IDN in A-labels (RFC 8616 4: DNS has no
+ * other form; %{d} expands to it); an ASCII one as given (its case shows in
+ * explanations). -1: not a domain SPF can check (4.3), or one IDNA2008
+ * refuses. */
+static int domain_set(struct spf_check *c, const char *domain)
+{
+	if (idna_needed(domain, strlen(domain)))
+		return idna_to_ascii(domain, strlen(domain), c->out.domain, sizeof c->out.domain) == IDNA_OK &&
+		       domain_ok(c->out.domain) ? 0 : -1;
+	printable_copy(c->out.domain, sizeof c->out.domain, domain, SIZE_MAX);
+	return domain_ok(domain) ? 0 : -1;
+}
+
 /* The identity of RFC 7208 2.3/2.4 and 4.3; 0, or -1 when there is nothing
- * to evaluate (c is finished then). */
+ * to evaluate (c is finished then). libspf2 gets "local@domain" in ASCII: a
+ * UTF-8 local part shows as '?' to %{l} (RFC 8616 4: such macros cannot
+ * name anything in DNS); out.identity keeps the sender as the client wrote
+ * it, for Authentication-Results. */
 static int identity_set(struct spf_check *c, const char *helo, const char *sender)
 {
 	char local[64];
 	const char *domain, *at;
+	int bad;
 
 	printable_copy(c->helo, sizeof c->helo, helo ? helo : "", SIZE_MAX);
 	if (!sender || !*sender) {
@@ -442,15 +460,18 @@ static int identity_set(struct spf_check *c, const char *helo, const char *sende
 		domain = sender;
 		local[0] = '\0';
 	}
-	printable_copy(c->out.domain, sizeof c->out.domain, domain, SIZE_MAX);
+	bad = domain_set(c, domain) < 0;
 	snprintf(c->sender, sizeof c->sender, "%s@%s", local[0] ? local : "postmaster",
 	         c->out.domain);
-	text_copy(c->out.identity, sizeof c->out.identity, c->sender);
+	if (sender && *sender)
+		text_copy(c->out.identity, sizeof c->out.identity, sender);
+	else
+		text_copy(c->out.identity, sizeof c->out.identity, c->sender);
 	if (!*domain) {
 		finish(c, SPF_RES_NONE, "no domain to check");
 		return -1;
 	}
-	if (!domain_ok(domain)) {
+	if (bad) {
 		finish(c, SPF_RES_NONE, "not a domain SPF can check");
 		return -1;
 	}

@@ -443,7 +443,7 @@ static int stage_rcpts(struct run *run, struct setup *st, const struct args *a)
 		snprintf(what, sizeof what, "<%s>", path.mailbox);
 		rr = relay_check(&st->opt, (struct sockaddr *)&st->ss, &path);
 		snprintf(found, sizeof found, "relay %s%s", rr == RELAY_OK ? "ok" : rr == RELAY_DENIED ? "denied" : "routing",
-		         path.domain[0] && relay_domain_is_local(&st->opt, path.domain) ? ", local domain" : "");
+		         path.domain[0] && relay_domain_is_local(&st->opt, path.ascii_domain) ? ", local domain" : "");
 		stage_begin(&run->rep, STAGE_RCPT, what, found);
 		if (stage_end(&run->rep, &v)) {
 			if (!st->worst.code || (v.code / 100 == 5 && st->worst.code / 100 != 5))

@@ -11,6 +11,7 @@
 #include "proxy/lib/strset.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/domain.h"
+#include "proxy/lib/idna.h"
 #include "proxy/lib/readfile.h"
 #include "proxy/lib/text.h"
 
@@ -329,30 +330,33 @@ static void free_domains(char **d, int n)
 	free(d);
 }
 
-/* Lower-case an entry in place; ".example.com" (subdomains) keeps its dot. */
-static int domain_entry_ok(char *s)
+/* An entry in the form the relay check compares (smtp_path.ascii_domain):
+ * lower case, A-labels, whether written with U-labels or A-labels;
+ * ".example.com" (subdomains) keeps its dot. */
+static int domain_entry(const char *s, char *out, size_t size)
 {
-	for (char *p = s; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return domain_ok(s[0] == '.' ? s + 1 : s);
+	size_t dot = s[0] == '.';
+
+	out[0] = '.';
+	return idna_to_ascii(s + dot, strlen(s + dot), out + dot, size - dot) == IDNA_OK && domain_ok(out + dot);
 }
 
 static int set_domains(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
 {
-	char *items[MOAT_CONF_LIST_MAX];
+	char *items[MOAT_CONF_LIST_MAX], name[MOAT_DOMAIN_MAX + 2];
 	char **d = NULL;
 	int n = split_list(k, val, items, msg, msz);
 
 	if (n < 0)
 		return -1;
 	for (int i = 0; i < n; i++)
-		if (!domain_entry_ok(items[i]))
+		if (!domain_entry(items[i], name, sizeof name))
 			return bad(msg, msz, items[i], "is not a domain name");
 	if (n > 0 && (d = calloc((size_t)n, sizeof *d)) == NULL)
 		return text_error(msg, msz, "out of memory");
 	for (int i = 0; i < n; i++) {
-		if ((d[i] = strdup(items[i])) == NULL) {
+		domain_entry(items[i], name, sizeof name);
+		if ((d[i] = strdup(name)) == NULL) {
 			free_domains(d, i);
 			return text_error(msg, msz, "out of memory");
 		}

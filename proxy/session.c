@@ -239,6 +239,22 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 
 /* ---- MAIL ------------------------------------------------------------- */
 
+/* The reply to a MAIL (is_rcpt 0) or RCPT argument that does not parse. */
+static enum reply_id path_error(enum path_err e, int is_rcpt)
+{
+	switch (e) {
+	case PATH_ERR_SYNTAX:
+	case PATH_ERR_PARAM:
+		return is_rcpt ? R_RCPT_SYNTAX : R_MAIL_SYNTAX;
+	case PATH_ERR_IDNA:
+		return is_rcpt ? R_BAD_RCPT_IDN : R_BAD_SENDER_IDN;
+	case PATH_ERR_NOMEM:
+		return R_LOCAL_ERROR;
+	default:
+		return is_rcpt ? R_BAD_RCPT : R_BAD_SENDER;
+	}
+}
+
 /* Check MAIL parameters; sets *id to a reply on error. 0 ok, -1 error. */
 static int mail_params_ok(struct session *s, const struct smtp_params *ps, struct txn *tx,
                           enum reply_id *id, const char **bad)
@@ -349,7 +365,7 @@ static void do_mail(struct session *s, const char *arg)
 	e = smtp_parse_mail_rcpt(arg, 0, &tx->from, &ps);
 	if (e != PATH_OK) {
 		free(tx);
-		session_proto_error(s, e == PATH_ERR_SYNTAX || e == PATH_ERR_PARAM ? R_MAIL_SYNTAX : R_BAD_SENDER, NULL);
+		session_proto_error(s, path_error(e, 0), NULL);
 		return;
 	}
 	if (mail_params_ok(s, &ps, tx, &id, &bad) < 0) {
@@ -474,7 +490,7 @@ static void do_rcpt(struct session *s, const char *arg)
 	}
 	e = smtp_parse_mail_rcpt(arg, 1, &path, &ps);
 	if (e != PATH_OK) {
-		session_proto_error(s, e == PATH_ERR_SYNTAX || e == PATH_ERR_PARAM ? R_RCPT_SYNTAX : R_BAD_RCPT, NULL);
+		session_proto_error(s, path_error(e, 1), NULL);
 		return;
 	}
 	for (i = 0; i < ps.n; i++) {

@@ -82,8 +82,9 @@ enum rule_fact {
 
 /* One recipient. */
 struct rule_rcpt {
-	const char *addr;          /* "local@domain" as sent (smtp_path.mailbox) */
-	const char *domain;        /* "" for <postmaster> */
+	const char *addr;          /* "local@domain", the local part as sent, the domain in
+	                            * A-labels (smtp_path.ascii_domain) */
+	const char *domain;        /* in A-labels; "" for <postmaster> */
 	int local;                 /* relay_domain_is_local() */
 	enum relay_result relay;   /* relay_check() */
 	int known;                 /* 1: local_recipients has the user, or there is no table */
@@ -111,8 +112,9 @@ struct rule_facts {
 	/* helo */
 	const char *helo;               /* HELO/EHLO argument; NULL before */
 	/* mail */
-	const char *sender;             /* MAIL FROM mailbox; "" = null sender; NULL before MAIL */
-	const char *sender_domain;      /* lower case; "" for the null sender */
+	const char *sender;             /* MAIL FROM mailbox (domain in A-labels, as rcpt's addr);
+	                                 * "" = null sender; NULL before MAIL */
+	const char *sender_domain;      /* A-labels, lower case; "" for the null sender */
 	/* rcpt */
 	const struct rule_rcpt *rcpt;   /* the RCPT being decided (rcpt stage) */
 	const struct rule_rcpt *rcpts;  /* the accepted recipients (data stage) */

@@ -26,6 +26,10 @@ const struct reply replies[R_COUNT] = {
 	[R_RCPT_SYNTAX]     = {501, "5.5.4", "Syntax: RCPT TO:<address>"},
 	[R_BAD_SENDER]      = {501, "5.1.7", "Bad sender address syntax"},
 	[R_BAD_RCPT]        = {501, "5.1.3", "Bad recipient address syntax"},
+	/* IDNA2008 says what a domain name is: one it refuses is bad syntax (5.1.8
+	 * is for a domain DNS says cannot take mail) */
+	[R_BAD_SENDER_IDN]  = {501, "5.1.7", "Bad sender address syntax: invalid internationalized domain name"},
+	[R_BAD_RCPT_IDN]    = {501, "5.1.3", "Bad recipient address syntax: invalid or ambiguous internationalized domain name"},
 	[R_PARAM]           = {555, "5.5.4", "Unsupported parameter: %s"},
 	[R_BAD_PARAM_VALUE] = {501, "5.5.4", "Bad parameter value: %s"},
 	[R_NO_ARGS]         = {501, "5.5.4", "Syntax: %s takes no arguments"},

@@ -1,10 +1,12 @@
 /* smtp_parse.c - SMTP command lines, MAIL/RCPT paths and ESMTP parameters
- * (RFC 5321 4.1, RFC 6531 for UTF-8); pure: no I/O, no allocation.
+ * (RFC 5321 4.1, RFC 6531 for UTF-8); pure: no I/O, no allocation (but
+ * libidn2's, inside idna.c, for a domain with U-labels or A-labels).
  * Character classes are ASCII by hand: <ctype.h> follows the locale. */
 #include <arpa/inet.h>
 #include <string.h>
 
 #include "proxy/lib/domain.h"
+#include "proxy/lib/idna.h"
 #include "proxy/lib/smtp_parse.h"
 #include "proxy/lib/text.h"
 
@@ -209,6 +211,24 @@ static int domain_ok(const unsigned char *s, size_t n, int allow_literal, int *f
 	return path_domain_ok(s, n, flags);
 }
 
+/* The domain in A-labels; a U-label or "xn--" label that IDNA2008 refuses
+ * makes the address malformed, and so does a recipient domain that the two
+ * processings of UTS #46 read as two names (idna_unambiguous). */
+static enum path_err ascii_domain(struct smtp_path *path, int is_rcpt)
+{
+	size_t n = strlen(path->domain);
+	int r;
+
+	if (path->flags & PATH_LITERAL) {
+		memcpy(path->ascii_domain, path->domain, sizeof path->domain);
+		return PATH_OK;
+	}
+	r = idna_to_ascii(path->domain, n, path->ascii_domain, sizeof path->ascii_domain);
+	if (r == IDNA_OK && is_rcpt && !idna_unambiguous(path->domain, n))
+		r = IDNA_INVALID;
+	return r == IDNA_OK ? PATH_OK : r == IDNA_NOMEM ? PATH_ERR_NOMEM : PATH_ERR_IDNA;
+}
+
 /* Source route "@a,@b:" (RFC 5321 A-d-l, domains only). Returns its
  * length, ':' included, or 0 if malformed. */
 static size_t scan_route(const unsigned char *s, size_t n, int *flags)
@@ -277,7 +297,7 @@ static enum path_err parse_path(const unsigned char *s, size_t n, int is_rcpt,
 	copy_span(path->local, sizeof path->local, s + i, sent, 0);
 	copy_span(path->mailbox, sizeof path->mailbox, s + i, n - i, 0);
 	copy_span(path->domain, sizeof path->domain, s + at + 1, n - at - 1, 1);
-	return PATH_OK;
+	return ascii_domain(path, is_rcpt);
 }
 
 /* The '>' that closes the path; a quoted local part may hold one. */

@@ -45,6 +45,10 @@ struct smtp_path {
 	char mailbox[MOAT_PATH_MAX + 1];   /* "local@domain" as sent (no route, no <>) */
 	char local[MOAT_LOCALPART_MAX * 2 + 3]; /* local part as sent (quotes kept) */
 	char domain[MOAT_DOMAIN_MAX + 1];  /* domain as sent, lower-cased; "" for null/postmaster */
+	/* The domain as DNS, the relay check and the rules see it: A-labels,
+	 * lower case (idna.h), whatever form the client wrote; an address
+	 * literal as in domain. */
+	char ascii_domain[MOAT_DOMAIN_MAX + 1];
 };
 
 #define SMTP_PARAMS_MAX 16
@@ -64,6 +68,8 @@ enum path_err {
 	PATH_ERR_ADDRESS,  /* the mailbox itself is malformed: 501 5.1.7 (MAIL) / 5.1.3 (RCPT) */
 	PATH_ERR_TOOLONG,  /* over RFC 5321 size limits: 501 5.1.7 / 5.1.3 */
 	PATH_ERR_PARAM,    /* malformed parameter list: 501 5.5.4 */
+	PATH_ERR_IDNA,     /* a domain that is no IDNA2008 name (idna.h): 501 5.1.7 / 5.1.3 */
+	PATH_ERR_NOMEM,    /* no memory to convert the domain: 451 4.3.0 */
 };
 
 /* Parse the argument of MAIL ("FROM:<a@b> SIZE=1") or RCPT ("TO:<a@b>").

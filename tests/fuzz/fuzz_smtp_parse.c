@@ -16,13 +16,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check_path(enum path_err e, const struct smtp_path *p, const struct smtp_params *ps)
 {
 	if (e != PATH_OK) {
-		if (p->mailbox[0] || p->domain[0] || p->flags || p->null || ps->n)
+		if (p->mailbox[0] || p->domain[0] || p->ascii_domain[0] || p->flags || p->null || ps->n)
 			abort();
 		return;
 	}
 	if (strlen(p->mailbox) > MOAT_PATH_MAX - 2 || strlen(p->domain) > MOAT_DOMAIN_MAX ||
 	    ps->n < 0 || ps->n > SMTP_PARAMS_MAX)
 		abort();
+	/* a domain has its A-label form: ASCII, a DNS name's length, empty only with it */
+	if (!p->domain[0] != !p->ascii_domain[0] || strlen(p->ascii_domain) > 253)
+		abort();
+	for (const char *a = p->ascii_domain; *a; a++)
+		if ((unsigned char)*a >= 0x80 || (*a >= 'A' && *a <= 'Z'))
+			abort();
 	for (int i = 0; i < ps->n; i++)
 		if (smtp_param_get(ps, ps->p[i].key) != &ps->p[i])
 			abort(); /* keys are unique */

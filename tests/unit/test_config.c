@@ -404,6 +404,12 @@ static void test_local_domains(void **state)
 		{ "a.com ,\tb.com", "a.com b.com" },
 		{ ",a.com,,b.com,", "a.com b.com" },
 		{ "localhost", "localhost" },
+		/* U-labels or A-labels: both kept in A-labels, the form the relay check compares */
+		{ "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.test", "xn--e1afmkfd.test" },
+		{ "\xd0\x9f\xd0\xa0\xd0\x98\xd0\x9c\xd0\x95\xd0\xa0.\xd1\x80\xd1\x84", "xn--e1afmkfd.xn--p1ai" },
+		{ "XN--E1AFMKFD.test .\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.test",
+		  "xn--e1afmkfd.test .xn--e1afmkfd.test" },
+		{ "stra\xc3\x9f" "e.de", "xn--strae-oqa.de" },
 	};
 	char text[256], buf[512];
 
@@ -599,7 +605,10 @@ static const struct {
 	{ "local_domains = ..example.com", "moat.conf:1: local_domains: \"..example.com\" is not a domain name" },
 	{ "local_domains = .", "moat.conf:1: local_domains: \".\" is not a domain name" },
 	{ "local_domains = @example.com", "moat.conf:1: local_domains: \"@example.com\" is not a domain name" },
-	{ "local_domains = EXA_MPLE.com", "moat.conf:1: local_domains: \"exa_mple.com\" is not a domain name" },
+	{ "local_domains = EXA_MPLE.com", "moat.conf:1: local_domains: \"EXA_MPLE.com\" is not a domain name" },
+	{ "local_domains = \xe2\x98\x83.test", "moat.conf:1: local_domains: \"\xe2\x98\x83.test\" is not a domain name" },
+	{ "local_domains = xn--zz.test", "moat.conf:1: local_domains: \"xn--zz.test\" is not a domain name" },
+	{ "local_domains = .xn--a.test", "moat.conf:1: local_domains: \".xn--a.test\" is not a domain name" },
 	/* trusted_networks */
 	{ "trusted_networks = 10.0.0.0/33", "moat.conf:1: trusted_networks: \"10.0.0.0/33\" is not an IP address or network" },
 	{ "trusted_networks = 10.0.0.0/8 localhost", "moat.conf:1: trusted_networks: \"localhost\" is not an IP address or network" },

@@ -317,6 +317,7 @@ static void test_flags_by_hand(void **state)
 		memset(&p, 0, sizeof p);
 		p.flags = rows[i].flags;
 		snprintf(p.domain, sizeof p.domain, "%s", rows[i].domain);
+		snprintf(p.ascii_domain, sizeof p.ascii_domain, "%s", rows[i].domain);
 		snprintf(p.mailbox, sizeof p.mailbox, "user@%s", rows[i].domain);
 		snprintf(p.local, sizeof p.local, "user");
 		if (relay_check(OPT(c), outside, &p) != rows[i].untrusted)
@@ -325,6 +326,59 @@ static void test_flags_by_hand(void **state)
 		if (relay_check(OPT(c), inside, &p) != rows[i].trusted)
 			fail_msg("row %zu flags 0x%x \"%s\": trusted want %d", i, rows[i].flags,
 			         rows[i].domain, rows[i].trusted);
+	}
+}
+
+/* Internationalised local domains (IDNA2008): local_domains in U-labels or
+ * A-labels, a recipient in either form, in any case, matches; a name that
+ * only looks alike does not. ("straße.de" as a recipient does not parse:
+ * test_smtp_parse, idna_unambiguous.) */
+#define RU "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80"           /* пример */
+#define RU_UP "\xd0\x9f\xd0\xa0\xd0\x98\xd0\x9c\xd0\x95\xd0\xa0"        /* ПРИМЕР */
+#define RF "\xd1\x80\xd1\x84"                                               /* рф */
+
+static void test_idn_local_domains(void **state)
+{
+	static const char *const confs[] = {
+		"local_domains = " RU ".test, ." RF ", stra\xc3\x9f" "e.de",
+		"local_domains = xn--e1afmkfd.test .xn--p1ai XN--STRAE-OQA.de",
+	};
+	static const struct {
+		const char *arg;
+		enum relay_result want;
+	} rows[] = {
+		{ "TO:<user@" RU ".test>", OK },
+		{ "TO:<user@" RU_UP ".TEST>", OK },
+		{ "TO:<user@xn--e1afmkfd.test>", OK },
+		{ "TO:<\xd0\xbf\xd0\xbe\xd0\xbb\xd1\x83\xd1\x87\xd0\xb0\xd1\x82\xd0\xb5\xd0\xbb\xd1\x8c@XN--E1AFMKFD.test>", OK },
+		{ "TO:<user@" RU "." RF ">", OK },            /* ".рф": its subdomains */
+		{ "TO:<user@xn--e1afmkfd.xn--p1ai>", OK },
+		{ "TO:<user@" RF ">", DENIED },
+		{ "TO:<user@xn--p1ai>", DENIED },
+		{ "TO:<user@xn--strae-oqa.de>", OK },
+		{ "TO:<user@strasse.de>", DENIED },          /* IDNA2003's form is another domain */
+		{ "TO:<user@\xd1\x80\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.test>", DENIED }, /* рример */
+		{ "TO:<user@" RU ".test.evil.example>", DENIED },
+	};
+	struct sockaddr_storage ss;
+	const struct sockaddr *outside = addr("198.51.100.7", &ss);
+
+	for (size_t k = 0; k < sizeof confs / sizeof confs[0]; k++) {
+		char err[256] = "";
+		struct config *c = config_parse(confs[k], strlen(confs[k]), "moat.conf", err, sizeof err);
+
+		if (!c)
+			fail_msg("%s: %s", confs[k], err);
+		for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+			struct smtp_path path;
+			struct smtp_params params;
+			enum relay_result r;
+
+			assert_int_equal(smtp_parse_mail_rcpt(rows[i].arg, 1, &path, &params), PATH_OK);
+			if ((r = relay_check(OPT(c), outside, &path)) != rows[i].want)
+				fail_msg("config %zu row %zu \"%s\": %d, want %d", k, i, rows[i].arg, r, rows[i].want);
+		}
+		config_unref(c);
 	}
 }
 
@@ -358,6 +412,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rcpt_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_by_hand, setup, teardown),
+		cmocka_unit_test(test_idn_local_domains),
 		cmocka_unit_test(test_defaults_relay_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

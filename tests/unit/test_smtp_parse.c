@@ -361,6 +361,58 @@ static void test_path_rows(void **state)
 #undef rows
 }
 
+/* ---- the domain in A-labels (IDNA2008): what DNS and the relay check use ---- */
+
+#define RU "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80" /* пример */
+
+static const struct {
+	const char *in;
+	int rcpt;
+	enum path_err err;
+	const char *domain, *ascii_domain;
+} idna_rows[] = {
+	{ "FROM:<a@example.com>", MAIL, PATH_OK, "example.com", "example.com" },
+	{ "FROM:<a@Example.COM>", MAIL, PATH_OK, "example.com", "example.com" },
+	{ "FROM:<\xd0\xbe\xd1\x82@" RU ".test>", MAIL, PATH_OK, RU ".test", "xn--e1afmkfd.test" },
+	{ "TO:<a@\xd0\x9f\xd0\xa0\xd0\x98\xd0\x9c\xd0\x95\xd0\xa0.Test>", RCPT, PATH_OK,
+	  "\xd0\x9f\xd0\xa0\xd0\x98\xd0\x9c\xd0\x95\xd0\xa0.test", "xn--e1afmkfd.test" },
+	{ "TO:<a@XN--E1AFMKFD.test>", RCPT, PATH_OK, "xn--e1afmkfd.test", "xn--e1afmkfd.test" },
+	{ "FROM:<a@stra\xc3\x9f" "e.de>", MAIL, PATH_OK, "stra\xc3\x9f" "e.de", "xn--strae-oqa.de" },
+	/* a recipient domain IDNA2003 (UTS #46 transitional) reads as another name */
+	{ "TO:<a@stra\xc3\x9f" "e.de>", RCPT, PATH_ERR_IDNA, "", "" },
+	{ "TO:<a@xn--strae-oqa.de>", RCPT, PATH_OK, "xn--strae-oqa.de", "xn--strae-oqa.de" },
+	{ "TO:<a@[192.0.2.1]>", RCPT, PATH_OK, "[192.0.2.1]", "[192.0.2.1]" },
+	{ "TO:<Postmaster>", RCPT, PATH_OK, "", "" },
+	{ "FROM:<>", MAIL, PATH_OK, "", "" },
+	/* IDNA2008 refuses them: a snowman, a broken A-label, mixed directions */
+	{ "FROM:<a@\xe2\x98\x83.test>", MAIL, PATH_ERR_IDNA, "", "" },
+	{ "TO:<a@xn--zz.test>", RCPT, PATH_ERR_IDNA, "", "" },
+	{ "TO:<a@xn--n3h.test>", RCPT, PATH_ERR_IDNA, "", "" },
+	{ "TO:<a@a\xd9\x85\xd8\xab\xd8\xa7\xd9\x84.test>", RCPT, PATH_ERR_IDNA, "", "" },
+	/* a U-label of 66 octets as written is no syntax error: its A-label has 51 */
+	{ "TO:<a@\xd0\xb0\xd0\xb1\xd0\xb2\xd0\xb3\xd0\xb4\xd0\xb5\xd0\xb6\xd0\xb7\xd0\xb8\xd0\xb9\xd0\xba"
+	  "\xd0\xbb\xd0\xbc\xd0\xbd\xd0\xbe\xd0\xbf\xd1\x80\xd1\x81\xd1\x82\xd1\x83\xd1\x84\xd1\x85\xd1\x86"
+	  "\xd1\x87\xd1\x88\xd1\x89\xd1\x8a\xd1\x8b\xd1\x8c\xd1\x8d\xd1\x8e\xd1\x8f\xd0\xb0.test>", RCPT, PATH_OK,
+	  "\xd0\xb0\xd0\xb1\xd0\xb2\xd0\xb3\xd0\xb4\xd0\xb5\xd0\xb6\xd0\xb7\xd0\xb8\xd0\xb9\xd0\xba"
+	  "\xd0\xbb\xd0\xbc\xd0\xbd\xd0\xbe\xd0\xbf\xd1\x80\xd1\x81\xd1\x82\xd1\x83\xd1\x84\xd1\x85\xd1\x86"
+	  "\xd1\x87\xd1\x88\xd1\x89\xd1\x8a\xd1\x8b\xd1\x8c\xd1\x8d\xd1\x8e\xd1\x8f\xd0\xb0.test",
+	  "xn--80aacefghijklmnopqrstuvwxyz0a1a2a3a4a5a6a7a.test" }, /* as Python encodes it */
+};
+
+static void test_path_idna(void **state)
+{
+	for (size_t i = 0; i < sizeof idna_rows / sizeof idna_rows[0]; i++) {
+		struct smtp_path p;
+		struct smtp_params ps;
+		enum path_err err = smtp_parse_mail_rcpt(idna_rows[i].in, idna_rows[i].rcpt, &p, &ps);
+
+		if (err != idna_rows[i].err || strcmp(p.domain, idna_rows[i].domain) != 0 ||
+		    strcmp(p.ascii_domain, idna_rows[i].ascii_domain) != 0)
+			fail_msg("row %zu %s: err %d domain \"%s\" ascii \"%s\"", i, idna_rows[i].in, err, p.domain,
+			         p.ascii_domain);
+	}
+}
+
 /* ---- limits, built rather than spelled out ---- */
 
 /* "TO:<" pre + n times c + post ">" + tail */
@@ -556,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_cmd_every_verb),
 		cmocka_unit_test(test_cmd_long_line),
 		cmocka_unit_test(test_path_rows),
+		cmocka_unit_test(test_path_idna),
 		cmocka_unit_test(test_path_limits),
 		cmocka_unit_test(test_param_limits),
 		cmocka_unit_test(test_params_get),

@@ -55,7 +55,10 @@ static void test_recipients_lookup(void **state)
 {
 	char err[256];
 	const char *p = write_file("# comment\n\nBob@Example.TEST\ncarol@example.test   # sales\n"
-	                           "@catchall.example\n  dave@example.test  \n");
+	                           "@catchall.example\n  dave@example.test  \n"
+	                           /* internationalised: a U-label and an A-label entry */
+	                           "ivan@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.test\n"
+	                           "\xd0\xbe\xd0\xbb\xd1\x8f@XN--E1AFMKFD.test\n@\xd1\x80\xd1\x84.test\n");
 	struct strset *t = recipients_load(p, err, sizeof err);
 	static const struct { const char *local, *domain; int want; } rows[] = {
 		{ "bob", "example.test", 1 },
@@ -68,6 +71,11 @@ static void test_recipients_lookup(void **state)
 		{ "anyone", "catchall.example", 1 },
 		{ "bob", "other.example", 0 },
 		{ "", "example.test", 0 },
+		/* the check gets the domain in A-labels (smtp_path.ascii_domain) */
+		{ "ivan", "xn--e1afmkfd.test", 1 },
+		{ "\xd0\xbe\xd0\xbb\xd1\x8f", "xn--e1afmkfd.test", 1 },
+		{ "petr", "xn--e1afmkfd.test", 0 },
+		{ "anyone", "xn--p1ai.test", 1 },
 	};
 	size_t i;
 
@@ -86,6 +94,8 @@ static void test_recipients_errors(void **state)
 		{ "a@b@c\n", ":1: " },
 		{ "user@\n", ":1: " },
 		{ "user\n", ":1: " },
+		{ "user@\xe2\x98\x83.test\n", ":1: " },       /* IDNA2008 refuses it */
+		{ "user@xn--zz.test\n", ":1: " },
 	};
 	char err[512];
 	size_t i;
