@@ -199,6 +199,39 @@ static int is_dkim_signature(const char *f, size_t len)
 	return n == sizeof name - 1 && strncasecmp(f, name, n) == 0;
 }
 
+/* The value of tag name in DKIM-Signature field f, white space removed,
+ * into out (RFC 6376 3.2 tag-list; no checks: for the log only). */
+static void tag_value(const char *f, size_t len, const char *name, char *out, size_t size)
+{
+	const char *p = memchr(f, ':', len), *end = f + len;
+	size_t o = 0, n = strlen(name);
+
+	out[0] = '\0';
+	while (p && ++p < end) {
+		const char *semi = memchr(p, ';', (size_t)(end - p)), *stop = semi ? semi : end;
+
+		while (p < stop && strchr(" \t\r\n", *p))
+			p++;
+		if ((size_t)(stop - p) > n && memcmp(p, name, n) == 0 &&
+		    (p[n] == '=' || strchr(" \t\r\n", p[n]))) {
+			for (p = memchr(p, '=', (size_t)(stop - p)); p && ++p < stop && o + 1 < size;)
+				if (!strchr(" \t\r\n", *p))
+					out[o++] = (unsigned char)*p < 0x20 ? '?' : *p;
+			out[o] = '\0';
+			return;
+		}
+		p = semi;
+	}
+}
+
+static int has_8bit(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
 /* Hand one field to the library: folding kept, the last line end cut. */
 static int feed_field(struct dkim_check *c, const char *f, size_t len, int *nsig)
 {
@@ -215,6 +248,13 @@ static int feed_field(struct dkim_check *c, const char *f, size_t len, int *nsig
 		 * extra ones are not shown to the library at all. */
 		c->out.nextra++;
 		return 0;
+	}
+	if (is_dkim_signature(f, len) && has_8bit(f, len)) {
+		struct dkim_sig_result *r = &c->out.sig[*nsig - 1];
+
+		c->utf8_tags[*nsig - 1] = 1;
+		tag_value(f, len, "d", r->domain, sizeof r->domain);
+		tag_value(f, len, "s", r->selector, sizeof r->selector);
 	}
 	st = dkim_header(c->dkim, (u_char *)f, len);
 	/* SYNTAX: a malformed field (or signature, kept as such) */
@@ -370,6 +410,11 @@ static enum dkim_res classify(struct dkim_check *c, int i, const char *aborted, 
 		*why = aborted ? aborted : "not verified";
 		return aborted ? DKIM_RES_TEMPERROR : DKIM_RES_NEUTRAL;
 	default:
+		if (c->utf8_tags[i]) {
+			/* not the signer's fault: RFC 8616 allows it, the library cannot */
+			*why = "UTF-8 in d= or s= (RFC 8616): not supported";
+			return DKIM_RES_NEUTRAL;
+		}
 		/* the syntax of the signature or of the key record */
 		*why = dkim_sig_geterrorstr(err);
 		if (!*why)
@@ -385,9 +430,11 @@ static void judge(struct dkim_check *c, int i, const char *aborted)
 	const unsigned char *d = dkim_sig_getdomain(sig), *s = dkim_sig_getselector(sig);
 	const char *why;
 
-	copy_text(r->domain, sizeof r->domain, d ? d : dkim_sig_gettagvalue(sig, 0, (u_char *)"d"));
-	copy_text(r->selector, sizeof r->selector,
-	          s ? s : dkim_sig_gettagvalue(sig, 0, (u_char *)"s"));
+	if (!c->utf8_tags[i] || d || dkim_sig_gettagvalue(sig, 0, (u_char *)"d")) {
+		copy_text(r->domain, sizeof r->domain, d ? d : dkim_sig_gettagvalue(sig, 0, (u_char *)"d"));
+		copy_text(r->selector, sizeof r->selector,
+		          s ? s : dkim_sig_gettagvalue(sig, 0, (u_char *)"s"));
+	}
 	copy_text(r->algo, sizeof r->algo, dkim_sig_gettagvalue(sig, 0, (u_char *)"a"));
 	set_header_b(c, i);
 	r->res = classify(c, i, aborted, &why);

@@ -59,6 +59,11 @@ struct dkim_check {
 	DKIM_SIGINFO **sigs;   /* the library's list, from the prescreen callback */
 	int nsigs;
 	enum dkim_mark mark[DKIM_MAX_SIGS];
+	/* The signature's tags hold UTF-8 (RFC 8616 allows U-labels in d= and s=
+	 * of an SMTPUTF8 message): libopendkim 2.11 refuses any non-ASCII byte
+	 * in them, so such a signature cannot be verified; its d= and s= are
+	 * read here for the log and Authentication-Results. */
+	int utf8_tags[DKIM_MAX_SIGS];
 
 	struct dkim_key key[DKIM_MAX_SIGS];
 	int nkeys;

@@ -15,6 +15,7 @@
 
 #include "checks/dkim.h"
 #include "checks/dkim_check.h"
+#include "proxy/lib/idna.h"
 
 /* Keys */
 
@@ -26,6 +27,14 @@ struct dkim_key *dkim_key_find(struct dkim_check *c, const char *name)
 		if (strcmp(c->key[i].name, name) == 0)
 			return &c->key[i];
 	return NULL;
+}
+
+/* A key's name as DNS has it: lower case, no trailing dot, in A-labels (RFC
+ * 8616 5: a signature of an SMTPUTF8 message may name d= and s= in U-labels;
+ * the key is looked up under the A-labels). -1 if there is no such name. */
+static int key_name_norm(const char *raw, char *out, size_t size)
+{
+	return idna_to_ascii(raw, strlen(raw), out, size) == IDNA_OK ? 0 : -1;
 }
 
 /* "<s>._domainkey.<d>", normalised; -1 if there is no such name. */
@@ -41,7 +50,7 @@ int dkim_key_name(DKIM_SIGINFO *sig, char *out, size_t size)
 	n = snprintf(raw, sizeof raw, "%s._domainkey.%s", s, d);
 	if (n < 0 || (size_t)n >= sizeof raw)
 		return -1;
-	return dns_normalise(raw, out, size);
+	return key_name_norm(raw, out, size);
 }
 
 static void key_done(void *arg, const struct dns_result *r);
@@ -218,7 +227,7 @@ static int q_start(void *srv, int type, unsigned char *query, unsigned char *buf
 	char name[DKIM_KEYNAME_MAX];
 	struct dkim_key *k;
 
-	if (!c || type != ns_t_txt || dns_normalise((const char *)query, name, sizeof name) < 0)
+	if (!c || type != ns_t_txt || key_name_norm((const char *)query, name, sizeof name) < 0)
 		return DKIM_DNS_ERROR;
 	k = dkim_key_find(c, name);
 	if (!k || !k->done)
