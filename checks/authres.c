@@ -4,6 +4,8 @@
 #include <strings.h>
 
 #include "checks/authres.h"
+#include "proxy/lib/idna.h"
+#include "proxy/lib/text.h"
 
 #define AR_NAME "Authentication-Results"
 
@@ -27,23 +29,87 @@ static int is_token(const char *s)
 	return 1;
 }
 
-/* Printable ASCII only (space included): what comes from outside loses
- * control and 8-bit bytes before it reaches a header. */
-static void printable(const char *in, char *out, size_t size)
+/* What comes from outside loses control bytes before it reaches a header:
+ * printable ASCII (space included) is kept, and with utf8 (a message sent
+ * with SMTPUTF8, whose header may hold UTF-8: RFC 6532) well-formed UTF-8;
+ * any other byte is dropped. */
+static void header_text(const char *in, char *out, size_t size, int utf8)
 {
-	size_t o = 0;
+	const unsigned char *s = (const unsigned char *)in;
+	size_t n = strlen(in), o = 0, k;
 
-	for (; *in && o + 1 < size; in++)
-		if (*in >= ' ' && *in < 0x7f)
-			out[o++] = *in;
+	for (size_t i = 0; i < n; i += k) {
+		k = s[i] < 0x80 ? (s[i] >= ' ' && s[i] < 0x7f) : utf8 ? text_utf8_len(s + i, n - i) : 0;
+		if (k == 0 || (s[i] == 0xc2 && s[i + 1] < 0xa0)) { /* and C1 controls */
+			k = 1;
+			continue;
+		}
+		if (o + k >= size)
+			break;
+		memcpy(out + o, s + i, k);
+		o += k;
+	}
 	out[o] = '\0';
 }
 
-/* RFC 5322 atext, for a dot-atom local part. */
+static int has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* A domain for a header without UTF-8: an IDN in A-labels (RFC 8616). */
+static void ascii_domain(const char *in, char *out, size_t size)
+{
+	if (!has_8bit(in) || idna_to_ascii(in, strlen(in), out, size) != IDNA_OK)
+		header_text(in, out, size, 0);
+}
+
+/* An address for a header without UTF-8: its domain in A-labels; a UTF-8
+ * local part cannot be written, and RFC 8601's "@domain" form says what
+ * can. (Unreachable from a session: moat takes a UTF-8 address only with
+ * SMTPUTF8.) */
+static void ascii_address(const char *in, char *out, size_t size)
+{
+	const char *at = strrchr(in, '@');
+	size_t l;
+
+	if (!at || !has_8bit(in)) {
+		header_text(in, out, size, 0);
+		return;
+	}
+	l = (size_t)(at - in);
+	for (size_t i = 0; i < l; i++)
+		if ((unsigned char)in[i] >= 0x80 || (unsigned char)in[i] < ' ')
+			l = 0;
+	if (l + 2 > size)
+		l = 0;
+	memcpy(out, in, l);
+	out[l] = '@';
+	ascii_domain(at + 1, out + l + 1, size - l - 1);
+}
+
+/* RFC 5322 atext, for a dot-atom local part (RFC 6532: UTF-8 too). */
 static int is_atext(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
+	       (unsigned char)c >= 0x80 || (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
+}
+
+/* A domain of letters, digits, '-', '.' and UTF-8 (U-labels): RFC 8601's
+ * domain-name, unquoted. Values have been through header_text: their bytes
+ * over 0x7f are well-formed UTF-8, there only when the header may hold it. */
+static int is_plain_domain(const char *p)
+{
+	if (!*p)
+		return 0;
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '-' || *p == '.' || (unsigned char)*p >= 0x80))
+			return 0;
+	return 1;
 }
 
 /* "local@domain" with a dot-atom local part and a plain domain: RFC 8601
@@ -52,25 +118,32 @@ static int is_plain_address(const char *s)
 {
 	const char *at = strrchr(s, '@'), *p;
 
-	if (!at || at == s || !at[1])
+	if (!at || at == s)
 		return 0;
 	for (p = s; p < at; p++)
 		if (!is_atext(*p) && !(*p == '.' && p > s && p[-1] != '.' && p + 1 < at))
 			return 0;
-	for (p = at + 1; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '-' || *p == '.'))
-			return 0;
-	return 1;
+	return is_plain_domain(at + 1);
 }
 
-static void add_prop(char *buf, size_t size, int *n, const char *prop, const char *raw)
+enum prop_kind { PROP_TEXT, PROP_ADDRESS, PROP_DOMAIN };
+
+static void add_prop(struct authres *a, const char *prop, const char *raw, enum prop_kind kind)
 {
 	char v[320], q[660];
 	size_t i, o = 0;
+	char *buf = a->buf;
+	size_t size = a->size;
+	int *n = &a->n;
 
-	printable(raw, v, sizeof v);
-	if (is_token(v) || is_plain_address(v)) {
+	if (a->utf8 || kind == PROP_TEXT)
+		header_text(raw, v, sizeof v, a->utf8);
+	else if (kind == PROP_ADDRESS)
+		ascii_address(raw, v, sizeof v);
+	else
+		ascii_domain(raw, v, sizeof v);
+	if (is_token(v) || (kind == PROP_ADDRESS && (is_plain_address(v) || (v[0] == '@' && is_plain_domain(v + 1)))) ||
+	    (kind == PROP_DOMAIN && is_plain_domain(v))) {
 		AR_ADD(buf, size, *n, " %s=%s", prop, v);
 		return;
 	}
@@ -90,26 +163,29 @@ static void comment_text(const char *in, char *out, size_t size)
 {
 	size_t o = 0;
 
-	printable(in, out, size);
+	header_text(in, out, size, 0);
 	for (; out[o]; o++)
 		if (out[o] == '(' || out[o] == ')' || out[o] == '\\')
 			out[o] = ' ';
 }
 
-void authres_begin(struct authres *a, char *buf, size_t size, const char *authserv_id)
+void authres_begin(struct authres *a, char *buf, size_t size, const char *authserv_id, int utf8)
 {
 	a->buf = buf;
 	a->size = size;
 	a->n = 0;
 	a->any = 0;
+	a->utf8 = utf8;
 	AR_ADD(buf, size, a->n, AR_NAME ": %s", authserv_id);
 }
 
 void authres_spf(struct authres *a, const struct spf_outcome *spf)
 {
 	AR_ADD(a->buf, a->size, a->n, ";\r\n\tspf=%s", spf_res_name(spf->res));
-	add_prop(a->buf, a->size, &a->n, spf->helo_identity ? "smtp.helo" : "smtp.mailfrom",
-	         spf->helo_identity ? spf->domain : spf->identity);
+	if (spf->helo_identity)
+		add_prop(a, "smtp.helo", spf->domain, PROP_DOMAIN);
+	else
+		add_prop(a, "smtp.mailfrom", spf->identity, PROP_ADDRESS);
 	a->any = 1;
 }
 
@@ -127,9 +203,9 @@ void authres_dkim(struct authres *a, const struct dkim_outcome *dkim)
 			comment_text(s->reason, r, sizeof r);
 			AR_ADD(a->buf, a->size, a->n, " (%s)", r);
 		}
-		add_prop(a->buf, a->size, &a->n, "header.d", s->domain);
-		add_prop(a->buf, a->size, &a->n, "header.s", s->selector);
-		add_prop(a->buf, a->size, &a->n, "header.b", s->b);
+		add_prop(a, "header.d", s->domain, PROP_DOMAIN);
+		add_prop(a, "header.s", s->selector, PROP_DOMAIN);
+		add_prop(a, "header.b", s->b, PROP_TEXT);
 	}
 	a->any = 1;
 }
@@ -142,12 +218,12 @@ int authres_end(struct authres *a)
 	return a->n;
 }
 
-int authres_format(char *buf, size_t size, const char *authserv_id, const struct spf_outcome *spf,
+int authres_format(char *buf, size_t size, const char *authserv_id, int utf8, const struct spf_outcome *spf,
                    const struct dkim_outcome *dkim)
 {
 	struct authres a;
 
-	authres_begin(&a, buf, size, authserv_id);
+	authres_begin(&a, buf, size, authserv_id, utf8);
 	if (spf)
 		authres_spf(&a, spf);
 	if (dkim)

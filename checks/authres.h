@@ -9,21 +9,25 @@
 
 /* Our header field, built method by method: begin, each check's result
  * (the registry's rows call authres_spf, authres_dkim), end. Folded,
- * CRLF-terminated; "; none" when no method was added. */
+ * CRLF-terminated; "; none" when no method was added. utf8: the message
+ * came with SMTPUTF8, so its header may hold UTF-8 (RFC 6532): addresses
+ * and domains are written as the client and the signer wrote them (RFC
+ * 8616); without it, domains in A-labels, and only printable ASCII. */
 struct authres {
 	char *buf;
 	size_t size;
 	int n;     /* length so far; -1 once it did not fit */
 	int any;   /* a method was added */
+	int utf8;
 };
-void authres_begin(struct authres *a, char *buf, size_t size, const char *authserv_id);
+void authres_begin(struct authres *a, char *buf, size_t size, const char *authserv_id, int utf8);
 void authres_spf(struct authres *a, const struct spf_outcome *spf);
 void authres_dkim(struct authres *a, const struct dkim_outcome *dkim);
 /* Returns the length, or -1 if it did not fit. */
 int authres_end(struct authres *a);
 
 /* All in one: spf/dkim may be NULL (not run). */
-int authres_format(char *buf, size_t size, const char *authserv_id, const struct spf_outcome *spf,
+int authres_format(char *buf, size_t size, const char *authserv_id, int utf8, const struct spf_outcome *spf,
                    const struct dkim_outcome *dkim);
 
 /* Does a header field ("Name: value" with folding, CRLFs included) named

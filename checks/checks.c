@@ -437,13 +437,13 @@ void checks_log(const struct checks *c, struct jline *j)
 		rows[i]->log(c && c->slot[i].done ? c->slot[i].result : NULL, j);
 }
 
-int checks_authres(const struct checks *c, const char *authserv_id, char *buf, size_t size)
+int checks_authres(const struct checks *c, const char *authserv_id, int utf8, char *buf, size_t size)
 {
 	size_t n;
 	const struct check_def *const *rows = checks_registry(&n);
 	struct authres a;
 
-	authres_begin(&a, buf, size, authserv_id);
+	authres_begin(&a, buf, size, authserv_id, utf8);
 	for (size_t i = 0; i < n && i < CHECKS_MAX; i++)
 		if (rows[i]->authres && c && c->slot[i].done)
 			rows[i]->authres(c->slot[i].result, &a);

@@ -111,8 +111,9 @@ int checks_in_txn(const struct checks *c);
 /* Every check's fields, for a decision line. */
 void checks_log(const struct checks *c, struct jline *j);
 /* Our Authentication-Results field for the message, CRLF-ended, from every
- * check that has a method; its length, or -1 if it does not fit. */
-int checks_authres(const struct checks *c, const char *authserv_id, char *buf, size_t size);
+ * check that has a method; its length, or -1 if it does not fit. utf8: the
+ * message came with SMTPUTF8 (authres.h says what changes). */
+int checks_authres(const struct checks *c, const char *authserv_id, int utf8, char *buf, size_t size);
 /* What the checks of a stage found, in a few words ("sender-check pass,
  * spf pass (...)"), for moat check; a check that did not run says so. */
 void checks_describe(const struct checks *c, enum rule_stage stage, char *buf, size_t size);

@@ -61,7 +61,7 @@ static int message_head(struct session *s, char *buf, size_t size)
 		.date = date,
 	};
 
-	if (checks_authres(s->chk, s->cfg->hostname, ar, sizeof ar) > 0)
+	if (checks_authres(s->chk, s->cfg->hostname, s->tx->utf8, ar, sizeof ar) > 0)
 		h.authres = ar;
 	msghead_date(date, sizeof date, (long long)time(NULL));
 	return msghead_format(buf, size, &h);

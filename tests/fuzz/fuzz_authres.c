@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(dk.sig[0].domain, spf.identity, strnlen(spf.identity, sizeof dk.sig[0].domain - 1));
 	memcpy(dk.sig[0].reason, spf.identity, strnlen(spf.identity, sizeof dk.sig[0].reason - 1));
 	snprintf(id, sizeof id, "mx.example");
-	if (authres_format(buf, sizeof buf, id, &spf, &dk) > 0 &&
+	if (authres_format(buf, sizeof buf, id, size & 1, &spf, &dk) > 0 &&
 	    authres_claims(buf, strlen(buf), id) != 1)
 		abort();
 	return 0;

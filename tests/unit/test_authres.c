@@ -221,7 +221,7 @@ static void test_format(void **state)
 		make_spf(&spf, rows[i].spf_res, rows[i].helo, rows[i].identity, rows[i].spf_domain);
 		make_dkim(&dkim, rows[i].sigs, k, rows[i].nsigs);
 		memset(buf, 'Z', sizeof buf);
-		n = authres_format(buf, sizeof buf, "mx.example", rows[i].spf_run ? &spf : NULL,
+		n = authres_format(buf, sizeof buf, "mx.example", 0, rows[i].spf_run ? &spf : NULL,
 		                   rows[i].dkim_run ? &dkim : NULL);
 		if (n < 0 || strcmp(buf, rows[i].want) != 0)
 			fail_msg("row %zu (%s): got %d\n[%s]\nwant\n[%s]", i, rows[i].what, n,
@@ -229,6 +229,68 @@ static void test_format(void **state)
 		assert_int_equal(n, (int)strlen(rows[i].want));
 		assert_int_equal(buf[n + 1], 'Z');
 		assert_true(top_level_semicolons(buf) >= 0);
+	}
+}
+
+/* Internationalised mail (RFC 8616, RFC 6532): with SMTPUTF8 the field may
+ * hold UTF-8, and addresses and domains are written as the client and the
+ * signer wrote them; without it, domains in A-labels and ASCII only. */
+#define SENDER_RU "\xd0\xbe\xd1\x82\xd0\xbf\xd1\x80\xd0\xb0\xd0\xb2\xd0\xb8\xd1\x82\xd0\xb5\xd0\xbb\xd1\x8c" /* отправитель */
+#define DOMAIN_RU "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.test"                                   /* пример.test */
+
+static void test_format_utf8(void **state)
+{
+	static const struct {
+		const char *what;
+		int utf8;
+		const char *identity; /* spf smtp.mailfrom; NULL: not run */
+		const char *d, *s;    /* one dkim signature; NULL: not run */
+		const char *want;     /* after the authserv-id */
+	} rows[] = {
+		{ "UTF-8 address, SMTPUTF8", 1, SENDER_RU "@" DOMAIN_RU, NULL, NULL,
+		  ";\r\n\tspf=pass smtp.mailfrom=" SENDER_RU "@" DOMAIN_RU "\r\n" },
+		{ "ASCII local part, U-label domain, SMTPUTF8", 1, "ivan@" DOMAIN_RU, NULL, NULL,
+		  ";\r\n\tspf=pass smtp.mailfrom=ivan@" DOMAIN_RU "\r\n" },
+		{ "A-label domain, SMTPUTF8", 1, "ivan@xn--e1afmkfd.test", NULL, NULL,
+		  ";\r\n\tspf=pass smtp.mailfrom=ivan@xn--e1afmkfd.test\r\n" },
+		{ "quoted UTF-8 local part with a space", 1, "\"" SENDER_RU " x\"@" DOMAIN_RU, NULL, NULL,
+		  ";\r\n\tspf=pass smtp.mailfrom=\"\\\"" SENDER_RU " x\\\"@" DOMAIN_RU "\"\r\n" },
+		{ "invalid UTF-8 and C1 controls dropped", 1, "a\xff\xc3\xc2\x85" "b@" DOMAIN_RU, NULL, NULL,
+		  ";\r\n\tspf=pass smtp.mailfrom=ab@" DOMAIN_RU "\r\n" },
+		/* without SMTPUTF8 (not from a session: moat refuses a UTF-8 address then) */
+		{ "U-label domain, no SMTPUTF8", 0, "ivan@" DOMAIN_RU, NULL, NULL,
+		  ";\r\n\tspf=pass smtp.mailfrom=ivan@xn--e1afmkfd.test\r\n" },
+		{ "UTF-8 local part, no SMTPUTF8: @domain", 0, SENDER_RU "@" DOMAIN_RU, NULL, NULL,
+		  ";\r\n\tspf=pass smtp.mailfrom=@xn--e1afmkfd.test\r\n" },
+		{ "invalid IDN, no SMTPUTF8: printable only", 0, "ivan@\xe2\x98\x83.test", NULL, NULL,
+		  ";\r\n\tspf=pass smtp.mailfrom=ivan@.test\r\n" },
+		/* DKIM d= and s= in U-labels (RFC 8616 5) */
+		{ "U-label d=, SMTPUTF8", 1, NULL, DOMAIN_RU, "sel", ";\r\n\tdkim=pass header.d=" DOMAIN_RU
+		  " header.s=sel header.b=bbbbbbbb\r\n" },
+		{ "U-label d=, no SMTPUTF8", 0, NULL, DOMAIN_RU, "sel",
+		  ";\r\n\tdkim=pass header.d=xn--e1afmkfd.test header.s=sel header.b=bbbbbbbb\r\n" },
+		{ "U-label s=, no SMTPUTF8", 0, NULL, "example.com", "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87",
+		  ";\r\n\tdkim=pass header.d=example.com header.s=xn--j1ac0b1a header.b=bbbbbbbb\r\n" },
+		{ "d= with ';' and UTF-8, SMTPUTF8", 1, NULL, DOMAIN_RU ";dkim=pass", "s",
+		  ";\r\n\tdkim=pass header.d=\"" DOMAIN_RU ";dkim=pass\" header.s=s header.b=bbbbbbbb\r\n" },
+	};
+
+	for (size_t i = 0; i < NROWS(rows); i++) {
+		struct spf_outcome spf;
+		struct dkim_outcome dkim;
+		struct sig sg = { DKIM_RES_PASS, rows[i].d, rows[i].s, "bbbbbbbb", "" };
+		char buf[2048], want[1024];
+		int n;
+
+		make_spf(&spf, SPF_RES_PASS, 0, rows[i].identity, "xn--e1afmkfd.test");
+		make_dkim(&dkim, &sg, 1, 1);
+		n = authres_format(buf, sizeof buf, "mx.example", rows[i].utf8, rows[i].identity ? &spf : NULL,
+		                   rows[i].d ? &dkim : NULL);
+		snprintf(want, sizeof want, AR "%s", rows[i].want);
+		if (n < 0 || strcmp(buf, want) != 0)
+			fail_msg("row %zu (%s): got\n[%s]\nwant\n[%s]", i, rows[i].what, n < 0 ? "" : buf, want);
+		if (!rows[i].utf8)
+			assert_true(top_level_semicolons(buf) == 1); /* printable ASCII only */
 	}
 }
 
@@ -265,7 +327,7 @@ static void test_format_injection(void **state)
 
 		make_spf(&spf, SPF_RES_FAIL, 0, rows[i].identity, "evil.example");
 		make_dkim(&dkim, &sg, 1, 1);
-		n = authres_format(buf, sizeof buf, "mx.example", rows[i].identity ? &spf : NULL,
+		n = authres_format(buf, sizeof buf, "mx.example", 0, rows[i].identity ? &spf : NULL,
 		                   rows[i].d ? &dkim : NULL);
 		assert_true(n > 0);
 		semis = top_level_semicolons(buf);
@@ -300,7 +362,7 @@ static void test_format_reason_comment(void **state)
 		char buf[1024];
 
 		make_dkim(&dkim, &sg, 1, 1);
-		assert_true(authres_format(buf, sizeof buf, "mx.example", NULL, &dkim) > 0);
+		assert_true(authres_format(buf, sizeof buf, "mx.example", 0, NULL, &dkim) > 0);
 		assert_true(top_level_semicolons(buf) == 1);
 		if (!strstr(buf, rows[i].want)) {
 			print_error("row %zu: '%s' not in\n%s", i, rows[i].want, buf);
@@ -332,7 +394,7 @@ static void test_format_overflow(void **state)
 		int len;
 
 		make_dkim(&dkim, sigs, cases[c].nsigs, cases[c].nsigs);
-		len = authres_format(full, sizeof full, "mx.example", cases[c].spf ? &spf : NULL,
+		len = authres_format(full, sizeof full, "mx.example", 0, cases[c].spf ? &spf : NULL,
 		                     cases[c].dkim ? &dkim : NULL);
 		assert_true(len > 0);
 		assert_int_equal((size_t)len, strlen(full));
@@ -343,7 +405,7 @@ static void test_format_overflow(void **state)
 
 			assert_non_null(mem);
 			memset(mem, 0x5a, size + 16);
-			n = authres_format(mem, size, "mx.example", cases[c].spf ? &spf : NULL,
+			n = authres_format(mem, size, "mx.example", 0, cases[c].spf ? &spf : NULL,
 			                   cases[c].dkim ? &dkim : NULL);
 			if (size <= (size_t)len) {
 				if (n != -1)
@@ -544,6 +606,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_format_injection),
+		cmocka_unit_test(test_format_utf8),
 		cmocka_unit_test(test_format_reason_comment),
 		cmocka_unit_test(test_format_overflow),
 		cmocka_unit_test(test_claims),
