@@ -261,7 +261,7 @@ class Moat:
         if cfg is not None:
             self.config = dict(cfg)
         tmp = self.conf_path + ".tmp"
-        with open(tmp, "w") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(render_config(self.config))
         os.rename(tmp, self.conf_path)
 
