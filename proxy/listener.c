@@ -15,19 +15,18 @@
 #include "proxy/listener.h"
 #include "proxy/lib/log.h"
 #include "proxy/lib/replies.h"
+#include "proxy/refused.h"
 #include "proxy/session.h"
 
-/* Over the limit: one best-effort 421 without a session, then close. The
- * socket is non-blocking; a reply that does not fit is simply lost. */
+/* Over the limit: a 421 without a session; the connection lingers for the
+ * commands the client may already have sent (refused.c). */
 static void refuse(struct server *srv, int fd, const struct sockaddr *sa)
 {
 	char buf[512], ip[64];
 	struct decision d = {.stage = STAGE_CONNECT, .reason = "too many connections", .client_ip = ip};
 	int n = reply_format(buf, sizeof buf, R_TOO_MANY_CONN, srv->cfg->hostname, NULL);
 
-	if (send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		(void)0;
-	close(fd);
+	refused_linger_fd(srv, fd, buf, (size_t)n, srv->cfg->command_timeout);
 	sockaddr_ntop(sa, ip, sizeof ip);
 	decision_set_reply(&d, R_TOO_MANY_CONN);
 	decision_log(&d, NULL, NULL);

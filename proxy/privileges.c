@@ -13,12 +13,13 @@
 #include "proxy/privileges.h"
 
 /* Each session may hold two descriptors (client, backend), plus spill
- * files: raise the soft limit to what max_connections needs, up to the
- * hard limit, and say so when even that is short. */
+ * files and the refused connections that linger: raise the soft limit to
+ * what max_connections needs, up to the hard limit, and say so when even
+ * that is short. */
 void raise_fd_limit(const struct config *c)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)c->max_connections * 2 + MOAT_FD_RESERVE;
+	rlim_t want = (rlim_t)c->max_connections * 2 + MOAT_REFUSED_LINGER_MAX + MOAT_FD_RESERVE;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
 		return;

@@ -19,6 +19,7 @@
 #include "proxy/config.h"
 #include "proxy/lib/log.h"
 #include "proxy/listener.h"
+#include "proxy/refused.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/version.h"
@@ -221,6 +222,7 @@ int server_run(struct server *srv, const int *fds)
 	event_base_dispatch(srv->base);
 	while (srv->sessions)
 		session_abort(srv->sessions);
+	refused_close_all(srv);
 	backend_pool_free(srv->backends);
 	dkim_verifier_free(srv->dkim);
 	spf_cache_free(srv->spf_cache);

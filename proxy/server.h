@@ -13,6 +13,7 @@ struct dns;
 struct dkim_verifier;
 struct spf_cache;
 struct backend_pool;
+struct refused;
 
 struct server {
 	struct event_base *base;
@@ -23,6 +24,9 @@ struct server {
 	int nsessions;                /* open client connections */
 	struct conntable *conns;      /* open connections, in all and per address: shared by the workers */
 	struct session *sessions;     /* all open sessions */
+	struct refused *refused;      /* refused connections lingering (refused.c), not sessions */
+	int nrefused;
+	int refused_full_logged;      /* the cap was reached and said so */
 	int stopping;                 /* SIGTERM received */
 	struct event *grace;          /* shutdown grace timer */
 	struct event *accept_pause;   /* out of descriptors: re-enables the listeners */

@@ -22,6 +22,7 @@
 #include "proxy/lib/linereader.h"
 #include "proxy/lib/log.h"
 #include "proxy/proxyproto.h"
+#include "proxy/refused.h"
 #include "proxy/lib/replies.h"
 #include "rules/rules.h"
 #include "proxy/server.h"
@@ -121,6 +122,25 @@ static void session_close(struct session *s)
 	bev_push(s->bev);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		event_add(s->reaper, &now);
+}
+
+/* A refusal at connect is queued: the client lingers in refused.c (its
+ * commands answered 503 until QUIT), so that commands it already sent meet
+ * no reset; the session ends here and no longer counts against the limits.
+ * Past the cap of lingering connections, an ordinary close. */
+static void session_linger(struct session *s)
+{
+	struct timeval now = {0, 0};
+
+	if (s->state == S_CLOSING)
+		return;
+	if (refused_linger(s->srv, s->bev, s->cfg->command_timeout) < 0) {
+		session_close(s);
+		return;
+	}
+	s->bev = NULL; /* refused.c's now, maybe freed already */
+	s->state = S_CLOSING;
+	event_add(s->reaper, &now);
 }
 
 static void close_with(struct session *s, enum reply_id id)
@@ -618,7 +638,7 @@ static void greet_done(evutil_socket_t fd, short what, void *arg)
 static void pregreet(struct session *s)
 {
 	session_refuse(s, STAGE_CONNECT, R_PREGREET, "client talked before the greeting (pregreet)", NULL);
-	session_close(s);
+	session_linger(s);
 }
 
 /* The connect rules have spoken: refuse, or send the banner (after
@@ -631,7 +651,7 @@ static void connect_verdict(void *arg, const struct verdict *v)
 	session_busy(s, 0);
 	if (v->code && !s->cfg->delay_reject) {
 		session_verdict(s, STAGE_CONNECT, v, NULL);
-		session_close(s);
+		session_linger(s);
 		return;
 	}
 	if (v->code && (s->early_v = malloc(sizeof *s->early_v)))
@@ -665,7 +685,7 @@ static void greet(struct session *s)
 			               NULL);
 		else /* fail closed: see conntable.c */
 			session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN, "connection table full", NULL);
-		session_close(s);
+		session_linger(s);
 		return;
 	}
 	config_check_options(s->cfg, &opt);
@@ -744,6 +764,8 @@ static void session_process(struct session *s)
 		}
 	}
 	s->processing = 0;
+	if (!s->bev) /* handed to refused.c */
+		return;
 	bev_push(s->bev);
 	/* Waiting for a command: its deadline runs from now (unless it already does). */
 	if (!s->busy && s->state == S_CMD && !evtimer_pending(s->deadline, NULL))

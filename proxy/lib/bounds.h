@@ -54,6 +54,15 @@
 #define MOAT_WORKER_FAST_DEATHS 5 /* fast deaths in a row that stop moat (a crash loop) */
 #define MOAT_FD_RESERVE 256       /* descriptors beyond 2 per connection: listeners, DNS, log, spill files */
 #define MOAT_ACCEPT_PAUSE_MS 100  /* out of descriptors: accepting pauses this long */
+/* A connection refused at connect (a connect rule, pregreet, too many
+ * connections) lingers for the commands the client sent (503, QUIT 221;
+ * proxy/refused.h): at most this many seconds (command_timeout if shorter),
+ * bytes and commands, and this many connections per worker (beyond, a
+ * refusal closes at once). */
+#define MOAT_REFUSED_LINGER_SECS 10
+#define MOAT_REFUSED_INPUT_MAX 8192
+#define MOAT_REFUSED_CMDS_MAX 20
+#define MOAT_REFUSED_LINGER_MAX 256
 /* Seconds SIGTERM waits for transactions in flight. */
 #define MOAT_SHUTDOWN_GRACE 30
 /* Seconds a session may wait for its next command once SIGTERM came: a

@@ -52,6 +52,8 @@ const struct reply replies[R_COUNT] = {
 	[R_RELAY_DENIED]    = {554, "5.7.1", "<%s>: Relay access denied"},
 	[R_RELAY_ROUTING]   = {553, "5.7.1", "<%s>: source routing and %%/! addressing are not allowed"},
 	[R_FORGED_AUTHRES]  = {550, "5.7.1", "Message has too many Authentication-Results fields claiming %h"},
+	/* RFC 5321 3.1: after a 554 greeting, every command but QUIT */
+	[R_REFUSED_CMD]     = {503, "5.5.1", "Error: this connection was refused, send QUIT"},
 };
 
 /* Append at most the room left, keeping 3 bytes for CRLF and NUL. */

@@ -30,6 +30,7 @@ def test_max_connections(moat_factory, backend):
     extra = SMTPClient(m.port, read_banner=False)
     r = extra.reply()
     assert r.lines == ["421 4.7.0 %s Error: too many connections" % HOSTNAME]
+    assert extra.cmd("QUIT").code == 221  # the refused connection lingers for QUIT
     extra.wait_closed(5)
     extra.close()
     # the held sessions still work
@@ -52,6 +53,7 @@ def test_max_connections_per_ip(moat_factory, backend):
     extra = SMTPClient(m.port, read_banner=False)
     r = extra.reply()
     assert r.lines == ["421 4.7.0 %s Error: too many connections from your address" % HOSTNAME]
+    assert extra.cmd("QUIT").code == 221
     extra.wait_closed(5)
     extra.close()
     # another address is not affected

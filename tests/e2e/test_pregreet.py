@@ -18,6 +18,10 @@ def test_pregreet_refused(moat_factory, backend):
     reply = f.readline()
     assert reply.startswith(b"554 5.5.1"), reply
     assert time.monotonic() - t0 < 2.5, "refused at once, not after the pause"
+    # the connection waits for QUIT (test_refused_linger.py); its EHLO gets a 503
+    assert f.readline().startswith(b"503 5.5.1"), "the EHLO is answered"
+    s.sendall(b"QUIT\r\n")
+    assert f.readline().startswith(b"221 "), "QUIT is answered"
     assert f.readline() == b"", "and the connection is closed"
     d = m.wait_log(lambda l: l.get("event") == "decision" and l.get("stage") == "connect")
     assert d["code"] == 554 and "pregreet" in d["reason"]

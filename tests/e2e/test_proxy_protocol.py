@@ -155,6 +155,7 @@ def test_per_ip_limit_uses_proxy_address(moat_factory, backend):
     b.send(v2("203.0.113.7"))
     r = b.reply()
     assert r.lines == ["421 4.7.0 %s Error: too many connections from your address" % HOSTNAME]
+    assert b.cmd("QUIT").code == 221
     b.wait_closed(5)
     # other real addresses get in although every TCP connection comes from 127.0.0.1
     c = proxied(m, v1("198.51.100.9"))

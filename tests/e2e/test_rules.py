@@ -91,6 +91,7 @@ def test_connect_reject_by_cidr_names_rule(moat_factory, zdns, backend, tmp_path
     c.send(proxy_v1("203.0.113.9"))
     r = c.reply()
     assert r.code == 554 and "Your network is blocked" in r.text, r
+    assert c.cmd("QUIT").code == 221  # refused at connect, it waits for QUIT
     c.wait_closed()
     d = decision(m, "connect")
     assert d["action"] == "reject" and d["code"] == 554
