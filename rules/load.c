@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "proxy/lib/readfile.h"
@@ -129,6 +130,33 @@ int parser_file(struct parser *p, const char *path)
 	r = parse_named(p, path, text, len, &st);
 	free(text);
 	return r;
+}
+
+/* The rule sets compiled in, for include builtin:NAME; each is named by its
+ * source file in verdicts and the log. */
+static const struct {
+	const char *name, *file, *text;
+} builtins[] = {
+	{"default", "default.rules", rules_default_text},
+};
+
+int parser_builtin(struct parser *p, const char *name)
+{
+	char shown[SHOW_MAX + 4];
+	const char *want = name + strlen(RULES_BUILTIN_PREFIX);
+
+	for (size_t i = 0; i < NELEM(builtins); i++) {
+		/* an identity no file has (device 0), for the cycle check */
+		struct stat st = {.st_dev = 0, .st_ino = (ino_t)i + 1};
+
+		if (strcasecmp(want, builtins[i].name) != 0)
+			continue;
+		for (int k = 0; k < p->nreading; k++)
+			if (p->reading[k].dev == st.st_dev && p->reading[k].ino == st.st_ino)
+				return perr(p, "include cycle: %s is already being read", show(name, shown));
+		return parse_named(p, builtins[i].file, builtins[i].text, strlen(builtins[i].text), &st);
+	}
+	return perr(p, "unknown built-in rules \"%s\" (there is builtin:default)", show(name, shown));
 }
 
 /* ---- loading, life ---- */

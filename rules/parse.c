@@ -889,25 +889,30 @@ fail:
 	return -1;
 }
 
-/* include "path": relative to the including file */
+/* include "path": relative to the including file; include builtin:NAME: a
+ * rule set compiled in (a word, so no file can be taken for it) */
 static int parse_include(struct parser *p)
 {
 	char shown[SHOW_MAX + 4], full[RULES_PATH_MAX];
 	const struct token *t;
+	int builtin;
 
 	next(p);
 	t = next(p);
-	if (t->type != T_STRING || t->s[0] == '\0')
-		return perr(p, "include needs a \"quoted path\"");
+	builtin = t->type == T_WORD && strncasecmp(t->s, RULES_BUILTIN_PREFIX, strlen(RULES_BUILTIN_PREFIX)) == 0;
+	if (!builtin && (t->type != T_STRING || t->s[0] == '\0'))
+		return perr(p, "include needs a \"quoted path\" or builtin:default");
 	if (peek(p)->type != T_END)
-		return perr(p, "unexpected \"%s\" after the include path", show(peek(p)->s, shown));
-	if (resolve(p, t->s, full) < 0)
+		return perr(p, "unexpected \"%s\" after the include %s", show(peek(p)->s, shown),
+		            builtin ? "name" : "path");
+	if (!builtin && resolve(p, t->s, full) < 0)
 		return -1;
 	if (p->depth > RULES_INCLUDE_DEPTH) /* the top file is depth 1 */
 		return perr(p, "includes nested too deep (max %d)", RULES_INCLUDE_DEPTH);
 	if (++p->nincludes > RULES_INCLUDES_MAX)
 		return perr(p, "too many includes (max %d)", RULES_INCLUDES_MAX);
-	return parser_file(p, full); /* p->text and p->tok are reused from here on */
+	/* p->text and p->tok are reused from here on */
+	return builtin ? parser_builtin(p, t->s) : parser_file(p, full);
 }
 
 int parse_logical(struct parser *p)

@@ -59,5 +59,8 @@ int parse_logical(struct parser *p);
 void rule_free(struct rule *r);
 /* load.c: an included file (p->file is the includer) or the top file. */
 int parser_file(struct parser *p, const char *path);
+/* load.c: "builtin:NAME", a rule set compiled into moat, included. */
+#define RULES_BUILTIN_PREFIX "builtin:"
+int parser_builtin(struct parser *p, const char *name);
 
 #endif

@@ -340,9 +340,9 @@ static const struct { const char *text, *want; } error_rows[] = {
 	{ "reject tls \"550 5.7.1 %{client\"", "t.rules:1: reply: \"%{\" without \"}\"" },
 	{ "reject tls \"550 5.7.1 a\tb\"", "t.rules:1: reply has a control character" },
 	/* include lines */
-	{ "include", "t.rules:1: include needs a \"quoted path\"" },
-	{ "include x.rules", "t.rules:1: include needs a \"quoted path\"" },
-	{ "include \"\"", "t.rules:1: include needs a \"quoted path\"" },
+	{ "include", "t.rules:1: include needs a \"quoted path\" or builtin:default" },
+	{ "include x.rules", "t.rules:1: include needs a \"quoted path\" or builtin:default" },
+	{ "include \"\"", "t.rules:1: include needs a \"quoted path\" or builtin:default" },
 	{ "include \"a\" b", "t.rules:1: unexpected \"b\" after the include path" },
 	{ "log tls\n\ninclude \"/nonexistent/x.rules\"",
 	  "t.rules:3: include \"/nonexistent/x.rules\": cannot open: No such file or directory" },
@@ -588,6 +588,34 @@ static void test_include(void **state)
 	put("sub/empty.rules", "# nothing\n");
 	expect_file_error("many.rules", "{D}/many.rules:1001: too many includes (max 1000)");
 
+	/* include builtin:default: the compiled-in policy, named default.rules */
+	{
+		struct ruleset *def = ruleset_load_default(checks_vocab(), err, sizeof err);
+		struct rule_info a;
+
+		assert_non_null(def);
+		put("ext.rules", "log tls\ninclude builtin:default\ninclude BUILTIN:Default\n");
+		rs = load_file("ext.rules", err, sizeof err);
+		if (!rs)
+			fail_msg("%s", err);
+		assert_int_equal(ruleset_count(rs), 1 + 2 * ruleset_count(def));
+		for (size_t i = 0; i < 2 * ruleset_count(def); i++) {
+			ruleset_rule(def, i % ruleset_count(def), &a);
+			ruleset_rule(rs, i + 1, &ri);
+			assert_string_equal(ri.file, "default.rules");
+			assert_int_equal(ri.line, a.line);
+			assert_string_equal(ri.what, a.what);
+		}
+		ruleset_unref(rs);
+		ruleset_unref(def);
+	}
+	put("ext.rules", "log tls\ninclude builtin:strict\n");
+	expect_file_error("ext.rules", "{D}/ext.rules:2: unknown built-in rules \"builtin:strict\" (there is builtin:default)");
+	put("ext.rules", "include builtin:default x\n");
+	expect_file_error("ext.rules", "{D}/ext.rules:1: unexpected \"x\" after the include name");
+	put("ext.rules", "include default\n");
+	expect_file_error("ext.rules", "{D}/ext.rules:1: include needs a \"quoted path\" or builtin:default");
+
 	/* the top file */
 	assert_null(ruleset_load("/nonexistent/moat.rules", checks_vocab(), err, sizeof err));
 	assert_string_equal(err, "/nonexistent/moat.rules: cannot open: No such file or directory");
@@ -690,7 +718,7 @@ static void test_shipped(void **state)
 		assert_int_equal(b.monitor, a.action == ACTION_REJECT || a.action == ACTION_TEMPFAIL);
 	}
 
-	/* strict.rules: the default, then more */
+	/* strict.rules: the default (included by name), then more */
 	strict = ruleset_load("rules/strict.rules", checks_vocab(), err, sizeof err);
 	if (!strict)
 		fail_msg("%s", err);
@@ -698,6 +726,7 @@ static void test_shipped(void **state)
 	for (size_t i = 0; i < ruleset_count(def); i++) {
 		ruleset_rule(def, i, &a);
 		ruleset_rule(strict, i, &b);
+		assert_string_equal(b.file, "default.rules");
 		assert_string_equal(a.what, b.what);
 		assert_int_equal(a.line, b.line);
 	}
