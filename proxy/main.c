@@ -22,6 +22,7 @@
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
 #include "proxy/listener.h"
+#include "proxy/preflight.h"
 #include "proxy/privileges.h"
 #include "proxy/server.h"
 #include "proxy/version.h"
@@ -38,7 +39,8 @@ static void usage(FILE *f)
 	           "       moat check [-c config] --client IP [--helo NAME] --from ADDR --rcpt ADDR\n"
 	           "                  [--message FILE] [--json]\n"
 	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-	           "  -t       check the configuration, the rules and their lists, and exit\n"
+	           "  -t       check the configuration, the rules and their lists, and what a start\n"
+	           "           needs (spool_dir, the log, those files, as the run user), and exit\n"
 	           "  -V       print the version\n"
 	           "  check    explain what moat decides for one transaction (see moat(8))\n");
 }
@@ -108,9 +110,23 @@ int main(int argc, char **argv)
 		}
 		return 1;
 	}
+	/* What a start needs, as the user it runs as (and before a log file is
+	 * made: then it is that user's). */
+	if (preflight_syslog(srv.cfg, err, sizeof err) < 0 ||
+	    preflight_as_run_user(srv.cfg, path, !test_only, err, sizeof err) < 0) {
+		if (test_only)
+			fprintf(stderr, "%s: %s\n", path, err);
+		else
+			log_error("startup", "%s: %s", path, err);
+		config_unref(srv.cfg);
+		return 1;
+	}
 	if (test_only) {
 		char desc[256];
 
+		if (geteuid() != 0 && srv.cfg->user[0])
+			printf("%s: (not root: files checked as uid %d, not as user %s)\n", path, (int)geteuid(),
+			       srv.cfg->user);
 		ruleset_describe(srv.cfg->ruleset, desc, sizeof desc);
 		printf("%s: configuration OK\n%s: %s%s\n", path,
 		       srv.cfg->rules[0] ? srv.cfg->rules : "built-in default.rules", desc,

@@ -1,15 +1,19 @@
 /* privileges.c - what a daemon started as root does before it serves:
  * enough descriptors, then a user of its own (and a chroot) */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proxy/config.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
+#include "proxy/preflight.h"
 #include "proxy/privileges.h"
 
 /* Each session may hold two descriptors (client, backend), plus spill
@@ -30,11 +34,35 @@ void raise_fd_limit(const struct config *c)
 		         (unsigned long long)rl.rlim_cur);
 }
 
+/* chroot (if set) and become pw: its uid and gid, no supplementary groups;
+ * root must be gone for good. 0, or -1 with err. */
+static int become(const struct config *c, const struct passwd *pw, char *err, size_t errsize)
+{
+	if (pw->pw_uid == 0) {
+		snprintf(err, errsize, "user %s is root", c->user);
+		return -1;
+	}
+	if (c->chroot[0] && (chdir(c->chroot) < 0 || chroot(c->chroot) < 0 || chdir("/") < 0)) {
+		snprintf(err, errsize, "chroot %s: %s", c->chroot, strerror(errno));
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		snprintf(err, errsize, "cannot become %s: %s", c->user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) { /* must be impossible now */
+		snprintf(err, errsize, "could regain root after dropping to %s", c->user);
+		return -1;
+	}
+	return 0;
+}
+
 /* Started as root: after binding, become cfg->user (and chroot), or stay
  * root only when run_as_root says so. 0, or -1 after logging why. */
 int drop_privileges(const struct config *c)
 {
 	struct passwd *pw;
+	char err[2048];
 
 	if (geteuid() != 0)
 		return 0;
@@ -51,20 +79,8 @@ int drop_privileges(const struct config *c)
 		log_error("privileges", "user %s does not exist", c->user);
 		return -1;
 	}
-	if (pw->pw_uid == 0) {
-		log_error("privileges", "user %s is root", c->user);
-		return -1;
-	}
-	if (c->chroot[0] && (chdir(c->chroot) < 0 || chroot(c->chroot) < 0 || chdir("/") < 0)) {
-		log_error("privileges", "chroot %s: %s", c->chroot, strerror(errno));
-		return -1;
-	}
-	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		log_error("privileges", "cannot become %s: %s", c->user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) { /* must be impossible now */
-		log_error("privileges", "could regain root after dropping to %s", c->user);
+	if (become(c, pw, err, sizeof err) < 0) {
+		log_error("privileges", "%s", err);
 		return -1;
 	}
 	log_info("privileges", "running as %s (uid %d)%s%s", c->user, (int)pw->pw_uid,
@@ -72,3 +88,61 @@ int drop_privileges(const struct config *c)
 	return 0;
 }
 
+/* preflight_files as this process, named by its user. */
+static int preflight_here(const struct config *c, const char *config_path, int create_log, char *err,
+                          size_t errsize)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	char who[64];
+
+	if (pw)
+		snprintf(who, sizeof who, "%s", pw->pw_name);
+	else
+		snprintf(who, sizeof who, "uid %d", (int)geteuid());
+	return preflight_files(c, config_path, who, create_log, err, errsize);
+}
+
+int preflight_as_run_user(const struct config *c, const char *config_path, int create_log, char *err,
+                          size_t errsize)
+{
+	char msg[2048] = "";
+	struct passwd *pw;
+	int fds[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (geteuid() != 0 || (!c->user[0] && c->run_as_root))
+		return preflight_here(c, config_path, create_log, err, errsize);
+	if (!c->user[0]) {
+		snprintf(err, errsize, "refusing to run as root: set user = (e.g. moat) or run_as_root = yes");
+		return -1;
+	}
+	if (!(pw = getpwnam(c->user))) {
+		snprintf(err, errsize, "user %s does not exist", c->user);
+		return -1;
+	}
+	/* A child drops privileges as a start does, and looks. */
+	if (pipe2(fds, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		snprintf(err, errsize, "cannot check files as user %s: %s", c->user, strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int r = become(c, pw, msg, sizeof msg) < 0 ||
+		        preflight_files(c, config_path, c->user, create_log, msg, sizeof msg) < 0;
+
+		if (r && write(fds[1], msg, strlen(msg)) < 0)
+			r = 2;
+		_exit(r);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], msg, sizeof msg - 1)) < 0 && errno == EINTR)
+		;
+	close(fds[0]);
+	msg[n > 0 ? n : 0] = '\0';
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	snprintf(err, errsize, "%s", msg[0] ? msg : "the check as the run user failed");
+	return -1;
+}

@@ -55,6 +55,23 @@ static int spill_open(const char *dir)
 	return fd;
 }
 
+int spool_dir_usable(const char *dir)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(dir, &st) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if ((fd = spill_open(dir)) < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 static int write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {

@@ -33,5 +33,9 @@ struct spool_range {
 int spool_move_skipping(struct spool *sp, struct evbuffer *out, const struct spool_range *skip,
                         int nskip);
 void spool_free(struct spool *sp);
+/* Can a message spill into dir (as this process is now)? Makes and drops an
+ * anonymous file there the way a message does. 0, or -1 with errno
+ * (ENOTDIR for a dir that is not one). */
+int spool_dir_usable(const char *dir);
 
 #endif

@@ -105,6 +105,17 @@ static int parse_named(struct parser *p, const char *name, const char *text, siz
 	return r;
 }
 
+/* A rule file read from disk, for ruleset_file. */
+static int remember(struct ruleset *rs, const char *path)
+{
+	char **d = realloc(rs->disk, (rs->ndisk + 1) * sizeof *d);
+
+	if (!d)
+		return -1;
+	rs->disk = d;
+	return (d[rs->ndisk] = strdup(path)) ? (int)rs->ndisk++ : -1;
+}
+
 /* An included file (p->file is the includer) or the top file (p->file NULL). */
 int parser_file(struct parser *p, const char *path)
 {
@@ -126,6 +137,10 @@ int parser_file(struct parser *p, const char *path)
 			free(text);
 			return perr(p, "include cycle: \"%s\" is already being read", show(path, shown));
 		}
+	}
+	if (remember(p->rs, path) < 0) {
+		free(text);
+		return perr(p, "out of memory");
 	}
 	r = parse_named(p, path, text, len, &st);
 	free(text);
@@ -172,6 +187,9 @@ static void ruleset_free(struct ruleset *rs)
 	for (size_t i = 0; i < rs->nfiles; i++)
 		free(rs->files[i]);
 	free(rs->files);
+	for (size_t i = 0; i < rs->ndisk; i++)
+		free(rs->disk[i]);
+	free(rs->disk);
 	free(rs);
 }
 
@@ -283,6 +301,14 @@ int ruleset_rule(const struct ruleset *rs, size_t i, struct rule_info *out)
 		.line = r->line,
 	};
 	return 0;
+}
+
+const char *ruleset_file(const struct ruleset *rs, size_t i)
+{
+	if (i < rs->ndisk)
+		return rs->disk[i];
+	i -= rs->ndisk;
+	return i < rs->nlists ? list_name(rs->lists[i]) : NULL;
 }
 
 void ruleset_describe(const struct ruleset *rs, char *buf, size_t size)

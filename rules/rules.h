@@ -200,6 +200,9 @@ struct rule_info {
 };
 size_t ruleset_count(const struct ruleset *rs);
 int ruleset_rule(const struct ruleset *rs, size_t i, struct rule_info *out); /* -1: no such rule */
+/* The files the load read (rule files, then lists), i from 0; NULL past
+ * the last: what a reload reads again. The built-in policy is none. */
+const char *ruleset_file(const struct ruleset *rs, size_t i);
 /* "12 rules (connect 1, helo 0, mail 6, rcpt 3, data 2), 2 lists, 1000004 list entries" */
 void ruleset_describe(const struct ruleset *rs, char *buf, size_t size);
 

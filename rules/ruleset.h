@@ -66,6 +66,8 @@ struct ruleset {
 	size_t nrules, cap;
 	char **files;           /* names of the files read, for rule.file */
 	size_t nfiles;
+	char **disk;            /* the rule files read from disk (not the built-in ones) */
+	size_t ndisk;
 	struct rule_list **lists; /* shared by the rules that name the same file */
 	size_t nlists;
 	unsigned uses;          /* 1u << FACT_x */

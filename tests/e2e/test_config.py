@@ -16,6 +16,9 @@ GOOD = [
     "hostname = mx.test.example",
     "local_domains = example.test",
     "log = stderr",
+    # -t checks what a start needs, as the user it runs as: started as root
+    # (the tests run as root), that takes a user or this
+    "run_as_root = yes",
 ]
 
 
@@ -61,6 +64,14 @@ def test_comments_and_blank_lines(tmp_path):
     assert r.returncode == 0, r.stderr.decode(errors="replace")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_t_as_root_needs_a_user(tmp_path):
+    """A start as root without user = and run_as_root refuses to run: -t says so too."""
+    r = run_moat_t(write(tmp_path, [l for l in GOOD if not l.startswith("run_as_root")]))
+    assert r.returncode == 1, r
+    assert b"refusing to run as root: set user = (e.g. moat) or run_as_root = yes" in r.stderr, r
+
+
 def test_t_does_not_start_serving(tmp_path):
     """-t exits by itself (run_moat_t has a timeout) and writes no log of a listener."""
     r = run_moat_t(write(tmp_path, GOOD))
@@ -98,11 +109,11 @@ def test_bad_line_reports_file_and_line(tmp_path, line):
 
 
 def test_error_on_later_line(tmp_path):
-    lines = GOOD + ["", "max_recipients = 5", "bogus = yes"]  # bogus is line 8
+    lines = GOOD + ["", "max_recipients = 5", "bogus = yes"]
     p = write(tmp_path, lines)
     r = run_moat_t(p)
     assert r.returncode != 0
-    assert "%s:8:" % p in r.stderr.decode(errors="replace"), r.stderr
+    assert "%s:%d:" % (p, len(lines)) in r.stderr.decode(errors="replace"), r.stderr
 
 
 def test_missing_file(tmp_path):

@@ -3,11 +3,11 @@ may chroot); it refuses to stay root unless run_as_root = yes."""
 
 import os
 import pwd
-import tempfile
 
 import pytest
 
 from moatlib import SMTPClient
+from test_preflight import site  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -35,11 +35,10 @@ def test_unknown_user(moat_factory):
     assert "no-such-user-moat does not exist" in m.stderr_text()
 
 
-def test_drops_to_user_and_still_delivers(moat_factory, backend):
+def test_drops_to_user_and_still_delivers(site, backend):
+    # site (test_preflight.py): files nobody can read, a spool_dir nobody can write
     nobody = pwd.getpwnam("nobody").pw_uid
-    spool = tempfile.mkdtemp(prefix="moat-spool-")
-    os.chmod(spool, 0o1777)  # the unprivileged process spills large messages here
-    m = moat_factory(run_as_root=None, user="nobody", spool_dir=spool)
+    m = site().start()
     assert uid_of(m.proc.pid) == [nobody] * 4, "real, effective, saved and fs uid"
     m.wait_log(lambda l: l.get("event") == "privileges" and "running as nobody" in l.get("msg", ""))
     big = b"Subject: after the drop\r\n\r\n" + (b"y" * 998 + b"\r\n") * 400  # > 256 KiB: spills
@@ -48,4 +47,3 @@ def test_drops_to_user_and_still_delivers(moat_factory, backend):
         assert c.transaction("alice@example.org", ["bob@example.test"], big).code == 250
     [msg] = backend.wait_stored(1)
     assert msg.data.endswith(big)
-    os.rmdir(spool)

@@ -1,0 +1,115 @@
+/* preflight.c - what a start needs, checked before moat serves (see preflight.h) */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "proxy/config.h"
+#include "proxy/preflight.h"
+#include "proxy/spool.h"
+#include "rules/rules.h"
+
+#ifndef _PATH_LOG
+#define _PATH_LOG "/dev/log"
+#endif
+
+/* Connect to the syslog socket the way syslog(3) does: datagram, else stream. */
+static int syslog_reachable(void)
+{
+	static const int types[] = {SOCK_DGRAM, SOCK_STREAM};
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int e = 0;
+
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", _PATH_LOG);
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0), r;
+
+		if (fd < 0)
+			return -1;
+		r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+		e = errno;
+		close(fd);
+		if (r == 0)
+			return 0;
+		if (e != EPROTOTYPE)
+			break;
+	}
+	errno = e;
+	return -1;
+}
+
+int preflight_syslog(const struct config *c, char *err, size_t errsize)
+{
+	if (c->log_target != LOG_TO_SYSLOG || syslog_reachable() == 0)
+		return 0;
+	snprintf(err, errsize, "log = syslog: no syslog daemon listens on %s (%s): start one, or set log = "
+	         "stderr or a file", _PATH_LOG, strerror(errno));
+	return -1;
+}
+
+/* The log file takes appends; a missing one can be made in its directory
+ * (and is, with create). */
+static int log_file_ok(const char *path, const char *who, int create, char *err, size_t errsize)
+{
+	char dir[sizeof ((struct config *)0)->log_file];
+	const char *slash = strrchr(path, '/');
+	int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT) {
+		snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+		if (access(dir, W_OK | X_OK) < 0) {
+			snprintf(err, errsize, "log %s: user %s cannot create it in %s: %s", path, who, dir,
+			         strerror(errno));
+			return -1;
+		}
+		if (!create)
+			return 0;
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0640);
+	}
+	if (fd < 0) {
+		snprintf(err, errsize, "log %s: not writable by user %s: %s", path, who, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* A file a reload reads again, read by this user. */
+static int readable(const char *what, const char *path, const char *who, char *err, size_t errsize)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	snprintf(err, errsize, "%s %s: not readable by user %s (a reload reads it as that user): %s", what, path, who,
+	         strerror(errno));
+	return -1;
+}
+
+int preflight_files(const struct config *c, const char *config_path, const char *who, int create_log,
+                    char *err, size_t errsize)
+{
+	const char *f;
+
+	if (spool_dir_usable(c->spool_dir) < 0) {
+		snprintf(err, errsize, "spool_dir %s: user %s cannot write a file there: %s", c->spool_dir, who,
+		         strerror(errno));
+		return -1;
+	}
+	if (c->log_target == LOG_TO_FILE && log_file_ok(c->log_file, who, create_log, err, errsize) < 0)
+		return -1;
+	if (readable("config", config_path, who, err, errsize) < 0)
+		return -1;
+	if (c->local_recipients[0] && readable("local_recipients", c->local_recipients, who, err, errsize) < 0)
+		return -1;
+	for (size_t i = 0; c->ruleset && (f = ruleset_file(c->ruleset, i)); i++)
+		if (readable(i == 0 ? "rules" : "rule file or list", f, who, err, errsize) < 0)
+			return -1;
+	return 0;
+}

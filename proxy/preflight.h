@@ -1,0 +1,26 @@
+/* preflight.h - what a start needs, checked before moat serves and by moat -t
+ *
+ * A config can parse and still not run: a spool_dir the run user cannot
+ * write (every message over 256 KiB would get 451), log = syslog with no
+ * syslog daemon (nothing would be logged), files a reload reads that the
+ * run user cannot read (every SIGHUP would fail). These checks say so with
+ * the path and the user, before anything is served. */
+#ifndef MOAT_PREFLIGHT_H
+#define MOAT_PREFLIGHT_H
+
+#include <stddef.h>
+
+struct config;
+
+/* log = syslog: a syslog daemon listens on /dev/log (syslog is opened
+ * before privileges drop). 0, or -1 with the reason in err. */
+int preflight_syslog(const struct config *c, char *err, size_t errsize);
+/* As this process is now (the user moat runs as, who names it): spool_dir
+ * takes a spill file; the log file can be written, or, when it does not
+ * exist, created in its directory (create_log: create it now, so that it
+ * belongs to this user); every file a reload reads (config_path, the rule
+ * files and lists, local_recipients) can be read. 0, or -1 with err. */
+int preflight_files(const struct config *c, const char *config_path, const char *who, int create_log,
+                    char *err, size_t errsize);
+
+#endif
