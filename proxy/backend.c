@@ -420,8 +420,8 @@ static void probe_cb(void *arg, const struct smtp_reply *r)
 	if (!r || r->code / 100 != 2)
 		log_warn("backend_probe", "backend did not answer EHLO: SMTPUTF8 and DSN not advertised until it does");
 	else
-		log_info("backend_probe", "backend ready (smtputf8=%d dsn=%d size=%lu)", p->caps.smtputf8,
-		         p->caps.dsn, p->caps.size);
+		log_info("backend_probe", "backend ready (smtputf8=%d dsn=%d size=%lu xforward=%d)", p->caps.smtputf8,
+		         p->caps.dsn, p->caps.size, p->caps.xforward);
 	probe_cancel(p);
 }
 
