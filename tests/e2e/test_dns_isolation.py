@@ -117,7 +117,10 @@ def test_blackholed_sender_domain_does_not_slow_others(imoat, zdns, backend):
         assert budget * 0.9 <= waited < budget + 3, waited
         c.expect("QUIT", 221)
         c.close()
-    tf = [l for l in imoat.decisions() if l["stage"] == "mail" and l["code"] == 451]
+    # the log is read by a thread: wait for the lines, then look at them
+    is_tf = lambda l: "action" in l and l.get("stage") == "mail" and l.get("code") == 451
+    imoat.logs.wait_count(is_tf, N_SLOW, 10, what="mail-stage 451 decision lines")
+    tf = [l for l in imoat.decisions() if is_tf(l)]
     assert len(tf) == N_SLOW and all(l["sender_domain"] == "tempfail" for l in tf), tf
 
 
