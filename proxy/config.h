@@ -53,6 +53,7 @@ struct config {
 	int dns_tries;                      /* default 2 */
 	int dns_cache_size;                 /* entries, default 100000 */
 	int delay_reject;                   /* sender verdicts answer the RCPTs, not MAIL */
+	int strict_envelopes;               /* MAIL/RCPT paths only in <>, as RFC 5321 says */
 	int check_sender_domain;            /* default yes */
 	int check_spf;                      /* default yes */
 	int check_dkim;                     /* default yes */

@@ -382,7 +382,7 @@ static void do_mail(struct session *s, const char *arg)
 		session_reply(s, R_LOCAL_ERROR, NULL);
 		return;
 	}
-	e = smtp_parse_mail_rcpt(arg, 0, &tx->from, &ps);
+	e = smtp_parse_mail_rcpt(arg, s->cfg->strict_envelopes ? PARSE_STRICT : 0, &tx->from, &ps);
 	if (e != PATH_OK) {
 		free(tx);
 		session_proto_error(s, path_error(e, 0), NULL);
@@ -406,14 +406,7 @@ static void do_mail(struct session *s, const char *arg)
 		return;
 	}
 	/* Keep the parameters as sent, for the backend (validated above). */
-	{
-		const char *p = strchr(arg, '>');
-
-		p = p ? p + 1 : "";
-		while (*p == ' ')
-			p++;
-		snprintf(tx->from_params, sizeof tx->from_params, "%s", p);
-	}
+	snprintf(tx->from_params, sizeof tx->from_params, "%s", arg + ps.at + strspn(arg + ps.at, " \t"));
 	s->tx = tx;
 	if (s->cfg->delay_reject) {
 		/* Like Postfix's smtpd_delay_reject: the sender's verdict waits for RCPT. */
@@ -508,7 +501,7 @@ static void do_rcpt(struct session *s, const char *arg)
 		session_proto_error(s, R_NEED_MAIL, NULL);
 		return;
 	}
-	e = smtp_parse_mail_rcpt(arg, 1, &path, &ps);
+	e = smtp_parse_mail_rcpt(arg, PARSE_RCPT | (s->cfg->strict_envelopes ? PARSE_STRICT : 0), &path, &ps);
 	if (e != PATH_OK) {
 		session_proto_error(s, path_error(e, 1), NULL);
 		return;

@@ -256,7 +256,7 @@ static int is_postmaster(const unsigned char *s, size_t n)
 	return n == 10 && ncase_eq((const char *)s, "postmaster", 10);
 }
 
-/* The text between '<' and '>' (n bytes). */
+/* The text between '<' and '>', or a mailbox without them (n bytes). */
 static enum path_err parse_path(const unsigned char *s, size_t n, int is_rcpt,
                                 struct smtp_path *path)
 {
@@ -289,6 +289,9 @@ static enum path_err parse_path(const unsigned char *s, size_t n, int is_rcpt,
 	at = i + sent;
 	if (sent == 0 || at >= n || s[at] != '@')
 		return PATH_ERR_ADDRESS;
+	/* "user@example.com.": the root's dot, dropped (not "a@.", "a@b..") */
+	if (n - at - 1 > 1 && s[at + 1] != '[' && s[n - 1] == '.' && s[n - 2] != '.')
+		n--;
 	if (len > MOAT_LOCALPART_MAX || n - at - 1 > MOAT_DOMAIN_MAX)
 		return PATH_ERR_TOOLONG;
 	if (!domain_ok(s + at + 1, n - at - 1, 1, &flags))
@@ -314,6 +317,21 @@ static const char *path_end(const char *s)
 			return s;
 	}
 	return NULL;
+}
+
+/* The end of a mailbox typed without brackets: the first blank outside a
+ * quoted local part (Postfix's command tokenizer splits the same way). */
+static const char *bare_end(const char *s)
+{
+	int quoted = 0;
+
+	for (; *s && (quoted || !is_ws(*s)); s++) {
+		if (quoted && *s == '\\' && s[1])
+			s++;
+		else if (*s == '"')
+			quoted = !quoted;
+	}
+	return s;
 }
 
 /* ---- ESMTP parameters ---- */
@@ -392,32 +410,65 @@ static enum path_err parse_params(const char *s, struct smtp_params *ps)
 	}
 }
 
-enum path_err smtp_parse_mail_rcpt(const char *arg, int is_rcpt, struct smtp_path *path,
+enum path_err smtp_parse_mail_rcpt(const char *arg, int how, struct smtp_path *path,
                                    struct smtp_params *params)
 {
 	struct smtp_params scratch;
-	const char *kw = is_rcpt ? "TO:" : "FROM:", *p, *end;
+	int is_rcpt = (how & PARSE_RCPT) != 0;
+	const char *kw = is_rcpt ? "TO:" : "FROM:", *p, *end = NULL, *rest = NULL;
 	enum path_err err = PATH_ERR_SYNTAX;
 
 	if (params == NULL)
 		params = &scratch;
 	memset(path, 0, sizeof *path);
 	params->n = 0;
+	params->at = 0;
 	if (!ncase_eq(arg, kw, strlen(kw)))
 		return PATH_ERR_SYNTAX;
 	/* "FROM: <a@b>": lenient like Postfix */
 	for (p = arg + strlen(kw); is_ws(*p); p++)
 		;
-	if (*p == '<' && (end = path_end(p + 1)) != NULL && (end[1] == '\0' || is_ws(end[1]))) {
+	if (*p == '<') {
+		if ((end = path_end(p + 1)) != NULL && (end[1] == '\0' || is_ws(end[1])))
+			rest = end + 1;
+	} else if (*p != '\0' && !(how & PARSE_STRICT)) {
+		/* "FROM: a@b": as people type it; "<>" is the only null path */
+		end = bare_end(p);
+		rest = end;
+		p--; /* as if a '<' stood there */
+	}
+	if (rest) {
 		err = parse_path((const unsigned char *)p + 1, (size_t)(end - p - 1), is_rcpt, path);
 		if (err == PATH_OK)
-			err = parse_params(end + 1, params);
+			err = parse_params(rest, params);
+		params->at = (size_t)(rest - arg);
 	}
 	if (err != PATH_OK) {
 		memset(path, 0, sizeof *path);
 		params->n = 0;
+		params->at = 0;
 	}
 	return err;
+}
+
+const char *smtp_path_text(const char *arg, int how, char *out, size_t size)
+{
+	const char *kw = (how & PARSE_RCPT) ? "TO:" : "FROM:", *p = arg, *end;
+
+	if (ncase_eq(arg, kw, strlen(kw)))
+		for (p += strlen(kw); is_ws(*p); p++)
+			;
+	if (p == arg) {
+		end = p + strlen(p);
+	} else if (*p == '<') {
+		end = path_end(++p);
+		if (!end)
+			end = p + strlen(p);
+	} else {
+		end = bare_end(p);
+	}
+	copy_span(out, size, (const unsigned char *)p, (size_t)(end - p), 0);
+	return out;
 }
 
 const struct smtp_param *smtp_param_get(const struct smtp_params *ps, const char *key)

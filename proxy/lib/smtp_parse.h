@@ -60,6 +60,7 @@ struct smtp_param {
 struct smtp_params {
 	int n;
 	struct smtp_param p[SMTP_PARAMS_MAX];
+	size_t at;         /* where they start in the argument (after the path) */
 };
 
 enum path_err {
@@ -72,12 +73,27 @@ enum path_err {
 	PATH_ERR_NOMEM,    /* no memory to convert the domain: 451 4.3.0 */
 };
 
+/* How smtp_parse_mail_rcpt reads its argument. */
+#define PARSE_RCPT   0x01 /* "TO:"; no null path (RCPT TO:<Postmaster> needs no domain) */
+#define PARSE_STRICT 0x02 /* RFC 5321 only: the path in angle brackets */
+
 /* Parse the argument of MAIL ("FROM:<a@b> SIZE=1") or RCPT ("TO:<a@b>").
- * is_rcpt selects "TO:" and forbids the null path (RCPT TO:<Postmaster> is
- * allowed without a domain). Leniency: a space after the colon is accepted
- * (as Postfix does); a path without angle brackets is not. */
-enum path_err smtp_parse_mail_rcpt(const char *arg, int is_rcpt, struct smtp_path *path,
+ * Leniency, as Postfix with strict_rfc821_envelopes = no: blanks after the
+ * colon, and unless PARSE_STRICT a mailbox without angle brackets, typed by
+ * a person ("FROM: a@b", "TO:b@c SIZE=1"): the word up to the first blank
+ * outside a quoted local part, read with the same grammar as inside <>, so
+ * it is the same address the backend then gets in brackets. The null path
+ * is only "<>". One trailing dot of a domain is dropped ("a@example.com."
+ * is "a@example.com", as Postfix rewrites it): what the checks see is what
+ * the backend gets. */
+enum path_err smtp_parse_mail_rcpt(const char *arg, int how, struct smtp_path *path,
                                    struct smtp_params *params);
+
+/* The address of a MAIL/RCPT argument as written, for the log line of its
+ * refusal: after "FROM:"/"TO:" and blanks, the <path> (up to its '>', the
+ * brackets dropped) or the word; the whole argument if the keyword is
+ * missing. Cut to fit out (size > 0). Returns out. */
+const char *smtp_path_text(const char *arg, int how, char *out, size_t size);
 
 /* Find a parameter by (upper-case) key, or NULL. */
 const struct smtp_param *smtp_param_get(const struct smtp_params *ps, const char *key);

@@ -139,8 +139,9 @@ def test_unimplemented_commands(client, line):
 
 
 @pytest.mark.parametrize("line,expected", [
-    ("MAIL FROM:alice@example.org", "501 5.5.4 Syntax: MAIL FROM:<address>"),
     ("MAIL alice@example.org", "501 5.5.4 Syntax: MAIL FROM:<address>"),
+    ("MAIL FROM:", "501 5.5.4 Syntax: MAIL FROM:<address>"),
+    ("MAIL FROM: Alice <alice@example.org>", "501 5.1.7 Bad sender address syntax"),
     ("MAIL FROM:<alice@example.org", "501 5.5.4 Syntax: MAIL FROM:<address>"),
     ("MAIL FROM:<a@@example.org>", "501 5.1.7 Bad sender address syntax"),
     ("MAIL FROM:<alice@exa mple.org>", None),
@@ -158,8 +159,9 @@ def test_mail_syntax_errors(client, line, expected):
 
 
 @pytest.mark.parametrize("line,expected", [
-    ("RCPT TO:bob@example.test", "501 5.5.4 Syntax: RCPT TO:<address>"),
     ("RCPT bob@example.test", "501 5.5.4 Syntax: RCPT TO:<address>"),
+    ("RCPT TO: ", "501 5.5.4 Syntax: RCPT TO:<address>"),
+    ("RCPT TO: <>", "501 5.1.3 Bad recipient address syntax"),
     ("RCPT TO:<bob@@example.test>", "501 5.1.3 Bad recipient address syntax"),
     ("RCPT TO:<>", None),
     ("RCPT TO:<%s@example.test>" % ("b" * 65), "501 5.1.3 Bad recipient address syntax"),
@@ -174,6 +176,41 @@ def test_rcpt_syntax_errors(client, backend, line, expected):
         assert r.code == 501 and r.enhanced()[0] in ("5.5.4", "5.1.3"), r
     # refused by moat itself: the backend never saw the transaction
     assert not any(c.upper().startswith("MAIL") for c in backend.commands())
+
+
+def test_paths_without_brackets_as_people_type_them(moat, client, backend):
+    """Issue 13 (9): "MAIL FROM: a@b" and "RCPT TO: b@c", as typed in telnet, are taken as
+    Postfix takes them (strict_rfc821_envelopes = no); the backend gets the address in
+    brackets and every check (relaying, the log) sees that same address."""
+    client.ehlo()
+    client.expect("MAIL FROM: %s BODY=8BITMIME" % SENDER, 250, "2.1.0")
+    client.expect("RCPT TO: %s" % RCPT, 250)
+    client.expect("RCPT TO:carol@example.test", 250)
+    r = client.cmd("RCPT TO: victim@elsewhere.example")     # the relay check sees it too
+    assert r.lines == ["554 5.7.1 <victim@elsewhere.example>: Relay access denied"], r
+    assert client.data(b"Subject: typed\r\n\r\nhi\r\n").code == 250
+    [m] = backend.wait_stored(1)
+    assert m.mail_from == SENDER and m.rcpts == [RCPT, "carol@example.test"], m
+    cmds = backend.commands()
+    assert "MAIL FROM:<%s>" % SENDER in [c.split(" BODY")[0] for c in cmds], cmds
+    assert "RCPT TO:<%s>" % RCPT in cmds, cmds
+    moat.wait_log(lambda l: l.get("stage") == "data" and l.get("code") == 250)
+    [d] = [l for l in moat.decisions() if l["stage"] == "data"]
+    assert d["mail_from"] == SENDER and d["rcpt"] == RCPT + ",carol@example.test", d
+    [relay] = [l for l in moat.decisions() if l["stage"] == "rcpt"]
+    assert relay["rcpt"] == "victim@elsewhere.example" and relay["code"] == 554, relay
+
+
+@pytest.mark.parametrize("line", ["MAIL FROM: %s" % SENDER, "MAIL FROM:%s" % SENDER,
+                                  "MAIL FROM: %s SIZE=10" % SENDER])
+def test_strict_envelopes_refuses_paths_without_brackets(moat_factory, line):
+    m = moat_factory(strict_envelopes="yes")
+    with SMTPClient(m.port) as c:
+        c.ehlo()
+        assert c.cmd(line).lines == ["501 5.5.4 Syntax: MAIL FROM:<address>"]
+        c.expect("MAIL FROM: <%s>" % SENDER, 250)
+        assert c.cmd("RCPT TO: %s" % RCPT).lines == ["501 5.5.4 Syntax: RCPT TO:<address>"]
+        c.expect("RCPT TO:<%s>" % RCPT, 250)
 
 
 def test_unknown_mail_parameter(client):

@@ -125,7 +125,7 @@ static void test_cmd_long_line(void **state)
 
 /* ---- smtp_parse_mail_rcpt ---- */
 
-enum { MAIL = 0, RCPT = 1 };
+enum { MAIL = 0, RCPT = PARSE_RCPT, STRICT = PARSE_STRICT };
 #define SR PATH_SOURCE_ROUTE
 #define QU PATH_QUOTED
 #define PC PATH_PERCENT
@@ -190,8 +190,19 @@ static const struct {
 	  "[ipv6:2001:db8::1]", LI, 0, 0 },
 	{ "TO:<user@[ipv6:::ffff:192.0.2.1]>", RCPT, PATH_OK, "user@[ipv6:::ffff:192.0.2.1]",
 	  "user", "[ipv6:::ffff:192.0.2.1]", LI, 0, 0 },
+	/* the root's trailing dot: dropped, so checks and backend see one address */
+	{ "TO:<user@local.>", RCPT, PATH_OK, "user@local", "user", "local", 0, 0, 0 },
+	{ "TO:<alice@EXAMPLE.COM.>", RCPT, PATH_OK, "alice@EXAMPLE.COM", "alice", "example.com", 0, 0, 0 },
+	{ "FROM:<a@b.c.> SIZE=1", MAIL, PATH_OK, "a@b.c", "a", "b.c", 0, 1, 0 },
+	{ "TO:<user@local.>", RCPT | STRICT, PATH_OK, "user@local", "user", "local", 0, 0, 0 },
+	{ "TO: user@local.", RCPT, PATH_OK, "user@local", "user", "local", 0, 0, 0 },
+	{ "TO:<\"a.\"@b.>", RCPT, PATH_OK, "\"a.\"@b", "\"a.\"", "b", QU, 0, 0 },
+	E("TO:<user@local..>", RCPT, PATH_ERR_ADDRESS),
+	E("TO:<user@.>", RCPT, PATH_ERR_ADDRESS),
+	E("TO:<user@.local.>", RCPT, PATH_ERR_ADDRESS),
+	E("TO:<user@[192.0.2.1].>", RCPT, PATH_ERR_ADDRESS),
+	E("TO:<@a.:u@d>", RCPT, PATH_ERR_ADDRESS),
 	/* relay tricks that are malformed */
-	E("TO:<user@local.>", RCPT, PATH_ERR_ADDRESS),
 	E("TO:<a@b@c>", RCPT, PATH_ERR_ADDRESS),
 	E("TO:<a@@b>", RCPT, PATH_ERR_ADDRESS),
 	E("TO:<user@other@local>", RCPT, PATH_ERR_ADDRESS),
@@ -289,12 +300,55 @@ static const struct {
 	E("TO:<\"a\\\x01\"@b>", RCPT, PATH_ERR_ADDRESS),
 	E("TO:<\"a\tb\"@c>", RCPT, PATH_ERR_ADDRESS),
 	E("TO:<a@b>\x01", RCPT, PATH_ERR_SYNTAX),
+	/* without angle brackets, as people type it (Postfix, strict_rfc821_envelopes = no) */
+	{ "FROM: alice@example.org", MAIL, PATH_OK, "alice@example.org", "alice", "example.org", 0, 0, 0 },
+	{ "TO: bob@example.com", RCPT, PATH_OK, "bob@example.com", "bob", "example.com", 0, 0, 0 },
+	{ "FROM:a@b", MAIL, PATH_OK, "a@b", "a", "b", 0, 0, 0 },
+	{ "from: \t a@B", MAIL, PATH_OK, "a@B", "a", "b", 0, 0, 0 },
+	{ "FROM: a@b SIZE=1", MAIL, PATH_OK, "a@b", "a", "b", 0, 1, 0 },
+	{ "FROM: a@b\tSIZE=1  BODY=8BITMIME", MAIL, PATH_OK, "a@b", "a", "b", 0, 2, 0 },
+	{ "FROM: <a@b> SIZE=1", MAIL, PATH_OK, "a@b", "a", "b", 0, 1, 0 },
+	{ "TO: postmaster", RCPT, PATH_OK, "postmaster", "postmaster", "", 0, 0, 0 },
+	{ "TO: \"a b\"@c NOTIFY=NEVER", RCPT, PATH_OK, "\"a b\"@c", "\"a b\"", "c", QU, 1, 0 },
+	{ "TO: a%b@c", RCPT, PATH_OK, "a%b@c", "a%b", "c", PC, 0, 0 },
+	{ "TO: @a:b@c", RCPT, PATH_OK, "b@c", "b", "c", SR, 0, 0 },
+	{ "TO: jos\xc3\xa9@b", RCPT, PATH_OK, "jos\xc3\xa9@b", "jos\xc3\xa9", "b", U8, 0, 0 },
+	E("FROM: a@b <c@d>", MAIL, PATH_ERR_PARAM),       /* "<c@d>" is no parameter */
+	E("FROM: Alice <alice@example.org>", MAIL, PATH_ERR_ADDRESS), /* a phrase: no address */
+	E("FROM: a@b<c@d>", MAIL, PATH_ERR_ADDRESS),
+	E("FROM: a@b>", MAIL, PATH_ERR_ADDRESS),
+	E("FROM: a", MAIL, PATH_ERR_ADDRESS),
+	E("FROM: @", MAIL, PATH_ERR_ADDRESS),
+	E("FROM: a@", MAIL, PATH_ERR_ADDRESS),
+	E("FROM: a@@b", MAIL, PATH_ERR_ADDRESS),
+	E("FROM: a@b SIZE=", MAIL, PATH_ERR_PARAM),
+	E("FROM: \"a b@c", MAIL, PATH_ERR_ADDRESS),      /* the quote never closes */
+	E("TO: a@b", MAIL, PATH_ERR_SYNTAX),
+	E("FROM: a@b", RCPT, PATH_ERR_SYNTAX),
+	/* the null path is only "<>" */
+	{ "FROM: <>", MAIL, PATH_OK, "", "", "", 0, 0, 1 },
+	{ "FROM:<>", MAIL | STRICT, PATH_OK, "", "", "", 0, 0, 1 },
+	{ "FROM: <>", MAIL | STRICT, PATH_OK, "", "", "", 0, 0, 1 },
+	E("FROM: <> <>", MAIL, PATH_ERR_PARAM),
+	E("FROM: \"\"", MAIL, PATH_ERR_ADDRESS),
+	E("TO: <>", RCPT, PATH_ERR_ADDRESS),
+	/* strict_envelopes = yes: RFC 5321's <path> only */
+	{ "FROM:<a@b>", MAIL | STRICT, PATH_OK, "a@b", "a", "b", 0, 0, 0 },
+	{ "FROM: <a@b> SIZE=1", MAIL | STRICT, PATH_OK, "a@b", "a", "b", 0, 1, 0 },
+	{ "TO: <Postmaster>", RCPT | STRICT, PATH_OK, "Postmaster", "Postmaster", "", 0, 0, 0 },
+	E("FROM: alice@example.org", MAIL | STRICT, PATH_ERR_SYNTAX),
+	E("FROM:a@b", MAIL | STRICT, PATH_ERR_SYNTAX),
+	E("FROM: a@b SIZE=1", MAIL | STRICT, PATH_ERR_SYNTAX),
+	E("TO: bob@example.com", RCPT | STRICT, PATH_ERR_SYNTAX),
+	E("TO: postmaster", RCPT | STRICT, PATH_ERR_SYNTAX),
 	/* syntax around the path */
 	E("", MAIL, PATH_ERR_SYNTAX),
 	E("FROM", MAIL, PATH_ERR_SYNTAX),
 	E("FROM:", MAIL, PATH_ERR_SYNTAX),
-	E("FROM:a@b", MAIL, PATH_ERR_SYNTAX),
-	E("FROM: a@b", MAIL, PATH_ERR_SYNTAX),
+	E("FROM: ", MAIL, PATH_ERR_SYNTAX),
+	E("FROM: \t ", MAIL, PATH_ERR_SYNTAX),
+	E("TO:", RCPT, PATH_ERR_SYNTAX),
+	E("FROM:", MAIL | STRICT, PATH_ERR_SYNTAX),
 	E("FROM :<a@b>", MAIL, PATH_ERR_SYNTAX),
 	E("FROM<a@b>", MAIL, PATH_ERR_SYNTAX),
 	E("FROMX:<a@b>", MAIL, PATH_ERR_SYNTAX),
@@ -348,7 +402,7 @@ static void test_path_rows(void **state)
 		if (err != PATH_OK) {
 			/* nothing half-parsed is left behind */
 			CHECK(p.mailbox[0] == '\0' && p.domain[0] == '\0' && p.flags == 0, i);
-			CHECK(ps.n == 0 && p.null == 0, i);
+			CHECK(ps.n == 0 && ps.at == 0 && p.null == 0, i);
 			continue;
 		}
 		CHECK(strcmp(p.mailbox, rows[i].mailbox) == 0, i);
@@ -411,6 +465,45 @@ static void test_path_idna(void **state)
 			fail_msg("row %zu %s: err %d domain \"%s\" ascii \"%s\"", i, idna_rows[i].in, err, p.domain,
 			         p.ascii_domain);
 	}
+}
+
+/* Where the parameters start (what the session passes on as sent), and the
+ * address as written (for the log line of a refusal). */
+static void test_path_where(void **state)
+{
+	static const struct {
+		const char *in;
+		int how;
+		const char *rest; /* after the path; NULL: refused */
+		const char *text;
+	} r[] = {
+		{ "FROM:<a@b> SIZE=1", MAIL, " SIZE=1", "a@b" },
+		{ "FROM:<\"a>b\"@c> SIZE=1", MAIL, " SIZE=1", "\"a>b\"@c" }, /* not the first '>' */
+		{ "FROM: a@b SIZE=1 BODY=7BIT", MAIL, " SIZE=1 BODY=7BIT", "a@b" },
+		{ "FROM: \"a b\"@c\tSIZE=1", MAIL, "\tSIZE=1", "\"a b\"@c" },
+		{ "FROM:<>", MAIL, "", "" },
+		{ "to: bob@example.com NOTIFY=NEVER", RCPT, " NOTIFY=NEVER", "bob@example.com" },
+		{ "FROM:<a@@b> SIZE=1", MAIL, NULL, "a@@b" },
+		{ "TO:<alice@EXAMPLE.COM..>", RCPT, NULL, "alice@EXAMPLE.COM.." },
+		{ "FROM: a b", MAIL, NULL, "a" },
+		{ "FROM:<a@b", MAIL, NULL, "a@b" },
+		{ "FROM:", MAIL, NULL, "" },
+		{ "alice@example.org", MAIL, NULL, "alice@example.org" },
+		{ "TO:<a@b>", MAIL, NULL, "TO:<a@b>" },
+	};
+	char out[MOAT_PATH_MAX + 1], small[4];
+
+	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
+		struct smtp_path p;
+		struct smtp_params ps;
+		enum path_err e = smtp_parse_mail_rcpt(r[i].in, r[i].how, &p, &ps);
+
+		assert_int_equal(e == PATH_OK, r[i].rest != NULL);
+		if (r[i].rest)
+			assert_string_equal(r[i].in + ps.at, r[i].rest);
+		assert_string_equal(smtp_path_text(r[i].in, r[i].how, out, sizeof out), r[i].text);
+	}
+	assert_string_equal(smtp_path_text("FROM:<abcdef>", MAIL, small, sizeof small), "abc");
 }
 
 /* ---- limits, built rather than spelled out ---- */
@@ -476,6 +569,23 @@ static void test_path_limits(void **state)
 	assert_int_equal(strlen(p.mailbox), 254);
 	assert_int_equal(strlen(p.domain), 252);
 	assert_int_equal(parse_built("ab@", 'x', 0, dom, "", RCPT, &p, &ps), PATH_ERR_TOOLONG);
+	/* the same limits without the brackets (counted as if they were there) */
+	{
+		char bare[600];
+
+		snprintf(bare, sizeof bare, "TO: a@%s NOTIFY=NEVER", dom);
+		assert_int_equal(smtp_parse_mail_rcpt(bare, RCPT, &p, &ps), PATH_OK);
+		assert_int_equal(strlen(p.mailbox), 254);
+		snprintf(bare, sizeof bare, "TO: ab@%s", dom);
+		assert_int_equal(smtp_parse_mail_rcpt(bare, RCPT, &p, &ps), PATH_ERR_TOOLONG);
+		/* a trailing dot counts in the path as sent, not in the domain */
+		snprintf(bare, sizeof bare, "TO:<a@%s.>", dom);
+		assert_int_equal(smtp_parse_mail_rcpt(bare, RCPT, &p, &ps), PATH_ERR_TOOLONG);
+		dom[251] = '\0';
+		snprintf(bare, sizeof bare, "TO:<a@%s.>", dom);
+		assert_int_equal(smtp_parse_mail_rcpt(bare, RCPT, &p, &ps), PATH_OK);
+		assert_int_equal(strlen(p.domain), 251);
+	}
 	/* the source route counts towards the path */
 	assert_int_equal(parse_built("@", 'r', 60, ":a@b", "", RCPT, &p, &ps), PATH_OK);
 	assert_int_equal(parse_built("@", 'r', 250, ":a@b", "", RCPT, &p, &ps), PATH_ERR_TOOLONG);
@@ -609,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_cmd_long_line),
 		cmocka_unit_test(test_path_rows),
 		cmocka_unit_test(test_path_idna),
+		cmocka_unit_test(test_path_where),
 		cmocka_unit_test(test_path_limits),
 		cmocka_unit_test(test_param_limits),
 		cmocka_unit_test(test_params_get),
