@@ -9,11 +9,20 @@
 #include "proxy/lib/log.h"
 #include "proxy/message.h"
 
-/* A complete header field: remove it if it forges our Authentication-Results. */
+/* A complete header field: noted for the log if it is the first Subject or
+ * Message-ID; removed if it forges our Authentication-Results. */
 static void field_seen(void *arg, const struct hdr_field *f)
 {
 	struct message *m = arg;
 
+	if (!m->have_subject && hdrscan_value(f, "Subject", m->subject, sizeof m->subject)) {
+		m->have_subject = 1;
+		return;
+	}
+	if (!m->have_message_id && hdrscan_value(f, "Message-ID", m->message_id, sizeof m->message_id)) {
+		m->have_message_id = 1;
+		return;
+	}
 	if (!authres_claims_head(f->head, f->head_len, f->truncated, m->authserv_id))
 		return;
 	if (m->ndrop == MOAT_AUTHRES_DROP_MAX) {
@@ -44,6 +53,8 @@ int message_begin(struct message *m, const char *spool_dir, size_t max_size, con
 	m->drop = NULL;
 	m->ndrop = 0;
 	m->drop_overflow = 0;
+	m->subject[0] = m->message_id[0] = '\0';
+	m->have_subject = m->have_message_id = 0;
 	return 0;
 }
 
@@ -53,6 +64,8 @@ static void emit(void *ctx, const char *p, size_t n)
 	struct message *m = ctx;
 
 	m->size += n;
+	/* scanned even past the limit, so that the refusal names the message */
+	hdrscan_feed(&m->hs, p, n);
 	if (m->too_big)
 		return;
 	/* Keep reading to the end of data, but stop storing. */
@@ -62,7 +75,6 @@ static void emit(void *ctx, const char *p, size_t n)
 	}
 	if (memchr(p, '\0', n))
 		m->nul++;
-	hdrscan_feed(&m->hs, p, n);
 	spool_write(m->spool, p, n);
 }
 

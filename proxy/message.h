@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "proxy/lib/bounds.h"
 #include "proxy/lib/dataparse.h"
 #include "proxy/lib/hdrscan.h"
 #include "proxy/spool.h"
@@ -29,6 +30,10 @@ struct message {
 	struct spool_range *drop;  /* forged fields to remove, ascending; NULL while none */
 	int ndrop;
 	int drop_overflow;         /* more than MOAT_AUTHRES_DROP_MAX of them */
+	/* for the decision lines: the first of each field, as written (hdrscan_value) */
+	char subject[MOAT_LOG_SUBJECT_MAX + 1];
+	char message_id[MOAT_LOG_MSGID_MAX + 1];
+	int have_subject, have_message_id;
 };
 
 enum message_status {

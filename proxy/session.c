@@ -187,14 +187,31 @@ void session_busy(struct session *s, int busy)
 }
 
 /* A protocol error: count it; too many end the session (Postfix: hard_error_limit). */
-void session_proto_error(struct session *s, enum reply_id id, const char *arg)
+enum reply_id session_proto_error(struct session *s, enum reply_id id, const char *arg)
 {
 	s->errors++;
 	if (s->errors >= MOAT_ERROR_LIMIT) {
 		close_with(s, R_TOO_MANY_ERRORS);
-		return;
+		return R_TOO_MANY_ERRORS;
 	}
 	session_reply(s, id, arg);
+	return id;
+}
+
+/* A MAIL or RCPT refused for what it says (syntax, a parameter, UTF-8): a
+ * protocol error, and a decision line with the address as written. */
+static void refuse_arg(struct session *s, enum rule_stage stage, enum reply_id id, const char *param,
+                       const char *arg, const char *why)
+{
+	char addr[MOAT_PATH_MAX + 1], reason[128];
+	struct decision d = {.stage = stage, .reason = reason};
+
+	smtp_path_text(arg, stage == STAGE_RCPT ? PARSE_RCPT : 0, addr, sizeof addr);
+	snprintf(reason, sizeof reason, "%s%s%.40s", why, param ? ": " : "", param ? param : "");
+	if (stage == STAGE_MAIL)
+		d.mail_from = addr;
+	decision_set_reply(&d, session_proto_error(s, id, param));
+	session_log_line(s, &d, stage == STAGE_RCPT ? addr : NULL);
 }
 
 void session_txn_free(struct session *s)
@@ -274,6 +291,17 @@ static enum reply_id path_error(enum path_err e, int is_rcpt)
 		return is_rcpt ? R_BAD_RCPT : R_BAD_SENDER;
 	}
 }
+
+/* The reason of a decision line, by what smtp_parse_mail_rcpt found. */
+static const char *const path_why[] = {
+	[PATH_OK] = "",
+	[PATH_ERR_SYNTAX] = "bad syntax",
+	[PATH_ERR_ADDRESS] = "bad address syntax",
+	[PATH_ERR_TOOLONG] = "address too long",
+	[PATH_ERR_PARAM] = "bad parameter syntax",
+	[PATH_ERR_IDNA] = "invalid internationalized domain name",
+	[PATH_ERR_NOMEM] = "out of memory",
+};
 
 /* Check MAIL parameters; sets *id to a reply on error. 0 ok, -1 error. */
 static int mail_params_ok(struct session *s, const struct smtp_params *ps, struct txn *tx,
@@ -385,7 +413,7 @@ static void do_mail(struct session *s, const char *arg)
 	e = smtp_parse_mail_rcpt(arg, s->cfg->strict_envelopes ? PARSE_STRICT : 0, &tx->from, &ps);
 	if (e != PATH_OK) {
 		free(tx);
-		session_proto_error(s, path_error(e, 0), NULL);
+		refuse_arg(s, STAGE_MAIL, path_error(e, 0), NULL, arg, path_why[e]);
 		return;
 	}
 	if (mail_params_ok(s, &ps, tx, &id, &bad) < 0) {
@@ -397,12 +425,12 @@ static void do_mail(struct session *s, const char *arg)
 			return;
 		}
 		free(tx);
-		session_proto_error(s, id, bad);
+		refuse_arg(s, STAGE_MAIL, id, bad, arg, id == R_PARAM ? "unsupported parameter" : "bad parameter value");
 		return;
 	}
 	if ((tx->from.flags & PATH_UTF8) && !tx->utf8) {
 		free(tx);
-		session_proto_error(s, R_SMTPUTF8_NEEDED, NULL);
+		refuse_arg(s, STAGE_MAIL, R_SMTPUTF8_NEEDED, NULL, arg, "non-ASCII address without SMTPUTF8");
 		return;
 	}
 	/* Keep the parameters as sent, for the backend (validated above). */
@@ -503,19 +531,19 @@ static void do_rcpt(struct session *s, const char *arg)
 	}
 	e = smtp_parse_mail_rcpt(arg, PARSE_RCPT | (s->cfg->strict_envelopes ? PARSE_STRICT : 0), &path, &ps);
 	if (e != PATH_OK) {
-		session_proto_error(s, path_error(e, 1), NULL);
+		refuse_arg(s, STAGE_RCPT, path_error(e, 1), NULL, arg, path_why[e]);
 		return;
 	}
 	for (i = 0; i < ps.n; i++) {
 		const char *k = ps.p[i].key;
 
 		if (!backend_known(s)->dsn || (strcmp(k, "NOTIFY") && strcmp(k, "ORCPT")) || !ps.p[i].has_value) {
-			session_proto_error(s, R_PARAM, k);
+			refuse_arg(s, STAGE_RCPT, R_PARAM, k, arg, "unsupported parameter");
 			return;
 		}
 	}
 	if ((path.flags & PATH_UTF8) && !s->tx->utf8) {
-		session_proto_error(s, R_SMTPUTF8_NEEDED, NULL);
+		refuse_arg(s, STAGE_RCPT, R_SMTPUTF8_NEEDED, NULL, arg, "non-ASCII address without SMTPUTF8");
 		return;
 	}
 	line = s->tx->rcpt_line;

@@ -44,6 +44,7 @@ struct txn {
 	struct smtp_path rcpt_path;    /* the RCPT being processed */
 	const char *rule_file;         /* the rule that accepted the message (data stage) */
 	int rule_line;
+	char queue_id[MOAT_QUEUE_ID_MAX + 1]; /* the backend's, from its final reply; "" none */
 };
 
 struct session {
@@ -100,8 +101,9 @@ void session_read_timeout(struct session *s, int seconds);
 void session_deadline(struct session *s, int seconds);
 /* Set while the client waits for a check or the backend: no read timeout. */
 void session_busy(struct session *s, int busy);
-/* A protocol error: reply and count; MOAT_ERROR_LIMIT of them end the session. */
-void session_proto_error(struct session *s, enum reply_id id, const char *arg);
+/* A protocol error: reply and count; MOAT_ERROR_LIMIT of them end the
+ * session. Returns the reply sent (R_TOO_MANY_ERRORS then). */
+enum reply_id session_proto_error(struct session *s, enum reply_id id, const char *arg);
 /* Forget the transaction: its checks, its backend transaction, its message. */
 void session_txn_free(struct session *s);
 /* A step finished: take the next command, or end a draining session. */
@@ -117,7 +119,8 @@ void session_data_step(struct session *s);
 /* session_log.c: the session's decision lines. */
 struct decision;
 /* d's stage, action, code, reason and rule, with the session's who and
- * what; rcpt NULL: the transaction's accepted recipients. */
+ * what; rcpt NULL: the transaction's accepted recipients; d->mail_from
+ * NULL: the transaction's sender. */
 void session_log_line(struct session *s, struct decision *d, const char *rcpt);
 /* Reply with one of moat's own replies and log it as the decision. */
 void session_refuse(struct session *s, enum rule_stage stage, enum reply_id id, const char *why,

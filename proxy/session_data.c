@@ -92,6 +92,7 @@ static void data_relayed(void *arg, const struct relay_outcome *o)
 		session_send(s, r->text, r->len);
 		reply_first_line(r->text, why, sizeof why);
 		decision_esc_of(r->text, esc, sizeof esc);
+		reply_queue_id(r->text, s->tx->queue_id, sizeof s->tx->queue_id);
 		s->ntx++;
 		session_log_line(s, &d, NULL);
 		session_txn_free(s);

@@ -16,7 +16,9 @@ struct log_ctx {
 };
 
 /* What a session adds to its decision lines: the checks' results, and at
- * the data stage the message's size and bare line ends. */
+ * the data stage what finds the message in the backend's log and the
+ * mailbox (its queue id there, Message-ID, Subject as written), its size
+ * and bare line ends. */
 static void session_fields(struct jline *j, void *arg)
 {
 	const struct log_ctx *c = arg;
@@ -26,6 +28,9 @@ static void session_fields(struct jline *j, void *arg)
 	if (s->tx && c->stage == STAGE_DATA) {
 		const struct data_parser *dp = &s->tx->msg.dp;
 
+		jl_str(j, "queue_id", s->tx->queue_id);
+		jl_strn(j, "message_id", s->tx->msg.message_id, MOAT_LOG_MSGID_MAX);
+		jl_strn(j, "subject", s->tx->msg.subject, MOAT_LOG_SUBJECT_MAX);
 		jl_int(j, "size", (long long)s->tx->msg.size);
 		jl_int(j, "nrcpt", s->tx->nrcpt);
 		if (dp->bare_lf || dp->bare_cr) {
@@ -44,7 +49,8 @@ void session_log_line(struct session *s, struct decision *d, const char *rcpt)
 	d->session = s->id;
 	d->client_ip = s->peer_ip;
 	d->helo = session_helo(s);
-	d->mail_from = s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "";
+	if (!d->mail_from)
+		d->mail_from = s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "";
 	d->rcpt = rcpt ? rcpt : s->tx ? s->tx->rcpts : "";
 	decision_log(d, session_fields, &c);
 	if ((!d->event || !strcmp(d->event, "decision")) && !d->action && d->code / 100 != 2)

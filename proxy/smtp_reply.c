@@ -89,3 +89,99 @@ void reply_first_line(const char *text, char *out, size_t size)
 	memcpy(out, text, n);
 	out[n] = '\0';
 }
+
+static int id_char(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+	       c == '_' || c == '-';
+}
+
+/* The id starting at p (of the line ending at end): its length, 0 if none. */
+static size_t id_at(const char *p, const char *end)
+{
+	size_t n = 0;
+
+	while (p + n < end && id_char((unsigned char)p[n]))
+		n++;
+	while (n > 0 && p[n - 1] == '.') /* "queued as X." */
+		n--;
+	return n <= MOAT_QUEUE_ID_MAX ? n : 0;
+}
+
+/* ASCII case-insensitive search for the words w in [line, end), not in
+ * the middle of a word ("msgid=" is not "id="). */
+static const char *find_word(const char *line, const char *end, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = line; (size_t)(end - p) >= n; p++)
+		if ((p == line || !id_char((unsigned char)p[-1])) && strncasecmp(p, w, n) == 0)
+			return p;
+	return NULL;
+}
+
+/* "2.0.0": an enhanced status code, not an id. */
+static int is_enhanced(const char *p, const char *end)
+{
+	int dots = 0;
+
+	for (; p < end; p++)
+		if (*p == '.')
+			dots++;
+		else if (*p < '0' || *p > '9')
+			return 0;
+	return dots == 2;
+}
+
+/* The word before w ("X Message accepted"), not the reply code or the
+ * enhanced code: its length and *start, 0 if none. */
+static size_t id_before(const char *line, const char *w, const char **start)
+{
+	const char *q = w, *p;
+
+	while (q > line && q[-1] == ' ')
+		q--;
+	for (p = q; p > line && id_char((unsigned char)p[-1]); p--)
+		;
+	*start = p;
+	if (p == q || p == line || is_enhanced(p, q))
+		return 0;
+	return id_at(p, q) == (size_t)(q - p) ? (size_t)(q - p) : 0;
+}
+
+int reply_queue_id(const char *text, char *out, size_t size)
+{
+	static const struct {
+		const char *word;  /* the id follows it, or (before = 1) precedes it */
+		int before;
+	} forms[] = {
+		{ "queued as ", 0 },                   /* Postfix */
+		{ "id=", 0 },                          /* Exim */
+		{ "Message accepted for delivery", 1 }, /* Sendmail, OpenSMTPD */
+	};
+	const char *line = text, *end;
+
+	out[0] = '\0';
+	for (; *line; line = *end ? end + 1 : end) {
+		end = line + strcspn(line, "\r\n");
+		for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+			const char *w = find_word(line, end, forms[i].word), *id;
+			size_t n;
+
+			if (!w)
+				continue;
+			if (forms[i].before) {
+				n = id_before(line, w, &id);
+			} else {
+				id = w + strlen(forms[i].word);
+				n = id_at(id, end);
+			}
+			if (n == 0 || n >= size)
+				continue;
+			memcpy(out, id, n);
+			out[n] = '\0';
+			return 1;
+		}
+	}
+	return 0;
+}

@@ -30,4 +30,12 @@ void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps);
 /* The first line of a reply's text, without CRLF, cut to fit out (for logs). */
 void reply_first_line(const char *text, char *out, size_t size);
 
+/* The queue id in a server's reply to the end of data, so that a log line
+ * joins that server's log: Postfix "250 2.0.0 Ok: queued as 4ZXyz1Abc",
+ * Exim "250 OK id=1tAbCd-000123-AB", Sendmail and OpenSMTPD "250 2.0.0
+ * 4AB1cd Message accepted for delivery". Letters, digits and "._-", at
+ * most MOAT_QUEUE_ID_MAX. 1 and the id in out, or 0 and "" (none, or too
+ * long to be one). */
+int reply_queue_id(const char *text, char *out, size_t size);
+
 #endif

@@ -28,6 +28,12 @@
 #define MOAT_HELO_MAX 255
 /* Bytes of untrusted text copied into one log field. */
 #define MOAT_LOG_FIELD_MAX 200
+/* A message's Subject and Message-ID in its decision lines, cut at a UTF-8
+ * character to at most this many bytes (within MOAT_LOG_FIELD_MAX). */
+#define MOAT_LOG_SUBJECT_MAX 200
+#define MOAT_LOG_MSGID_MAX 200
+/* The backend's queue id, from its reply to the end of data. */
+#define MOAT_QUEUE_ID_MAX 64
 /* Protocol errors before a client is disconnected (Postfix: smtpd_hard_error_limit 20). */
 #define MOAT_ERROR_LIMIT 20
 #define MOAT_PROXY_HEADER_MAX 536  /* PROXY v2 header: 16 + 520 max for TLVs we accept */

@@ -93,3 +93,47 @@ void hdrscan_finish(struct hdrscan *h)
 	}
 	h->state = HS_DONE;
 }
+
+static int lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+int hdrscan_value(const struct hdr_field *f, const char *name, char *out, size_t size)
+{
+	const char *h = f->head;
+	size_t n = strlen(name), len = f->head_len, i, o = 0;
+
+	if (len <= n || size == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (lower((unsigned char)h[i]) != lower((unsigned char)name[i]))
+			return 0;
+	while (i < len && is_blank(h[i]))
+		i++;
+	if (i >= len || h[i++] != ':')
+		return 0;
+	while (i < len && (is_blank(h[i]) || h[i] == '\r' || h[i] == '\n'))
+		i++;
+	for (; i < len && o + 1 < size; i++)
+		if (h[i] != '\r' && h[i] != '\n')
+			out[o++] = h[i];
+	while (i < len && (h[i] == '\r' || h[i] == '\n'))
+		i++;
+	/* cut inside a character: drop its first bytes too */
+	if (i < len && ((unsigned char)h[i] & 0xc0) == 0x80) {
+		while (o > 0 && ((unsigned char)out[o - 1] & 0xc0) == 0x80)
+			o--;
+		if (o > 0 && ((unsigned char)out[o - 1] & 0xc0) == 0xc0)
+			o--;
+	}
+	while (o > 0 && is_blank(out[o - 1]))
+		o--;
+	out[o] = '\0';
+	return 1;
+}

@@ -42,6 +42,12 @@ struct hdrscan {
 	void *arg;
 };
 
+/* If f is the field named name (ASCII case ignored; blanks may precede the
+ * colon), its value into out: as written, leading blanks skipped, line
+ * breaks removed (unfolded), trailing blanks dropped, cut to size - 1 bytes
+ * between UTF-8 characters. 1 if it is that field; 0 (out untouched) if not. */
+int hdrscan_value(const struct hdr_field *f, const char *name, char *out, size_t size);
+
 void hdrscan_init(struct hdrscan *h, hdrscan_fn cb, void *arg);
 /* The next n bytes of the message. Costs nothing once the header is over. */
 void hdrscan_feed(struct hdrscan *h, const char *p, size_t n);

@@ -4,6 +4,8 @@ decision; a session_end line per session."""
 import json
 import signal
 
+import pytest
+
 from moatlib import SMTPClient
 
 SENDER = "alice@example.org"
@@ -174,3 +176,126 @@ def test_log_to_file(moat_factory, backend, tmp_path):
     m.signal(signal.SIGTERM)
     assert m.wait_exit(10) == 0
     assert m.raw_lines == [], "log = file, yet moat wrote to stderr: %r" % m.raw_lines[:3]
+
+
+def log_bytes(text):
+    """The bytes a log string stands for. moat's JSON log writes UTF-8 text either as is
+    or, before issue 13's item 3, byte by byte as \\u00XX escapes; either way these are the
+    bytes moat read from the client."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def data_decision(m):
+    return m.wait_log(lambda l: l.get("stage") == "data" and "action" in l, what="data decision")
+
+
+def test_data_decision_names_the_message(moat, backend):
+    """Issue 13 (5): the data-stage decision line says enough to find the message: the
+    backend's queue id (from its "250 ... queued as N"), the first Message-ID and Subject
+    as written (RFC 2047 words not decoded, unfolded, escaped only as JSON needs), the size."""
+    msg = (b"Message-ID: <abc.123@example.org>\r\n"
+           b"Subject: =?UTF-8?B?0J/RgNC40LLQtdGC?= \"quoted\" \\ tab\there\r\n"
+           b"  folded\r\n"
+           b"Subject: a second subject\r\n"
+           b"Message-ID: <second@example.org>\r\n"
+           b"\r\nbody\r\n")
+    with SMTPClient(moat.port) as c:
+        c.ehlo()
+        assert c.transaction(SENDER, [RCPT], msg).code == 250
+    [m] = backend.wait_stored(1)
+    d = data_decision(moat)
+    assert d["action"] == "accept" and d["queue_id"] == str(m.n), (d, m)
+    assert d["message_id"] == "<abc.123@example.org>", d
+    assert d["subject"] == '=?UTF-8?B?0J/RgNC40LLQtdGC?= "quoted" \\ tab\there  folded', d
+    assert d["size"] == len(msg), d
+
+
+def test_data_decision_cuts_the_subject(moat, backend):
+    """A long Subject is cut at 200 bytes, never inside a UTF-8 character; no Message-ID
+    is an empty field."""
+    subject = "Привет из консоли " * 20          # 33 bytes each: the cut falls inside a letter
+    with SMTPClient(moat.port) as c:
+        c.ehlo()
+        msg = b"Subject: " + subject.encode() + b"\r\n\r\nx\r\n"
+        assert c.transaction(SENDER, [RCPT], msg).code == 250
+    d = data_decision(moat)
+    got = log_bytes(d["subject"])
+    assert len(got) <= 200 and subject.encode().startswith(got) and len(got) >= 198, got
+    got.decode("utf-8")                               # whole characters only
+    assert d["message_id"] == "", d
+
+
+def test_data_refusal_names_the_message(moat_factory, backend):
+    m = moat_factory(max_message_size=2000)
+    with SMTPClient(m.port) as c:
+        c.ehlo()
+        msg = b"Message-ID: <big@example.org>\r\nSubject: too big\r\n\r\n" + b"x" * 3000 + b"\r\n"
+        assert c.transaction(SENDER, [RCPT], msg).code == 552
+    d = data_decision(m)
+    assert d["action"] == "reject" and d["code"] == 552, d
+    assert d["message_id"] == "<big@example.org>" and d["subject"] == "too big", d
+    assert d["queue_id"] == "", d
+
+
+@pytest.mark.parametrize("stage,line,code,logged", [
+    ("mail", "MAIL FROM:<a@@example.org>", 501, "a@@example.org"),
+    ("mail", "MAIL FROM:alice@example.org>", 501, "alice@example.org>"),
+    ("mail", "MAIL FROM:<alice@example.org> FOO=1", 555, "alice@example.org"),
+    ("mail", "MAIL FROM:<alice@example.org> SIZE=x", 501, "alice@example.org"),
+    ("mail", "MAIL FROM:<j\xf6rg@example.org>", 553, "j\xf6rg@example.org"),
+    ("mail", "MAIL FROM <alice@example.org>", 501, "FROM <alice@example.org>"),
+    ("rcpt", "RCPT TO:<bob@@example.test>", 501, "bob@@example.test"),
+    ("rcpt", "RCPT TO:<bob@example..test>", 501, "bob@example..test"),
+    ("rcpt", "RCPT TO:<%s> NOTIFY=NEVER" % RCPT, 555, RCPT),
+    ("rcpt", "RCPT TO:", 501, ""),
+])
+def test_syntax_refusal_is_a_decision_line(moat, backend, stage, line, code, logged):
+    """Issue 13 (5): a MAIL or RCPT refused for its syntax is a decision line like any
+    refusal, with the address as the client wrote it."""
+    with SMTPClient(moat.port) as c:
+        c.ehlo()
+        if stage == "rcpt":
+            c.expect("MAIL FROM:<%s>" % SENDER, 250)
+        r = c.cmd(line.encode("utf-8"))
+        assert r.code == code, r
+        c.expect("QUIT", 221)
+    moat.wait_session_end(1)
+    [d] = [l for l in moat.decisions() if l.get("action") == "reject"]
+    assert d["stage"] == stage and d["code"] == code and d["reason"], d
+    assert d["esc"] == r.enhanced()[0], (d, r)
+    field = "mail_from" if stage == "mail" else "rcpt"
+    assert log_bytes(d[field]) == logged.encode("utf-8"), d
+    if stage == "rcpt":
+        assert d["mail_from"] == SENDER, d
+
+
+def test_too_many_errors_is_logged_as_the_421(moat, backend):
+    with SMTPClient(moat.port) as c:
+        c.ehlo()
+        codes = [c.cmd("MAIL FROM:<a@@b>").code for _ in range(20)]
+        assert codes == [501] * 19 + [421], codes
+    moat.wait_session_end(1)
+    lines = [l for l in moat.decisions() if l.get("stage") == "mail"]
+    assert [l["code"] for l in lines] == [501] * 19 + [421], lines
+
+
+def test_trailing_dot_of_a_domain(moat, backend):
+    """Issue 13 (5): "RCPT TO:<alice@EXAMPLE.COM.>" is taken as Postfix takes it, the root's
+    dot dropped: the relay check sees EXAMPLE.COM, the backend gets what was checked."""
+    with SMTPClient(moat.port) as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<%s.>" % SENDER, 250)
+        r = c.cmd("RCPT TO:<alice@EXAMPLE.COM.>")
+        assert r.lines == ["554 5.7.1 <alice@EXAMPLE.COM>: Relay access denied"], r
+        c.expect("RCPT TO:<bob@EXAMPLE.TEST.>", 250)
+        assert c.data(b"Subject: dot\r\n\r\nx\r\n").code == 250
+    [m] = backend.wait_stored(1)
+    assert m.mail_from == SENDER and m.rcpts == ["bob@EXAMPLE.TEST"], m
+    assert "RCPT TO:<bob@EXAMPLE.TEST>" in backend.commands()
+    refused = [l for l in moat.decisions() if l.get("stage") == "rcpt"]
+    assert [(l["rcpt"], l["code"]) for l in refused] == [("alice@EXAMPLE.COM", 554)], refused
+    d = data_decision(moat)
+    assert d["mail_from"] == SENDER and d["rcpt"] == "bob@EXAMPLE.TEST" and d["spf"] == "pass", d

@@ -219,12 +219,58 @@ static void test_scan_and_claims(void **state)
 	assert_true(h.hdr_end < sizeof msg - 1);
 }
 
+/* A field's value for the log: the field named, as written, unfolded,
+ * cut between UTF-8 characters. */
+static void test_value_rows(void **state)
+{
+	static const struct {
+		const char *field; /* whole field, CRLF lines */
+		const char *name;
+		size_t size;       /* of out */
+		int is;
+		const char *value;
+	} rows[] = {
+		{ "Subject: hello\r\n", "Subject", 64, 1, "hello" },
+		{ "subject:hello  \t\r\n", "Subject", 64, 1, "hello" },
+		{ "SUBJECT \t: hello\r\n", "Subject", 64, 1, "hello" },
+		{ "Subject:\r\n  folded\r\n\tvalue\r\n", "Subject", 64, 1, "folded\tvalue" },
+		{ "Subject: a\r\n b\r\n", "Subject", 64, 1, "a b" },
+		{ "Subject:\r\n", "Subject", 64, 1, "" },
+		{ "Subject: =?UTF-8?B?0J/RgNC40LLQtdGC?=\r\n", "Subject", 64, 1, "=?UTF-8?B?0J/RgNC40LLQtdGC?=" },
+		{ "Subject: \xd0\x9f\xd1\x80\xd0\xb8\r\n", "Subject", 64, 1, "\xd0\x9f\xd1\x80\xd0\xb8" },
+		/* cut to fit: never inside a character */
+		{ "Subject: abcdef\r\n", "Subject", 4, 1, "abc" },
+		{ "Subject: ab\xd0\x9f\r\n", "Subject", 4, 1, "ab" },
+		{ "Subject: a\xe2\x82\xac\r\n", "Subject", 4, 1, "a" },
+		{ "Subject: a\xe2\x82\xac" "b\r\n", "Subject", 5, 1, "a\xe2\x82\xac" },
+		{ "Subject: \xff\xfe\xfd\r\n", "Subject", 3, 1, "\xff\xfe" },
+		{ "Subject: ab  cd\r\n", "Subject", 5, 1, "ab" },
+		{ "Message-ID: <a.b@example.org>\r\n", "Message-ID", 64, 1, "<a.b@example.org>" },
+		{ "Message-Id:\r\n <x@y>\r\n", "Message-ID", 64, 1, "<x@y>" },
+		/* other fields */
+		{ "Subjects: x\r\n", "Subject", 64, 0, "" },
+		{ "Subjec: x\r\n", "Subject", 64, 0, "" },
+		{ "X-Subject: x\r\n", "Subject", 64, 0, "" },
+		{ "Subject x\r\n", "Subject", 64, 0, "" },
+		{ "Subject", "Subject", 64, 0, "" },
+	};
+	for (size_t i = 0; i < NROWS(rows); i++) {
+		struct hdr_field f = { 0, strlen(rows[i].field), rows[i].field, strlen(rows[i].field), 0 };
+		char out[64] = "";
+		int is = hdrscan_value(&f, rows[i].name, out, rows[i].size);
+
+		if (is != rows[i].is || strcmp(out, rows[i].value) != 0)
+			fail_msg("row %zu: got %d \"%s\"", i, is, out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_long_fields),
 		cmocka_unit_test(test_scan_and_claims),
+		cmocka_unit_test(test_value_rows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -296,6 +296,54 @@ static void test_caps_full_reply(void **state)
 	assert_int_equal(c.pipelining, 0);
 }
 
+/* The queue id of an end-of-data reply, by server. */
+static void test_queue_id_rows(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *id; /* "" none */
+	} rows[] = {
+		/* Postfix: short (hex) and long queue ids */
+		{ "250 2.0.0 Ok: queued as 3F1A2B4C5D\r\n", "3F1A2B4C5D" },
+		{ "250 2.0.0 Ok: queued as 4ZXyz12wQbz9kLm\r\n", "4ZXyz12wQbz9kLm" },
+		{ "250 Ok: queued as 4ZXyz12wQbz9kLm\r\n", "4ZXyz12wQbz9kLm" },
+		{ "250 2.0.0 Ok: QUEUED AS ABC123\r\n", "ABC123" },
+		{ "250 2.0.0 Ok: queued as ABC123.\r\n", "ABC123" },
+		/* Exim */
+		{ "250 OK id=1tAbCd-000123-AB\r\n", "1tAbCd-000123-AB" },
+		{ "250 OK id=1tAbCd-000Lx2-0Q\r\n", "1tAbCd-000Lx2-0Q" },
+		/* Sendmail, OpenSMTPD */
+		{ "250 2.0.0 u3PFxx012345 Message accepted for delivery\r\n", "u3PFxx012345" },
+		{ "250 2.0.0: 5d2f9a22 Message accepted for delivery\r\n", "5d2f9a22" },
+		{ "250 2.0.0 Message accepted for delivery\r\n", "" },
+		{ "250 Message accepted for delivery\r\n", "" },
+		{ "250 2.0.0: Message accepted for delivery\r\n", "" },
+		/* in a later line of a multi-line reply */
+		{ "250-2.0.0 Ok\r\n250 2.0.0 queued as AB12\r\n", "AB12" },
+		/* none */
+		{ "250 2.0.0 Ok\r\n", "" },
+		{ "250 OK\r\n", "" },
+		{ "250 2.0.0 Ok: queued as \r\n", "" },
+		{ "250 2.0.0 Ok: queued as\r\n", "" },
+		{ "250 msgid=abc\r\n", "" },
+		{ "250 OK id=\r\n", "" },
+		{ "", "" },
+		/* not an id: other characters stop it; too long is none */
+		{ "250 queued as AB<script>\r\n", "AB" },
+		{ "250 queued as \xc3\xa9t\xc3\xa9\r\n", "" },
+		{ "250 queued as 12345678901234567890123456789012345678901234567890123456789012345\r\n", "" },
+		{ "250 queued as 1234567890123456789012345678901234567890123456789012345678901234\r\n",
+		  "1234567890123456789012345678901234567890123456789012345678901234" },
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		char id[MOAT_QUEUE_ID_MAX + 1] = "x";
+		int r = reply_queue_id(rows[i].text, id, sizeof id);
+
+		if (r != (rows[i].id[0] != '\0') || strcmp(id, rows[i].id) != 0)
+			fail_msg("row %zu %s: got %d \"%s\", want \"%s\"", i, rows[i].text, r, id, rows[i].id);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_caps_rows),
 		cmocka_unit_test(test_caps_empty),
 		cmocka_unit_test(test_caps_full_reply),
+		cmocka_unit_test(test_queue_id_rows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
