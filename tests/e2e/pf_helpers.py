@@ -1,5 +1,6 @@
 """pf_helpers - a private Postfix instance, a loopback DNS server and a moat process, for
-test_postfix_backend.py (Debian's real Postfix smtpd as moat's backend).
+test_postfix_backend.py (Debian's real Postfix smtpd as moat's backend); PfStack, the three
+together for the suites that share them (test_smuggling_suite.py, test_console.py).
 
 Nothing here touches the system's own Postfix: the instance has its own config_directory,
 queue_directory, data_directory and mailboxes in one temp dir, listens on a free high port on
@@ -12,6 +13,7 @@ import json
 import os
 import pwd
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -165,9 +167,10 @@ class PfPostfix:
     mailbox table".
     """
 
-    def __init__(self, users=("bob",), main_cf=None):
+    def __init__(self, users=("bob",), main_cf=None, domain=PF_DOMAIN):
         self.users = list(users)
         self.main_cf_extra = dict(main_cf or {})   # extra/overriding main.cf parameters
+        self.domain = domain                       # the virtual mailbox domain
         self.port = None
         self.dir = None
 
@@ -181,7 +184,7 @@ class PfPostfix:
         return os.path.join(self.dir, "maillog")
 
     def maildir(self, user):
-        return os.path.join(self.dir, "mail", PF_DOMAIN, user)
+        return os.path.join(self.dir, "mail", self.domain, user)
 
     def _run(self, *args, check=True):
         r = subprocess.run([PF_POSTFIX, "-c", self.etc, *args], capture_output=True, text=True,
@@ -212,14 +215,14 @@ class PfPostfix:
         os.chown(os.path.join(self.dir, "data"), pf.pw_uid, pf.pw_gid)  # master.lock lives here
         os.chown(os.path.join(self.dir, "mail"), nobody.pw_uid, nobody.pw_gid)
         self.port = pf_free_port()
-        boxes = ", ".join("%s@%s=%s/%s/" % (u, PF_DOMAIN, PF_DOMAIN, u) for u in self.users)
+        boxes = ", ".join("%s@%s=%s/%s/" % (u, self.domain, self.domain, u) for u in self.users)
         main_cf = {
             "compatibility_level": "3.6",
             "queue_directory": os.path.join(self.dir, "spool"),
             "data_directory": os.path.join(self.dir, "data"),
             "meta_directory": "/etc/postfix",          # postfix-files, dynamicmaps.cf
-            "myhostname": "pf." + PF_DOMAIN,
-            "mydomain": PF_DOMAIN,
+            "myhostname": "pf." + self.domain,
+            "mydomain": self.domain,
             "myorigin": "$myhostname",
             "mydestination": "",
             "inet_interfaces": "127.0.0.1",
@@ -227,7 +230,7 @@ class PfPostfix:
             "mynetworks": "127.0.0.0/8",
             "alias_maps": "",
             "alias_database": "",
-            "virtual_mailbox_domains": PF_DOMAIN,
+            "virtual_mailbox_domains": self.domain,
             "virtual_mailbox_base": os.path.join(self.dir, "mail"),
             "virtual_mailbox_maps": "inline:{ %s }" % boxes,
             "virtual_uid_maps": "static:%d" % nobody.pw_uid,
@@ -408,3 +411,85 @@ class PfMoat:
                 self.proc.wait(5)
         self._reader.join(5)
         return self.proc.returncode
+
+
+# --- moat in front of Postfix, as the suites share it -------------------------------------------
+
+class PfStack:
+    """PfDns, a PfPostfix and moat (moatlib.Moat on conftest.base_config, JSON log) in front of
+    it, for a module of tests (test_smuggling_suite.py, test_console.py). Skips the test when
+    not root, or Postfix or dnslib is missing. moat_keys override moat's config; add_moat()
+    starts another moat (other keys) in front of the same Postfix."""
+
+    def __init__(self, tmp, users=("bob",), main_cf=None, zone=None, domain=PF_DOMAIN,
+                 moat_keys=None):
+        import pytest
+        from conftest import require_moat
+
+        require_moat()
+        if os.geteuid() != 0:
+            pytest.skip("a private Postfix instance needs root")
+        if not (os.path.exists(PF_POSTFIX)
+                and shutil.which("smtpd", path="/usr/lib/postfix/sbin")):
+            pytest.skip("postfix is not installed")
+        pytest.importorskip("dnslib")
+        self.tmp, self.domain, self.users = str(tmp), domain, tuple(users)
+        self.dns = self.pf = self.moat = None
+        self.moats = []
+        try:
+            self.dns = PfDns(zone)
+            self.pf = PfPostfix(users=users, main_cf=main_cf, domain=domain).start()
+            self.moat = self.add_moat(**(moat_keys or {}))
+        except BaseException:
+            self.stop()
+            raise
+
+    def add_moat(self, **keys):
+        from types import SimpleNamespace
+        from conftest import base_config
+        from moatlib import Moat
+
+        wd = os.path.join(self.tmp, "moat%d" % len(self.moats))
+        os.mkdir(wd)
+        cfg = base_config(wd, "127.0.0.1:%d" % self.pf.port,
+                          SimpleNamespace(servers="127.0.0.1:%d" % self.dns.port))
+        cfg["local_domains"] = self.domain
+        cfg.update({k: str(v) for k, v in keys.items()})
+        start = self.pf.maillog_size()
+        m = Moat(cfg, wd).start()
+        self.moats.append(m)
+        m.wait_log(lambda l: l.get("event") == "backend_probe", what="backend_probe line")
+        # The probe's Postfix session is over before a test takes its log offset.
+        self.pf.wait_for_log(re.compile(r"disconnect from .* ehlo="), timeout=30, start=start)
+        return m
+
+    def stop(self):
+        """SIGTERM to every moat, which must exit 0 without a sanitizer report (as conftest's
+        moat_factory); then Postfix and the DNS server."""
+        problems = []
+        try:
+            for m in self.moats:
+                rc = m.stop()
+                san = m.sanitizer_errors()
+                if rc != 0 or san:
+                    problems.append("moat exited %r; sanitizer: %r\n%s" % (
+                        rc, san[:5], m.stderr_text()[-3000:]))
+        finally:
+            if self.pf:
+                self.pf.stop()
+            if self.dns:
+                self.dns.stop()
+        assert not problems, "\n".join(problems)
+
+    def maildir_files(self, user):
+        d = os.path.join(self.pf.maildir(user), "new")
+        try:
+            return set(os.listdir(d))
+        except FileNotFoundError:
+            return set()
+
+    def queue(self):
+        r = subprocess.run([os.path.dirname(PF_POSTFIX) + "/postqueue", "-c", self.pf.etc, "-j"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, "postqueue -j failed: %s" % r.stderr
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]

@@ -49,10 +49,8 @@ connection per client session). Every wait is a bounded poll on something observ
 import json
 import os
 import re
-import shutil
 import subprocess
 import uuid
-from types import SimpleNamespace
 
 import pytest
 
@@ -60,7 +58,7 @@ from checkslib import parse_authres
 from conftest import base_config, require_moat
 from moatlib import (HOSTNAME, LOCAL_DOMAIN, Backend, Message, Moat, SMTPClient,
                      has_bare_cr_or_lf, prepended_fields)
-from pf_helpers import PF_DOMAIN, PF_POSTFIX, PfDns, PfPostfix
+from pf_helpers import PF_DOMAIN, PF_POSTFIX, PfStack
 from test_smuggling import expected_content
 
 SPOOL_MEM_MAX = 256 * 1024   # MOAT_SPOOL_MEM_MAX, proxy/limits.h
@@ -385,69 +383,28 @@ class RecordingHarness:
         check_moat_authres(fields, self.sender, problems, "delivered message")
 
 
-class PostfixHarness:
-    """moat in front of a private Postfix (pf_helpers) with smtpd_forbid_bare_newline = no."""
+class PostfixHarness(PfStack):
+    """moat in front of a private Postfix (pf_helpers.PfStack) with
+    smtpd_forbid_bare_newline = no."""
     name = "postfix"
     sender = "attacker@sender.test"
     users = ("bob", "alice")
 
     def __init__(self, tmp):
-        require_moat()
-        if os.geteuid() != 0:
-            pytest.skip("a private Postfix instance needs root")
-        if not (os.path.exists(PF_POSTFIX)
-                and shutil.which("smtpd", path="/usr/lib/postfix/sbin")):
-            pytest.skip("postfix is not installed")
-        pytest.importorskip("dnslib")
         r = subprocess.run([PF_SBIN + "/postconf", "-d", "smtpd_forbid_bare_newline"],
                            capture_output=True, text=True, timeout=30)
         # Postfix before 3.5.23/3.6.13/3.7.9/3.8.4 has no such parameter and is lenient anyway.
         known = r.returncode == 0 and r.stdout.startswith("smtpd_forbid_bare_newline =")
         extra = {"smtpd_forbid_bare_newline": "no"} if known else {}
-        self.dns = self.pf = self.moat = None
-        try:
-            self.dns = PfDns()
-            self.pf = PfPostfix(users=self.users, main_cf=extra).start()
-            if extra:
-                got = subprocess.run(
-                    [PF_SBIN + "/postconf", "-c", self.pf.etc, "-h", "smtpd_forbid_bare_newline"],
-                    capture_output=True, text=True, timeout=30).stdout.strip()
-                assert got == "no", got
-            wd = os.path.join(tmp, "moat")
-            os.mkdir(wd)
-            cfg = base_config(wd, "127.0.0.1:%d" % self.pf.port,
-                              SimpleNamespace(servers="127.0.0.1:%d" % self.dns.port))
-            self.moat = Moat(cfg, wd).start()
-            self.moat.wait_log(lambda l: l.get("event") == "backend_probe",
-                               what="backend_probe line")
-            # The probe's Postfix session is over before the first case takes its log offset.
-            self.pf.wait_for_log(re.compile(r"disconnect from .* ehlo="), timeout=30)
-        except BaseException:
-            self.stop()
-            raise
+        super().__init__(tmp, users=self.users, main_cf=extra)
+        if extra:
+            got = subprocess.run(
+                [PF_SBIN + "/postconf", "-c", self.pf.etc, "-h", "smtpd_forbid_bare_newline"],
+                capture_output=True, text=True, timeout=30).stdout.strip()
+            if got != "no":
+                self.stop()
+                raise AssertionError(got)
         self.sessions = 0
-
-    def stop(self):
-        try:
-            return stop_moat(self.moat) if self.moat else None
-        finally:
-            if self.pf:
-                self.pf.stop()
-            if self.dns:
-                self.dns.stop()
-
-    def maildir_files(self, user):
-        d = os.path.join(self.pf.maildir(user), "new")
-        try:
-            return set(os.listdir(d))
-        except FileNotFoundError:
-            return set()
-
-    def queue(self):
-        r = subprocess.run([PF_SBIN + "/postqueue", "-c", self.pf.etc, "-j"],
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, "postqueue -j failed: %s" % r.stderr
-        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
 
     def run(self, case):
         problems = []
