@@ -224,8 +224,11 @@ static void add_tag(struct checks *c, const char *field)
 	c->tags_len += n + 2;
 }
 
-/* Evaluate a stage; report the hits; turn the decision into a verdict. */
-static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
+/* Evaluate a stage; report the hits; turn the decision into a verdict.
+ * relay_refused: relay protection refuses this RCPT unless the rules do
+ * (with a 5xx); then what monitored rules would have done is moot, and
+ * the refusal alone is logged (once, not beside a "would-reject"). */
+static void decide(struct checks *c, enum rule_stage stage, int relay_refused, struct verdict *v)
 {
 	struct rule_decision *d;
 	struct rule_facts f;
@@ -251,12 +254,14 @@ static void decide(struct checks *c, enum rule_stage stage, struct verdict *v)
 	values_fill(c, vs);
 	facts_fill(c, &f, stage, acc, vs);
 	rules_eval(c->rs, stage, &f, c->opt.monitor, d);
+	if (d->action == ACTION_REJECT && d->decided.code / 100 == 5)
+		relay_refused = 0; /* the rules refuse it themselves */
 	for (i = 0; i < d->nhits; i++) {
 		const struct rule_verdict *h = &d->hits[i];
 
 		if (h->action == ACTION_TAG && !h->monitor)
 			add_tag(c, h->text);
-		if (c->env.hit)
+		if (c->env.hit && !(h->monitor && relay_refused))
 			c->env.hit(c->env.hit_arg, stage, h, rcpt);
 	}
 	if (stage == STAGE_CONNECT)
@@ -290,7 +295,7 @@ static void stage_done(struct checks *c, enum rule_stage stage)
 	else if (stage == STAGE_DATA && !c->t)
 		go_on(&v); /* DATA without MAIL: not from a session */
 	else
-		decide(c, stage, &v);
+		decide(c, stage, 0, &v);
 	c->done(c->done_arg, &v);
 }
 
@@ -488,7 +493,7 @@ void checks_helo(struct checks *c, const char *helo, struct verdict *out)
 		c->tags_len = c->tags_conn = c->tags_connect;
 		c->tags[c->tags_len] = '\0';
 	}
-	decide(c, STAGE_HELO, out);
+	decide(c, STAGE_HELO, 0, out);
 }
 
 /* ---- MAIL -------------------------------------------------------------------- */
@@ -539,7 +544,7 @@ void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict 
 	r->local = rcpt->domain[0] && relay_domain_is_local(&c->opt, rcpt->ascii_domain);
 	r->known = !c->opt.rcpt_table || !r->local ||
 	           recipients_has(c->opt.rcpt_table, rcpt->local, rcpt->ascii_domain);
-	decide(c, STAGE_RCPT, out);
+	decide(c, STAGE_RCPT, r->relay != RELAY_OK, out);
 	if (r->relay != RELAY_OK && out->code / 100 != 5)
 		relay_floor(c, r->relay, out);
 }

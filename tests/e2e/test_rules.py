@@ -269,6 +269,29 @@ def test_mode_monitor_logs_what_enforce_would_refuse(moat_factory, zdns, backend
     assert backend.wait_stored(1)
 
 
+@pytest.mark.parametrize("how", ["mode = monitor", "monitor rule"])
+def test_monitor_relay_refusal_is_logged_once(moat_factory, zdns, backend, tmp_path, how):
+    """Issue 13 (5): relay protection refuses in monitor mode too, and that refusal is one
+    decision line: the relay rule's would-reject is not logged beside it."""
+    if how == "mode = monitor":
+        m = checks_moat(moat_factory, zdns, mode="monitor", proxy_protocol="yes")
+    else:
+        path = write(tmp_path / "mon.rules",
+                     'reject monitor relay denied "554 5.7.1 <%{rcpt}>: Relay access denied"\n')
+        m = checks_moat(moat_factory, zdns, rules=path, proxy_protocol="yes")
+    with connect(m, proxy_v1("203.0.113.5")) as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<alice@example.org>", 250)
+        r = c.cmd("RCPT TO:<victim@elsewhere.example>")
+        assert r.code == 554 and r.enhanced()[0] == "5.7.1", r
+        c.expect("RCPT TO:<%s>" % RCPT, 250)
+        c.expect("QUIT", 221)
+    m.wait_session_end(1)
+    lines = [l for l in m.log_lines() if l.get("rcpt") == "victim@elsewhere.example"]
+    assert [(l["action"], l["code"]) for l in lines] == [("reject", 554)], lines
+    assert lines[0]["rule"] == "built-in relay protection", lines
+
+
 # ------------------------------------------------------------------ moat -t, reload
 
 def run_t(conf):
