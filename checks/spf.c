@@ -172,9 +172,105 @@ static void conclude_error(struct spf_check *c, SPF_response_t *resp)
 	}
 }
 
+/* ---- which term decided ---- */
+
+/* What a pass of libspf2 changes in the check (the DNS layer's counts, the
+ * explanation it asked for), kept across the runs below. */
+struct pass_state {
+	int top, terms, voids, new_miss, tgt_i, tgt_n, tgt_type, tgt_any;
+	enum top_state top_state;
+	enum limit limit;
+	const struct answer *tgt;
+	enum exp_state exp_state;
+	char exp_name[DNS_NAME_MAX + 1], why[200];
+};
+
+static void pass_save(const struct spf_check *c, struct pass_state *p)
+{
+	*p = (struct pass_state){c->top, c->terms, c->voids, c->new_miss, c->tgt_i, c->tgt_n, c->tgt_type,
+	                         c->tgt_any, c->top_state, c->limit, c->tgt, c->exp_state, "", ""};
+	memcpy(p->exp_name, c->exp_name, sizeof p->exp_name);
+	memcpy(p->why, c->why, sizeof p->why);
+}
+
+static void pass_restore(struct spf_check *c, const struct pass_state *p)
+{
+	c->top = p->top, c->terms = p->terms, c->voids = p->voids, c->new_miss = p->new_miss;
+	c->tgt_i = p->tgt_i, c->tgt_n = p->tgt_n, c->tgt_type = p->tgt_type, c->tgt_any = p->tgt_any;
+	c->top_state = p->top_state, c->limit = p->limit, c->tgt = p->tgt, c->exp_state = p->exp_state;
+	memcpy(c->exp_name, p->exp_name, sizeof c->exp_name);
+	memcpy(c->why, p->why, sizeof c->why);
+}
+
+/* Does the checked domain's record cut to its first k terms give the
+ * result rp gave? Every answer it needs is in the table: the whole record
+ * needed the same ones to get that far. */
+static int first_k_decides(struct spf_check *c, int k, const SPF_response_t *rp)
+{
+	unsigned char all = c->rec->num_mech;
+	SPF_response_t *r = SPF_response_new(c->req);
+	struct pass_state saved;
+	int same;
+
+	if (!r)
+		return 1; /* out of memory: the whole record, then */
+	pass_save(c, &saved);
+	r->spf_record_exp = c->rec;
+	c->req->cur_dom = c->req->env_from_dp;
+	c->rec->num_mech = (unsigned char)k;
+	SPF_record_interpret(c->rec, c->req, r, 0);
+	c->rec->num_mech = all;
+	same = SPF_response_result(r) == rp->result && SPF_response_reason(r) == rp->reason;
+	SPF_response_free(r);
+	pass_restore(c, &saved);
+	return same;
+}
+
+/* The reason of a result: the checked domain's term that decided it, as
+ * published ("mechanism -ip4:192.0.2.0/24 matched", "mechanism
+ * +include:_spf.example.net matched", "via redirect=_spf.example.net"),
+ * found by cutting the record to its first k terms (the shortest that
+ * gives the same result). */
+static void matched(struct spf_check *c, SPF_response_t *resp, char *out, size_t size)
+{
+	char term[160];
+	const char *txt;
+	size_t len;
+	int lo = 1, hi = c->rec ? c->rec->num_mech : 0, kind;
+
+	if (hi == 0 || spf_record_text(c, c->out.domain, &txt, &len) < 0) {
+		snprintf(out, size, "%s", resp->reason == SPF_REASON_DEFAULT ? "no mechanism matched"
+		                                                             : "a mechanism matched");
+		return;
+	}
+	if (resp->reason == SPF_REASON_DEFAULT) { /* no term, or a redirect whose record had none */
+		kind = spf_syntax_term(txt, len, hi - 1, term, sizeof term);
+		snprintf(out, size, "%s%s", kind == 2 ? term : "no mechanism matched",
+		         kind == 2 ? ", no mechanism matched there" : "");
+		return;
+	}
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (first_k_decides(c, mid, resp))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	kind = spf_syntax_term(txt, len, lo - 1, term, sizeof term);
+	if (kind == 2)
+		snprintf(out, size, "via %s", term);
+	else if (kind == 1)
+		snprintf(out, size, "mechanism %s matched", term);
+	else
+		snprintf(out, size, "a mechanism matched");
+}
+
 /* After a pass that asked for nothing new: the result. */
 void spf_conclude(struct spf_check *c, SPF_response_t *resp)
 {
+	char why[sizeof c->out.reason];
+
 	const char *e;
 
 	switch (c->limit) {
@@ -205,14 +301,16 @@ void spf_conclude(struct spf_check *c, SPF_response_t *resp)
 	}
 	switch (SPF_response_result(resp)) {
 	case SPF_RESULT_PASS:
-		finish(c, SPF_RES_PASS, "a + mechanism matched");
+		matched(c, resp, why, sizeof why);
+		finish(c, SPF_RES_PASS, why);
 		return;
 	case SPF_RESULT_SOFTFAIL:
-		finish(c, SPF_RES_SOFTFAIL, "a ~ mechanism matched");
+		matched(c, resp, why, sizeof why);
+		finish(c, SPF_RES_SOFTFAIL, why);
 		return;
 	case SPF_RESULT_NEUTRAL:
-		finish(c, SPF_RES_NEUTRAL, SPF_response_reason(resp) == SPF_REASON_DEFAULT ?
-		       "no mechanism matched" : "a ? mechanism matched");
+		matched(c, resp, why, sizeof why);
+		finish(c, SPF_RES_NEUTRAL, why);
 		return;
 	case SPF_RESULT_FAIL:
 		break;
@@ -228,7 +326,8 @@ void spf_conclude(struct spf_check *c, SPF_response_t *resp)
 		if (c->new_miss)
 			return;
 	}
-	finish(c, SPF_RES_FAIL, "a - mechanism matched");
+	matched(c, resp, why, sizeof why);
+	finish(c, SPF_RES_FAIL, why);
 	if (e && c->exp_state == EXP_OK && strcmp(e, EXP_MARKER) != 0) {
 		text_copy(c->out.explanation, sizeof c->out.explanation, e);
 		c->out.exp_default = 0;

@@ -104,5 +104,8 @@ void spf_miss(struct spf_check *c, const char *name, int type);
 void spf_lookup_start(struct answer *a);
 /* The DNS layer: what libspf2 calls to resolve, answered from the table. */
 void spf_layer_init(struct spf_check *c);
+/* The SPF record of domain as published, from the table: 0, or -1 (not
+ * known, or not one record). */
+int spf_record_text(struct spf_check *c, const char *domain, const char **txt, size_t *len);
 
 #endif

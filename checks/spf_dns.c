@@ -552,6 +552,24 @@ static SPF_errcode_t layer_get_exp(SPF_server_t *srv, const char *domain, char *
 	return SPF_E_SUCCESS;
 }
 
+int spf_record_text(struct spf_check *c, const char *domain, const char **txt, size_t *len)
+{
+	char norm[DNS_NAME_MAX + 1];
+	const struct answer *a;
+	int found = 0;
+
+	if (spf_name_norm(domain, norm, sizeof norm) < 0 || !(a = answer_find(c, norm, ns_t_txt)) ||
+	    a->state != ANS_DONE || a->st != DNS_OK)
+		return -1;
+	for (int i = 0; i < a->n; i++)
+		if (spf_syntax_is_spf1(a->rr[i], a->len[i])) {
+			*txt = a->rr[i];
+			*len = a->len[i];
+			found++;
+		}
+	return found == 1 ? 0 : -1;
+}
+
 void spf_layer_init(struct spf_check *c)
 {
 	c->layer.lookup = layer_lookup;

@@ -473,6 +473,52 @@ int spf_syntax_check(const char *txt, size_t len, const struct spf_client *cl,
 	return 0;
 }
 
+/* The term [t, te) into out, cut to fit; qual: a qualifier to put first. */
+static void term_out(const char *qual, const char *t, const char *te, char *out, size_t size)
+{
+	snprintf(out, size, "%s%.*s", qual, (int)(te - t), t);
+}
+
+int spf_syntax_term(const char *txt, size_t len, int i, char *out, size_t size)
+{
+	const char *p, *end = txt + len, *redirect = NULL, *redirect_end = NULL;
+	int n = 0, has_all = 0;
+
+	if (size)
+		out[0] = '\0';
+	if (!spf_syntax_is_spf1(txt, len))
+		return 0;
+	for (p = txt + 6; p < end;) {
+		const char *t, *te, *q;
+
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		for (t = p; p < end && *p != ' '; p++)
+			;
+		te = p;
+		for (q = t; q < te && (is_alnum(*q) || *q == '-' || *q == '_' || *q == '.'); q++)
+			;
+		if (q < te && *q == '=') { /* a modifier */
+			if (q - t == 8 && strncasecmp(t, "redirect", 8) == 0)
+				redirect = t, redirect_end = te;
+			continue;
+		}
+		q = t + (*t == '+' || *t == '-' || *t == '~' || *t == '?');
+		has_all |= te - q == 3 && strncasecmp(q, "all", 3) == 0;
+		if (n++ == i) {
+			term_out(q == t ? "+" : "", t, te, out, size);
+			return 1;
+		}
+	}
+	if (i == n && redirect && !has_all) {
+		term_out("", redirect, redirect_end, out, size);
+		return 2;
+	}
+	return 0;
+}
+
 int spf_syntax_exp_valid(const char *txt, size_t len)
 {
 	return macro_string_valid(txt, txt + len, 1);

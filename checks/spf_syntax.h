@@ -37,6 +37,13 @@ struct spf_client {
 int spf_syntax_check(const char *txt, size_t len, const struct spf_client *cl,
                      char *out, size_t outsize, char *err, size_t errsize);
 
+/* The i-th (0-based) directive libspf2 evaluates of a record that passed
+ * spf_syntax_check, as published, for a log line: its mechanisms in
+ * order, with the qualifier written out ("+mx", "-ip4:192.0.2.0/24"),
+ * then "redirect=..." (unless the record has an "all"). 1 and the term in
+ * out (cut to fit), 2 if it is the redirect, 0 if there is no such term. */
+int spf_syntax_term(const char *txt, size_t len, int i, char *out, size_t size);
+
 /* The value of a macro expansion (RFC 7208 7). */
 struct spf_macro_vars {
 	const char *s, *l, *o, *d, *i, *p, *h, *c, *r, *t, *v;

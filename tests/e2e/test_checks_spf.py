@@ -152,6 +152,29 @@ def test_results_that_go_on(smoat, backend, domain, result):
         assert d.get("spf_reason"), d
 
 
+@pytest.mark.parametrize("domain,result,reason", [
+    ("spf-pass.example", "pass", "mechanism +ip4:127.0.0.1 matched"),
+    ("spf-include-pass.example", "pass", "mechanism +include:spf-pass.example matched"),
+    ("spf-softfail.example", "softfail", "mechanism ~all matched"),
+    ("spf-neutral.example", "neutral", "mechanism ?all matched"),
+])
+def test_reason_names_the_mechanism(smoat, backend, domain, result, reason):
+    """Issue 13 (5): spf_reason names the term of the record that decided, as published."""
+    sender = "alice@" + domain
+    deliver(smoat, backend, sender)
+    d = data_decision(smoat, sender)
+    assert (d["spf"], d["spf_reason"]) == (result, reason), d
+
+
+def test_fail_reason_names_the_mechanism(smoat, backend):
+    """The refusal's decision line: the default rule's note is the SPF reason."""
+    r = refused_at_mail(smoat, backend, "alice@spf-fail-noexp.example")
+    assert r.code == 550, r
+    d = wait_decision(smoat, lambda l: l["stage"] in ("mail", "rcpt") and l["action"] == "reject")
+    assert (d["spf"], d["spf_reason"], d["reason"]) == ("fail", "mechanism -all matched",
+                                                        "mechanism -all matched"), d
+
+
 @pytest.mark.parametrize("domain", ["spf-temperror.example", "spf-include-temperror.example"])
 def test_temperror(smoat, backend, domain):
     r = refused_at_mail(smoat, backend, "alice@" + domain)

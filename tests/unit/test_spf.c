@@ -950,6 +950,13 @@ static void own_zone(struct zone *z)
 	zone_add(z, "mx1.example.org", "MX", "20", "a4.example.org");
 	zone_add(z, "i1.example.org", "TXT", "v=spf1 a:a5.example.org", NULL);
 	zone_add(z, "i2.example.org", "TXT", "v=spf1 a:a6.example.org a:a7.example.org", NULL);
+	/* the reasons: which term decided */
+	zone_add(z, "r.example.org", "TXT", "v=spf1 ip4:192.0.2.5 redirect=target.example.org", NULL);
+	zone_add(z, "target.example.org", "TXT", "v=spf1 ?ip4:192.0.2.6 ~all", NULL);
+	zone_add(z, "norr.example.org", "TXT", "v=spf1 redirect=empty.example.org", NULL);
+	zone_add(z, "empty.example.org", "TXT", "v=spf1 ip4:192.0.2.77", NULL);
+	zone_add(z, "neutral.example.org", "TXT", "v=spf1 ip4:192.0.2.1", NULL);
+	zone_add(z, "cidr.example.org", "TXT", "v=spf1 -ip4:192.0.2.0/24 exp=e.example.org +all", NULL);
 	for (int i = 1; i <= 11; i++) {
 		char n[64];
 
@@ -1134,11 +1141,89 @@ static void test_identities(void **state)
 	env_close(&e);
 }
 
+/* A result's reason names the term of the checked domain's record that
+ * decided it, as published. */
+static void test_reasons(void **state)
+{
+	static const struct {
+		const char *client, *helo, *sender;
+		enum spf_res res;
+		const char *reason;
+	} rows[] = {
+		{ "192.0.2.1", "h", "u@example.org", SPF_RES_PASS, "mechanism +ip4:192.0.2.1 matched" },
+		{ "192.0.2.25", "h", "u@example.org", SPF_RES_PASS, "mechanism +mx matched" },
+		{ "127.0.0.1", "h", "u@example.org", SPF_RES_PASS, "mechanism +include:inc.example.org matched" },
+		{ "192.0.2.99", "h", "u@example.org", SPF_RES_FAIL, "mechanism -all matched" },
+		{ "192.0.2.5", "h", "u@r.example.org", SPF_RES_PASS, "mechanism +ip4:192.0.2.5 matched" },
+		{ "192.0.2.6", "h", "u@r.example.org", SPF_RES_NEUTRAL, "via redirect=target.example.org" },
+		{ "192.0.2.99", "h", "u@r.example.org", SPF_RES_SOFTFAIL, "via redirect=target.example.org" },
+		{ "192.0.2.99", "h", "u@norr.example.org", SPF_RES_NEUTRAL,
+		  "redirect=empty.example.org, no mechanism matched there" },
+		{ "192.0.2.99", "h", "u@neutral.example.org", SPF_RES_NEUTRAL, "no mechanism matched" },
+		{ "192.0.2.9", "h", "u@cidr.example.org", SPF_RES_FAIL, "mechanism -ip4:192.0.2.0/24 matched" },
+		{ "10.0.0.1", "h", "u@cidr.example.org", SPF_RES_PASS, "mechanism +all matched" },
+		{ "192.0.2.200", "h", "u@wide.example.org", SPF_RES_PASS, "mechanism +a:a1.example.org matched" },
+		{ "192.0.2.7", "helo.example.org", "", SPF_RES_PASS, "mechanism +a matched" },
+	};
+	struct fixture *f = *state;
+
+	for (int inject = 0; inject <= 1; inject++) {
+		struct env e;
+
+		env_open(&e, &f->z, inject);
+		for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+			struct run r;
+
+			env_check(&e, rows[i].client, rows[i].helo, rows[i].sender, &r);
+			if (r.o.res != rows[i].res || strcmp(r.o.reason, rows[i].reason) != 0)
+				fail_msg("row %zu (%s from %s): %s \"%s\"", i, rows[i].sender, rows[i].client,
+				         spf_res_name(r.o.res), r.o.reason);
+		}
+		env_close(&e);
+	}
+}
+
+static void test_syntax_term(void **state)
+{
+	static const struct {
+		const char *rec;
+		int i, ret;
+		const char *out;
+	} rows[] = {
+		{ "v=spf1 ip4:192.0.2.1 -all", 0, 1, "+ip4:192.0.2.1" },
+		{ "v=spf1 ip4:192.0.2.1 -all", 1, 1, "-all" },
+		{ "v=spf1 ip4:192.0.2.1 -all", 2, 0, "" },
+		{ "v=spf1 mx redirect=x.example exp=e.example", 0, 1, "+mx" },
+		{ "v=spf1 mx redirect=x.example exp=e.example", 1, 2, "redirect=x.example" },
+		{ "v=spf1 redirect=x.example mx", 1, 2, "redirect=x.example" },
+		{ "v=spf1 Redirect=R.example", 0, 2, "Redirect=R.example" },
+		{ "v=spf1 redirect=x.example ~all", 0, 1, "~all" },
+		{ "v=spf1 redirect=x.example ~all", 1, 0, "" },  /* ignored beside "all" */
+		{ "v=spf1 foo=bar ~include:a=b.example", 0, 1, "~include:a=b.example" },
+		{ "v=spf1  ?a:%{d}.x.example  ", 0, 1, "?a:%{d}.x.example" },
+		{ "v=spf1 +ip6:2001:db8::/32", 0, 1, "+ip6:2001:db8::/32" },
+		{ "v=spf1", 0, 0, "" },
+		{ "spf1 -all", 0, 0, "" },
+	};
+	char out[64], small[6];
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		int r = spf_syntax_term(rows[i].rec, strlen(rows[i].rec), rows[i].i, out, sizeof out);
+
+		if (r != rows[i].ret || strcmp(out, rows[i].out) != 0)
+			fail_msg("row %zu: %d \"%s\"", i, r, out);
+	}
+	assert_int_equal(spf_syntax_term("v=spf1 include:_spf.example.net", 31, 0, small, sizeof small), 1);
+	assert_string_equal(small, "+incl");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_syntax_records),
 		cmocka_unit_test(test_syntax_exp_macros),
+		cmocka_unit_test(test_syntax_term),
+		cmocka_unit_test_setup_teardown(test_reasons, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cached_and_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
