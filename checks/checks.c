@@ -271,6 +271,7 @@ static void decide(struct checks *c, enum rule_stage stage, int relay_refused, s
 	if (d->action != ACTION_NONE) {
 		v->rule_file = d->decided.file;
 		v->rule_line = d->decided.line;
+		v->rule_id = d->decided.id;
 		text_copy(v->reason, sizeof v->reason, d->decided.reason);
 	}
 	if (d->action == ACTION_REJECT || d->action == ACTION_TEMPFAIL) {
@@ -524,6 +525,7 @@ static void relay_floor(const struct checks *c, enum relay_result r, struct verd
 		refuse(v, R_RELAY_DENIED, c->t->cur.mailbox, "relay denied", c->opt.hostname);
 	v->rule_file = "built-in relay protection";
 	v->rule_line = 0;
+	v->rule_id = NULL;
 }
 
 void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict *out)

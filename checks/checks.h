@@ -36,6 +36,7 @@ struct verdict {
 	char reason[256];      /* short reason for the log ("relay denied") */
 	const char *rule_file; /* the rule that decided (accept, reject, tempfail); NULL: none */
 	int rule_line;
+	const char *rule_id;   /* its "id NAME", or NULL */
 };
 
 typedef void (*verdict_cb)(void *arg, const struct verdict *v);

@@ -87,16 +87,39 @@ static void stage_begin(struct report *r, enum rule_stage stage, const char *wha
 		out(r, "         checks: %s\n", found);
 }
 
+/* "FILE:LINE", and " id NAME" when the rule has one. */
+static void rule_named(char *buf, size_t size, const char *file, int line, const char *id)
+{
+	size_t n;
+
+	rules_where(buf, size, file, line);
+	n = strlen(buf);
+	if (id && n < size)
+		snprintf(buf + n, size - n, " id %s", id);
+}
+
+/* The same as JSON members: "rule":"FILE:LINE","rule_id":"NAME". */
+static void out_rule_json(struct report *r, const char *file, int line, const char *id)
+{
+	char where[1100];
+
+	rules_where(where, sizeof where, file, line);
+	out(r, "\"rule\":");
+	out_js(r, where);
+	out(r, ",\"rule_id\":");
+	out_js(r, id ? id : "");
+}
+
 static void hit_cb(void *arg, enum rule_stage stage, const struct rule_verdict *h, const char *rcpt)
 {
 	struct report *r = arg;
 	char rule[1100], act[32];
 
-	rules_where(rule, sizeof rule, h->file, h->line);
+	rule_named(rule, sizeof rule, h->file, h->line, h->id);
 	snprintf(act, sizeof act, "%s%s", h->monitor ? "would-" : "", rules_action_name(h->action));
 	if (r->json) {
-		out(r, "%s{\"action\":\"%s\",\"rule\":", r->nhits++ ? "," : "", act);
-		out_js(r, rule);
+		out(r, "%s{\"action\":\"%s\",", r->nhits++ ? "," : "", act);
+		out_rule_json(r, h->file, h->line, h->id);
 		out(r, ",\"text\":");
 		out_js(r, h->action == ACTION_TAG ? h->text : h->reason);
 		out(r, "}");
@@ -110,11 +133,11 @@ static int stage_end(struct report *r, const struct verdict *v)
 {
 	char rule[1100];
 
-	rules_where(rule, sizeof rule, v->rule_file, v->rule_line);
+	rule_named(rule, sizeof rule, v->rule_file, v->rule_line, v->rule_id);
 	if (r->json) {
-		out(r, "],\"decision\":\"%s\",\"rule\":", v->code / 100 == 5 ? "reject" : v->code ? "tempfail"
-		                                          : v->rule_file ? "accept" : "continue");
-		out_js(r, rule);
+		out(r, "],\"decision\":\"%s\",", v->code / 100 == 5 ? "reject" : v->code ? "tempfail"
+		                                   : v->rule_file ? "accept" : "continue");
+		out_rule_json(r, v->rule_file, v->rule_line, v->rule_id);
 		out(r, ",\"reason\":");
 		out_js(r, v->reason);
 		if (v->code) {
@@ -490,14 +513,13 @@ static int report_result(struct run *run, const struct setup *st, const struct a
 	if (run->rep.json) {
 		out(&run->rep, "\n],\"result\":\"%s\"", rc == 0 ? "accept" : rc == 1 ? "reject" : "tempfail");
 		if (w->code) {
-			char reply[700], rule[1100];
+			char reply[700];
 
 			snprintf(reply, sizeof reply, "%d %s %s", w->code, w->esc, w->text);
-			rules_where(rule, sizeof rule, w->rule_file, w->rule_line);
 			out(&run->rep, ",\"reply\":");
 			out_js(&run->rep, reply);
-			out(&run->rep, ",\"rule\":");
-			out_js(&run->rep, rule);
+			out(&run->rep, ",");
+			out_rule_json(&run->rep, w->rule_file, w->rule_line, w->rule_id);
 		}
 		if (rc == 0 && !a->msgfile)
 			out(&run->rep, ",\"note\":\"no --message: the data stage was not checked\"");

@@ -53,6 +53,7 @@ void decision_log(const struct decision *d, void (*extra)(struct jline *j, void 
 		jl_str(&j, "esc", d->esc);
 	jl_str(&j, "reason", S(d->reason));
 	jl_str(&j, "rule", rule);
+	jl_str(&j, "rule_id", S(d->rule_id));
 	if (extra)
 		extra(&j, arg);
 	jl_emit(&j);

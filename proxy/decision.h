@@ -16,6 +16,7 @@ struct decision {
 	const char *reason;
 	const char *rule_file; /* the rule that decided; NULL: moat itself */
 	int rule_line;
+	const char *rule_id;   /* its "id NAME"; NULL: none */
 	/* who and what: NULL is logged as "" */
 	const char *session, *client_ip, *helo, *mail_from, *rcpt;
 };

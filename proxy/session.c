@@ -359,7 +359,7 @@ void session_verdict(struct session *s, enum rule_stage stage, const struct verd
 	session_send(s, buf, (size_t)n);
 	{
 		struct decision d = {.stage = stage, .code = v->code, .esc = v->esc, .reason = v->reason,
-		                     .rule_file = v->rule_file, .rule_line = v->rule_line};
+		                     .rule_file = v->rule_file, .rule_line = v->rule_line, .rule_id = v->rule_id};
 
 		session_log_line(s, &d, rcpt);
 	}
@@ -493,6 +493,7 @@ static void rcpt_verdict(struct session *s, const struct verdict *v)
 	if (!v->code && v->rule_file) {
 		s->tx->rule_file = v->rule_file; /* an accept rule: named when the message is logged */
 		s->tx->rule_line = v->rule_line;
+		s->tx->rule_id = v->rule_id;
 	}
 	if (v->code) {
 		session_verdict(s, STAGE_RCPT, v, s->tx->rcpt_log);

@@ -44,6 +44,7 @@ struct txn {
 	struct smtp_path rcpt_path;    /* the RCPT being processed */
 	const char *rule_file;         /* the rule that accepted the message (data stage) */
 	int rule_line;
+	const char *rule_id;
 	char queue_id[MOAT_QUEUE_ID_MAX + 1]; /* the backend's, from its final reply; "" none */
 };
 

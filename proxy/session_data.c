@@ -87,7 +87,8 @@ static void data_relayed(void *arg, const struct relay_outcome *o)
 	} else if (r->code / 100 == 2) {
 		char why[300], esc[16];
 		struct decision d = {.stage = STAGE_DATA, .code = r->code, .esc = esc, .reason = why,
-		                     .rule_file = s->tx->rule_file, .rule_line = s->tx->rule_line};
+		                     .rule_file = s->tx->rule_file, .rule_line = s->tx->rule_line,
+		                     .rule_id = s->tx->rule_id};
 
 		session_send(s, r->text, r->len);
 		reply_first_line(r->text, why, sizeof why);
@@ -112,6 +113,7 @@ static void data_verdict(void *arg, const struct verdict *v)
 	if (v->rule_file) {
 		s->tx->rule_file = v->rule_file;
 		s->tx->rule_line = v->rule_line;
+		s->tx->rule_id = v->rule_id;
 	}
 	if (v->code) {
 		session_verdict(s, STAGE_DATA, v, NULL);

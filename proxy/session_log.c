@@ -74,7 +74,8 @@ void session_rule_hit(void *arg, enum rule_stage stage, const struct rule_verdic
 {
 	struct session *s = arg;
 	char action[32];
-	struct decision d = {.stage = stage, .rule_file = h->file, .rule_line = h->line, .action = action};
+	struct decision d = {.stage = stage, .rule_file = h->file, .rule_line = h->line, .rule_id = h->id,
+	                     .action = action};
 
 	if (h->monitor) {
 		snprintf(action, sizeof action, "would-%s", rules_action_name(h->action));

@@ -314,6 +314,7 @@ static void fill(const struct ruleset *rs, struct rule_verdict *v, const struct 
 	}
 	v->file = r->file;
 	v->line = r->line;
+	v->id = r->id;
 }
 
 static void hit(const struct ruleset *rs, struct rule_decision *out, const struct rule *r,

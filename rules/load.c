@@ -190,6 +190,7 @@ static void ruleset_free(struct ruleset *rs)
 	for (size_t i = 0; i < rs->ndisk; i++)
 		free(rs->disk[i]);
 	free(rs->disk);
+	strset_free(rs->ids);
 	free(rs);
 }
 
@@ -297,8 +298,8 @@ int ruleset_rule(const struct ruleset *rs, size_t i, struct rule_info *out)
 	r = &rs->rules[i];
 	*out = (struct rule_info){
 		.action = r->action, .monitor = r->monitor, .stage = r->stage, .code = r->code,
-		.esc = r->esc, .text = r->text, .what = r->what, .note = r->note, .file = r->file,
-		.line = r->line,
+		.esc = r->esc, .text = r->text, .what = r->what, .note = r->note, .id = r->id,
+		.file = r->file, .line = r->line,
 	};
 	return 0;
 }

@@ -4,7 +4,7 @@
  * A rule file is read line by line (a trailing backslash joins the next
  * line), each rule is cut into words and parsed by recursive descent:
  *
- *   rule      = ACTION ["monitor"] condition [REPLY] ["header" STRING] ["note" STRING]
+ *   rule      = ACTION ["monitor"] condition [REPLY] ["header" STRING] ["note" STRING] ["id" NAME]
  *   condition = all ("or" all)*
  *   all       = term ("and" term)*
  *   term      = "not" term | "(" condition ")" | FACT [ARGUMENT]
@@ -220,7 +220,7 @@ static int is_word(const struct token *t, const char *w)
 static int is_reserved(const struct token *t)
 {
 	return is_word(t, "and") || is_word(t, "or") || is_word(t, "not") || is_word(t, "header") ||
-	       is_word(t, "note");
+	       is_word(t, "note") || is_word(t, "id");
 }
 
 /* A word as written in the rule (quotes, slashes), for messages. */
@@ -765,6 +765,7 @@ void rule_free(struct rule *r)
 	free(r->text);
 	free(r->note);
 	free(r->what);
+	free(r->id);
 }
 
 /* The condition as written, blanks collapsed. */
@@ -782,8 +783,9 @@ static char *condition_text(const char *s, size_t start, size_t end)
 	return out;
 }
 
-/* What follows the condition: a reply, header "...", note "..." in any order. */
-static int parse_options(struct parser *p, const char **reply, const char **header, const char **note)
+/* What follows the condition: a reply, header "...", note "...", id NAME
+ * in any order (opt: reply, header, note, id). */
+static int parse_options(struct parser *p, const char *opt[4])
 {
 	char shown[SHOW_MAX + 4];
 
@@ -794,22 +796,59 @@ static int parse_options(struct parser *p, const char **reply, const char **head
 		if (t->type == T_END)
 			return 0;
 		if (t->type == T_STRING) {
-			slot = reply;
+			slot = &opt[0];
 			what = "reply";
 		} else if (is_word(t, "header") || is_word(t, "note")) {
 			what = is_word(t, "header") ? "header" : "note";
-			slot = what[0] == 'h' ? header : note;
+			slot = what[0] == 'h' ? &opt[1] : &opt[2];
 			next(p);
 			if (peek(p)->type != T_STRING)
 				return perr(p, "%s needs a \"quoted text\"", what);
+		} else if (is_word(t, "id")) {
+			what = "id";
+			slot = &opt[3];
+			next(p);
+			if (peek(p)->type != T_WORD)
+				return perr(p, "id needs a NAME (letters, digits, '.', '_' and '-')");
 		} else {
-			return perr(p, "unexpected \"%s\" (and, or, a \"reply\", header or note expected)",
+			return perr(p, "unexpected \"%s\" (and, or, a \"reply\", header, note or id expected)",
 			            as_written(p, t, shown));
 		}
 		if (*slot)
 			return perr(p, "%s given twice", what);
 		*slot = next(p)->s;
 	}
+}
+
+/* id NAME: a letter or digit, then letters, digits, '.', '_', '-'; at most
+ * RULES_ID_MAX bytes; unique in the ruleset (its includes too). */
+static int set_id(struct parser *p, struct rule *r, const char *id)
+{
+	struct ruleset *rs = p->rs;
+	char shown[SHOW_MAX + 4];
+	size_t n = strlen(id);
+	int added;
+
+	if (n > RULES_ID_MAX)
+		return perr(p, "id \"%s\" is longer than %d bytes", show(id, shown), RULES_ID_MAX);
+	if (n == 0 || strchr("._-", id[0]) ||
+	    strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+		return perr(p, "id \"%s\": a letter or digit, then letters, digits, '.', '_' or '-'",
+		            show(id, shown));
+	if (!rs->ids && !(rs->ids = strset_new()))
+		return perr(p, "out of memory");
+	if ((added = strset_add(rs->ids, id, n)) < 0)
+		return perr(p, "out of memory");
+	if (added == 0) {
+		for (size_t i = 0; i < rs->nrules; i++)
+			if (rs->rules[i].id && strcmp(rs->rules[i].id, id) == 0)
+				return perr(p, "id \"%s\" is already the id of the rule at %s:%d", id,
+				            rs->rules[i].file, rs->rules[i].line);
+		return perr(p, "id \"%s\" given twice", id);
+	}
+	if (!(r->id = strdup(id)))
+		return perr(p, "out of memory");
+	return 0;
 }
 
 static int add_rule(struct parser *p, struct rule *r)
@@ -834,7 +873,7 @@ static int add_rule(struct parser *p, struct rule *r)
 static int parse_rule(struct parser *p, enum rule_action action)
 {
 	struct rule r = { .action = action, .file = p->file, .line = p->line };
-	const char *reply = NULL, *header = NULL, *note = NULL;
+	const char *opt[4] = { NULL }, *reply, *header, *note;
 	size_t start;
 
 	next(p);
@@ -853,8 +892,9 @@ static int parse_rule(struct parser *p, enum rule_action action)
 		return perr(p, "out of memory");
 	}
 	walk(p->rs, &r, r.cond);
-	if (parse_options(p, &reply, &header, &note) < 0)
+	if (parse_options(p, opt) < 0)
 		goto fail;
+	reply = opt[0], header = opt[1], note = opt[2];
 	if (reply && action != ACTION_REJECT && action != ACTION_TEMPFAIL) {
 		perr(p, "a reply is only for reject and tempfail");
 		goto fail;
@@ -881,6 +921,8 @@ static int parse_rule(struct parser *p, enum rule_action action)
 		perr(p, "out of memory");
 		goto fail;
 	}
+	if (opt[3] && set_id(p, &r, opt[3]) < 0)
+		goto fail;
 	if (add_rule(p, &r) < 0)
 		goto fail;
 	return 0;

@@ -4,7 +4,7 @@
  *   reject    spf fail  "550 5.7.23 SPF: %{spf_explanation}"
  *   tag       spf softfail  header "X-Moat-Suspect: spf-softfail"
  *
- * One rule a line: ACTION [monitor] CONDITION [REPLY] [header "F: v"] [note "text"].
+ * One rule a line: ACTION [monitor] CONDITION [REPLY] [header "F: v"] [note "text"] [id NAME].
  * docs/moat.rules.5 is the reference. Loading reads the rule file, its
  * includes and its lists; evaluation is pure: no I/O, no DNS, no clock. The
  * session gathers the facts (struct rule_facts), calls rules_eval at each
@@ -57,6 +57,7 @@
 #define RULES_TEXT_MAX 1000                 /* an expanded reply text or header field (RFC 5322: 998) */
 #define RULES_REASON_MAX 256                /* an expanded note, or the condition as written */
 #define RULES_WORDS_MAX 32                  /* words of one fact of the vocabulary */
+#define RULES_ID_MAX 64                     /* a rule's "id NAME", bytes */
 
 enum rule_action {
 	ACTION_NONE,     /* decision only: no rule decided, go on */
@@ -142,6 +143,7 @@ struct rule_verdict {
 	char reason[RULES_REASON_MAX];   /* the note, else the condition as written */
 	const char *file;                /* where the rule is: valid while the ruleset is */
 	int line;
+	const char *id;                  /* its "id NAME" (same lifetime), or NULL */
 };
 
 struct rule_decision {
@@ -195,6 +197,7 @@ struct rule_info {
 	const char *text;    /* the reply or header template, before expansion */
 	const char *what;    /* the condition as written (blanks collapsed) */
 	const char *note;    /* NULL without one */
+	const char *id;      /* "id NAME", or NULL */
 	const char *file;
 	int line;
 };

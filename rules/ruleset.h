@@ -8,6 +8,7 @@
 
 #include "rules/lists.h"
 #include "proxy/lib/netaddr.h"
+#include "proxy/lib/strset.h"
 #include "rules/rules.h"
 
 /* What a fact's argument was. */
@@ -56,6 +57,7 @@ struct rule {
 	char *text;             /* reject/tempfail: reply text template; tag: header template */
 	char *note;             /* template, or NULL */
 	char *what;             /* the condition as written */
+	char *id;               /* "id NAME": stable across edits, unique in the ruleset; or NULL */
 	const char *file;       /* one of ruleset.files */
 	int line;
 };
@@ -73,6 +75,7 @@ struct ruleset {
 	unsigned uses;          /* 1u << FACT_x */
 	const struct rule_vocab *vocab; /* the checks' facts, as loaded */
 	uint64_t uses_values;   /* 1 << i: some rule or template names vocabulary fact i */
+	struct strset *ids;     /* the rules' ids, for duplicates; NULL while none */
 };
 
 /* Keywords of the facts that take a fixed set of words; NULL-terminated. */

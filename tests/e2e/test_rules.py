@@ -292,6 +292,40 @@ def test_monitor_relay_refusal_is_logged_once(moat_factory, zdns, backend, tmp_p
     assert lines[0]["rule"] == "built-in relay protection", lines
 
 
+def test_rule_id_beside_file_line(moat_factory, zdns, backend, tmp_path):
+    """Issue 13 (5): a rule's "id NAME" is logged as rule_id beside rule (FILE:LINE, which
+    shifts when the file is edited); the shipped rules have ids; moat's own refusals none."""
+    m, path = rules_moat(moat_factory, zdns, tmp_path,
+                         'reject sender-domain spammer.example "550 5.7.1 No %{sender}" id no-spammer\n'
+                         'tag sender-domain soft.example header "X-Soft: 1"  id soft-tag\n')
+    with connect(m, proxy_v1("203.0.113.5")) as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<bob@spammer.example>").code == 550
+        assert c.cmd("MAIL FROM:<bob@nxdomain.example>").code == 550
+        c.expect("MAIL FROM:<bob@soft.example>", 250)
+        assert c.cmd("RCPT TO:<victim@elsewhere.example>").code == 554
+        assert c.cmd("RCPT TO:<a@@b>").code == 501
+        c.expect("QUIT", 221)
+    d = decision(m, "mail", lambda l: l["mail_from"] == "bob@spammer.example")
+    assert (d["rule"], d["rule_id"]) == (line_of(path, "spammer.example"), "no-spammer"), d
+    d = decision(m, "mail", lambda l: l["mail_from"] == "bob@nxdomain.example")
+    assert (d["rule"], d["rule_id"]) == (line_of(path, "sender-check nxdomain"), "sender-nxdomain"), d
+    hit = wait_decision(m, lambda l: l.get("event") == "rule" and l["action"] == "tag")
+    assert (hit["rule"], hit["rule_id"]) == (line_of(path, "X-Soft"), "soft-tag"), hit
+    d = decision(m, "rcpt", lambda l: l["code"] == 554)
+    assert (d["rule"], d["rule_id"]) == (line_of(path, "relay denied"), "relay-denied"), d
+    d = decision(m, "rcpt", lambda l: l["code"] == 501)
+    assert (d["rule"], d["rule_id"]) == ("", ""), d
+
+
+def test_duplicate_rule_id_is_refused_with_file_line(moat_factory, zdns, tmp_path):
+    path = write(tmp_path / "dup.rules", 'log tls  id seen\n\nlog client trusted  id seen\n')
+    m = checks_moat(moat_factory, zdns, rules=path, _start=False)
+    r = run_t(m.conf_path)
+    assert r.returncode == 1, r
+    assert r.stderr.startswith('%s:3: id "seen" is already the id of the rule at %s:1' % (path, path)), r
+
+
 # ------------------------------------------------------------------ moat -t, reload
 
 def run_t(conf):
@@ -403,7 +437,7 @@ def test_moat_check_explains_and_sends_nothing(moat_factory, zdns, backend, tmp_
     bad = run_check(m.conf_path, "--from", "x@nxdomain.example", *base)
     assert bad.returncode == 1, bad
     assert "REJECT: 550 5.1.8 <x@nxdomain.example>" in bad.stdout, bad.stdout
-    assert line_of(path, "sender-check nxdomain") in bad.stdout, bad.stdout
+    assert line_of(path, "sender-check nxdomain") + " id sender-nxdomain" in bad.stdout, bad.stdout
     js = json.loads(run_check(m.conf_path, "--from", "x@partner.example", "--json", "--client",
                               "192.0.2.60", "--rcpt", RCPT).stdout)
     # partner.example's SPF allows 192.0.2.0/24 only with -all: 192.0.2.60 passes
@@ -411,7 +445,7 @@ def test_moat_check_explains_and_sends_nothing(moat_factory, zdns, backend, tmp_
     js = json.loads(run_check(m.conf_path, "--from", "x@partner.example", "--json", "--client",
                               "203.0.113.1", "--rcpt", RCPT).stdout)
     assert js["result"] == "reject" and js["reply"].startswith("550 5.7.23"), js
-    assert js["rule"] == line_of(path, "spf fail"), js
+    assert js["rule"] == line_of(path, "spf fail") and js["rule_id"] == "spf-fail", js
     assert [s["stage"] for s in js["stages"]] == ["connect", "helo", "mail"], js
     # relaying: refused at RCPT
     r = run_check(m.conf_path, "--from", "alice@example.org", "--client", "127.0.0.1",

@@ -171,6 +171,33 @@ static void test_rules(void **state)
 	}
 }
 
+/* id NAME: where it may stand, what it may be; the verdict carries it. */
+static void test_ids(void **state)
+{
+	static const struct {
+		const char *text, *id;
+	} rows[] = {
+		{ "reject spf fail id spf-fail", "spf-fail" },
+		{ "reject spf fail \"550 5.7.23 x\" id A.b_c-9 note \"n\"", "A.b_c-9" },
+		{ "tag tls id t1 header \"X-T: 1\"", "t1" },
+		{ "accept client trusted ID trusted", "trusted" },
+		{ "log tls id a1234567890123456789012345678901234567890123456789012345678901bc",
+		  "a1234567890123456789012345678901234567890123456789012345678901bc" },
+		{ "log tls", NULL },
+	};
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		struct ruleset *rs = load(rows[i].text);
+		struct rule_info ri;
+
+		assert_int_equal(ruleset_rule(rs, 0, &ri), 0);
+		if (rows[i].id)
+			assert_string_equal(ri.id, rows[i].id);
+		else
+			assert_null(ri.id);
+		ruleset_unref(rs);
+	}
+}
+
 /* ---- lines ---- */
 
 static void test_lines(void **state)
@@ -249,10 +276,10 @@ static const struct { const char *text, *want; } error_rows[] = {
 	{ "reject ()", "t.rules:1: missing a fact after \"(\"" },
 	{ "reject (spf fail", "t.rules:1: missing \")\"" },
 	{ "reject (spf fail or (tls)", "t.rules:1: missing \")\"" },
-	{ "reject spf fail)", "t.rules:1: unexpected \")\" (and, or, a \"reply\", header or note expected)" },
-	{ "reject spf fail spf pass", "t.rules:1: unexpected \"spf\" (and, or, a \"reply\", header or note expected)" },
-	{ "reject rcpt-known yes", "t.rules:1: unexpected \"yes\" (and, or, a \"reply\", header or note expected)" },
-	{ "reject tls /x/", "t.rules:1: unexpected \"/x/\" (and, or, a \"reply\", header or note expected)" },
+	{ "reject spf fail)", "t.rules:1: unexpected \")\" (and, or, a \"reply\", header, note or id expected)" },
+	{ "reject spf fail spf pass", "t.rules:1: unexpected \"spf\" (and, or, a \"reply\", header, note or id expected)" },
+	{ "reject rcpt-known yes", "t.rules:1: unexpected \"yes\" (and, or, a \"reply\", header, note or id expected)" },
+	{ "reject tls /x/", "t.rules:1: unexpected \"/x/\" (and, or, a \"reply\", header, note or id expected)" },
 	{ "reject not not not not not not not not not not not not not not not not not tls",
 	  "t.rules:1: condition nested too deep (max 16)" },
 	{ "reject ((((((((((((((((((tls))))))))))))))))))", "t.rules:1: condition nested too deep (max 16)" },
@@ -339,6 +366,19 @@ static const struct { const char *text, *want; } error_rows[] = {
 	{ "reject tls \"550 5.7.1 %{nope}\"", "t.rules:1: reply: unknown variable \"%{nope}\"" },
 	{ "reject tls \"550 5.7.1 %{client\"", "t.rules:1: reply: \"%{\" without \"}\"" },
 	{ "reject tls \"550 5.7.1 a\tb\"", "t.rules:1: reply has a control character" },
+	/* id NAME */
+	{ "log tls id", "t.rules:1: id needs a NAME (letters, digits, '.', '_' and '-')" },
+	{ "log tls id \"x\"", "t.rules:1: id needs a NAME (letters, digits, '.', '_' and '-')" },
+	{ "log tls id a id b", "t.rules:1: id given twice" },
+	{ "log tls id -x", "t.rules:1: id \"-x\": a letter or digit, then letters, digits, '.', '_' or '-'" },
+	{ "log tls id a/b", "t.rules:1: id \"a/b\": a letter or digit, then letters, digits, '.', '_' or '-'" },
+	{ "log tls id \xc3\xa9", "t.rules:1: id \"\xc3\xa9\": a letter or digit, then letters, digits, '.', '_' or '-'" },
+	{ "log tls id a12345678901234567890123456789012345678901234567890123456789012345",
+	  "t.rules:1: id \"a123456789012345678901234567890123456789012345678901234567890123...\" is longer "
+	  "than 64 bytes" },
+	{ "log tls id x\nlog spf pass\nlog spf fail id x",
+	  "t.rules:3: id \"x\" is already the id of the rule at t.rules:1" },
+	{ "log helo id", "t.rules:1: helo needs a host name, .domain, /regex/ or list:PATH" },
 	/* include lines */
 	{ "include", "t.rules:1: include needs a \"quoted path\" or builtin:default" },
 	{ "include x.rules", "t.rules:1: include needs a \"quoted path\" or builtin:default" },
@@ -554,6 +594,13 @@ static void test_include(void **state)
 	expect_file_error("self.rules", "{D}/self.rules:1: include cycle: \"{D}/self.rules\" is already being read");
 	put("sub/b.rules", "log tls\n");
 
+	/* an id is unique in the whole ruleset: a second one names the first's FILE:LINE */
+	put("sub/b.rules", "log tls  id tls-seen\n");
+	put("ids.rules", "log spf pass id spf-pass\ninclude \"sub/b.rules\"\n\nlog helo x id tls-seen\n");
+	expect_file_error("ids.rules",
+	                  "{D}/ids.rules:4: id \"tls-seen\" is already the id of the rule at {D}/sub/b.rules:1");
+	put("sub/b.rules", "log tls\n");
+
 	/* the same file twice side by side is no cycle */
 	put("twice.rules", "include \"sub/b.rules\"\ninclude \"sub/b.rules\"\n");
 	rs = load_file("twice.rules", err, sizeof err);
@@ -715,6 +762,8 @@ static void test_shipped(void **state)
 		assert_string_equal(a.text ? a.text : "", b.text ? b.text : "");
 		assert_string_equal(a.what, b.what);
 		assert_string_equal(a.note ? a.note : "", b.note ? b.note : "");
+		assert_non_null(a.id); /* every shipped rule has a stable name for the log */
+		assert_string_equal(a.id, b.id);
 		assert_int_equal(b.monitor, a.action == ACTION_REJECT || a.action == ACTION_TEMPFAIL);
 	}
 
@@ -745,6 +794,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_limits),
