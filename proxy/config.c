@@ -100,7 +100,7 @@ static const struct key keys[] = {
 	INT(dns_timeout, 100, 30000, 1500),
 	INT(dns_tries, 1, 10, 2),
 	INT(dns_cache_size, 0, 10000000, 100000),
-	{ "delay_reject", set_bool, 0, 1, "no", OFF(delay_reject), 0, 0 },
+	{ "delay_reject", set_bool, 0, 1, "yes", OFF(delay_reject), 0, 0 },
 	{ "strict_envelopes", set_bool, 0, 1, "no", OFF(strict_envelopes), 0, 0 },
 	{ "check_sender_domain", set_bool, 0, 1, "yes", OFF(check_sender_domain), 0, 0 },
 	{ "check_spf", set_bool, 0, 1, "yes", OFF(check_spf), 0, 0 },

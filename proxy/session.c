@@ -260,8 +260,14 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 		session_verdict(s, STAGE_HELO, &v, NULL);
 		return;
 	}
-	if (v.code && !s->early_v && (s->early_v = malloc(sizeof *s->early_v)))
+	if (s->early_v && s->early_stage == STAGE_HELO) {
+		free(s->early_v); /* a new HELO is judged anew */
+		s->early_v = NULL;
+	}
+	if (v.code && !s->early_v && (s->early_v = malloc(sizeof *s->early_v))) {
 		*s->early_v = v; /* delay_reject: it answers each RCPT */
+		s->early_stage = STAGE_HELO;
+	}
 	s->helo_seen = 1;
 	s->esmtp = esmtp;
 	if (!esmtp) {
@@ -439,6 +445,11 @@ static void do_mail(struct session *s, const char *arg)
 	if (s->cfg->delay_reject) {
 		/* Like Postfix's smtpd_delay_reject: the sender's verdict waits for RCPT. */
 		session_reply(s, R_MAIL_OK, NULL);
+		if (s->early_v) {
+			/* the client or its HELO is refused already: no lookups for its sender */
+			tx->mail_checked = 1;
+			return;
+		}
 	} else {
 		session_busy(s, 1);
 	}
@@ -676,8 +687,10 @@ static void connect_verdict(void *arg, const struct verdict *v)
 		session_linger(s);
 		return;
 	}
-	if (v->code && (s->early_v = malloc(sizeof *s->early_v)))
+	if (v->code && (s->early_v = malloc(sizeof *s->early_v))) {
 		*s->early_v = *v; /* delay_reject: it answers each RCPT */
+		s->early_stage = STAGE_CONNECT;
+	}
 	if (s->cfg->greet_pause > 0 && (s->greet_ev = evtimer_new(s->srv->base, greet_done, s))) {
 		s->state = S_GREET;
 		banner(s, 1);

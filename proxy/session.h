@@ -71,6 +71,7 @@ struct session {
 	struct txn *tx;                /* NULL outside MAIL..end of DATA */
 	struct checks *chk;            /* the checks, their results, the rules' state */
 	struct verdict *early_v;       /* delay_reject: a connect/HELO refusal that answers each RCPT */
+	enum rule_stage early_stage;   /* which: a new HELO replaces a HELO's */
 	struct relay *relay;           /* the backend side, from the first RCPT on; NULL before */
 	struct session *next, *prev;   /* the server's list, for shutdown */
 	struct event *reaper;          /* frees the session from the loop */

@@ -320,8 +320,12 @@ class SilentDNS:
 
 
 def checks_moat(moat_factory, dns, **keys):
-    """A moat whose checks ask dns (a ZoneDNS or SilentDNS)."""
+    """A moat whose checks ask dns (a ZoneDNS or SilentDNS). The checks' tests read a
+    sender's verdict where it is made, at MAIL: delay_reject = no unless a test says
+    otherwise (the default, yes, moves it to each RCPT: test_checks_sender.py's
+    delay_reject tests)."""
     keys.setdefault("dns_servers", dns.servers)
+    keys.setdefault("delay_reject", "no")
     return moat_factory(**keys)
 
 

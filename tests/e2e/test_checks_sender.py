@@ -226,6 +226,23 @@ def test_delay_reject_moves_refusal_to_rcpt(moat_factory, zdns, backend, domain,
     assert not [l for l in m.decisions() if l["stage"] == "mail" and l["code"] != 250]
 
 
+def test_delay_reject_is_the_default(moat_factory, zdns, backend):
+    """Issue 13 (5): delay_reject = yes by default, as Postfix's smtpd_delay_reject: a
+    refused sender answers each RCPT, and each refusal is logged with its recipient."""
+    m = checks_moat(moat_factory, zdns, check_spf="no", delay_reject=None)
+    assert "delay_reject" not in m.config
+    with no_backend_contact(m, backend):
+        with connect(m) as c:
+            c.ehlo()
+            c.expect("MAIL FROM:<alice@nowhere.example>", 250, "2.1.0")
+            r = c.cmd("RCPT TO:<%s>" % RCPT)
+            assert r.code == 550 and r.enhanced() == ["5.1.8"], r
+            c.expect("QUIT", 221)
+    [d] = [l for l in m.decisions() if l["action"] == "reject"]
+    assert (d["stage"], d["mail_from"], d["rcpt"]) == ("rcpt", "alice@nowhere.example", RCPT), d
+    assert (d["rule_id"], d["sender_domain"]) == ("sender-nxdomain", "nxdomain"), d
+
+
 def test_delay_reject_good_sender_delivered(moat_factory, zdns, backend):
     m = checks_moat(moat_factory, zdns, check_spf="no", delay_reject="yes")
     msg = simple_message("delay ok")

@@ -209,8 +209,10 @@ def test_rfc7208_suite(moat_factory, backend):
     for n, doc in enumerate(docs, 1):
         dns = ZoneDNS(scenario_zone(doc)).start()
         try:
+            # the verdict read at MAIL, where it is made (delay_reject = no)
             m = moat_factory(proxy_protocol="yes", check_sender_domain="no", dns_servers=dns.servers,
-                             dns_timeout=100, dns_tries=1, max_connections_per_ip=100)
+                             dns_timeout=100, dns_tries=1, max_connections_per_ip=100,
+                             delay_reject="no")
             runner = ScenarioRunner(m, backend)
             try:
                 for tid, case in doc["tests"].items():

@@ -121,6 +121,31 @@ def test_helo_reject_by_regex_and_delay_reject(moat_factory, zdns, backend, tmp_
         r = c.cmd("RCPT TO:<%s>" % RCPT)
         assert r.code == 550 and "HELO friend" in r.text, r
     no_backend_contact(m2, backend)
+    # a new HELO is judged anew: the earlier one's refusal no longer answers
+    with connect(m2, proxy_v1("192.0.2.50")) as c:
+        c.ehlo("friend")
+        c.ehlo("mail.example.org")
+        assert c.transaction("eve@soft.example", [RCPT], simple_message("helo again")).code == 250
+
+
+def test_refused_client_costs_no_sender_lookup(moat_factory, zdns, backend, tmp_path):
+    """delay_reject (the default): a client refused at connect is greeted and refused at
+    each RCPT, with the connect rule's reply; its MAIL runs no check (no DNS query)."""
+    m, path = rules_moat(moat_factory, zdns, tmp_path,
+                         'reject client 203.0.113.0/24 "554 5.7.1 Go away" id blocked-net',
+                         delay_reject=None)
+    with connect(m, proxy_v1("203.0.113.9")) as c:
+        c.ehlo()
+        before = len(zdns.queries())
+        c.expect("MAIL FROM:<x@nxdomain.example>", 250)
+        r = c.cmd("RCPT TO:<%s>" % RCPT)
+        assert r.lines == ["554 5.7.1 Go away"], r
+        c.expect("QUIT", 221)
+    m.wait_session_end(1)
+    assert not [q for q in zdns.queries()[before:] if "nxdomain.example" in q[0]], zdns.queries()
+    [d] = [l for l in m.decisions() if l["action"] == "reject"]
+    assert (d["stage"], d["rcpt"], d["rule_id"]) == ("rcpt", RCPT, "blocked-net"), d
+    no_backend_contact(m, backend)
 
 
 def test_tag_and_log_rules_deliver_with_header(moat_factory, zdns, backend, tmp_path):
