@@ -20,6 +20,7 @@ import time
 import pytest
 
 from pf_helpers import PfStack, pf_default_zone
+from moatlib import log_bytes
 
 SUBJECT = "Привет из консоли"
 TRANSCRIPT = [
@@ -112,6 +113,7 @@ def test_typed_dialogue_reaches_the_mailbox(stack):
     d = stack.moat.wait_log(lambda l: l.get("stage") == "data" and l.get("code") == 250)
     assert d["mail_from"] == "alice@example.org" and d["rcpt"] == "bob@example.com", d
     assert d.get("queue_id") == qid, (d, qid)
+    assert log_bytes(d["subject"]) == SUBJECT.encode(), d
 
 
 def test_strict_envelopes_refuses_the_typed_dialogue(stack):

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from moatlib import SMTPClient
+from moatlib import SMTPClient, log_bytes
 
 SENDER = "alice@example.org"
 RCPT = "bob@example.test"
@@ -176,16 +176,6 @@ def test_log_to_file(moat_factory, backend, tmp_path):
     m.signal(signal.SIGTERM)
     assert m.wait_exit(10) == 0
     assert m.raw_lines == [], "log = file, yet moat wrote to stderr: %r" % m.raw_lines[:3]
-
-
-def log_bytes(text):
-    """The bytes a log string stands for. moat's JSON log writes UTF-8 text either as is
-    or, before issue 13's item 3, byte by byte as \\u00XX escapes; either way these are the
-    bytes moat read from the client."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
 
 
 def data_decision(m):
