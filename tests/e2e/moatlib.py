@@ -589,14 +589,3 @@ def wait_for_backend_messages(backend, n, timeout=DEFAULT_TIMEOUT):
     """Wait until the backend has stored n messages; return all stored messages."""
     return backend.wait_stored(n, timeout)
 
-
-def log_bytes(text):
-    """The bytes a string of moat's JSON log stands for: UTF-8 text is written either as is
-    or (before issue 13's item 3) byte by byte as \\u00XX escapes; either way these are the
-    bytes moat read from the client."""
-    try:
-        raw = text.encode("latin-1")
-        raw.decode("utf-8")       # escaped bytes of UTF-8 text
-        return raw
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text.encode("utf-8")
