@@ -840,11 +840,18 @@ static int set_id(struct parser *p, struct rule *r, const char *id)
 	if ((added = strset_add(rs->ids, id, n)) < 0)
 		return perr(p, "out of memory");
 	if (added == 0) {
-		for (size_t i = 0; i < rs->nrules; i++)
+		const struct rule *same = NULL;
+
+		for (size_t i = 0; i < rs->nrules && !same; i++)
 			if (rs->rules[i].id && strcmp(rs->rules[i].id, id) == 0)
-				return perr(p, "id \"%s\" is already the id of the rule at %s:%d", id,
-				            rs->rules[i].file, rs->rules[i].line);
-		return perr(p, "id \"%s\" given twice", id);
+				same = &rs->rules[i];
+		if (!same)
+			return perr(p, "id \"%s\" given twice", id);
+		/* One file included twice gives the same rule twice, id and all:
+		 * the id still names one rule text, like any include read twice. */
+		if (same->line != p->line || strcmp(same->file, p->file) != 0)
+			return perr(p, "id \"%s\" is already the id of the rule at %s:%d", id,
+			            same->file, same->line);
 	}
 	if (!(r->id = strdup(id)))
 		return perr(p, "out of memory");

@@ -14,6 +14,9 @@ greeting: EHLO at once, then, as soon as moat's first reply can be read, MAIL,
 RCPT and QUIT as writes of their own, and only then reads. Against a moat
 that closes at the refusal the second of those writes fails (the first one
 got a reset), so such a client never sees the refusal.
+
+The blocked network is refused at connect with delay_reject = no; with the
+default (yes) its refusal answers each RCPT instead, as Postfix's.
 """
 
 import select
@@ -95,7 +98,7 @@ def connect_decisions(m):
 
 
 def test_blocked_network_200_clients_read_the_refusal(moat_factory, tmp_path):
-    m = moat_factory(rules=blocking_rules(tmp_path))
+    m = moat_factory(rules=blocking_rules(tmp_path), delay_reject="no")
     counts = run_clients(m.port, BLOCKED)
     msg = report("blocked network", *counts)
     assert counts[2] == CLIENTS, msg
@@ -147,7 +150,7 @@ def test_pregreet_refusal_answers_the_early_command(moat_factory, backend):
 
 def test_linger_ends_on_eof_timeout_and_bounds(moat_factory, tmp_path):
     # command_timeout shorter than MOAT_REFUSED_LINGER_SECS: it bounds the linger
-    m = moat_factory(rules=blocking_rules(tmp_path), command_timeout=1)
+    m = moat_factory(rules=blocking_rules(tmp_path), delay_reject="no", command_timeout=1)
     with SMTPClient(m.port) as c:                   # silent: closed at the timeout
         assert c.banner.line == BLOCKED
         t0 = time.monotonic()
@@ -173,7 +176,8 @@ def test_linger_ends_on_eof_timeout_and_bounds(moat_factory, tmp_path):
 
 
 def test_lingering_connections_do_not_count_against_the_limits(moat_factory, backend, tmp_path):
-    m = moat_factory(rules=blocking_rules(tmp_path, "127.0.0.2"), max_connections=2, max_connections_per_ip=2)
+    m = moat_factory(rules=blocking_rules(tmp_path, "127.0.0.2"), delay_reject="no",
+                     max_connections=2, max_connections_per_ip=2)
     lingering = [SMTPClient(m.port, source="127.0.0.2") for _ in range(5)]
     for c in lingering:
         assert c.banner.line == BLOCKED
@@ -189,7 +193,7 @@ def test_lingering_connections_do_not_count_against_the_limits(moat_factory, bac
 
 def test_lingering_is_capped(moat_factory, tmp_path):
     cap = 256  # MOAT_REFUSED_LINGER_MAX
-    m = moat_factory(rules=blocking_rules(tmp_path), max_connections=cap + 10,
+    m = moat_factory(rules=blocking_rules(tmp_path), delay_reject="no", max_connections=cap + 10,
                      max_connections_per_ip=cap + 10)
     lingering = [SMTPClient(m.port) for _ in range(cap)]
     assert all(c.banner.line == BLOCKED for c in lingering)
@@ -208,7 +212,7 @@ def test_lingering_is_capped(moat_factory, tmp_path):
 
 
 def test_sigterm_closes_lingering_connections(moat_factory, tmp_path):
-    m = moat_factory(rules=blocking_rules(tmp_path))
+    m = moat_factory(rules=blocking_rules(tmp_path), delay_reject="no")
     c = SMTPClient(m.port)
     assert c.banner.line == BLOCKED
     assert c.cmd("NOOP").line == R503

@@ -641,6 +641,7 @@ static void test_include(void **state)
 		struct rule_info a;
 
 		assert_non_null(def);
+		/* twice: the same rules, ids included, twice (an id repeats only so) */
 		put("ext.rules", "log tls\ninclude builtin:default\ninclude BUILTIN:Default\n");
 		rs = load_file("ext.rules", err, sizeof err);
 		if (!rs)
