@@ -23,6 +23,7 @@
 #include "proxy/lib/text.h"
 #include "checks/dns_cache.h"
 #include "checks/dns_reply.h"
+#include "proxy/lib/siphash.h"
 
 #define INFLIGHT_BUCKETS 4096  /* power of two */
 
@@ -602,7 +603,7 @@ struct dns *dns_new(struct event_base *base, const struct dns_options *o)
 	budget = (long long)d->timeout_ms * d->tries;
 	tv.tv_sec = (time_t)(budget / 1000);
 	tv.tv_usec = (suseconds_t)(budget % 1000 * 1000);
-	dns_random_key(d->key);
+	siphash_random_key(d->key);
 	d->have_lib = ares_library_init(ARES_LIB_INIT_ALL) == ARES_SUCCESS;
 	d->inflight = calloc(INFLIGHT_BUCKETS, sizeof *d->inflight);
 	d->timer = evtimer_new(base, on_timer, d);

@@ -3,11 +3,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <sys/random.h>
 
 #include "checks/dns_cache.h"
+#include "proxy/lib/siphash.h"
 
 #define BUCKETS_MIN 16
 #define BUCKETS_MAX (1u << 20)  /* 8 MiB of heads; longer chains beyond that */
@@ -22,51 +20,6 @@ struct dns_cache {
 	uint8_t key[16];
 };
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                          \
-	do {                                                              \
-		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
-		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                     \
-		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                     \
-		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
-	} while (0)
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-uint64_t dns_siphash(const uint8_t key[16], const void *data, size_t len)
-{
-	const uint8_t *in = data, *end = in + len - len % 8;
-	uint64_t k0 = le64(key), k1 = le64(key + 8), m, b = (uint64_t)len << 56;
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-
-	for (; in != end; in += 8) {
-		m = le64(in);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t i = len % 8; i > 0; i--)
-		b |= (uint64_t)in[i - 1] << (8 * (i - 1));
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 uint64_t dns_key_hash(const uint8_t key[16], const char *name, int type)
 {
@@ -74,28 +27,13 @@ uint64_t dns_key_hash(const uint8_t key[16], const char *name, int type)
 	size_t n = strlen(name);
 
 	if (n > DNS_NAME_MAX)  /* never from dns.c; keep the hash defined anyway */
-		return dns_siphash(key, name, n) ^ (uint64_t)type;
+		return siphash24(key, name, n) ^ (uint64_t)type;
 	memcpy(buf, name, n);
 	buf[n] = (uint8_t)(type >> 8);
 	buf[n + 1] = (uint8_t)type;
-	return dns_siphash(key, buf, n + 2);
+	return siphash24(key, buf, n + 2);
 }
 
-void dns_random_key(uint8_t key[16])
-{
-	struct timespec ts;
-	uint64_t a, b;
-
-	if (getrandom(key, 16, GRND_NONBLOCK) == 16)
-		return;
-	/* no entropy yet (early boot): differ between runs at least; a guessed
-	 * key costs only time through collisions */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	a = (uint64_t)ts.tv_nsec ^ (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() << 40;
-	b = (uint64_t)(uintptr_t)key ^ a * 0x9E3779B97F4A7C15ULL;
-	memcpy(key, &a, 8);
-	memcpy(key + 8, &b, 8);
-}
 
 int dns_normalise(const char *name, char *out, size_t size)
 {
@@ -132,7 +70,7 @@ struct dns_cache *dns_cache_new(size_t max_entries, size_t max_bytes)
 	c->mask = n - 1;
 	c->max = max_entries;
 	c->max_bytes = max_bytes;
-	dns_random_key(c->key);
+	siphash_random_key(c->key);
 	return c;
 }
 

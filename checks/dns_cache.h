@@ -42,10 +42,8 @@ size_t dns_cache_count(const struct dns_cache *c);
 size_t dns_cache_bytes(const struct dns_cache *c);
 unsigned long dns_cache_evictions(const struct dns_cache *c);
 
-/* SipHash-2-4: names come from mail (HELO, MAIL FROM, DKIM selectors), so
- * the tables use a keyed hash an attacker cannot aim collisions at. */
-uint64_t dns_siphash(const uint8_t key[16], const void *data, size_t len);
+/* The cache's key: names come from mail (HELO, MAIL FROM, DKIM selectors),
+ * hashed with SipHash (proxy/lib/siphash.h) under a random key. */
 uint64_t dns_key_hash(const uint8_t key[16], const char *name, int type);
-void dns_random_key(uint8_t key[16]);
 
 #endif

@@ -27,9 +27,9 @@
 #include <sys/mman.h>
 #include <netinet/in.h>
 
-#include "checks/dns_cache.h"
 #include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
+#include "proxy/lib/siphash.h"
 
 #define SLOTS MOAT_CONN_TABLE_SLOTS
 #define PROBE MOAT_CONN_TABLE_PROBE
@@ -97,7 +97,7 @@ struct conntable *conntable_new(int nworkers)
 		return NULL;
 	/* the mapping is zeroed: every slot free, every worker at 0 */
 	t->nworkers = nworkers;
-	dns_random_key(t->hkey);
+	siphash_random_key(t->hkey);
 	if ((e = pthread_mutexattr_init(&a)) == 0) {
 		if ((e = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) == 0 &&
 		    (e = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) == 0)
@@ -160,7 +160,7 @@ struct window {
 static struct window scan(const struct conntable *t, const uint8_t key[16], int w)
 {
 	struct window r = {-1, -1, 0};
-	size_t h = (size_t)dns_siphash(t->hkey, key, 16);
+	size_t h = (size_t)siphash24(t->hkey, key, 16);
 
 	for (int i = 0; i < PROBE; i++) {
 		int at = (int)((h + (size_t)i) & (SLOTS - 1));

@@ -15,12 +15,12 @@
 
 #include <event2/event.h>
 
-#include "checks/dns_cache.h"
 #include "proxy/checkcmd.h"
 #include "proxy/config.h"
 #include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/siphash.h"
 #include "proxy/listener.h"
 #include "proxy/preflight.h"
 #include "proxy/privileges.h"
@@ -59,7 +59,7 @@ static int run(struct server *srv)
 	signal(SIGUSR1, SIG_IGN);
 	/* one salt for the run, before the workers fork: their session ids
 	 * are then unique by construction (session.c: session_id) */
-	dns_random_key(salt);
+	siphash_random_key(salt);
 	memcpy(&srv->id_salt, salt, sizeof srv->id_salt);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	srv->nworkers = srv->cfg->workers ? srv->cfg->workers
