@@ -667,9 +667,17 @@ static void greet_done(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A client that talks before the whole banner is not an SMTP client that
- * waits for the server, as RFC 5321 3.1 requires (postscreen: PREGREET). */
+ * waits for the server, as RFC 5321 3.1 requires (postscreen: PREGREET).
+ * The banner's "220-" is finished first (a reply's lines share one code),
+ * then the refusal answers the early command line and the rest linger. */
 static void pregreet(struct session *s)
 {
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+
+	banner(s, 0);
+	if (eol.pos >= 0)
+		evbuffer_drain(in, (size_t)eol.pos + 1);
 	session_refuse(s, STAGE_CONNECT, R_PREGREET, "client talked before the greeting (pregreet)", NULL);
 	session_linger(s);
 }

@@ -15,11 +15,15 @@ def test_pregreet_refused(moat_factory, backend):
     assert first.startswith(b"220-"), first
     t0 = time.monotonic()
     s.sendall(b"EHLO spammer.example\r\n")       # talks before the banner is complete
+    # the banner's reply is finished with its own code (RFC 5321 4.2.1: every
+    # line of a reply has one code), then the refusal answers that EHLO
+    assert f.readline().startswith(b"220 "), "the banner is one well-formed reply"
     reply = f.readline()
     assert reply.startswith(b"554 5.5.1"), reply
     assert time.monotonic() - t0 < 2.5, "refused at once, not after the pause"
-    # the connection waits for QUIT (test_refused_linger.py); its EHLO gets a 503
-    assert f.readline().startswith(b"503 5.5.1"), "the EHLO is answered"
+    # the connection waits for QUIT (test_refused_linger.py): a command gets a 503
+    s.sendall(b"NOOP\r\n")
+    assert f.readline().startswith(b"503 5.5.1"), "a further command is answered"
     s.sendall(b"QUIT\r\n")
     assert f.readline().startswith(b"221 "), "QUIT is answered"
     assert f.readline() == b"", "and the connection is closed"
