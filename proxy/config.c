@@ -14,6 +14,7 @@
 #include "proxy/lib/idna.h"
 #include "proxy/lib/readfile.h"
 #include "proxy/lib/text.h"
+#include "proxy/tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -67,6 +68,7 @@ static int set_log(const struct key *, struct config *, char *, char *, size_t);
 static int set_user(const struct key *, struct config *, char *, char *, size_t);
 static int set_mode(const struct key *, struct config *, char *, char *, size_t);
 static int set_workers(const struct key *, struct config *, char *, char *, size_t);
+static int set_tls_files(const struct key *, struct config *, char *, char *, size_t);
 
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
@@ -109,6 +111,8 @@ static const struct key keys[] = {
 	PATH(chroot, "", F_EMPTY_OK | F_ABSOLUTE),
 	{ "run_as_root", set_bool, 0, 1, "no", OFF(run_as_root), 0, 0 },
 	INT(greet_pause, 0, 30000, 0),
+	{ "tls_cert", set_tls_files, 1, CONFIG_TLS_PAIRS, "", OFF(tls_cert), SZ(tls_cert[0]), F_EMPTY_OK },
+	{ "tls_key", set_tls_files, 1, CONFIG_TLS_PAIRS, "", OFF(tls_key), SZ(tls_key[0]), F_EMPTY_OK },
 };
 #define NKEYS NELEM(keys)
 
@@ -440,6 +444,41 @@ static int set_workers(const struct key *k, struct config *c, char *val, char *m
 	return set_int(k, c, val, msg, msz);
 }
 
+/* One or two paths, comma-separated (blanks around a comma are not part of
+ * a path); paired with the other key's by position. */
+static int set_tls_files(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	char *files = (char *)c + k->off; /* CONFIG_TLS_PAIRS rows of k->size bytes */
+	int *n = k->off == OFF(tls_cert) ? &c->ntls_cert : &c->ntls_key;
+	int count = 0;
+
+	*n = 0;
+	if (*val == '\0')
+		return 0;
+	for (char *p = val, *comma;; p = comma + 1) {
+		char *end;
+
+		if ((comma = strchr(p, ',')))
+			*comma = '\0';
+		while (is_blank(*p))
+			p++;
+		end = p + strlen(p);
+		while (end > p && is_blank(end[-1]))
+			*--end = '\0';
+		if (*p == '\0')
+			return text_error(msg, msz, "empty file name in the list");
+		if (count == k->max)
+			return text_error(msg, msz, "more than %lld files", k->max);
+		if (copy_path(p, files + (size_t)count * k->size, k->size, msg, msz) < 0)
+			return -1;
+		count++;
+		if (!comma)
+			break;
+	}
+	*n = count;
+	return 0;
+}
+
 /* ---- defaults, refcount ---- */
 
 /* gethostname() if it is a usable name, else "localhost". */
@@ -458,6 +497,7 @@ static void config_free(struct config *c)
 	free(c->trusted_networks);
 	strset_free(c->rcpt_table);
 	ruleset_unref(c->ruleset);
+	tls_server_free(c->tls);
 	free(c);
 }
 
@@ -629,6 +669,18 @@ static int parse_text(struct parser *p, const char *text, size_t len)
 	return 0;
 }
 
+/* Keys that only make sense together, once every line is read. */
+static int check_keys(struct parser *p)
+{
+	const struct key *cert = find_key("tls_cert"), *key = find_key("tls_key");
+
+	if (p->c->ntls_cert == p->c->ntls_key)
+		return 0;
+	p->line = p->seen[cert - keys] > p->seen[key - keys] ? p->seen[cert - keys] : p->seen[key - keys];
+	return perr(p, "tls_cert names %d file%s and tls_key %d: they go in pairs (the first key is the first "
+	            "certificate's)", p->c->ntls_cert, p->c->ntls_cert == 1 ? "" : "s", p->c->ntls_key);
+}
+
 struct config *config_parse(const char *text, size_t len, const char *fname, char *err, size_t errsize)
 {
 	struct parser p = { .fname = fname ? fname : "(config)", .err = err, .errsize = errsize };
@@ -639,7 +691,7 @@ struct config *config_parse(const char *text, size_t len, const char *fname, cha
 		perr(&p, "out of memory");
 		return NULL;
 	}
-	if (parse_text(&p, text ? text : "", text ? len : 0) < 0) {
+	if (parse_text(&p, text ? text : "", text ? len : 0) < 0 || check_keys(&p) < 0) {
 		config_unref(p.c);
 		return NULL;
 	}

@@ -10,6 +10,9 @@
 
 struct strset;
 struct ruleset;
+struct tls_server;
+
+#define CONFIG_TLS_PAIRS 2 /* tls_cert and tls_key: one or two files each */
 
 /* A loaded configuration. Sessions hold a reference to the one they started
  * with, so a SIGHUP reload never changes a session's rules mid-flight. */
@@ -61,6 +64,13 @@ struct config {
 	char chroot[1024];                  /* and chroot here (optional) */
 	int run_as_root;                    /* allow staying root (no user) */
 	int greet_pause;                    /* ms between "220-" and "220 "; 0 = banner at once */
+	/* tls_cert, tls_key: PEM files paired by position (an RSA and an ECDSA
+	 * pair); none: no STARTTLS */
+	char tls_cert[CONFIG_TLS_PAIRS][1024];
+	char tls_key[CONFIG_TLS_PAIRS][1024];
+	int ntls_cert, ntls_key;
+	struct tls_server *tls;             /* their context, made by tls_config_load (tls.h);
+	                                     * NULL: not loaded (moat check) or none */
 };
 
 /* Parse a whole config text. On error returns NULL and writes

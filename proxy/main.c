@@ -25,6 +25,7 @@
 #include "proxy/preflight.h"
 #include "proxy/privileges.h"
 #include "proxy/server.h"
+#include "proxy/tls.h"
 #include "proxy/version.h"
 #include "proxy/workers.h"
 #include "rules/rules.h"
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
 {
 	static struct server srv;
 	const char *path = DEFAULT_CONFIG;
-	char err[1024];
+	char err[1024], tls_warn[1024], keys_err[256] = "";
 	int opt, test_only = 0, rc;
 
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
@@ -101,7 +102,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	srv.config_path = path;
+	/* before the first TLS context and the workers' fork (tls.h) */
+	tls_ticket_keys_init(keys_err, sizeof keys_err);
 	srv.cfg = config_load(path, err, sizeof err);
+	if (srv.cfg && tls_config_load(srv.cfg, err, sizeof err, tls_warn, sizeof tls_warn) < 0) {
+		config_unref(srv.cfg);
+		srv.cfg = NULL;
+	}
 	if (!srv.cfg) {
 		if (test_only) {
 			fprintf(stderr, "%s\n", err);
@@ -124,6 +131,8 @@ int main(int argc, char **argv)
 	if (test_only) {
 		char desc[256];
 
+		if (tls_warn[0])
+			fprintf(stderr, "%s\n", tls_warn);
 		if (geteuid() != 0 && srv.cfg->user[0])
 			printf("%s: (not root: files checked as uid %d, not as user %s)\n", path, (int)geteuid(),
 			       srv.cfg->user);
@@ -139,6 +148,10 @@ int main(int argc, char **argv)
 		config_unref(srv.cfg);
 		return 1;
 	}
+	if (tls_warn[0])
+		log_warn("tls", "%s", tls_warn);
+	if (keys_err[0])
+		log_warn("tls", "%s: TLS sessions resume only on the worker and configuration that began them", keys_err);
 	rc = run(&srv);
 	log_close();
 	return rc;

@@ -108,6 +108,10 @@ int preflight_files(const struct config *c, const char *config_path, const char 
 		return -1;
 	if (c->local_recipients[0] && readable("local_recipients", c->local_recipients, who, err, errsize) < 0)
 		return -1;
+	for (int i = 0; i < c->ntls_cert && i < c->ntls_key; i++)
+		if (readable("tls_cert", c->tls_cert[i], who, err, errsize) < 0 ||
+		    readable("tls_key", c->tls_key[i], who, err, errsize) < 0)
+			return -1;
 	for (size_t i = 0; c->ruleset && (f = ruleset_file(c->ruleset, i)); i++)
 		if (readable(i == 0 ? "rules" : "rule file or list", f, who, err, errsize) < 0)
 			return -1;

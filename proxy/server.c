@@ -22,6 +22,7 @@
 #include "proxy/refused.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
+#include "proxy/tls.h"
 #include "proxy/version.h"
 #include "rules/rules.h"
 
@@ -68,6 +69,8 @@ static void reload_apply(struct server *srv, struct config *c, const char *err)
 		log_error("reload", "%s; keeping the running configuration", err);
 		return;
 	}
+	if (srv->reload_warn[0])
+		log_warn("tls", "%s", srv->reload_warn);
 	if (c->nlisten != srv->cfg->nlisten ||
 	    memcmp(c->listen, srv->cfg->listen, sizeof c->listen) != 0)
 		log_warn("reload", "listen addresses changed: they take effect at restart");
@@ -84,6 +87,17 @@ static void reload_apply(struct server *srv, struct config *c, const char *err)
 	         srv->cfg->monitor ? " (mode = monitor)" : "");
 }
 
+/* The config and everything it names: rules, lists, TLS pairs. */
+static void reload_load(struct server *srv)
+{
+	srv->reload_cfg = config_load(srv->config_path, srv->reload_err, sizeof srv->reload_err);
+	if (srv->reload_cfg && tls_config_load(srv->reload_cfg, srv->reload_err, sizeof srv->reload_err,
+	                                       srv->reload_warn, sizeof srv->reload_warn) < 0) {
+		config_unref(srv->reload_cfg);
+		srv->reload_cfg = NULL;
+	}
+}
+
 /* Reading the config, the rule file and lists of a million entries takes
  * a good part of a second: a thread does it, so sessions are not held up.
  * It touches nothing shared; the loop learns of the result through a pipe. */
@@ -92,7 +106,7 @@ static void *reload_thread(void *arg)
 	struct server *srv = arg;
 	char one = 1;
 
-	srv->reload_cfg = config_load(srv->config_path, srv->reload_err, sizeof srv->reload_err);
+	reload_load(srv);
 	while (write(srv->reload_pipe[1], &one, 1) < 0 && errno == EINTR)
 		;
 	return NULL;
@@ -107,7 +121,7 @@ static void reload_start(struct server *srv)
 	if ((e = pthread_create(&srv->reload_tid, NULL, reload_thread, srv)) != 0) {
 		/* no thread: load on the loop */
 		srv->reloading = 0;
-		srv->reload_cfg = config_load(srv->config_path, srv->reload_err, sizeof srv->reload_err);
+		reload_load(srv);
 		reload_apply(srv, srv->reload_cfg, srv->reload_err);
 	}
 }

@@ -44,6 +44,7 @@ struct server {
 	pthread_t reload_tid;
 	struct config *reload_cfg;      /* its result, NULL on error (reload_err) */
 	char reload_err[1024];
+	char reload_warn[1024];         /* a warning of the load (a world-readable TLS key) */
 	int reload_pipe[2];             /* the thread's "done" to the loop */
 };
 

@@ -84,6 +84,8 @@
 #define MOAT_AUTHRES_DROP_MAX MOAT_HEADER_FIELDS_MAX
 /* Our Authentication-Results field (several DKIM signatures). */
 #define MOAT_AUTHRES_MAX 8192
+/* A tls_cert or tls_key file: a certificate and its chain are a few KiB. */
+#define MOAT_TLS_FILE_MAX (1024 * 1024)
 /* Config file line length. */
 #define MOAT_CONF_LINE_MAX 4096
 /* Entries in one list value of the config (listen, domains, networks). */
