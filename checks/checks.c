@@ -70,6 +70,7 @@ struct checks {
 	char client_ip[INET6_ADDRSTRLEN];
 	int trusted;
 	char *helo;                   /* NULL before HELO */
+	int tls;                      /* the connection is under TLS (the rules' tls) */
 	struct slot slot[CHECKS_MAX]; /* by registry row */
 	int pending;                  /* checks of the stage in flight */
 	enum rule_stage stage;        /* the stage they belong to */
@@ -166,6 +167,7 @@ static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_s
 	f->client = (const struct sockaddr *)&c->client;
 	f->client_ip = c->client_ip;
 	f->trusted = c->trusted;
+	f->tls = c->tls;
 	f->hostname = c->opt.hostname;
 	f->helo = c->helo;
 	f->values = vs->v;
@@ -495,6 +497,16 @@ void checks_helo(struct checks *c, const char *helo, struct verdict *out)
 		c->tags[c->tags_len] = '\0';
 	}
 	decide(c, STAGE_HELO, 0, out);
+}
+
+void checks_tls(struct checks *c)
+{
+	c->tls = 1;
+	/* RFC 3207 4.2: what the client said before is forgotten; a new HELO
+	 * comes (and replaces the HELO stage's tags, as any HELO does) */
+	free(c->helo);
+	c->helo = NULL;
+	checks_txn_end(c);
 }
 
 /* ---- MAIL -------------------------------------------------------------------- */

@@ -86,6 +86,10 @@ void checks_free(struct checks *c);
 void checks_connect(struct checks *c, verdict_cb done, void *arg);
 /* HELO/EHLO: the helo rules. Synchronous. */
 void checks_helo(struct checks *c, const char *helo, struct verdict *out);
+/* The connection is under TLS from now on (STARTTLS done, or an implicit
+ * TLS listener): the rules' tls is true; the HELO name is forgotten
+ * (RFC 3207 4.2: a new EHLO must come). */
+void checks_tls(struct checks *c);
 /* MAIL: a new transaction; the mail checks (sender domain, SPF), then the
  * mail rules. */
 void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done, void *arg);

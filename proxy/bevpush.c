@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "proxy/bevpush.h"
@@ -15,7 +16,9 @@ void bev_push(struct bufferevent *bev)
 
 	if (evbuffer_get_length(out) == 0)
 		return;
-	if (fd >= 0 && !(bufferevent_get_enabled(bev) & EV_WRITE)) {
+	/* Not a TLS one: its socket takes records, which only the loop writes
+	 * (one turn later, every reply queued by then in one go). */
+	if (fd >= 0 && !(bufferevent_get_enabled(bev) & EV_WRITE) && !bufferevent_openssl_get_ssl(bev)) {
 		/* A socket bufferevent keeps its output's front frozen outside
 		 * its own write callback. */
 		evbuffer_unfreeze(out, 1);

@@ -12,8 +12,9 @@
 
 #include <event2/bufferevent.h>
 
-/* Write out what bev's output holds. Errors are left to the write event,
- * so the bufferevent's event callback reports them, never this call. */
+/* Write out what bev's output holds (an OpenSSL bufferevent's: on the
+ * loop's next turn). Errors are left to the write event, so the
+ * bufferevent's event callback reports them, never this call. */
 void bev_push(struct bufferevent *bev);
 /* From the bufferevent's write callback: the output drained, back to
  * writing at once. */

@@ -12,6 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "proxy/backend.h"
 #include "proxy/relay.h"
@@ -89,6 +90,8 @@ static void session_free(struct session *s)
 		event_free(s->greet_ev);
 	if (s->deadline)
 		event_free(s->deadline);
+	if (s->tls_pending)
+		SSL_free(s->tls_pending);
 	server_session_gone(s->srv, s);
 	/* logged once the connection is closed and given back (the limits) */
 	jl_begin(&j, "info", "session_end");
@@ -111,7 +114,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 
 /* End the session once the output (the last reply) is flushed. Never frees
  * synchronously: callers up the stack may still hold s. */
-static void session_close(struct session *s)
+void session_close(struct session *s)
 {
 	struct timeval now = {0, 0};
 
@@ -276,7 +279,8 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 	}
 	bc = backend_known(s);
 	n = (size_t)reply_ehlo(buf, sizeof buf, s->cfg->hostname, (unsigned long)s->cfg->max_message_size,
-	                       bc->smtputf8, bc->dsn);
+	                       (bc->smtputf8 ? EHLO_SMTPUTF8 : 0) | (bc->dsn ? EHLO_DSN : 0) |
+	                       (s->cfg->tls && !s->ssl ? EHLO_STARTTLS : 0));
 	session_send(s, buf, n);
 }
 
@@ -612,6 +616,7 @@ static void dispatch(struct session *s, const char *line)
 			session_reply(s, R_VRFY, NULL);
 		break;
 	case V_HELP: session_reply(s, R_HELP, NULL); break;
+	case V_STARTTLS: session_starttls(s, c.arg); break;
 	case V_UNKNOWN: session_proto_error(s, R_UNKNOWN_CMD, NULL); break;
 	default: session_proto_error(s, R_NOT_IMPL, NULL); break;
 	}
@@ -802,14 +807,18 @@ static void session_process(struct session *s)
 			pregreet(s);
 		} else if (s->state == S_DATA) {
 			session_data_step(s);
-		} else if (!command_step(s)) {
-			break;
+		} else if (s->state != S_CMD || !command_step(s)) {
+			break; /* S_TLS_*: nothing is read */
 		}
 	}
 	s->processing = 0;
 	if (!s->bev) /* handed to refused.c */
 		return;
 	bev_push(s->bev);
+	if (s->state == S_TLS_WAIT) {
+		session_tls_flushed(s);
+		return;
+	}
 	/* Waiting for a command: its deadline runs from now (unless it already does). */
 	if (!s->busy && s->state == S_CMD && !evtimer_pending(s->deadline, NULL))
 		session_deadline(s, draining(s) ? drain_idle(s) : s->cfg->command_timeout);
@@ -830,6 +839,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state == S_CLOSING)
 		event_add(s->reaper, &now);
+	else if (s->state == S_TLS_WAIT)
+		session_tls_flushed(s);
 	else
 		bev_pushed(bev);
 }
@@ -838,6 +849,10 @@ static void write_cb(struct bufferevent *bev, void *arg)
  * direction within the timeout (writing: it does not read our replies). */
 static void timed_out(struct session *s, int writing)
 {
+	if (s->state == S_TLS_WAIT || s->state == S_TLS_HANDSHAKE) {
+		session_tls_timeout(s);
+		return;
+	}
 	session_note(s, "warning", "timeout", "%s not complete in time, closing",
 	             writing ? "reading our reply" : s->state == S_PROXY ? "PROXY header"
 	                                         : s->state == S_DATA ? "message" : "command");
@@ -853,6 +868,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	struct session *s = arg;
 	struct timeval now = {0, 0};
 
+	if (s->state == S_TLS_HANDSHAKE) {
+		session_tls_event(s, what);
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) && s->state != S_CLOSING) {
 		timed_out(s, what & BEV_EVENT_WRITING);
 		return;
@@ -868,6 +887,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	/* Error, or EOF inside a message: the client is gone. A message not yet
 	 * at its end of data is dropped; nothing was sent to the backend for it. */
+	if ((what & BEV_EVENT_ERROR) && s->ssl)
+		session_tls_error(s);
 	if (s->state == S_DATA && s->tx) {
 		struct decision d = {.stage = STAGE_DATA, .reason = "client disconnected during DATA"};
 
@@ -910,6 +931,14 @@ static uint64_t session_id(const struct server *srv, uint64_t seq)
 	return mix64(srv->id_salt + (srv->incarnation << MOAT_ID_SEQ_BITS) + seq);
 }
 
+void session_bev_attach(struct session *s, struct bufferevent *bev)
+{
+	s->bev = bev;
+	bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, MOAT_CLIENT_INPUT_MAX);
+	bufferevent_enable(bev, EV_READ); /* writes: bev_push */
+}
+
 void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct session *s = calloc(1, sizeof *s);
@@ -940,9 +969,7 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 		session_free(s);
 		return;
 	}
-	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, MOAT_CLIENT_INPUT_MAX);
-	bufferevent_enable(s->bev, EV_READ); /* writes: bev_push */
+	session_bev_attach(s, s->bev);
 	sock_nodelay(fd);
 	if (s->cfg->proxy_protocol) {
 		s->state = S_PROXY;

@@ -18,12 +18,15 @@
 struct server;
 struct relay;
 struct bufferevent;
+struct ssl_st;
 
 enum sstate {
 	S_PROXY,   /* waiting for the PROXY protocol header */
 	S_GREET,   /* "220-" sent, greet_pause running: the client must keep quiet */
 	S_CMD,     /* reading commands */
 	S_DATA,    /* reading the message */
+	S_TLS_WAIT, /* STARTTLS: the 220 being flushed, reading stopped (session_tls.c) */
+	S_TLS_HANDSHAKE, /* the TLS handshake on the connection */
 	S_CLOSING, /* last reply being flushed; input ignored */
 };
 
@@ -51,7 +54,7 @@ struct txn {
 struct session {
 	struct server *srv;
 	struct config *cfg;            /* the config this session started with (a reference) */
-	struct bufferevent *bev;       /* the client */
+	struct bufferevent *bev;       /* the client: a socket bufferevent, or an OpenSSL one */
 	char id[17];                   /* hex session id, in every log line */
 	union sockaddr_ip peer;        /* real client (after PROXY) */
 	socklen_t peerlen;
@@ -79,6 +82,11 @@ struct session {
 	struct event *deadline;        /* the client's time to finish a command/message (slowloris) */
 	size_t data_progress;          /* DATA bytes since the deadline was last pushed back */
 	uint64_t seq;
+	/* TLS (session_tls.c) */
+	struct ssl_st *tls_pending;    /* made at STARTTLS, ours until the TLS bufferevent takes it */
+	struct ssl_st *ssl;            /* the connection's, owned by bev; NULL: plaintext */
+	const char *tls_version;       /* after the handshake ("TLSv1.3"); NULL before */
+	const char *tls_cipher;        /* "TLS_AES_256_GCM_SHA384" */
 };
 
 /* Start a session on an accepted socket, counted by the caller in the
@@ -112,6 +120,23 @@ void session_txn_free(struct session *s);
 void session_resume(struct session *s);
 /* Send a check's refusal and log it. */
 void session_verdict(struct session *s, enum rule_stage stage, const struct verdict *v, const char *rcpt);
+
+/* Give the session its client bufferevent: callbacks, input bound, reading
+ * on (writes: bev_push); the timeouts are the caller's. */
+void session_bev_attach(struct session *s, struct bufferevent *bev);
+/* End the session once the last reply is flushed. */
+void session_close(struct session *s);
+
+/* session_tls.c: STARTTLS (RFC 3207). */
+void session_starttls(struct session *s, const char *arg);
+/* S_TLS_WAIT: the 220 may be out; if so, the connection goes over to TLS. */
+void session_tls_flushed(struct session *s);
+/* An event of the TLS bufferevent during the handshake (S_TLS_HANDSHAKE). */
+void session_tls_event(struct session *s, short what);
+/* The handshake did not finish in time (command_timeout): log, close. */
+void session_tls_timeout(struct session *s);
+/* A TLS error after the handshake: logged with OpenSSL's reason, if any. */
+void session_tls_error(struct session *s);
 
 /* session_data.c: DATA, the message, its checks and its relay. */
 void session_data_begin(struct session *s, const char *arg);

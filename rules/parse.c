@@ -65,7 +65,7 @@ struct fact_def {
 static const struct fact_def facts[] = {
 	{ "client", FACT_CLIENT, STAGE_CONNECT, A_CIDR | A_LIST | A_KEYWORD, kw_trusted, LIST_NETWORKS,
 	  "an address or network, list:PATH or trusted" },
-	{ "tls", FACT_TLS, STAGE_CONNECT, A_NONE, NULL, 0, NULL },
+	{ "tls", FACT_TLS, STAGE_MAIL, A_NONE, NULL, 0, NULL }, /* final at MAIL: STARTTLS comes after connect */
 	{ "authenticated", FACT_AUTH, STAGE_CONNECT, A_NONE, NULL, 0, NULL },
 	{ "helo", FACT_HELO, STAGE_HELO, A_NAME | A_SUFFIX | A_REGEX | A_LIST, NULL, LIST_DOMAINS,
 	  "a host name, .domain, /regex/ or list:PATH" },

@@ -54,6 +54,11 @@ const struct reply replies[R_COUNT] = {
 	[R_FORGED_AUTHRES]  = {550, "5.7.1", "Message has too many Authentication-Results fields claiming %h"},
 	/* RFC 5321 3.1: after a 554 greeting, every command but QUIT */
 	[R_REFUSED_CMD]     = {503, "5.5.1", "Error: this connection was refused, send QUIT"},
+	/* RFC 3207; the refusals as Postfix words them */
+	[R_STARTTLS_GO]     = {220, "2.0.0", "Ready to start TLS"},
+	[R_TLS_ACTIVE]      = {554, "5.5.1", "Error: TLS already active"},
+	[R_TXN_IN_PROGRESS] = {503, "5.5.1", "Error: MAIL transaction in progress"},
+	[R_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available due to local problem"},
 };
 
 /* Append at most the room left, keeping 3 bytes for CRLF and NUL. */
@@ -69,33 +74,33 @@ static void put(char *buf, int size, int *n, const char *s, size_t len)
 	*n += (int)len;
 }
 
-/* The EHLO keywords moat offers, in order. */
-enum { EHLO_ALWAYS, EHLO_IF_SMTPUTF8, EHLO_IF_DSN };
+/* The EHLO keywords moat offers, in order; when: 0 always, else the
+ * EHLO_* flag that offers it. */
 static const struct {
 	const char *text; /* "%lu": the size limit */
-	int when;
+	unsigned when;
 } ehlo_keywords[] = {
-	{"PIPELINING", EHLO_ALWAYS},
-	{"SIZE %lu", EHLO_ALWAYS},
-	{"8BITMIME", EHLO_ALWAYS},
-	{"SMTPUTF8", EHLO_IF_SMTPUTF8},
-	{"DSN", EHLO_IF_DSN},
-	{"ENHANCEDSTATUSCODES", EHLO_ALWAYS},
+	{"PIPELINING", 0},
+	{"SIZE %lu", 0},
+	{"STARTTLS", EHLO_STARTTLS},
+	{"8BITMIME", 0},
+	{"SMTPUTF8", EHLO_SMTPUTF8},
+	{"DSN", EHLO_DSN},
+	{"ENHANCEDSTATUSCODES", 0},
 };
 
-int reply_ehlo(char *buf, int size, const char *hostname, unsigned long size_limit, int smtputf8, int dsn)
+int reply_ehlo(char *buf, int size, const char *hostname, unsigned long size_limit, unsigned offers)
 {
 	int n = reply_format_line(buf, size, R_EHLO_OK, hostname, NULL, 1), last = -1, i;
 
 	for (i = 0; i < (int)(sizeof ehlo_keywords / sizeof ehlo_keywords[0]); i++)
-		if (ehlo_keywords[i].when == EHLO_ALWAYS || (ehlo_keywords[i].when == EHLO_IF_SMTPUTF8 && smtputf8) ||
-		    (ehlo_keywords[i].when == EHLO_IF_DSN && dsn))
+		if (!ehlo_keywords[i].when || (ehlo_keywords[i].when & offers))
 			last = i;
 	for (i = 0; i <= last && n > 0 && n < size; i++) {
 		char kw[64];
 		int w;
 
-		if (ehlo_keywords[i].when == EHLO_IF_SMTPUTF8 ? !smtputf8 : ehlo_keywords[i].when == EHLO_IF_DSN ? !dsn : 0)
+		if (ehlo_keywords[i].when && !(ehlo_keywords[i].when & offers))
 			continue;
 		snprintf(kw, sizeof kw, ehlo_keywords[i].text, size_limit);
 		w = snprintf(buf + n, (size_t)(size - n), "%d%c%s\r\n", replies[R_EHLO_OK].code, i < last ? '-' : ' ', kw);

@@ -11,7 +11,7 @@ enum reply_id {
 	R_LINE_TOO_LONG, R_BAD_CHARS, R_SMTPUTF8_NEEDED, R_TOO_MANY_CONN, R_TOO_MANY_CONN_IP,
 	R_TIMEOUT, R_TOO_MANY_ERRORS, R_BACKEND_DOWN, R_BACKEND_LOST, R_SHUTDOWN, R_LOCAL_ERROR,
 	R_NUL, R_FORGED_AUTHRES, R_RELAY_DENIED, R_RELAY_ROUTING, R_BAD_SENDER_IDN, R_BAD_RCPT_IDN,
-	R_REFUSED_CMD,
+	R_REFUSED_CMD, R_STARTTLS_GO, R_TLS_ACTIVE, R_TXN_IN_PROGRESS, R_TLS_UNAVAILABLE,
 	R_COUNT
 };
 
@@ -33,9 +33,14 @@ int reply_text(char *buf, int size, enum reply_id id, const char *hostname, cons
 int reply_format_line(char *buf, int size, enum reply_id id, const char *hostname, const char *arg,
                       int more);
 
+/* What an EHLO reply offers beyond what it always does. */
+#define EHLO_SMTPUTF8 0x01 /* the backend has it too */
+#define EHLO_DSN      0x02 /* the backend has it too */
+#define EHLO_STARTTLS 0x04 /* TLS configured, not in use yet */
+
 /* The whole EHLO reply: R_EHLO_OK, then the extensions moat offers (SIZE
- * with size_limit; SMTPUTF8 and DSN only when the backend has them too).
- * Returns the length, or -1 if it did not fit. */
-int reply_ehlo(char *buf, int size, const char *hostname, unsigned long size_limit, int smtputf8, int dsn);
+ * with size_limit; the others of offers, EHLO_* flags). Returns the
+ * length, or -1 if it did not fit. */
+int reply_ehlo(char *buf, int size, const char *hostname, unsigned long size_limit, unsigned offers);
 
 #endif

@@ -151,27 +151,32 @@ static void test_format_line(void **state)
 static void test_ehlo(void **state)
 {
 	static const struct {
-		int utf8, dsn;
+		unsigned offers;
 		const char *out;
 	} ehlo[] = {
-		{ 0, 0, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+		{ 0, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
 		        "250 ENHANCEDSTATUSCODES\r\n" },
-		{ 1, 0, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+		{ EHLO_SMTPUTF8, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
 		        "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n" },
-		{ 1, 1, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+		{ EHLO_SMTPUTF8 | EHLO_DSN, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
 		        "250-SMTPUTF8\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n" },
-		{ 0, 1, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+		{ EHLO_DSN, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
 		        "250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n" },
+		/* STARTTLS where Postfix puts it, before the 8BITMIME group */
+		{ EHLO_STARTTLS, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n"
+		        "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n" },
+		{ EHLO_STARTTLS | EHLO_SMTPUTF8 | EHLO_DSN, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+		        "250-STARTTLS\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n" },
 	};
 	char buf[512];
 
 	for (size_t i = 0; i < sizeof ehlo / sizeof ehlo[0]; i++) {
-		int n = reply_ehlo(buf, sizeof buf, HOST, 10240000, ehlo[i].utf8, ehlo[i].dsn);
+		int n = reply_ehlo(buf, sizeof buf, HOST, 10240000, ehlo[i].offers);
 
 		assert_int_equal(n, (int)strlen(ehlo[i].out));
 		assert_string_equal(buf, ehlo[i].out);
 	}
-	assert_int_equal(reply_ehlo(buf, 40, HOST, 10240000, 1, 1), -1); /* does not fit */
+	assert_int_equal(reply_ehlo(buf, 40, HOST, 10240000, EHLO_SMTPUTF8 | EHLO_DSN), -1); /* does not fit */
 }
 
 /* A NULL arg never crashes, and the line stays well-formed. */

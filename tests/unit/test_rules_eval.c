@@ -354,16 +354,16 @@ static void test_default_policy(void **state)
 
 static const struct row language_rows[] = {
 	/* first match decides; tag and log collected on the way */
-	{ "first match", "log tls\nreject tls \"550 5.7.1 first\"\nreject tls \"550 5.7.1 second\"\n", STAGE_CONNECT,
+	{ "first match", "log tls\nreject tls \"550 5.7.1 first\"\nreject tls \"550 5.7.1 second\"\n", STAGE_MAIL,
 	  { .tls = 1 }, 0, ACTION_REJECT, 2, "550 5.7.1 first", "log@1", 0 },
-	{ "default replies", "tempfail tls\n", STAGE_CONNECT, { .tls = 1 }, 0, ACTION_TEMPFAIL, 1,
+	{ "default replies", "tempfail tls\n", STAGE_MAIL, { .tls = 1 }, 0, ACTION_TEMPFAIL, 1,
 	  "451 4.7.1 Try again later", NULL, 0 },
-	{ "default reject reply", "reject tls\n", STAGE_CONNECT, { .tls = 1 }, 0, ACTION_REJECT, 1,
+	{ "default reject reply", "reject tls\n", STAGE_MAIL, { .tls = 1 }, 0, ACTION_REJECT, 1,
 	  "550 5.7.1 Message rejected", NULL, 0 },
 	{ "tag and log go on", "tag tls header \"X-TLS: yes\"\nlog tls\ntag tls header \"X-Again: %{client}\"\n",
-	  STAGE_CONNECT, { .ip = "192.0.2.7", .tls = 1 }, 0, ACTION_NONE, 0, NULL,
+	  STAGE_MAIL, { .ip = "192.0.2.7", .tls = 1 }, 0, ACTION_NONE, 0, NULL,
 	  "tag@1 X-TLS: yes; log@2; tag@3 X-Again: 192.0.2.7", 0 },
-	{ "nothing matches", "reject tls\n", STAGE_CONNECT, { .tls = 0 }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "nothing matches", "reject tls\n", STAGE_MAIL, { .tls = 0 }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	/* stages: a rule waits for its latest fact */
 	{ "mail rule not at connect", "reject client 192.0.2.0/24 and spf fail\n", STAGE_CONNECT,
 	  { .ip = "192.0.2.1", .spf = SPF(SPF_RES_FAIL) }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
@@ -413,9 +413,9 @@ static const struct row language_rows[] = {
 	{ "global monitor", "reject spf fail\ntempfail spf fail\naccept spf fail\nreject spf fail\n", STAGE_MAIL,
 	  { .spf = SPF(SPF_RES_FAIL) }, 1, ACTION_ACCEPT, 3, NULL,
 	  "reject monitor@1 550 5.7.1 Message rejected; tempfail monitor@2 451 4.7.1 Try again later", 0 },
-	{ "monitored tag adds nothing", "tag monitor tls header \"X: y\"\n", STAGE_CONNECT, { .tls = 1 }, 0,
+	{ "monitored tag adds nothing", "tag monitor tls header \"X: y\"\n", STAGE_MAIL, { .tls = 1 }, 0,
 	  ACTION_NONE, 0, NULL, "tag monitor@1 X: y", 0 },
-	{ "monitored accept", "accept monitor tls\nreject tls\n", STAGE_CONNECT, { .tls = 1 }, 0,
+	{ "monitored accept", "accept monitor tls\nreject tls\n", STAGE_MAIL, { .tls = 1 }, 0,
 	  ACTION_REJECT, 2, NULL, "accept monitor@1", 0 },
 	/* and, or, not, parentheses */
 	{ "or binds looser: a or (b and c)", "reject tls or authenticated and spf fail\n", STAGE_MAIL,
@@ -427,8 +427,8 @@ static const struct row language_rows[] = {
 	{ "parentheses hold", "reject (tls or authenticated) and spf fail\n", STAGE_MAIL,
 	  { .auth = 1, .spf = SPF(SPF_RES_FAIL) }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
 	{ "not of an unknown fact", "reject not spf pass\n", STAGE_MAIL, { 0 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
-	{ "not not", "reject not not tls\n", STAGE_CONNECT, { .tls = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
-	{ "long and chain", "reject tls and tls and tls and tls and authenticated\n", STAGE_CONNECT,
+	{ "not not", "reject not not tls\n", STAGE_MAIL, { .tls = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "long and chain", "reject tls and tls and tls and tls and authenticated\n", STAGE_MAIL,
 	  { .tls = 1 }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "long or chain", "reject spf fail or spf pass or spf none or tls\n", STAGE_MAIL,
 	  { .tls = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
@@ -440,7 +440,7 @@ static const struct row language_rows[] = {
 	  "tag@1 X-All: 192.0.2.1 h.test s@from.test from.test r@to.test to.test softfail mechanism -all matched | "
 	  "from.test does not allow [192.0.2.1] | from.test  mx.moat.test 100% %{client}", 0 },
 	{ "variables not known yet are empty", "tag tls header \"X: [%{helo}] [%{sender}] [%{rcpt}] [%{spf}] [%{dkim}]\"\n",
-	  STAGE_CONNECT, { .tls = 1 }, 0, ACTION_NONE, 0, NULL, "tag@1 X: [] [] [] [] []", 0 },
+	  STAGE_MAIL, { .tls = 1 }, 0, ACTION_NONE, 0, NULL, "tag@1 X: [] [] [] [] []", 0 },
 	{ "dkim variable", "reject dkim temperror \"550 5.7.1 dkim=%{dkim}\"\n", STAGE_DATA,
 	  { .dkim = "temperror:a.test neutral:b.test" }, 0, ACTION_REJECT, 1, "550 5.7.1 dkim=temperror", NULL, 0 },
 	{ "control bytes never reach a reply", "reject helo /evil/ \"550 5.7.1 no %{helo}\"\n", STAGE_HELO,
@@ -471,7 +471,7 @@ static const struct row fact_rows[] = {
 	{ "rdns none: empty", "reject rdns none\n", STAGE_CONNECT, { .rdns = "" }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
 	{ "rdns none: has a name", "reject rdns none\n", STAGE_CONNECT, { .rdns = "a.test" }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "rdns name, none known", "reject rdns a.test\n", STAGE_CONNECT, { 0 }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
-	{ "tls", "reject tls\n", STAGE_CONNECT, { .tls = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "tls", "reject tls\n", STAGE_MAIL, { .tls = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
 	{ "authenticated", "reject authenticated\n", STAGE_CONNECT, { .auth = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
 	{ "not authenticated", "reject not authenticated\n", STAGE_CONNECT, { .tls = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
 	{ "helo name", "reject helo localhost\n", STAGE_HELO, { .helo = "LocalHost" }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
@@ -617,16 +617,16 @@ static void test_hits(void **state)
 	rs = ruleset_load_text(text, strlen(text), "t.rules", checks_vocab(), err, sizeof err);
 	assert_non_null(rs);
 	build(&(struct fx){ .tls = 1 }, b);
-	assert_int_equal(rules_eval(rs, STAGE_CONNECT, &b->f, 0, d), ACTION_TEMPFAIL);
+	assert_int_equal(rules_eval(rs, STAGE_MAIL, &b->f, 0, d), ACTION_TEMPFAIL);
 	assert_int_equal(d->nhits, RULES_HITS_MAX);
 	assert_int_equal(d->hits_dropped, 4);
 	assert_int_equal(d->hits[0].line, 1);
 	assert_string_equal(d->hits[0].reason, "tls");     /* no note: the condition */
 	assert_int_equal(d->decided.line, RULES_HITS_MAX + 6);
 	assert_string_equal(d->decided.reason, "tls");     /* the note came out empty */
-	assert_int_equal(d->decided.stage, STAGE_CONNECT);
+	assert_int_equal(d->decided.stage, STAGE_MAIL);
 	b->f.helo = "h.test";
-	rules_eval(rs, STAGE_CONNECT, &b->f, 0, d);
+	rules_eval(rs, STAGE_MAIL, &b->f, 0, d);
 	assert_string_equal(d->decided.reason, "h.test");
 	ruleset_unref(rs);
 

@@ -77,7 +77,7 @@ static const struct {
 	{ "log rdns mx.example.com", ACTION_LOG, 0, STAGE_CONNECT, 0, "", NULL, "rdns mx.example.com", NULL },
 	{ "log rdns .example.com", ACTION_LOG, 0, STAGE_CONNECT, 0, "", NULL, "rdns .example.com", NULL },
 	{ "log rdns none", ACTION_LOG, 0, STAGE_CONNECT, 0, "", NULL, "rdns none", NULL },
-	{ "log tls", ACTION_LOG, 0, STAGE_CONNECT, 0, "", NULL, "tls", NULL },
+	{ "log tls", ACTION_LOG, 0, STAGE_MAIL, 0, "", NULL, "tls", NULL }, /* STARTTLS comes after connect */
 	{ "log authenticated", ACTION_LOG, 0, STAGE_CONNECT, 0, "", NULL, "authenticated", NULL },
 	{ "log helo localhost", ACTION_LOG, 0, STAGE_HELO, 0, "", NULL, "helo localhost", NULL },
 	{ "log helo .example.com", ACTION_LOG, 0, STAGE_HELO, 0, "", NULL, "helo .example.com", NULL },
@@ -123,7 +123,7 @@ static const struct {
 	{ "reject monitor spf fail", ACTION_REJECT, 1, STAGE_MAIL, 550, "5.7.1", "Message rejected", "spf fail", NULL },
 	{ "tag spf softfail header \"X-Moat-Suspect: spf-softfail\"", ACTION_TAG, 0, STAGE_MAIL, 0, "",
 	  "X-Moat-Suspect: spf-softfail", "spf softfail", NULL },
-	{ "tag monitor tls note \"n\" header \"X-TLS: %{client}\"", ACTION_TAG, 1, STAGE_CONNECT, 0, "",
+	{ "tag monitor tls note \"n\" header \"X-TLS: %{client}\"", ACTION_TAG, 1, STAGE_MAIL, 0, "",
 	  "X-TLS: %{client}", "tls", "n" },
 	{ "accept monitor client trusted", ACTION_ACCEPT, 1, STAGE_CONNECT, 0, "", NULL, "client trusted", NULL },
 	{ "log spf none note \"100% %%{x} %{sender}\"", ACTION_LOG, 0, STAGE_MAIL, 0, "", NULL, "spf none",
@@ -141,7 +141,7 @@ static const struct {
 	{ "log helo /([0-9]{1,3}\\.){3}[0-9]{1,3}|(a{255}){255}|[]a]+|(a+)+/", ACTION_LOG, 0, STAGE_HELO, 0, "", NULL,
 	  "helo /([0-9]{1,3}\\.){3}[0-9]{1,3}|(a{255}){255}|[]a]+|(a+)+/", NULL },
 	{ "log helo /a\\/b\\.c/", ACTION_LOG, 0, STAGE_HELO, 0, "", NULL, "helo /a\\/b\\.c/", NULL },
-	{ "log (tls)", ACTION_LOG, 0, STAGE_CONNECT, 0, "", NULL, "(tls)", NULL },
+	{ "log (tls)", ACTION_LOG, 0, STAGE_MAIL, 0, "", NULL, "(tls)", NULL },
 	{ "log header X-Spam-Flag /yes/ and size > 1k", ACTION_LOG, 0, STAGE_DATA, 0, "", NULL,
 	  "header X-Spam-Flag /yes/ and size > 1k", NULL },
 };
@@ -226,7 +226,7 @@ static void test_lines(void **state)
 	ruleset_rule(rs, 2, &ri);
 	assert_int_equal(ri.line, 11);
 	ruleset_describe(rs, d, sizeof d);
-	assert_string_equal(d, "3 rules (connect 1, helo 1, mail 1, rcpt 0, data 0), 0 lists, 0 list entries");
+	assert_string_equal(d, "3 rules (connect 0, helo 1, mail 2, rcpt 0, data 0), 0 lists, 0 list entries");
 	assert_int_equal(ruleset_uses(rs), 1u << FACT_CHECK | 1u << FACT_CLIENT | 1u << FACT_TLS | 1u << FACT_HELO);
 	assert_true(ruleset_uses_value(rs, vocab_index("spf")));
 	assert_false(ruleset_uses_value(rs, vocab_index("rdns")));
