@@ -246,7 +246,7 @@ static long mem_reader(void *arg, size_t off, char *buf, size_t len)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: moat check [-c config] --client IP [--helo NAME] --from ADDR --rcpt ADDR\n"
-	           "                  [--rcpt ADDR ...] [--message FILE] [--json]\n"
+	           "                  [--rcpt ADDR ...] [--message FILE] [--tls] [--json]\n"
 	           "Runs moat's checks and rules for one transaction, DNS included, and says\n"
 	           "which rule decides. Nothing is sent anywhere. Exit: 0 accepted, 1 rejected,\n"
 	           "3 refused for now (4xx), 2 usage or configuration error.\n");
@@ -257,6 +257,7 @@ struct args {
 	const char *conf, *client, *helo, *from, *msgfile;
 	const char *rcpts[CHECK_RCPTS_MAX];
 	int nrcpt;
+	int tls; /* --tls: as a client that used STARTTLS (the rules' tls) */
 };
 
 /* 0 to go on, else the exit status (1 + status: 0 for --help). */
@@ -267,7 +268,7 @@ static int parse_args(int argc, char **argv, const char *default_config, struct 
 		{"helo", required_argument, NULL, 'h'},   {"from", required_argument, NULL, 'f'},
 		{"rcpt", required_argument, NULL, 'r'},   {"message", required_argument, NULL, 'm'},
 		{"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'H'},
-		{NULL, 0, NULL, 0},
+		{"tls", no_argument, NULL, 't'},          {NULL, 0, NULL, 0},
 	};
 	int opt;
 
@@ -288,6 +289,7 @@ static int parse_args(int argc, char **argv, const char *default_config, struct 
 			break;
 		case 'm': a->msgfile = optarg; break;
 		case 'j': *json = 1; break;
+		case 't': a->tls = 1; break;
 		case 'H': usage(stdout); return 1 + 0;
 		default: usage(stderr); return 1 + 2;
 		}
@@ -366,6 +368,8 @@ static int setup_start(struct setup *st, struct run *run, const struct args *a)
 		struct check_env env = {run->base, st->dns, st->dkim, NULL, hit_cb, &run->rep};
 
 		st->c = checks_new(&st->opt, &env, (struct sockaddr *)&st->ss);
+		if (st->c && a->tls)
+			checks_tls(st->c);
 	}
 	run->rep.buf[0] = '\0';
 	return st->c ? 0 : -1;

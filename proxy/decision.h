@@ -19,6 +19,9 @@ struct decision {
 	const char *rule_id;   /* its "id NAME"; NULL: none */
 	/* who and what: NULL is logged as "" */
 	const char *session, *client_ip, *helo, *mail_from, *rcpt;
+	/* the connection's TLS ("TLSv1.3", "TLS_AES_256_GCM_SHA384"); NULL:
+	 * plaintext, and the fields are left out */
+	const char *tls_version, *tls_cipher;
 };
 
 /* Log d; extra (may be NULL) appends fields of its own (check results). */

@@ -38,7 +38,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: moat [-t] [-c config]\n"
 	           "       moat check [-c config] --client IP [--helo NAME] --from ADDR --rcpt ADDR\n"
-	           "                  [--message FILE] [--json]\n"
+	           "                  [--message FILE] [--tls] [--json]\n"
 	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	           "  -t       check the configuration, the rules and their lists, and what a start\n"
 	           "           needs (spool_dir, the log, those files, as the run user), and exit\n"

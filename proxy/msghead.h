@@ -9,7 +9,7 @@
 #include "proxy/lib/bounds.h"
 
 /* Room for all of them: ours, every tag, a Received of the longest names. */
-#define MSGHEAD_MAX (MOAT_AUTHRES_MAX + CHECKS_TAGS_MAX + 2 * MOAT_HELO_MAX + 512)
+#define MSGHEAD_MAX (MOAT_AUTHRES_MAX + CHECKS_TAGS_MAX + 2 * MOAT_HELO_MAX + 640)
 
 struct msghead {
 	const char *authres;   /* our Authentication-Results field, CRLF-ended; NULL: none */
@@ -18,7 +18,10 @@ struct msghead {
 	const char *client_ip; /* text */
 	int ipv6;              /* an IPv6 client ("IPv6:" literal) */
 	const char *hostname;  /* ours */
-	const char *proto;     /* "SMTP", "ESMTP", "UTF8SMTP" (RFC 3848 "with") */
+	const char *proto;     /* "SMTP", "ESMTP", "UTF8SMTP": under TLS with an "S" added
+	                        * (RFC 3848, RFC 6531 "with": ESMTPS, UTF8SMTPS) */
+	const char *tls_version; /* "TLSv1.3", in a comment after the protocol; NULL: no TLS */
+	const char *tls_cipher;  /* "TLS_AES_256_GCM_SHA384" */
 	const char *id;        /* the session id */
 	int ntx;               /* the transaction's number in the session, from 1 */
 	const char *date;      /* RFC 5322 date-time */

@@ -56,6 +56,8 @@ static int message_head(struct session *s, char *buf, size_t size)
 		.ipv6 = s->peer.sa.sa_family == AF_INET6 && !strchr(s->peer_ip, '.'),
 		.hostname = s->cfg->hostname,
 		.proto = s->tx->utf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
+		.tls_version = s->tls_version,
+		.tls_cipher = s->tls_cipher,
 		.id = s->id,
 		.ntx = s->ntx + 1,
 		.date = date,

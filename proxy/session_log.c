@@ -52,6 +52,8 @@ void session_log_line(struct session *s, struct decision *d, const char *rcpt)
 	if (!d->mail_from)
 		d->mail_from = s->tx ? (s->tx->from.null ? "<>" : s->tx->from.mailbox) : "";
 	d->rcpt = rcpt ? rcpt : s->tx ? s->tx->rcpts : "";
+	d->tls_version = s->tls_version;
+	d->tls_cipher = s->tls_cipher;
 	decision_log(d, session_fields, &c);
 	if ((!d->event || !strcmp(d->event, "decision")) && !d->action && d->code / 100 != 2)
 		s->nrejected++;

@@ -69,6 +69,27 @@ static void test_helo_untrusted(void **state)
 	assert_true(wire_lines_ok(buf, (size_t)n));
 }
 
+/* Under TLS: the protocol with its S (RFC 3848), the version and cipher
+ * in a comment after it. */
+static void test_tls(void **state)
+{
+	struct msghead h = base;
+	char buf[MSGHEAD_MAX];
+	int n;
+
+	h.tls_version = "TLSv1.3";
+	h.tls_cipher = "TLS_AES_256_GCM_SHA384";
+	n = msghead_format(buf, sizeof buf, &h);
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, "\tby mx.example (moat) with ESMTPS (TLSv1.3 cipher TLS_AES_256_GCM_SHA384) "
+	                            "id 00112233aabbccdd.2;\r\n"));
+	assert_true(wire_lines_ok(buf, (size_t)n));
+	h.proto = "UTF8SMTP";
+	h.tls_cipher = "A(B)\\C\r\n";
+	assert_true(msghead_format(buf, sizeof buf, &h) > 0);
+	assert_non_null(strstr(buf, " with UTF8SMTPS (TLSv1.3 cipher A?B?\?C?\?) id "));
+}
+
 static void test_does_not_fit(void **state)
 {
 	char buf[64];
@@ -82,6 +103,7 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_ipv6_and_no_authres),
 		cmocka_unit_test(test_helo_untrusted),
+		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_does_not_fit),
 	};
 
