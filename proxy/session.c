@@ -82,6 +82,8 @@ static void session_free(struct session *s)
 	}
 	checks_free(s->chk);
 	free(s->early_v);
+	if (s->ssl && s->bev)
+		session_tls_close(s);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	if (s->reaper)

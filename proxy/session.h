@@ -87,6 +87,7 @@ struct session {
 	struct ssl_st *ssl;            /* the connection's, owned by bev; NULL: plaintext */
 	const char *tls_version;       /* after the handshake ("TLSv1.3"); NULL before */
 	const char *tls_cipher;        /* "TLS_AES_256_GCM_SHA384" */
+	int tls_failed;                /* a TLS or socket error: no close_notify */
 };
 
 /* Start a session on an accepted socket, counted by the caller in the
@@ -135,8 +136,11 @@ void session_tls_flushed(struct session *s);
 void session_tls_event(struct session *s, short what);
 /* The handshake did not finish in time (command_timeout): log, close. */
 void session_tls_timeout(struct session *s);
-/* A TLS error after the handshake: logged with OpenSSL's reason, if any. */
+/* An error on the TLS connection after the handshake: logged with
+ * OpenSSL's reason, if it has one. */
 void session_tls_error(struct session *s);
+/* The session ends: a close_notify, unless the connection failed. */
+void session_tls_close(struct session *s);
 
 /* session_data.c: DATA, the message, its checks and its relay. */
 void session_data_begin(struct session *s, const char *arg);

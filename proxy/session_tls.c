@@ -16,6 +16,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "proxy/lib/log.h"
@@ -155,8 +156,11 @@ static const char *failure(struct session *s, short what, int *have_reason)
 {
 	unsigned long e, first = 0;
 
+	/* They come newest first: the oldest is the cause. libevent 2.1 puts
+	 * SSL_get_error's code (1, 5: no library, no reason) among them. */
 	while ((e = bufferevent_get_openssl_error(s->bev)))
-		first = e; /* they come newest first: keep the oldest, the cause */
+		if (ERR_GET_LIB(e) != 0)
+			first = e;
 	*have_reason = first != 0;
 	if (first)
 		return tls_error_text(first);
@@ -169,6 +173,7 @@ static void tls_end(struct session *s)
 {
 	struct timeval now = {0, 0};
 
+	s->tls_failed = 1;
 	s->state = S_CLOSING;
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 	event_add(s->reaper, &now);
@@ -205,6 +210,19 @@ void session_tls_error(struct session *s)
 	int have;
 	const char *why = failure(s, BEV_EVENT_ERROR, &have);
 
+	s->tls_failed = 1;
 	if (have)
 		tls_note(s, "warning", "TLS error", why);
+}
+
+/* RFC 8446 6.1: a close_notify before the close (OpenSSL 3 clients call its
+ * absence an error). The last reply is out already; the alert is written
+ * straight to the socket, once, without waiting: a client that does not
+ * take it loses nothing. */
+void session_tls_close(struct session *s)
+{
+	if (s->tls_failed || !s->tls_version)
+		return;
+	SSL_shutdown(s->ssl);
+	ERR_clear_error();
 }

@@ -61,6 +61,12 @@ static const struct {
 	{ R_BAD_CHARS, NULL, "500 5.5.2 Error: bad characters in command\r\n" },
 	{ R_SMTPUTF8_NEEDED, NULL, "553 5.6.7 Error: non-ASCII address needs SMTPUTF8\r\n" },
 	{ R_LOCAL_ERROR, NULL, "451 4.3.0 Error: local error in processing, try again later\r\n" },
+	/* STARTTLS (RFC 3207), as Postfix words them */
+	{ R_STARTTLS_GO, NULL, "220 2.0.0 Ready to start TLS\r\n" },
+	{ R_TLS_ACTIVE, NULL, "554 5.5.1 Error: TLS already active\r\n" },
+	{ R_TXN_IN_PROGRESS, NULL, "503 5.5.1 Error: MAIL transaction in progress\r\n" },
+	{ R_TLS_UNAVAILABLE, NULL, "454 4.7.0 TLS not available due to local problem\r\n" },
+	{ R_NO_ARGS, "STARTTLS", "501 5.5.4 Syntax: STARTTLS takes no arguments\r\n" },
 	/* an arg is ignored where the text has no %s */
 	{ R_DONE, "ignored", "250 2.0.0 OK\r\n" },
 	{ R_SHUTDOWN, "%h", "421 4.3.2 " HOST " Service shutting down\r\n" },
