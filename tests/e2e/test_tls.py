@@ -284,7 +284,8 @@ def test_chain_in_the_cert_file(moat_factory, tmp_path):
 
 # ------------------------------------------------------------ resumption
 
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2],
+                         ids=["TLSv1.3", "TLSv1.2"])
 def test_resumption_by_ticket(tmoat, version):
     ctx = client_ctx(version)
     with starttls(tmoat.port, ctx) as c:
