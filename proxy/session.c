@@ -821,6 +821,8 @@ static void session_process(struct session *s)
 		session_tls_flushed(s);
 		return;
 	}
+	if (s->ssl)
+		session_tls_pending(s);
 	/* Waiting for a command: its deadline runs from now (unless it already does). */
 	if (!s->busy && s->state == S_CMD && !evtimer_pending(s->deadline, NULL))
 		session_deadline(s, draining(s) ? drain_idle(s) : s->cfg->command_timeout);

@@ -139,6 +139,9 @@ void session_tls_timeout(struct session *s);
 /* An error on the TLS connection after the handshake: logged with
  * OpenSSL's reason, if it has one. */
 void session_tls_error(struct session *s);
+/* After the session took input: what OpenSSL holds decrypted is read
+ * (libevent 2.1 would wait for the socket). */
+void session_tls_pending(struct session *s);
 /* The session ends: a close_notify, unless the connection failed. */
 void session_tls_close(struct session *s);
 

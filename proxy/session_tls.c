@@ -15,10 +15,12 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
@@ -81,19 +83,16 @@ void session_starttls(struct session *s, const char *arg)
 	session_deadline(s, s->cfg->command_timeout);
 }
 
-/* The 220 is out: the socket goes to a TLS bufferevent in the accepting
- * state. The socket bufferevent is freed without closing the socket. */
-static void tls_switch(struct session *s)
+/* The handshake on fd (non-blocking, as accepted), the server side of
+ * s->tls_pending, in a TLS bufferevent that owns both from now on: after
+ * STARTTLS's 220 here; at accept for a listener of implicit TLS. */
+static void tls_attach(struct session *s, evutil_socket_t fd)
 {
 	struct timeval tv = {s->cfg->command_timeout, 0}, now = {0, 0};
-	evutil_socket_t fd = bufferevent_getfd(s->bev);
 	SSL *ssl = s->tls_pending;
 	struct bufferevent *bev;
 
 	s->tls_pending = NULL;
-	bufferevent_setfd(s->bev, -1);
-	bufferevent_free(s->bev);
-	s->bev = NULL;
 	bev = bufferevent_openssl_socket_new(s->srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		/* Out of memory inside libevent: 2.1 frees ssl and closes fd on
@@ -111,6 +110,18 @@ static void tls_switch(struct session *s)
 	 * plaintext (SSL_OP_IGNORE_UNEXPECTED_EOF, tls.c) */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_set_timeouts(bev, &tv, &tv);
+}
+
+/* The 220 is out: the socket bufferevent is freed, with whatever it still
+ * holds, without closing the socket, which goes to TLS. */
+static void tls_switch(struct session *s)
+{
+	evutil_socket_t fd = bufferevent_getfd(s->bev);
+
+	bufferevent_setfd(s->bev, -1);
+	bufferevent_free(s->bev);
+	s->bev = NULL;
+	tls_attach(s, fd);
 }
 
 void session_tls_flushed(struct session *s)
@@ -148,6 +159,21 @@ static void tls_ready(struct session *s)
 	event_del(s->deadline);
 	bufferevent_disable(s->bev, EV_WRITE); /* writes: bev_push */
 	session_resume(s);
+}
+
+/* libevent 2.1 reads a TLS connection only when its socket is readable.
+ * When the input reached its bound (MOAT_CLIENT_INPUT_MAX) in the middle of
+ * a record, OpenSSL holds the rest of that record, decrypted (SSL_pending);
+ * once the session has taken input below the bound, libevent waits for the
+ * socket again, and a client that sent its last bytes waits for our reply:
+ * both would wait until a timeout. So the read event is made active here,
+ * as the socket would. */
+void session_tls_pending(struct session *s)
+{
+	if (s->ssl && s->state != S_TLS_HANDSHAKE && s->state != S_CLOSING && SSL_pending(s->ssl) > 0 &&
+	    (bufferevent_get_enabled(s->bev) & EV_READ) &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) < MOAT_CLIENT_INPUT_MAX)
+		event_active(&s->bev->ev_read, EV_READ, 1);
 }
 
 /* OpenSSL's reason for the last failure of the connection, or the

@@ -135,7 +135,7 @@ def test_session_starts_over(tmoat, backend):
         c.ehlo("after.example.org")
         assert c.transaction(SENDER, [RCPT], MSG).code == 250
     backend.wait_stored(1)
-    d = [l for l in tmoat.decisions() if l["stage"] == "data"][-1]
+    d = tmoat.wait_log(lambda l: l.get("event") == "decision" and l.get("stage") == "data")
     assert d["helo"] == "after.example.org"
 
 
@@ -367,6 +367,7 @@ def test_swaks_tls_received_and_decisions(tmoat, backend):
     m = backend.wait_stored(1)[0]
     received = m.data.split(b"\r\n\r\n", 1)[0].decode()
     assert ("by %s (moat) with ESMTPS (TLSv1.3 cipher TLS_AES_256_GCM_SHA384) id " % HOSTNAME) in received, received
+    tmoat.wait_log(lambda l: l.get("event") == "decision" and l.get("stage") == "data")
     data = [d for d in tmoat.decisions() if d["stage"] == "data"]
     assert data and all(d["tls_version"] == "TLSv1.3" and d["tls_cipher"] == "TLS_AES_256_GCM_SHA384"
                         for d in data), data
@@ -378,6 +379,7 @@ def test_plaintext_unchanged(moat, backend):
         assert c.transaction(SENDER, [RCPT], MSG).code == 250
     m = backend.wait_stored(1)[0]
     assert b" with ESMTP id " in assert_relayed(m, MSG)[-1]
+    moat.wait_log(lambda l: l.get("event") == "decision" and l.get("stage") == "data")
     assert not [d for d in moat.decisions() if "tls_version" in d or "tls_cipher" in d]
 
 
@@ -414,6 +416,23 @@ def test_big_message_and_pipelining_over_tls(tmoat, backend):
         assert c.reply(timeout=30).code == 250
     m = backend.wait_stored(1)[0]
     assert_relayed(m, msg)
+
+
+@pytest.mark.parametrize("lines", [1000, 1100, 1500, 3000])
+def test_message_pipelined_past_the_input_bound(moat_factory, certs, backend, lines):
+    """The client writes its whole transaction at once while moat waits for the
+    backend's RCPT reply: the input stops at its bound (64 KiB) in the middle of
+    a TLS record whose rest OpenSSL holds; once moat takes the input, that rest
+    is read without waiting for the socket (the client has nothing more to send).
+    libevent 2.1 alone waited for data_timeout."""
+    m = tls_moat(moat_factory, [certs["ec"]], data_timeout=20)
+    body = b"".join(b"line %07d of a message larger than every buffer on the way\r\n" % i for i in range(lines))
+    msg = b"Subject: pipelined\r\n\r\n" + body
+    with starttls(m.port) as c:
+        c.ehlo()
+        c.send(b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n%s.\r\nQUIT\r\n" % (SENDER.encode(), RCPT.encode(), msg))
+        assert [c.reply(timeout=5).code for _ in range(5)] == [250, 250, 354, 250, 221]
+    assert_relayed(backend.wait_stored(1)[0], msg)
 
 
 def test_sigterm_drains_a_tls_session(tmoat):
