@@ -116,7 +116,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 
 /* End the session once the output (the last reply) is flushed. Never frees
  * synchronously: callers up the stack may still hold s. */
-void session_close(struct session *s)
+static void session_close(struct session *s)
 {
 	struct timeval now = {0, 0};
 

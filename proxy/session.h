@@ -125,8 +125,6 @@ void session_verdict(struct session *s, enum rule_stage stage, const struct verd
 /* Give the session its client bufferevent: callbacks, input bound, reading
  * on (writes: bev_push); the timeouts are the caller's. */
 void session_bev_attach(struct session *s, struct bufferevent *bev);
-/* End the session once the last reply is flushed. */
-void session_close(struct session *s);
 
 /* session_tls.c: STARTTLS (RFC 3207). */
 void session_starttls(struct session *s, const char *arg);

@@ -836,6 +836,41 @@ static void test_example_file(void **state)
 	config_unref(c);
 }
 
+/* tls_cert and tls_key: one or two files each, split on commas only, paired
+ * by position; the files themselves are tls.c's (e2e). */
+static void test_tls_files(void **state)
+{
+	struct config *c = parse("");
+
+	assert_int_equal(c->ntls_cert, 0);
+	assert_int_equal(c->ntls_key, 0);
+	assert_null(c->tls);
+	config_unref(c);
+	c = parse("tls_cert = /etc/moat/rsa.pem , /etc/moat/ec dsa.pem\ntls_key=/k/rsa.key,/k/ec.key\n");
+	assert_int_equal(c->ntls_cert, 2);
+	assert_int_equal(c->ntls_key, 2);
+	assert_string_equal(c->tls_cert[0], "/etc/moat/rsa.pem");
+	assert_string_equal(c->tls_cert[1], "/etc/moat/ec dsa.pem"); /* a blank inside a name stays */
+	assert_string_equal(c->tls_key[0], "/k/rsa.key");
+	assert_string_equal(c->tls_key[1], "/k/ec.key");
+	config_unref(c);
+	c = parse("tls_cert = cert.pem\ntls_key = key.pem\n");
+	assert_int_equal(c->ntls_cert, 1);
+	assert_string_equal(c->tls_cert[0], "cert.pem");
+	config_unref(c);
+	c = parse("tls_cert =\ntls_key =\n");
+	assert_int_equal(c->ntls_cert, 0);
+	config_unref(c);
+	expect_error("tls_cert = a, b, c\ntls_key = a, b, c\n", "moat.conf:1: tls_cert: more than 2 files");
+	expect_error("tls_cert = a,,b\n", "moat.conf:1: tls_cert: empty file name in the list");
+	expect_error("tls_cert = a,\n", "moat.conf:1: tls_cert: empty file name in the list");
+	expect_error("tls_cert = a, b\n\ntls_key = k\n",
+	             "moat.conf:3: tls_cert names 2 files and tls_key 1: they go in pairs (the first key is "
+	             "the first certificate's)");
+	expect_error("tls_key = k\n", "moat.conf:1: tls_cert names 0 files and tls_key 1: they go in pairs (the first "
+	             "key is the first certificate's)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -857,6 +892,7 @@ int main(void)
 		cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_example_file),
+		cmocka_unit_test(test_tls_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
