@@ -194,16 +194,25 @@ soak: deps
 	$(PYTHON) tests/bench/bench.py --moat $(abspath $(BUILD)/moat) --soak $(SOAK_MESSAGES) \
 	  --out $(abspath build/bench/soak.json)
 
-$(BUILD)/bench/floor: tests/bench/floor.c $(FLAGS_STAMP)
+$(BUILD)/bench/floor: tests/bench/floor.c tests/bench/floorlisten.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(show) CC $<
 	$(Q)$(CC) $(CPPFLAGS) -std=c17 $(WARNINGS) -O2 $(CFLAGS) $(LDFLAGS) -o $@ $<
 
+# The bench's TLS tools: a load generator (plain, STARTTLS, implicit TLS) and the
+# floor relay with STARTTLS; OpenSSL only.
+$(BUILD)/bench/tlsgen $(BUILD)/bench/floortls: $(BUILD)/bench/%: tests/bench/%.c tests/bench/floorlisten.h $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(show) CC $<
+	$(Q)$(CC) $(CPPFLAGS) -std=c17 $(WARNINGS) -O2 $(shell $(PKG_CONFIG) --cflags openssl) $(CFLAGS) $(LDFLAGS) \
+	  -o $@ $< $(shell $(PKG_CONFIG) --libs openssl)
+
 # Haraka (npm) goes into build/bench/haraka; BENCH_HARAKA=0 leaves it out.
 BENCH_HARAKA ?= 1
-bench: deps all $(BUILD)/bench/floor
+bench: deps all $(BUILD)/bench/floor $(BUILD)/bench/floortls $(BUILD)/bench/tlsgen
 	@if [ "$(BENCH_HARAKA)" = 1 ]; then bash tests/bench/haraka.sh install $(abspath build/bench/haraka); fi
 	$(PYTHON) tests/bench/bench.py --moat $(abspath $(BUILD)/moat) --floor $(abspath $(BUILD)/bench/floor) \
+	  --floortls $(abspath $(BUILD)/bench/floortls) --tlsgen $(abspath $(BUILD)/bench/tlsgen) \
 	  $(if $(filter 1,$(BENCH_HARAKA)),--haraka $(abspath build/bench/haraka))
 
 # libFuzzer harnesses (tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME/):

@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "floorlisten.h"
+
 #define BUF 65536
 #define EVENTS 256
 
@@ -101,34 +103,17 @@ static int tcp_socket(void)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in la = {.sin_family = AF_INET}, ua = {.sin_family = AF_INET};
+	struct sockaddr_in ua;
 	struct epoll_event evs[EVENTS];
 	int lfd, one = 1, i, n;
-	socklen_t len = sizeof la;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: floor LISTEN_PORT UPSTREAM_PORT\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	la.sin_addr.s_addr = ua.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	la.sin_port = htons((unsigned short)atoi(argv[1]));
-	ua.sin_port = htons((unsigned short)atoi(argv[2]));
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(lfd, (struct sockaddr *)&la, sizeof la) < 0 || listen(lfd, 1024) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&la, &len) < 0) {
-		perror("floor: listen");
-		return 1;
-	}
 	ep = epoll_create1(0);
-	{
-		struct epoll_event x = {.events = EPOLLIN, .data.ptr = NULL};
-
-		epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &x);
-	}
-	printf("READY %d\n", ntohs(la.sin_port));
-	fflush(stdout);
+	lfd = floor_listen("floor", ep, argv[1], argv[2], &ua);
 	for (;;) {
 		n = epoll_wait(ep, evs, EVENTS, -1);
 		for (i = 0; i < n; i++) {
