@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """make bench: what moat costs, measured side by side in one run.
 
-    bench.py --moat BUILD/moat --floor BUILD/bench/floor [--haraka DIR] [--out JSON]
+    bench.py --moat BUILD/moat --floor BUILD/bench/floor [--floortls BUILD/bench/floortls
+             --tlsgen BUILD/bench/tlsgen] [--haraka DIR] [--out JSON]
     bench.py --moat BUILD/moat --soak N [--out JSON]
 
 Targets, all on 127.0.0.1, each fed by Postfix's smtp-source and ending at
@@ -17,21 +18,39 @@ Cases: 1, 10 and 50 sessions, many messages per session (smtp-source -d) and
 one message per session; DKIM-signed messages RSA-2048 and Ed25519, 4.7 KB
 and 1 MB. Per case a warm-up, then rounds in alternating order; medians
 with min-max; CPU ms per message of each process (moat, sink, DNS server,
-floor, Haraka), peak RSS; ratios moat/direct, moat/floor, moat/Haraka.
+floor, Haraka, the client), peak RSS; ratios moat/direct, moat/floor,
+moat/Haraka.
 
-Every run is checked: smtp-source must exit 0 (every reply 2xx) and the
-sink must count exactly the messages sent. Needs root (smtp-sink drops to
-nobody).
+The TLS cases (tls-*: 1 and 10 sessions, many messages per session and one
+each) feed every target with tlsgen (smtp-source speaks no TLS): moat-tls
+(moat with tls_cert/tls_key, STARTTLS), moat (plain), floortls (the floor
+terminating STARTTLS), floor (plain), haraka-tls-nodelay (Haraka's tls
+plugin); one message per session also with resumed TLS sessions (-resume:
+tickets). One key and cipher for all: ECDSA P-256, TLS 1.3
+TLS_AES_128_GCM_SHA256, made with the openssl CLI into build/bench/tls.
+tls-handshake measures openssl s_server's CPU per session under openssl
+s_time -new and -reuse: the yardstick of moat's added CPU per STARTTLS
+session (moat-tls minus moat, one message per session), printed at the end.
+A moat without STARTTLS ('unknown key "tls_cert"') runs the rest, its TLS
+targets listed as not run.
+
+Every run is checked: smtp-source and tlsgen must exit 0 (every reply as
+expected) and the sink must count exactly the messages sent. Needs root
+(smtp-sink drops to nobody).
 
 Environment: BENCH_ROUNDS (3), BENCH_MSGS (20000 per run for 4.7 KB),
 BENCH_BIG_MSGS (300 per run for 1 MB), BENCH_HARAKA_MSGS (1500),
-BENCH_CASES (comma-separated case names to run; default all),
-BENCH_MOAT_CONF_EXTRA (lines added to moat.conf), BENCH_KEEP=1."""
+BENCH_TLS_ONE_MSGS (4000 per TLS run of one message per session),
+BENCH_TLS_SECONDS (5 per s_time run), BENCH_TLS_HARAKA_STOCK=1 (stock Haraka
+in the TLS cases too), BENCH_QUICK=1 (a smoke test: one round of small runs),
+BENCH_CASES (comma-separated case names to run, tls-handshake among them;
+default all), BENCH_MOAT_CONF_EXTRA (lines added to moat.conf), BENCH_KEEP=1."""
 
 import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -56,10 +75,13 @@ def env_int(name, default):
     return int(os.environ.get(name, default))
 
 
-ROUNDS = env_int("BENCH_ROUNDS", 3)
-MSGS = env_int("BENCH_MSGS", 20000)
-BIG_MSGS = env_int("BENCH_BIG_MSGS", 300)
-HARAKA_MSGS = env_int("BENCH_HARAKA_MSGS", 1500)
+QUICK = os.environ.get("BENCH_QUICK") == "1"   # a smoke test: every case, small runs, one round
+ROUNDS = env_int("BENCH_ROUNDS", 1 if QUICK else 3)
+MSGS = env_int("BENCH_MSGS", 1000 if QUICK else 20000)
+BIG_MSGS = env_int("BENCH_BIG_MSGS", 20 if QUICK else 300)
+HARAKA_MSGS = env_int("BENCH_HARAKA_MSGS", 100 if QUICK else 1500)
+TLS_ONE_MSGS = env_int("BENCH_TLS_ONE_MSGS", 300 if QUICK else 4000)
+TLS_SECONDS = env_int("BENCH_TLS_SECONDS", 1 if QUICK else 5)
 
 
 def say(*a):
@@ -302,22 +324,110 @@ def start_moat(pr, tmp, moat_bin, sink_port, dns_port, name="moat", extra=""):
     raise SystemExit("bench: moat did not start:\n" + open(os.path.join(tmp, name + ".err")).read()[-2000:])
 
 
-def start_floor(pr, floor_bin, sink_port):
+def start_floor(pr, floor_bin, sink_port, tls=None):
+    """The byte-copying floor; with tls (cert, key) the one terminating STARTTLS."""
     port = free_port()
-    p = pr.start("floor", [floor_bin, str(port), str(sink_port)])
-    wait_tcp(port, p, "floor relay")
+    name = "floortls" if tls else "floor"
+    p = pr.start(name, [floor_bin, str(port), str(sink_port)] + (list(tls) + [TLS_SUITE] if tls else []))
+    wait_tcp(port, p, name + " relay")
     return p, port
 
 
-def start_haraka(pr, tmp, hdir, sink_port, dns_port, nodelay):
-    site = os.path.join(tmp, "haraka-%s" % ("nodelay" if nodelay else "stock"))
+def start_haraka(pr, tmp, hdir, sink_port, dns_port, nodelay, tls=None):
+    site = os.path.join(tmp, "haraka-%s%s" % ("tls-" if tls else "", "nodelay" if nodelay else "stock"))
     port = free_port()
     cmd = subprocess.run(["bash", os.path.join(HERE, "haraka.sh"), "config", hdir, site, str(port),
-                          str(sink_port), str(dns_port), "example.test", "1" if nodelay else "0"],
+                          str(sink_port), str(dns_port), "example.test", "1" if nodelay else "0"]
+                         + (list(tls) if tls else []),
                          capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     p = pr.start(os.path.basename(site), ["bash", "-c", "exec " + cmd])
     wait_tcp(port, p, "Haraka", timeout=60)
     return p, port
+
+
+# ------------------------------------------------------------------ TLS
+
+TLS_SUITE = "TLS_AES_128_GCM_SHA256"
+
+
+def make_tls():
+    """An ECDSA P-256 key and a self-signed certificate for every TLS server
+    of the bench, made now into build/bench/tls (never committed)."""
+    d = os.path.join(ROOT, "build", "bench", "tls")
+    os.makedirs(d, exist_ok=True)
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    old = os.umask(0o077)
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "7", "-subj", "/CN=moat.bench.test",
+                        "-addext", "subjectAltName=DNS:moat.bench.test"], check=True, capture_output=True)
+    finally:
+        os.umask(old)
+    os.chmod(cert, 0o644)
+    return cert, key
+
+
+def moat_has_tls(tmp, moat_bin, cert, key):
+    """None when this moat takes tls_cert and tls_key, else why not (an older
+    moat without STARTTLS says 'unknown key')."""
+    conf = os.path.join(tmp, "tls-probe.conf")
+    with open(conf, "w") as f:
+        f.write("listen = 127.0.0.1:0\nbackend = 127.0.0.1:25\nrun_as_root = yes\n"
+                "tls_cert = %s\ntls_key = %s\n" % (cert, key))
+    r = subprocess.run([moat_bin, "-t", "-c", conf], capture_output=True, text=True)
+    out = (r.stdout + r.stderr).strip()
+    if r.returncode == 0:
+        return None
+    if 'unknown key "tls_' in out:
+        return "this moat has no STARTTLS (%s)" % out.splitlines()[-1]
+    raise SystemExit("bench: moat -t refuses the TLS configuration: " + out)
+
+
+def handshake_cost(pr, tmp, cert, key):
+    """openssl s_server's CPU per TLS session under openssl s_time, with the
+    bench's key and cipher suite: -new (a full handshake each, the yardstick
+    of moat's added cost) and -reuse (resumed with a ticket; s_time reads a
+    3-byte page with -www, else it never sees the TLS 1.3 tickets)."""
+    d = os.path.join(tmp, "s_server")
+    os.makedirs(d)
+    with open(os.path.join(d, "t"), "w") as f:
+        f.write("ok\n")
+    port = free_port()
+    p = pr.start("s_server", ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-cert", cert,
+                              "-key", key, "-ciphersuites", TLS_SUITE, "-WWW", "-quiet"], cwd=d)
+    wait_tcp(port, p, "openssl s_server")
+    out = {"new": [], "reuse": []}
+    for r in range(ROUNDS):
+        for mode in ("new", "reuse"):
+            argv = ["openssl", "s_time", "-connect", "127.0.0.1:%d" % port, "-" + mode, "-tls1_3",
+                    "-ciphersuites", TLS_SUITE, "-time", str(TLS_SECONDS)]
+            if mode == "reuse":
+                argv += ["-www", "/t"]
+            c0, t0 = cpu_s(p.pid), time.monotonic()
+            s = subprocess.run(argv, capture_output=True, text=True)
+            t1, c1 = time.monotonic(), cpu_s(p.pid)
+            found = re.findall(r"(\d+) connections in [\d.]+s;", s.stdout)
+            if s.returncode != 0 or not found:
+                raise SystemExit("bench: openssl s_time -%s failed: %s" % (mode, (s.stdout + s.stderr)[-500:]))
+            n = int(found[-1])
+            out[mode].append({"sessions_per_s": n / (t1 - t0), "cpu_ms": (c1 - c0) * 1000.0 / n,
+                              "sessions": n, "resumed": sum(l.count("r") for l in s.stdout.splitlines()
+                                                            if l and not l.strip("*r"))})
+    p.send_signal(signal.SIGTERM)
+    res = {}
+    for mode, runs in out.items():
+        res[mode] = {"sessions_per_s": round(med([x["sessions_per_s"] for x in runs]), 1),
+                     "server_cpu_ms_per_session": round(med([x["cpu_ms"] for x in runs]), 4),
+                     "min": round(min(x["cpu_ms"] for x in runs), 4), "max": round(max(x["cpu_ms"] for x in runs), 4),
+                     "resumed": sum(x["resumed"] for x in runs), "sessions": sum(x["sessions"] for x in runs)}
+    say("\ntls-handshake: openssl s_server under openssl s_time (%s, ECDSA P-256), %d s per run" % (
+        TLS_SUITE, TLS_SECONDS))
+    for mode in ("new", "reuse"):
+        x = res[mode]
+        say("  s_time -%-6s %9.1f sessions/s   server CPU ms/session: %.3f (%.3f-%.3f)   resumed %d/%d" % (
+            mode, x["sessions_per_s"], x["server_cpu_ms_per_session"], x["min"], x["max"], x["resumed"],
+            x["sessions"]))
+    return res
 
 
 # ------------------------------------------------------------------ runs
@@ -327,24 +437,38 @@ class RunFailed(Exception):
     is dropped from the case and the failure reported."""
 
 
+def client_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 class Run:
-    def __init__(self, sink, watch):
+    def __init__(self, sink, watch, tlsgen=None):
         self.sink = sink
         self.watch = watch      # {name: pid} whose CPU is measured
+        self.tlsgen = tlsgen
+        self.counts = {}        # tlsgen's counts of the last run
 
-    def once(self, port, n, sessions, per_session, msg):
+    def once(self, port, n, sessions, per_session, msg, gen=None):
+        """n messages to port; gen None: by smtp-source, else by tlsgen with
+        these flags ([] plain, ["-S"] STARTTLS, ["-S", "-R"] resuming)."""
         before = self.sink.count()
         cpu0 = {k: cpu_s(pid) for k, pid in self.watch.items()}
+        client0 = client_cpu()
         t0 = time.monotonic()
-        args = ["smtp-source", "-s", str(sessions), "-m", str(n), "-F", msg, "-f", FROM, "-t", RCPT,
-                "-M", HELO, "127.0.0.1:%d" % port]
+        tool = "smtp-source" if gen is None else self.tlsgen
+        args = [tool] + (gen or []) + ["-s", str(sessions), "-m", str(n), "-F", msg, "-f", FROM, "-t", RCPT,
+                                       "-M", HELO, "127.0.0.1:%d" % port]
         if per_session:
             args.insert(1, "-d")
         r = subprocess.run(args, capture_output=True, text=True)
         t1 = time.monotonic()
+        client = client_cpu() - client0
         if r.returncode != 0:
-            raise RunFailed("smtp-source exited %d (a reply was not 2xx): %s"
-                            % (r.returncode, (r.stdout + r.stderr).strip()[-300:]))
+            raise RunFailed("%s exited %d (a reply was not as expected): %s"
+                            % (os.path.basename(tool), r.returncode, (r.stdout + r.stderr).strip()[-300:]))
+        if gen is not None:
+            self.counts = dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
         for _ in range(100):
             got = self.sink.count() - before
             if got >= n:
@@ -353,6 +477,7 @@ class Run:
         if got != n:
             raise RunFailed("sent %d messages, the sink counted %d" % (n, got))
         cpu = {k: (cpu_s(pid) - cpu0[k]) * 1000.0 / n for k, pid in self.watch.items()}
+        cpu["client"] = client * 1000.0 / n
         return n / (t1 - t0), cpu
 
 
@@ -361,6 +486,17 @@ def med(xs):
 
 
 MAIN = ("direct", "floor", "moat", "haraka", "haraka-nodelay")
+MAIN_RATIOS = (("moat", "direct"), ("moat", "floor"), ("floor", "direct"), ("moat", "moat-1worker"),
+               ("moat", "moat-lists"))
+# The TLS cases: every target fed by tlsgen, with STARTTLS when "tls" is in
+# its name, resuming sessions with tickets when it ends in "-resume".
+# Stock Haraka (Nagle on) is left out: with TLS it ran at 10.5 msgs/s against
+# 94.5 with TCP_NODELAY at one session, 68 against 121 at ten one each (a run of
+# 2026-12-07), and would take minutes a run; BENCH_TLS_HARAKA_STOCK=1 adds it.
+TLS = ("moat-tls", "moat", "floortls", "floor", "haraka-tls-nodelay") + (
+    ("haraka-tls",) if os.environ.get("BENCH_TLS_HARAKA_STOCK") == "1" else ())
+TLS_ONE = TLS + ("moat-tls-resume", "floortls-resume")
+TLS_RATIOS = (("moat-tls", "floortls"), ("moat-tls", "moat"), ("floortls", "floor"), ("moat", "floor"))
 CASES = [
     # name, sessions, many per session, message, targets
     ("s1-many", 1, True, "rsa-4k", MAIN),
@@ -372,7 +508,158 @@ CASES = [
     ("s10-many-ed25519", 10, True, "ed25519-4k", MAIN),
     ("s10-many-rsa-1m", 10, True, "rsa-1m", ("direct", "floor", "moat")),
     ("s10-many-ed25519-1m", 10, True, "ed25519-1m", ("direct", "floor", "moat")),
+    ("tls-s1-many", 1, True, "rsa-4k", TLS),
+    ("tls-s10-many", 10, True, "rsa-4k", TLS),
+    ("tls-s1-one", 1, False, "rsa-4k", TLS_ONE),
+    ("tls-s10-one", 10, False, "rsa-4k", TLS_ONE),
 ]
+HANDSHAKE = "tls-handshake"   # openssl s_server under s_time: the yardstick
+# A failure of these stops the bench (moat lost or refused mail, or the
+# references are broken); Haraka's and the variants' are reported.
+MUST_PASS = {"direct", "floor", "moat", "floortls", "floortls-resume", "moat-tls", "moat-tls-resume"}
+
+
+def tls_case(name):
+    return name.startswith("tls-")
+
+
+def proc_of(target):
+    """The process a target's messages go through ("-resume" is a client mode)."""
+    return target[:-len("-resume")] if target.endswith("-resume") else target
+
+
+def gen_of(target, tls):
+    if not tls:
+        return None
+    return (["-S"] if "tls" in target else []) + (["-R"] if target.endswith("-resume") else [])
+
+
+def msgs_for(target, many, big, tls):
+    n = BIG_MSGS if big else HARAKA_MSGS if target.startswith("haraka") else MSGS
+    if not many:   # one connection per message: ports in TIME_WAIT, and TLS handshakes are slow
+        n = min(n, TLS_ONE_MSGS if tls else 10000)
+    return n
+
+
+def selected_cases():
+    wanted = set(filter(None, os.environ.get("BENCH_CASES", "").split(",")))
+    unknown = wanted - {c[0] for c in CASES} - {HANDSHAKE}
+    if unknown:
+        raise SystemExit("bench: unknown BENCH_CASES %s (known: %s)" % (
+            ",".join(sorted(unknown)), ",".join([c[0] for c in CASES] + [HANDSHAKE])))
+    return [c for c in CASES if not wanted or c[0] in wanted], not wanted or HANDSHAKE in wanted
+
+
+def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
+    """Start what the selected cases need: {target: port}, {process: pid},
+    {target: why it does not run}. tls: (cert, key) for the TLS servers."""
+    ports, watch, skipped = {"direct": sink.port}, {"sink": sink.proc.pid}, {}
+
+    def moat(name, extra=""):
+        p, ports[name] = start_moat(pr, tmp, args.moat, sink.port, dns_port, name, extra)
+        watch[name] = p.pid
+
+    if "moat" in needed:
+        moat("moat")
+    if "moat-1worker" in needed:
+        moat("moat-1worker", "workers = 1")
+    if "moat-lists" in needed:
+        t0 = time.monotonic()
+        moat("moat-lists", "rules = " + big_lists(tmp))
+        results["lists_load_s"] = round(time.monotonic() - t0, 2)
+    if "moat-tls" in needed:
+        why = moat_has_tls(tmp, args.moat, *tls)
+        if why:
+            skipped["moat-tls"] = why
+        else:
+            moat("moat-tls", "tls_cert = %s\ntls_key = %s" % tls)
+    if "floor" in needed:
+        p, ports["floor"] = start_floor(pr, args.floor, sink.port)
+        watch["floor"] = p.pid
+    if "floortls" in needed:
+        if not args.floortls:
+            raise SystemExit("bench: the TLS cases need --floortls and --tlsgen")
+        p, ports["floortls"] = start_floor(pr, args.floortls, sink.port, tls)
+        watch["floortls"] = p.pid
+    for name, nodelay, cert in (("haraka", 0, None), ("haraka-nodelay", 1, None),
+                                ("haraka-tls", 0, tls), ("haraka-tls-nodelay", 1, tls)):
+        if name not in needed:
+            continue
+        if not args.haraka:
+            skipped[name] = "no Haraka (BENCH_HARAKA=0)"
+            continue
+        p, ports[name] = start_haraka(pr, tmp, args.haraka, sink.port, dns_port, nodelay, cert)
+        watch[name] = p.pid
+    for t in ("moat-tls", "floortls"):
+        if t in ports:
+            ports[t + "-resume"] = ports[t]
+        elif t in skipped:
+            skipped[t + "-resume"] = skipped[t]
+    return ports, watch, skipped
+
+
+def run_case(run, case, ports, msgs):
+    """Warm-up, then ROUNDS rounds of every target of the case in alternating
+    order: {target: [msgs/s]}, {target: {process: [CPU ms/msg]}}, {target:
+    why it failed}, {target: tlsgen's counts of its last run}."""
+    name, sessions, many, mkey, names = case
+    tls = tls_case(name)
+    targets = [t for t in names if t in ports]
+    path, size = msgs[mkey]
+    big = size > 100000
+    rates, cpu, failed, counts = {t: [] for t in targets}, {t: {} for t in targets}, {}, {}
+    for t in targets:   # warm-up: DNS cache, keys, connections
+        n = min(msgs_for(t, many, big, tls), 200 if big else 2000)
+        try:
+            run.once(ports[t], max(n // 10, sessions), sessions, many, path, gen_of(t, tls))
+        except RunFailed as e:
+            failed[t] = str(e)
+    for r in range(ROUNDS):
+        for t in targets if r % 2 == 0 else list(reversed(targets)):
+            if t in failed:
+                continue
+            try:
+                rate, c = run.once(ports[t], msgs_for(t, many, big, tls), sessions, many, path, gen_of(t, tls))
+            except RunFailed as e:
+                failed[t] = str(e)
+                continue
+            if tls:
+                counts[t] = run.counts
+            rates[t].append(rate)
+            for k, v in c.items():
+                cpu[t].setdefault(k, []).append(v)
+    return rates, cpu, failed, counts
+
+
+def case_row(case, size, rates, cpu, failed, counts, skipped):
+    name, sessions, many, mkey, names = case
+    tls = tls_case(name)
+    row = {"case": name, "sessions": sessions, "messages_per_session": "many" if many else 1,
+           "message": mkey, "message_bytes": size, "targets": {}, "failed": failed,
+           "not_run": {t: why for t, why in skipped.items() if t in names}}
+    for t in rates:
+        if t in failed:
+            continue
+        row["targets"][t] = {
+            "msgs_per_s": round(med(rates[t]), 1), "min": round(min(rates[t]), 1),
+            "max": round(max(rates[t]), 1),
+            "cpu_ms_per_msg": {k: round(med(v), 4) for k, v in cpu[t].items()
+                               if k in (proc_of(t), "sink", "dns", "client")},
+        }
+        if t in counts:
+            row["targets"][t]["tls"] = {k: int(counts[t].get(k, 0)) for k in ("connections", "handshakes",
+                                                                              "resumed")}
+    ok = row["targets"]
+    for a, b in TLS_RATIOS if tls else MAIN_RATIOS:
+        if a in ok and b in ok:
+            row["%s_over_%s" % (a, b)] = round(med([x / y for x, y in zip(rates[a], rates[b])]), 3)
+    lead = "moat-tls" if tls else "moat"
+    hk = [t for t in ok if t.startswith("haraka")]
+    if hk and lead in ok:
+        best = max(hk, key=lambda t: ok[t]["msgs_per_s"])
+        row["haraka_best"] = best
+        row["%s_over_haraka" % lead] = round(ok[lead]["msgs_per_s"] / ok[best]["msgs_per_s"], 1)
+    return row
 
 
 def bench(args):
@@ -380,108 +667,43 @@ def bench(args):
     os.chmod(tmp, 0o755)
     pr = Procs(tmp)
     results = {"cases": [], "rounds": ROUNDS}
+    cases, handshake = selected_cases()
+    needed = {t for c in cases for t in c[4]}
     try:
         msgs = make_inputs(tmp)
         for path, _ in msgs.values():
             os.chmod(path, 0o644)
         dns, dns_port = start_dns(pr, tmp)
         sink = Sink(pr, tmp)
-        moat, moat_port = start_moat(pr, tmp, args.moat, sink.port, dns_port)
-        moat1, moat1_port = start_moat(pr, tmp, args.moat, sink.port, dns_port, "moat-1worker", "workers = 1")
-        t0 = time.monotonic()
-        moatl, moatl_port = start_moat(pr, tmp, args.moat, sink.port, dns_port, "moat-lists",
-                                       "rules = " + big_lists(tmp))
-        results["lists_load_s"] = round(time.monotonic() - t0, 2)
-        floor, floor_port = start_floor(pr, args.floor, sink.port)
-        targets = [("direct", sink.port), ("floor", floor_port), ("moat", moat_port),
-                   ("moat-1worker", moat1_port), ("moat-lists", moatl_port)]
-        watch = {"moat": moat.pid, "sink": sink.proc.pid, "dns": dns.pid, "floor": floor.pid,
-                 "moat-1worker": moat1.pid, "moat-lists": moatl.pid}
-        if args.haraka:
-            for nd in (0, 1):
-                hp, hport = start_haraka(pr, tmp, args.haraka, sink.port, dns_port, nd)
-                name = "haraka-nodelay" if nd else "haraka"
-                targets.append((name, hport))
-                watch[name] = hp.pid
-        run = Run(sink, watch)
-        wanted = set(filter(None, os.environ.get("BENCH_CASES", "").split(",")))
-        say("bench: %d rounds; %d msgs per run (1 MB: %d, Haraka: %d); message sizes %s" % (
-            ROUNDS, MSGS, BIG_MSGS, HARAKA_MSGS,
-            ", ".join("%s %d B" % (k, v[1]) for k, v in msgs.items())))
-        all_targets = targets
-        for name, sessions, many, mkey, names in CASES:
-            if wanted and name not in wanted:
-                continue
-            targets = [(t, p) for t, p in all_targets if t in names]
-            path, size = msgs[mkey]
-            big = size > 100000
-            rates = {t: [] for t, _ in targets}
-            cpu = {t: {} for t, _ in targets}
-            failed = {}
-            for ti, (t, port) in enumerate(targets):   # warm-up: DNS cache, keys, connections
-                n = min(HARAKA_MSGS if t.startswith("haraka") else MSGS, 200 if big else 2000)
-                try:
-                    run.once(port, max(n // 10, sessions), sessions, many, path)
-                except RunFailed as e:
-                    failed[t] = str(e)
-            for r in range(ROUNDS):
-                order = targets if r % 2 == 0 else list(reversed(targets))
-                for t, port in order:
-                    if t in failed:
-                        continue
-                    n = BIG_MSGS if big else HARAKA_MSGS if t.startswith("haraka") else MSGS
-                    if not many:
-                        n = min(n, 10000)    # one connection per message: ports in TIME_WAIT
-                    try:
-                        rate, c = run.once(port, n, sessions, many, path)
-                    except RunFailed as e:
-                        failed[t] = str(e)
-                        continue
-                    rates[t].append(rate)
-                    for k, v in c.items():
-                        cpu[t].setdefault(k, []).append(v)
-            for t in failed:
-                rates[t] = []
-            if "moat" in failed or "direct" in failed or "floor" in failed:
+        tls = make_tls() if handshake or any(tls_case(c[0]) for c in cases) else None
+        ports, watch, skipped = start_targets(args, pr, tmp, sink, dns_port, needed, results, tls)
+        watch["dns"] = dns.pid
+        if any(tls_case(c[0]) for c in cases) and not args.tlsgen:
+            raise SystemExit("bench: the TLS cases need --tlsgen")
+        run = Run(sink, watch, args.tlsgen)
+        say("bench: %d rounds; %d msgs per run (1 MB: %d, Haraka: %d, TLS one per session: %d); message sizes %s"
+            % (ROUNDS, MSGS, BIG_MSGS, HARAKA_MSGS, TLS_ONE_MSGS,
+               ", ".join("%s %d B" % (k, v[1]) for k, v in msgs.items())))
+        for t, why in sorted(skipped.items()):
+            say("bench: %s not run: %s" % (t, why))
+        if handshake:
+            results["tls_handshake"] = handshake_cost(pr, tmp, *tls)
+        for case in cases:
+            rates, cpu, failed, counts = run_case(run, case, ports, msgs)
+            bad = sorted(t for t in failed if t in MUST_PASS)
+            if bad:
                 raise SystemExit("bench: failed in case %s: %s" % (
-                    name, "; ".join("%s: %s" % kv for kv in sorted(failed.items()))))
-            row = {"case": name, "sessions": sessions, "messages_per_session": "many" if many else 1,
-                   "message": mkey, "message_bytes": size, "targets": {}, "failed": failed}
-            targets = [(t, p) for t, p in targets if t not in failed]
-            for t, _ in targets:
-                row["targets"][t] = {
-                    "msgs_per_s": round(med(rates[t]), 1), "min": round(min(rates[t]), 1),
-                    "max": round(max(rates[t]), 1),
-                    "cpu_ms_per_msg": {k: round(med(v), 4) for k, v in cpu[t].items()
-                                       if k in (t, "sink", "dns")},
-                }
-            m = rates["moat"]
-            for t in ("moat-1worker", "moat-lists"):
-                if t in rates:
-                    row["moat_over_" + t] = round(med([a / b for a, b in zip(m, rates[t])]), 3)
-            row["moat_over_direct"] = round(med([a / b for a, b in zip(m, rates["direct"])]), 3)
-            row["moat_over_floor"] = round(med([a / b for a, b in zip(m, rates["floor"])]), 3)
-            row["floor_over_direct"] = round(med([a / b for a, b in zip(rates["floor"], rates["direct"])]), 3)
-            hk = [t for t, _ in targets if t.startswith("haraka")]
-            if hk:
-                best = max(hk, key=lambda t: med(rates[t]))
-                row["haraka_best"] = best
-                row["moat_over_haraka"] = round(med(m) / med(rates[best]), 1)
+                    case[0], "; ".join("%s: %s" % (t, failed[t]) for t in bad)))
+            row = case_row(case, msgs[case[3]][1], rates, cpu, failed, counts, skipped)
             results["cases"].append(row)
-            print_row(row, [t for t, _ in targets])
+            print_row(row)
             write_json(args.out, results)
-        results["moat_peak_rss_kib"] = vm(moat.pid, "VmHWM")
-        results["moat_1worker_peak_rss_kib"] = vm(moat1.pid, "VmHWM")
-        results["moat_lists_peak_rss_kib"] = vm(moatl.pid, "VmHWM")
-        for t in ("haraka", "haraka-nodelay"):
-            if t in watch:
-                results[t + "_peak_rss_kib"] = vm(watch[t], "VmHWM")
-        results["floor_peak_rss_kib"] = vm(floor.pid, "VmHWM")
-        say("peak RSS: moat %d KiB (largest worker), moat-1worker %d KiB, moat-lists %d KiB, floor %d KiB%s" % (
-            results["moat_peak_rss_kib"], results["moat_1worker_peak_rss_kib"],
-            results["moat_lists_peak_rss_kib"], results["floor_peak_rss_kib"],
-            "".join(", %s %d KiB" % (t, results[t + "_peak_rss_kib"]) for t in ("haraka", "haraka-nodelay")
-                    if t + "_peak_rss_kib" in results)))
+        tls_summary(results)
+        rss = {t: vm(pid, "VmHWM") for t, pid in watch.items() if t not in ("sink", "dns")}
+        for t, kib in rss.items():
+            results[t.replace("-", "_") + "_peak_rss_kib"] = kib
+        say("peak RSS: " + ", ".join("%s %d KiB" % (t, kib) for t, kib in rss.items())
+            + " (moat: its largest worker)")
     finally:
         pr.stop_all()
         if os.path.exists(os.path.join(tmp, "dns.stats")):
@@ -494,6 +716,50 @@ def bench(args):
     say("bench: JSON in " + args.out)
 
 
+def tls_summary(results):
+    """The TLS targets: moat's added CPU per STARTTLS session against
+    s_server's per handshake, and moat with TLS against Haraka with TLS."""
+    hs = results.get("tls_handshake")
+    rows = [r for r in results["cases"] if tls_case(r["case"])]
+    if not rows:
+        return
+    summary = {}
+    say("\nTLS summary (%s, ECDSA P-256)" % TLS_SUITE)
+    if hs:
+        say("  openssl s_server per session: %.3f ms CPU new (s_time -new), %.3f ms resumed (s_time -reuse)"
+            % (hs["new"]["server_cpu_ms_per_session"], hs["reuse"]["server_cpu_ms_per_session"]))
+    for row in rows:
+        t = row["targets"]
+
+        def cpu(target):
+            return t[target]["cpu_ms_per_msg"].get(proc_of(target)) if target in t else None
+
+        if row["messages_per_session"] == 1:
+            for lead, plain in (("moat-tls", "moat"), ("floortls", "floor")):
+                for target, mode in ((lead, "new"), (lead + "-resume", "reuse")):
+                    if cpu(target) is None or cpu(plain) is None:
+                        continue
+                    added = cpu(target) - cpu(plain)
+                    key = "%s_%s_added_cpu_ms" % (row["case"], target)
+                    summary[key] = round(added, 4)
+                    line = "  %s: %s adds %.3f ms CPU per session over %s" % (row["case"], target, added, plain)
+                    if hs:
+                        ratio = added / hs[mode]["server_cpu_ms_per_session"]
+                        summary[key.replace("_cpu_ms", "_over_s_server")] = round(ratio, 2)
+                        line += " = %.2f x s_server %s%s" % (
+                            ratio, mode, " (target <= 1.2)" if target == "moat-tls" else "")
+                    if "tls" in t.get(target, {}):
+                        c = t[target]["tls"]
+                        line += "; %d of %d handshakes resumed" % (c["resumed"], c["handshakes"])
+                    say(line)
+        if "moat-tls_over_haraka" in row:
+            say("  %s: moat-tls / %s %.1f (target >= 15)" % (row["case"], row["haraka_best"],
+                                                             row["moat-tls_over_haraka"]))
+    for why in sorted({w for r in rows for w in r["not_run"].values()}):
+        say("  not run: " + why)
+    results["tls_summary"] = summary
+
+
 def write_json(path, results):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w") as f:
@@ -501,22 +767,26 @@ def write_json(path, results):
     os.rename(path + ".tmp", path)
 
 
-def print_row(row, targets):
+def print_row(row):
     t = row["targets"]
     say("\n%s: %d sessions, %s msgs/session, %s (%d B)" % (
         row["case"], row["sessions"], row["messages_per_session"], row["message"], row["message_bytes"]))
-    for name in targets:
-        x = t[name]
+    for name, x in t.items():
         cpu = ", ".join("%s %.3f" % (k, v) for k, v in sorted(x["cpu_ms_per_msg"].items()))
-        say("  %-15s %9.1f msgs/s (%.1f-%.1f)   CPU ms/msg: %s" % (name, x["msgs_per_s"], x["min"], x["max"], cpu))
-    extra = "".join("   moat/%s %.3f" % (t, row["moat_over_" + t]) for t in ("moat-1worker", "moat-lists")
-                    if "moat_over_" + t in row)
-    if "moat_over_haraka" in row:
-        extra += "   moat/%s %.1f" % (row["haraka_best"], row["moat_over_haraka"])
-    say("  ratios: moat/direct %.3f   moat/floor %.3f   floor/direct %.3f%s" % (
-        row["moat_over_direct"], row["moat_over_floor"], row["floor_over_direct"], extra))
+        extra = ""
+        if name.endswith("-resume") and "tls" in x:
+            extra = "   resumed %d/%d" % (x["tls"]["resumed"], x["tls"]["handshakes"])
+        say("  %-18s %9.1f msgs/s (%.1f-%.1f)   CPU ms/msg: %s%s" % (
+            name, x["msgs_per_s"], x["min"], x["max"], cpu, extra))
+    ratios = ["%s/%s %.3f" % (k.split("_over_")[0], k.split("_over_")[1], v) for k, v in row.items()
+              if "_over_" in k and not k.endswith("_over_haraka")]
+    ratios += ["%s/%s %.1f" % (k.split("_over_")[0], row["haraka_best"], v) for k, v in row.items()
+               if k.endswith("_over_haraka")]
+    say("  ratios: " + "   ".join(ratios))
     for name, why in sorted(row["failed"].items()):
-        say("  %-15s FAILED: %s" % (name, why))
+        say("  %-18s FAILED: %s" % (name, why))
+    for name, why in sorted(row["not_run"].items()):
+        say("  %-18s not run: %s" % (name, why))
 
 
 def soak(args):
@@ -565,6 +835,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--moat", required=True)
     ap.add_argument("--floor")
+    ap.add_argument("--floortls", help="the floor relay with STARTTLS (tests/bench/floortls.c)")
+    ap.add_argument("--tlsgen", help="the TLS-capable load generator (tests/bench/tlsgen.c)")
     ap.add_argument("--haraka", help="Haraka install dir (tests/bench/haraka.sh install DIR)")
     ap.add_argument("--soak", type=int)
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench", "bench.json"))

@@ -6,15 +6,19 @@
 #       npm-installs the pinned Haraka and plugins into DIR (e.g. build/bench/haraka);
 #       does nothing when they are already there at these versions. Installs Debian's
 #       nodejs + npm first when node or npm is missing.
-#   haraka.sh config DIR SITE LISTEN_PORT SINK_PORT DNS_PORT LOCAL_DOMAIN NODELAY(0|1)
+#   haraka.sh config DIR SITE LISTEN_PORT SINK_PORT DNS_PORT LOCAL_DOMAIN NODELAY(0|1) [CERT KEY]
 #       writes Haraka's config directory SITE (config/, plugins/, preload.js) and prints the
 #       command line that starts Haraka with it, in the foreground, logging to stderr:
 #           node -r SITE/preload.js DIR/node_modules/Haraka/bin/haraka -c SITE
+#       With CERT and KEY (PEM files), Haraka's tls plugin offers STARTTLS with them: TLS 1.2
+#       and 1.3, the TLS 1.3 cipher suite TLS_AES_128_GCM_SHA256 only (as the bench's other
+#       TLS servers), no client certificate asked for.
 #
 # The job, as moat does it: recipients only in LOCAL_DOMAIN; the sender domain must resolve
 # (MX, else A); SPF fail -> 550, temperror -> 451; DKIM: signatures present, none passing,
 # one failing -> 550 5.7.20; accepted mail forwarded to 127.0.0.1:SINK_PORT. One process
-# (nodes=0), log level warn, no DNSBL, no TLS; every DNS query goes to 127.0.0.1:DNS_PORT.
+# (nodes=0), log level warn, no DNSBL, STARTTLS only with CERT and KEY; every DNS query
+# goes to 127.0.0.1:DNS_PORT.
 set -euo pipefail
 
 # Pinned: Haraka 3.3.4 as measured in the notes, and the plugin releases its 3.3.4
@@ -25,7 +29,7 @@ PKGS=(Haraka@3.3.4 haraka-plugin-spf@1.3.0 haraka-plugin-dkim@1.3.1
 
 die() { echo "haraka.sh: $*" >&2; exit 2; }
 usage() {
-	die "usage: $0 install DIR | config DIR SITE LISTEN_PORT SINK_PORT DNS_PORT LOCAL_DOMAIN NODELAY(0|1)"
+	die "usage: $0 install DIR | config DIR SITE LISTEN_PORT SINK_PORT DNS_PORT LOCAL_DOMAIN NODELAY(0|1) [CERT KEY]"
 }
 
 # true when every pinned package is in DIR/node_modules at its pinned version
@@ -66,10 +70,13 @@ cmd_install() {
 }
 
 cmd_config() {
-	[ $# -eq 7 ] || usage
-	local dir site listen sink dnsport domain nodelay p
+	[ $# -eq 7 ] || [ $# -eq 9 ] || usage
+	local dir site listen sink dnsport domain nodelay cert=${8:-} key=${9:-} p
 	dir=$(cd "$1" 2>/dev/null && pwd) || die "no install directory $1"
 	site=$2 listen=$3 sink=$4 dnsport=$5 domain=$6 nodelay=$7
+	for p in $cert $key; do
+		[ -r "$p" ] || die "cannot read $p"
+	done
 	for p in "$listen" "$sink" "$dnsport"; do
 		# shellcheck disable=SC2015  # die if any test fails
 		[[ $p =~ ^[0-9]+$ ]] && [ "$p" -ge 1 ] && [ "$p" -le 65535 ] || die "bad port '$p'"
@@ -104,8 +111,11 @@ EOF
 	echo "$domain" >"$c/host_list"
 
 	# Order matters within a hook: bench_public before spf's helo/mail hooks (connect_init
-	# runs first anyway), bench_dkim_reject after dkim at data_post. No tls, no dns-list.
-	cat >"$c/plugins" <<'EOF'
+	# runs first anyway), bench_dkim_reject after dkim at data_post. No dns-list; tls only
+	# with a certificate.
+	{
+		if [ -n "$cert" ]; then echo tls; fi
+		cat <<'EOF'
 bench_public
 mail_from.is_resolvable
 spf
@@ -114,6 +124,24 @@ dkim
 bench_dkim_reject
 queue/smtp_forward
 EOF
+	} >"$c/plugins"
+
+	if [ -n "$cert" ]; then
+		# Haraka reads key and cert from its config directory. The TLS 1.2 suite is there
+		# because Node wants one in the list; the bench's clients speak TLS 1.3.
+		install -m 600 "$key" "$c/tls_key.pem"
+		install -m 644 "$cert" "$c/tls_cert.pem"
+		cat >"$c/tls.ini" <<'EOF'
+[main]
+key=tls_key.pem
+cert=tls_cert.pem
+ciphers=TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256
+minVersion=TLSv1.2
+honorCipherOrder=true
+requestCert=false
+rejectUnauthorized=false
+EOF
+	fi
 
 	# The bench's sender domain has its MX host on 127.0.0.1, which this plugin calls bogus
 	# by default (it would refuse every message); keep the other bogus addresses.
