@@ -6,7 +6,8 @@
 # make asan       the same tests under AddressSanitizer + UBSan (objects in build/asan)
 # make layers     check the include graph between folders (proxy/lib < rules < checks < proxy)
 # make deps       install the missing Debian packages (or print the apt-get line)
-# make bench      smtp-source -> moat -> smtp-sink against smtp-source -> smtp-sink
+# make bench      moat against smtp-source -> smtp-sink, a byte-copying floor and Haraka; with STARTTLS too
+#                 (tests/bench/README.md; BENCH_QUICK=1: a smoke test, BENCH_CASES=...: some cases)
 # make soak       100,000 messages under LeakSanitizer, then RSS with the plain build (SOAK_MESSAGES=N)
 # make faults     5000 transactions under random faults, nothing-lost invariant (FAULT_TRANSACTIONS=N)
 # make install    build/moat, the man pages, rules/*.rules and the example config (see below)
