@@ -682,5 +682,10 @@ int main(int argc, char **argv)
 	printf("messages=%ld accepted=%ld failed=%ld connections=%ld handshakes=%ld resumed=%ld "
 	       "seconds=%.3f msgs_per_s=%.1f\n", opt.messages, st.accepted, st.failed, st.connections,
 	       st.handshakes, st.resumed, secs, secs > 0 ? (double)st.accepted / secs : 0.0);
+	for (i = 0; i < opt.sessions; i++)
+		SSL_SESSION_free(slots[i].ticket);
+	SSL_CTX_free(ctx);
+	free(slots);
+	free(msg);
 	return st.accepted == opt.messages && !st.errors ? 0 : 1;
 }
