@@ -298,16 +298,22 @@ def big_lists(tmp):
     return rules
 
 
-def start_moat(pr, tmp, moat_bin, sink_port, dns_port, name="moat", extra=""):
+def moat_conf(tmp, name, sink_port, dns_port, extra=""):
+    """Writes TMP/NAME.conf (the log: TMP/NAME.log) and returns its path."""
     conf = os.path.join(tmp, name + ".conf")
-    log = os.path.join(tmp, name + ".log")
     with open(conf, "w") as f:
         f.write("listen = 127.0.0.1:0\nrun_as_root = yes\nbackend = 127.0.0.1:%d\n"
                 "hostname = moat.bench.test\nlocal_domains = example.test\n"
                 "dns_servers = 127.0.0.1:%d\nlog = %s\nmax_connections = 2000\n"
                 "max_connections_per_ip = 2000\nmax_message_size = 20000000\n"
-                % (sink_port, dns_port, log))
+                % (sink_port, dns_port, os.path.join(tmp, name + ".log")))
         f.write(extra + "\n" + os.environ.get("BENCH_MOAT_CONF_EXTRA", "") + "\n")
+    return conf
+
+
+def start_moat(pr, tmp, moat_bin, sink_port, dns_port, name="moat", extra=""):
+    conf = moat_conf(tmp, name, sink_port, dns_port, extra)
+    log = os.path.join(tmp, name + ".log")
     p = pr.start(name, [moat_bin, "-c", conf])
     for _ in range(600):
         text = ""
@@ -367,13 +373,9 @@ def make_tls():
     return cert, key
 
 
-def moat_has_tls(tmp, moat_bin, cert, key):
-    """None when this moat takes tls_cert and tls_key, else why not (an older
-    moat without STARTTLS says 'unknown key')."""
-    conf = os.path.join(tmp, "tls-probe.conf")
-    with open(conf, "w") as f:
-        f.write("listen = 127.0.0.1:0\nbackend = 127.0.0.1:25\nrun_as_root = yes\n"
-                "tls_cert = %s\ntls_key = %s\n" % (cert, key))
+def moat_has_tls(tmp, moat_bin, conf):
+    """None when this moat takes the configuration conf with tls_cert and
+    tls_key (moat -t), else why not (a moat without STARTTLS: 'unknown key')."""
     r = subprocess.run([moat_bin, "-t", "-c", conf], capture_output=True, text=True)
     out = (r.stdout + r.stderr).strip()
     if r.returncode == 0:
@@ -568,11 +570,12 @@ def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
         moat("moat-lists", "rules = " + big_lists(tmp))
         results["lists_load_s"] = round(time.monotonic() - t0, 2)
     if "moat-tls" in needed:
-        why = moat_has_tls(tmp, args.moat, *tls)
+        extra = "tls_cert = %s\ntls_key = %s" % tls
+        why = moat_has_tls(tmp, args.moat, moat_conf(tmp, "moat-tls", sink.port, dns_port, extra))
         if why:
             skipped["moat-tls"] = why
         else:
-            moat("moat-tls", "tls_cert = %s\ntls_key = %s" % tls)
+            moat("moat-tls", extra)
     if "floor" in needed:
         p, ports["floor"] = start_floor(pr, args.floor, sink.port)
         watch["floor"] = p.pid
@@ -728,6 +731,8 @@ def tls_summary(results):
     if hs:
         say("  openssl s_server per session: %.3f ms CPU new (s_time -new), %.3f ms resumed (s_time -reuse)"
             % (hs["new"]["server_cpu_ms_per_session"], hs["reuse"]["server_cpu_ms_per_session"]))
+    else:
+        say("  (no s_server yardstick: tls-handshake was not selected)")
     for row in rows:
         t = row["targets"]
 
