@@ -48,7 +48,8 @@ MOAT_DATA   = $(datadir)/moat
 MOAT_CONF   = $(sysconfdir)/moat/moat.conf
 # pkg-config module:Debian package that ships it
 PKG_MODULES := libevent:libevent-dev libevent_openssl:libevent-dev libcares:libc-ares-dev \
-               libssl:libssl-dev libcrypto:libssl-dev opendkim:libopendkim-dev libidn2:libidn2-dev
+               libssl:libssl-dev libcrypto:libssl-dev opendkim:libopendkim-dev libidn2:libidn2-dev \
+               zlib:zlib1g-dev
 PKGS    := $(foreach m,$(PKG_MODULES),$(firstword $(subst :, ,$m)))
 
 WARNINGS := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter
@@ -89,12 +90,13 @@ endif
 
 # Debian 12 packages: build, tests (unit + end to end), demo and benchmark.
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
-        libidn2-dev libssl-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
-        python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang
+        libidn2-dev libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
+        python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
+        chromium
 
 SRCS_LIB := $(filter-out proxy/main.c,$(wildcard proxy/*.c)) $(wildcard proxy/lib/*.c) $(wildcard checks/*.c) \
-            $(wildcard rules/*.c)
-HDRS     := $(wildcard proxy/*.h proxy/lib/*.h checks/*.h rules/*.h)
+            $(wildcard rules/*.c) $(wildcard proxy/report/*.c)
+HDRS     := $(wildcard proxy/*.h proxy/lib/*.h proxy/report/*.h checks/*.h rules/*.h)
 OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)

@@ -24,6 +24,7 @@
 #include "proxy/listener.h"
 #include "proxy/preflight.h"
 #include "proxy/privileges.h"
+#include "proxy/report/report.h"
 #include "proxy/server.h"
 #include "proxy/tls.h"
 #include "proxy/version.h"
@@ -39,11 +40,15 @@ static void usage(FILE *f)
 	fprintf(f, "usage: moat [-t] [-c config]\n"
 	           "       moat check [-c config] --client IP [--helo NAME] --from ADDR --rcpt ADDR\n"
 	           "                  [--message FILE] [--tls] [--json]\n"
+	           "       moat report [--since T] [--until T] [--client A] [--sender A] [--rcpt A]\n"
+	           "                   [--action A] [--rule R] [--session ID] [--json|--html FILE] [FILE...|-]\n"
 	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	           "  -t       check the configuration, the rules and their lists, and what a start\n"
 	           "           needs (spool_dir, the log, those files, as the run user), and exit\n"
 	           "  -V       print the version\n"
-	           "  check    explain what moat decides for one transaction (see moat(8))\n");
+	           "  check    explain what moat decides for one transaction (see moat(8))\n"
+	           "  report   read moat's log back: totals, top lists, refusals per hour, and the\n"
+	           "           decisions of matching sessions (moat report --help; see moat(8))\n");
 }
 
 static int run(struct server *srv)
@@ -88,6 +93,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
 		return check_main(argc - 1, argv + 1, DEFAULT_CONFIG);
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return report_main(argc - 1, argv + 1);
 	while ((opt = getopt(argc, argv, "c:thV")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;

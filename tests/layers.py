@@ -3,23 +3,36 @@
 
 Folders are layers, lowest first:
 
-    proxy/lib   helpers every layer may use (bounds, log, parsers, text)
-    rules       the rule language: its facts, parser and evaluator
-    checks      one module per check, their registry and orchestration
-    proxy       the daemon: listeners, sessions, backend relay, config
+    proxy/lib     helpers every layer may use (bounds, log, parsers, text)
+    rules         the rule language: its facts, parser and evaluator
+    checks        one module per check, their registry and orchestration
+    proxy/report  "moat report": reads logs, not part of the daemon; it may
+                  use proxy/lib only, and only proxy/main.c (its dispatch)
+                  may use it
+    proxy         the daemon: listeners, sessions, backend relay, config
 
-A file may include headers of its own layer and of the layers below it,
-never above. Every project include is written from the repository root
-("checks/spf.h"), so a crossing shows in the code. Prints the folder graph
-(edge: number of include lines) and exits 1 on an upward include, a cycle
-between folders, or a project include that is not written from the root.
+A file may include headers of its own layer and of the layers it stands
+on (BELOW), never others. Every project include is written from the
+repository root ("checks/spf.h"), so a crossing shows in the code. Prints
+the folder graph (edge: number of include lines) and exits 1 on an include
+of a layer not below, an include of a layer by a file it does not admit
+(ONLY_FROM), a cycle between folders, or a project include that is not
+written from the root.
 """
 
 import os
 import re
 import sys
 
-LAYERS = ["proxy/lib", "rules", "checks", "proxy"]
+LAYERS = ["proxy/lib", "rules", "checks", "proxy/report", "proxy"]
+BELOW = {
+    "proxy/lib": [],
+    "rules": ["proxy/lib"],
+    "checks": ["rules", "proxy/lib"],
+    "proxy/report": ["proxy/lib"],
+    "proxy": ["checks", "rules", "proxy/lib", "proxy/report"],
+}
+ONLY_FROM = {"proxy/report": {"proxy/main.c"}}
 RANK = {name: i for i, name in enumerate(LAYERS)}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
@@ -86,13 +99,17 @@ def main():
             if there != here:
                 edges.setdefault(here, {}).setdefault(there, 0)
                 edges[here][there] += 1
-            if RANK[there] > RANK[here]:
-                errors.append("%s:%d: includes %s: %s may not reach up to %s"
-                              % (src, line, inc, here, there))
-    print("layers (lowest first): " + " < ".join(LAYERS))
+            if there != here and there not in BELOW[here]:
+                errors.append("%s:%d: includes %s: %s may not reach %s (it stands on %s)"
+                              % (src, line, inc, here, there, ", ".join(BELOW[here]) or "nothing"))
+            elif there != here and there in ONLY_FROM and src not in ONLY_FROM[there]:
+                errors.append("%s:%d: includes %s: only %s may use %s"
+                              % (src, line, inc, ", ".join(sorted(ONLY_FROM[there])), there))
+    print("layers (lowest first): proxy/lib < rules < checks < proxy; "
+          "proxy/lib < proxy/report < proxy (main.c only)")
     for a in LAYERS:
         for b, n in sorted(edges.get(a, {}).items(), key=lambda kv: RANK[kv[0]]):
-            print("  %-9s -> %-9s %3d include%s" % (a, b, n, "" if n == 1 else "s"))
+            print("  %-12s -> %-12s %3d include%s" % (a, b, n, "" if n == 1 else "s"))
     cycle = find_cycle(edges)
     if cycle:
         errors.append("cycle between folders: " + " -> ".join(cycle))
