@@ -37,24 +37,27 @@ static int add_one(struct report_filter *f, enum filter_kind k, struct filter_va
 	return 0;
 }
 
-/* --action reject,tempfail: each word a value. */
+/* --action reject,tempfail: each word a value (all checked first). */
 static int add_actions(struct report_filter *f, const char *value, char *err, size_t size)
 {
 	char show[TEXT_SHOW_MAX + 4];
-	const char *p = value;
 
-	do {
-		size_t n = strcspn(p, ",");
-		struct filter_value v = {p, n, 0};
+	for (int add = 0; add <= 1; add++) {
+		const char *p = value;
 
-		if (!known_action(p, n))
-			return text_error(err, size, "--action %s: not an action (accept, reject, tempfail, "
-			                  "would-reject, would-tempfail, would-accept, would-tag, tag, log)",
-			                  text_show(p, n, show));
-		if (add_one(f, FILTER_ACTION, v, err, size) < 0)
-			return -1;
-		p += n;
-	} while (*p++ == ',');
+		do {
+			size_t n = strcspn(p, ",");
+			struct filter_value v = {p, n, 0};
+
+			if (!add && !known_action(p, n))
+				return text_error(err, size, "--action %s: not an action (accept, reject, tempfail, "
+				                  "would-reject, would-tempfail, would-accept, would-tag, tag, log)",
+				                  text_show(p, n, show));
+			if (add && add_one(f, FILTER_ACTION, v, err, size) < 0)
+				return -1;
+			p += n;
+		} while (*p++ == ',');
+	}
 	return 0;
 }
 
@@ -125,10 +128,8 @@ static int sender_match(const struct report_filter *f, struct ll_str s)
 /* rcpt is one address, or at the data stage the accepted ones, comma-separated. */
 static int rcpt_match(const struct report_filter *f, struct ll_str s)
 {
-	const char *p = s.p, *end = s.p + s.n;
+	const char *p = s.p ? s.p : "", *end = p + s.n;
 
-	if (!s.p)
-		return 0;
 	while (p < end) {
 		const char *c = memchr(p, ',', (size_t)(end - p));
 		size_t n = (size_t)((c ? c : end) - p);

@@ -301,6 +301,7 @@ static int container(struct cur *c)
 static int value(struct cur *c, struct ll_str *s, long long *num, int *truth)
 {
 	s->p = NULL;
+	s->n = 0;
 	*num = -1;
 	*truth = 0;
 	if (c->p >= c->end)

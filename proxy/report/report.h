@@ -65,10 +65,14 @@ struct hour_series {
 };
 /* Set up s for at most max bars. */
 void report_series(const struct report *r, struct hour_series *s, size_t max);
-/* Bar i: its first hour, refusals, would-be refusals, and the count of
- * each series reason (counts[nreasons] gets the rest). */
-void report_bar(const struct report *r, const struct hour_series *s, size_t i, int64_t *hour,
-                uint64_t *refusals, uint64_t *would, uint64_t *counts);
+/* One bar: its hours' sums. */
+struct hour_bar {
+	int64_t hour;              /* its first */
+	int hours;                 /* hours of it with a line counted */
+	uint64_t decisions, refusals, would;
+	uint64_t counts[REPORT_CHART_REASONS + 1]; /* by series reason; [nreasons]: the rest */
+};
+void report_bar(const struct report *r, const struct hour_series *s, size_t i, struct hour_bar *b);
 /* "2026-12-07 21:00" */
 void report_hour_label(int64_t hour, char *out, size_t size);
 

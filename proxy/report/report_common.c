@@ -85,15 +85,13 @@ void report_series(const struct report *r, struct hour_series *s, size_t max)
 		s->exact &= !st->hours[i].replaced;
 }
 
-void report_bar(const struct report *r, const struct hour_series *s, size_t i, int64_t *hour,
-                uint64_t *refusals, uint64_t *would, uint64_t *counts)
+void report_bar(const struct report *r, const struct hour_series *s, size_t i, struct hour_bar *b)
 {
 	const struct report_stats *st = &r->st;
 
-	*hour = s->first + (int64_t)i * s->group;
-	*refusals = *would = 0;
-	memset(counts, 0, (s->nreasons + 1) * sizeof *counts);
-	for (int64_t h = *hour; h < *hour + s->group; h++) {
+	memset(b, 0, sizeof *b);
+	b->hour = s->first + (int64_t)i * s->group;
+	for (int64_t h = b->hour; h < b->hour + s->group; h++) {
 		long k = idxmap_get(&st->hour_map, (uint64_t)h);
 		const struct hour *hr;
 		uint64_t named = 0;
@@ -101,15 +99,17 @@ void report_bar(const struct report *r, const struct hour_series *s, size_t i, i
 		if (k < 0)
 			continue;
 		hr = &st->hours[k];
-		*refusals += hr->refusals;
-		*would += hr->would;
+		b->hours++;
+		b->decisions += hr->decisions;
+		b->refusals += hr->refusals;
+		b->would += hr->would;
 		for (size_t j = 0; j < s->nreasons; j++)
 			for (uint32_t q = 0; q < hr->nreasons; q++)
 				if (hr->r[q].hash == s->hash[j]) {
-					counts[j] += hr->r[q].count;
+					b->counts[j] += hr->r[q].count;
 					named += hr->r[q].count;
 				}
-		counts[s->nreasons] += hr->refusals - named;
+		b->counts[s->nreasons] += hr->refusals - named;
 	}
 }
 

@@ -164,27 +164,27 @@ static void tops(FILE *f, const struct report *r)
 static void per_hour(FILE *f, const struct report *r)
 {
 	struct hour_series s;
-	uint64_t counts[REPORT_CHART_REASONS + 1];
+	struct hour_bar b;
 	char label[32];
+	int first = 1;
 
 	report_series(r, &s, REPORT_HOURS_MAX);
-	fprintf(f, "\"per_hour\":{\"exact_split\":%s,\"reasons\":[", s.exact ? "true" : "false");
+	fprintf(f, "\"per_hour\":{\"hours_per_entry\":%d,\"exact_split\":%s,\"reasons\":[", s.group ? s.group : 1,
+	        s.exact ? "true" : "false");
 	for (size_t j = 0; j < s.nreasons; j++)
 		fputs(j ? "," : "", f), put_json(f, s.reason[j]->key, s.reason[j]->len);
 	fputs("],\"hours\":[", f);
-	for (size_t i = 0, first = 1; i < s.nbars; i++) {
-		int64_t h;
-		uint64_t ref, would;
-
-		report_bar(r, &s, i, &h, &ref, &would, counts);
-		if (idxmap_get(&r->st.hour_map, (uint64_t)h) < 0)
+	for (size_t i = 0; i < s.nbars; i++) {
+		report_bar(r, &s, i, &b);
+		if (!b.hours)
 			continue;
-		rtime_format(h * RTIME_HOUR_MS, label, sizeof label);
-		fprintf(f, "%s\n {\"hour\":\"%.13s:00Z\",\"refusals\":%llu,\"would\":%llu,\"by_reason\":[", first ? "" : ",",
-		        label, (unsigned long long)ref, (unsigned long long)would);
+		rtime_format(b.hour * RTIME_HOUR_MS, label, sizeof label);
+		fprintf(f, "%s\n {\"hour\":\"%.13s:00Z\",\"decisions\":%llu,\"refusals\":%llu,\"would\":%llu,"
+		        "\"by_reason\":[", first ? "" : ",", label, (unsigned long long)b.decisions,
+		        (unsigned long long)b.refusals, (unsigned long long)b.would);
 		for (size_t j = 0; j < s.nreasons; j++)
-			fprintf(f, "%s%llu", j ? "," : "", (unsigned long long)counts[j]);
-		fprintf(f, "],\"other\":%llu}", (unsigned long long)counts[s.nreasons]);
+			fprintf(f, "%s%llu", j ? "," : "", (unsigned long long)b.counts[j]);
+		fprintf(f, "],\"other\":%llu}", (unsigned long long)b.counts[s.nreasons]);
 		first = 0;
 	}
 	fputs("]},\n", f);

@@ -8,6 +8,7 @@
 
 #define LABEL_MAX 72 /* bytes of a key shown in a row */
 #define NOTES_MAX 16
+#define REPORT_TEXT_ROWS 168 /* rows of the per-hour table: a week of hours, else groups of hours */
 
 static const char *count(uint64_t v, char *buf)
 {
@@ -129,33 +130,29 @@ static void top_list(FILE *f, const struct report *r, int list)
 static void per_hour(FILE *f, const struct report *r)
 {
 	struct hour_series s;
-	uint64_t counts[REPORT_CHART_REASONS + 1], max = 1;
-	char label[32], a[32], b[32];
+	struct hour_bar b;
+	uint64_t max = 1;
+	char label[32], a[32], c[32];
 
-	report_series(r, &s, 168);
+	report_series(r, &s, REPORT_TEXT_ROWS);
 	if (!s.nbars || (!r->st.refusals && !r->st.would))
 		return;
 	for (size_t i = 0; i < s.nbars; i++) {
-		int64_t h;
-		uint64_t ref, would;
-
-		report_bar(r, &s, i, &h, &ref, &would, counts);
-		max = ref > max ? ref : max;
+		report_bar(r, &s, i, &b);
+		max = b.refusals > max ? b.refusals : max;
 	}
-	fprintf(f, "\nRefusals per %d hour%s (UTC; hours without any left out)\n", s.group, s.group > 1 ? "s" : "");
+	if (s.group > 1)
+		fprintf(f, "\nRefusals per %d hours (UTC; rows without any left out)\n", s.group);
+	else
+		fprintf(f, "\nRefusals per hour (UTC; hours without any left out)\n");
 	fprintf(f, "  %-16s %12s %12s\n", "from", "refusals", "would-be");
 	for (size_t i = 0; i < s.nbars; i++) {
-		int64_t h;
-		uint64_t ref, would;
-		int bar;
-
-		report_bar(r, &s, i, &h, &ref, &would, counts);
-		if (!ref && !would)
+		report_bar(r, &s, i, &b);
+		if (!b.refusals && !b.would)
 			continue;
-		report_hour_label(h, label, sizeof label);
-		bar = (int)(40 * ref / max);
-		fprintf(f, "  %-16s %12s %12s  %.*s\n", label, count(ref, a), count(would, b), bar,
-		        "########################################");
+		report_hour_label(b.hour, label, sizeof label);
+		fprintf(f, "  %-16s %12s %12s  %.*s\n", label, count(b.refusals, a), count(b.would, c),
+		        (int)(40 * b.refusals / max), "########################################");
 	}
 }
 
@@ -266,11 +263,27 @@ static void block_line(FILE *f, const char *line, size_t len, char *scratch)
 	fputc('\n', f);
 }
 
-void report_text_block(FILE *f, const struct sl_block *b)
+/* The client and the HELO name of a session: from its first line that has
+ * them (a line at connect has no HELO name yet). */
+/* Copy a field that is set and not yet kept (the scratch it may point into
+ * is reused by the next line). */
+static void keep(struct ll_str v, char *buf, size_t size, struct ll_str *kept)
 {
-	static char scratch[REPORT_LINE_MAX + REPORT_READ_CHUNK];
+	if (kept->n || !v.p || !v.n)
+		return;
+	kept->n = v.n < size ? v.n : size;
+	memcpy(buf, v.p, kept->n);
+	kept->p = buf;
+}
+
+/* The client and the HELO name of a session: from its first line that has
+ * them (a line at connect has no HELO name yet). */
+static void block_header(FILE *f, const struct sl_block *b, char *scratch)
+{
+	char ipbuf[64], helobuf[256];
+	struct ll_str ip = {NULL, 0}, helo = {NULL, 0};
 	const char *p = b->lines, *end = b->lines + b->len;
-	struct logline first;
+	struct logline l;
 
 	if (b->idn) {
 		fputs("session ", f);
@@ -278,13 +291,27 @@ void report_text_block(FILE *f, const struct sl_block *b)
 	} else {
 		fputs("no session (refused when accepted)", f);
 	}
-	if (p < end && logline_parse(&first, p, (size_t)((char *)memchr(p, '\n', (size_t)(end - p)) - p),
-	                             scratch) == 0) {
-		field(f, "  client ", first.f[LL_CLIENT_IP], 64);
-		field(f, "  helo ", first.f[LL_HELO], 100);
+	while (p < end && (!ip.n || !helo.n)) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (logline_parse(&l, p, (size_t)(nl - p), scratch) == 0) {
+			keep(l.f[LL_CLIENT_IP], ipbuf, sizeof ipbuf, &ip);
+			keep(l.f[LL_HELO], helobuf, sizeof helobuf, &helo);
+		}
+		p = nl + 1;
 	}
+	field(f, "  client ", ip, 64);
+	field(f, "  helo ", helo, 100);
 	fprintf(f, "%s%s\n", b->continued ? "  (continued)" : "",
 	        b->lost ? "  (its first lines had left the look-back window)" : "");
+}
+
+void report_text_block(FILE *f, const struct sl_block *b)
+{
+	static char scratch[REPORT_LINE_MAX + REPORT_READ_CHUNK];
+	const char *p = b->lines, *end = b->lines + b->len;
+
+	block_header(f, b, scratch);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 
@@ -293,4 +320,5 @@ void report_text_block(FILE *f, const struct sl_block *b)
 	}
 	if (b->more)
 		fprintf(f, "  (more lines of this session follow later)\n");
+	fputc('\n', f);
 }

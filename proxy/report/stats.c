@@ -154,9 +154,9 @@ static void add_rcpt_domains(struct topk *t, struct ll_str r)
 {
 	char seen[8][REPORT_KEY_MAX];
 	size_t seen_n[8], nseen = 0;
-	const char *p = r.p, *end = r.p + r.n;
+	const char *p = r.p ? r.p : "", *end = p + r.n;
 
-	while (p && p < end) {
+	while (p < end) {
 		const char *c = memchr(p, ',', (size_t)(end - p));
 		size_t len = (size_t)((c ? c : end) - p), n = 0, i;
 		char buf[REPORT_KEY_MAX];

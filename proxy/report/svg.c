@@ -79,16 +79,14 @@ static void x_labels(FILE *f, const struct hour_series *s, double bw, double ph)
 
 void svg_hours(FILE *f, const struct report *r, const struct hour_series *s, int would, const char *id)
 {
-	uint64_t counts[REPORT_CHART_REASONS + 1], ymax = 1;
+	struct hour_bar b;
+	uint64_t ymax = 1;
 	double pw = SVG_WIDTH - H_LEFT - H_RIGHT, ph = H_HEIGHT - H_TOP - H_BOTTOM, bw;
 	size_t nser = would ? 1 : s->nreasons + 1;
 
 	for (size_t i = 0; i < s->nbars; i++) {
-		int64_t h;
-		uint64_t ref, w;
-
-		report_bar(r, s, i, &h, &ref, &w, counts);
-		ymax = (would ? w : ref) > ymax ? (would ? w : ref) : ymax;
+		report_bar(r, s, i, &b);
+		ymax = (would ? b.would : b.refusals) > ymax ? (would ? b.would : b.refusals) : ymax;
 	}
 	ymax = nice(ymax);
 	bw = pw / (double)(s->nbars ? s->nbars : 1);
@@ -97,13 +95,14 @@ void svg_hours(FILE *f, const struct report *r, const struct hour_series *s, int
 	        SVG_WIDTH, H_HEIGHT, would ? "would-be refusals" : "refusals", s->group, s->group > 1 ? "s" : "");
 	axes(f, ymax, pw, ph);
 	for (size_t i = 0; i < s->nbars; i++) {
-		int64_t h;
-		uint64_t ref, w;
 		double y = H_TOP + ph, x = H_LEFT + (double)i * bw, width = bw > 3 ? bw - 1 : bw;
+		uint64_t *counts = b.counts;
+		int64_t h;
 
-		report_bar(r, s, i, &h, &ref, &w, counts);
+		report_bar(r, s, i, &b);
+		h = b.hour;
 		if (would)
-			counts[0] = w;
+			counts[0] = b.would;
 		for (size_t j = 0; j < nser; j++) {
 			double hh = ph * (double)counts[j] / (double)ymax;
 			int other = !would && j == s->nreasons;
