@@ -89,8 +89,11 @@ static void filters(FILE *f, const struct report *r)
 		fputc(']', f);
 		first = 0;
 	}
-	fprintf(f, "},\"matched\":{\"lines\":%llu,\"sessions\":%llu},\n", (unsigned long long)r->matched,
-	        (unsigned long long)r->slc.sessions);
+	/* sessions are counted where their lines are kept (not with --summary) */
+	fprintf(f, "},\"matched\":{\"lines\":%llu", (unsigned long long)r->matched);
+	if (r->sl)
+		fprintf(f, ",\"sessions\":%llu", (unsigned long long)r->slc.sessions);
+	fputs("},\n", f);
 }
 
 static void totals(FILE *f, const struct report *r)

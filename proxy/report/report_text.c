@@ -40,9 +40,11 @@ static void header(FILE *f, const struct report *r)
 	fprintf(f, "  skipped: %s malformed, %s JSON but not moat's, %s outside the period; %s other events\n",
 	        count(st->malformed, a), count(st->foreign, b), count(st->out_of_range, c),
 	        count(st->other_events, d));
-	if (r->filter.any)
+	if (r->filter.any && r->sl)
 		fprintf(f, "  filter: %s decision and rule lines matched, in %s sessions\n", count(r->matched, e),
 		        count(r->slc.sessions, a));
+	else if (r->filter.any)
+		fprintf(f, "  filter: %s decision and rule lines matched\n", count(r->matched, e));
 }
 
 static void totals(FILE *f, const struct report *r)
@@ -86,9 +88,8 @@ static void totals(FILE *f, const struct report *r)
 	if (st->sessions)
 		fprintf(f, "Sessions: %s ended, %s messages delivered\n", count(st->sessions, a),
 		        count(st->messages, b));
-	fprintf(f, "Refusals (reject, tempfail): %s, ", count(st->refusals, a));
-	pct(f, st->refusals, st->decisions);
-	fprintf(f, " of the decisions\n");
+	fprintf(f, "Refusals (reject, tempfail): %s, %.1f %% of the decisions\n", count(st->refusals, a),
+	        st->decisions ? 100.0 * (double)st->refusals / (double)st->decisions : 0.0);
 }
 
 static void top_list(FILE *f, const struct report *r, int list)

@@ -126,10 +126,13 @@ def reference(lines, since=None, until=None, match=None, focus_all=False):
         if not isinstance(o, dict):
             t.malformed += 1
             continue
-        if not isinstance(o.get("ts"), str) or not isinstance(o.get("event"), str):
+        try:
+            ts = parse_ts(o["ts"]) if isinstance(o.get("event"), str) else None
+        except (KeyError, TypeError, ValueError):
+            ts = None
+        if ts is None:
             t.foreign += 1
             continue
-        ts = parse_ts(o["ts"])
         if (since is not None and ts < since) or (until is not None and ts >= until):
             t.out_of_range += 1
             continue
