@@ -6,8 +6,9 @@
 # make asan       the same tests under AddressSanitizer + UBSan (objects in build/asan)
 # make layers     check the include graph between folders (proxy/lib < rules < checks < proxy)
 # make deps       install the missing Debian packages (or print the apt-get line)
-# make bench      moat against smtp-source -> smtp-sink, a byte-copying floor and Haraka; with STARTTLS too
-#                 (tests/bench/README.md; BENCH_QUICK=1: a smoke test, BENCH_CASES=...: some cases)
+# make bench      moat against smtp-source -> smtp-sink, a byte-copying floor and Haraka; with STARTTLS too;
+#                 then moat report's MB/s (tests/bench/README.md; BENCH_QUICK=1: a smoke test, BENCH_CASES=...)
+# make bench-report  moat report's MB/s alone (a generated log of REPORT_BENCH_MB, default 512)
 # make soak       100,000 messages under LeakSanitizer, then RSS with the plain build (SOAK_MESSAGES=N)
 # make faults     5000 transactions under random faults, nothing-lost invariant (FAULT_TRANSACTIONS=N)
 # make install    build/moat, the man pages, rules/*.rules and the example config (see below)
@@ -101,7 +102,7 @@ OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test check unit e2e layers asan bench faults soak fuzz fuzz-build clean FORCE \
+.PHONY: all deps run test check unit e2e layers asan bench bench-report faults soak fuzz fuzz-build clean FORCE \
         install uninstall
 all: $(BUILD)/moat
 
@@ -217,6 +218,11 @@ bench: deps all $(BUILD)/bench/floor $(BUILD)/bench/floortls $(BUILD)/bench/tlsg
 	$(PYTHON) tests/bench/bench.py --moat $(abspath $(BUILD)/moat) --floor $(abspath $(BUILD)/bench/floor) \
 	  --floortls $(abspath $(BUILD)/bench/floortls) --tlsgen $(abspath $(BUILD)/bench/tlsgen) \
 	  $(if $(filter 1,$(BENCH_HARAKA)),--haraka $(abspath build/bench/haraka))
+	$(MAKE) --no-print-directory bench-report
+
+# moat report over a generated log in a temp dir: MB/s plain and gzip (build/bench/report.json).
+bench-report: all
+	$(PYTHON) tests/bench/report_bench.py --moat $(abspath $(BUILD)/moat) --out $(abspath build/bench/report.json)
 
 # libFuzzer harnesses (tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME/):
 # every source compiled once with clang and the sanitizers; each harness runs

@@ -30,12 +30,12 @@ int rinput_init(struct rinput *in, char *const *paths, size_t n)
 
 static void close_file(struct rinput *in)
 {
+	/* the thread first: it may be reading fd */
+	gunzip_stop(in->gz);
+	in->gz = NULL;
 	if (in->fd > 0)
 		close(in->fd);
 	in->fd = -1;
-	if (in->zs_ready)
-		inflateEnd(&in->zs);
-	in->zs_ready = 0;
 }
 
 void rinput_free(struct rinput *in)
@@ -70,51 +70,12 @@ static ssize_t read_some(int fd, void *buf, size_t n)
 	return r;
 }
 
-/* Gzip bytes into dst: a member after another (logrotate's and cat's
- * concatenations); what follows the last member if it is not one is
- * ignored, as gzip does. */
-static ssize_t fill_gz(struct rinput *in, char *dst, size_t room)
-{
-	z_stream *z = &in->zs;
-
-	for (;;) {
-		int rc;
-
-		if (z->avail_in == 0) {
-			ssize_t r = read_some(in->fd, in->zbuf, REPORT_READ_CHUNK);
-
-			if (r < 0)
-				return fail(in, strerror(errno));
-			if (r == 0)
-				return in->in_member ? fail(in, "unexpected end of gzip data (cut short?)") : 0;
-			z->next_in = in->zbuf;
-			z->avail_in = (uInt)r;
-		}
-		if (!in->in_member) {
-			if (z->next_in[0] != 0x1f)
-				return 0;
-			inflateReset(z);
-			in->in_member = 1;
-		}
-		z->next_out = (Bytef *)dst;
-		z->avail_out = (uInt)room;
-		rc = inflate(z, Z_NO_FLUSH);
-		if (rc == Z_STREAM_END)
-			in->in_member = 0;
-		else if (rc != Z_OK && rc != Z_BUF_ERROR)
-			return fail(in, z->msg ? z->msg : "corrupt gzip data");
-		if (room - z->avail_out > 0)
-			return (ssize_t)(room - z->avail_out);
-	}
-}
-
 /* The first bytes of a file tell gzip from plain text. */
 static int open_next(struct rinput *in)
 {
 	ssize_t r;
 
 	in->name = in->paths[in->next++];
-	in->gz = in->in_member = 0;
 	in->file_lines = 0;
 	in->file_eof = 0;
 	in->skipping = 0;
@@ -129,14 +90,8 @@ static int open_next(struct rinput *in)
 	if (r < 0)
 		return fail(in, strerror(errno));
 	if (r >= 2 && in->zbuf[0] == 0x1f && in->zbuf[1] == 0x8b) {
-		memset(&in->zs, 0, sizeof in->zs);
-		/* 16 + MAX_WBITS: a gzip header and trailer */
-		if (inflateInit2(&in->zs, 16 + MAX_WBITS) != Z_OK)
-			return fail(in, "cannot start zlib");
-		in->zs_ready = 1;
-		in->gz = 1;
-		in->zs.next_in = in->zbuf;
-		in->zs.avail_in = (uInt)r;
+		if (!(in->gz = gunzip_start(in->fd, in->zbuf, (size_t)r)))
+			return fail(in, "cannot start inflating (out of memory?)");
 	} else {
 		memcpy(in->buf, in->zbuf, (size_t)r);
 		in->end = (size_t)r;
@@ -155,10 +110,10 @@ static int fill(struct rinput *in)
 		in->end -= in->start;
 		in->start = 0;
 	}
-	n = in->gz ? fill_gz(in, in->buf + in->end, in->cap - in->end)
+	n = in->gz ? gunzip_read(in->gz, in->buf + in->end, in->cap - in->end)
 	           : read_some(in->fd, in->buf + in->end, in->cap - in->end);
 	if (n < 0)
-		return in->gz ? -1 : fail(in, strerror(errno));
+		return fail(in, in->gz ? gunzip_error(in->gz) : strerror(errno));
 	if (n == 0)
 		in->file_eof = 1;
 	in->end += (size_t)n;

@@ -6,16 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <zlib.h>
+#include "proxy/report/gunzip.h"
 
 struct rinput {
 	char *const *paths;  /* "-": standard input */
 	size_t npaths, next;
 	const char *name;    /* the file being read */
-	int fd, gz, in_member, file_eof;
-	z_stream zs;
-	int zs_ready;
-	unsigned char *zbuf; /* compressed bytes */
+	int fd, file_eof;
+	struct gunzip *gz;   /* a gzip file's inflating thread */
+	unsigned char *zbuf; /* the first bytes of a file */
 	char *buf;           /* the stream's bytes, lines found in place */
 	size_t cap, start, end;
 	int skipping;        /* in a line over REPORT_LINE_MAX */

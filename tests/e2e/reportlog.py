@@ -363,7 +363,7 @@ def generate(f, sessions=10000, seed=1, start="2026-12-07T00:00:00.000Z", hours=
     f.write(header.encode())
     n += 2
     total = sessions if target_bytes is None else 1 << 62
-    step = g.span / (sessions if target_bytes is None else max(1, target_bytes // 900))
+    step = g.span / (sessions if target_bytes is None else max(1, target_bytes // 770))
     i = 0
     buf = []
     while i < total:
