@@ -17,16 +17,16 @@ const char *report_list_of(const struct report *r, int list)
 	if (list >= TOP_W_REASONS && list <= TOP_W_SENDERS)
 		return "would-be refusals";
 	if (list == TOP_DNS_NAMES)
-		return "names with a temporary DNS failure";
+		return "temporary failures";
 	return r->st.focus_all ? "matching lines" : "refusals";
 }
 
 const char *report_list_title(int list)
 {
 	static const char *const titles[TOP_COUNT] = {
-		"Top reasons", "Top rules", "Top clients", "Top client networks (/24, /48)",
-		"Top sender domains", "Top recipient domains", "Top HELO names", "Top reasons (would-be)",
-		"Top rules (would-be)", "Top sender domains (would-be)", "Names whose lookup failed for now"};
+		"Top reasons", "Top rules", "Top clients", "Top client networks, /24 and /48",
+		"Top sender domains", "Top recipient domains", "Top HELO names", "Top would-be reasons",
+		"Top would-be rules", "Top would-be sender domains", "Names whose lookup failed for now"};
 
 	return titles[list];
 }

@@ -143,9 +143,9 @@ static void figure(FILE *f, const struct report *r, int list)
 
 	fprintf(f, "<figure id=\"fig-%s\" class=\"top\"><figcaption>", stats_top_names[list]);
 	put_html(f, report_list_title(list), strlen(report_list_title(list)));
-	fputs(", of ", f);
+	fputs(" (", f);
 	count(f, t->total);
-	fprintf(f, " %s ", report_list_of(r, list));
+	fprintf(f, " %s counted) ", report_list_of(r, list));
 	if (t->replaced) {
 		fputs("<span class=\"note\">(approximate: a count is at most ", f);
 		count(f, topk_bound(t));

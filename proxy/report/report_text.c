@@ -40,11 +40,12 @@ static void header(FILE *f, const struct report *r)
 	fprintf(f, "  skipped: %s malformed, %s JSON but not moat's, %s outside the period; %s other events\n",
 	        count(st->malformed, a), count(st->foreign, b), count(st->out_of_range, c),
 	        count(st->other_events, d));
-	if (r->filter.any && r->sl)
-		fprintf(f, "  filter: %s decision and rule lines matched, in %s sessions\n", count(r->matched, e),
-		        count(r->slc.sessions, a));
-	else if (r->filter.any)
-		fprintf(f, "  filter: %s decision and rule lines matched\n", count(r->matched, e));
+	if (r->filter.any) {
+		fprintf(f, "  filter: lines matched (decision and rule lines): %s", count(r->matched, e));
+		if (r->sl)
+			fprintf(f, ", in sessions: %s", count(r->slc.sessions, a));
+		fputc('\n', f);
+	}
 }
 
 static void totals(FILE *f, const struct report *r)
@@ -79,10 +80,11 @@ static void totals(FILE *f, const struct report *r)
 		}
 	}
 	if (st->rule_lines) {
-		fprintf(f, "Rule lines (tag and log rules that matched): %s:", count(st->rule_lines, a));
-		for (int k = 0; k < ACT_COUNT; k++)
+		fprintf(f, "Rule lines (tag and log rules that matched): %s (", count(st->rule_lines, a));
+		for (int k = 0, n = 0; k < ACT_COUNT; k++)
 			if (st->rule_by_action[k])
-				fprintf(f, " %s %s", stats_action_names[k], count(st->rule_by_action[k], b));
+				fprintf(f, "%s%s %s", n++ ? ", " : "", stats_action_names[k], count(st->rule_by_action[k], b));
+		fputc(')', f);
 		fputc('\n', f);
 	}
 	if (st->sessions)
@@ -99,11 +101,11 @@ static void top_list(FILE *f, const struct report *r, int list)
 	size_t n = report_rows(r, list, rows, REPORT_TOP_SHOW_MAX);
 	char a[32], b[32];
 
-	fprintf(f, "\n%s, of %s %s", report_list_title(list), count(t->total, a), report_list_of(r, list));
+	fprintf(f, "\n%s (%s %s counted; ", report_list_title(list), count(t->total, a), report_list_of(r, list));
 	if (t->replaced)
-		fprintf(f, " (approximate: a count is at most %s over)\n", count(topk_bound(t), b));
+		fprintf(f, "approximate: a count is at most %s over)\n", count(topk_bound(t), b));
 	else
-		fprintf(f, " (exact)\n");
+		fprintf(f, "exact)\n");
 	if (n == 0)
 		fprintf(f, "  (none)\n");
 	for (size_t i = 0; i < n; i++) {
@@ -181,11 +183,11 @@ static void dns(FILE *f, const struct report *r)
 	fprintf(f, "\nDNS temporary failures: %s decisions saw one (they are in the totals above too)\n  by check:",
 	        count(st->dns, a));
 	for (int k = 0; k < DNS_COUNT; k++)
-		fprintf(f, " %s %s", stats_dns_names[k], count(st->dns_by_check[k], a));
+		fprintf(f, "%s %s %s", k ? "," : "", stats_dns_names[k], count(st->dns_by_check[k], a));
 	fprintf(f, "\n  by action:");
-	for (int k = 0; k < ACT_COUNT; k++)
+	for (int k = 0, n = 0; k < ACT_COUNT; k++)
 		if (st->dns_by_action[k])
-			fprintf(f, " %s %s", stats_action_names[k], count(st->dns_by_action[k], a));
+			fprintf(f, "%s %s %s", n++ ? "," : "", stats_action_names[k], count(st->dns_by_action[k], a));
 	fputc('\n', f);
 	top_list(f, r, TOP_DNS_NAMES);
 }

@@ -13,6 +13,7 @@ Used by tests/e2e/test_report.py and tests/bench/report_bench.py.
 import collections
 import ipaddress
 import json
+import math
 import random
 
 REFUSE = ("reject", "tempfail")
@@ -281,6 +282,18 @@ def _session(g, ms):
 
     kind = r.random()
     good = "%s@%s" % (r.choice(g.local), r.choice(g.domains))
+    hour = (ms - g.start) // HOUR_MS % 24
+    if 14 <= hour < 16 and r.random() < 0.4:
+        # a spam run from one network in the afternoon
+        ip = "45.155.205.%d" % r.randrange(2, 250)
+        bad = "%s@%s" % (r.choice(("info", "sales", "news")), r.choice(g.spam_domains))
+        rid = r.choice(("sender-nxdomain", "sender-nxdomain", "dynamic-pool"))
+        where, why, code, esc = g.RULES[rid]
+        out.append(_line(ts(), worker, "decision", sess, ip, "ylmf-pc", bad, local(), "rcpt", "reject", code,
+                         esc, why, where, rid, "nxdomain" if rid == "sender-nxdomain" else "pass", "none"))
+        out.append('{"ts":"%s","level":"info","event":"session_end","worker":%d,"session":"%s","client_ip":"%s",'
+                   '"helo":"ylmf-pc","messages":0,"rejected":1,"errors":0}\n' % (ts(), worker, sess, ip))
+        return out, 0
     if kind < 0.02:
         # over max_connections: refused at accept, no session
         out.append(_line(ts(), worker, "decision", "", ip, "", "", "", "connect", "reject", 421, "4.7.0",
@@ -367,7 +380,10 @@ def generate(f, sessions=10000, seed=1, start="2026-12-07T00:00:00.000Z", hours=
     i = 0
     buf = []
     while i < total:
-        lines, _ = _session(g, g.start + int(i * step) % g.span)
+        # busier by day than by night: a warp of the even spread
+        u = (i * step % g.span) / g.span
+        u = (u - 0.6 / (2 * math.pi) * math.sin(2 * math.pi * (u - 0.58))) % 1.0  # densest at 14:00
+        lines, _ = _session(g, g.start + int(u * g.span))
         buf.extend(lines)
         n += len(lines)
         i += 1

@@ -226,7 +226,7 @@ def test_why_was_it_refused(real_log):
     assert "would-reject" in r.stdout.decode() and re.search(r"data +accept +250", r.stdout.decode())
     r = report("--sender", "nobody@example.org", "--since", "today", log)
     assert r.returncode == 1
-    assert "filter: 0 decision and rule lines matched" in r.stdout.decode()
+    assert "filter: lines matched (decision and rule lines): 0, in sessions: 0" in r.stdout.decode()
     r = report("--sender", "x@nx.invalid", "--until", "2000-01-01", log)
     assert r.returncode == 1
 
@@ -348,7 +348,7 @@ def test_filters(day, args, match):
     assert by_session.get("", []) == [o for o in hit if not o["session"]]
     assert j["matched"] == {"lines": t.decisions + t.rule_lines}
     text = report(*args, path).stdout.decode()
-    assert "filter: %s decision and rule lines matched, in %s sessions" % (
+    assert "filter: lines matched (decision and rule lines): %s, in sessions: %s" % (
         format(t.decisions + t.rule_lines, ","), format(len(ids), ",")) in text
 
 
@@ -410,7 +410,7 @@ def test_skewed_clients(tmp_path):
     # /24s: the ten heavy networks, then the tail's networks of 256 clients
     check_top(j["top"]["client_networks"], t.top["client_networks"])
     text = report("--top", "10", path).stdout.decode()
-    assert "Top clients, of %s refusals (approximate: a count is at most %s over)" % (
+    assert "Top clients (%s refusals counted; approximate: a count is at most %s over)" % (
         format(top["counted"], ","), format(top["max_error"], ",")) in text
     assert "Totals are exact" in text and "1024 counters per list" in text
 
