@@ -4,7 +4,8 @@
 # make test       install missing packages (as root), then make check
 # make check      build and run every test (layers, unit, end to end); installs no package
 # make asan       the same tests under AddressSanitizer + UBSan (objects in build/asan)
-# make layers     check the include graph between folders (proxy/lib < rules < checks < proxy)
+# make layers     check the include graph between folders (proxy/lib < rules < checks < proxy;
+#                 proxy/lib < proxy/report < proxy/main.c)
 # make deps       install the missing Debian packages (or print the apt-get line)
 # make bench      moat against smtp-source -> smtp-sink, a byte-copying floor and Haraka; with STARTTLS too;
 #                 then moat report's MB/s (tests/bench/README.md; BENCH_QUICK=1: a smoke test, BENCH_CASES=...)

@@ -77,6 +77,8 @@ void report_bar(const struct report *r, const struct hour_series *s, size_t i, s
 void report_hour_label(int64_t hour, char *out, size_t size);
 
 /* The notes on what is exact and what is not, one per line (no "\n"). */
-size_t report_notes(const struct report *r, char notes[][400], size_t max);
+#define REPORT_NOTES_MAX 16
+#define REPORT_NOTE_MAX 400
+size_t report_notes(const struct report *r, char notes[][REPORT_NOTE_MAX], size_t max);
 
 #endif

@@ -113,21 +113,21 @@ void report_bar(const struct report *r, const struct hour_series *s, size_t i, s
 	}
 }
 
-static int add_note(char notes[][400], size_t *n, size_t max, const char *fmt, ...)
+static int add_note(char notes[][REPORT_NOTE_MAX], size_t *n, size_t max, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int add_note(char notes[][400], size_t *n, size_t max, const char *fmt, ...)
+static int add_note(char notes[][REPORT_NOTE_MAX], size_t *n, size_t max, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (*n >= max)
 		return -1;
 	va_start(ap, fmt);
-	vsnprintf(notes[(*n)++], 400, fmt, ap);
+	vsnprintf(notes[(*n)++], REPORT_NOTE_MAX, fmt, ap);
 	va_end(ap);
 	return 0;
 }
 
-size_t report_notes(const struct report *r, char notes[][400], size_t max)
+size_t report_notes(const struct report *r, char notes[][REPORT_NOTE_MAX], size_t max)
 {
 	const struct report_stats *st = &r->st;
 	size_t n = 0;

@@ -7,7 +7,6 @@
 #include "proxy/report/rtime.h"
 #include "proxy/report/svg.h"
 
-#define NOTES_MAX 16
 
 static const char style[] =
 	"body{font:14px/1.45 sans-serif;margin:24px auto;max-width:1000px;color:#222;background:#fff}\n"
@@ -191,8 +190,8 @@ static void monitor_dns(FILE *f, const struct report *r)
 
 void report_html(FILE *f, const struct report *r)
 {
-	char notes[NOTES_MAX][400];
-	size_t n = report_notes(r, notes, NOTES_MAX);
+	char notes[REPORT_NOTES_MAX][REPORT_NOTE_MAX];
+	size_t n = report_notes(r, notes, REPORT_NOTES_MAX);
 
 	head(f, r);
 	totals(f, r);

@@ -6,7 +6,6 @@
 #include "proxy/report/report.h"
 #include "proxy/report/rtime.h"
 
-#define NOTES_MAX 16
 
 static void str(FILE *f, const char *s)
 {
@@ -218,8 +217,8 @@ static void monitor_dns(FILE *f, const struct report *r)
 
 void report_json(FILE *f, const struct report *r)
 {
-	char notes[NOTES_MAX][400];
-	size_t n = report_notes(r, notes, NOTES_MAX);
+	char notes[REPORT_NOTES_MAX][REPORT_NOTE_MAX];
+	size_t n = report_notes(r, notes, REPORT_NOTES_MAX);
 
 	fputs("{", f);
 	input(f, r);

@@ -7,7 +7,6 @@
 #include "proxy/report/rtime.h"
 
 #define LABEL_MAX 72 /* bytes of a key shown in a row */
-#define NOTES_MAX 16
 #define REPORT_TEXT_ROWS 168 /* rows of the per-hour table: a week of hours, else groups of hours */
 
 static const char *count(uint64_t v, char *buf)
@@ -194,7 +193,7 @@ static void dns(FILE *f, const struct report *r)
 
 void report_text(FILE *f, const struct report *r)
 {
-	char notes[NOTES_MAX][400];
+	char notes[REPORT_NOTES_MAX][REPORT_NOTE_MAX];
 	size_t n;
 
 	if (r->filter.any && !r->summary_only)
@@ -206,7 +205,7 @@ void report_text(FILE *f, const struct report *r)
 	per_hour(f, r);
 	monitor(f, r);
 	dns(f, r);
-	n = report_notes(r, notes, NOTES_MAX);
+	n = report_notes(r, notes, REPORT_NOTES_MAX);
 	fprintf(f, "\nNotes\n");
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "  %s\n", notes[i]);

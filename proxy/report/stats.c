@@ -149,11 +149,15 @@ static void add_domain(struct topk *t, struct ll_str a)
 		topk_add(t, buf, n, 1);
 }
 
+/* Domains of one line's recipients remembered, to count each once (moat
+ * cuts the list at 1 KiB: a few dozen addresses, rarely of many domains). */
+#define RCPT_DOMAINS_SEEN 8
+
 /* The recipients' domains, each once per line. */
 static void add_rcpt_domains(struct topk *t, struct ll_str r)
 {
-	char seen[8][REPORT_KEY_MAX];
-	size_t seen_n[8], nseen = 0;
+	char seen[RCPT_DOMAINS_SEEN][REPORT_KEY_MAX];
+	size_t seen_n[RCPT_DOMAINS_SEEN], nseen = 0;
 	const char *p = r.p ? r.p : "", *end = p + r.n;
 
 	while (p < end) {
@@ -166,7 +170,7 @@ static void add_rcpt_domains(struct topk *t, struct ll_str r)
 				;
 			if (i == nseen) {
 				topk_add(t, buf, n, 1);
-				if (nseen < 8)
+				if (nseen < RCPT_DOMAINS_SEEN)
 					memcpy(seen[nseen], buf, n), seen_n[nseen++] = n;
 			}
 		}
