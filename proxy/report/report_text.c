@@ -196,8 +196,6 @@ void report_text(FILE *f, const struct report *r)
 	char notes[REPORT_NOTES_MAX][REPORT_NOTE_MAX];
 	size_t n;
 
-	if (r->filter.any && !r->summary_only)
-		fputc('\n', f);
 	header(f, r);
 	totals(f, r);
 	for (int list = TOP_REASONS; list <= TOP_HELOS; list++)
