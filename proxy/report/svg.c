@@ -21,7 +21,7 @@ const char *svg_color(size_t i, size_t nseries)
 {
 	/* Tableau 10: told apart by most readers, printable */
 	static const char *const palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-	                                      "#edc948", "#b07aa1", "#ff9da7", "#9c755f"};
+	                                      "#edc948", "#b07aa1", "#ff9da7"};
 
 	if (i + 1 == nseries)
 		return "#bab0ac";
@@ -111,7 +111,7 @@ void svg_hours(FILE *f, const struct report *r, const struct hour_series *s, int
 				continue;
 			y -= hh;
 			fprintf(f, "<rect class=\"bar\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\">",
-			        x, y, width, hh, would ? "#76b7b2" : svg_color(j, nser));
+			        x, y, width, hh, would ? SVG_WOULD_COLOR : svg_color(j, nser));
 			if (would)
 				part_title(f, s, h, "would-be refusals", 17, counts[0]);
 			else if (other)

@@ -8,6 +8,8 @@
 #include "proxy/report/report.h"
 
 #define SVG_WIDTH 960
+/* the would-be refusals: a colour no reason series takes */
+#define SVG_WOULD_COLOR "#9c755f"
 
 /* The colour of series i of a stacked chart (the last one: "other"). */
 const char *svg_color(size_t i, size_t nseries);
