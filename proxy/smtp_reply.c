@@ -51,6 +51,31 @@ static int ehlo_kw(const char *l, size_t n, const char *kw, const char **param)
 	return 1;
 }
 
+/* XCLIENT's attribute list ("NAME ADDR PORT ..."), case-insensitive. */
+static unsigned xclient_attrs(const char *p, size_t n)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} attrs[] = {
+		{ "NAME", XCLIENT_NAME }, { "ADDR", XCLIENT_ADDR }, { "PORT", XCLIENT_PORT },
+		{ "PROTO", XCLIENT_PROTO }, { "HELO", XCLIENT_HELO }, { "LOGIN", XCLIENT_LOGIN },
+	};
+	const char *end = p ? p + n : NULL;
+	unsigned got = XCLIENT_OFFERED;
+
+	while (p && p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		size_t w = sp ? (size_t)(sp - p) : (size_t)(end - p);
+
+		for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++)
+			if (w == strlen(attrs[i].name) && strncasecmp(p, attrs[i].name, w) == 0)
+				got |= attrs[i].bit;
+		p += w + 1;
+	}
+	return got;
+}
+
 void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps)
 {
 	const char *p = r->text, *end = r->text + r->len;
@@ -72,6 +97,9 @@ void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps)
 			else if (ehlo_kw(l, n, "DSN", NULL)) caps->dsn = 1;
 			else if (ehlo_kw(l, n, "ENHANCEDSTATUSCODES", NULL)) caps->enhanced = 1;
 			else if (ehlo_kw(l, n, "XFORWARD", NULL)) caps->xforward = 1;
+			else if (ehlo_kw(l, n, "STARTTLS", NULL)) caps->starttls = 1;
+			else if (ehlo_kw(l, n, "XCLIENT", &param))
+				caps->xclient = xclient_attrs(param, param ? n - (size_t)(param - l) : 0);
 			else if (ehlo_kw(l, n, "SIZE", &param))
 				caps->size = param ? strtoul(param, NULL, 10) : 0;
 		}

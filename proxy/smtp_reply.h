@@ -20,9 +20,17 @@ void smtp_reply_init(struct smtp_reply *r);
  * a code that changes between lines, or a reply over the bounds. */
 enum reply_step smtp_reply_add_line(struct smtp_reply *r, const char *line, size_t len);
 
+/* XCLIENT and the attributes it lists (Postfix: "XCLIENT NAME ADDR PORT
+ * PROTO HELO LOGIN ..."); an attribute it does not list is never sent. */
+enum {
+	XCLIENT_OFFERED = 1, XCLIENT_NAME = 2, XCLIENT_ADDR = 4, XCLIENT_PORT = 8,
+	XCLIENT_PROTO = 16, XCLIENT_HELO = 32, XCLIENT_LOGIN = 64,
+};
+
 /* The extensions a server's EHLO reply offers that matter to moat. */
 struct ehlo_caps {
-	int pipelining, eightbit, smtputf8, dsn, xforward, enhanced;
+	int pipelining, eightbit, smtputf8, dsn, xforward, enhanced, starttls;
+	unsigned xclient;   /* 0, or XCLIENT_OFFERED and the attributes listed */
 	unsigned long size; /* 0 = not announced or no limit */
 };
 void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps);

@@ -200,6 +200,8 @@ static void test_size_bound(void **state)
 struct caps_want {
 	int pipelining, eightbit, smtputf8, dsn, xforward, enhanced;
 	unsigned long size;
+	int starttls;
+	unsigned xclient;
 };
 
 static const struct {
@@ -208,30 +210,41 @@ static const struct {
 } caps_rows[] = {
 	{ { "250-mx.example.com Hello", "250-PIPELINING", "250-SIZE 10240000", "250-8BITMIME",
 	    "250-SMTPUTF8", "250-DSN", "250-ENHANCEDSTATUSCODES", "250 XFORWARD NAME ADDR PROTO HELO" },
-	  { 1, 1, 1, 1, 1, 1, 10240000 } },
+	  { 1, 1, 1, 1, 1, 1, 10240000, 0, 0 } },
 	{ { "250 mx.example.com" }, { 0 } },
 	{ { "250" }, { 0 } },
 	/* the first line is the greeting, never a capability */
-	{ { "250-PIPELINING", "250 8BITMIME" }, { 0, 1, 0, 0, 0, 0, 0 } },
+	{ { "250-PIPELINING", "250 8BITMIME" }, { 0, 1, 0, 0, 0, 0, 0, 0, 0 } },
 	{ { "250 SIZE 1000" }, { 0 } },
 	/* keywords are case-insensitive */
-	{ { "250-mx", "250-pipelining", "250-Size 52428800", "250 8bitmime" }, { 1, 1, 0, 0, 0, 0, 52428800 } },
+	{ { "250-mx", "250-pipelining", "250-Size 52428800", "250 8bitmime" }, { 1, 1, 0, 0, 0, 0, 52428800, 0, 0 } },
 	{ { "250-mx", "250-dsn", "250-SmtpUtf8", "250-enhancedStatusCodes", "250 xforward" },
-	  { 0, 0, 1, 1, 1, 1, 0 } },
+	  { 0, 0, 1, 1, 1, 1, 0, 0, 0 } },
 	/* whole keywords only */
 	{ { "250-mx", "250-PIPELININGX", "250-XPIPELINING", "250-8BITMIMEX", "250-DSNX",
 	    "250-SIZEX 5", "250-SMTPUTF", "250 XFORWARDED" },
 	  { 0 } },
 	{ { "250-mx", "250 8BITMIME=1" }, { 0 } },
 	/* parameters after a space are allowed */
-	{ { "250-mx", "250-PIPELINING extra", "250 DSN x" }, { 1, 0, 0, 1, 0, 0, 0 } },
+	{ { "250-mx", "250-PIPELINING extra", "250 DSN x" }, { 1, 0, 0, 1, 0, 0, 0, 0, 0 } },
 	/* SIZE without a number, or with junk, means no announced limit */
 	{ { "250-mx", "250 SIZE" }, { 0 } },
 	{ { "250-mx", "250 SIZE abc" }, { 0 } },
 	{ { "250-mx", "250 SIZE 0" }, { 0 } },
 	{ { "250-mx", "250 SIZE 4096" }, { .size = 4096 } },
 	/* other extensions are ignored; empty lines are harmless */
-	{ { "250-mx", "250-", "250-AUTH PLAIN LOGIN", "250-STARTTLS", "250-CHUNKING", "250 ETRN" }, { 0 } },
+	{ { "250-mx", "250-", "250-AUTH PLAIN LOGIN", "250-CHUNKING", "250 ETRN" }, { 0 } },
+	{ { "250-mx", "250-", "250-AUTH PLAIN LOGIN", "250-STARTTLS", "250-CHUNKING", "250 ETRN" },
+	  { .starttls = 1 } },
+	{ { "250-mx", "250-starttls", "250 STARTTLSX" }, { .starttls = 1 } },
+	/* XCLIENT and the attributes it lists (Postfix 3.7's list) */
+	{ { "250-mx", "250 XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT" },
+	  { .xclient = XCLIENT_OFFERED | XCLIENT_NAME | XCLIENT_ADDR | XCLIENT_PROTO | XCLIENT_HELO |
+	               XCLIENT_PORT | XCLIENT_LOGIN } },
+	{ { "250-mx", "250 xclient addr  name" }, { .xclient = XCLIENT_OFFERED | XCLIENT_ADDR | XCLIENT_NAME } },
+	{ { "250-mx", "250 XCLIENT" }, { .xclient = XCLIENT_OFFERED } },
+	{ { "250-mx", "250 XCLIENT ADDRX NAM HELO=" }, { .xclient = XCLIENT_OFFERED } },
+	{ { "250-mx", "250 XCLIENTS ADDR" }, { 0 } },
 	{ { "250-mx", "250-", "250 DSN" }, { .dsn = 1 } },
 };
 
@@ -255,10 +268,11 @@ static void test_caps_rows(void **state)
 		ehlo_caps_parse(&r, &c);
 		if (c.pipelining != w->pipelining || c.eightbit != w->eightbit ||
 		    c.smtputf8 != w->smtputf8 || c.dsn != w->dsn || c.xforward != w->xforward ||
-		    c.enhanced != w->enhanced || c.size != w->size)
-			fail_msg("row %zu (%s): got pipe %d 8bit %d utf8 %d dsn %d xfwd %d enh %d size %lu",
-			         i, r.text, c.pipelining, c.eightbit, c.smtputf8, c.dsn, c.xforward,
-			         c.enhanced, c.size);
+		    c.enhanced != w->enhanced || c.size != w->size || c.starttls != w->starttls ||
+		    c.xclient != w->xclient)
+			fail_msg("row %zu (%s): got pipe %d 8bit %d utf8 %d dsn %d xfwd %d enh %d size %lu "
+			         "starttls %d xclient %#x", i, r.text, c.pipelining, c.eightbit, c.smtputf8, c.dsn,
+			         c.xforward, c.enhanced, c.size, c.starttls, c.xclient);
 	}
 }
 
@@ -271,7 +285,9 @@ static void test_caps_empty(void **state)
 	smtp_reply_init(&r);
 	memset(&c, 0xff, sizeof c);
 	ehlo_caps_parse(&r, &c);
-	assert_int_equal(c.pipelining | c.eightbit | c.smtputf8 | c.dsn | c.xforward | c.enhanced, 0);
+	assert_int_equal(c.pipelining | c.eightbit | c.smtputf8 | c.dsn | c.xforward | c.enhanced |
+	                 c.starttls, 0);
+	assert_int_equal(c.xclient, 0);
 	assert_int_equal(c.size, 0);
 }
 
