@@ -5,6 +5,7 @@
  * as config text and go through the same setters as the file, so a default
  * can never bypass validation. */
 #include "checks/registry.h"
+#include "proxy/backend_tls.h"
 #include "proxy/config.h"
 #include "checks/recipients.h"
 #include "rules/rules.h"
@@ -16,6 +17,7 @@
 #include "proxy/lib/text.h"
 #include "proxy/tls.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -69,6 +71,8 @@ static int set_user(const struct key *, struct config *, char *, char *, size_t)
 static int set_mode(const struct key *, struct config *, char *, char *, size_t);
 static int set_workers(const struct key *, struct config *, char *, char *, size_t);
 static int set_tls_files(const struct key *, struct config *, char *, char *, size_t);
+static int set_choice(const struct key *, struct config *, char *, char *, size_t);
+static int set_tls_name(const struct key *, struct config *, char *, char *, size_t);
 
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
@@ -99,6 +103,10 @@ static const struct key keys[] = {
 	INT(backend_timeout, 1, 3600, MOAT_BACKEND_CMD_TIMEOUT),
 	INT(backend_data_timeout, 1, 7200, MOAT_BACKEND_DATA_TIMEOUT),
 	INT(backend_cache_time, 0, 300, MOAT_BACKEND_POOL_IDLE),
+	{ "backend_tls", set_choice, 0, 0, "opportunistic", OFF(backend_tls), SZ(backend_tls), 0 },
+	PATH(backend_tls_ca, "", F_EMPTY_OK | F_ABSOLUTE),
+	{ "backend_tls_name", set_tls_name, 0, 0, "", 0, 0, F_EMPTY_OK },
+	{ "xclient", set_choice, 0, 0, "auto", OFF(xclient), SZ(xclient), 0 },
 	INT(dns_timeout, 100, 30000, 1500),
 	INT(dns_tries, 1, 10, 2),
 	INT(dns_cache_size, 0, 10000000, 100000),
@@ -479,6 +487,43 @@ static int set_tls_files(const struct key *k, struct config *c, char *val, char 
 	return 0;
 }
 
+/* A key with a few words for values: the word's index into its field
+ * (an enum in the words' order). */
+static const struct {
+	const char *key;
+	const char *words[4];
+	const char *expect;
+} choices[] = {
+	{ "backend_tls", { "no", "opportunistic", "required" }, "no, opportunistic or required" },
+	{ "xclient", { "auto", "yes", "no" }, "auto, yes or no" },
+};
+
+static int set_choice(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	for (size_t i = 0; i < NELEM(choices); i++) {
+		if (strcmp(choices[i].key, k->name) != 0)
+			continue;
+		for (int w = 0; w < 4 && choices[i].words[w]; w++)
+			if (strcmp(val, choices[i].words[w]) == 0) {
+				*(int *)(void *)((char *)c + k->off) = w;
+				return 0;
+			}
+		return bad(msg, msz, val, "is not %s", choices[i].expect);
+	}
+	return text_error(msg, msz, "no words for this key"); /* a key table without its row */
+}
+
+/* A host name, or an address (checked against the certificate's). */
+static int set_tls_name(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	unsigned char a[16];
+
+	if (val[0] && !domain_ok(val) && inet_pton(AF_INET, val, a) != 1 && inet_pton(AF_INET6, val, a) != 1)
+		return bad(msg, msz, val, "is not a host name or an IP address");
+	snprintf(c->backend_tls_name, sizeof c->backend_tls_name, "%s", val);
+	return 0;
+}
+
 /* ---- defaults, refcount ---- */
 
 /* gethostname() if it is a usable name, else "localhost". */
@@ -498,6 +543,7 @@ static void config_free(struct config *c)
 	strset_free(c->rcpt_table);
 	ruleset_unref(c->ruleset);
 	tls_server_free(c->tls);
+	backend_tls_ctx_free(c->backend_ssl);
 	free(c);
 }
 
@@ -535,6 +581,7 @@ void config_check_options(const struct config *c, struct check_options *o)
 	o->check_sender_domain = c->check_sender_domain;
 	o->check_spf = c->check_spf;
 	o->check_dkim = c->check_dkim;
+	o->want_rdns = 0; /* the session's to say (XCLIENT) */
 }
 
 struct config *config_ref(struct config *c)
@@ -672,8 +719,13 @@ static int parse_text(struct parser *p, const char *text, size_t len)
 /* Keys that only make sense together, once every line is read. */
 static int check_keys(struct parser *p)
 {
-	const struct key *cert = find_key("tls_cert"), *key = find_key("tls_key");
+	const struct key *cert = find_key("tls_cert"), *key = find_key("tls_key"), *btls = find_key("backend_tls");
 
+	if (p->c->backend_tls == BACKEND_TLS_REQUIRED && !p->c->backend_tls_ca[0]) {
+		p->line = p->seen[btls - keys];
+		return perr(p, "backend_tls = required needs backend_tls_ca (the CA that signed the backend's "
+		               "certificate, or a directory of CAs such as /etc/ssl/certs)");
+	}
 	if (p->c->ntls_cert == p->c->ntls_key)
 		return 0;
 	p->line = p->seen[cert - keys] > p->seen[key - keys] ? p->seen[cert - keys] : p->seen[key - keys];
@@ -726,6 +778,12 @@ struct config *config_load(const char *path, char *err, size_t errsize)
 	 * from replacing the running config. */
 	if (c && !(c->ruleset = c->rules[0] ? ruleset_load(c->rules, checks_vocab(), err, errsize)
 	                                    : ruleset_load_default(checks_vocab(), err, errsize))) {
+		config_unref(c);
+		return NULL;
+	}
+	/* The backend's TLS context with its CAs, read here likewise. */
+	if (c && c->backend_tls != BACKEND_TLS_NO &&
+	    !(c->backend_ssl = backend_tls_ctx_new(c->backend_tls_ca, err, errsize))) {
 		config_unref(c);
 		return NULL;
 	}

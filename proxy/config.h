@@ -11,8 +11,14 @@
 struct strset;
 struct ruleset;
 struct tls_server;
+struct ssl_ctx_st;
 
 #define CONFIG_TLS_PAIRS 2 /* tls_cert and tls_key: one or two files each */
+
+/* backend_tls: STARTTLS towards the backend. */
+enum backend_tls_mode { BACKEND_TLS_NO, BACKEND_TLS_OPPORTUNISTIC, BACKEND_TLS_REQUIRED };
+/* xclient: tell the backend the real client with XCLIENT. */
+enum xclient_mode { XCLIENT_MODE_AUTO, XCLIENT_MODE_YES, XCLIENT_MODE_NO };
 
 /* A loaded configuration. Sessions hold a reference to the one they started
  * with, so a SIGHUP reload never changes a session's rules mid-flight. */
@@ -51,6 +57,12 @@ struct config {
 	int backend_data_timeout;           /* seconds for its end-of-data reply, default 600 */
 	int backend_cache_time;             /* seconds an idle backend connection is kept for the
 	                                     * next session; 0 = close it with its session */
+	enum backend_tls_mode backend_tls;  /* default opportunistic: STARTTLS when offered */
+	char backend_tls_ca[1024];          /* CA file or directory verifying the backend; "" none */
+	char backend_tls_name[256];         /* the name its certificate must hold; "" = backend's address */
+	struct ssl_ctx_st *backend_ssl;     /* the TLS client context, made by config_load (backend_tls
+	                                     * != no); NULL: no TLS to the backend */
+	enum xclient_mode xclient;          /* default auto: XCLIENT when the backend offers it */
 	int shutdown_grace;                 /* seconds SIGTERM waits, default MOAT_SHUTDOWN_GRACE */
 	int dns_timeout;                    /* milliseconds per try, default 1500 */
 	int dns_tries;                      /* default 2 */

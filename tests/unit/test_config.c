@@ -130,6 +130,11 @@ static void check_defaults(const struct config *c)
 	assert_int_equal(c->command_timeout, 300);
 	assert_int_equal(c->data_timeout, 600);
 	assert_int_equal(c->shutdown_grace, MOAT_SHUTDOWN_GRACE);
+	assert_int_equal(c->backend_tls, BACKEND_TLS_OPPORTUNISTIC);
+	assert_string_equal(c->backend_tls_ca, "");
+	assert_string_equal(c->backend_tls_name, "");
+	assert_null(c->backend_ssl); /* made by config_load */
+	assert_int_equal(c->xclient, XCLIENT_MODE_AUTO);
 }
 
 static void test_defaults(void **state)
@@ -633,6 +638,15 @@ static const struct {
 	{ "command_timeout = 5m", "moat.conf:1: command_timeout: \"5m\" is not a number between 1 and 3600" },
 	{ "data_timeout = 0", "moat.conf:1: data_timeout: \"0\" is not a number between 1 and 7200" },
 	{ "shutdown_grace = 3601", "moat.conf:1: shutdown_grace: \"3601\" is not a number between 0 and 3600" },
+	/* backend TLS, XCLIENT */
+	{ "backend_tls = yes", "moat.conf:1: backend_tls: \"yes\" is not no, opportunistic or required" },
+	{ "backend_tls = Required", "moat.conf:1: backend_tls: \"Required\" is not no, opportunistic or required" },
+	{ "\nbackend_tls = required", "moat.conf:2: backend_tls = required needs backend_tls_ca (the CA that signed "
+	  "the backend's certificate, or a directory of CAs such as /etc/ssl/certs)" },
+	{ "backend_tls_ca = ca.pem", "moat.conf:1: backend_tls_ca: \"ca.pem\" is not an absolute path" },
+	{ "backend_tls_name = mx_1.example", "moat.conf:1: backend_tls_name: \"mx_1.example\" is not a host name or an IP address" },
+	{ "backend_tls_name = [192.0.2.1]", "moat.conf:1: backend_tls_name: \"[192.0.2.1]\" is not a host name or an IP address" },
+	{ "xclient = on", "moat.conf:1: xclient: \"on\" is not auto, yes or no" },
 	/* the first error wins; later lines are not looked at */
 	{ "bogus = 1\nlisten = x", "moat.conf:1: unknown key \"bogus\"" },
 };
@@ -822,6 +836,66 @@ static void test_load(void **state)
 }
 
 /* The shipped example must load (run from the top of the tree). */
+static void test_backend_tls_keys(void **state)
+{
+	struct config *c = parse("backend_tls = required\nbackend_tls_ca = /etc/ssl/certs\n"
+	                         "backend_tls_name = mail.example.com\nxclient = yes\n");
+
+	assert_int_equal(c->backend_tls, BACKEND_TLS_REQUIRED);
+	assert_string_equal(c->backend_tls_ca, "/etc/ssl/certs");
+	assert_string_equal(c->backend_tls_name, "mail.example.com");
+	assert_int_equal(c->xclient, XCLIENT_MODE_YES);
+	config_unref(c);
+	c = parse("backend_tls = no\nbackend_tls_name = 2001:db8::25\nxclient = no\n");
+	assert_int_equal(c->backend_tls, BACKEND_TLS_NO);
+	assert_string_equal(c->backend_tls_name, "2001:db8::25");
+	assert_int_equal(c->xclient, XCLIENT_MODE_NO);
+	config_unref(c);
+	c = parse("backend_tls_name = 192.0.2.25\n");
+	assert_string_equal(c->backend_tls_name, "192.0.2.25");
+	config_unref(c);
+}
+
+/* The backend's TLS context is made with the config (its CAs read then):
+ * a CA path that cannot be read is the load's error, as -t reports it. */
+static void test_load_backend_tls(void **state)
+{
+	char dir[] = "/tmp/moat-test-config-XXXXXX", path[128], text[512], err[512], want[512];
+	struct config *c;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/moat.conf", dir);
+	write_file(path, "backend_tls = no\n", 17);
+	c = config_load(path, err, sizeof err);
+	assert_non_null(c);
+	assert_null(c->backend_ssl);
+	config_unref(c);
+	write_file(path, "", 0);
+	c = config_load(path, err, sizeof err);
+	assert_non_null(c);
+	assert_non_null(c->backend_ssl); /* opportunistic: a context without CAs */
+	config_unref(c);
+	snprintf(text, sizeof text, "backend_tls_ca = %s/none.pem\n", dir);
+	write_file(path, text, strlen(text));
+	snprintf(want, sizeof want, "backend_tls_ca %s/none.pem: %s", dir, strerror(ENOENT));
+	assert_null(config_load(path, err, sizeof err));
+	assert_string_equal(err, want);
+	snprintf(text, sizeof text, "backend_tls_ca = %s\n", path); /* a file with no certificate */
+	write_file(path, text, strlen(text));
+	snprintf(want, sizeof want, "backend_tls_ca %s: no certificate or crl found", path);
+	assert_null(config_load(path, err, sizeof err));
+	assert_string_equal(err, want);
+	snprintf(text, sizeof text, "backend_tls = required\nbackend_tls_ca = %s\n", dir); /* a directory */
+	write_file(path, text, strlen(text));
+	c = config_load(path, err, sizeof err);
+	if (!c)
+		fail_msg("%s", err);
+	assert_non_null(c->backend_ssl);
+	config_unref(c);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_example_file(void **state)
 {
 	char err[512];
@@ -891,6 +965,8 @@ int main(void)
 		cmocka_unit_test(test_err_buffer),
 		cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_backend_tls_keys),
+		cmocka_unit_test(test_load_backend_tls),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_tls_files),
 	};
