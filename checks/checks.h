@@ -66,6 +66,8 @@ struct check_options {
 	const struct ruleset *ruleset;       /* NULL: no rules (only the relay floor) */
 	int monitor;                         /* rejections only logged */
 	int check_sender_domain, check_spf, check_dkim;
+	int want_rdns;                       /* look up the client's name even if no rule tests it
+	                                      * (the backend takes it with XCLIENT) */
 };
 
 struct checks;

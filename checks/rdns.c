@@ -246,7 +246,7 @@ static const struct rule_vocab_fact facts[] = {
 
 static int wanted(const struct check_ctx *ctx, const struct ruleset *rs, size_t first)
 {
-	return ctx->env->dns && check_fact_used(rs, first, 0);
+	return ctx->env->dns && (ctx->opt->want_rdns || check_fact_used(rs, first, 0));
 }
 
 static void row_cb(void *arg, enum rdns_res res, const char *name)

@@ -1,6 +1,7 @@
 /* rdns.h - the client's forward-confirmed reverse DNS name (FCrDNS):
  * PTR names of the address whose A/AAAA records lead back to it. Only
- * looked up when a rule tests "rdns". */
+ * looked up when a rule tests "rdns", or the backend takes it (XCLIENT
+ * NAME: check_options.want_rdns). */
 #ifndef MOAT_RDNS_H
 #define MOAT_RDNS_H
 
@@ -24,7 +25,8 @@ struct rdns_check *rdns_start(struct dns *d, const struct sockaddr *client, rdns
 void rdns_cancel(struct rdns_check *c);
 const char *rdns_res_name(enum rdns_res r);
 /* Its row in the registry: fact "rdns" (the confirmed name, or none), run
- * only when a rule tests it; checks_result gives a struct rdns_result. */
+ * only when a rule tests it or want_rdns; checks_result gives a struct
+ * rdns_result. */
 extern const struct check_def check_rdns;
 struct rdns_result {
 	enum rdns_res res;

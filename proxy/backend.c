@@ -3,20 +3,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "proxy/backend.h"
+#include "proxy/backend_tls.h"
 #include "proxy/bevpush.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/netaddr.h"
+#include "proxy/xclient.h"
 
 enum bstate {
 	B_CONNECTING, /* TCP connect in progress */
 	B_BANNER,     /* waiting for 220 */
 	B_EHLO,       /* waiting for the EHLO reply */
+	B_STARTTLS,   /* STARTTLS sent, waiting for its 220 */
+	B_HANDSHAKE,  /* the TLS handshake */
+	B_XCLIENT,    /* the RSET or an XCLIENT of backend_xclient sent */
 	B_IDLE,       /* ready for a command */
 	B_WAIT,       /* a command sent, waiting for its reply */
 	B_MESSAGE,    /* DATA answered 354: only the message may follow, and only
@@ -29,8 +39,12 @@ struct backend_pool {
 	struct backend *idle[MOAT_BACKEND_POOL_MAX];
 	int nidle;
 	struct backend *probe;   /* at most one at a time */
+	struct config *probe_cfg; /* its config (a reference), for its warnings */
 	struct ehlo_caps caps;   /* the latest EHLO reply of any connection */
 	int caps_known;
+	struct backend_tls_cache *tls_cache; /* the TLS session to resume; NULL: none */
+	int timeout_cap;         /* seconds; 0: the config's */
+	int quiet;               /* moat -t: no log lines, the caller tells */
 };
 
 struct backend {
@@ -46,17 +60,42 @@ struct backend {
 	char group[BACKEND_GROUP_MAX][MOAT_CMD_LINE_MAX + 64];
 	int ngroup, greplied, gsent;
 	backend_group_cb gcb;
+	/* backend_xclient: its lines, the next to send (-1: the RSET first) */
+	char xlines[XCLIENT_LINES_MAX][XCLIENT_LINE_MAX + 1];
+	int nx, xnext;
+	char xhelo[MOAT_HELO_MAX + 1]; /* then HELO/EHLO with this name */
+	int xesmtp;
 	struct event *defer;     /* reports a failed connect asynchronously */
 	struct sockaddr_storage addr; /* where it is connected: a pooled one must match the config */
 	socklen_t addrlen;
 	int pooled;              /* idle in the pool: its end is no news */
+	int no_reuse;            /* its backend session is not fit for another client */
+	int xclient_used;        /* XCLIENT made its backend session some client's */
 	int cmd_timeout;         /* seconds: backend_timeout */
 	int data_timeout;        /* seconds for the end-of-data reply: backend_data_timeout */
+	/* TLS */
+	enum backend_tls_mode tls_mode;
+	SSL_CTX *ssl_ctx;        /* a reference; NULL: no TLS */
+	char tls_name[256];      /* the name the certificate must hold */
+	int setup;               /* connecting, up to the first idle: STARTTLS may follow EHLO */
+	int plain;               /* opportunistic TLS failed: this connection goes on without */
+	int tls;                 /* TLS is on */
+	struct backend_tls_info tls_info;
+	char error[320];         /* why the connection failed; "" */
+	int tls_failed;          /* it was TLS (backend_tls = required) */
+	int starttls_offered;    /* the first EHLO offered STARTTLS */
 };
+
+static int timeout_of(const struct backend *b, int seconds)
+{
+	int cap = b->pool->timeout_cap;
+
+	return cap > 0 && cap < seconds ? cap : seconds;
+}
 
 static void set_timeout(struct backend *b, int seconds)
 {
-	struct timeval tv = {seconds, 0};
+	struct timeval tv = {timeout_of(b, seconds), 0};
 
 	bufferevent_set_timeouts(b->bev, &tv, &tv);
 }
@@ -78,12 +117,33 @@ static void finish(struct backend *b, const struct smtp_reply *r)
 
 static void die(struct backend *b, const char *why)
 {
-	if (b->state != B_DEAD && !b->pooled)
+	if (b->state != B_DEAD && !b->pooled && !b->error[0] && !b->pool->quiet)
 		log_warn("backend", "backend connection failed: %s", why);
+	if (b->state != B_DEAD && !b->error[0])
+		snprintf(b->error, sizeof b->error, "%s", why);
 	b->state = B_DEAD;
 	if (b->bev)
 		bufferevent_disable(b->bev, EV_READ | EV_WRITE);
 	finish(b, NULL);
+}
+
+/* backend_tls = required and no TLS: the connection fails, saying why. */
+static void tls_fail(struct backend *b, const char *why)
+{
+	snprintf(b->error, sizeof b->error, "%s", why);
+	b->tls_failed = 1;
+	if (!b->pool->quiet)
+		log_warn("tls", "backend TLS required and %s", why);
+	die(b, why);
+}
+
+/* Write what the output holds. A TLS connection writes by itself (its
+ * EV_WRITE stays enabled: libevent's TLS writer stops watching when its
+ * output is empty); bev_push would write past TLS, into the socket. */
+static void push(struct backend *b)
+{
+	if (!b->tls)
+		bev_push(b->bev);
 }
 
 static void send_line(struct backend *b, const char *line)
@@ -93,11 +153,179 @@ static void send_line(struct backend *b, const char *line)
 	evbuffer_add_printf(out, "%s\r\n", line);
 }
 
-/* A complete reply arrived. Returns 1 when a callback ran (b may be gone). */
-static int on_reply(struct backend *b)
+static void send_ehlo(struct backend *b)
 {
 	char ehlo[300];
 
+	snprintf(ehlo, sizeof ehlo, "EHLO %s", b->hostname);
+	if (b->xhelo[0]) /* after XCLIENT: the client's, which the backend then logs and judges */
+		snprintf(ehlo, sizeof ehlo, "%s %s", b->xesmtp ? "EHLO" : "HELO", b->xhelo);
+	send_line(b, ehlo);
+	push(b);
+	b->state = B_EHLO;
+}
+
+static void read_cb(struct bufferevent *bev, void *ctx);
+static void write_cb(struct bufferevent *bev, void *ctx);
+static void event_cb(struct bufferevent *bev, short what, void *ctx);
+
+/* The backend said 220 to STARTTLS: the handshake, on the same socket. */
+static int start_tls(struct backend *b)
+{
+	struct evbuffer *in = bufferevent_get_input(b->bev);
+	size_t extra = evbuffer_get_length(in);
+	evutil_socket_t fd = bufferevent_getfd(b->bev);
+	SSL *ssl;
+
+	/* What the backend sent after its 220 came before TLS: never read as
+	 * a reply of the TLS session (the CVE-2011-0411 class, backend side). */
+	if (extra && !b->pool->quiet)
+		log_warn("tls", "the backend sent %zu bytes after its reply to STARTTLS: discarded", extra);
+	evbuffer_drain(in, extra);
+	ssl = backend_tls_new(b->ssl_ctx, b->pool->tls_cache, b->tls_name, b->tls_mode == BACKEND_TLS_REQUIRED);
+	if (!ssl) {
+		die(b, "out of memory for TLS");
+		return 1;
+	}
+	/* The socket goes from the plain bufferevent to a TLS one (one buffer
+	 * per direction, as before; a filter over it would add a copy). */
+	bufferevent_setfd(b->bev, -1);
+	bufferevent_free(b->bev);
+	b->bev = bufferevent_openssl_socket_new(b->pool->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+	                                        BEV_OPT_CLOSE_ON_FREE);
+	if (!b->bev) {
+		close(fd);
+		die(b, "out of memory for TLS");
+		return 1;
+	}
+	/* a backend that closes without close_notify (an idle timeout) ends
+	 * the connection like a plain EOF */
+	bufferevent_openssl_set_allow_dirty_shutdown(b->bev, 1);
+	bufferevent_setcb(b->bev, read_cb, write_cb, event_cb, b);
+	bufferevent_setwatermark(b->bev, EV_READ, 0, MOAT_BACKEND_REPLY_MAX * 2);
+	set_timeout(b, b->cmd_timeout);
+	b->tls = 1;
+	bufferevent_enable(b->bev, EV_READ | EV_WRITE);
+	b->state = B_HANDSHAKE;
+	return 1; /* the plain bufferevent's input is gone */
+}
+
+static int connect_plain(struct backend *b);
+
+/* The handshake is over: EHLO again, the capabilities anew. */
+static void tls_done(struct backend *b)
+{
+	backend_tls_info(bufferevent_openssl_get_ssl(b->bev), &b->tls_info);
+	set_timeout(b, b->cmd_timeout);
+	smtp_reply_init(&b->reply);
+	send_ehlo(b);
+}
+
+/* The handshake failed. opportunistic: nothing was sent but EHLO, so a new
+ * plaintext connection serves (as Postfix's smtp_tls_security_level = may). */
+static void tls_failed(struct backend *b, const char *why)
+{
+	if (b->tls_mode == BACKEND_TLS_REQUIRED) {
+		tls_fail(b, why);
+		return;
+	}
+	if (!b->pool->quiet)
+		log_warn("tls", "backend TLS handshake failed (%s): going on without TLS, on a new connection", why);
+	bufferevent_free(b->bev);
+	b->bev = NULL;
+	b->tls = 0;
+	b->plain = 1;
+	if (connect_plain(b) < 0)
+		die(b, "connect failed");
+}
+
+/* After the first EHLO: STARTTLS? */
+static int want_starttls(const struct backend *b)
+{
+	return b->setup && !b->tls && !b->plain && b->tls_mode != BACKEND_TLS_NO && b->caps.starttls &&
+	       b->ssl_ctx;
+}
+
+/* The EHLO reply: ready, or STARTTLS first. 1 when a callback ran. */
+static int on_ehlo(struct backend *b)
+{
+	if (b->reply.code / 100 != 2) {
+		b->state = B_DEAD;
+		finish(b, &b->reply);
+		return 1;
+	}
+	ehlo_caps_parse(&b->reply, &b->caps);
+	if (b->setup && !b->tls)
+		b->starttls_offered = b->caps.starttls;
+	if (want_starttls(b)) {
+		smtp_reply_init(&b->reply);
+		send_line(b, "STARTTLS");
+		push(b);
+		b->state = B_STARTTLS;
+		return 0;
+	}
+	if (b->setup && !b->tls && b->tls_mode == BACKEND_TLS_REQUIRED) {
+		tls_fail(b, b->ssl_ctx ? "the backend offers no STARTTLS" : "no TLS context");
+		return 1;
+	}
+	b->setup = 0;
+	b->pool->caps = b->caps;
+	b->pool->caps_known = 1;
+	b->state = B_IDLE;
+	finish(b, &b->reply);
+	return 1;
+}
+
+/* The reply to STARTTLS. 1 when a callback ran or the input is gone. */
+static int on_starttls(struct backend *b)
+{
+	char first[256], why[300];
+
+	if (b->reply.code == 220)
+		return start_tls(b);
+	reply_first_line(b->reply.text, first, sizeof first);
+	snprintf(why, sizeof why, "the backend refused STARTTLS: %s", first);
+	if (b->tls_mode == BACKEND_TLS_REQUIRED || b->reply.code == 421) {
+		if (b->tls_mode == BACKEND_TLS_REQUIRED)
+			tls_fail(b, why);
+		else
+			die(b, why);
+		return 1;
+	}
+	/* opportunistic: on in plaintext, with the capabilities asked anew */
+	if (!b->pool->quiet)
+		log_warn("tls", "%s: going on without TLS", why);
+	b->plain = 1;
+	smtp_reply_init(&b->reply);
+	send_ehlo(b);
+	return 0;
+}
+
+/* A reply to backend_xclient's RSET or XCLIENT. 1 when a callback ran. */
+static int on_xclient(struct backend *b)
+{
+	int ok = b->xnext < 0 ? b->reply.code / 100 == 2 : b->reply.code == 220;
+
+	if (!ok) {
+		b->no_reuse = 1;
+		b->state = b->reply.code == 421 ? B_DEAD : B_IDLE;
+		finish(b, &b->reply);
+		return 1;
+	}
+	smtp_reply_init(&b->reply);
+	if (++b->xnext < b->nx) {
+		send_line(b, b->xlines[b->xnext]);
+		push(b);
+	} else {
+		send_ehlo(b); /* the backend's session started over */
+	}
+	return 0;
+}
+
+/* A complete reply arrived. Returns 1 when a callback ran (b may be gone)
+ * or the input it came from is gone. */
+static int on_reply(struct backend *b)
+{
 	switch (b->state) {
 	case B_BANNER:
 		if (b->reply.code != 220) {
@@ -105,23 +333,15 @@ static int on_reply(struct backend *b)
 			finish(b, &b->reply);
 			return 1;
 		}
-		snprintf(ehlo, sizeof ehlo, "EHLO %s", b->hostname);
-		send_line(b, ehlo);
-		bev_push(b->bev);
-		b->state = B_EHLO;
 		smtp_reply_init(&b->reply);
+		send_ehlo(b);
 		return 0;
 	case B_EHLO:
-		if (b->reply.code / 100 == 2) {
-			ehlo_caps_parse(&b->reply, &b->caps);
-			b->pool->caps = b->caps;
-			b->pool->caps_known = 1;
-			b->state = B_IDLE;
-		} else {
-			b->state = B_DEAD;
-		}
-		finish(b, &b->reply);
-		return 1;
+		return on_ehlo(b);
+	case B_STARTTLS:
+		return on_starttls(b);
+	case B_XCLIENT:
+		return on_xclient(b);
 	case B_WAIT:
 		if (b->gcb && b->greplied + 1 < b->ngroup && b->reply.code != 421) {
 			/* A reply inside a group: report it and go on with the group. */
@@ -129,7 +349,7 @@ static int on_reply(struct backend *b)
 			smtp_reply_init(&b->reply);
 			if (b->gsent == b->greplied) {
 				send_line(b, b->group[b->gsent++]);
-				bev_push(b->bev);
+				push(b);
 			}
 			return 0;
 		}
@@ -158,7 +378,8 @@ static void read_cb(struct bufferevent *bev, void *ctx)
 				die(b, "reply line too long");
 			return;
 		}
-		if (b->state == B_IDLE || b->state == B_MESSAGE) {
+		if (b->state == B_IDLE || b->state == B_MESSAGE || b->state == B_HANDSHAKE ||
+		    b->state == B_CONNECTING) {
 			free(line);
 			die(b, "unsolicited reply"); /* e.g. a 421 idle timeout */
 			return;
@@ -177,23 +398,44 @@ static void read_cb(struct bufferevent *bev, void *ctx)
 static void event_cb(struct bufferevent *bev, short what, void *ctx)
 {
 	struct backend *b = ctx;
+	char why[300];
 
+	if ((what & BEV_EVENT_CONNECTED) && b->state == B_HANDSHAKE) {
+		tls_done(b);
+		return;
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		b->state = B_BANNER;
 		sock_nodelay(bufferevent_getfd(bev));
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT)
+	if (b->state == B_HANDSHAKE) {
+		if (what & BEV_EVENT_TIMEOUT)
+			snprintf(why, sizeof why, "TLS handshake timed out");
+		else
+			backend_tls_failure(bufferevent_openssl_get_ssl(bev), bufferevent_get_openssl_error(bev), why,
+			                    sizeof why);
+		tls_failed(b, why);
+	} else if (what & BEV_EVENT_TIMEOUT) {
 		die(b, "timeout");
-	else if (what & BEV_EVENT_EOF)
+	} else if (what & BEV_EVENT_EOF) {
 		die(b, "connection closed by backend");
-	else
+	} else if (b->tls) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+
+		snprintf(why, sizeof why, "TLS: %s", e ? ERR_reason_error_string(e) : "connection reset");
+		die(b, why);
+	} else {
 		die(b, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	}
 }
 
 static void write_cb(struct bufferevent *bev, void *ctx)
 {
-	bev_pushed(bev);
+	struct backend *b = ctx;
+
+	if (!b->tls)
+		bev_pushed(bev);
 }
 
 static void defer_cb(evutil_socket_t fd, short what, void *ctx)
@@ -201,10 +443,42 @@ static void defer_cb(evutil_socket_t fd, short what, void *ctx)
 	die(ctx, "connect failed");
 }
 
+/* A new socket bufferevent connecting to b->addr. -1 when it cannot
+ * start (then nothing is pending). */
+static int connect_plain(struct backend *b)
+{
+	b->bev = bufferevent_socket_new(b->pool->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!b->bev)
+		return -1;
+	bufferevent_setcb(b->bev, read_cb, write_cb, event_cb, b);
+	bufferevent_setwatermark(b->bev, EV_READ, 0, MOAT_BACKEND_REPLY_MAX * 2);
+	set_timeout(b, b->cmd_timeout < MOAT_BACKEND_CONNECT_TIMEOUT ? b->cmd_timeout
+	                                                            : MOAT_BACKEND_CONNECT_TIMEOUT);
+	bufferevent_enable(b->bev, EV_READ); /* writes: bev_push */
+	b->state = B_CONNECTING;
+	smtp_reply_init(&b->reply);
+	if (bufferevent_socket_connect(b->bev, (const struct sockaddr *)&b->addr, (int)b->addrlen) < 0) {
+		/* Callbacks never run inside the caller's call. */
+		struct timeval now = {0, 0};
+
+		evtimer_add(b->defer, &now);
+	}
+	return 0;
+}
+
+/* The name the backend's certificate must hold: backend_tls_name, else
+ * the backend's address. */
+static void tls_name_of(const struct config *cfg, char *out, size_t size)
+{
+	if (cfg->backend_tls_name[0])
+		snprintf(out, size, "%s", cfg->backend_tls_name);
+	else
+		sockaddr_ntop((const struct sockaddr *)&cfg->backend, out, size);
+}
+
 struct backend *backend_open(struct backend_pool *pool, const struct config *cfg, backend_cb cb,
                              void *arg)
 {
-	struct event_base *base = pool->base;
 	struct backend *b = calloc(1, sizeof *b);
 
 	if (!b)
@@ -215,29 +489,57 @@ struct backend *backend_open(struct backend_pool *pool, const struct config *cfg
 	b->addrlen = cfg->backend_len;
 	b->cmd_timeout = cfg->backend_timeout;
 	b->data_timeout = cfg->backend_data_timeout;
+	b->tls_mode = cfg->backend_tls;
+	if (cfg->backend_ssl && cfg->backend_tls != BACKEND_TLS_NO && SSL_CTX_up_ref(cfg->backend_ssl) == 1)
+		b->ssl_ctx = cfg->backend_ssl;
+	tls_name_of(cfg, b->tls_name, sizeof b->tls_name);
+	b->setup = 1;
 	b->cb = cb;
 	b->arg = arg;
-	smtp_reply_init(&b->reply);
-	b->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	b->defer = evtimer_new(base, defer_cb, b);
-	if (!b->bev || !b->defer) {
+	b->defer = evtimer_new(pool->base, defer_cb, b);
+	if (!b->defer || connect_plain(b) < 0) {
 		backend_free(b);
 		return NULL;
 	}
-	bufferevent_setcb(b->bev, read_cb, write_cb, event_cb, b);
-	bufferevent_setwatermark(b->bev, EV_READ, 0, MOAT_BACKEND_REPLY_MAX * 2);
-	set_timeout(b, b->cmd_timeout < MOAT_BACKEND_CONNECT_TIMEOUT ? b->cmd_timeout
-	                                                            : MOAT_BACKEND_CONNECT_TIMEOUT);
-	bufferevent_enable(b->bev, EV_READ); /* writes: bev_push */
-	b->state = B_CONNECTING;
-	if (bufferevent_socket_connect(b->bev, (const struct sockaddr *)&cfg->backend,
-	                               (int)cfg->backend_len) < 0) {
-		/* Callbacks never run inside the caller's call. */
-		struct timeval now = {0, 0};
-
-		evtimer_add(b->defer, &now);
-	}
 	return b;
+}
+
+const char *backend_tls_error(const struct backend *b)
+{
+	return b && b->tls_failed ? b->error : NULL;
+}
+
+const char *backend_error(const struct backend *b)
+{
+	return b && b->error[0] ? b->error : NULL;
+}
+
+const char *backend_tls_version(const struct backend *b, int *resumed)
+{
+	*resumed = b && b->tls && b->tls_info.resumed;
+	return b && b->tls && b->tls_info.version[0] ? b->tls_info.version : NULL;
+}
+
+int backend_xclient(struct backend *b, int rset, const char *const *lines, int n, const char *helo, int esmtp,
+                    backend_cb cb, void *arg)
+{
+	if (b->state != B_IDLE || n < 1 || n > XCLIENT_LINES_MAX)
+		return -1;
+	snprintf(b->xhelo, sizeof b->xhelo, "%s", helo);
+	b->xesmtp = esmtp;
+	b->xclient_used = 1;
+	for (int i = 0; i < n; i++)
+		snprintf(b->xlines[i], sizeof b->xlines[i], "%s", lines[i]);
+	b->nx = n;
+	b->xnext = rset ? -1 : 0;
+	smtp_reply_init(&b->reply);
+	b->cb = cb;
+	b->arg = arg;
+	b->state = B_XCLIENT;
+	set_timeout(b, b->cmd_timeout);
+	send_line(b, rset ? "RSET" : b->xlines[0]);
+	push(b);
+	return 0;
 }
 
 int backend_command(struct backend *b, const char *line, backend_cb cb, void *arg)
@@ -250,7 +552,7 @@ int backend_command(struct backend *b, const char *line, backend_cb cb, void *ar
 	b->state = B_WAIT;
 	set_timeout(b, b->cmd_timeout);
 	send_line(b, line);
-	bev_push(b->bev);
+	push(b);
 	return 0;
 }
 
@@ -274,12 +576,13 @@ int backend_group(struct backend *b, const char *const *lines, int n, backend_gr
 	do
 		send_line(b, b->group[b->gsent++]);
 	while (b->caps.pipelining && b->gsent < n);
-	bev_push(b->bev);
+	push(b);
 	return 0;
 }
 
-struct evbuffer *backend_message_buffer(struct backend *b)
+struct evbuffer *backend_message_buffer(struct backend *b, int *sendfile)
 {
+	*sendfile = !b->tls;
 	return b->state == B_MESSAGE ? bufferevent_get_output(b->bev) : NULL;
 }
 
@@ -294,7 +597,7 @@ int backend_message_end(struct backend *b, backend_cb cb, void *arg)
 	set_timeout(b, b->data_timeout);
 	if (evbuffer_add(bufferevent_get_output(b->bev), ".\r\n", 3) < 0)
 		return -1;
-	bev_push(b->bev);
+	push(b);
 	return 0;
 }
 
@@ -310,8 +613,10 @@ struct backend_pool *backend_pool_new(struct event_base *base)
 {
 	struct backend_pool *p = calloc(1, sizeof *p);
 
-	if (p)
+	if (p) {
 		p->base = base;
+		p->tls_cache = backend_tls_cache_new(); /* none: no resumption */
+	}
 	return p;
 }
 
@@ -341,13 +646,24 @@ static void pool_dead(void *arg, const struct smtp_reply *r)
 	backend_free(b);
 }
 
+/* Can a connection serve a session of cfg? The same backend, reached as
+ * cfg says (a reload that changes backend_tls or its CAs makes a new
+ * context), and not left some client's by XCLIENT when cfg sends none. */
+static int fits(const struct backend *b, const struct config *cfg)
+{
+	SSL_CTX *want = cfg->backend_tls != BACKEND_TLS_NO ? cfg->backend_ssl : NULL;
+
+	return b->state == B_IDLE && !b->no_reuse && b->addrlen == cfg->backend_len &&
+	       memcmp(&b->addr, &cfg->backend, b->addrlen) == 0 && b->tls_mode == cfg->backend_tls &&
+	       b->ssl_ctx == want && !(b->xclient_used && cfg->xclient == XCLIENT_MODE_NO);
+}
+
 void backend_release(struct backend_pool *p, struct backend *b, const struct config *cfg)
 {
 	if (!b)
 		return;
-	if (b->state != B_IDLE || p->nidle == MOAT_BACKEND_POOL_MAX || !b->bev || cfg->backend_cache_time <= 0 ||
-	    evbuffer_get_length(bufferevent_get_input(b->bev)) ||
-	    b->addrlen != cfg->backend_len || memcmp(&b->addr, &cfg->backend, b->addrlen) != 0) {
+	if (!fits(b, cfg) || p->nidle == MOAT_BACKEND_POOL_MAX || !b->bev || cfg->backend_cache_time <= 0 ||
+	    evbuffer_get_length(bufferevent_get_input(b->bev))) {
 		backend_free(b);
 		return;
 	}
@@ -364,9 +680,7 @@ struct backend *backend_take(struct backend_pool *p, const struct config *cfg)
 	while (p->nidle > 0) {
 		struct backend *b = p->idle[--p->nidle];
 
-		if (b->state == B_IDLE && b->addrlen == cfg->backend_len &&
-		    memcmp(&b->addr, &cfg->backend, b->addrlen) == 0 &&
-		    snprintf(b->hostname, sizeof b->hostname, "%s", cfg->hostname) > 0) {
+		if (fits(b, cfg) && snprintf(b->hostname, sizeof b->hostname, "%s", cfg->hostname) > 0) {
 			b->pooled = 0;
 			b->cb = NULL;
 			b->arg = NULL;
@@ -390,20 +704,68 @@ const struct ehlo_caps *backend_caps(const struct backend *b)
 	return &b->caps;
 }
 
+/* QUIT, best effort: the socket closes right after. Under TLS written at
+ * once, with a close_notify (freeing the bufferevent sends neither). */
+static void quit(struct backend *b)
+{
+	SSL *ssl = b->tls ? bufferevent_openssl_get_ssl(b->bev) : NULL;
+
+	if (!ssl) {
+		send_line(b, "QUIT");
+		push(b);
+	} else if (evbuffer_get_length(bufferevent_get_output(b->bev)) == 0) {
+		ERR_clear_error();
+		if (SSL_write(ssl, "QUIT\r\n", 6) == 6)
+			SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
+}
+
 void backend_free(struct backend *b)
 {
 	if (!b)
 		return;
-	if (b->bev && b->state == B_IDLE) {
-		/* Best effort; the socket closes right after. */
-		send_line(b, "QUIT");
-		bev_push(b->bev);
-	}
+	if (b->bev && b->state == B_IDLE)
+		quit(b);
+	if (b->bev && b->tls)
+		backend_tls_detach(bufferevent_openssl_get_ssl(b->bev));
 	if (b->bev)
 		bufferevent_free(b->bev);
 	if (b->defer)
 		event_free(b->defer);
+	SSL_CTX_free(b->ssl_ctx);
 	free(b);
+}
+
+void backend_describe(const struct backend *b, char *out, size_t size)
+{
+	const struct ehlo_caps *c = &b->caps;
+
+	snprintf(out, size, "smtputf8=%d dsn=%d size=%lu xforward=%d xclient=%d starttls=%d tls=%s%s", c->smtputf8,
+	         c->dsn, c->size, c->xforward, (c->xclient & XCLIENT_ADDR) != 0, b->starttls_offered,
+	         b->tls ? b->tls_info.version : "none",
+	         !b->tls ? "" : b->tls_info.verified ? " verified=1" : " verified=0");
+}
+
+int backend_warnings(const struct backend *b, const struct config *cfg, const char *w[BACKEND_WARN_MAX])
+{
+	int n = 0, xclient = (b->caps.xclient & XCLIENT_ADDR) != 0;
+
+	if (!xclient && !b->caps.xforward)
+		w[n++] = "the backend offers neither XCLIENT nor XFORWARD: its log and its client restrictions "
+		         "see moat's address for every message (Postfix: smtpd_authorized_xclient_hosts)";
+	if (!xclient && cfg->xclient == XCLIENT_MODE_YES)
+		w[n++] = "xclient = yes and the backend offers no XCLIENT: every RCPT gets 451 4.3.5 until it does";
+	if (b->tls && !b->tls_info.verified && cfg->backend_tls_ca[0])
+		w[n++] = "the backend's certificate did not verify with backend_tls_ca and backend_tls_name: "
+		         "the connection is encrypted, not authenticated";
+	return n;
+}
+
+void backend_pool_set_timeout(struct backend_pool *p, int seconds)
+{
+	p->timeout_cap = seconds;
+	p->quiet = 1;
 }
 
 /* Start-up probe: connect, read EHLO caps, quit. */
@@ -411,23 +773,35 @@ static void probe_cancel(struct backend_pool *p)
 {
 	backend_free(p->probe);
 	p->probe = NULL;
+	config_unref(p->probe_cfg);
+	p->probe_cfg = NULL;
 }
 
 static void probe_cb(void *arg, const struct smtp_reply *r)
 {
 	struct backend_pool *p = arg;
+	const char *w[BACKEND_WARN_MAX], *tls = backend_tls_error(p->probe);
+	char desc[200];
+	int n;
 
-	if (!r || r->code / 100 != 2)
+	if (tls) {
+		log_warn("backend_probe", "backend TLS required and %s: every RCPT gets 451 4.7.5 until it is fixed", tls);
+	} else if (!r || r->code / 100 != 2) {
 		log_warn("backend_probe", "backend did not answer EHLO: SMTPUTF8 and DSN not advertised until it does");
-	else
-		log_info("backend_probe", "backend ready (smtputf8=%d dsn=%d size=%lu xforward=%d)", p->caps.smtputf8,
-		         p->caps.dsn, p->caps.size, p->caps.xforward);
+	} else {
+		backend_describe(p->probe, desc, sizeof desc);
+		log_info("backend_probe", "backend ready (%s)", desc);
+		n = backend_warnings(p->probe, p->probe_cfg, w);
+		for (int i = 0; i < n; i++)
+			log_warn("backend_probe", "%s", w[i]);
+	}
 	probe_cancel(p);
 }
 
 void backend_probe(struct backend_pool *p, const struct config *cfg)
 {
 	probe_cancel(p);
+	p->probe_cfg = config_ref((struct config *)cfg);
 	p->probe = backend_open(p, cfg, probe_cb, p);
 }
 
@@ -438,5 +812,6 @@ void backend_pool_free(struct backend_pool *p)
 	while (p->nidle > 0)
 		backend_free(p->idle[--p->nidle]);
 	probe_cancel(p);
+	backend_tls_cache_free(p->tls_cache);
 	free(p);
 }

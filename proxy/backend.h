@@ -14,11 +14,38 @@ struct backend_pool;
  * timed out (the backend is then dead: free it). The callback may free b. */
 typedef void (*backend_cb)(void *arg, const struct smtp_reply *r);
 
-/* Connect, read the banner, send EHLO <hostname>. cb gets the EHLO reply
- * (a 2xx means ready) or NULL. Never calls cb before returning (no callback
- * of this file ever does). The connection reports its EHLO to pool. */
+/* Connect, read the banner, send EHLO <hostname>; with backend_tls, then
+ * STARTTLS (when offered, or required), the handshake and EHLO again (the
+ * capabilities before TLS are forgotten, RFC 3207 4.2). cb gets the last
+ * EHLO reply (a 2xx means ready) or NULL (backend_tls_error says why when
+ * it was TLS that failed). Never calls cb before returning (no callback of
+ * this file ever does). The connection reports its EHLO to pool.
+ *
+ * backend_tls = opportunistic: a refused STARTTLS goes on in plaintext; a
+ * failed handshake (nothing was sent yet) goes on with a new plaintext
+ * connection. required: either fails the connection. */
 struct backend *backend_open(struct backend_pool *pool, const struct config *cfg, backend_cb cb,
                              void *arg);
+/* Why the connection failed when it was TLS (backend_tls = required: no
+ * STARTTLS offered or accepted, the handshake failed, the certificate did
+ * not verify); NULL when it was not. */
+const char *backend_tls_error(const struct backend *b);
+/* Why the connection failed ("connection refused", a TLS error); NULL if
+ * it did not (or answered with a refusal: the reply says why). */
+const char *backend_error(const struct backend *b);
+/* The TLS version of an established connection ("TLSv1.3"), NULL if none;
+ * *resumed: its TLS session was resumed (a ticket of an earlier one). */
+const char *backend_tls_version(const struct backend *b, int *resumed);
+/* Idle: tell the backend who the client is, XCLIENT (XCLIENT_README). The
+ * lines (no CRLF) go one at a time, each answered by a new greeting (220:
+ * the backend's session starts over), after RSET when rset (a reused
+ * connection may be inside a transaction, where XCLIENT is refused); then
+ * EHLO helo (HELO helo without esmtp) again: the backend takes that name as
+ * the client's HELO, whatever XCLIENT said. cb gets the EHLO reply (2xx:
+ * ready, with the capabilities it gave), or the first reply that refused
+ * (the connection is then not reused: backend_release closes it), or NULL. */
+int backend_xclient(struct backend *b, int rset, const char *const *lines, int n, const char *helo, int esmtp,
+                    backend_cb cb, void *arg);
 /* Send one command line (no CRLF) and wait for its reply. 0, or -1 if the
  * connection is not idle (a bug) or dead. */
 int backend_command(struct backend *b, const char *line, backend_cb cb, void *arg);
@@ -31,12 +58,13 @@ int backend_command(struct backend *b, const char *line, backend_cb cb, void *ar
 typedef void (*backend_group_cb)(void *arg, int idx, const struct smtp_reply *r);
 int backend_group(struct backend *b, const char *const *lines, int n, backend_group_cb cb, void *arg);
 /* After a 354: the buffer to write the wire-form message into (the
- * connection's own output, so file segments go out with sendfile), or NULL
- * if the connection is not waiting for a message. Then backend_message_end
+ * connection's own output, so file segments go out with sendfile, *sendfile
+ * = 1; under TLS *sendfile = 0: the bytes must be in memory), or NULL if
+ * the connection is not waiting for a message. Then backend_message_end
  * adds ".\r\n" and waits (up to MOAT_BACKEND_DATA_TIMEOUT) for the final
  * reply. Until then the connection is neither idle nor reusable:
  * backend_free closes it without QUIT, which abandons the message. */
-struct evbuffer *backend_message_buffer(struct backend *b);
+struct evbuffer *backend_message_buffer(struct backend *b, int *sendfile);
 int backend_message_end(struct backend *b, backend_cb cb, void *arg);
 /* Idle and connected: can take a new command. */
 int backend_idle(const struct backend *b);
@@ -65,7 +93,20 @@ struct backend *backend_take(struct backend_pool *p, const struct config *cfg);
  * has them; which parameters go out on one connection is that connection's
  * own backend_caps. */
 const struct ehlo_caps *backend_pool_caps(const struct backend_pool *p);
-/* Connect once (at start-up, after a reload) only to learn the caps. */
+/* Connect once (at start-up, after a reload) only to learn the caps; logs
+ * what the backend offers (backend_probe), and warns when it offers neither
+ * XCLIENT nor XFORWARD, when xclient = yes and it offers no XCLIENT, and
+ * when backend_tls = required fails. */
 void backend_probe(struct backend_pool *p, const struct config *cfg);
+/* For moat -t: connections of p give up after at most seconds (connect,
+ * each reply) and log nothing (the caller tells what happened). */
+void backend_pool_set_timeout(struct backend_pool *p, int seconds);
+/* What a connection that answered EHLO offers ("smtputf8=1 dsn=0
+ * size=10240000 xforward=1 xclient=0 starttls=1 tls=TLSv1.3 verified=1"). */
+void backend_describe(const struct backend *b, char *out, size_t size);
+/* What is amiss with it under cfg: up to BACKEND_WARN_MAX sentences, the
+ * count returned. */
+#define BACKEND_WARN_MAX 3
+int backend_warnings(const struct backend *b, const struct config *cfg, const char *w[BACKEND_WARN_MAX]);
 
 #endif

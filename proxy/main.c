@@ -44,11 +44,24 @@ static void usage(FILE *f)
 	           "                   [--action A] [--rule R] [--session ID] [--json|--html FILE] [FILE...|-]\n"
 	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	           "  -t       check the configuration, the rules and their lists, and what a start\n"
-	           "           needs (spool_dir, the log, those files, as the run user), and exit\n"
+	           "           needs (spool_dir, the log, those files, as the run user); ask the\n"
+	           "           backend what it offers (XCLIENT, XFORWARD, STARTTLS); and exit\n"
 	           "  -V       print the version\n"
 	           "  check    explain what moat decides for one transaction (see moat(8))\n"
 	           "  report   read moat's log back: totals, top lists, refusals per hour, and the\n"
 	           "           decisions of matching sessions (moat report --help; see moat(8))\n");
+}
+
+/* -t: what the backend offers, and what is amiss with it (warnings: moat
+ * starts without a backend), each line as "FILE: ...". */
+static void print_backend(const char *path, const struct config *c)
+{
+	char out[2048];
+
+	signal(SIGPIPE, SIG_IGN);
+	preflight_backend(c, MOAT_CHECK_BACKEND_TIMEOUT, out, sizeof out);
+	for (char *l = out, *nl; (nl = strchr(l, '\n')); l = nl + 1)
+		printf("%s: %.*s\n", path, (int)(nl - l), l);
 }
 
 static int run(struct server *srv)
@@ -147,6 +160,7 @@ int main(int argc, char **argv)
 		printf("%s: configuration OK\n%s: %s%s\n", path,
 		       srv.cfg->rules[0] ? srv.cfg->rules : "built-in default.rules", desc,
 		       srv.cfg->monitor ? " (mode = monitor: nothing is refused)" : "");
+		print_backend(path, srv.cfg);
 		config_unref(srv.cfg);
 		return 0;
 	}

@@ -160,7 +160,7 @@ static int drops_ok(struct message *m)
 	return 1;
 }
 
-int message_send(struct message *m, const char *prefix, size_t plen, struct evbuffer *out)
+int message_send(struct message *m, const char *prefix, size_t plen, struct evbuffer *out, int sendfile)
 {
 	struct evbuffer *msg;
 	int r = -1;
@@ -172,8 +172,11 @@ int message_send(struct message *m, const char *prefix, size_t plen, struct evbu
 	/* Assembled apart, then moved (chains, not bytes): all or nothing. */
 	if (!(msg = evbuffer_new()))
 		return -1;
-	/* else a spool file's segment would be read into memory, not sent with sendfile */
-	evbuffer_set_flags(msg, EVBUFFER_FLAG_DRAINS_TO_FD);
+	/* else a spool file's segment is mapped (or read) into memory: so it
+	 * must be for a TLS connection, which encrypts from memory (a sendfile
+	 * segment has none: libevent's TLS writer would read garbage) */
+	if (sendfile)
+		evbuffer_set_flags(msg, EVBUFFER_FLAG_DRAINS_TO_FD);
 	if (add_prefix(msg, prefix, plen) < 0)
 		log_error("message", "not passing a message on: our header fields are not whole lines");
 	else if (spool_move_skipping(m->spool, msg, m->drop, m->ndrop) == 0)

@@ -52,10 +52,11 @@ size_t message_feed(struct message *m, const char *in, size_t len, int *done);
 enum message_status message_end(struct message *m);
 /* Our header fields (prefix: whole CRLF lines) and the message without the
  * forged fields, appended to out: the spool file, if any, as a sendfile
- * segment. Checks what it passes on: -1 (nothing added) if the prefix is
- * not whole lines or a removal would not be whole lines. The spool is
- * empty afterwards. */
-int message_send(struct message *m, const char *prefix, size_t plen, struct evbuffer *out);
+ * segment (sendfile: out goes to a plain socket), else mapped into memory
+ * (TLS). Checks what it passes on: -1 (nothing added) if the prefix is not
+ * whole lines or a removal would not be whole lines. The spool is empty
+ * afterwards. */
+int message_send(struct message *m, const char *prefix, size_t plen, struct evbuffer *out, int sendfile);
 void message_free(struct message *m);
 
 /* Is buf[0..len) whole CRLF lines, with no bare CR or LF and no NUL? */

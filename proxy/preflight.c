@@ -1,4 +1,5 @@
 /* preflight.c - what a start needs, checked before moat serves (see preflight.h) */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,7 +9,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "proxy/backend.h"
 #include "proxy/config.h"
+#include "proxy/lib/netaddr.h"
 #include "proxy/preflight.h"
 #include "proxy/spool.h"
 #include "rules/rules.h"
@@ -116,4 +121,71 @@ int preflight_files(const struct config *c, const char *config_path, const char 
 		if (readable(i == 0 ? "rules" : "rule file or list", f, who, err, errsize) < 0)
 			return -1;
 	return 0;
+}
+
+/* ---- moat -t asks the backend ------------------------------------------- */
+
+struct ask {
+	struct event_base *base;
+	int code;  /* its last EHLO reply's code; 0: none */
+};
+
+static void asked(void *arg, const struct smtp_reply *r)
+{
+	struct ask *a = arg;
+
+	a->code = r ? r->code : 0;
+	event_base_loopbreak(a->base);
+}
+
+/* "addr:port", "[v6]:port" */
+static void addr_text(const struct config *c, char *out, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const struct sockaddr *sa = (const struct sockaddr *)&c->backend;
+
+	sockaddr_ntop(sa, ip, sizeof ip);
+	snprintf(out, size, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, sockaddr_port(sa));
+}
+
+int preflight_backend(const struct config *c, int timeout, char *out, size_t size)
+{
+	struct ask a = {event_base_new(), 0};
+	struct backend_pool *p = a.base ? backend_pool_new(a.base) : NULL;
+	struct backend *b = NULL;
+	const char *w[BACKEND_WARN_MAX];
+	char addr[INET6_ADDRSTRLEN + 8], desc[200];
+	size_t n = 0;
+
+	addr_text(c, addr, sizeof addr);
+	out[0] = '\0';
+	if (p) {
+		backend_pool_set_timeout(p, timeout);
+		b = backend_open(p, c, asked, &a);
+	}
+	if (!b) {
+		snprintf(out, size, "warning: backend %s not asked: out of memory\n", addr);
+	} else {
+		event_base_dispatch(a.base);
+		if (backend_tls_error(b)) {
+			snprintf(out, size, "warning: backend %s: backend_tls = required and %s: every RCPT would get "
+			         "451 4.7.5\n", addr, backend_tls_error(b));
+		} else if (a.code / 100 != 2) {
+			const char *why = !a.code ? backend_error(b) : NULL;
+
+			snprintf(out, size, "warning: backend %s %s%s%s%s: moat starts without it, and says 451 4.4.1 to "
+			         "every RCPT while it is down\n", addr, a.code ? "refused the session" : "not reachable",
+			         why ? " (" : "", why ? why : "", why ? ")" : "");
+		} else {
+			backend_describe(b, desc, sizeof desc);
+			n = (size_t)snprintf(out, size, "backend %s: %s\n", addr, desc);
+			for (int i = 0, k = backend_warnings(b, c, w); i < k && n < size; i++)
+				n += (size_t)snprintf(out + n, size - n, "warning: %s\n", w[i]);
+		}
+	}
+	backend_free(b);
+	backend_pool_free(p);
+	if (a.base)
+		event_base_free(a.base);
+	return a.code / 100 == 2 ? 0 : -1;
 }

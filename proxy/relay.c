@@ -11,6 +11,7 @@
 #include "proxy/lib/log.h"
 #include "proxy/message.h"
 #include "proxy/relay.h"
+#include "proxy/xclient.h"
 
 /* Where the backend stands in the current transaction. */
 enum txn_state {
@@ -26,11 +27,21 @@ struct relay {
 	struct backend *be;        /* kept across transactions; NULL if none */
 	int used;                  /* it served a transaction: RSET first */
 	enum txn_state st;
+	enum reply_id down_id;     /* with T_DOWN: the 451 every RCPT gets */
 	struct smtp_reply *refusal; /* with T_REFUSED, allocated then */
 	/* the group [RSET] [XFORWARD] MAIL RCPT */
 	int gi_mail;               /* index of MAIL in it */
 	int g_rset;                /* it starts with RSET */
 	int g_broken;              /* the backend refused that RSET */
+	int g_n;                   /* lines in the group */
+	/* XCLIENT: the commands that made the backend's session this client's
+	 * ("" none yet on this connection), and whether one carried LOGIN */
+	char xsent[XCLIENT_LINES_MAX * (XCLIENT_LINE_MAX + 1)];
+	char xpending[XCLIENT_LINES_MAX * (XCLIENT_LINE_MAX + 1)];
+	int xlogin;
+	char tls[16];              /* the connection's TLS version, "none"; "" before one */
+	int tls_resumed;           /* its TLS session was resumed */
+	char why[400];             /* a reason of ours that outlives the connection */
 	/* the step in flight */
 	relay_cb cb;
 	void *arg;
@@ -61,6 +72,22 @@ static void drop(struct relay *r)
 	backend_free(r->be);
 	r->be = NULL;
 	r->used = 0;
+	r->xsent[0] = '\0';
+	r->xlogin = 0;
+}
+
+const char *relay_backend_tls(const struct relay *r, int *resumed)
+{
+	*resumed = r && r->tls_resumed;
+	return r && r->tls[0] ? r->tls : NULL;
+}
+
+int relay_wants_rdns(const struct backend_pool *pool, const struct config *cfg)
+{
+	const struct ehlo_caps *caps = backend_pool_caps(pool);
+
+	return cfg->xclient == XCLIENT_MODE_YES ||
+	       (cfg->xclient == XCLIENT_MODE_AUTO && (!caps || (caps->xclient & XCLIENT_NAME)));
 }
 
 void relay_txn_end(struct relay *r)
@@ -75,7 +102,8 @@ void relay_free(struct relay *r, int abandon)
 {
 	if (!r)
 		return;
-	if (abandon)
+	/* a session of the backend's that XCLIENT gave a login is no one else's */
+	if (abandon || r->xlogin)
 		backend_free(r->be);
 	else
 		backend_release(r->pool, r->be, r->cfg);
@@ -125,17 +153,23 @@ static void reply_now(struct relay *r, const struct smtp_reply *reply)
 	report(r, &o);
 }
 
-/* The backend is gone for this transaction: every RCPT gets 451. */
-static void down(struct relay *r, const char *why, int now)
+/* The backend is gone for this transaction: every RCPT gets id (a 451). */
+static void down_with(struct relay *r, enum reply_id id, const char *why, int now)
 {
-	struct relay_outcome o = {NULL, R_BACKEND_DOWN, why};
+	struct relay_outcome o = {NULL, id, why};
 
 	drop(r);
 	r->st = T_DOWN;
+	r->down_id = id;
 	if (now)
 		report(r, &o);
 	else
-		report_later(r, NULL, R_BACKEND_DOWN, why);
+		report_later(r, NULL, id, why);
+}
+
+static void down(struct relay *r, const char *why, int now)
+{
+	down_with(r, R_BACKEND_DOWN, why, now);
 }
 
 /* ---- RCPT ------------------------------------------------------------------ */
@@ -148,36 +182,6 @@ static void rcpt_reply_cb(void *arg, const struct smtp_reply *reply)
 		down(r, "backend connection lost", 1);
 	else
 		reply_now(r, reply);
-}
-
-/* RFC 3461 xtext: what XFORWARD values must be. */
-static void xtext(const char *in, char *out, size_t size)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (; *in && o + 4 < size; in++) {
-		unsigned char c = (unsigned char)*in;
-
-		if (c < 33 || c > 126 || c == '+' || c == '=') {
-			out[o++] = '+';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = '\0';
-}
-
-/* XFORWARD tells a Postfix backend who the real client is. */
-static void xforward_line(const struct relay_client *cl, char *line, size_t size)
-{
-	char helo[MOAT_HELO_MAX * 3 + 1];
-
-	xtext(cl->helo, helo, sizeof helo);
-	snprintf(line, size, "XFORWARD NAME=[UNAVAILABLE] ADDR=%s%s PORT=%d PROTO=%s HELO=%s SOURCE=REMOTE",
-	         strchr(cl->ip, ':') ? "IPV6:" : "", cl->ip, cl->port, cl->esmtp ? "ESMTP" : "SMTP", helo);
 }
 
 /* MAIL FROM for the backend: the client's path and the parameters this
@@ -214,6 +218,12 @@ static void group_cb(void *arg, int idx, const struct smtp_reply *reply)
 		down(r, "backend connection lost", 1);
 		return;
 	}
+	if (reply->code == 421 && idx < r->g_n - 1) {
+		/* closing: the group ends here, no reply follows */
+		snprintf(r->why, sizeof r->why, "backend closing: %.*s", (int)strcspn(reply->text, "\r"), reply->text);
+		down(r, r->why, 1);
+		return;
+	}
 	if (idx < r->gi_mail) {
 		/* RSET must work for reuse to be safe; a refused XFORWARD only
 		 * costs the backend's log the client's name. */
@@ -247,18 +257,99 @@ static void group_cb(void *arg, int idx, const struct smtp_reply *reply)
 		reply_now(r, reply);
 }
 
-/* The backend is connected and idle: start its transaction with this RCPT. */
+static void start_txn(struct relay *r);
+
+/* XCLIENT's outcome: the EHLO reply after it, or what refused. */
+static void xclient_cb(void *arg, const struct smtp_reply *reply)
+{
+	struct relay *r = arg;
+	char first[300];
+
+	if (!reply) {
+		down(r, "backend connection lost at XCLIENT", 1);
+		return;
+	}
+	if (reply->code / 100 == 2) {
+		memcpy(r->xsent, r->xpending, sizeof r->xsent);
+		r->xlogin = r->cl.login && *r->cl.login;
+		r->used = 0; /* the backend's session started over: no transaction to RSET */
+		start_txn(r);
+		return;
+	}
+	reply_first_line(reply->text, first, sizeof first);
+	if (reply->code == 421 || reply->code == 501 || reply->code == 502 || reply->code == 503) {
+		/* not a verdict on the client: the backend is closing, or does not
+		 * take what moat sent */
+		log_warn("backend", "backend refused XCLIENT: %s", first);
+		snprintf(r->why, sizeof r->why, "backend refused XCLIENT: %s", first);
+		down_with(r, reply->code == 421 ? R_BACKEND_DOWN : R_BACKEND_XCLIENT, r->why, 1);
+		return;
+	}
+	/* The backend's own client restrictions refused the client: its reply
+	 * answers every RCPT of the transaction; its session is the refused
+	 * client's, never another's. */
+	if (!r->refusal && !(r->refusal = malloc(sizeof *r->refusal))) {
+		down(r, "out of memory", 1);
+		return;
+	}
+	*r->refusal = *reply;
+	drop(r);
+	r->st = T_REFUSED;
+	reply_now(r, r->refusal);
+}
+
+/* XCLIENT, when the backend takes it and this client's is not in place
+ * yet: 1 when it went out (xclient_cb goes on), 0 when not needed, -1
+ * (reported) when it cannot be. */
+static int xclient_step(struct relay *r)
+{
+	unsigned attrs = backend_caps(r->be)->xclient;
+	char lines[XCLIENT_LINES_MAX][XCLIENT_LINE_MAX + 1];
+	const char *lp[XCLIENT_LINES_MAX];
+	size_t used = 0;
+	int n;
+
+	if (r->cfg->xclient == XCLIENT_MODE_NO)
+		return 0;
+	n = xclient_lines(&r->cl, attrs, lines);
+	if (n == 0 && r->cfg->xclient == XCLIENT_MODE_YES) {
+		down_with(r, R_BACKEND_XCLIENT, "xclient = yes and the backend offers no XCLIENT", 0);
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		lp[i] = lines[i];
+		used += (size_t)snprintf(r->xpending + used, sizeof r->xpending - used, "%s\n", lines[i]);
+	}
+	if (strcmp(r->xpending, r->xsent) == 0)
+		return 0;
+	if (backend_xclient(r->be, r->used, lp, n, xclient_helo_ok(r->cl.helo) ? r->cl.helo : r->cfg->hostname,
+	                    r->cl.esmtp, xclient_cb, r) < 0) {
+		down(r, "backend connection lost", 0);
+		return -1;
+	}
+	return 1;
+}
+
+/* The backend is connected and idle: start its transaction with this RCPT
+ * (after XCLIENT, when that comes first). */
 static void start_txn(struct relay *r)
 {
 	char xf[MOAT_CMD_LINE_MAX + 64], mail[MOAT_CMD_LINE_MAX + 64];
 	const char *lines[BACKEND_GROUP_MAX];
 	int n = 0;
 
+	const char *tls = backend_tls_version(r->be, &r->tls_resumed);
+
+	snprintf(r->tls, sizeof r->tls, "%s", tls ? tls : "none");
+	if (xclient_step(r) != 0)
+		return;
 	r->g_rset = r->used; /* a reused connection starts clean */
 	r->g_broken = 0;
 	if (r->g_rset)
 		lines[n++] = "RSET";
-	if (backend_caps(r->be)->xforward) {
+	if (!r->xsent[0] && backend_caps(r->be)->xforward) {
 		xforward_line(&r->cl, xf, sizeof xf);
 		lines[n++] = xf;
 	}
@@ -266,6 +357,7 @@ static void start_txn(struct relay *r)
 	r->gi_mail = n;
 	lines[n++] = mail;
 	lines[n++] = r->rcpt_line;
+	r->g_n = n;
 	r->used = 1;
 	if (backend_group(r->be, lines, n, group_cb, r) < 0)
 		down(r, "backend connection lost", 0);
@@ -275,6 +367,13 @@ static void ehlo_reply_cb(void *arg, const struct smtp_reply *reply)
 {
 	struct relay *r = arg;
 
+	const char *tls = reply ? NULL : backend_tls_error(r->be);
+
+	if (tls) {
+		snprintf(r->why, sizeof r->why, "backend TLS required and %s", tls);
+		down_with(r, R_BACKEND_TLS, r->why, 1);
+		return;
+	}
 	if (!reply || reply->code / 100 != 2) {
 		if (reply)
 			log_warn("backend", "backend refused the session: %.*s", (int)strcspn(reply->text, "\r"),
@@ -303,7 +402,7 @@ void relay_rcpt(struct relay *r, const struct relay_client *cl, const struct smt
 		report_later(r, r->refusal, R_DONE, NULL);
 		return;
 	case T_DOWN:
-		report_later(r, NULL, R_BACKEND_DOWN, "backend unavailable");
+		report_later(r, NULL, r->down_id, r->down_id == R_BACKEND_DOWN ? "backend unavailable" : r->why);
 		return;
 	case T_NONE:
 		break;
@@ -357,6 +456,7 @@ static void data_reply_cb(void *arg, const struct smtp_reply *reply)
 {
 	struct relay *r = arg;
 	struct evbuffer *out;
+	int sendfile;
 
 	if (!reply) {
 		lost(r, R_BACKEND_LOST, "backend connection lost at DATA", 1);
@@ -368,8 +468,8 @@ static void data_reply_cb(void *arg, const struct smtp_reply *reply)
 	}
 	/* Straight into the connection's output: a spool file then goes out
 	 * with sendfile, never through memory. */
-	out = backend_message_buffer(r->be);
-	if (!out || message_send(r->msg, r->prefix, r->plen, out) < 0) {
+	out = backend_message_buffer(r->be, &sendfile);
+	if (!out || message_send(r->msg, r->prefix, r->plen, out, sendfile) < 0) {
 		lost(r, R_LOCAL_ERROR, "could not pass the message on", 1);
 		return;
 	}

@@ -9,6 +9,7 @@
 #include "proxy/lib/smtp_parse.h"
 #include "proxy/lib/replies.h"
 #include "proxy/smtp_reply.h"
+#include "proxy/xclient.h"
 
 struct backend_pool;
 struct config;
@@ -27,14 +28,6 @@ struct relay_outcome {
 /* Called exactly once per step, always later from the loop. */
 typedef void (*relay_cb)(void *arg, const struct relay_outcome *o);
 
-/* Who the client is, for XFORWARD. */
-struct relay_client {
-	const char *ip;    /* text, "192.0.2.1" or "2001:db8::1" */
-	int port;
-	const char *helo;  /* "" before HELO */
-	int esmtp;
-};
-
 /* One per session; cfg must outlive it (the session's reference). */
 struct relay *relay_new(struct backend_pool *pool, const struct config *cfg);
 /* The session ends: the connection goes back to the pool, or with abandon
@@ -42,7 +35,9 @@ struct relay *relay_new(struct backend_pool *pool, const struct config *cfg);
  * NULL is ignored. */
 void relay_free(struct relay *r, int abandon);
 
-/* A RCPT that passed moat's checks: open (or reuse) the connection and
+/* A RCPT that passed moat's checks: open (or reuse) the connection, tell
+ * the backend who the client is (XCLIENT, per xclient and what it offers:
+ * once per connection and client; else XFORWARD in the group) and
  * start the backend's transaction with MAIL (the client's path from,
  * params as the client sent them, minus what this connection does not
  * take), or pass on the RCPT of a transaction already started. The
@@ -56,6 +51,14 @@ void relay_rcpt(struct relay *r, const struct relay_client *cl, const struct smt
 void relay_data(struct relay *r, struct message *m, const char *prefix, size_t plen, relay_cb cb,
                 void *arg);
 /* (prefix is copied; m must stay until the callback.) */
+/* The TLS version of the backend connection of the last RCPT ("TLSv1.3",
+ * "none"), NULL before any, and whether its TLS session was resumed: for
+ * the decision lines (backend_tls, backend_tls_resumed). */
+const char *relay_backend_tls(const struct relay *r, int *resumed);
+/* Does the backend take the client's name (XCLIENT NAME)? Then the session
+ * looks it up (check_options.want_rdns). Before the backend told (no
+ * connection answered yet) with xclient = auto: yes. */
+int relay_wants_rdns(const struct backend_pool *pool, const struct config *cfg);
 /* The client's transaction is over without delivery (RSET, refused): the
  * next RCPT starts the backend's afresh (with RSET). */
 void relay_txn_end(struct relay *r);

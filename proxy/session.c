@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "checks/rdns.h"
 #include "proxy/backend.h"
 #include "proxy/relay.h"
 #include "proxy/bevpush.h"
@@ -492,10 +493,17 @@ static void rcpt_relayed(void *arg, const struct relay_outcome *o)
 	session_resume(s);
 }
 
-/* The RCPT passed moat's checks: pass it on. */
+/* The RCPT passed moat's checks: pass it on, with who the client is. */
 static void rcpt_backend_step(struct session *s)
 {
-	struct relay_client cl = {s->peer_ip, sockaddr_port((struct sockaddr *)&s->peer), session_helo(s), s->esmtp};
+	const struct rdns_result *rd = checks_result(s->chk, &check_rdns);
+	struct relay_client cl = {
+		.ip = s->peer_ip, .port = sockaddr_port((struct sockaddr *)&s->peer), .helo = session_helo(s),
+		.esmtp = s->esmtp, .name = rd && rd->res == RDNS_OK ? rd->name : NULL,
+		/* not looked up (the backend took no name when the session began): unknown for now */
+		.name_status = !rd || rd->res == RDNS_TEMPFAIL ? CLIENT_NAME_TEMP
+		             : rd->res == RDNS_OK ? CLIENT_NAME_OK : CLIENT_NAME_NONE,
+	};
 
 	if (!s->relay && !(s->relay = relay_new(s->srv->backends, s->cfg))) {
 		session_refuse(s, STAGE_RCPT, R_BACKEND_DOWN, "out of memory", s->tx->rcpt_log);
@@ -739,6 +747,7 @@ static void greet(struct session *s)
 		return;
 	}
 	config_check_options(s->cfg, &opt);
+	opt.want_rdns = relay_wants_rdns(s->srv->backends, s->cfg); /* XCLIENT NAME */
 	s->chk = checks_new(&opt, &env, (struct sockaddr *)&s->peer);
 	if (!s->chk) {
 		close_with(s, R_LOCAL_ERROR);

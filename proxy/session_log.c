@@ -7,6 +7,7 @@
 
 #include "proxy/decision.h"
 #include "proxy/lib/log.h"
+#include "proxy/relay.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 
@@ -23,8 +24,17 @@ static void session_fields(struct jline *j, void *arg)
 {
 	const struct log_ctx *c = arg;
 	const struct session *s = c->s;
+	int resumed;
+
+	const char *btls = relay_backend_tls(s->relay, &resumed);
 
 	checks_log(s->chk, j);
+	/* a line where the backend spoke: how moat reached it */
+	if (btls && (c->stage == STAGE_RCPT || c->stage == STAGE_DATA)) {
+		jl_str(j, "backend_tls", btls);
+		if (resumed)
+			jl_bool(j, "backend_tls_resumed", 1);
+	}
 	if (s->tx && c->stage == STAGE_DATA) {
 		const struct data_parser *dp = &s->tx->msg.dp;
 

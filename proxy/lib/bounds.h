@@ -45,6 +45,7 @@
 #define MOAT_BACKEND_CONNECT_TIMEOUT 30
 #define MOAT_BACKEND_CMD_TIMEOUT 300
 #define MOAT_BACKEND_DATA_TIMEOUT 600
+#define MOAT_CHECK_BACKEND_TIMEOUT 5 /* seconds moat -t waits for each step of the backend's answers */
 /* Pending connections the kernel queues per listener. */
 #define MOAT_LISTEN_BACKLOG 4096
 #define MOAT_WORKERS_MAX 64       /* workers = N */

@@ -59,6 +59,10 @@ const struct reply replies[R_COUNT] = {
 	[R_TLS_ACTIVE]      = {554, "5.5.1", "Error: TLS already active"},
 	[R_TXN_IN_PROGRESS] = {503, "5.5.1", "Error: MAIL transaction in progress"},
 	[R_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available due to local problem"},
+	/* backend_tls = required without a verified TLS connection to the backend */
+	[R_BACKEND_TLS]     = {451, "4.7.5", "Error: no secure connection to the backend, try again later"},
+	/* xclient = yes, and the backend takes no XCLIENT (or refused its syntax) */
+	[R_BACKEND_XCLIENT] = {451, "4.3.5", "Error: backend not configured for this proxy, try again later"},
 };
 
 /* Append at most the room left, keeping 3 bytes for CRLF and NUL. */

@@ -135,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	out = evbuffer_new();
 	evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD);
-	if (message_send(&m, prefix, plen, out) < 0) {
+	if (message_send(&m, prefix, plen, out, 1) < 0) {
 		if (wire_lines_ok(prefix, plen) || evbuffer_get_length(out) != 0)
 			abort();
 		evbuffer_free(out);

@@ -7,7 +7,10 @@
  * no ambiguous end of data. Checked on the smuggling carrier of issue 11 (a
  * forged field whose end of line falls around every window and buffer
  * edge), on forged fields of every length around those edges, with the
- * message in memory and in a file, fed in the chunk sizes a session sees. */
+ * message in memory and in a file, fed in the chunk sizes a session sees;
+ * and all of it again as a TLS connection takes the message (no sendfile:
+ * the spool file mapped into memory, read the way libevent's OpenSSL
+ * bufferevent reads its output, with evbuffer_peek). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +38,32 @@ static const char PREFIX[] =
 	"\tMon, 7 Dec 2026 17:00:00 +0000\r\n";
 
 enum spool_mode { SPOOL_DEFAULT, SPOOL_FILE };
+
+/* The second group: the message goes to a TLS connection. */
+static int tls_path;
+
+/* All of out as libevent's TLS writer sees it (evbuffer_peek, then drain). */
+static unsigned char *peek_evbuffer(struct evbuffer *out, size_t *len)
+{
+	size_t n = evbuffer_get_length(out), used = 0;
+	int nv = evbuffer_peek(out, -1, NULL, NULL, 0);
+	struct evbuffer_iovec *v = calloc(nv > 0 ? (size_t)nv : 1, sizeof *v);
+	unsigned char *buf = malloc(n + 1);
+
+	assert_non_null(v);
+	assert_non_null(buf);
+	assert_int_equal(evbuffer_peek(out, -1, NULL, v, nv), nv);
+	for (int i = 0; i < nv; i++) {
+		assert_non_null(v[i].iov_base);
+		memcpy(buf + used, v[i].iov_base, v[i].iov_len);
+		used += v[i].iov_len;
+	}
+	assert_int_equal(used, n);
+	evbuffer_drain(out, n);
+	free(v);
+	*len = n;
+	return buf;
+}
 
 struct sent {
 	unsigned char *bytes;
@@ -73,9 +102,10 @@ static struct sent run(const char *client, size_t len, size_t chunk, enum spool_
 		struct evbuffer *out = evbuffer_new();
 
 		assert_non_null(out);
-		assert_int_equal(evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD), 0);
-		assert_int_equal(message_send(&m, prefix, plen, out), 0);
-		r.bytes = drain_evbuffer(out, &r.len);
+		if (!tls_path)
+			assert_int_equal(evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD), 0);
+		assert_int_equal(message_send(&m, prefix, plen, out, !tls_path), 0);
+		r.bytes = tls_path ? peek_evbuffer(out, &r.len) : drain_evbuffer(out, &r.len);
 		assert_non_null(r.bytes);
 		evbuffer_free(out);
 	}
@@ -361,12 +391,12 @@ static void test_guards(void **state)
 		assert_int_equal(message_end(&m), MSG_OK);
 		assert_int_equal(m.ndrop, 1);
 		if (i < NROWS(bad_prefix)) {
-			assert_int_equal(message_send(&m, bad_prefix[i], strlen(bad_prefix[i]), out), -1);
+			assert_int_equal(message_send(&m, bad_prefix[i], strlen(bad_prefix[i]), out, 1), -1);
 		} else {
 			/* a removal off the line grid (as a bug would make it) */
 			m.drop[0].off += i == NROWS(bad_prefix) ? 1 : 0;
 			m.drop[0].len -= 1;
-			assert_int_equal(message_send(&m, "X: a\r\n", 6, out), -1);
+			assert_int_equal(message_send(&m, "X: a\r\n", 6, out, 1), -1);
 		}
 		assert_int_equal(evbuffer_get_length(out), 0);
 		message_free(&m);
@@ -375,7 +405,7 @@ static void test_guards(void **state)
 	assert_int_equal(message_begin(&m, "/tmp", 1 << 20, HOST), 0);
 	assert_int_equal(message_feed(&m, msg, sizeof msg - 1, &done), sizeof msg - 1);
 	assert_int_equal(message_end(&m), MSG_OK);
-	assert_int_equal(message_send(&m, ".X: a\r\n.\r\n", 10, out), 0);
+	assert_int_equal(message_send(&m, ".X: a\r\n.\r\n", 10, out, 1), 0);
 	got = drain_evbuffer(out, &glen);
 	assert_non_null(got);
 	assert_true(ref_wire_safe(got, glen));
@@ -396,5 +426,8 @@ int main(void)
 		cmocka_unit_test(test_guards),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("sendfile", tests, NULL, NULL);
+
+	tls_path = 1;
+	return failed + cmocka_run_group_tests_name("tls", tests, NULL, NULL);
 }
