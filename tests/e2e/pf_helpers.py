@@ -151,6 +151,7 @@ virtual    unix  - n n -     - virtual
 anvil      unix  - - n -     1 anvil
 scache     unix  - - n -     1 scache
 postlog    unix-dgram n - n - 1 postlogd
+tlsmgr     unix  - - n 1000? 1 tlsmgr
 """
 
 

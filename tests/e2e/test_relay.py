@@ -584,6 +584,35 @@ def test_broken_backend_at_rcpt(moat, backend, magic):
     assert m.rcpts == [RCPT]
 
 
+@pytest.mark.parametrize("verb", ["RSET", "XFORWARD", "MAIL"])
+def test_421_inside_the_command_group(moat_factory, verb):
+    """A backend that says 421 (closing) to a command of the group [RSET] [XFORWARD] MAIL RCPT
+    sends no further reply: the client's RCPT gets moat's 451 at once. (It used to wait for a
+    reply that never came, until the client gave up.)"""
+    from fakebackend import FakeBackend
+
+    fb = FakeBackend(replies={verb: "421 4.3.2 Service shutting down"},
+                     ehlo=("PIPELINING", "XFORWARD NAME ADDR PROTO HELO"))
+    try:
+        m = moat_factory(backend="127.0.0.1:%d" % fb.port, backend_cache_time=30)
+        m.wait_log(lambda l: l.get("event") == "backend_probe")
+        with SMTPClient(m.port, timeout=5) as c:
+            c.ehlo()
+            if verb == "RSET":   # a reused connection starts with RSET: reuse one
+                c.expect("MAIL FROM:<%s>" % SENDER, 250)
+                fb.replies.pop(verb)
+                c.expect("RCPT TO:<%s>" % RCPT, 250)
+                fb.replies[verb] = "421 4.3.2 Service shutting down"
+                c.expect("RSET", 250)
+            c.expect("MAIL FROM:<%s>" % SENDER, 250)
+            r = c.cmd("RCPT TO:<%s>" % RCPT)
+            assert (r.code, r.enhanced()) == (451, ["4.4.1"]), r
+        d = m.wait_log(lambda l: l.get("event") == "decision" and l.get("code") == 451)
+        assert d["reason"] == "backend closing: 421 4.3.2 Service shutting down", d
+    finally:
+        fb.stop()
+
+
 def test_pipelining_with_slow_backend(backend_factory, moat_factory):
     be = backend_factory(slow=1)
     m = moat_factory(_backend=be)
