@@ -87,7 +87,7 @@ int relay_wants_rdns(const struct backend_pool *pool, const struct config *cfg)
 	const struct ehlo_caps *caps = backend_pool_caps(pool);
 
 	return cfg->xclient == XCLIENT_MODE_YES ||
-	       (cfg->xclient == XCLIENT_MODE_AUTO && (!caps || (caps->xclient & XCLIENT_NAME)));
+	       (cfg->xclient == XCLIENT_MODE_AUTO && caps && (caps->xclient & XCLIENT_NAME));
 }
 
 void relay_txn_end(struct relay *r)

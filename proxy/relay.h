@@ -56,8 +56,9 @@ void relay_data(struct relay *r, struct message *m, const char *prefix, size_t p
  * the decision lines (backend_tls, backend_tls_resumed). */
 const char *relay_backend_tls(const struct relay *r, int *resumed);
 /* Does the backend take the client's name (XCLIENT NAME)? Then the session
- * looks it up (check_options.want_rdns). Before the backend told (no
- * connection answered yet) with xclient = auto: yes. */
+ * looks it up (check_options.want_rdns). With xclient = auto, not before
+ * the backend told (the start-up probe answers within moat's first
+ * milliseconds): a session that began before goes as NAME=[TEMPUNAVAIL]. */
 int relay_wants_rdns(const struct backend_pool *pool, const struct config *cfg);
 /* The client's transaction is over without delivery (RSET, refused): the
  * next RCPT starts the backend's afresh (with RSET). */
