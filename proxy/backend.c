@@ -231,6 +231,7 @@ static void tls_failed(struct backend *b, const char *why)
 	}
 	if (!b->pool->quiet)
 		log_warn("tls", "backend TLS handshake failed (%s): going on without TLS, on a new connection", why);
+	backend_tls_detach(bufferevent_openssl_get_ssl(b->bev));
 	bufferevent_free(b->bev);
 	b->bev = NULL;
 	b->tls = 0;

@@ -156,15 +156,17 @@ static void reply_now(struct relay *r, const struct smtp_reply *reply)
 /* The backend is gone for this transaction: every RCPT gets id (a 451). */
 static void down_with(struct relay *r, enum reply_id id, const char *why, int now)
 {
-	struct relay_outcome o = {NULL, id, why};
+	struct relay_outcome o = {NULL, id, r->why};
 
+	if (why != r->why) /* kept: the later RCPTs of the transaction say it too */
+		snprintf(r->why, sizeof r->why, "%s", why);
 	drop(r);
 	r->st = T_DOWN;
 	r->down_id = id;
 	if (now)
 		report(r, &o);
 	else
-		report_later(r, NULL, id, why);
+		report_later(r, NULL, id, r->why);
 }
 
 static void down(struct relay *r, const char *why, int now)
