@@ -93,6 +93,11 @@ static int timeout_of(const struct backend *b, int seconds)
 	return cap > 0 && cap < seconds ? cap : seconds;
 }
 
+static int connect_timeout(const struct backend *b)
+{
+	return b->cmd_timeout < MOAT_BACKEND_CONNECT_TIMEOUT ? b->cmd_timeout : MOAT_BACKEND_CONNECT_TIMEOUT;
+}
+
 static void set_timeout(struct backend *b, int seconds)
 {
 	struct timeval tv = {timeout_of(b, seconds), 0};
@@ -203,7 +208,7 @@ static int start_tls(struct backend *b)
 	bufferevent_openssl_set_allow_dirty_shutdown(b->bev, 1);
 	bufferevent_setcb(b->bev, read_cb, write_cb, event_cb, b);
 	bufferevent_setwatermark(b->bev, EV_READ, 0, MOAT_BACKEND_REPLY_MAX * 2);
-	set_timeout(b, b->cmd_timeout);
+	set_timeout(b, connect_timeout(b)); /* the handshake is part of connecting */
 	b->tls = 1;
 	bufferevent_enable(b->bev, EV_READ | EV_WRITE);
 	b->state = B_HANDSHAKE;
@@ -453,8 +458,7 @@ static int connect_plain(struct backend *b)
 		return -1;
 	bufferevent_setcb(b->bev, read_cb, write_cb, event_cb, b);
 	bufferevent_setwatermark(b->bev, EV_READ, 0, MOAT_BACKEND_REPLY_MAX * 2);
-	set_timeout(b, b->cmd_timeout < MOAT_BACKEND_CONNECT_TIMEOUT ? b->cmd_timeout
-	                                                            : MOAT_BACKEND_CONNECT_TIMEOUT);
+	set_timeout(b, connect_timeout(b));
 	bufferevent_enable(b->bev, EV_READ); /* writes: bev_push */
 	b->state = B_CONNECTING;
 	smtp_reply_init(&b->reply);

@@ -126,16 +126,41 @@ int preflight_files(const struct config *c, const char *config_path, const char 
 /* ---- moat -t asks the backend ------------------------------------------- */
 
 struct ask {
-	struct event_base *base;
+	const struct config *c;
+	struct backend *b;
+	char addr[INET6_ADDRSTRLEN + 8];
+	char *out;
+	size_t size;
 	int code;  /* its last EHLO reply's code; 0: none */
 };
 
+/* What the backend answered, in words; then b goes, and the loop ends when
+ * its last events are done (breaking out of the loop instead would leave
+ * libevent's deferred callbacks, and the TLS bufferevent they hold, never
+ * run nor freed). */
 static void asked(void *arg, const struct smtp_reply *r)
 {
 	struct ask *a = arg;
+	const char *w[BACKEND_WARN_MAX], *why = r ? NULL : backend_error(a->b);
+	char desc[200];
+	size_t n;
 
 	a->code = r ? r->code : 0;
-	event_base_loopbreak(a->base);
+	if (backend_tls_error(a->b)) {
+		snprintf(a->out, a->size, "warning: backend %s: backend_tls = required and %s: every RCPT would get "
+		         "451 4.7.5\n", a->addr, backend_tls_error(a->b));
+	} else if (a->code / 100 != 2) {
+		snprintf(a->out, a->size, "warning: backend %s %s%s%s%s: moat starts without it, and says 451 4.4.1 "
+		         "to every RCPT while it is down\n", a->addr, a->code ? "refused the session" : "not reachable",
+		         why ? " (" : "", why ? why : "", why ? ")" : "");
+	} else {
+		backend_describe(a->b, desc, sizeof desc);
+		n = (size_t)snprintf(a->out, a->size, "backend %s: %s\n", a->addr, desc);
+		for (int i = 0, k = backend_warnings(a->b, a->c, w); i < k && n < a->size; i++)
+			n += (size_t)snprintf(a->out + n, a->size - n, "warning: %s\n", w[i]);
+	}
+	backend_free(a->b);
+	a->b = NULL;
 }
 
 /* "addr:port", "[v6]:port" */
@@ -150,42 +175,21 @@ static void addr_text(const struct config *c, char *out, size_t size)
 
 int preflight_backend(const struct config *c, int timeout, char *out, size_t size)
 {
-	struct ask a = {event_base_new(), 0};
-	struct backend_pool *p = a.base ? backend_pool_new(a.base) : NULL;
-	struct backend *b = NULL;
-	const char *w[BACKEND_WARN_MAX];
-	char addr[INET6_ADDRSTRLEN + 8], desc[200];
-	size_t n = 0;
+	struct event_base *base = event_base_new();
+	struct backend_pool *p = base ? backend_pool_new(base) : NULL;
+	struct ask a = {.c = c, .out = out, .size = size};
 
-	addr_text(c, addr, sizeof addr);
-	out[0] = '\0';
+	addr_text(c, a.addr, sizeof a.addr);
+	snprintf(out, size, "warning: backend %s not asked: out of memory\n", a.addr);
 	if (p) {
 		backend_pool_set_timeout(p, timeout);
-		b = backend_open(p, c, asked, &a);
+		a.b = backend_open(p, c, asked, &a);
 	}
-	if (!b) {
-		snprintf(out, size, "warning: backend %s not asked: out of memory\n", addr);
-	} else {
-		event_base_dispatch(a.base);
-		if (backend_tls_error(b)) {
-			snprintf(out, size, "warning: backend %s: backend_tls = required and %s: every RCPT would get "
-			         "451 4.7.5\n", addr, backend_tls_error(b));
-		} else if (a.code / 100 != 2) {
-			const char *why = !a.code ? backend_error(b) : NULL;
-
-			snprintf(out, size, "warning: backend %s %s%s%s%s: moat starts without it, and says 451 4.4.1 to "
-			         "every RCPT while it is down\n", addr, a.code ? "refused the session" : "not reachable",
-			         why ? " (" : "", why ? why : "", why ? ")" : "");
-		} else {
-			backend_describe(b, desc, sizeof desc);
-			n = (size_t)snprintf(out, size, "backend %s: %s\n", addr, desc);
-			for (int i = 0, k = backend_warnings(b, c, w); i < k && n < size; i++)
-				n += (size_t)snprintf(out + n, size - n, "warning: %s\n", w[i]);
-		}
-	}
-	backend_free(b);
+	if (a.b)
+		event_base_dispatch(base); /* until asked() and what it freed are done */
+	backend_free(a.b);
 	backend_pool_free(p);
-	if (a.base)
-		event_base_free(a.base);
+	if (base)
+		event_base_free(base);
 	return a.code / 100 == 2 ? 0 : -1;
 }

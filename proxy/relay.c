@@ -339,10 +339,8 @@ static int xclient_step(struct relay *r)
 static void start_txn(struct relay *r)
 {
 	char xf[MOAT_CMD_LINE_MAX + 64], mail[MOAT_CMD_LINE_MAX + 64];
-	const char *lines[BACKEND_GROUP_MAX];
+	const char *lines[BACKEND_GROUP_MAX], *tls = backend_tls_version(r->be, &r->tls_resumed);
 	int n = 0;
-
-	const char *tls = backend_tls_version(r->be, &r->tls_resumed);
 
 	snprintf(r->tls, sizeof r->tls, "%s", tls ? tls : "none");
 	if (xclient_step(r) != 0)
@@ -368,7 +366,6 @@ static void start_txn(struct relay *r)
 static void ehlo_reply_cb(void *arg, const struct smtp_reply *reply)
 {
 	struct relay *r = arg;
-
 	const char *tls = reply ? NULL : backend_tls_error(r->be);
 
 	if (tls) {
