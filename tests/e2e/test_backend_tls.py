@@ -24,7 +24,7 @@ import pytest
 from fakebackend import FakeBackend
 from moatlib import SMTPClient
 from pf_helpers import PF_DOMAIN, PfStack
-from testca import TestCA
+from tlscerts import TestCA
 
 SENDER = "alice@example.org"
 PF_SENDER = "alice@sender.test"   # the Postfix stack's DNS publishes sender.test

@@ -25,7 +25,7 @@ import pytest
 from moatlib import SMTPClient
 from pf_helpers import PF_DOMAIN, PF_HELO, PF_POSTFIX, PfMoat, PfPostfix
 from test_postfix_backend import pf_dns  # noqa: F401 (fixture)
-from testca import TestCA
+from tlscerts import TestCA
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "postfix.md"

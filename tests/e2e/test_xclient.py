@@ -18,7 +18,7 @@ import pytest
 
 from moatlib import SMTPClient
 from pf_helpers import PF_DOMAIN, PF_HELO, PfStack
-from testca import TestCA
+from tlscerts import TestCA
 
 SENDER = "alice@sender.test"
 RCPT = "bob@" + PF_DOMAIN

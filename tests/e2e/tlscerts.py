@@ -1,7 +1,8 @@
 """Certificates and keys for the TLS tests, made by the openssl CLI into a
 directory of the test's (nothing is committed): self-signed pairs (RSA,
-ECDSA), pairs valid only in the past or the future, and a leaf signed by an
-intermediate signed by a root."""
+ECDSA), pairs valid only in the past or the future, a leaf signed by an
+intermediate signed by a root, and a CA of the test's own that signs server
+certificates for DNS names and IP addresses (TestCA: the backend's side)."""
 
 import hashlib
 import os
@@ -87,6 +88,49 @@ def chain(d, name, cn=HOSTNAME):
                 out.write(f.read())
     os.chmod(leaf_key, 0o600)
     return root_crt, full, leaf_key
+
+
+class TestCA:
+    """A CA of the test's own, and the server certificates it signs:
+
+        ca = TestCA(tmp_path / "ca")              # ca.cert: the CA's PEM (backend_tls_ca)
+        crt, key = ca.issue("pf", ["pf.example.test"], ["127.0.0.1"])
+    """
+    __test__ = False  # not a pytest class
+
+    def __init__(self, directory, name="moat test CA"):
+        self.dir = str(directory)
+        os.makedirs(self.dir, exist_ok=True)
+        self.key = os.path.join(self.dir, "ca.key")
+        self.cert = os.path.join(self.dir, "ca.pem")
+        openssl("req", "-x509", *KEY_ARGS["ec"], "-nodes", "-keyout", self.key, "-out", self.cert, "-days", 2,
+                "-subj", "/CN=" + name, "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        os.chmod(self.key, 0o600)
+
+    def issue(self, stem, dns_names=(), ips=(), days=2):
+        """(cert path, key path) of a server certificate for the names and addresses, signed by
+        this CA; the cert file holds the certificate then the CA's (a chain). The key is 0644:
+        Postfix's smtpd reads it after dropping privileges in these tests."""
+        key = os.path.join(self.dir, stem + ".key")
+        csr = os.path.join(self.dir, stem + ".csr")
+        crt = os.path.join(self.dir, stem + ".crt")
+        full = os.path.join(self.dir, stem + ".pem")
+        ext = os.path.join(self.dir, stem + ".ext")
+        san = ["DNS:" + n for n in dns_names] + ["IP:" + a for a in ips]
+        with open(ext, "w") as f:
+            f.write("subjectAltName = %s\nextendedKeyUsage = serverAuth\nbasicConstraints = critical,CA:FALSE\n"
+                    % ", ".join(san))
+        openssl("req", "-new", *KEY_ARGS["ec"], "-nodes", "-keyout", key, "-out", csr,
+                "-subj", "/CN=" + (list(dns_names) or list(ips))[0])
+        openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial",
+                "-out", crt, "-days", days, "-extfile", ext)
+        with open(full, "w") as out:
+            for p in (crt, self.cert):
+                with open(p) as f:
+                    out.write(f.read())
+        os.chmod(key, 0o644)
+        return full, key
 
 
 def fingerprint(crt):
