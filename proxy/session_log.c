@@ -25,7 +25,6 @@ static void session_fields(struct jline *j, void *arg)
 	const struct log_ctx *c = arg;
 	const struct session *s = c->s;
 	int resumed;
-
 	const char *btls = relay_backend_tls(s->relay, &resumed);
 
 	checks_log(s->chk, j);
