@@ -177,10 +177,10 @@ def test_injection_after_starttls_reply_is_discarded(moat_factory, fake_factory,
     conn = fb.conns.snapshot()[start]
     assert conn.verbs()[:5] == ["EHLO", "STARTTLS", "EHLO", "MAIL", "RCPT"], conn.verbs()
     assert conn.messages and conn.messages[0][0] is True
+    assert decision(m, "data", code=250)["queue_id"] == "FAKE1"     # (the log is read up to here)
     assert [l for l in m.log_lines(event="tls")
             if l["msg"] == "the backend sent 11 bytes after its reply to STARTTLS: discarded"], \
         m.log_lines(event="tls")
-    assert decision(m, "data", code=250)["queue_id"] == "FAKE1"
 
 
 def test_plaintext_where_tls_belongs_required_is_451(moat_factory, fake_factory, fake_cert, ca):
@@ -208,8 +208,8 @@ def test_plaintext_where_tls_belongs_opportunistic_new_connection(moat_factory, 
     assert [c.verbs()[:2] for c in conns] == [["EHLO", "STARTTLS"], ["EHLO", "MAIL"]], \
         [c.verbs() for c in conns]
     assert [t for c in conns for t, _ in c.messages] == [False], "one message, in plaintext"
+    assert decision(m, "data", code=250)["backend_tls"] == "none"   # (the log is read up to here)
     assert [l for l in m.log_lines(event="tls") if "going on without TLS, on a new connection" in l["msg"]]
-    assert decision(m, "data", code=250)["backend_tls"] == "none"
 
 
 def test_starttls_refused(moat_factory, fake_factory, fake_cert, ca):
@@ -269,7 +269,8 @@ def test_session_resumed_on_the_next_connection(moat_factory, fake_factory, fake
     probed(m)
     deliver(m.port)
     deliver(m.port)
-    lines = [l for l in m.decisions() if l.get("stage") == "data" and l.get("code") == 250]
+    lines = m.logs.wait_count(lambda l: l.get("event") == "decision" and l.get("stage") == "data" and
+                              l.get("code") == 250, 2, what="two data decision lines")
     assert len(lines) == 2 and all(l["backend_tls"] == "TLSv1.3" for l in lines), lines
     assert lines[1].get("backend_tls_resumed") is True, lines
 

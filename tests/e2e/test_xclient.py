@@ -142,7 +142,8 @@ def test_xclient_no_sends_xforward(pf):
     assert final is not None and final.code == 250, (r, final)
     line = pf.pf.wait_for_log("%s: client=" % qid_of(final), start=start)
     assert line.rstrip().endswith("client=unknown[127.0.0.1], orig_client=unknown[%s]" % REFUSED), line
-    assert "xclient=" not in pf.pf.maillog_since(start).split("disconnect from")[-1].split("\n")[0]
+    bye = pf.pf.wait_for_log(re.compile(r"disconnect from unknown\[127\.0\.0\.1\] .*xforward=1"), start=start)
+    assert "xclient=" not in bye, bye
 
 
 def test_xclient_yes_without_xclient_is_451(moat_factory, backend):
