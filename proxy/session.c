@@ -23,14 +23,12 @@
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/linereader.h"
 #include "proxy/lib/log.h"
-#include "proxy/proxyproto.h"
 #include "proxy/refused.h"
 #include "proxy/lib/replies.h"
 #include "rules/rules.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 
-static void session_process(struct session *s);
 static void rcpt_backend_step(struct session *s);
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -117,7 +115,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 
 /* End the session once the output (the last reply) is flushed. Never frees
  * synchronously: callers up the stack may still hold s. */
-static void session_close(struct session *s)
+void session_close(struct session *s)
 {
 	struct timeval now = {0, 0};
 
@@ -134,7 +132,7 @@ static void session_close(struct session *s)
  * commands answered 503 until QUIT), so that commands it already sent meet
  * no reset; the session ends here and no longer counts against the limits.
  * Past the cap of lingering connections, an ordinary close. */
-static void session_linger(struct session *s)
+void session_linger(struct session *s)
 {
 	struct timeval now = {0, 0};
 
@@ -149,7 +147,7 @@ static void session_linger(struct session *s)
 	event_add(s->reaper, &now);
 }
 
-static void close_with(struct session *s, enum reply_id id)
+void session_close_with(struct session *s, enum reply_id id)
 {
 	session_reply(s, id, NULL);
 	session_close(s);
@@ -197,7 +195,7 @@ enum reply_id session_proto_error(struct session *s, enum reply_id id, const cha
 {
 	s->errors++;
 	if (s->errors >= MOAT_ERROR_LIMIT) {
-		close_with(s, R_TOO_MANY_ERRORS);
+		session_close_with(s, R_TOO_MANY_ERRORS);
 		return R_TOO_MANY_ERRORS;
 	}
 	session_reply(s, id, arg);
@@ -618,7 +616,7 @@ static void dispatch(struct session *s, const char *line)
 		session_reply(s, R_DONE, NULL);
 		break;
 	case V_NOOP: session_reply(s, R_DONE, NULL); break;
-	case V_QUIT: close_with(s, R_BYE); break;
+	case V_QUIT: session_close_with(s, R_BYE); break;
 	case V_VRFY:
 		if (!*c.arg)
 			session_proto_error(s, R_NO_ARGS, "VRFY");
@@ -658,138 +656,6 @@ static int command_step(struct session *s)
 	return 1;
 }
 
-/* ---- connection set-up ------------------------------------------------ */
-
-/* The banner; with more, its first line only ("220-", greet_pause). */
-static void banner(struct session *s, int more)
-{
-	char buf[MOAT_REPLY_LINE_MAX + 1];
-	int n = reply_format_line(buf, sizeof buf, R_BANNER, s->cfg->hostname, NULL, more);
-
-	session_send(s, buf, (size_t)n);
-}
-
-/* greet_pause is over and the client kept quiet: the rest of the banner. */
-static void greet_done(evutil_socket_t fd, short what, void *arg)
-{
-	struct session *s = arg;
-
-	if (s->state != S_GREET)
-		return;
-	s->state = S_CMD;
-	banner(s, 0);
-	session_process(s);
-}
-
-/* A client that talks before the whole banner is not an SMTP client that
- * waits for the server, as RFC 5321 3.1 requires (postscreen: PREGREET).
- * The banner's "220-" is finished first (a reply's lines share one code),
- * then the refusal answers the early command line and the rest linger. */
-static void pregreet(struct session *s)
-{
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-
-	banner(s, 0);
-	if (eol.pos >= 0)
-		evbuffer_drain(in, (size_t)eol.pos + 1);
-	session_refuse(s, STAGE_CONNECT, R_PREGREET, "client talked before the greeting (pregreet)", NULL);
-	session_linger(s);
-}
-
-/* The connect rules have spoken: refuse, or send the banner (after
- * greet_pause, if set). */
-static void connect_verdict(void *arg, const struct verdict *v)
-{
-	struct session *s = arg;
-	struct timeval pause = {s->cfg->greet_pause / 1000, (s->cfg->greet_pause % 1000) * 1000};
-
-	session_busy(s, 0);
-	if (v->code && !s->cfg->delay_reject) {
-		session_verdict(s, STAGE_CONNECT, v, NULL);
-		session_linger(s);
-		return;
-	}
-	if (v->code && (s->early_v = malloc(sizeof *s->early_v))) {
-		*s->early_v = *v; /* delay_reject: it answers each RCPT */
-		s->early_stage = STAGE_CONNECT;
-	}
-	if (s->cfg->greet_pause > 0 && (s->greet_ev = evtimer_new(s->srv->base, greet_done, s))) {
-		s->state = S_GREET;
-		banner(s, 1);
-		evtimer_add(s->greet_ev, &pause);
-	} else {
-		s->state = S_CMD;
-		banner(s, 0);
-	}
-	session_process(s); /* what the client sent while the connect checks ran */
-}
-
-/* The client's real address is known: apply per-address limits, run the
- * connect checks (the reverse DNS lookup is asynchronous), then greet. */
-static void greet(struct session *s)
-{
-	struct check_env env = {s->srv->base, s->srv->dns, s->srv->dkim, s->srv->spf_cache, session_rule_hit, s};
-	struct check_options opt;
-	enum conn_take n;
-
-	sockaddr_ntop((struct sockaddr *)&s->peer, s->peer_ip, sizeof s->peer_ip);
-	n = conntable_take_addr(s->srv->conns, s->srv->worker, (struct sockaddr *)&s->peer,
-	                        s->cfg->max_connections_per_ip);
-	s->counted_ip = n == CONN_TAKEN;
-	if (n != CONN_TAKEN) {
-		if (n == CONN_OVER)
-			session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN_IP, "too many connections from this address",
-			               NULL);
-		else /* fail closed: see conntable.c */
-			session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN, "connection table full", NULL);
-		session_linger(s);
-		return;
-	}
-	config_check_options(s->cfg, &opt);
-	opt.want_rdns = relay_wants_rdns(s->srv->backends, s->cfg); /* XCLIENT NAME */
-	s->chk = checks_new(&opt, &env, (struct sockaddr *)&s->peer);
-	if (!s->chk) {
-		close_with(s, R_LOCAL_ERROR);
-		return;
-	}
-	s->state = S_CMD;
-	session_busy(s, 1);
-	checks_connect(s->chk, connect_verdict, s);
-}
-
-/* Returns 0 when more input is needed. */
-static int proxy_step(struct session *s)
-{
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	size_t len = evbuffer_get_length(in), used = 0;
-	struct pp_info pi;
-	enum pp_result r;
-
-	if (len > MOAT_PROXY_HEADER_MAX)
-		len = MOAT_PROXY_HEADER_MAX;
-	r = proxy_parse(evbuffer_pullup(in, (ev_ssize_t)len), len, &used, &pi);
-	if (r == PP_MORE && len < MOAT_PROXY_HEADER_MAX)
-		return 0;
-	if (r != PP_OK) {
-		session_note(s, "warning", "proxy_protocol", "no valid PROXY header, closing");
-		session_close(s);
-		return 0;
-	}
-	evbuffer_drain(in, used);
-	event_del(s->deadline);
-	if (!pi.local) {
-		if (pi.srclen > sizeof s->peer) { /* not IPv4/IPv6: the parser gives no other */
-			session_close(s);
-			return 0;
-		}
-		memcpy(&s->peer, &pi.src, pi.srclen);
-		s->peerlen = pi.srclen;
-	}
-	greet(s);
-	return 1;
-}
-
 /* Shutting down, no transaction open: the next command must come soon. */
 static int draining(const struct session *s)
 {
@@ -801,7 +667,7 @@ static int drain_idle(const struct session *s)
 	return s->cfg->command_timeout < MOAT_DRAIN_IDLE ? s->cfg->command_timeout : MOAT_DRAIN_IDLE;
 }
 
-static void session_process(struct session *s)
+void session_process(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
@@ -812,10 +678,10 @@ static void session_process(struct session *s)
 	s->processing = 1;
 	while (!s->busy && s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
 		if (s->state == S_PROXY) {
-			if (!proxy_step(s))
+			if (!session_proxy_step(s))
 				break;
 		} else if (s->state == S_GREET) {
-			pregreet(s);
+			session_pregreet(s);
 		} else if (s->state == S_DATA) {
 			session_data_step(s);
 		} else if (s->state != S_CMD || !command_step(s)) {
@@ -873,7 +739,7 @@ static void timed_out(struct session *s, int writing)
 		session_close(s);
 		return;
 	}
-	close_with(s, R_TIMEOUT);
+	session_close_with(s, R_TIMEOUT);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
@@ -919,7 +785,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->state == S_CLOSING || s->busy)
 		return;
 	if (s->state == S_CMD && draining(s)) { /* quiet while moat shuts down */
-		close_with(s, R_SHUTDOWN);
+		session_close_with(s, R_SHUTDOWN);
 		return;
 	}
 	timed_out(s, 0);
@@ -955,7 +821,6 @@ void session_bev_attach(struct session *s, struct bufferevent *bev)
 void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct session *s = calloc(1, sizeof *s);
-	struct timeval tv = {MOAT_PROXY_TIMEOUT, 0};
 
 	if (!s || salen > sizeof s->peer) { /* listeners are IPv4/IPv6 only */
 		free(s);
@@ -984,13 +849,7 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 	}
 	session_bev_attach(s, s->bev);
 	sock_nodelay(fd);
-	if (s->cfg->proxy_protocol) {
-		s->state = S_PROXY;
-		bufferevent_set_timeouts(s->bev, &tv, &tv);
-		session_deadline(s, MOAT_PROXY_TIMEOUT);
-		return;
-	}
-	greet(s);
+	session_connect(s);
 }
 
 void session_abort(struct session *s)

@@ -122,9 +122,30 @@ void session_resume(struct session *s);
 /* Send a check's refusal and log it. */
 void session_verdict(struct session *s, enum rule_stage stage, const struct verdict *v, const char *rcpt);
 
+/* The end, once the last reply is flushed (never frees at once: callers up
+ * the stack may hold s). */
+void session_close(struct session *s);
+/* One of moat's own replies, then the end. */
+void session_close_with(struct session *s, enum reply_id id);
+/* A refusal at connect: the connection lingers in refused.c for the
+ * client's commands (503 to each, 221 to QUIT), the session ends. */
+void session_linger(struct session *s);
+/* Take what the client sent, command by command, while the session is not
+ * waiting for a step; replies to pipelined commands go out together. */
+void session_process(struct session *s);
+
 /* Give the session its client bufferevent: callbacks, input bound, reading
  * on (writes: bev_push); the timeouts are the caller's. */
 void session_bev_attach(struct session *s, struct bufferevent *bev);
+
+/* session_connect.c: the connection set-up. The PROXY header (when
+ * proxy_protocol), else at once: the per-address limit, the connect
+ * checks and rules, the banner. */
+void session_connect(struct session *s);
+/* S_PROXY: parse the header. Returns 0 when more input is needed. */
+int session_proxy_step(struct session *s);
+/* S_GREET: the client talked before the whole banner: refused. */
+void session_pregreet(struct session *s);
 
 /* session_tls.c: STARTTLS (RFC 3207). */
 void session_starttls(struct session *s, const char *arg);

@@ -1,0 +1,161 @@
+/* session_connect.c - a session's connection set-up: the PROXY header, the
+ * per-address limit, the connect checks and rules, the banner (after
+ * greet_pause), a client talking before it (pregreet). A refusal here
+ * hands the connection to refused.c and ends the session. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "proxy/conntable.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/replies.h"
+#include "proxy/proxyproto.h"
+#include "proxy/relay.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+
+/* The banner; with more, its first line only ("220-", greet_pause). */
+static void banner(struct session *s, int more)
+{
+	char buf[MOAT_REPLY_LINE_MAX + 1];
+	int n = reply_format_line(buf, sizeof buf, R_BANNER, s->cfg->hostname, NULL, more);
+
+	session_send(s, buf, (size_t)n);
+}
+
+/* greet_pause is over and the client kept quiet: the rest of the banner. */
+static void greet_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state != S_GREET)
+		return;
+	s->state = S_CMD;
+	banner(s, 0);
+	session_process(s);
+}
+
+/* A client that talks before the whole banner is not an SMTP client that
+ * waits for the server, as RFC 5321 3.1 requires (postscreen: PREGREET).
+ * The banner's "220-" is finished first (a reply's lines share one code),
+ * then the refusal answers the early command line and the rest linger. */
+void session_pregreet(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+
+	banner(s, 0);
+	if (eol.pos >= 0)
+		evbuffer_drain(in, (size_t)eol.pos + 1);
+	session_refuse(s, STAGE_CONNECT, R_PREGREET, "client talked before the greeting (pregreet)", NULL);
+	session_linger(s);
+}
+
+/* The connect rules have spoken: refuse, or send the banner (after
+ * greet_pause, if set). */
+static void connect_verdict(void *arg, const struct verdict *v)
+{
+	struct session *s = arg;
+	struct timeval pause = {s->cfg->greet_pause / 1000, (s->cfg->greet_pause % 1000) * 1000};
+
+	session_busy(s, 0);
+	if (v->code && !s->cfg->delay_reject) {
+		session_verdict(s, STAGE_CONNECT, v, NULL);
+		session_linger(s);
+		return;
+	}
+	if (v->code && (s->early_v = malloc(sizeof *s->early_v))) {
+		*s->early_v = *v; /* delay_reject: it answers each RCPT */
+		s->early_stage = STAGE_CONNECT;
+	}
+	if (s->cfg->greet_pause > 0 && (s->greet_ev = evtimer_new(s->srv->base, greet_done, s))) {
+		s->state = S_GREET;
+		banner(s, 1);
+		evtimer_add(s->greet_ev, &pause);
+	} else {
+		s->state = S_CMD;
+		banner(s, 0);
+	}
+	session_process(s); /* what the client sent while the connect checks ran */
+}
+
+/* The client's real address is known: apply per-address limits, run the
+ * connect checks (the reverse DNS lookup is asynchronous), then greet. */
+static void greet(struct session *s)
+{
+	struct check_env env = {s->srv->base, s->srv->dns, s->srv->dkim, s->srv->spf_cache, session_rule_hit, s};
+	struct check_options opt;
+	enum conn_take n;
+
+	sockaddr_ntop((struct sockaddr *)&s->peer, s->peer_ip, sizeof s->peer_ip);
+	n = conntable_take_addr(s->srv->conns, s->srv->worker, (struct sockaddr *)&s->peer,
+	                        s->cfg->max_connections_per_ip);
+	s->counted_ip = n == CONN_TAKEN;
+	if (n != CONN_TAKEN) {
+		if (n == CONN_OVER)
+			session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN_IP, "too many connections from this address",
+			               NULL);
+		else /* fail closed: see conntable.c */
+			session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN, "connection table full", NULL);
+		session_linger(s);
+		return;
+	}
+	config_check_options(s->cfg, &opt);
+	opt.want_rdns = relay_wants_rdns(s->srv->backends, s->cfg); /* XCLIENT NAME */
+	s->chk = checks_new(&opt, &env, (struct sockaddr *)&s->peer);
+	if (!s->chk) {
+		session_close_with(s, R_LOCAL_ERROR);
+		return;
+	}
+	s->state = S_CMD;
+	session_busy(s, 1);
+	checks_connect(s->chk, connect_verdict, s);
+}
+
+/* Returns 0 when more input is needed. */
+int session_proxy_step(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t len = evbuffer_get_length(in), used = 0;
+	struct pp_info pi;
+	enum pp_result r;
+
+	if (len > MOAT_PROXY_HEADER_MAX)
+		len = MOAT_PROXY_HEADER_MAX;
+	r = proxy_parse(evbuffer_pullup(in, (ev_ssize_t)len), len, &used, &pi);
+	if (r == PP_MORE && len < MOAT_PROXY_HEADER_MAX)
+		return 0;
+	if (r != PP_OK) {
+		session_note(s, "warning", "proxy_protocol", "no valid PROXY header, closing");
+		session_close(s);
+		return 0;
+	}
+	evbuffer_drain(in, used);
+	event_del(s->deadline);
+	if (!pi.local) {
+		if (pi.srclen > sizeof s->peer) { /* not IPv4/IPv6: the parser gives no other */
+			session_close(s);
+			return 0;
+		}
+		memcpy(&s->peer, &pi.src, pi.srclen);
+		s->peerlen = pi.srclen;
+	}
+	greet(s);
+	return 1;
+}
+
+void session_connect(struct session *s)
+{
+	struct timeval tv = {MOAT_PROXY_TIMEOUT, 0};
+
+	if (s->cfg->proxy_protocol) {
+		s->state = S_PROXY;
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+		session_deadline(s, MOAT_PROXY_TIMEOUT);
+		return;
+	}
+	greet(s);
+}
