@@ -71,6 +71,8 @@ struct checks {
 	int trusted;
 	char *helo;                   /* NULL before HELO */
 	int tls;                      /* the connection is under TLS (the rules' tls) */
+	enum listener_kind listener;  /* the rules' listener */
+	char *auth_user;              /* after AUTH (the rules' authenticated, auth-user); NULL before */
 	struct slot slot[CHECKS_MAX]; /* by registry row */
 	int pending;                  /* checks of the stage in flight */
 	enum rule_stage stage;        /* the stage they belong to */
@@ -168,6 +170,9 @@ static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_s
 	f->client_ip = c->client_ip;
 	f->trusted = c->trusted;
 	f->tls = c->tls;
+	f->listener = c->listener;
+	f->authenticated = c->auth_user != NULL;
+	f->auth_user = c->auth_user;
 	f->hostname = c->opt.hostname;
 	f->helo = c->helo;
 	f->values = vs->v;
@@ -499,6 +504,22 @@ void checks_helo(struct checks *c, const char *helo, struct verdict *out)
 	decide(c, STAGE_HELO, 0, out);
 }
 
+void checks_listener(struct checks *c, enum listener_kind k)
+{
+	c->listener = k;
+}
+
+int checks_auth(struct checks *c, const char *user)
+{
+	char *u = strdup(user);
+
+	if (!u)
+		return -1;
+	free(c->auth_user);
+	c->auth_user = u;
+	return 0;
+}
+
 void checks_tls(struct checks *c)
 {
 	c->tls = 1;
@@ -555,6 +576,10 @@ void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict 
 	r->addr = c->t->cur_addr;
 	r->domain = c->t->cur.ascii_domain;
 	r->relay = relay_check(&c->opt, (const struct sockaddr *)&c->client, rcpt);
+	/* an authenticated client relays (RFC 6409), as a trusted one does;
+	 * routing syntax stays refused */
+	if (r->relay == RELAY_DENIED && c->auth_user)
+		r->relay = RELAY_OK;
 	r->local = rcpt->domain[0] && relay_domain_is_local(&c->opt, rcpt->ascii_domain);
 	r->known = !c->opt.rcpt_table || !r->local ||
 	           recipients_has(c->opt.rcpt_table, rcpt->local, rcpt->ascii_domain);
@@ -647,6 +672,7 @@ void checks_free(struct checks *c)
 	slots_forget(c, STAGE_CONNECT);
 	event_free(c->later);
 	free(c->helo);
+	free(c->auth_user);
 	free(c->tags);
 	free(c);
 }

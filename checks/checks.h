@@ -88,6 +88,14 @@ void checks_free(struct checks *c);
 void checks_connect(struct checks *c, verdict_cb done, void *arg);
 /* HELO/EHLO: the helo rules. Synchronous. */
 void checks_helo(struct checks *c, const char *helo, struct verdict *out);
+/* The listener the client came through (the rules' listener; before
+ * checks_connect). */
+void checks_listener(struct checks *c, enum listener_kind k);
+/* The backend took the client's AUTH (235) for user, the login name: the
+ * rules' authenticated is true and auth-user is user; the relay floor lets
+ * the session relay to any domain (as a trusted client). 0, or -1 (out of
+ * memory: nothing changed). */
+int checks_auth(struct checks *c, const char *user);
 /* The connection is under TLS from now on (STARTTLS done, or an implicit
  * TLS listener): the rules' tls is true; the HELO name is forgotten
  * (RFC 3207 4.2: a new EHLO must come). */

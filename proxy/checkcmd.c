@@ -246,7 +246,8 @@ static long mem_reader(void *arg, size_t off, char *buf, size_t len)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: moat check [-c config] --client IP [--helo NAME] --from ADDR --rcpt ADDR\n"
-	           "                  [--rcpt ADDR ...] [--message FILE] [--tls] [--json]\n"
+	           "                  [--rcpt ADDR ...] [--message FILE] [--tls] [--listener KIND]\n"
+	           "                  [--auth-user NAME] [--json]\n"
 	           "Runs moat's checks and rules for one transaction, DNS included, and says\n"
 	           "which rule decides. Nothing is sent anywhere. Exit: 0 accepted, 1 rejected,\n"
 	           "3 refused for now (4xx), 2 usage or configuration error.\n");
@@ -258,6 +259,8 @@ struct args {
 	const char *rcpts[CHECK_RCPTS_MAX];
 	int nrcpt;
 	int tls; /* --tls: as a client that used STARTTLS (the rules' tls) */
+	enum listener_kind listener; /* --listener smtp|smtps|submission (the rules' listener) */
+	const char *auth_user;       /* --auth-user: as a client the backend took AUTH from */
 };
 
 /* 0 to go on, else the exit status (1 + status: 0 for --help). */
@@ -268,9 +271,10 @@ static int parse_args(int argc, char **argv, const char *default_config, struct 
 		{"helo", required_argument, NULL, 'h'},   {"from", required_argument, NULL, 'f'},
 		{"rcpt", required_argument, NULL, 'r'},   {"message", required_argument, NULL, 'm'},
 		{"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'H'},
-		{"tls", no_argument, NULL, 't'},          {NULL, 0, NULL, 0},
+		{"tls", no_argument, NULL, 't'},          {"listener", required_argument, NULL, 'l'},
+		{"auth-user", required_argument, NULL, 'u'}, {NULL, 0, NULL, 0},
 	};
-	int opt;
+	int opt, k;
 
 	*a = (struct args){.conf = default_config, .helo = "localhost"};
 	optind = 1;
@@ -290,6 +294,16 @@ static int parse_args(int argc, char **argv, const char *default_config, struct 
 		case 'm': a->msgfile = optarg; break;
 		case 'j': *json = 1; break;
 		case 't': a->tls = 1; break;
+		case 'l':
+			for (k = 0; k < LISTENER_KINDS && strcmp(optarg, rules_listener_name((enum listener_kind)k)); k++)
+				;
+			if (k == LISTENER_KINDS) {
+				fprintf(stderr, "moat check: --listener %s: not smtp, smtps or submission\n", optarg);
+				return 1 + 2;
+			}
+			a->listener = (enum listener_kind)k;
+			break;
+		case 'u': a->auth_user = optarg; break;
 		case 'H': usage(stdout); return 1 + 0;
 		default: usage(stderr); return 1 + 2;
 		}
@@ -370,6 +384,12 @@ static int setup_start(struct setup *st, struct run *run, const struct args *a)
 		st->c = checks_new(&st->opt, &env, (struct sockaddr *)&st->ss);
 		if (st->c && a->tls)
 			checks_tls(st->c);
+		if (st->c)
+			checks_listener(st->c, a->listener);
+		if (st->c && a->auth_user && checks_auth(st->c, a->auth_user) < 0) {
+			checks_free(st->c);
+			st->c = NULL;
+		}
 	}
 	run->rep.buf[0] = '\0';
 	return st->c ? 0 : -1;

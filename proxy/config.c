@@ -62,6 +62,7 @@ static int set_bool(const struct key *, struct config *, char *, char *, size_t)
 static int set_path(const struct key *, struct config *, char *, char *, size_t);
 static int set_listen(const struct key *, struct config *, char *, char *, size_t);
 static int set_backend(const struct key *, struct config *, char *, char *, size_t);
+static int set_submission_backend(const struct key *, struct config *, char *, char *, size_t);
 static int set_hostname(const struct key *, struct config *, char *, char *, size_t);
 static int set_domains(const struct key *, struct config *, char *, char *, size_t);
 static int set_networks(const struct key *, struct config *, char *, char *, size_t);
@@ -80,8 +81,12 @@ static int set_tls_name(const struct key *, struct config *, char *, char *, siz
 #define PATH(f, d, fl) { #f, set_path, 0, 0, d, OFF(f), SZ(f), fl }
 
 static const struct key keys[] = {
-	{ "listen", set_listen, 1, LISTEN_MAX, "127.0.0.1:2525", 0, 0, 0 },
+	/* off: the listener kind */
+	{ "listen", set_listen, 1, LISTEN_MAX, "127.0.0.1:2525", LISTENER_SMTP, 0, 0 },
+	{ "smtps_listen", set_listen, 0, LISTEN_MAX, "", LISTENER_SMTPS, 0, F_EMPTY_OK },
+	{ "submission_listen", set_listen, 0, LISTEN_MAX, "", LISTENER_SUBMISSION, 0, F_EMPTY_OK },
 	{ "backend", set_backend, 0, 0, "127.0.0.1:25", 0, 0, 0 },
+	{ "submission_backend", set_submission_backend, 0, 0, "", 0, 0, F_EMPTY_OK },
 	{ "hostname", set_hostname, 0, 0, NULL, 0, 0, 0 },
 	{ "local_domains", set_domains, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
 	{ "trusted_networks", set_networks, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
@@ -119,6 +124,8 @@ static const struct key keys[] = {
 	PATH(chroot, "", F_EMPTY_OK | F_ABSOLUTE),
 	{ "run_as_root", set_bool, 0, 1, "no", OFF(run_as_root), 0, 0 },
 	INT(greet_pause, 0, 30000, 0),
+	INT(auth_fail_limit, 0, 100000, 5),
+	INT(auth_fail_window, 1, 86400, 600),
 	{ "tls_cert", set_tls_files, 1, CONFIG_TLS_PAIRS, "", OFF(tls_cert), SZ(tls_cert[0]), F_EMPTY_OK },
 	{ "tls_key", set_tls_files, 1, CONFIG_TLS_PAIRS, "", OFF(tls_key), SZ(tls_key[0]), F_EMPTY_OK },
 };
@@ -300,32 +307,87 @@ static int set_log(const struct key *k, struct config *c, char *val, char *msg, 
 	return 0;
 }
 
+/* The key of a listener kind. */
+static const char *listen_key(enum listener_kind kind)
+{
+	return kind == LISTENER_SMTPS ? "smtps_listen" : kind == LISTENER_SUBMISSION ? "submission_listen" : "listen";
+}
+
+/* listen, smtps_listen, submission_listen (k->off: the kind): this kind's
+ * addresses replace its old ones in c->listen, which keeps the kinds in
+ * order (listen's first) and holds LISTEN_MAX in all. */
 static int set_listen(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
 {
+	enum listener_kind kind = (enum listener_kind)k->off;
 	char *items[LISTEN_MAX];
 	struct sockaddr_storage ss[LISTEN_MAX];
 	socklen_t len[LISTEN_MAX];
-	int n = split_list(k, val, items, msg, msz);
+	enum listener_kind kinds[LISTEN_MAX];
+	const char *written[LISTEN_MAX]; /* the new ones as written; NULL: an old one */
+	int n = split_list(k, val, items, msg, msz), total = 0, i, j;
 
 	if (n < 0)
 		return -1;
-	for (int i = 0; i < n; i++) {
-		if (parse_addr(items[i], 0, &ss[i], &len[i], msg, msz) < 0)
-			return -1;
-		/* Port 0 twice is fine: each gets its own free port. */
-		for (int j = 0; j < i && sockaddr_port((struct sockaddr *)&ss[i]) != 0; j++)
-			if (memcmp(&ss[i], &ss[j], sizeof ss[i]) == 0)
-				return bad(msg, msz, items[i], "is listed twice");
+	for (i = 0; i <= c->nlisten; i++) {
+		/* the new ones go where this kind's were (before a later kind's) */
+		if ((i == c->nlisten || c->listen_kind[i] > kind) && (i == 0 || c->listen_kind[i - 1] <= kind)) {
+			for (j = 0; j < n; j++, total++) {
+				if (total == LISTEN_MAX)
+					return text_error(msg, msz, "more than %lld listening addresses in all (listen, "
+					                  "smtps_listen and submission_listen)", LISTEN_MAX);
+				if (parse_addr(items[j], 0, &ss[total], &len[total], msg, msz) < 0)
+					return -1;
+				kinds[total] = kind;
+				written[total] = items[j];
+			}
+		}
+		if (i < c->nlisten && c->listen_kind[i] != kind) {
+			if (total == LISTEN_MAX)
+				return text_error(msg, msz, "more than %lld listening addresses in all (listen, smtps_listen "
+				                  "and submission_listen)", LISTEN_MAX);
+			ss[total] = c->listen[i];
+			len[total] = c->listen_len[i];
+			written[total] = NULL;
+			kinds[total++] = c->listen_kind[i];
+		}
 	}
-	memcpy(c->listen, ss, (size_t)n * sizeof ss[0]);
-	memcpy(c->listen_len, len, (size_t)n * sizeof len[0]);
-	c->nlisten = n;
+	/* Port 0 twice is fine: each gets its own free port. */
+	for (i = 0; i < total; i++)
+		for (j = 0; j < i && sockaddr_port((struct sockaddr *)&ss[i]) != 0; j++)
+			if (memcmp(&ss[i], &ss[j], sizeof ss[i]) == 0) {
+				const char *shown = written[i] ? written[i] : written[j];
+
+				if (kinds[i] == kinds[j])
+					return bad(msg, msz, shown, "is listed twice");
+				return bad(msg, msz, shown, "is in %s already", listen_key(written[i] ? kinds[j] : kinds[i]));
+			}
+	memcpy(c->listen, ss, (size_t)total * sizeof ss[0]);
+	memcpy(c->listen_len, len, (size_t)total * sizeof len[0]);
+	memcpy(c->listen_kind, kinds, (size_t)total * sizeof kinds[0]);
+	c->nlisten = total;
 	return 0;
 }
 
 static int set_backend(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
 {
 	return parse_addr(val, 25, &c->backend, &c->backend_len, msg, msz);
+}
+
+/* Empty: the backend. */
+static int set_submission_backend(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	c->submission_backend_len = 0;
+	return *val ? parse_addr(val, 25, &c->submission_backend, &c->submission_backend_len, msg, msz) : 0;
+}
+
+const struct sockaddr *config_submission_backend(const struct config *c, socklen_t *len)
+{
+	if (c->submission_backend_len == 0) {
+		*len = c->backend_len;
+		return (const struct sockaddr *)&c->backend;
+	}
+	*len = c->submission_backend_len;
+	return (const struct sockaddr *)&c->submission_backend;
 }
 
 static int set_hostname(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
@@ -726,11 +788,22 @@ static int check_keys(struct parser *p)
 		return perr(p, "backend_tls = required needs backend_tls_ca (the CA that signed the backend's "
 		               "certificate, or a directory of CAs such as /etc/ssl/certs)");
 	}
-	if (p->c->ntls_cert == p->c->ntls_key)
-		return 0;
-	p->line = p->seen[cert - keys] > p->seen[key - keys] ? p->seen[cert - keys] : p->seen[key - keys];
-	return perr(p, "tls_cert names %d file%s and tls_key %d: they go in pairs (the first key is the first "
-	            "certificate's)", p->c->ntls_cert, p->c->ntls_cert == 1 ? "" : "s", p->c->ntls_key);
+	if (p->c->ntls_cert != p->c->ntls_key) {
+		p->line = p->seen[cert - keys] > p->seen[key - keys] ? p->seen[cert - keys] : p->seen[key - keys];
+		return perr(p, "tls_cert names %d file%s and tls_key %d: they go in pairs (the first key is the "
+		            "first certificate's)", p->c->ntls_cert, p->c->ntls_cert == 1 ? "" : "s", p->c->ntls_key);
+	}
+	/* Implicit TLS needs a certificate, and submission requires STARTTLS. */
+	for (int i = 0; i < p->c->nlisten && p->c->ntls_cert == 0; i++) {
+		if (p->c->listen_kind[i] != LISTENER_SMTP) {
+			const char *name = listen_key(p->c->listen_kind[i]);
+
+			p->line = p->seen[find_key(name) - keys];
+			return perr(p, "%s needs tls_cert and tls_key (%s)", name,
+			            p->c->listen_kind[i] == LISTENER_SMTPS ? "implicit TLS" : "STARTTLS is required there");
+		}
+	}
+	return 0;
 }
 
 struct config *config_parse(const char *text, size_t len, const char *fname, char *err, size_t errsize)

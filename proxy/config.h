@@ -25,11 +25,18 @@ enum xclient_mode { XCLIENT_MODE_AUTO, XCLIENT_MODE_YES, XCLIENT_MODE_NO };
 struct config {
 	int refs;
 
-	struct sockaddr_storage listen[16]; /* listen = addr:port, ... */
+	/* Every listening address: listen's, then smtps_listen's, then
+	 * submission_listen's (addr:port, ...), at most 16 in all. */
+	struct sockaddr_storage listen[16];
 	socklen_t listen_len[16];
+	enum listener_kind listen_kind[16];
 	int nlisten;
 	struct sockaddr_storage backend;    /* backend = addr:port */
 	socklen_t backend_len;
+	struct sockaddr_storage submission_backend; /* AUTH and authenticated mail; */
+	socklen_t submission_backend_len;   /* 0: the backend */
+	int auth_fail_limit;                /* failed AUTH per address per window; 0: no limit */
+	int auth_fail_window;               /* seconds */
 	char hostname[256];                 /* banner, EHLO to backend, Received, authserv-id */
 	char **local_domains;               /* lower case; ".example.com" = subdomains */
 	int nlocal_domains;
@@ -90,6 +97,10 @@ struct config {
 struct config *config_parse(const char *text, size_t len, const char *fname, char *err, size_t errsize);
 /* Read and parse a file; same contract. */
 struct config *config_load(const char *path, char *err, size_t errsize);
+/* Where AUTH and authenticated sessions' mail go: submission_backend, or
+ * the backend. */
+const struct sockaddr *config_submission_backend(const struct config *c, socklen_t *len);
+
 /* Defaults only (used by tests and as the base of parsing). */
 struct config *config_new_defaults(void);
 struct config *config_ref(struct config *c);

@@ -46,10 +46,14 @@ void decision_log(const struct decision *d, void (*extra)(struct jline *j, void 
 	jl_str(&j, "helo", S(d->helo));
 	jl_str(&j, "mail_from", S(d->mail_from));
 	jl_strn(&j, "rcpt", S(d->rcpt), 1024);
+	if (d->listener)
+		jl_str(&j, "listener", d->listener);
 	if (d->tls_version) {
 		jl_str(&j, "tls_version", d->tls_version);
 		jl_str(&j, "tls_cipher", S(d->tls_cipher));
 	}
+	if (d->auth_user)
+		jl_str(&j, "auth_user", d->auth_user);
 	jl_str(&j, "stage", rules_stage_name(d->stage));
 	jl_str(&j, "action", d->action ? d->action : decision_action(d->code));
 	jl_int(&j, "code", d->code);

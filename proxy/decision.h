@@ -22,6 +22,11 @@ struct decision {
 	/* the connection's TLS ("TLSv1.3", "TLS_AES_256_GCM_SHA384"); NULL:
 	 * plaintext, and the fields are left out */
 	const char *tls_version, *tls_cipher;
+	/* the listener the client came through ("smtp", "smtps", "submission");
+	 * NULL: left out */
+	const char *listener;
+	/* the login name of an authenticated session (AUTH); NULL: none */
+	const char *auth_user;
 };
 
 /* Log d; extra (may be NULL) appends fields of its own (check results). */

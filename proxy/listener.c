@@ -20,10 +20,11 @@
 
 /* Over the limit: a 421 without a session; the connection lingers for the
  * commands the client may already have sent (refused.c). */
-static void refuse(struct server *srv, int fd, const struct sockaddr *sa)
+static void refuse(struct server *srv, int fd, const struct sockaddr *sa, enum listener_kind kind)
 {
 	char buf[512], ip[64];
-	struct decision d = {.stage = STAGE_CONNECT, .reason = "too many connections", .client_ip = ip};
+	struct decision d = {.stage = STAGE_CONNECT, .reason = "too many connections", .client_ip = ip,
+	                     .listener = rules_listener_name(kind)};
 	int n = reply_format(buf, sizeof buf, R_TOO_MANY_CONN, srv->cfg->hostname, NULL);
 
 	refused_linger_fd(srv, fd, buf, (size_t)n, srv->cfg->command_timeout);
@@ -32,20 +33,42 @@ static void refuse(struct server *srv, int fd, const struct sockaddr *sa)
 	decision_log(&d, NULL, NULL);
 }
 
-static void admit(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
+/* Over the limit on smtps_listen: closed at once. A reply would need the TLS
+ * handshake first, the very cost the limit is there to spare. */
+static void refuse_tls(struct server *srv, int fd, const struct sockaddr *sa)
+{
+	char ip[64];
+	struct decision d = {.stage = STAGE_CONNECT, .reason = "too many connections (closed before the TLS handshake)",
+	                     .client_ip = ip, .listener = rules_listener_name(LISTENER_SMTPS)};
+
+	close(fd);
+	sockaddr_ntop(sa, ip, sizeof ip);
+	decision_set_reply(&d, R_TOO_MANY_CONN);
+	decision_log(&d, NULL, NULL);
+}
+
+static void admit(struct server *srv, int i, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	/* counted across the workers; the session gives it back */
 	if (!conntable_take(srv->conns, srv->worker, srv->cfg->max_connections)) {
-		refuse(srv, fd, sa);
+		if (srv->listener_kind[i] == LISTENER_SMTPS)
+			refuse_tls(srv, fd, sa);
+		else
+			refuse(srv, fd, sa, srv->listener_kind[i]);
 		return;
 	}
-	session_start(srv, fd, sa, salen);
+	session_start(srv, fd, sa, salen, srv->listener_kind[i]);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
-	admit(arg, fd, sa, (socklen_t)salen);
+	struct server *srv = arg;
+	int i = 0;
+
+	while (i < srv->nlisteners - 1 && srv->listeners[i] != l)
+		i++;
+	admit(srv, i, fd, sa, (socklen_t)salen);
 }
 
 static void accept_resume(evutil_socket_t fd, short what, void *arg)
@@ -109,7 +132,7 @@ static int bind_socket(const struct sockaddr *sa, socklen_t len, int reuseport)
 	return fd;
 }
 
-static void log_listening(int fd, const struct config *c)
+static void log_listening(int fd, const struct config *c, enum listener_kind kind)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
@@ -124,6 +147,7 @@ static void log_listening(int fd, const struct config *c)
 	         sockaddr_port((struct sockaddr *)&ss));
 	jl_begin(&j, "info", "listening");
 	jl_str(&j, "addr", addr);
+	jl_str(&j, "listener", rules_listener_name(kind));
 	jl_bool(&j, "proxy_protocol", c->proxy_protocol);
 	jl_emit(&j);
 }
@@ -174,7 +198,7 @@ int listeners_bind(const struct config *c, int nworkers, int fds[][MOAT_LISTEN_M
 			if (w == 0 && getsockname(fds[0][i], (struct sockaddr *)&sa, &len) != 0)
 				return -1;
 		}
-		log_listening(fds[0][i], c);
+		log_listening(fds[0][i], c, c->listen_kind[i]);
 	}
 	return 0;
 }
@@ -200,6 +224,7 @@ int listeners_start(struct server *srv, const int *fds, int n)
 			return -1;
 		}
 		evconnlistener_set_error_cb(l, accept_error_cb);
+		srv->listener_kind[srv->nlisteners] = srv->cfg->listen_kind[i];
 		srv->listeners[srv->nlisteners++] = l;
 	}
 	return 0;
@@ -224,7 +249,7 @@ void listeners_drain(struct server *srv)
 				continue;
 			if (c < 0)
 				break;
-			admit(srv, c, (struct sockaddr *)&ss, len);
+			admit(srv, i, c, (struct sockaddr *)&ss, len);
 		}
 	}
 	listeners_close(srv);

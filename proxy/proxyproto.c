@@ -285,3 +285,22 @@ enum pp_result proxy_parse(const unsigned char *buf, size_t len, size_t *consume
 		return v2_parse(buf, len, consumed, out);
 	return PP_BAD;
 }
+
+/* The shortest headers: v1 "PROXY UNKNOWN\r\n" (15 bytes), v2 16. */
+#define V1_MIN 15
+
+size_t proxy_need(const unsigned char *buf, size_t len)
+{
+	size_t plen;
+
+	if (len < V1_MIN)
+		return V1_MIN - len;
+	if (buf[0] == v2_sig[0]) {
+		if (len < V2_HDR)
+			return V2_HDR - len;
+		plen = (size_t)buf[14] << 8 | buf[15];
+		return len < V2_HDR + plen ? V2_HDR + plen - len : 1;
+	}
+	/* v1: the line ends in CRLF, and only that says where */
+	return buf[len - 1] == '\r' ? 1 : 2;
+}

@@ -24,4 +24,10 @@ struct pp_info {
  * IPv4/IPv6; TLVs skipped; UNIX addresses are PP_BAD). */
 enum pp_result proxy_parse(const unsigned char *buf, size_t len, size_t *consumed, struct pp_info *out);
 
+/* How many more bytes may be read from the connection without reading
+ * past the header (at least 1), given the buf[0..len) read so far, all of
+ * which is header (proxy_parse said PP_MORE). Implicit TLS reads no byte of
+ * the ClientHello that follows the header, which goes to OpenSSL. */
+size_t proxy_need(const unsigned char *buf, size_t len);
+
 #endif

@@ -71,8 +71,8 @@ static void reload_apply(struct server *srv, struct config *c, const char *err)
 	}
 	if (srv->reload_warn[0])
 		log_warn("tls", "%s", srv->reload_warn);
-	if (c->nlisten != srv->cfg->nlisten ||
-	    memcmp(c->listen, srv->cfg->listen, sizeof c->listen) != 0)
+	if (c->nlisten != srv->cfg->nlisten || memcmp(c->listen, srv->cfg->listen, sizeof c->listen) != 0 ||
+	    memcmp(c->listen_kind, srv->cfg->listen_kind, sizeof c->listen_kind) != 0)
 		log_warn("reload", "listen addresses changed: they take effect at restart");
 	if (strcmp(c->dns_servers, srv->cfg->dns_servers) != 0 || c->dns_timeout != srv->cfg->dns_timeout ||
 	    c->dns_tries != srv->cfg->dns_tries || c->dns_cache_size != srv->cfg->dns_cache_size)

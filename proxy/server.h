@@ -20,6 +20,7 @@ struct server {
 	struct config *cfg;           /* current config; sessions hold their own ref */
 	const char *config_path;
 	struct evconnlistener *listeners[16];
+	enum listener_kind listener_kind[16]; /* each one's, from the config it started with */
 	int nlisteners;
 	int nsessions;                /* open client connections */
 	struct conntable *conns;      /* open connections, in all and per address: shared by the workers */

@@ -593,12 +593,24 @@ static void do_rcpt(struct session *s, const char *arg)
 
 /* ---- command dispatch ------------------------------------------------- */
 
+/* What a submission client may say before STARTTLS (RFC 3207 4: the
+ * others get 530, as Postfix's smtpd_tls_security_level = encrypt). */
+static int before_tls_ok(enum smtp_verb v)
+{
+	return v == V_HELO || v == V_EHLO || v == V_STARTTLS || v == V_NOOP || v == V_RSET || v == V_QUIT ||
+	       v == V_HELP || v == V_UNKNOWN;
+}
+
 static void dispatch(struct session *s, const char *line)
 {
 	struct smtp_cmd c;
 
 	if (smtp_cmd_parse(line, &c) < 0) {
 		session_proto_error(s, R_BAD_CHARS, NULL);
+		return;
+	}
+	if (s->listener == LISTENER_SUBMISSION && !s->ssl && !before_tls_ok(c.verb)) {
+		session_proto_error(s, R_NEED_STARTTLS, NULL);
 		return;
 	}
 	switch (c.verb) {
@@ -818,7 +830,8 @@ void session_bev_attach(struct session *s, struct bufferevent *bev)
 	bufferevent_enable(bev, EV_READ); /* writes: bev_push */
 }
 
-void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
+void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen,
+                   enum listener_kind listener)
 {
 	struct session *s = calloc(1, sizeof *s);
 
@@ -829,6 +842,7 @@ void session_start(struct server *srv, int fd, const struct sockaddr *sa, sockle
 		return;
 	}
 	s->srv = srv;
+	s->listener = listener;
 	s->cfg = config_ref(srv->cfg);
 	s->reader.max = MOAT_CMD_LINE_MAX;
 	s->seq = srv->next_session++;

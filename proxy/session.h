@@ -59,6 +59,7 @@ struct session {
 	union sockaddr_ip peer;        /* real client (after PROXY) */
 	socklen_t peerlen;
 	char peer_ip[INET6_ADDRSTRLEN];
+	enum listener_kind listener;   /* the listener it came through: what it offers and requires */
 	int counted_ip;                /* counted under its address in the connection table */
 	enum sstate state;
 	int helo_seen;
@@ -92,7 +93,8 @@ struct session {
 
 /* Start a session on an accepted socket, counted by the caller in the
  * connection table's total (conntable_take): the session gives it back. */
-void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen);
+void session_start(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen,
+                   enum listener_kind listener);
 /* Server shutdown: a session waiting for a command outside a transaction
  * gets 421 unless one comes within MOAT_DRAIN_IDLE seconds; the others
  * finish what they are doing first. */
@@ -146,9 +148,16 @@ void session_connect(struct session *s);
 int session_proxy_step(struct session *s);
 /* S_GREET: the client talked before the whole banner: refused. */
 void session_pregreet(struct session *s);
+/* The per-address limit (unless taken already), the connect checks and
+ * rules, the banner: after the PROXY header, or the handshake of implicit
+ * TLS. */
+void session_greet(struct session *s);
 
 /* session_tls.c: STARTTLS (RFC 3207). */
 void session_starttls(struct session *s, const char *arg);
+/* smtps_listen (RFC 8314): the handshake at once, on the accepted socket;
+ * the session greets after it. */
+void session_tls_accept(struct session *s);
 /* S_TLS_WAIT: the 220 may be out; if so, the connection goes over to TLS. */
 void session_tls_flushed(struct session *s);
 /* An event of the TLS bufferevent during the handshake (S_TLS_HANDSHAKE). */

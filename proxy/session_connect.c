@@ -1,7 +1,8 @@
 /* session_connect.c - a session's connection set-up: the PROXY header, the
- * per-address limit, the connect checks and rules, the banner (after
- * greet_pause), a client talking before it (pregreet). A refusal here
- * hands the connection to refused.c and ends the session. */
+ * per-address limit, on smtps_listen the TLS handshake, the connect checks
+ * and rules, the banner (after greet_pause), a client talking before it
+ * (pregreet). A refusal here hands the connection to refused.c and ends
+ * the session. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include <event2/event.h>
 
 #include "proxy/conntable.h"
+#include "proxy/decision.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/replies.h"
 #include "proxy/proxyproto.h"
@@ -82,27 +84,47 @@ static void connect_verdict(void *arg, const struct verdict *v)
 	session_process(s); /* what the client sent while the connect checks ran */
 }
 
-/* The client's real address is known: apply per-address limits, run the
- * connect checks (the reverse DNS lookup is asynchronous), then greet. */
-static void greet(struct session *s)
+/* The per-address limit (max_connections_per_ip), counted across the
+ * workers. Over it, a 421 and the connection lingers; before an implicit
+ * TLS handshake (tls), a plain close: the reply would need the handshake,
+ * the very cost the limit spares. 0, or -1: the session ends. */
+static int admit(struct session *s, int tls)
 {
-	struct check_env env = {s->srv->base, s->srv->dns, s->srv->dkim, s->srv->spf_cache, session_rule_hit, s};
-	struct check_options opt;
 	enum conn_take n;
+	enum reply_id id;
+	const char *why;
 
 	sockaddr_ntop((struct sockaddr *)&s->peer, s->peer_ip, sizeof s->peer_ip);
 	n = conntable_take_addr(s->srv->conns, s->srv->worker, (struct sockaddr *)&s->peer,
 	                        s->cfg->max_connections_per_ip);
 	s->counted_ip = n == CONN_TAKEN;
-	if (n != CONN_TAKEN) {
-		if (n == CONN_OVER)
-			session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN_IP, "too many connections from this address",
-			               NULL);
-		else /* fail closed: see conntable.c */
-			session_refuse(s, STAGE_CONNECT, R_TOO_MANY_CONN, "connection table full", NULL);
-		session_linger(s);
-		return;
+	if (n == CONN_TAKEN)
+		return 0;
+	id = n == CONN_OVER ? R_TOO_MANY_CONN_IP : R_TOO_MANY_CONN; /* CONN_FULL: fail closed, see conntable.c */
+	why = n == CONN_OVER ? "too many connections from this address" : "connection table full";
+	if (tls) {
+		struct decision d = {.stage = STAGE_CONNECT, .reason = why};
+
+		decision_set_reply(&d, id);
+		session_log_line(s, &d, NULL);
+		session_close(s);
+		return -1;
 	}
+	session_refuse(s, STAGE_CONNECT, id, why, NULL);
+	session_linger(s);
+	return -1;
+}
+
+/* The client's real address is known (and on smtps_listen the handshake is
+ * done): apply per-address limits, run the connect checks (the reverse DNS
+ * lookup is asynchronous), then greet. */
+void session_greet(struct session *s)
+{
+	struct check_env env = {s->srv->base, s->srv->dns, s->srv->dkim, s->srv->spf_cache, session_rule_hit, s};
+	struct check_options opt;
+
+	if (!s->counted_ip && admit(s, 0) < 0)
+		return;
 	config_check_options(s->cfg, &opt);
 	opt.want_rdns = relay_wants_rdns(s->srv->backends, s->cfg); /* XCLIENT NAME */
 	s->chk = checks_new(&opt, &env, (struct sockaddr *)&s->peer);
@@ -110,9 +132,24 @@ static void greet(struct session *s)
 		session_close_with(s, R_LOCAL_ERROR);
 		return;
 	}
+	checks_listener(s->chk, s->listener);
+	if (s->ssl)
+		checks_tls(s->chk);
 	s->state = S_CMD;
 	session_busy(s, 1);
 	checks_connect(s->chk, connect_verdict, s);
+}
+
+/* The client's real address is known: greet, or on smtps_listen first the
+ * TLS handshake (session_tls.c greets after it). */
+static void connected(struct session *s)
+{
+	if (s->listener != LISTENER_SMTPS) {
+		session_greet(s);
+		return;
+	}
+	if (admit(s, 1) == 0)
+		session_tls_accept(s);
 }
 
 /* Returns 0 when more input is needed. */
@@ -120,14 +157,19 @@ int session_proxy_step(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	size_t len = evbuffer_get_length(in), used = 0;
+	const unsigned char *buf;
 	struct pp_info pi;
 	enum pp_result r;
 
 	if (len > MOAT_PROXY_HEADER_MAX)
 		len = MOAT_PROXY_HEADER_MAX;
-	r = proxy_parse(evbuffer_pullup(in, (ev_ssize_t)len), len, &used, &pi);
-	if (r == PP_MORE && len < MOAT_PROXY_HEADER_MAX)
+	buf = evbuffer_pullup(in, (ev_ssize_t)len);
+	r = proxy_parse(buf, len, &used, &pi);
+	if (r == PP_MORE && len < MOAT_PROXY_HEADER_MAX) {
+		if (s->listener == LISTENER_SMTPS) /* not one byte of the ClientHello after it */
+			bufferevent_set_max_single_read(s->bev, proxy_need(buf, len));
 		return 0;
+	}
 	if (r != PP_OK) {
 		session_note(s, "warning", "proxy_protocol", "no valid PROXY header, closing");
 		session_close(s);
@@ -143,8 +185,8 @@ int session_proxy_step(struct session *s)
 		memcpy(&s->peer, &pi.src, pi.srclen);
 		s->peerlen = pi.srclen;
 	}
-	greet(s);
-	return 1;
+	connected(s);
+	return s->state == S_CMD; /* not on to the TLS handshake (another bufferevent) */
 }
 
 void session_connect(struct session *s)
@@ -155,7 +197,9 @@ void session_connect(struct session *s)
 		s->state = S_PROXY;
 		bufferevent_set_timeouts(s->bev, &tv, &tv);
 		session_deadline(s, MOAT_PROXY_TIMEOUT);
+		if (s->listener == LISTENER_SMTPS)
+			bufferevent_set_max_single_read(s->bev, proxy_need(NULL, 0));
 		return;
 	}
-	greet(s);
+	connected(s);
 }

@@ -25,6 +25,7 @@
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
+#include "rules/rules.h"
 
 /* A "tls" line of the session: what happened, with OpenSSL's words. */
 static void tls_note(struct session *s, const char *level, const char *what, const char *reason)
@@ -124,15 +125,32 @@ static void tls_switch(struct session *s)
 	tls_attach(s, fd);
 }
 
+void session_tls_accept(struct session *s)
+{
+	if (!s->cfg->tls) { /* a reload took tls_cert away; smtps_listen stays until a restart */
+		tls_note(s, "error", "implicit TLS without a certificate: the configuration has no tls_cert", NULL);
+		session_close(s);
+		return;
+	}
+	if (!(s->tls_pending = tls_server_ssl(s->cfg->tls))) {
+		tls_note(s, "error", "cannot start TLS: out of memory", NULL);
+		session_close(s);
+		return;
+	}
+	/* the handshake must be over within command_timeout of the connection */
+	session_deadline(s, s->cfg->command_timeout);
+	tls_switch(s);
+}
+
 void session_tls_flushed(struct session *s)
 {
 	if (s->state == S_TLS_WAIT && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		tls_switch(s);
 }
 
-/* The handshake is done: the session starts over (RFC 3207 4.2): the
- * HELO and what the checks know of it are forgotten, a new EHLO must come,
- * STARTTLS is no longer offered. */
+/* The handshake is done. Implicit TLS: the session begins. STARTTLS: the
+ * session starts over (RFC 3207 4.2): the HELO and what the checks know of
+ * it are forgotten, a new EHLO must come, STARTTLS is no longer offered. */
 static void tls_ready(struct session *s)
 {
 	struct jline j;
@@ -142,10 +160,17 @@ static void tls_ready(struct session *s)
 	jl_begin(&j, "info", "tls");
 	jl_str(&j, "session", s->id);
 	jl_str(&j, "client_ip", s->peer_ip);
+	jl_str(&j, "listener", rules_listener_name(s->listener));
 	jl_str(&j, "tls_version", s->tls_version);
 	jl_str(&j, "tls_cipher", s->tls_cipher);
 	jl_bool(&j, "resumed", SSL_session_reused(s->ssl));
 	jl_emit(&j);
+	event_del(s->deadline);
+	if (!s->chk) {
+		bufferevent_disable(s->bev, EV_WRITE); /* writes: bev_push */
+		session_greet(s);
+		return;
+	}
 	free(s->helo);
 	s->helo = NULL;
 	s->helo_seen = 0;
@@ -156,7 +181,6 @@ static void tls_ready(struct session *s)
 	}
 	checks_tls(s->chk);
 	s->state = S_CMD;
-	event_del(s->deadline);
 	bufferevent_disable(s->bev, EV_WRITE); /* writes: bev_push */
 	session_resume(s);
 }

@@ -12,16 +12,21 @@ const struct rules_kw rules_kw_relay[] = {
 	{ "ok", RELAY_OK }, { "denied", RELAY_DENIED }, { "routing", RELAY_BAD_ROUTING }, { NULL, 0 },
 };
 
+const struct rules_kw rules_kw_listener[] = {
+	{ "smtp", LISTENER_SMTP }, { "smtps", LISTENER_SMTPS }, { "submission", LISTENER_SUBMISSION }, { NULL, 0 },
+};
+
 /* ---- variables ---- */
 
 enum var {
-	VAR_CLIENT, VAR_HELO, VAR_SENDER, VAR_SENDER_DOMAIN, VAR_RCPT, VAR_RCPT_DOMAIN, VAR_HOSTNAME, VAR_COUNT
+	VAR_CLIENT, VAR_HELO, VAR_SENDER, VAR_SENDER_DOMAIN, VAR_RCPT, VAR_RCPT_DOMAIN, VAR_HOSTNAME, VAR_AUTH_USER,
+	VAR_COUNT
 };
 
 static const char *const var_names[VAR_COUNT] = {
 	[VAR_CLIENT] = "client", [VAR_HELO] = "helo", [VAR_SENDER] = "sender",
 	[VAR_SENDER_DOMAIN] = "sender_domain", [VAR_RCPT] = "rcpt", [VAR_RCPT_DOMAIN] = "rcpt_domain",
-	[VAR_HOSTNAME] = "hostname",
+	[VAR_HOSTNAME] = "hostname", [VAR_AUTH_USER] = "auth_user",
 };
 
 _Static_assert(VAR_COUNT == RULES_VARS, "RULES_VARS in ruleset.h");
@@ -72,6 +77,7 @@ static const char *var_value(const struct ruleset *rs, int v, const struct rule_
 	case VAR_RCPT: s = rc ? rc->addr : NULL; break;
 	case VAR_RCPT_DOMAIN: s = rc ? rc->domain : NULL; break;
 	case VAR_HOSTNAME: s = f->hostname; break;
+	case VAR_AUTH_USER: s = f->auth_user; break;
 	default:
 		if (v >= VAR_COUNT && rs->vocab && (size_t)(v - VAR_COUNT) < rs->vocab->n)
 			s = value_text(&rs->vocab->facts[v - VAR_COUNT], f->values ? &f->values[v - VAR_COUNT] : NULL);
@@ -176,6 +182,25 @@ static int addr_match(const struct cond *c, const char *addr)
 	}
 }
 
+/* A login name against LOGIN, @DOMAIN, a list of addresses or a /regex/. */
+static int login_match(const struct cond *c, const char *user)
+{
+	char buf[LIST_ENTRY_MAX + 1];
+	size_t n;
+
+	if (!user || !*user)
+		return 0;
+	if (c->arg == ARG_REGEX)
+		return regexec(&c->re, user, 0, NULL, 0) == 0;
+	if ((n = strlen(user)) > LIST_ENTRY_MAX)
+		return 0;
+	for (size_t i = 0; i <= n; i++) /* lower case, as the argument; a trailing dot stays */
+		buf[i] = (user[i] >= 'A' && user[i] <= 'Z') ? (char)(user[i] - 'A' + 'a') : user[i];
+	if (c->arg == ARG_LOGIN)
+		return strcmp(buf, c->text) == 0;
+	return addr_match(c, buf);
+}
+
 /* A fact of the vocabulary: its word, a name it found, or none found. */
 static int value_true(const struct cond *c, const struct rule_facts *f)
 {
@@ -215,6 +240,10 @@ static int fact_true(const struct cond *c, const struct rule_facts *f, const str
 		return f->tls;
 	case FACT_AUTH:
 		return f->authenticated;
+	case FACT_AUTH_USER:
+		return f->authenticated && login_match(c, f->auth_user);
+	case FACT_LISTENER:
+		return (int)f->listener == c->value;
 	case FACT_HELO:
 		return name_match(c, f->helo);
 	case FACT_SENDER:
@@ -442,6 +471,11 @@ const char *rules_stage_name(enum rule_stage s)
 	static const char *const names[STAGE_COUNT] = { "connect", "helo", "mail", "rcpt", "data" };
 
 	return (unsigned)s < STAGE_COUNT ? names[s] : "?";
+}
+
+const char *rules_listener_name(enum listener_kind k)
+{
+	return (unsigned)k < LISTENER_KINDS ? rules_kw_listener[k].name : "?";
 }
 
 void rules_where(char *buf, size_t size, const char *file, int line)

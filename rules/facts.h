@@ -6,6 +6,13 @@
 enum rule_stage { STAGE_CONNECT, STAGE_HELO, STAGE_MAIL, STAGE_RCPT, STAGE_DATA };
 #define STAGE_COUNT 5
 
+/* ---- the listener a client came through (moat.conf) ---- */
+/* listen: the MX (port 25); smtps_listen: implicit TLS (RFC 8314, port
+ * 465); submission_listen: STARTTLS required (RFC 6409, port 587). The
+ * last two offer AUTH. */
+enum listener_kind { LISTENER_SMTP, LISTENER_SMTPS, LISTENER_SUBMISSION };
+#define LISTENER_KINDS 3
+
 /* ---- relaying (rcpt): local-recipient-only ---- */
 /* Local-recipient-only relaying: what relay_check (checks/relay.c) found. */
 enum relay_result { RELAY_OK, RELAY_DENIED, RELAY_BAD_ROUTING };

@@ -44,6 +44,7 @@ enum {
 	A_CIDR = 1 << ARG_CIDR,
 	A_LIST = 1 << ARG_LIST,
 	A_REGEX = 1 << ARG_REGEX,
+	A_LOGIN = 1 << ARG_LOGIN,
 	A_SPECIAL = 1 << 30, /* header, size: their own syntax */
 };
 
@@ -65,8 +66,12 @@ struct fact_def {
 static const struct fact_def facts[] = {
 	{ "client", FACT_CLIENT, STAGE_CONNECT, A_CIDR | A_LIST | A_KEYWORD, kw_trusted, LIST_NETWORKS,
 	  "an address or network, list:PATH or trusted" },
+	{ "listener", FACT_LISTENER, STAGE_CONNECT, A_KEYWORD, rules_kw_listener, 0, NULL },
 	{ "tls", FACT_TLS, STAGE_MAIL, A_NONE, NULL, 0, NULL }, /* final at MAIL: STARTTLS comes after connect */
-	{ "authenticated", FACT_AUTH, STAGE_CONNECT, A_NONE, NULL, 0, NULL },
+	/* final at MAIL too: AUTH comes after EHLO */
+	{ "authenticated", FACT_AUTH, STAGE_MAIL, A_NONE, NULL, 0, NULL },
+	{ "auth-user", FACT_AUTH_USER, STAGE_MAIL, A_LOGIN | A_ATDOMAIN | A_LIST | A_REGEX, NULL, LIST_ADDRESSES,
+	  "a login name, @domain, /regex/ or list:PATH" },
 	{ "helo", FACT_HELO, STAGE_HELO, A_NAME | A_SUFFIX | A_REGEX | A_LIST, NULL, LIST_DOMAINS,
 	  "a host name, .domain, /regex/ or list:PATH" },
 	{ "sender", FACT_SENDER, STAGE_MAIL, A_ADDRESS | A_ATDOMAIN | A_LIST | A_KEYWORD, kw_null,
@@ -556,6 +561,15 @@ static int parse_arg(struct parser *p, const struct fact_def *d, struct cond *c)
 	if (t->type == T_WORD && (d->args & A_ADDRESS) && s[0] != '@' && list_address_ok(s)) {
 		c->arg = ARG_ADDRESS;
 		return set_text(p, c, s);
+	}
+	if (t->type == T_WORD && (d->args & A_LOGIN) && strncasecmp(s, "list:", 5) != 0 && s[0] != '@' &&
+	    strlen(s) <= LIST_ENTRY_MAX) {
+		c->arg = ARG_LOGIN; /* a word: printable, no blank; lower case, a trailing dot kept */
+		if (!(c->text = strdup(s)))
+			return perr(p, "out of memory");
+		for (char *q = c->text; *q; q++)
+			*q = (*q >= 'A' && *q <= 'Z') ? (char)(*q - 'A' + 'a') : *q;
+		return 0;
 	}
 	if (t->type == T_WORD && (d->args & A_NAME) && s[0] != '.') {
 		char name[256];

@@ -72,7 +72,7 @@ enum rule_action {
  * session can skip gathering what no rule tests (splitting the header).
  * FACT_CHECK is any fact of the vocabulary (ruleset_uses_value()). */
 enum rule_fact {
-	FACT_CLIENT, FACT_TLS, FACT_AUTH,
+	FACT_CLIENT, FACT_LISTENER, FACT_TLS, FACT_AUTH, FACT_AUTH_USER,
 	FACT_HELO,
 	FACT_SENDER, FACT_SENDER_DOMAIN,
 	FACT_RCPT, FACT_RCPT_DOMAIN, FACT_RELAY, FACT_RCPT_KNOWN,
@@ -108,7 +108,9 @@ struct rule_facts {
 	const char *client_ip;          /* its text, for %{client} */
 	int trusted;                    /* client in trusted_networks */
 	int tls;                        /* TLS in use */
-	int authenticated;              /* SMTP AUTH succeeded */
+	enum listener_kind listener;    /* the listener the client came through */
+	int authenticated;              /* SMTP AUTH succeeded (the backend said 235) */
+	const char *auth_user;          /* the login name it took; NULL: not authenticated */
 	const char *hostname;           /* ours, for %{hostname} */
 	/* helo */
 	const char *helo;               /* HELO/EHLO argument; NULL before */
@@ -218,6 +220,8 @@ void ruleset_describe(const struct ruleset *rs, char *buf, size_t size);
 size_t rules_split_headers(char *buf, size_t len, struct rule_header *out, size_t max);
 
 const char *rules_stage_name(enum rule_stage s);
+/* "smtp", "smtps", "submission": the listener's name in rules and the log. */
+const char *rules_listener_name(enum listener_kind k);
 /* Where a rule is, "FILE:LINE" ("FILE" without a line, "" for none). */
 void rules_where(char *buf, size_t size, const char *file, int line);
 const char *rules_action_name(enum rule_action a);

@@ -22,6 +22,7 @@ enum arg_kind {
 	ARG_CIDR,
 	ARG_LIST,
 	ARG_REGEX,    /* helo /re/; header Name /re/ */
+	ARG_LOGIN,    /* auth-user alice, auth-user alice@example.com: that login name (lower case) */
 	ARG_SIZE_GT,
 	ARG_SIZE_LT,
 };
@@ -84,10 +85,11 @@ struct rules_kw {
 	int value;
 };
 extern const struct rules_kw rules_kw_relay[];
+extern const struct rules_kw rules_kw_listener[]; /* by enum listener_kind */
 
 /* %{name} variables (eval.c): the session's own (0 .. RULES_VARS - 1), or
  * RULES_VARS + i for fact i of vocab; -1 for an unknown name. */
-#define RULES_VARS 7
+#define RULES_VARS 8
 int rules_var_lookup(const struct rule_vocab *vocab, const char *name, size_t len);
 
 void rules_cond_free(struct cond *c);

@@ -63,6 +63,8 @@ const struct reply replies[R_COUNT] = {
 	[R_BACKEND_TLS]     = {451, "4.7.5", "Error: no secure connection to the backend, try again later"},
 	/* xclient = yes, and the backend takes no XCLIENT (or refused its syntax) */
 	[R_BACKEND_XCLIENT] = {451, "4.3.5", "Error: backend not configured for this proxy, try again later"},
+	/* submission_listen before STARTTLS (RFC 3207 4) */
+	[R_NEED_STARTTLS]   = {530, "5.7.0", "Must issue a STARTTLS command first"},
 };
 
 /* Append at most the room left, keeping 3 bytes for CRLF and NUL. */

@@ -193,7 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	peer.sin_addr.s_addr = htonl(0x7f000001);
 	conntable_take(srv.conns, 0, 1 << 30); /* as the listener does */
-	session_start(&srv, sv[0], (struct sockaddr *)&peer, sizeof peer);
+	session_start(&srv, sv[0], (struct sockaddr *)&peer, sizeof peer, LISTENER_SMTP);
 	/* The client: everything at once (up to the marker); replies are read and dropped. */
 	if (first > 0 && write(sv[1], data, first < 60000 ? first : 60000) < 0)
 		(void)0;

@@ -461,6 +461,7 @@ static void test_relay(void **state)
 		const char *file; /* "default.rules": the line of `marker` in it */
 		const char *marker;
 		int line;
+		const char *auth; /* the login name of an authenticated client */
 	} rows[] = {
 		/* the default rules decide, with their texts */
 		{ R_DEFAULT, 0, "192.0.2.7", "x@foreign.example", 554, "5.7.1",
@@ -519,6 +520,18 @@ static void test_relay(void **state)
 		  "<a%b@example.test>: source routing and %/! addressing are not allowed", BUILTIN },
 		{ R_NONE, 0, "192.0.2.7", "bob@example.test", 0 },
 		{ R_NONE, 0, "10.1.2.3", "x@foreign.example", 0 },
+		/* an authenticated client relays (RFC 6409), whatever the rules;
+		 * routing tricks stay refused */
+		{ R_DEFAULT, 0, "192.0.2.7", "x@foreign.example", 0, NULL, NULL, NULL, NULL, 0, "alice" },
+		{ R_DEFAULT, 1, "192.0.2.7", "x@foreign.example", 0, NULL, NULL, NULL, NULL, 0, "alice" },
+		{ R_NO_RELAY_RULES, 0, "192.0.2.7", "x@other.example", 0, NULL, NULL, NULL, NULL, 0, "alice" },
+		{ R_TEMPFAIL, 0, "192.0.2.7", "x@foreign.example", 0, NULL, NULL, NULL, NULL, 0, "alice" },
+		{ R_NONE, 0, "192.0.2.7", "x@foreign.example", 0, NULL, NULL, NULL, NULL, 0, "alice" },
+		{ R_DEFAULT, 0, "192.0.2.7", "a%b@example.test", 553, "5.7.1",
+		  "<a%b@example.test>: source routing and %/! addressing are not allowed", "default.rules",
+		  "reject  relay routing", 0, "alice" },
+		{ R_NONE, 0, "192.0.2.7", "a!b@example.test", 553, "5.7.1",
+		  "<a!b@example.test>: source routing and %/! addressing are not allowed", BUILTIN, NULL, 0, "alice" },
 	};
 
 	for (size_t i = 0; i < NROWS(rows); i++) {
@@ -531,10 +544,13 @@ static void test_relay(void **state)
 		char what[128];
 		int line = rows[i].marker ? line_of(rules_default_text, rows[i].marker) : rows[i].line;
 
-		snprintf(what, sizeof what, "row %zu (%s%s, %s -> %s)", i, text ? "rules" : "no rules",
-		         rows[i].monitor ? ", monitor" : "", rows[i].client, rows[i].rcpt);
+		snprintf(what, sizeof what, "row %zu (%s%s, %s%s -> %s)", i, text ? "rules" : "no rules",
+		         rows[i].monitor ? ", monitor" : "", rows[i].client, rows[i].auth ? " authenticated" : "",
+		         rows[i].rcpt);
 		v = do_connect(c);
 		assert_int_equal(v.code, 0);
+		if (rows[i].auth)
+			assert_int_equal(checks_auth(c, rows[i].auth), 0);
 		v = do_mail(c, "a@example.org");
 		assert_int_equal(v.code, 0);
 		v = do_rcpt(c, rows[i].rcpt, 1);

@@ -945,6 +945,98 @@ static void test_tls_files(void **state)
 	             "key is the first certificate's)");
 }
 
+/* listen, smtps_listen, submission_listen: one list of addresses, listen's
+ * first, each with its kind, at most 16 in all; the TLS listeners need
+ * tls_cert and tls_key. submission_backend, auth_fail_limit and
+ * auth_fail_window. */
+static void render_kinds(const struct config *c, char *buf, size_t size)
+{
+	static const char *const names[] = { "smtp", "smtps", "submission" };
+	char one[96], addr[80];
+
+	buf[0] = '\0';
+	for (int i = 0; i < c->nlisten; i++) {
+		render(&c->listen[i], addr, sizeof addr);
+		snprintf(one, sizeof one, "%s=%s", names[c->listen_kind[i]], addr);
+		join(buf, size, one);
+	}
+}
+
+static void test_listeners(void **state)
+{
+	static const char tls[] = "tls_cert = c.pem\ntls_key = k.pem\n";
+	static const struct {
+		const char *text, *want;
+	} rows[] = {
+		{ "", "smtp=127.0.0.1:2525" },
+		{ "smtps_listen = 0.0.0.0:465\nlisten = 0.0.0.0:25\nsubmission_listen = [::]:587, 0.0.0.0:587\n",
+		  "smtp=0.0.0.0:25 smtps=0.0.0.0:465 submission=[::]:587 submission=0.0.0.0:587" },
+		{ "submission_listen = 127.0.0.1:587\nsmtps_listen = 127.0.0.1:465\n",
+		  "smtp=127.0.0.1:2525 smtps=127.0.0.1:465 submission=127.0.0.1:587" },
+		{ "smtps_listen =\nsubmission_listen = 127.0.0.1:0, 127.0.0.1:0\nlisten = 127.0.0.1:0\n",
+		  "smtp=127.0.0.1:0 submission=127.0.0.1:0 submission=127.0.0.1:0" },
+	};
+	char text[512], buf[512];
+	socklen_t len;
+	const struct sockaddr *sa;
+	struct config *c;
+
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		snprintf(text, sizeof text, "%s%s", tls, rows[i].text);
+		c = parse(text);
+		render_kinds(c, buf, sizeof buf);
+		assert_string_equal(buf, rows[i].want);
+		config_unref(c);
+	}
+	/* 16 in all, whatever the keys */
+	snprintf(text, sizeof text, "%slisten = 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 127.0.0.1:4 127.0.0.1:5 "
+	         "127.0.0.1:6 127.0.0.1:7 127.0.0.1:8\nsmtps_listen = 127.0.0.1:9 127.0.0.1:10 127.0.0.1:11 "
+	         "127.0.0.1:12\nsubmission_listen = 127.0.0.1:13 127.0.0.1:14 127.0.0.1:15 127.0.0.1:16\n", tls);
+	c = parse(text);
+	assert_int_equal(c->nlisten, 16);
+	config_unref(c);
+	snprintf(text + strlen(text), sizeof text - strlen(text), "submission_listen = 127.0.0.1:17\n");
+	expect_error(text, "moat.conf:6: duplicate key \"submission_listen\" (first on line 5)");
+	snprintf(text, sizeof text, "%slisten = 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 127.0.0.1:4 127.0.0.1:5 "
+	         "127.0.0.1:6 127.0.0.1:7 127.0.0.1:8\nsmtps_listen = 127.0.0.1:9 127.0.0.1:10 127.0.0.1:11 "
+	         "127.0.0.1:12\nsubmission_listen = 127.0.0.1:13 127.0.0.1:14 127.0.0.1:15 127.0.0.1:16 127.0.0.1:17\n",
+	         tls);
+	expect_error(text, "moat.conf:5: submission_listen: more than 16 listening addresses in all (listen, "
+	             "smtps_listen and submission_listen)");
+	/* one address, one listener */
+	expect_error("tls_cert = c\ntls_key = k\nlisten = 127.0.0.1:25\nsmtps_listen = 127.0.0.1:25\n",
+	             "moat.conf:4: smtps_listen: \"127.0.0.1:25\" is in listen already");
+	expect_error("tls_cert = c\ntls_key = k\nsubmission_listen = 127.0.0.1:587\nlisten = 127.0.0.1:587\n",
+	             "moat.conf:4: listen: \"127.0.0.1:587\" is in submission_listen already");
+	expect_error("tls_cert = c\ntls_key = k\nsmtps_listen = 127.0.0.1:465 127.0.0.1:465\n",
+	             "moat.conf:3: smtps_listen: \"127.0.0.1:465\" is listed twice");
+	expect_error("smtps_listen = 127.0.0.1:465\n", "moat.conf:1: smtps_listen needs tls_cert and tls_key (implicit TLS)");
+	expect_error("listen = 127.0.0.1:25\n\nsubmission_listen = 127.0.0.1:587\n",
+	             "moat.conf:3: submission_listen needs tls_cert and tls_key (STARTTLS is required there)");
+	expect_error("tls_cert = c\ntls_key = k\nsmtps_listen = 127.0.0.1\n",
+	             "moat.conf:3: smtps_listen: \"127.0.0.1\" needs a port");
+
+	/* submission_backend: the backend unless set */
+	c = parse("backend = 127.0.0.1:2526\n");
+	sa = config_submission_backend(c, &len);
+	render((const struct sockaddr_storage *)(const void *)sa, buf, sizeof buf);
+	assert_string_equal(buf, "127.0.0.1:2526");
+	assert_int_equal(len, sizeof(struct sockaddr_in));
+	assert_int_equal(c->auth_fail_limit, 5);
+	assert_int_equal(c->auth_fail_window, 600);
+	config_unref(c);
+	c = parse("backend = 127.0.0.1:2526\nsubmission_backend = [::1]\nauth_fail_limit = 0\nauth_fail_window = 1\n");
+	sa = config_submission_backend(c, &len);
+	render((const struct sockaddr_storage *)(const void *)sa, buf, sizeof buf);
+	assert_string_equal(buf, "[::1]:25");
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(c->auth_fail_limit, 0);
+	assert_int_equal(c->auth_fail_window, 1);
+	config_unref(c);
+	expect_error("auth_fail_window = 0\n", "moat.conf:1: auth_fail_window: \"0\" is not a number between 1 and 86400");
+	expect_error("submission_backend = x\n", "moat.conf:1: submission_backend: \"x\" is not a numeric address[:port]");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -969,6 +1061,7 @@ int main(void)
 		cmocka_unit_test(test_load_backend_tls),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_tls_files),
+		cmocka_unit_test(test_listeners),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

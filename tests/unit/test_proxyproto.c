@@ -39,6 +39,20 @@ static void check_addr(const struct sockaddr_storage *ss, socklen_t len, const c
 	}
 }
 
+/* Read as implicit TLS does, proxy_need bytes at a time: the reads end
+ * where the header ends, never a byte into what follows (the ClientHello). */
+static void check_need(const unsigned char *buf, size_t len)
+{
+	size_t got = 0, n;
+
+	while (got < len) {
+		n = proxy_need(buf, got);
+		if (n < 1 || got + n > len)
+			fail_msg("after %zu bytes of a %zu-byte header, proxy_need says %zu", got, len, n);
+		got += n;
+	}
+}
+
 /* Every proper prefix of a valid header only asks for more. */
 static void check_prefixes(const unsigned char *buf, size_t len)
 {
@@ -50,6 +64,7 @@ static void check_prefixes(const unsigned char *buf, size_t len)
 			fail_msg("prefix of %zu bytes (of %zu) not PP_MORE", i, len);
 		assert_int_equal(used, 0);
 	}
+	check_need(buf, len);
 }
 
 /* ---- v1 ---- */

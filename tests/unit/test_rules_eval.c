@@ -27,6 +27,8 @@
 struct fx {
 	const char *ip;        /* client; NULL: unknown */
 	int trusted, tls, auth;
+	int listener;          /* enum listener_kind */
+	const char *auth_user;
 	const char *rdns, *helo;
 	const char *sender;    /* NULL: before MAIL; "": the null sender */
 	int sc;                /* sender-check result + 1; 0: not checked */
@@ -94,6 +96,8 @@ static void build(const struct fx *x, struct built *b)
 	f->trusted = x->trusted;
 	f->tls = x->tls;
 	f->authenticated = x->auth;
+	f->auth_user = x->auth_user;
+	f->listener = (enum listener_kind)x->listener;
 	f->values = b->values;
 	if (x->rdns) {
 		b->rdns.res = x->rdns[0] ? RDNS_OK : RDNS_NONE;
@@ -256,25 +260,25 @@ static void run_rows(const struct row *rows, size_t n)
 
 static const struct row default_rows[] = {
 	{ "connect: an outsider goes on", NULL, STAGE_CONNECT, { OUTSIDER }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
-	{ "connect: trusted is accepted", NULL, STAGE_CONNECT, { TRUSTED }, 0, ACTION_ACCEPT, 18, "", NULL, 0 },
+	{ "connect: trusted is accepted", NULL, STAGE_CONNECT, { TRUSTED }, 0, ACTION_ACCEPT, 25, "", NULL, 0 },
 	{ "helo: nothing to say", NULL, STAGE_HELO, { OUTSIDER }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	/* MAIL: one check at a time */
 	{ "mail: all pass", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@sender.test"), .sc = SC(SD_PASS), .spf = SPF(SPF_RES_PASS) },
 	  0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "mail: nxdomain", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@gone.test"), .sc = SC(SD_NXDOMAIN), .spf = SPF(SPF_RES_NONE) },
-	  0, ACTION_REJECT, 22, "550 5.1.8 <a@gone.test>: Sender address rejected: Domain not found", NULL, 0 },
+	  0, ACTION_REJECT, 30, "550 5.1.8 <a@gone.test>: Sender address rejected: Domain not found", NULL, 0 },
 	{ "mail: norecords", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@bare.test"), .sc = SC(SD_NORECORDS), .spf = SPF(SPF_RES_NONE) },
-	  0, ACTION_REJECT, 25, "550 5.1.8 <a@bare.test>: Sender address rejected: Domain not found", NULL, 0 },
+	  0, ACTION_REJECT, 33, "550 5.1.8 <a@bare.test>: Sender address rejected: Domain not found", NULL, 0 },
 	{ "mail: null MX", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@nomail.test"), .sc = SC(SD_NULLMX), .spf = SPF(SPF_RES_NONE) },
-	  0, ACTION_REJECT, 28,
+	  0, ACTION_REJECT, 36,
 	  "550 5.7.27 <a@nomail.test>: Sender address rejected: Domain does not accept mail (null MX)", NULL, 0 },
 	{ "mail: sender tempfail", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@slow.test"), .sc = SC(SD_TEMPFAIL), .spf = SPF(SPF_RES_PASS) },
-	  0, ACTION_TEMPFAIL, 32,
+	  0, ACTION_TEMPFAIL, 40,
 	  "451 4.4.3 <a@slow.test>: Sender address rejected: Domain lookup failed, try again later", NULL, 0 },
 	{ "mail: spf fail", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@strict.test"), .sc = SC(SD_PASS), .spf = SPF(SPF_RES_FAIL) },
-	  0, ACTION_REJECT, 31, "550 5.7.23 SPF: strict.test does not allow [203.0.113.5]", NULL, 0 },
+	  0, ACTION_REJECT, 39, "550 5.7.23 SPF: strict.test does not allow [203.0.113.5]", NULL, 0 },
 	{ "mail: spf temperror", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@flaky.test"), .sc = SC(SD_PASS), .spf = SPF(SPF_RES_TEMPERROR) },
-	  0, ACTION_TEMPFAIL, 35, "451 4.7.24 SPF: temporary DNS error evaluating flaky.test, try again later", NULL, 0 },
+	  0, ACTION_TEMPFAIL, 43, "451 4.7.24 SPF: temporary DNS error evaluating flaky.test, try again later", NULL, 0 },
 	{ "mail: softfail, neutral, permerror go on", NULL, STAGE_MAIL,
 	  { OUTSIDER, FROM("a@x.test"), .sc = SC(SD_PASS), .spf = SPF(SPF_RES_SOFTFAIL) }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "mail: neutral", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@x.test"), .sc = SC(SD_PASS), .spf = SPF(SPF_RES_NEUTRAL) },
@@ -285,24 +289,24 @@ static const struct row default_rows[] = {
 	  0, ACTION_NONE, 0, NULL, NULL, 0 },
 	/* MAIL: both at once; checks.c: a 5xx beats a 4xx, the sender domain beats SPF */
 	{ "mail: nxdomain beats spf fail", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@gone.test"), .sc = SC(SD_NXDOMAIN), .spf = SPF(SPF_RES_FAIL) },
-	  0, ACTION_REJECT, 22, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 30, NULL, NULL, 0 },
 	{ "mail: null MX beats spf temperror", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@n.test"), .sc = SC(SD_NULLMX), .spf = SPF(SPF_RES_TEMPERROR) },
-	  0, ACTION_REJECT, 28, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 36, NULL, NULL, 0 },
 	{ "mail: spf fail beats sender tempfail", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@s.test"), .sc = SC(SD_TEMPFAIL), .spf = SPF(SPF_RES_FAIL) },
-	  0, ACTION_REJECT, 31, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 39, NULL, NULL, 0 },
 	{ "mail: sender tempfail beats spf temperror", NULL, STAGE_MAIL,
-	  { OUTSIDER, FROM("a@s.test"), .sc = SC(SD_TEMPFAIL), .spf = SPF(SPF_RES_TEMPERROR) }, 0, ACTION_TEMPFAIL, 32, NULL, NULL, 0 },
+	  { OUTSIDER, FROM("a@s.test"), .sc = SC(SD_TEMPFAIL), .spf = SPF(SPF_RES_TEMPERROR) }, 0, ACTION_TEMPFAIL, 40, NULL, NULL, 0 },
 	{ "mail: norecords beats spf temperror", NULL, STAGE_MAIL,
-	  { OUTSIDER, FROM("a@s.test"), .sc = SC(SD_NORECORDS), .spf = SPF(SPF_RES_TEMPERROR) }, 0, ACTION_REJECT, 25, NULL, NULL, 0 },
+	  { OUTSIDER, FROM("a@s.test"), .sc = SC(SD_NORECORDS), .spf = SPF(SPF_RES_TEMPERROR) }, 0, ACTION_REJECT, 33, NULL, NULL, 0 },
 	/* MAIL: checks switched off (check_sender_domain/check_spf = no) */
 	{ "mail: nothing checked", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@x.test") }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "mail: only spf checked", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@x.test"), .spf = SPF(SPF_RES_FAIL) },
-	  0, ACTION_REJECT, 31, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 39, NULL, NULL, 0 },
 	/* MAIL: our own network is never refused */
 	{ "mail: trusted nxdomain", NULL, STAGE_MAIL, { TRUSTED, FROM("a@gone.test"), .sc = SC(SD_NXDOMAIN), .spf = SPF(SPF_RES_FAIL) },
-	  0, ACTION_ACCEPT, 18, "", NULL, 1 },
+	  0, ACTION_ACCEPT, 25, "", NULL, 1 },
 	{ "mail: trusted temperror", NULL, STAGE_MAIL, { TRUSTED, FROM("a@x.test"), .sc = SC(SD_TEMPFAIL), .spf = SPF(SPF_RES_TEMPERROR) },
-	  0, ACTION_ACCEPT, 18, "", NULL, 1 },
+	  0, ACTION_ACCEPT, 25, "", NULL, 1 },
 	/* RCPT */
 	{ "rcpt: local, known", NULL, STAGE_RCPT, { OUTSIDER, FROM("a@x.test"), .rcpt = "bob@moat.test", .relay = RELAY_OK },
 	  0, ACTION_NONE, 0, NULL, NULL, 0 },
@@ -314,7 +318,7 @@ static const struct row default_rows[] = {
 	  0, ACTION_REJECT, 12, "550 5.1.1 <nobody@moat.test>: Recipient address rejected: User unknown", NULL, 0 },
 	{ "rcpt: unknown but not local (trusted relaying out)", NULL, STAGE_RCPT,
 	  { TRUSTED, FROM("a@moat.test"), .rcpt = "x@else.test", .nonlocal = 1, .relay = RELAY_OK, .unknown = 1 },
-	  0, ACTION_ACCEPT, 18, "", NULL, 1 },
+	  0, ACTION_ACCEPT, 25, "", NULL, 1 },
 	{ "rcpt: trusted is still refused routing", NULL, STAGE_RCPT,
 	  { TRUSTED, FROM("a@moat.test"), .rcpt = "a!b@moat.test", .relay = RELAY_BAD_ROUTING }, 0, ACTION_REJECT, 8, NULL, NULL, 0 },
 	{ "rcpt: trusted is still refused unknown users", NULL, STAGE_RCPT,
@@ -325,24 +329,50 @@ static const struct row default_rows[] = {
 	  0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "data: no signatures", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "" }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "data: failing signature", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "fail:x.test" },
-	  0, ACTION_REJECT, 40, "550 5.7.20 No passing DKIM signature found", NULL, 0 },
+	  0, ACTION_REJECT, 48, "550 5.7.20 No passing DKIM signature found", NULL, 0 },
 	{ "data: failing and passing", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "fail:x.test pass:list.test" },
 	  0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "data: failing and permerror", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "permerror:y.test fail:x.test" },
-	  0, ACTION_REJECT, 40, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 48, NULL, NULL, 0 },
 	{ "data: failing and temperror", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "temperror:y.test fail:x.test" },
-	  0, ACTION_REJECT, 40, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 48, NULL, NULL, 0 },
 	{ "data: temperror only", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "temperror:y.test" },
 	  0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "data: trusted failing", NULL, STAGE_DATA, { TRUSTED, FROM("a@x.test"), .dkim = "fail:x.test" },
-	  0, ACTION_ACCEPT, 18, "", NULL, 1 },
+	  0, ACTION_ACCEPT, 25, "", NULL, 1 },
+	/* submission (smtps_listen, submission_listen): AUTH required; an
+	 * authenticated client is never refused for its sender, SPF or DKIM,
+	 * and relays (checks.c makes relay ok for it) */
+	{ "mail: submission without AUTH", NULL, STAGE_MAIL, { OUTSIDER, .listener = LISTENER_SUBMISSION, FROM("a@x.test") },
+	  0, ACTION_REJECT, 18, "530 5.7.0 Authentication required", NULL, 0 },
+	{ "mail: smtps without AUTH", NULL, STAGE_MAIL, { OUTSIDER, .listener = LISTENER_SMTPS, .tls = 1, FROM("a@x.test") },
+	  0, ACTION_REJECT, 18, "530 5.7.0 Authentication required", NULL, 0 },
+	{ "mail: trusted on submission without AUTH", NULL, STAGE_MAIL,
+	  { TRUSTED, .listener = LISTENER_SUBMISSION, FROM("a@x.test") }, 0, ACTION_REJECT, 18, NULL, NULL, 0 },
+	{ "mail: port 25 without AUTH goes on", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@x.test") },
+	  0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "mail: authenticated spf fail", NULL, STAGE_MAIL,
+	  { OUTSIDER, .listener = LISTENER_SUBMISSION, .tls = 1, .auth = 1, .auth_user = "alice", FROM("a@gone.test"),
+	    .sc = SC(SD_NXDOMAIN), .spf = SPF(SPF_RES_FAIL) }, 0, ACTION_ACCEPT, 26, "", NULL, 0 },
+	{ "rcpt: authenticated relays out", NULL, STAGE_RCPT,
+	  { OUTSIDER, .listener = LISTENER_SMTPS, .tls = 1, .auth = 1, .auth_user = "alice", FROM("a@x.test"),
+	    .rcpt = "x@else.test", .nonlocal = 1, .relay = RELAY_OK }, 0, ACTION_ACCEPT, 26, "", NULL, 1 },
+	{ "rcpt: authenticated still refused routing", NULL, STAGE_RCPT,
+	  { OUTSIDER, .listener = LISTENER_SMTPS, .auth = 1, .auth_user = "alice", FROM("a@x.test"),
+	    .rcpt = "a!b@moat.test", .relay = RELAY_BAD_ROUTING }, 0, ACTION_REJECT, 8, NULL, NULL, 0 },
+	{ "rcpt: authenticated still refused unknown users", NULL, STAGE_RCPT,
+	  { OUTSIDER, .listener = LISTENER_SMTPS, .auth = 1, .auth_user = "alice", FROM("a@x.test"),
+	    .rcpt = "nobody@moat.test", .relay = RELAY_OK, .unknown = 1 }, 0, ACTION_REJECT, 12, NULL, NULL, 0 },
+	{ "data: authenticated failing dkim", NULL, STAGE_DATA,
+	  { OUTSIDER, .listener = LISTENER_SUBMISSION, .auth = 1, .auth_user = "alice", FROM("a@x.test"), .dkim = "fail:x.test" },
+	  0, ACTION_ACCEPT, 26, "", NULL, 1 },
 	/* global monitor mode: the same verdicts, logged, not enforced */
 	{ "monitor: nxdomain would reject", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@gone.test"), .sc = SC(SD_NXDOMAIN), .spf = SPF(SPF_RES_FAIL) },
 	  1, ACTION_NONE, 0, NULL,
-	  "reject monitor@22 550 5.1.8 <a@gone.test>: Sender address rejected: Domain not found; "
-	  "reject monitor@31 550 5.7.23 SPF: gone.test does not allow [203.0.113.5]", 0 },
+	  "reject monitor@30 550 5.1.8 <a@gone.test>: Sender address rejected: Domain not found; "
+	  "reject monitor@39 550 5.7.23 SPF: gone.test does not allow [203.0.113.5]", 0 },
 	{ "monitor: trusted still accepted", NULL, STAGE_MAIL, { TRUSTED, FROM("a@gone.test"), .sc = SC(SD_NXDOMAIN) },
-	  1, ACTION_ACCEPT, 18, NULL, NULL, 1 },
+	  1, ACTION_ACCEPT, 25, NULL, NULL, 1 },
 };
 
 static void test_default_policy(void **state)
@@ -472,8 +502,31 @@ static const struct row fact_rows[] = {
 	{ "rdns none: has a name", "reject rdns none\n", STAGE_CONNECT, { .rdns = "a.test" }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "rdns name, none known", "reject rdns a.test\n", STAGE_CONNECT, { 0 }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "tls", "reject tls\n", STAGE_MAIL, { .tls = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
-	{ "authenticated", "reject authenticated\n", STAGE_CONNECT, { .auth = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
-	{ "not authenticated", "reject not authenticated\n", STAGE_CONNECT, { .tls = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "authenticated", "reject authenticated\n", STAGE_MAIL, { .auth = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "authenticated: a mail fact", "reject authenticated\n", STAGE_CONNECT, { .auth = 1 }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "not authenticated", "reject not authenticated\n", STAGE_MAIL, { .tls = 1 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "auth-user", "reject auth-user Alice\n", STAGE_MAIL, { .auth = 1, .auth_user = "ALICE" }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "auth-user other", "reject auth-user alice\n", STAGE_MAIL, { .auth = 1, .auth_user = "alice2" }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "auth-user an address", "reject auth-user alice@Example.com\n", STAGE_MAIL,
+	  { .auth = 1, .auth_user = "alice@example.COM" }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "auth-user a trailing dot is not dropped", "reject auth-user alice.\n", STAGE_MAIL,
+	  { .auth = 1, .auth_user = "alice" }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "auth-user @domain", "reject auth-user @example.com\n", STAGE_MAIL,
+	  { .auth = 1, .auth_user = "bob@Example.com" }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "auth-user @domain: a name without one", "reject auth-user @example.com\n", STAGE_MAIL,
+	  { .auth = 1, .auth_user = "bob" }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "auth-user regex", "reject auth-user /^adm/\n", STAGE_MAIL, { .auth = 1, .auth_user = "admin" }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "auth-user not authenticated", "reject not auth-user alice\n", STAGE_MAIL, { 0 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "auth-user binds a sender domain", "reject auth-user alice and not sender-domain example.com \"553 5.7.1 %{auth_user} may not send as <%{sender}>\"\n",
+	  STAGE_MAIL, { .auth = 1, .auth_user = "alice", FROM("alice@else.test") }, 0, ACTION_REJECT, 1,
+	  "553 5.7.1 alice may not send as <alice@else.test>", NULL, 0 },
+	{ "auth-user binds: the right domain", "reject auth-user alice and not sender-domain example.com\n",
+	  STAGE_MAIL, { .auth = 1, .auth_user = "alice", FROM("alice@example.com") }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "listener smtp", "reject listener smtp\n", STAGE_CONNECT, { 0 }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "listener submission", "reject listener submission\n", STAGE_CONNECT, { .listener = LISTENER_SUBMISSION },
+	  0, ACTION_REJECT, 1, NULL, NULL, 0 },
+	{ "listener smtps, not submission", "reject listener submission\n", STAGE_CONNECT, { .listener = LISTENER_SMTPS },
+	  0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "helo name", "reject helo localhost\n", STAGE_HELO, { .helo = "LocalHost" }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
 	{ "helo suffix", "reject helo .example.com\n", STAGE_HELO, { .helo = "mx.example.com" }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
 	{ "helo regex", "reject helo /^\\[?[0-9.]+\\]?$/\n", STAGE_HELO, { .helo = "[192.0.2.1]" }, 0, ACTION_REJECT, 1, NULL, NULL, 0 },
