@@ -71,6 +71,7 @@ struct backend {
 	int pooled;              /* idle in the pool: its end is no news */
 	int no_reuse;            /* its backend session is not fit for another client */
 	int xclient_used;        /* XCLIENT made its backend session some client's */
+	int own_caps;            /* not to cfg's backend (submission_backend): its EHLO is not the pool's */
 	int cmd_timeout;         /* seconds: backend_timeout */
 	int data_timeout;        /* seconds for the end-of-data reply: backend_data_timeout */
 	/* TLS */
@@ -275,8 +276,10 @@ static int on_ehlo(struct backend *b)
 		return 1;
 	}
 	b->setup = 0;
-	b->pool->caps = b->caps;
-	b->pool->caps_known = 1;
+	if (!b->own_caps) {
+		b->pool->caps = b->caps;
+		b->pool->caps_known = 1;
+	}
 	b->state = B_IDLE;
 	finish(b, &b->reply);
 	return 1;
@@ -472,32 +475,41 @@ static int connect_plain(struct backend *b)
 }
 
 /* The name the backend's certificate must hold: backend_tls_name, else
- * the backend's address. */
-static void tls_name_of(const struct config *cfg, char *out, size_t size)
+ * the address connected to. */
+static void tls_name_of(const struct config *cfg, const struct sockaddr *addr, char *out, size_t size)
 {
 	if (cfg->backend_tls_name[0])
 		snprintf(out, size, "%s", cfg->backend_tls_name);
 	else
-		sockaddr_ntop((const struct sockaddr *)&cfg->backend, out, size);
+		sockaddr_ntop(addr, out, size);
 }
 
 struct backend *backend_open(struct backend_pool *pool, const struct config *cfg, backend_cb cb,
                              void *arg)
 {
+	return backend_open_addr(pool, cfg, (const struct sockaddr *)&cfg->backend, cfg->backend_len, cb, arg);
+}
+
+struct backend *backend_open_addr(struct backend_pool *pool, const struct config *cfg, const struct sockaddr *addr,
+                                  socklen_t addrlen, backend_cb cb, void *arg)
+{
 	struct backend *b = calloc(1, sizeof *b);
 
-	if (!b)
+	if (!b || addrlen > sizeof b->addr) {
+		free(b);
 		return NULL;
+	}
 	b->pool = pool;
 	snprintf(b->hostname, sizeof b->hostname, "%s", cfg->hostname);
-	memcpy(&b->addr, &cfg->backend, cfg->backend_len);
-	b->addrlen = cfg->backend_len;
+	memcpy(&b->addr, addr, addrlen);
+	b->addrlen = addrlen;
+	b->own_caps = addrlen != cfg->backend_len || memcmp(addr, &cfg->backend, addrlen) != 0;
 	b->cmd_timeout = cfg->backend_timeout;
 	b->data_timeout = cfg->backend_data_timeout;
 	b->tls_mode = cfg->backend_tls;
 	if (cfg->backend_ssl && cfg->backend_tls != BACKEND_TLS_NO && SSL_CTX_up_ref(cfg->backend_ssl) == 1)
 		b->ssl_ctx = cfg->backend_ssl;
-	tls_name_of(cfg, b->tls_name, sizeof b->tls_name);
+	tls_name_of(cfg, addr, b->tls_name, sizeof b->tls_name);
 	b->setup = 1;
 	b->cb = cb;
 	b->arg = arg;

@@ -46,6 +46,11 @@ const char *backend_tls_version(const struct backend *b, int *resumed);
  * (the connection is then not reused: backend_release closes it), or NULL. */
 int backend_xclient(struct backend *b, int rset, const char *const *lines, int n, const char *helo, int esmtp,
                     backend_cb cb, void *arg);
+/* The same to another address than cfg's backend (submission_backend:
+ * AUTH and the authenticated session's mail); its EHLO is its own, not what
+ * backend_pool_caps says. */
+struct backend *backend_open_addr(struct backend_pool *pool, const struct config *cfg, const struct sockaddr *addr,
+                                  socklen_t addrlen, backend_cb cb, void *arg);
 /* Send one command line (no CRLF) and wait for its reply. 0, or -1 if the
  * connection is not idle (a bug) or dead. */
 int backend_command(struct backend *b, const char *line, backend_cb cb, void *arg);

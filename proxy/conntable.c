@@ -24,12 +24,13 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <netinet/in.h>
 
 #include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
+#include "proxy/lib/netaddr.h"
 #include "proxy/lib/siphash.h"
+#include "proxy/shmlock.h"
 
 #define SLOTS MOAT_CONN_TABLE_SLOTS
 #define PROBE MOAT_CONN_TABLE_PROBE
@@ -59,65 +60,38 @@ static void set_count(int32_t *p, int32_t v)
 
 static void key_of(const struct sockaddr *sa, uint8_t key[16])
 {
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
+	sockaddr_key16(sa, key);
 }
 
 static int lock(struct conntable *t)
 {
-	int e = pthread_mutex_lock(&t->mu);
-
-	if (e == EOWNERDEAD) /* a worker died holding it: the table is whole (above) */
-		e = pthread_mutex_consistent(&t->mu);
-	return e;
+	return shmlock_lock(&t->mu); /* a dead worker's lock: the table is whole (above) */
 }
 
 static void unlock(struct conntable *t)
 {
-	pthread_mutex_unlock(&t->mu);
+	shmlock_unlock(&t->mu);
 }
 
 struct conntable *conntable_new(int nworkers)
 {
 	struct conntable *t;
-	pthread_mutexattr_t a;
-	int e;
 
 	if (nworkers < 1 || nworkers > MOAT_WORKERS_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
-	t = mmap(NULL, sizeof *t, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (t == MAP_FAILED)
+	if (!(t = shmlock_map(sizeof *t)))
 		return NULL;
 	/* the mapping is zeroed: every slot free, every worker at 0 */
 	t->nworkers = nworkers;
 	siphash_random_key(t->hkey);
-	if ((e = pthread_mutexattr_init(&a)) == 0) {
-		if ((e = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) == 0 &&
-		    (e = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) == 0)
-			e = pthread_mutex_init(&t->mu, &a);
-		pthread_mutexattr_destroy(&a);
-	}
-	if (e != 0) {
-		munmap(t, sizeof *t);
-		errno = e;
-		return NULL;
-	}
 	return t;
 }
 
 void conntable_free(struct conntable *t)
 {
-	if (!t)
-		return;
-	pthread_mutex_destroy(&t->mu);
-	munmap(t, sizeof *t);
+	shmlock_unmap(t, sizeof *t);
 }
 
 static int total(const struct conntable *t)

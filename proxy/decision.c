@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "proxy/decision.h"
+#include "proxy/lib/bounds.h"
 
 const char *decision_action(int code)
 {
@@ -53,7 +54,7 @@ void decision_log(const struct decision *d, void (*extra)(struct jline *j, void 
 		jl_str(&j, "tls_cipher", S(d->tls_cipher));
 	}
 	if (d->auth_user)
-		jl_str(&j, "auth_user", d->auth_user);
+		jl_strn(&j, "auth_user", d->auth_user, MOAT_AUTH_USER_MAX);
 	jl_str(&j, "stage", rules_stage_name(d->stage));
 	jl_str(&j, "action", d->action ? d->action : decision_action(d->code));
 	jl_int(&j, "code", d->code);

@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "proxy/authfail.h"
 #include "proxy/checkcmd.h"
 #include "proxy/config.h"
 #include "proxy/conntable.h"
@@ -88,12 +89,15 @@ static int run(struct server *srv)
 		return 1;
 	/* before the workers fork: they count their connections in it together */
 	srv->conns = conntable_new(srv->nworkers);
-	if (!srv->conns) {
-		log_error("startup", "cannot make the connection table: %s", strerror(errno));
+	srv->authfail = authfail_new();
+	if (!srv->conns || !srv->authfail) {
+		log_error("startup", "cannot make the tables the workers share: %s", strerror(errno));
+		conntable_free(srv->conns);
 		return 1;
 	}
 	rc = srv->nworkers == 1 ? server_run(srv, fds[0]) : workers_supervise(srv, fds);
 	conntable_free(srv->conns);
+	authfail_free(srv->authfail);
 	return rc;
 }
 

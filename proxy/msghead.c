@@ -24,12 +24,13 @@ int msghead_format(char *buf, size_t size, const struct msghead *h)
 	if (h->tls_version) { /* OpenSSL's names: safe already, but a comment is a comment */
 		comment_safe(h->tls_version, version, sizeof version);
 		comment_safe(h->tls_cipher ? h->tls_cipher : "", cipher, sizeof cipher);
-		snprintf(tls, sizeof tls, "S (%s cipher %s)", version, cipher);
+		snprintf(tls, sizeof tls, " (%s cipher %s)", version, cipher);
 	}
 	n = snprintf(buf, size,
-	             "%s%sReceived: from %s ([%s%s])\r\n\tby %s (moat) with %s%s id %s.%d;\r\n\t%s\r\n",
+	             "%s%sReceived: from %s ([%s%s])\r\n\tby %s (moat) with %s%s%s%s id %s.%d;\r\n\t%s\r\n",
 	             h->authres ? h->authres : "", h->tags, helo, h->ipv6 ? "IPv6:" : "", h->client_ip,
-	             h->hostname, h->proto, tls, h->id, h->ntx, h->date);
+	             h->hostname, h->proto, h->tls_version ? "S" : "", h->authenticated ? "A" : "", tls, h->id, h->ntx,
+	             h->date);
 	return n < 0 || (size_t)n >= size ? -1 : n;
 }
 

@@ -18,8 +18,9 @@ struct msghead {
 	const char *client_ip; /* text */
 	int ipv6;              /* an IPv6 client ("IPv6:" literal) */
 	const char *hostname;  /* ours */
-	const char *proto;     /* "SMTP", "ESMTP", "UTF8SMTP": under TLS with an "S" added
-	                        * (RFC 3848, RFC 6531 "with": ESMTPS, UTF8SMTPS) */
+	const char *proto;     /* "SMTP", "ESMTP", "UTF8SMTP": under TLS with an "S" added, after
+	                        * AUTH an "A" (RFC 3848, RFC 6531 "with": ESMTPS, ESMTPSA, UTF8SMTPSA) */
+	int authenticated;     /* the client authenticated (AUTH) */
 	const char *tls_version; /* "TLSv1.3", in a comment after the protocol; NULL: no TLS */
 	const char *tls_cipher;  /* "TLS_AES_256_GCM_SHA384" */
 	const char *id;        /* the session id */

@@ -25,6 +25,7 @@ struct relay {
 	struct backend_pool *pool;
 	const struct config *cfg;
 	struct backend *be;        /* kept across transactions; NULL if none */
+	int pinned;                /* be authenticated the session: no other, never pooled (relay_adopt) */
 	int used;                  /* it served a transaction: RSET first */
 	enum txn_state st;
 	enum reply_id down_id;     /* with T_DOWN: the 451 every RCPT gets */
@@ -102,8 +103,9 @@ void relay_free(struct relay *r, int abandon)
 {
 	if (!r)
 		return;
-	/* a session of the backend's that XCLIENT gave a login is no one else's */
-	if (abandon || r->xlogin)
+	/* a session of the backend's that XCLIENT gave a login, or that
+	 * authenticated (relay_adopt), is no one else's */
+	if (abandon || r->xlogin || r->pinned)
 		backend_free(r->be);
 	else
 		backend_release(r->pool, r->be, r->cfg);
@@ -112,6 +114,20 @@ void relay_free(struct relay *r, int abandon)
 	free(r->refusal);
 	free(r->prefix);
 	free(r);
+}
+
+void relay_adopt(struct relay *r, struct backend *be)
+{
+	if (r->be && !r->xlogin)
+		backend_release(r->pool, r->be, r->cfg);
+	else
+		backend_free(r->be);
+	relay_txn_end(r);
+	r->be = be;
+	r->used = 0; /* nothing to RSET yet */
+	r->xsent[0] = '\0';
+	r->xlogin = 0;
+	r->pinned = 1;
 }
 
 /* ---- reporting ------------------------------------------------------------ */
@@ -313,6 +329,10 @@ static int xclient_step(struct relay *r)
 
 	if (r->cfg->xclient == XCLIENT_MODE_NO)
 		return 0;
+	/* XCLIENT starts the backend's session over: on the connection that
+	 * authenticated, only with LOGIN, which keeps it authenticated */
+	if (r->pinned && !(attrs & XCLIENT_LOGIN))
+		return 0;
 	n = xclient_lines(&r->cl, attrs, lines);
 	if (n == 0 && r->cfg->xclient == XCLIENT_MODE_YES) {
 		down_with(r, R_BACKEND_XCLIENT, "xclient = yes and the backend offers no XCLIENT", 0);
@@ -410,6 +430,10 @@ void relay_rcpt(struct relay *r, const struct relay_client *cl, const struct smt
 		drop(r);
 	if (r->be) {
 		start_txn(r);
+		return;
+	}
+	if (r->pinned) { /* another connection would not be authenticated */
+		down(r, "the authenticated backend connection is gone", 0);
 		return;
 	}
 	if ((r->be = backend_take(r->pool, r->cfg))) {

@@ -11,6 +11,7 @@
 #include "proxy/smtp_reply.h"
 #include "proxy/xclient.h"
 
+struct backend;
 struct backend_pool;
 struct config;
 struct message;
@@ -34,6 +35,15 @@ struct relay *relay_new(struct backend_pool *pool, const struct config *cfg);
  * (a client transaction is open) is closed. No callback runs afterwards.
  * NULL is ignored. */
 void relay_free(struct relay *r, int abandon);
+
+/* The session authenticated on be (AUTH passed on to submission_backend,
+ * which said 235): its transactions go over be and no other connection
+ * (another would not be authenticated: the backend would not let it
+ * relay); be is never pooled nor reused, and is closed with the session.
+ * Once be is lost, every RCPT gets 451. A connection r had is released.
+ * XCLIENT goes over it only when the backend takes LOGIN (else the
+ * backend's session would start over unauthenticated): XFORWARD then. */
+void relay_adopt(struct relay *r, struct backend *be);
 
 /* A RCPT that passed moat's checks: open (or reuse) the connection, tell
  * the backend who the client is (XCLIENT, per xclient and what it offers:

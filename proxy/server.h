@@ -8,6 +8,7 @@
 
 struct session;
 struct conntable;
+struct authfail;
 struct evconnlistener;
 struct dns;
 struct dkim_verifier;
@@ -24,6 +25,7 @@ struct server {
 	int nlisteners;
 	int nsessions;                /* open client connections */
 	struct conntable *conns;      /* open connections, in all and per address: shared by the workers */
+	struct authfail *authfail;    /* failed AUTH per address: shared by the workers; NULL: not counted */
 	struct session *sessions;     /* all open sessions */
 	struct refused *refused;      /* refused connections lingering (refused.c), not sessions */
 	int nrefused;

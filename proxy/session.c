@@ -79,8 +79,10 @@ static void session_free(struct session *s)
 		message_free(&s->tx->msg);
 		free(s->tx);
 	}
+	session_auth_free(s);
 	checks_free(s->chk);
 	free(s->early_v);
+	free(s->auth_user);
 	if (s->ssl && s->bev)
 		session_tls_close(s);
 	if (s->bev)
@@ -281,7 +283,8 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 	bc = backend_known(s);
 	n = (size_t)reply_ehlo(buf, sizeof buf, s->cfg->hostname, (unsigned long)s->cfg->max_message_size,
 	                       (bc->smtputf8 ? EHLO_SMTPUTF8 : 0) | (bc->dsn ? EHLO_DSN : 0) |
-	                       (s->cfg->tls && !s->ssl ? EHLO_STARTTLS : 0));
+	                       (s->cfg->tls && !s->ssl ? EHLO_STARTTLS : 0) |
+	                       (s->listener != LISTENER_SMTP && s->ssl ? EHLO_AUTH : 0));
 	session_send(s, buf, n);
 }
 
@@ -501,6 +504,7 @@ static void rcpt_backend_step(struct session *s)
 		/* not looked up (the backend took no name when the session began): unknown for now */
 		.name_status = !rd || rd->res == RDNS_TEMPFAIL ? CLIENT_NAME_TEMP
 		             : rd->res == RDNS_OK ? CLIENT_NAME_OK : CLIENT_NAME_NONE,
+		.login = s->auth_user, /* XCLIENT LOGIN */
 	};
 
 	if (!s->relay && !(s->relay = relay_new(s->srv->backends, s->cfg))) {
@@ -637,6 +641,7 @@ static void dispatch(struct session *s, const char *line)
 		break;
 	case V_HELP: session_reply(s, R_HELP, NULL); break;
 	case V_STARTTLS: session_starttls(s, c.arg); break;
+	case V_AUTH: session_auth(s, c.arg); break;
 	case V_UNKNOWN: session_proto_error(s, R_UNKNOWN_CMD, NULL); break;
 	default: session_proto_error(s, R_NOT_IMPL, NULL); break;
 	}
@@ -696,6 +701,9 @@ void session_process(struct session *s)
 			session_pregreet(s);
 		} else if (s->state == S_DATA) {
 			session_data_step(s);
+		} else if (s->state == S_AUTH) {
+			if (!session_auth_step(s))
+				break;
 		} else if (s->state != S_CMD || !command_step(s)) {
 			break; /* S_TLS_*: nothing is read */
 		}
@@ -711,7 +719,7 @@ void session_process(struct session *s)
 	if (s->ssl)
 		session_tls_pending(s);
 	/* Waiting for a command: its deadline runs from now (unless it already does). */
-	if (!s->busy && s->state == S_CMD && !evtimer_pending(s->deadline, NULL))
+	if (!s->busy && (s->state == S_CMD || s->state == S_AUTH) && !evtimer_pending(s->deadline, NULL))
 		session_deadline(s, draining(s) ? drain_idle(s) : s->cfg->command_timeout);
 	/* All the client sent is answered: after its EOF, that is the end. */
 	if (s->eof && !s->busy && s->state == S_CMD)

@@ -19,6 +19,7 @@ struct server;
 struct relay;
 struct bufferevent;
 struct ssl_st;
+struct session_auth;
 
 enum sstate {
 	S_PROXY,   /* waiting for the PROXY protocol header */
@@ -27,6 +28,7 @@ enum sstate {
 	S_DATA,    /* reading the message */
 	S_TLS_WAIT, /* STARTTLS: the 220 being flushed, reading stopped (session_tls.c) */
 	S_TLS_HANDSHAKE, /* the TLS handshake on the connection */
+	S_AUTH,    /* AUTH: the backend sent 334, the client's answer is read (session_auth.c) */
 	S_CLOSING, /* last reply being flushed; input ignored */
 };
 
@@ -89,6 +91,9 @@ struct session {
 	const char *tls_version;       /* after the handshake ("TLSv1.3"); NULL before */
 	const char *tls_cipher;        /* "TLS_AES_256_GCM_SHA384" */
 	int tls_failed;                /* a TLS or socket error: no close_notify */
+	/* AUTH (session_auth.c) */
+	struct session_auth *auth;     /* an exchange in progress; NULL: none */
+	char *auth_user;               /* the login name the backend took (235); NULL: not authenticated */
 };
 
 /* Start a session on an accepted socket, counted by the caller in the
@@ -172,6 +177,18 @@ void session_tls_error(struct session *s);
 void session_tls_pending(struct session *s);
 /* The session ends: a close_notify, unless the connection failed. */
 void session_tls_close(struct session *s);
+
+/* session_auth.c: AUTH PLAIN and LOGIN passed on to submission_backend
+ * (RFC 4954), on submission_listen and smtps_listen, under TLS. */
+void session_auth(struct session *s, const char *arg);
+/* S_AUTH: the client's answer to a 334. Returns 0 when more input is
+ * needed. */
+int session_auth_step(struct session *s);
+/* The session ends: an exchange in progress is dropped. */
+void session_auth_free(struct session *s);
+/* Refused at connect: the address failed AUTH auth_fail_limit times in
+ * its window (on the listeners that offer AUTH). */
+int session_auth_blocked(struct session *s);
 
 /* session_data.c: DATA, the message, its checks and its relay. */
 void session_data_begin(struct session *s, const char *arg);

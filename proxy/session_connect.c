@@ -125,6 +125,12 @@ void session_greet(struct session *s)
 
 	if (!s->counted_ip && admit(s, 0) < 0)
 		return;
+	if (session_auth_blocked(s)) {
+		session_refuse(s, STAGE_CONNECT, R_AUTH_BLOCKED, "too many failed authentications from this address",
+		               NULL);
+		session_linger(s);
+		return;
+	}
 	config_check_options(s->cfg, &opt);
 	opt.want_rdns = relay_wants_rdns(s->srv->backends, s->cfg); /* XCLIENT NAME */
 	s->chk = checks_new(&opt, &env, (struct sockaddr *)&s->peer);

@@ -57,6 +57,7 @@ static int message_head(struct session *s, char *buf, size_t size)
 		.hostname = s->cfg->hostname,
 		.proto = s->tx->utf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
 		.tls_version = s->tls_version,
+		.authenticated = s->auth_user != NULL,
 		.tls_cipher = s->tls_cipher,
 		.id = s->id,
 		.ntx = s->ntx + 1,

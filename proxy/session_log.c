@@ -64,6 +64,7 @@ void session_log_line(struct session *s, struct decision *d, const char *rcpt)
 	d->tls_version = s->tls_version;
 	d->tls_cipher = s->tls_cipher;
 	d->listener = rules_listener_name(s->listener);
+	d->auth_user = s->auth_user;
 	decision_log(d, session_fields, &c);
 	if ((!d->event || !strcmp(d->event, "decision")) && !d->action && d->code / 100 != 2)
 		s->nrejected++;

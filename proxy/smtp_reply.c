@@ -76,6 +76,25 @@ static unsigned xclient_attrs(const char *p, size_t n)
 	return got;
 }
 
+/* "PLAIN LOGIN CRAM-MD5" (n bytes; NULL: none): the mechanisms moat passes on. */
+static void auth_mechs(const char *p, size_t n, struct ehlo_caps *caps)
+{
+	while (p && n > 0) {
+		size_t w = 0;
+
+		while (w < n && p[w] != ' ')
+			w++;
+		if (w == 5 && strncasecmp(p, "PLAIN", 5) == 0)
+			caps->auth_plain = 1;
+		else if (w == 5 && strncasecmp(p, "LOGIN", 5) == 0)
+			caps->auth_login = 1;
+		p += w;
+		n -= w;
+		while (n > 0 && *p == ' ')
+			p++, n--;
+	}
+}
+
 void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps)
 {
 	const char *p = r->text, *end = r->text + r->len;
@@ -102,6 +121,8 @@ void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps)
 				caps->xclient = xclient_attrs(param, param ? n - (size_t)(param - l) : 0);
 			else if (ehlo_kw(l, n, "SIZE", &param))
 				caps->size = param ? strtoul(param, NULL, 10) : 0;
+			else if (ehlo_kw(l, n, "AUTH", &param) || (n > 5 && strncasecmp(l, "AUTH=", 5) == 0 && (param = l + 5)))
+				auth_mechs(param, (size_t)(eol - param), caps);
 		}
 		first = 0;
 		p = eol + 2;

@@ -31,6 +31,7 @@ enum {
 struct ehlo_caps {
 	int pipelining, eightbit, smtputf8, dsn, xforward, enhanced, starttls;
 	unsigned xclient;   /* 0, or XCLIENT_OFFERED and the attributes listed */
+	int auth_plain, auth_login;  /* AUTH offers the mechanism (RFC 4954) */
 	unsigned long size; /* 0 = not announced or no limit */
 };
 void ehlo_caps_parse(const struct smtp_reply *r, struct ehlo_caps *caps);

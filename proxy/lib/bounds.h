@@ -87,6 +87,18 @@
 #define MOAT_AUTHRES_MAX 8192
 /* A tls_cert or tls_key file: a certificate and its chain are a few KiB. */
 #define MOAT_TLS_FILE_MAX (1024 * 1024)
+/* AUTH (RFC 4954 4): a line of the client's base64 answers, CRLF included
+ * (the AUTH command itself is a command line, MOAT_CMD_LINE_MAX); the login
+ * name moat keeps for the log and the rules; the backend's 334 challenges
+ * one exchange may take (PLAIN 1, LOGIN 2). */
+#define MOAT_AUTH_LINE_MAX 12288
+#define MOAT_AUTH_USER_MAX 255
+#define MOAT_AUTH_ROUNDS_MAX 4
+/* Failed AUTH per client address, counted across the workers (authfail.c):
+ * slots (address, window start, count; 32 bytes each), and the window of
+ * slots an address may use. */
+#define MOAT_AUTHFAIL_SLOTS 16384
+#define MOAT_AUTHFAIL_PROBE 32
 /* Config file line length. */
 #define MOAT_CONF_LINE_MAX 4096
 /* Entries in one list value of the config (listen, domains, networks). */

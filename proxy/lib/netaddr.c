@@ -247,3 +247,14 @@ int sockaddr_same_host(const struct sockaddr *a, const struct sockaddr *b)
 		return 0;
 	return memcmp(x, y, fa == AF_INET ? 4 : 16) == 0;
 }
+
+void sockaddr_key16(const struct sockaddr *sa, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}

@@ -37,6 +37,9 @@ void sockaddr_ntop(const struct sockaddr *sa, char *buf, size_t size);
 int sockaddr_port(const struct sockaddr *sa);
 /* Same address, ignoring port; v4-mapped v6 equals its v4. */
 int sockaddr_same_host(const struct sockaddr *a, const struct sockaddr *b);
+/* The address as 16 bytes, IPv4 as v4-mapped IPv6 (so both spellings are
+ * one key); zero for any other family. */
+void sockaddr_key16(const struct sockaddr *sa, uint8_t key[16]);
 
 
 #endif

@@ -65,6 +65,16 @@ const struct reply replies[R_COUNT] = {
 	[R_BACKEND_XCLIENT] = {451, "4.3.5", "Error: backend not configured for this proxy, try again later"},
 	/* submission_listen before STARTTLS (RFC 3207 4) */
 	[R_NEED_STARTTLS]   = {530, "5.7.0", "Must issue a STARTTLS command first"},
+	/* AUTH (RFC 4954 4, 6); the backend's own replies (334, 235, 535...)
+	 * go to the client verbatim */
+	[R_AUTH_MECH]       = {504, "5.5.4", "Unrecognized authentication type"},
+	[R_AUTH_SYNTAX]     = {501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"},
+	[R_AUTH_ALREADY]    = {503, "5.5.1", "Error: already authenticated"},
+	[R_AUTH_BAD_DATA]   = {501, "5.5.2", "Cannot decode response"},
+	[R_AUTH_TOO_LONG]   = {500, "5.5.6", "Authentication Exchange line is too long"},
+	[R_AUTH_TEMP]       = {454, "4.7.0", "Temporary authentication failure"},
+	[R_AUTH_ABORTED]    = {501, "5.7.0", "Authentication aborted"},
+	[R_AUTH_BLOCKED]    = {421, "4.7.0", "%h Error: too many failed authentications from your address, try again later"},
 };
 
 /* Append at most the room left, keeping 3 bytes for CRLF and NUL. */
@@ -89,6 +99,7 @@ static const struct {
 	{"PIPELINING", 0},
 	{"SIZE %lu", 0},
 	{"STARTTLS", EHLO_STARTTLS},
+	{"AUTH PLAIN LOGIN", EHLO_AUTH},
 	{"8BITMIME", 0},
 	{"SMTPUTF8", EHLO_SMTPUTF8},
 	{"DSN", EHLO_DSN},

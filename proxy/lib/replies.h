@@ -12,7 +12,8 @@ enum reply_id {
 	R_TIMEOUT, R_TOO_MANY_ERRORS, R_BACKEND_DOWN, R_BACKEND_LOST, R_SHUTDOWN, R_LOCAL_ERROR,
 	R_NUL, R_FORGED_AUTHRES, R_RELAY_DENIED, R_RELAY_ROUTING, R_BAD_SENDER_IDN, R_BAD_RCPT_IDN,
 	R_REFUSED_CMD, R_STARTTLS_GO, R_TLS_ACTIVE, R_TXN_IN_PROGRESS, R_TLS_UNAVAILABLE,
-	R_BACKEND_TLS, R_BACKEND_XCLIENT, R_NEED_STARTTLS,
+	R_BACKEND_TLS, R_BACKEND_XCLIENT, R_NEED_STARTTLS, R_AUTH_MECH, R_AUTH_SYNTAX, R_AUTH_ALREADY,
+	R_AUTH_BAD_DATA, R_AUTH_TOO_LONG, R_AUTH_TEMP, R_AUTH_ABORTED, R_AUTH_BLOCKED,
 	R_COUNT
 };
 
@@ -38,6 +39,7 @@ int reply_format_line(char *buf, int size, enum reply_id id, const char *hostnam
 #define EHLO_SMTPUTF8 0x01 /* the backend has it too */
 #define EHLO_DSN      0x02 /* the backend has it too */
 #define EHLO_STARTTLS 0x04 /* TLS configured, not in use yet */
+#define EHLO_AUTH     0x08 /* a listener of submission, under TLS: "AUTH PLAIN LOGIN" */
 
 /* The whole EHLO reply: R_EHLO_OK, then the extensions moat offers (SIZE
  * with size_limit; the others of offers, EHLO_* flags). Returns the

@@ -42,7 +42,14 @@ keyword followed by "+anything"):
     any     drop-after-data@ read the whole message, close without a reply, store nothing
     any     slow@            store, then delay the end-of-data reply by --slow seconds
 
-Usage: backend.py --port 0 --store DIR [--ehlo-ext SMTPUTF8,DSN] [--slow N] [--eml]
+With --auth USER:PASS[,USER:PASS...] the EHLO offers AUTH PLAIN LOGIN and
+AUTH checks the pair (235 2.7.0, 535 5.7.8; "*" 501 5.7.0); an event says
+who tried and how it went, and a stored message says who sent it:
+
+    AUTH <session> <mechanism> <user> ok|fail|cancel
+    (in the record) "auth_user": "alice"
+
+Usage: backend.py --port 0 --store DIR [--ehlo-ext SMTPUTF8,DSN] [--slow N] [--eml] [--auth U:P]
 """
 
 import argparse
@@ -86,6 +93,7 @@ class Server:
         self.args = args
         self.store = args.store
         self.ext = [e.strip().upper() for e in args.ehlo_ext.split(",") if e.strip()]
+        self.users = dict(p.split(":", 1) for p in args.auth.split(",") if p)
         self.next_session = 0
         # continue after messages already in the directory (the demo keeps its mail)
         self.next_msg = max([int(f.split(".")[0]) for f in os.listdir(self.store)
@@ -118,6 +126,7 @@ class Server:
             "mail_params": sess.mail_params,
             "rcpts": sess.rcpts,
             "rcpt_params": sess.rcpt_params,
+            "auth_user": sess.auth_user,
             "raw_b64": base64.b64encode(raw).decode(),
             "data_b64": base64.b64encode(data).decode(),
         }
@@ -141,6 +150,7 @@ class Session:
         self.buf = b""
         self.helo = None
         self.esmtp = False
+        self.auth_user = None
         self.reset()
 
     def reset(self):
@@ -228,7 +238,7 @@ class Session:
                 await self.reply("250 backend.test.example")
             else:
                 caps = ["backend.test.example", "PIPELINING", "SIZE 52428800", "8BITMIME",
-                        "ENHANCEDSTATUSCODES"] + s.ext
+                        "ENHANCEDSTATUSCODES"] + s.ext + (["AUTH PLAIN LOGIN"] if s.users else [])
                 await self.reply("\r\n".join(
                     "250%s%s" % ("-" if i < len(caps) - 1 else " ", c) for i, c in enumerate(caps)))
             return True
@@ -314,6 +324,8 @@ class Session:
                 await self.reply("554 5.5.1 Error: no valid recipients")
                 return True
             return await self.data()
+        if verb == b"AUTH" and s.users:
+            return await self.auth(arg)
         if verb == b"RSET":
             self.reset()
             await self.reply("250 2.0.0 Ok")
@@ -328,6 +340,56 @@ class Session:
             await self.reply("252 2.0.0 Send some mail, I'll try my best")
             return True
         await self.reply("502 5.5.2 Error: command not recognized")
+        return True
+
+    async def answer(self, challenge):
+        """A 334 and the client's answer line: None for "*"."""
+        await self.reply("334 " + challenge)
+        line = (await self.readline() or b"").rstrip(b"\r\n")
+        return None if line == b"*" else line
+
+    async def auth(self, arg):
+        parts = arg.split()
+        mech = parts[0].upper().decode() if parts else ""
+        initial = parts[1] if len(parts) > 1 else None
+        if self.auth_user is not None:
+            await self.reply("503 5.5.1 Error: already authenticated")
+            return True
+        if mech not in ("PLAIN", "LOGIN"):
+            await self.reply("535 5.7.8 Error: authentication failed: Invalid authentication mechanism")
+            return True
+        try:
+            if mech == "PLAIN":
+                msg = initial if initial is not None else await self.answer("")
+                if msg is None:
+                    raise EOFError("cancel")
+                _, user, pw = base64.b64decode(msg, validate=True).split(b"\0")
+            else:
+                user = initial if initial is not None else await self.answer("VXNlcm5hbWU6")
+                if user is None:
+                    raise EOFError("cancel")
+                user = base64.b64decode(user, validate=True)
+                pw = await self.answer("UGFzc3dvcmQ6")
+                if pw is None:
+                    raise EOFError("cancel")
+                pw = base64.b64decode(pw, validate=True)
+        except EOFError as e:
+            if str(e) != "cancel":
+                raise
+            emit("AUTH", self.id, mech, "-", "cancel")
+            await self.reply("501 5.7.0 Authentication aborted")
+            return True
+        except ValueError:
+            await self.reply("501 5.5.2 Cannot decode response")
+            return True
+        user, pw = user.decode("utf-8", "replace"), pw.decode("utf-8", "replace")
+        if self.srv.users.get(user) == pw:
+            self.auth_user = user
+            emit("AUTH", self.id, mech, user, "ok")
+            await self.reply("235 2.7.0 Authentication successful")
+        else:
+            emit("AUTH", self.id, mech, user, "fail")
+            await self.reply("535 5.7.8 Error: authentication failed: authentication failure")
         return True
 
     async def data(self):
@@ -376,6 +438,7 @@ async def main():
     ap.add_argument("--store", required=True)
     ap.add_argument("--ehlo-ext", default="", help="extra EHLO keywords, e.g. SMTPUTF8,DSN")
     ap.add_argument("--slow", type=float, default=3.0, help="delay of the slow@ end-of-data reply")
+    ap.add_argument("--auth", default="", help="USER:PASS,...: offer AUTH PLAIN LOGIN for these")
     ap.add_argument("--eml", "--store-dir-only", dest="eml", action="store_true",
                     help="also write each message as DIR/<n>.eml for people to read")
     args = ap.parse_args()

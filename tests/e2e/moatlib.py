@@ -120,6 +120,7 @@ class Message:
         self.mail_params = rec["mail_params"]
         self.rcpts = rec["rcpts"]
         self.rcpt_params = rec["rcpt_params"]
+        self.auth_user = rec.get("auth_user")
         self.raw = base64.b64decode(rec["raw_b64"])
         self.data = base64.b64decode(rec["data_b64"])
 
@@ -129,12 +130,14 @@ class Message:
 
 
 class Backend:
-    def __init__(self, store, ehlo_ext="", slow=None, eml=False, port=0):
+    def __init__(self, store, ehlo_ext="", slow=None, eml=False, port=0, auth=""):
         self.store = str(store)
         os.makedirs(self.store, exist_ok=True)
         args = [PY, BACKEND_PY, "--port", str(port), "--store", self.store]
         if ehlo_ext:
             args += ["--ehlo-ext", ehlo_ext]
+        if auth:
+            args += ["--auth", auth]
         if slow is not None:
             args += ["--slow", str(slow)]
         if eml:

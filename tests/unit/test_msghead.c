@@ -90,6 +90,25 @@ static void test_tls(void **state)
 	assert_non_null(strstr(buf, " with UTF8SMTPS (TLSv1.3 cipher A?B?\?C?\?) id "));
 }
 
+/* After AUTH: an "A" after the protocol and its S (RFC 3848: ESMTPA,
+ * ESMTPSA; RFC 6531: UTF8SMTPSA). */
+static void test_auth(void **state)
+{
+	struct msghead h = base;
+	char buf[MSGHEAD_MAX];
+
+	h.authenticated = 1;
+	assert_true(msghead_format(buf, sizeof buf, &h) > 0);
+	assert_non_null(strstr(buf, "\tby mx.example (moat) with ESMTPA id 00112233aabbccdd.2;\r\n"));
+	h.tls_version = "TLSv1.3";
+	h.tls_cipher = "TLS_AES_256_GCM_SHA384";
+	assert_true(msghead_format(buf, sizeof buf, &h) > 0);
+	assert_non_null(strstr(buf, " with ESMTPSA (TLSv1.3 cipher TLS_AES_256_GCM_SHA384) id "));
+	h.proto = "UTF8SMTP";
+	assert_true(msghead_format(buf, sizeof buf, &h) > 0);
+	assert_non_null(strstr(buf, " with UTF8SMTPSA (TLSv1.3 cipher TLS_AES_256_GCM_SHA384) id "));
+}
+
 static void test_does_not_fit(void **state)
 {
 	char buf[64];
@@ -104,6 +123,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_and_no_authres),
 		cmocka_unit_test(test_helo_untrusted),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_does_not_fit),
 	};
 

@@ -67,6 +67,16 @@ static const struct {
 	{ R_TXN_IN_PROGRESS, NULL, "503 5.5.1 Error: MAIL transaction in progress\r\n" },
 	{ R_TLS_UNAVAILABLE, NULL, "454 4.7.0 TLS not available due to local problem\r\n" },
 	{ R_NO_ARGS, "STARTTLS", "501 5.5.4 Syntax: STARTTLS takes no arguments\r\n" },
+	{ R_NEED_STARTTLS, NULL, "530 5.7.0 Must issue a STARTTLS command first\r\n" },
+	/* AUTH (RFC 4954) */
+	{ R_AUTH_MECH, NULL, "504 5.5.4 Unrecognized authentication type\r\n" },
+	{ R_AUTH_SYNTAX, NULL, "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n" },
+	{ R_AUTH_ALREADY, NULL, "503 5.5.1 Error: already authenticated\r\n" },
+	{ R_AUTH_BAD_DATA, NULL, "501 5.5.2 Cannot decode response\r\n" },
+	{ R_AUTH_TOO_LONG, NULL, "500 5.5.6 Authentication Exchange line is too long\r\n" },
+	{ R_AUTH_TEMP, NULL, "454 4.7.0 Temporary authentication failure\r\n" },
+	{ R_AUTH_ABORTED, NULL, "501 5.7.0 Authentication aborted\r\n" },
+	{ R_AUTH_BLOCKED, NULL, "421 4.7.0 " HOST " Error: too many failed authentications from your address, try again later\r\n" },
 	/* an arg is ignored where the text has no %s */
 	{ R_DONE, "ignored", "250 2.0.0 OK\r\n" },
 	{ R_SHUTDOWN, "%h", "421 4.3.2 " HOST " Service shutting down\r\n" },
@@ -173,6 +183,9 @@ static void test_ehlo(void **state)
 		        "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n" },
 		{ EHLO_STARTTLS | EHLO_SMTPUTF8 | EHLO_DSN, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
 		        "250-STARTTLS\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n" },
+		/* AUTH after STARTTLS, as Postfix; under TLS only, so never both */
+		{ EHLO_AUTH, "250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-AUTH PLAIN LOGIN\r\n"
+		        "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n" },
 	};
 	char buf[512];
 

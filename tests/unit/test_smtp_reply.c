@@ -197,11 +197,15 @@ static void test_size_bound(void **state)
 
 /* ---- ehlo_caps_parse ---- */
 
+/* Rows leave the trailing fields (AUTH's) out on purpose. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 struct caps_want {
 	int pipelining, eightbit, smtputf8, dsn, xforward, enhanced;
 	unsigned long size;
 	int starttls;
 	unsigned xclient;
+	int auth_plain, auth_login;
 };
 
 static const struct {
@@ -233,9 +237,9 @@ static const struct {
 	{ { "250-mx", "250 SIZE 0" }, { 0 } },
 	{ { "250-mx", "250 SIZE 4096" }, { .size = 4096 } },
 	/* other extensions are ignored; empty lines are harmless */
-	{ { "250-mx", "250-", "250-AUTH PLAIN LOGIN", "250-CHUNKING", "250 ETRN" }, { 0 } },
+	{ { "250-mx", "250-", "250-AUTH PLAIN LOGIN", "250-CHUNKING", "250 ETRN" }, { .auth_plain = 1, .auth_login = 1 } },
 	{ { "250-mx", "250-", "250-AUTH PLAIN LOGIN", "250-STARTTLS", "250-CHUNKING", "250 ETRN" },
-	  { .starttls = 1 } },
+	  { .starttls = 1, .auth_plain = 1, .auth_login = 1 } },
 	{ { "250-mx", "250-starttls", "250 STARTTLSX" }, { .starttls = 1 } },
 	/* XCLIENT and the attributes it lists (Postfix 3.7's list) */
 	{ { "250-mx", "250 XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT" },
@@ -245,6 +249,12 @@ static const struct {
 	{ { "250-mx", "250 XCLIENT" }, { .xclient = XCLIENT_OFFERED } },
 	{ { "250-mx", "250 XCLIENT ADDRX NAM HELO=" }, { .xclient = XCLIENT_OFFERED } },
 	{ { "250-mx", "250 XCLIENTS ADDR" }, { 0 } },
+	/* AUTH: the mechanisms moat passes on (RFC 4954), and the old "AUTH=" form */
+	{ { "250-mx", "250-AUTH=LOGIN", "250 auth cram-md5 plain" }, { .auth_plain = 1, .auth_login = 1 } },
+	{ { "250-mx", "250 AUTH CRAM-MD5 DIGEST-MD5 XOAUTH2" }, { 0 } },
+	{ { "250-mx", "250 AUTH PLAINX LOGINS  LOGI" }, { 0 } },
+	{ { "250-mx", "250 AUTH" }, { 0 } },
+	{ { "250-mx", "250 AUTHX PLAIN" }, { 0 } },
 	{ { "250-mx", "250-", "250 DSN" }, { .dsn = 1 } },
 };
 
@@ -269,10 +279,10 @@ static void test_caps_rows(void **state)
 		if (c.pipelining != w->pipelining || c.eightbit != w->eightbit ||
 		    c.smtputf8 != w->smtputf8 || c.dsn != w->dsn || c.xforward != w->xforward ||
 		    c.enhanced != w->enhanced || c.size != w->size || c.starttls != w->starttls ||
-		    c.xclient != w->xclient)
+		    c.xclient != w->xclient || c.auth_plain != w->auth_plain || c.auth_login != w->auth_login)
 			fail_msg("row %zu (%s): got pipe %d 8bit %d utf8 %d dsn %d xfwd %d enh %d size %lu "
-			         "starttls %d xclient %#x", i, r.text, c.pipelining, c.eightbit, c.smtputf8, c.dsn,
-			         c.xforward, c.enhanced, c.size, c.starttls, c.xclient);
+			         "starttls %d xclient %#x plain %d login %d", i, r.text, c.pipelining, c.eightbit, c.smtputf8,
+			         c.dsn, c.xforward, c.enhanced, c.size, c.starttls, c.xclient, c.auth_plain, c.auth_login);
 	}
 }
 
