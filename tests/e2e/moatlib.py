@@ -278,9 +278,14 @@ class Moat:
                 self.logs.wait(lambda l: l.get("event") == "ready", timeout, what="moat ready")
             except WaitTimeout as e:
                 raise WaitTimeout("%s; moat stderr:\n%s" % (e, self.stderr_text()))
-            self.addrs = [l["addr"] for l in self.logs.snapshot() if l.get("event") == "listening"]
+            listening = [l for l in self.logs.snapshot() if l.get("event") == "listening"]
+            self.addrs = [l["addr"] for l in listening]
             assert self.addrs, "moat logged ready without a listening line"
             self.port = int(self.addrs[0].rsplit(":", 1)[1])
+            # the first address of each listener: "smtp", "smtps", "submission"
+            self.ports = {}
+            for l in listening:
+                self.ports.setdefault(l.get("listener", "smtp"), int(l["addr"].rsplit(":", 1)[1]))
         return self
 
     def _read_stderr(self):

@@ -349,6 +349,108 @@ class PfPostfix:
             time.sleep(poll)
 
 
+# --- Dovecot (SASL for Postfix) -----------------------------------------------------------------
+
+PF_DOVECOT = "/usr/sbin/dovecot"
+
+PF_DOVECOT_CONF = """\
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = none
+listen = 127.0.0.1
+ssl = no
+auth_mechanisms = plain login
+disable_plaintext_auth = no
+default_internal_user = dovecot
+default_login_user = dovenull
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/users
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}}
+service auth {{
+  unix_listener {socket} {{
+    mode = 0660
+    user = postfix
+    group = postfix
+  }}
+}}
+"""
+
+
+class PfDovecot:
+    """A private Dovecot that only authenticates (protocols = none: no IMAP, no POP, no
+    listening port), for a PfPostfix's smtpd (smtpd_sasl_type = dovecot, smtpd_sasl_path =
+    private/auth): users from a passwd-file with plain passwords, its auth socket in that
+    Postfix's queue_directory/private. Its own base_dir, state and log in a temp dir; run in the
+    foreground (dovecot -F) as a child, stopped by its pid. The system's Dovecot is never
+    touched."""
+
+    def __init__(self, users):
+        self.users = dict(users)
+        self.dir = None
+        self.proc = None
+
+    def start(self, pf):
+        self.dir = tempfile.mkdtemp(prefix="moat-dovecot-", dir="/tmp")
+        os.chmod(self.dir, 0o755)  # the auth process runs as dovecot and reads the users file
+        for sub in ("run", "state"):
+            os.mkdir(os.path.join(self.dir, sub), 0o755)
+        with open(os.path.join(self.dir, "users"), "w") as f:
+            f.write("".join("%s:{PLAIN}%s\n" % kv for kv in self.users.items()))
+        self.socket = os.path.join(pf.dir, "spool", "private", "auth")
+        conf = os.path.join(self.dir, "dovecot.conf")
+        with open(conf, "w") as f:
+            f.write(PF_DOVECOT_CONF.format(d=self.dir, socket=self.socket))
+        self.proc = subprocess.Popen([PF_DOVECOT, "-F", "-c", conf], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                err = self.proc.stderr.read().decode("utf-8", "replace") if self.proc.poll() is not None else ""
+                self.stop()
+                raise RuntimeError("dovecot did not make %s: %s %s" % (self.socket, err, self.log()))
+            time.sleep(0.05)
+        return self
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "dovecot.log"), errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.dir and not os.environ.get("PF_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pf_sasl_main_cf(extra=None):
+    """main.cf for a PfPostfix whose smtpd authenticates with a PfDovecot: mynetworks without
+    127.0.0.1 (moat's address), so that only an authenticated session relays through it."""
+    cf = {
+        "mynetworks": "192.0.2.0/24",
+        "smtpd_sasl_auth_enable": "yes",
+        "smtpd_sasl_type": "dovecot",
+        "smtpd_sasl_path": "private/auth",
+        "smtpd_relay_restrictions": "permit_sasl_authenticated, reject_unauth_destination",
+        "smtpd_tls_auth_only": "no",
+    }
+    cf.update(extra or {})
+    return cf
+
+
 # --- moat ------------------------------------------------------------------------------------
 
 class PfMoat:
@@ -420,10 +522,11 @@ class PfStack:
     """PfDns, a PfPostfix and moat (moatlib.Moat on conftest.base_config, JSON log) in front of
     it, for a module of tests (test_smuggling_suite.py, test_console.py). Skips the test when
     not root, or Postfix or dnslib is missing. moat_keys override moat's config; add_moat()
-    starts another moat (other keys) in front of the same Postfix."""
+    starts another moat (other keys) in front of the same Postfix. sasl_users ({user:
+    password}): a PfDovecot for the Postfix's SASL (main_cf: pf_sasl_main_cf())."""
 
     def __init__(self, tmp, users=("bob",), main_cf=None, zone=None, domain=PF_DOMAIN,
-                 moat_keys=None):
+                 moat_keys=None, sasl_users=None):
         import pytest
         from conftest import require_moat
 
@@ -435,11 +538,15 @@ class PfStack:
             pytest.skip("postfix is not installed")
         pytest.importorskip("dnslib")
         self.tmp, self.domain, self.users = str(tmp), domain, tuple(users)
-        self.dns = self.pf = self.moat = None
+        self.dns = self.pf = self.moat = self.dovecot = None
         self.moats = []
+        if sasl_users and not os.path.exists(PF_DOVECOT):
+            pytest.skip("dovecot-core is not installed")
         try:
             self.dns = PfDns(zone)
             self.pf = PfPostfix(users=users, main_cf=main_cf, domain=domain).start()
+            if sasl_users:  # before moat: Postfix's smtpd asks Dovecot at every connection, the probe's too
+                self.dovecot = PfDovecot(sasl_users).start(self.pf)
             self.moat = self.add_moat(**(moat_keys or {}))
         except BaseException:
             self.stop()
@@ -478,6 +585,8 @@ class PfStack:
         finally:
             if self.pf:
                 self.pf.stop()
+            if self.dovecot:
+                self.dovecot.stop()
             if self.dns:
                 self.dns.stop()
         assert not problems, "\n".join(problems)

@@ -296,7 +296,8 @@ def test_resumption_by_ticket(tmoat, version):
     with starttls(tmoat.port, ctx, session) as c:
         c.ehlo()
         assert c.sock.session_reused
-    lines = tmoat.log_lines(event="tls", level="info")
+    # the log is read by a thread of the test's: wait for both lines
+    lines = tmoat.logs.wait_count(lambda l: l.get("event") == "tls" and l.get("level") == "info", 2)
     assert [l["resumed"] for l in lines] == [False, True]
 
 

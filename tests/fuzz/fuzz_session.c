@@ -12,13 +12,24 @@
  * An input with the marker "\0TLS\0" goes on after the 220 to STARTTLS:
  * what follows the marker is, if it starts with 'H', sent under TLS after
  * a real handshake (the session starting over, every command under TLS),
- * else written raw (a fuzzed handshake for OpenSSL and moat's error path). */
+ * else written raw (a fuzzed handshake for OpenSSL and moat's error path).
+ *
+ * The listener: an input that starts with byte 1 is a client of smtps_listen
+ * (a real handshake first, then the rest under TLS), with byte 2 of
+ * submission_listen (STARTTLS required, as above); else of listen. On those
+ * two, AUTH goes to a small SMTP server of the fuzzer's own on loopback
+ * (submission_backend), which answers EHLO with AUTH PLAIN LOGIN, AUTH with
+ * 334s, the client's answers with 235, 535 or 454 by their length, and takes
+ * mail: the AUTH exchange, its failure limit (3) and the authenticated
+ * session's mail over the connection that authenticated are reached. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <netinet/in.h>
 
 #include <event2/event.h>
 #include <openssl/ec.h>
@@ -28,6 +39,11 @@
 #include <openssl/x509.h>
 #include <signal.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "proxy/authfail.h"
 #include "proxy/backend.h"
 #include "proxy/config.h"
 #include "checks/dkim.h"
@@ -52,7 +68,9 @@ static const char conf[] =
 	"local_domains = example.test\n"
 	"log = /dev/null\n"
 	"check_sender_domain = no\ncheck_spf = no\ncheck_dkim = no\n"
-	"max_message_size = 4096\nmax_recipients = 3\n";
+	"max_message_size = 4096\nmax_recipients = 3\n"
+	"smtps_listen = 127.0.0.1:0\nsubmission_listen = 127.0.0.1:0\n"
+	"auth_fail_limit = 3\n";
 
 static const char marker[] = "\0TLS\0"; /* sizeof - 1: 5 bytes */
 static SSL_CTX *client_ctx;
@@ -95,15 +113,113 @@ static const char fuzz_rules[] =
 	"reject header subject /spam/ \"550 5.7.1 spam\"\n"
 	"reject monitor size > 3000\n";
 
+/* ---- the fake submission_backend ---- */
+
+enum fake_state { F_CMD, F_PLAIN, F_LOGIN_USER, F_LOGIN_PASS, F_DATA };
+
+static void fake_verdict(struct bufferevent *bev, size_t len)
+{
+	static const char *const v[] = { "235 2.7.0 ok\r\n", "535 5.7.8 no\r\n", "454 4.7.0 later\r\n" };
+
+	bufferevent_write(bev, v[len % 3], strlen(v[len % 3]));
+}
+
+static void fake_read(struct bufferevent *bev, void *arg)
+{
+	enum fake_state *st = arg;
+	size_t n;
+	char *line;
+
+	while ((line = evbuffer_readln(bufferevent_get_input(bev), &n, EVBUFFER_EOL_CRLF))) {
+		const char *r = "250 2.0.0 ok\r\n";
+
+		if (*st == F_DATA) {
+			if (strcmp(line, ".") == 0) {
+				*st = F_CMD;
+				r = "250 2.0.0 Ok: queued as F1\r\n";
+			} else {
+				r = "";
+			}
+		} else if (*st != F_CMD && strcmp(line, "*") == 0) {
+			*st = F_CMD;
+			r = "501 5.7.0 Authentication aborted\r\n";
+		} else if (*st == F_PLAIN || *st == F_LOGIN_PASS) {
+			*st = F_CMD;
+			fake_verdict(bev, n);
+			r = "";
+		} else if (*st == F_LOGIN_USER) {
+			*st = F_LOGIN_PASS;
+			r = "334 UGFzc3dvcmQ6\r\n";
+		} else if (strncasecmp(line, "EHLO", 4) == 0) {
+			r = "250-fake\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n";
+		} else if (strcasecmp(line, "AUTH PLAIN") == 0) {
+			*st = F_PLAIN;
+			r = "334 \r\n";
+		} else if (strncasecmp(line, "AUTH PLAIN ", 11) == 0) {
+			fake_verdict(bev, n);
+			r = "";
+		} else if (strncasecmp(line, "AUTH LOGIN", 10) == 0) {
+			*st = line[10] ? F_LOGIN_PASS : F_LOGIN_USER;
+			r = line[10] ? "334 UGFzc3dvcmQ6\r\n" : "334 VXNlcm5hbWU6\r\n";
+		} else if (strcasecmp(line, "DATA") == 0) {
+			*st = F_DATA;
+			r = "354 go\r\n";
+		} else if (strcasecmp(line, "QUIT") == 0) {
+			r = "221 2.0.0 bye\r\n";
+		}
+		bufferevent_write(bev, r, strlen(r));
+		free(line);
+	}
+}
+
+static void fake_event(struct bufferevent *bev, short what, void *arg)
+{
+	free(arg);
+	bufferevent_free(bev);
+}
+
+static void fake_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+	struct bufferevent *bev = bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	enum fake_state *st = calloc(1, sizeof *st);
+
+	if (!bev || !st) {
+		free(st);
+		if (bev)
+			bufferevent_free(bev);
+		else
+			close(fd);
+		return;
+	}
+	bufferevent_setcb(bev, fake_read, NULL, fake_event, st);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	bufferevent_write(bev, "220 fake ESMTP\r\n", 16);
+}
+
+/* The fake backend on a free loopback port: its port. */
+static int fake_backend(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t len = sizeof sin;
+	struct evconnlistener *l = evconnlistener_new_bind(srv.base, fake_accept, NULL, LEV_OPT_CLOSE_ON_FREE |
+	                                                   LEV_OPT_REUSEABLE, 16, (struct sockaddr *)&sin, sizeof sin);
+
+	if (!l || getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&sin, &len) < 0)
+		abort();
+	return ntohs(sin.sin_port);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char err[512], warn[512], crt[] = "/tmp/moat-fuzz-crt.XXXXXX", key[] = "/tmp/moat-fuzz-key.XXXXXX";
-	static char text_conf[sizeof conf + 256];
+	static char text_conf[sizeof conf + 512];
 	struct dns_options o = { .servers = "127.0.0.1:9", .timeout_ms = 100, .tries = 1, .cache_max = 16 };
 
 	signal(SIGPIPE, SIG_IGN); /* as moat: a write to a closed client is an error, not the end */
+	srv.base = event_base_new();
 	make_pair(crt, key);
-	snprintf(text_conf, sizeof text_conf, "%stls_cert = %s\ntls_key = %s\n", conf, crt, key);
+	snprintf(text_conf, sizeof text_conf, "%stls_cert = %s\ntls_key = %s\nsubmission_backend = 127.0.0.1:%d\n", conf,
+	         crt, key, fake_backend());
 	srv.cfg = config_parse(text_conf, strlen(text_conf), "fuzz.conf", err, sizeof err);
 	if (srv.cfg && tls_config_load(srv.cfg, err, sizeof err, warn, sizeof warn) < 0)
 		srv.cfg = NULL;
@@ -123,7 +239,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	log_open(srv.cfg->log_target, srv.cfg->log_file);
-	srv.base = event_base_new();
 	srv.conns = conntable_new(1);
 	srv.backends = backend_pool_new(srv.base);
 	srv.dns = dns_new(srv.base, &o);
@@ -180,24 +295,42 @@ static SSL *handshake(int fd)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(40000) };
-	const uint8_t *mark = memmem(data, size, marker, sizeof marker - 1);
-	size_t first = mark ? (size_t)(mark - data) : size, ntail = 0;
-	const uint8_t *rest = mark ? mark + sizeof marker - 1 : NULL;
-	size_t nrest = mark ? size - first - (sizeof marker - 1) : 0;
+	enum listener_kind kind = size > 0 && data[0] == 1 ? LISTENER_SMTPS
+	                          : size > 0 && data[0] == 2 ? LISTENER_SUBMISSION : LISTENER_SMTP;
+	const uint8_t *mark;
+	size_t first, ntail = 0, nrest;
+	const uint8_t *rest;
 	int sv[2], rounds, ready = 0;
 	SSL *ssl = NULL;
 	char tail[16];
+
+	if (kind != LISTENER_SMTP) {
+		data++;
+		size--;
+	}
+	mark = memmem(data, size, marker, sizeof marker - 1);
+	first = mark ? (size_t)(mark - data) : size;
+	rest = mark ? mark + sizeof marker - 1 : NULL;
+	nrest = mark ? size - first - (sizeof marker - 1) : 0;
+	/* failed AUTH counted for this input alone */
+	authfail_free(srv.authfail);
+	srv.authfail = authfail_new();
 
 	/* non-blocking, as accepted sockets are (OpenSSL reads a record in a loop) */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
 		return 0;
 	peer.sin_addr.s_addr = htonl(0x7f000001);
 	conntable_take(srv.conns, 0, 1 << 30); /* as the listener does */
-	session_start(&srv, sv[0], (struct sockaddr *)&peer, sizeof peer, LISTENER_SMTP);
-	/* The client: everything at once (up to the marker); replies are read and dropped. */
-	if (first > 0 && write(sv[1], data, first < 60000 ? first : 60000) < 0)
+	session_start(&srv, sv[0], (struct sockaddr *)&peer, sizeof peer, kind);
+	/* The client: everything at once (up to the marker); replies are read and
+	 * dropped. On smtps_listen, under TLS from the start. */
+	if (kind == LISTENER_SMTPS) {
+		if ((ssl = handshake(sv[1])) && first > 0)
+			SSL_write(ssl, data, (int)(first < 60000 ? first : 60000));
+	} else if (first > 0 && write(sv[1], data, first < 60000 ? first : 60000) < 0) {
 		(void)0;
-	if (rest) { /* on after the 220, if it comes */
+	}
+	if (rest && !ssl) { /* on after the 220, if it comes */
 		for (rounds = 0; srv.sessions && !ready && rounds < 200; rounds++)
 			ready = turn(sv[1], NULL, tail, &ntail);
 		if (ready && nrest > 0 && rest[0] == 'H' && (ssl = handshake(sv[1]))) {

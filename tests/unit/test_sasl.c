@@ -11,24 +11,7 @@
 
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/sasl.h"
-
-/* Base64 of n bytes (the tests' own encoder, the obvious way). */
-static void b64(const void *in, size_t n, char *out)
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *s = in;
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
-
-		out[o++] = a[v >> 18];
-		out[o++] = a[v >> 12 & 63];
-		out[o++] = i + 1 < n ? a[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? a[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
+#include "tests/unit/b64enc.h"
 
 static void test_mech(void **state)
 {
@@ -151,7 +134,7 @@ static void test_login_name(void **state)
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		int r;
 
-		b64(rows[i].msg, rows[i].len, enc);
+		b64enc(rows[i].msg, rows[i].len, enc);
 		strcpy(user, "untouched");
 		r = sasl_login_name(rows[i].m, enc, strlen(enc), user, sizeof user);
 		if (rows[i].user ? r != 0 || strcmp(user, rows[i].user) != 0 : r != -1)
@@ -169,14 +152,14 @@ static void test_login_name(void **state)
 		msg[0] = '\0';
 		msg[MOAT_AUTH_USER_MAX + 1] = '\0';
 		n = MOAT_AUTH_USER_MAX + 3;
-		b64(msg, n, big);
+		b64enc(msg, n, big);
 		assert_int_equal(sasl_login_name(SASL_PLAIN, big, strlen(big), user, sizeof user), 0);
 		assert_int_equal(strlen(user), MOAT_AUTH_USER_MAX);
 		assert_int_equal(sasl_login_name(SASL_PLAIN, big, strlen(big), user, MOAT_AUTH_USER_MAX), -1);
 		msg[MOAT_AUTH_USER_MAX + 1] = 'a';
 		msg[MOAT_AUTH_USER_MAX + 2] = '\0';
 		n = MOAT_AUTH_USER_MAX + 4;
-		b64(msg, n, big);
+		b64enc(msg, n, big);
 		assert_int_equal(sasl_login_name(SASL_PLAIN, big, strlen(big), user, sizeof user), -1);
 	}
 	/* an answer of a whole line decodes; one byte of base64 more does not fit */
@@ -188,11 +171,11 @@ static void test_login_name(void **state)
 		assert_non_null(enc2);
 		memset(msg, 'x', most + 3);
 		memcpy(msg, "\0alice\0", 7);
-		b64(msg, most, enc2);
+		b64enc(msg, most, enc2);
 		assert_true(strlen(enc2) <= MOAT_AUTH_LINE_MAX - 2);
 		assert_int_equal(sasl_login_name(SASL_PLAIN, enc2, strlen(enc2), user, sizeof user), 0);
 		assert_string_equal(user, "alice");
-		b64(msg, most + 3, enc2);
+		b64enc(msg, most + 3, enc2);
 		assert_int_equal(sasl_login_name(SASL_PLAIN, enc2, strlen(enc2), user, sizeof user), -1);
 		free(msg);
 		free(enc2);
