@@ -94,7 +94,7 @@ endif
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
         libidn2-dev libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
-        chromium
+        chromium dovecot-core
 
 SRCS_LIB := $(filter-out proxy/main.c,$(wildcard proxy/*.c)) $(wildcard proxy/lib/*.c) $(wildcard checks/*.c) \
             $(wildcard rules/*.c) $(wildcard proxy/report/*.c)
