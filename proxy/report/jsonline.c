@@ -30,7 +30,8 @@ enum { I_CODE, I_WORKER, I_MESSAGES, I_REJECTED, I_ERRORS };
 static const struct key keys[] = {
 	KS("ts", LL_TS), KS("level", LL_LEVEL), KS("event", LL_EVENT), KI("worker", I_WORKER),
 	KS("session", LL_SESSION), KS("client_ip", LL_CLIENT_IP), KS("helo", LL_HELO),
-	KS("mail_from", LL_MAIL_FROM), KS("rcpt", LL_RCPT), KX("tls_version"), KX("tls_cipher"),
+	KS("mail_from", LL_MAIL_FROM), KS("rcpt", LL_RCPT), KX("listener"), KX("tls_version"), KX("tls_cipher"),
+	KX("auth_user"),
 	KS("stage", LL_STAGE), KS("action", LL_ACTION),
 	KI("code", I_CODE), KS("esc", LL_ESC), KS("reason", LL_REASON), KS("rule", LL_RULE),
 	KS("rule_id", LL_RULE_ID), KS("rdns", LL_RDNS), KS("sender_domain", LL_SENDER_DOMAIN),
