@@ -138,3 +138,34 @@ def test_no_credential_in_moat_log(stack):
         for form in (secret, base64.b64encode(secret.encode()).decode(),
                      base64.b64encode(("\0%s\0%s" % (USER, secret)).encode()).decode()):
             assert form.encode() not in log, "%r in moat's log" % form
+
+
+# ------------------------------------------------------- with XCLIENT
+
+@pytest.fixture(scope="module")
+def xstack(tmp_path_factory):
+    """The same, and Postfix takes XCLIENT from moat (smtpd_authorized_xclient_hosts)."""
+    tmp = tmp_path_factory.mktemp("authpfx")
+    crt, key = self_signed(tmp, "ec", "ec")
+    cf = pf_sasl_main_cf({"default_transport": "discard:relayed by the moat e2e instance, dropped",
+                          "relay_transport": "discard:relayed by the moat e2e instance, dropped",
+                          "smtpd_authorized_xclient_hosts": "127.0.0.1"})
+    st = PfStack(tmp, users=("bob", "alice"), main_cf=cf, sasl_users={USER: PASSWORD},
+                 moat_keys={"smtps_listen": "127.0.0.1:0", "tls_cert": crt, "tls_key": key})
+    yield st
+    st.stop()
+
+
+def test_xclient_login_keeps_the_session_authenticated(xstack):
+    """On the connection that authenticated, moat's XCLIENT carries LOGIN: Postfix
+    logs the real client (127.0.0.2) with the user, and still lets it relay."""
+    start = xstack.pf.maillog_size()
+    r = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(xstack.moat.ports["smtps"]),
+                        "--local-interface", "127.0.0.2", "--tls-on-connect", "--helo", "client.example.org",
+                        "--from", SENDER, "--to", REMOTE, "--auth", "PLAIN", "--auth-user", USER,
+                        "--auth-password", PASSWORD], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    qid = queue_id(r.stdout)
+    line = xstack.pf.wait_for_log("%s: client=" % qid, start=start)
+    assert "[127.0.0.2]" in line and "sasl_username=alice" in line, line
+    xstack.pf.wait_for_log(re.compile(r"%s: to=<%s>.*status=sent" % (qid, re.escape(REMOTE))), start=start)
