@@ -567,8 +567,11 @@ class PfStack:
         m = Moat(cfg, wd).start()
         self.moats.append(m)
         m.wait_log(lambda l: l.get("event") == "backend_probe", what="backend_probe line")
-        # The probe's Postfix session is over before a test takes its log offset.
-        self.pf.wait_for_log(re.compile(r"disconnect from .* ehlo="), timeout=30, start=start)
+        # The probe's Postfix session is over before a test takes its log offset. Only a
+        # session without mail is the probe's: an earlier moat's pooled connection may close
+        # in between (ehlo=2 starttls=1 xclient=1 mail=1 ... quit=1).
+        self.pf.wait_for_log(re.compile(r"disconnect from \S+ ehlo=\d+ (starttls=1 )?quit=1 commands=\d+\s*$"),
+                             timeout=30, start=start)
         return m
 
     def stop(self):

@@ -170,7 +170,9 @@ def test_refusals(amoat, abackend):
         c.expect("RSET", 250)
         assert c.cmd("AUTH PLAIN " + plain()).code == 235
         assert c.cmd("AUTH PLAIN " + plain()).lines == ["503 5.5.1 Error: already authenticated"]
-    # nothing of the refused ones reached the backend
+    # nothing of the refused ones reached the backend: the backend's events are read by a
+    # thread of their own, so wait for the accepted AUTH's; any refused one would come before it
+    abackend.events.wait(lambda e: e[0] == "AUTH" and e[-1] == "ok", what="the backend's AUTH ok")
     assert len([cmd for _, cmd in abackend.command_events() if cmd.startswith("AUTH")]) == 1
 
 
@@ -346,6 +348,7 @@ def test_authenticated_connection_lost(moat_factory, certs, abackend):  # noqa: 
         c.expect("RSET", 250)
         c.expect("MAIL FROM:<%s>" % SENDER, 250)
         assert c.cmd("RCPT TO:<%s>" % LOCAL).lines == ["451 4.4.1 Error: backend unavailable, try again later"]
+    abackend.events.wait_count(lambda e: e[0] == "CONNECT", 2, what="backend connections")
     sessions = {e[1] for e in abackend.events.snapshot() if e[0] == "CONNECT"}
     assert len(sessions) == 2   # the probe and the one that authenticated
 
@@ -390,6 +393,9 @@ def test_failure_limit_across_workers(moat_factory, certs, abackend):  # noqa: F
         assert last[1].lines == [
             "421 4.7.0 %s Error: too many failed authentications from your address, try again later" % HOSTNAME], last
         blocked_at = time.monotonic()
+        # the log is read by a thread of its own: the 5th line may lag the 421 the client read
+        m.logs.wait_until(lambda items: len([l for l in items[start:] if l.get("event") == "auth" and
+                                             l.get("result") == "failure"]) >= 5, what="5 auth failures")
         fails = [l for l in m.logs.snapshot()[start:] if l.get("event") == "auth" and l.get("result") == "failure"]
         assert len(fails) == 5 and all(l["client_ip"] == source for l in fails)
         for kind in ("smtps", "submission"):
