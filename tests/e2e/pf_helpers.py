@@ -569,8 +569,9 @@ class PfStack:
         m.wait_log(lambda l: l.get("event") == "backend_probe", what="backend_probe line")
         # The probe's Postfix session is over before a test takes its log offset. Only a
         # session without mail is the probe's: an earlier moat's pooled connection may close
-        # in between (ehlo=2 starttls=1 xclient=1 mail=1 ... quit=1).
-        self.pf.wait_for_log(re.compile(r"disconnect from \S+ ehlo=\d+ (starttls=1 )?quit=1 commands=\d+\s*$"),
+        # in between (ehlo=2 starttls=1 xclient=1 mail=1 ... quit=1); a probe refused
+        # at STARTTLS ends "ehlo=1 starttls=0/1 commands=1/2".
+        self.pf.wait_for_log(re.compile(r"disconnect from \S+ ehlo=[\d/]+ (starttls=[\d/]+ )?(quit=1 )?commands=[\d/]+\s*$"),
                              timeout=30, start=start)
         return m
 
