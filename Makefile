@@ -94,7 +94,14 @@ endif
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
         libidn2-dev libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
-        chromium dovecot-core
+        chromium dovecot-core libidn12 libgnutls-dane0
+
+# Exim for tests/e2e/test_exim_backend.py. Debian's exim4 packages cannot be installed beside
+# postfix (both provide mail-transport-agent), so exim4-daemon-light is not in DEBS: `make deps`
+# unpacks its .deb into EXIM_ROOT (its libraries are in DEBS), the binary not setuid, and makes
+# the Debian-exim user the binary looks up at run time, as the package's postinst would. No
+# system Exim is configured or started; the test runs a private daemon.
+EXIM_ROOT ?= /opt/moat-e2e/exim4
 
 SRCS_LIB := $(filter-out proxy/main.c,$(wildcard proxy/*.c)) $(wildcard proxy/lib/*.c) $(wildcard checks/*.c) \
             $(wildcard rules/*.c) $(wildcard proxy/report/*.c)
@@ -103,7 +110,7 @@ OBJS_LIB := $(SRCS_LIB:%.c=$(BUILD)/%.o) $(BUILD)/gen/rules_default.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test check unit e2e layers asan bench bench-report faults soak fuzz fuzz-build clean FORCE \
+.PHONY: all deps exim run test check unit e2e layers asan bench bench-report faults soak fuzz fuzz-build clean FORCE \
         install uninstall
 all: $(BUILD)/moat
 
@@ -159,6 +166,19 @@ deps:
 	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: run as root: apt-get install -y $$missing"; exit 1; fi
+	@$(MAKE) --no-print-directory exim
+
+exim:
+	@if [ -x $(EXIM_ROOT)/usr/sbin/exim4 ] && getent passwd Debian-exim >/dev/null; then echo "exim: $(EXIM_ROOT) present"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "exim: not root: exim4-daemon-light not unpacked (test_exim_backend.py skips)"; \
+	else set -e; d=$$(mktemp -d); chown _apt $$d 2>/dev/null || true; \
+	  (cd $$d && { apt-get download -qq exim4-daemon-light 2>/dev/null || \
+	    { apt-get update -qq && apt-get download -qq exim4-daemon-light; }; }); \
+	  mkdir -p $(EXIM_ROOT); dpkg-deb -x $$d/exim4-daemon-light_*.deb $(EXIM_ROOT); rm -rf $$d; \
+	  chmod u-s $(EXIM_ROOT)/usr/sbin/exim4; \
+	  getent passwd Debian-exim >/dev/null || useradd --system --user-group --no-create-home \
+	    --home-dir /var/spool/exim4 --shell /usr/sbin/nologin Debian-exim; \
+	  echo "exim: $$($(EXIM_ROOT)/usr/sbin/exim4 -C /dev/null -bV 2>/dev/null | head -1) in $(EXIM_ROOT)"; fi
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
