@@ -12,12 +12,14 @@ moat.rules(5)'s "THE DEFAULT POLICY" must be rules/default.rules."""
 
 import os
 import re
+import shutil
+import signal
 import subprocess
 
 import pytest
 
 from checkslib import RCPT, base_zone, checks_moat, connect, proxy_v1, simple_message, stored_message
-from moatlib import MOAT_BIN
+from moatlib import MOAT_BIN, SMTPClient, free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 README = os.path.join(REPO, "README.md")
@@ -184,3 +186,135 @@ def test_readme_does_not_exempt_by_sender_domain(readme_moat, backend):
 def test_readme_blocks_the_listed_network(readme_moat, backend):
     r, _ = attempt(readme_moat, BLOCKED, "news@example.org")
     assert r.lines == ["554 5.7.1 Your network is blocked"], r
+
+
+# --- docs/deploying.md (issue 15, item 7) -----------------------------------------------------
+# Its moat.conf blocks pass moat -t; its Postfix blocks are postfix.md's (which
+# test_postfix_guide.py runs); its Exim blocks run in test_exim_backend.py; its haproxy.cfg
+# passes haproxy -c and runs in front of moat; its moat report commands run.
+
+DEPLOYING = os.path.join(REPO, "docs", "deploying.md")
+POSTFIX_GUIDE = os.path.join(REPO, "docs", "postfix.md")
+
+
+def md_blocks(path):
+    return re.findall(r"^```[a-z]*\n(.*?)^```", open(path, encoding="utf-8").read(), re.S | re.M)
+
+
+def deploying_block(first_line):
+    [block] = [b for b in md_blocks(DEPLOYING) if b.startswith(first_line)]
+    return block
+
+
+def deploying_moat_confs():
+    return [b for b in md_blocks(DEPLOYING) if b.startswith("# moat.conf")]
+
+
+def test_deploying_has_its_blocks():
+    """The extraction finds what it is meant to check (a renamed heading would hide them)."""
+    firsts = [b.splitlines()[0] for b in deploying_moat_confs()]
+    for want in ("in front of Postfix", "in front of Exim", "TLS to Exim", "behind HAProxy", "first week"):
+        assert [f for f in firsts if want in f], (want, firsts)
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    from tlscerts import TestCA, self_signed
+    ca = TestCA(tmp_path / "ca")
+    crt, key = self_signed(tmp_path, "moat")
+    return {"/etc/moat/backend-ca.pem": ca.cert, "/etc/moat/tls/fullchain.pem": crt, "/etc/moat/tls/privkey.pem": key}
+
+
+@pytest.mark.parametrize("text", deploying_moat_confs(), ids=lambda t: t.splitlines()[0][2:].replace(" ", "-"))
+def test_deploying_moat_conf_passes_moat_t(tmp_path, tls_files, text):
+    """As a user copies it, with the files it names made and the log in tmp_path; moat -t only
+    reads (it binds nothing, and a backend it cannot reach is a warning)."""
+    for path, real in tls_files.items():
+        text = text.replace(path, real)
+    text = text.replace("/var/log/moat/", str(tmp_path) + "/")
+    if "hostname" not in text:
+        text += "hostname = mx.example.com\n"
+    conf = tmp_path / "moat.conf"
+    conf.write_text(text + "run_as_root = yes\nspool_dir = %s\n" % tmp_path)
+    r = subprocess.run([MOAT_BIN, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "configuration OK" in r.stdout, "%s%s\n%s" % (r.stdout, r.stderr, text)
+
+
+def test_deploying_postfix_blocks_are_postfix_md_s():
+    """The master.cf and main.cf blocks of deploying.md are postfix.md's, which
+    test_postfix_guide.py gives a real Postfix."""
+    ours = [b for b in md_blocks(DEPLOYING) if "smtpd" in b and "moat.conf" not in b]
+    theirs = md_blocks(POSTFIX_GUIDE)
+    assert len(ours) == 2 and all(b in theirs for b in ours), ours
+    conf = deploying_block("# moat.conf in front of Postfix")
+    assert conf.split("\n", 1)[1] in theirs, conf
+
+
+HAPROXY_CFG = "# /etc/haproxy/haproxy.cfg"
+
+
+def haproxy():
+    path = shutil.which("haproxy")
+    if not path:
+        pytest.skip("haproxy is not installed")
+    return path
+
+
+def test_deploying_haproxy_cfg_is_valid(tmp_path):
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(deploying_block(HAPROXY_CFG))
+    r = subprocess.run([haproxy(), "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_deploying_haproxy_in_front_of_moat(moat_factory, backend, tmp_path):
+    """The guide's haproxy.cfg and moat.conf's proxy_protocol, the addresses made loopback ones
+    and the checks every 200 ms: HAProxy's health check (the PROXY header, then moat's banner and
+    EHLO) finds moat up, and a client's message goes through with the client's address, not
+    HAProxy's, in moat's log and Received field."""
+    keys = dict(l.split(" = ", 1) for l in deploying_block("# moat.conf behind HAProxy").splitlines()[1:])
+    assert keys["proxy_protocol"].strip() == "yes", keys
+    m = moat_factory(proxy_protocol="yes")
+    front = free_port()
+    text = deploying_block(HAPROXY_CFG)
+    text = text.replace("bind :25", "bind 127.0.0.1:%d" % front).replace("inter 10s", "inter 200ms")
+    text = re.sub(r"192\.0\.2\.1[12]:25", "127.0.0.1:%d" % m.port, text)
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(text)
+    hp = subprocess.Popen([haproxy(), "-db", "-f", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        check = m.wait_log(lambda l: l.get("event") == "session_end" and l.get("helo") == "lb.example.com",
+                           what="a health check's session")
+        assert check["client_ip"] == "127.0.0.1", check
+        with SMTPClient(front, source="127.0.0.2") as c:
+            assert c.banner.code == 220, c.banner
+            c.ehlo()
+            r = c.transaction("alice@example.org", [RCPT], simple_message("through haproxy"))
+            assert r.code == 250, r
+            c.expect("QUIT", 221)
+        end = m.wait_log(lambda l: l.get("event") == "session_end" and l.get("client_ip") == "127.0.0.2")
+        assert end["client_ip"] == "127.0.0.2", end
+        [msg] = backend.wait_stored(1)
+        assert b"[127.0.0.2]" in msg.data.split(b"Subject:")[0], msg.data[:600]
+    finally:
+        hp.send_signal(signal.SIGTERM)
+        try:
+            hp.wait(10)
+        except subprocess.TimeoutExpired:
+            hp.kill()
+            hp.wait()
+
+
+def test_deploying_moat_report_commands_run(tmp_path):
+    """Each `moat report` line of the guide, its log files a generated day of moat's log:
+    exit 0 (something matched) or 1 (nothing did), never a usage error."""
+    import reportlog
+    log = tmp_path / "moat.log"
+    with open(log, "wb") as f:
+        reportlog.generate(f, sessions=2000)
+    cmds = [l for b in md_blocks(DEPLOYING) for l in b.splitlines() if l.startswith("moat report")]
+    assert len(cmds) >= 3, cmds
+    for cmd in cmds:
+        args = [a for a in cmd.split()[2:] if not a.startswith("/var/log/moat/")]
+        r = subprocess.run([MOAT_BIN, "report", *args, str(log)], capture_output=True, text=True, timeout=60)
+        assert r.returncode in (0, 1) and not r.stderr.strip(), (cmd, r.returncode, r.stderr)
