@@ -12,6 +12,7 @@ moat.rules(5)'s "THE DEFAULT POLICY" must be rules/default.rules."""
 
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -279,6 +280,12 @@ def test_deploying_haproxy_in_front_of_moat(moat_factory, backend, tmp_path):
     text = deploying_block(HAPROXY_CFG)
     text = text.replace("bind :25", "bind 127.0.0.1:%d" % front).replace("inter 10s", "inter 200ms")
     text = re.sub(r"192\.0\.2\.1[12]:25", "127.0.0.1:%d" % m.port, text)
+    # HAProxy wants two descriptors per connection and refuses to start without them: on a
+    # machine whose hard limit is lower than the guide's maxconn needs, a maxconn that fits
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    maxconn = int(re.search(r"maxconn (\d+)", text).group(1))
+    if hard != resource.RLIM_INFINITY and hard < 2 * maxconn + 100:
+        text = text.replace("maxconn %d" % maxconn, "maxconn %d" % ((hard - 100) // 2))
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(text)
     hp = subprocess.Popen([haproxy(), "-db", "-f", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
