@@ -541,14 +541,14 @@ static void start(struct dns *d, struct dns_req *r, const char *key, int type)
 	query_send(q);
 }
 
-struct dns_req *dns_lookup(struct dns *d, const char *name, int type, dns_cb cb, void *arg)
+static struct dns_req *lookup(struct dns *d, const char *name, int type, int cached, dns_cb cb, void *arg)
 {
 	char key[DNS_NAME_MAX + 1];
 	struct dns_query *q;
 	struct dns_req *r;
 	int ok = dns_normalise(name, key, sizeof key) == 0;
 
-	if (ok && (r = answer_from_cache(d, key, type, cb, arg)) != NULL)
+	if (ok && cached && (r = answer_from_cache(d, key, type, cb, arg)) != NULL)
 		return r;
 	if ((r = req_new(d, cb, arg)) == NULL)
 		return NULL;
@@ -561,6 +561,16 @@ struct dns_req *dns_lookup(struct dns *d, const char *name, int type, dns_cb cb,
 		start(d, r, key, type);
 	}
 	return r;
+}
+
+struct dns_req *dns_lookup(struct dns *d, const char *name, int type, dns_cb cb, void *arg)
+{
+	return lookup(d, name, type, 1, cb, arg);
+}
+
+struct dns_req *dns_refresh(struct dns *d, const char *name, int type, dns_cb cb, void *arg)
+{
+	return lookup(d, name, type, 0, cb, arg);
 }
 
 struct dns_req *dns_defer(struct dns *d, dns_cb cb, void *arg)

@@ -86,6 +86,11 @@ void dns_free(struct dns *d);
  * be allocated (no memory): then cb will never run, and the caller takes the
  * lookup as DNS_TEMPFAIL itself. */
 struct dns_req *dns_lookup(struct dns *d, const char *name, int type, dns_cb cb, void *arg);
+/* The same, asking the network even when the cache holds an answer (a
+ * query in flight is joined); the answer replaces the cached one. For a
+ * caller that keeps answers itself, by its own floor and ceiling (the
+ * backend's name: proxy/backend_addr.c). */
+struct dns_req *dns_refresh(struct dns *d, const char *name, int type, dns_cb cb, void *arg);
 /* cb(arg, NULL) on the next loop turn, queued behind the answers already
  * ready: how a check whose result is known at once keeps the rule. The same
  * handle and NULL (no memory, cb will never run) as dns_lookup. */

@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "proxy/backend.h"
+#include "proxy/backend_addr.h"
 #include "proxy/backend_tls.h"
 #include "proxy/bevpush.h"
 #include "proxy/lib/bounds.h"
@@ -21,6 +22,7 @@
 #include "proxy/xclient.h"
 
 enum bstate {
+	B_DIALING,    /* waiting for the next address to try (a name's answer) */
 	B_CONNECTING, /* TCP connect in progress */
 	B_BANNER,     /* waiting for 220 */
 	B_EHLO,       /* waiting for the EHLO reply */
@@ -43,6 +45,7 @@ struct backend_pool {
 	struct ehlo_caps caps;   /* the latest EHLO reply of any connection */
 	int caps_known;
 	struct backend_tls_cache *tls_cache; /* the TLS session to resume; NULL: none */
+	struct backend_names *names; /* the backends' names and addresses */
 	int timeout_cap;         /* seconds; 0: the config's */
 	int quiet;               /* moat -t: no log lines, the caller tells */
 };
@@ -66,8 +69,15 @@ struct backend {
 	char xhelo[MOAT_HELO_MAX + 1]; /* then HELO/EHLO with this name */
 	int xesmtp;
 	struct event *defer;     /* reports a failed connect asynchronously */
-	struct sockaddr_storage addr; /* where it is connected: a pooled one must match the config */
+	struct backend_dial *dial; /* while setting up: the addresses left to try */
+	struct backend_target target; /* the backend of the list it is connected to */
+	struct sockaddr_storage addr; /* and its address: a pooled one must still be the config's */
 	socklen_t addrlen;
+	int dial_done;           /* no address left: the last failure is the connection's */
+	int unresolved;          /* no backend of the list had an address: 1, 2 when DNS failed */
+	int last_refusal;        /* the last failure was the reply in reply */
+	int last_tls_failed;     /* it was TLS (backend_tls = required) */
+	char last_why[320];
 	int pooled;              /* idle in the pool: its end is no news */
 	int no_reuse;            /* its backend session is not fit for another client */
 	int xclient_used;        /* XCLIENT made its backend session some client's */
@@ -78,6 +88,7 @@ struct backend {
 	enum backend_tls_mode tls_mode;
 	SSL_CTX *ssl_ctx;        /* a reference; NULL: no TLS */
 	char tls_name[256];      /* the name the certificate must hold */
+	char tls_name_cfg[256];  /* backend_tls_name; "": the backend's name, or its address */
 	int setup;               /* connecting, up to the first idle: STARTTLS may follow EHLO */
 	int plain;               /* opportunistic TLS failed: this connection goes on without */
 	int tls;                 /* TLS is on */
@@ -121,9 +132,13 @@ static void finish(struct backend *b, const struct smtp_reply *r)
 		cb(arg, r);
 }
 
+static int retry(struct backend *b, const char *why, int refusal);
+
 static void die(struct backend *b, const char *why)
 {
-	if (b->state != B_DEAD && !b->pooled && !b->error[0] && !b->pool->quiet)
+	if (b->state != B_DEAD && retry(b, why, 0))
+		return;
+	if (b->state != B_DEAD && !b->pooled && !b->error[0] && !b->pool->quiet && !b->unresolved)
 		log_warn("backend", "backend connection failed: %s", why);
 	if (b->state != B_DEAD && !b->error[0])
 		snprintf(b->error, sizeof b->error, "%s", why);
@@ -141,6 +156,19 @@ static void tls_fail(struct backend *b, const char *why)
 	if (!b->pool->quiet)
 		log_warn("tls", "backend TLS required and %s", why);
 	die(b, why);
+}
+
+/* The backend refused the session (the reply in b->reply): the next
+ * address while setting up, else the end. */
+static void refused(struct backend *b)
+{
+	char first[256];
+
+	reply_first_line(b->reply.text, first, sizeof first);
+	if (retry(b, first, 1))
+		return;
+	b->state = B_DEAD;
+	finish(b, &b->reply);
 }
 
 /* Write what the output holds. A TLS connection writes by itself (its
@@ -257,8 +285,7 @@ static int want_starttls(const struct backend *b)
 static int on_ehlo(struct backend *b)
 {
 	if (b->reply.code / 100 != 2) {
-		b->state = B_DEAD;
-		finish(b, &b->reply);
+		refused(b);
 		return 1;
 	}
 	ehlo_caps_parse(&b->reply, &b->caps);
@@ -276,6 +303,11 @@ static int on_ehlo(struct backend *b)
 		return 1;
 	}
 	b->setup = 0;
+	if (b->dial) { /* set up: the addresses left are not needed */
+		backend_dial_answered(b->dial);
+		backend_dial_free(b->dial);
+		b->dial = NULL;
+	}
 	if (!b->own_caps) {
 		b->pool->caps = b->caps;
 		b->pool->caps_known = 1;
@@ -338,8 +370,7 @@ static int on_reply(struct backend *b)
 	switch (b->state) {
 	case B_BANNER:
 		if (b->reply.code != 220) {
-			b->state = B_DEAD;
-			finish(b, &b->reply);
+			refused(b);
 			return 1;
 		}
 		smtp_reply_init(&b->reply);
@@ -475,50 +506,122 @@ static int connect_plain(struct backend *b)
 }
 
 /* The name the backend's certificate must hold: backend_tls_name, else
- * the address connected to. */
-static void tls_name_of(const struct config *cfg, const struct sockaddr *addr, char *out, size_t size)
+ * the backend's name, else the address connected to. */
+static void tls_name_of(struct backend *b)
 {
-	if (cfg->backend_tls_name[0])
-		snprintf(out, size, "%s", cfg->backend_tls_name);
+	if (b->tls_name_cfg[0])
+		snprintf(b->tls_name, sizeof b->tls_name, "%s", b->tls_name_cfg);
+	else if (b->target.name[0])
+		snprintf(b->tls_name, sizeof b->tls_name, "%s", b->target.name);
 	else
-		sockaddr_ntop(addr, out, size);
+		sockaddr_ntop((const struct sockaddr *)&b->addr, b->tls_name, sizeof b->tls_name);
+}
+
+/* The next address to try is in, or none is left. */
+static void dial_cb(void *arg, const struct sockaddr *addr, socklen_t len)
+{
+	struct backend *b = arg;
+	const char *unresolved;
+	int failing;
+
+	if (!addr || len > sizeof b->addr) {
+		b->dial_done = 1;
+		if ((unresolved = backend_dial_unresolved(b->dial, &failing))) {
+			/* logged when the name lost its addresses, not for each connection */
+			b->unresolved = failing ? 2 : 1;
+			die(b, unresolved);
+		} else if (b->last_refusal) {
+			b->state = B_DEAD;
+			finish(b, &b->reply);
+		} else {
+			b->tls_failed = b->last_tls_failed;
+			die(b, b->last_why[0] ? b->last_why : "no address to connect to");
+		}
+		return;
+	}
+	memcpy(&b->addr, addr, len);
+	b->addrlen = len;
+	b->target = *backend_dial_target(b->dial);
+	tls_name_of(b);
+	if (connect_plain(b) < 0)
+		die(b, "out of memory");
+}
+
+/* The connection being set up failed (why; refusal: the reply in
+ * b->reply): closed, and the next address of the list asked for. 0 when
+ * there is no list to go on with (set up, or none left). */
+static int retry(struct backend *b, const char *why, int refusal)
+{
+	if (!b->setup || !b->dial || b->dial_done)
+		return 0;
+	backend_dial_failed(b->dial, why);
+	snprintf(b->last_why, sizeof b->last_why, "%s", why);
+	b->last_refusal = refusal;
+	b->last_tls_failed = b->tls_failed;
+	b->tls_failed = 0;
+	b->error[0] = '\0';
+	evtimer_del(b->defer);
+	if (b->bev && b->tls)
+		backend_tls_detach(bufferevent_openssl_get_ssl(b->bev));
+	if (b->bev)
+		bufferevent_free(b->bev);
+	b->bev = NULL;
+	b->tls = b->plain = b->starttls_offered = 0;
+	memset(&b->caps, 0, sizeof b->caps);
+	b->state = B_DIALING;
+	backend_dial_next(b->dial, dial_cb, b);
+	return 1;
 }
 
 struct backend *backend_open(struct backend_pool *pool, const struct config *cfg, backend_cb cb,
                              void *arg)
 {
-	return backend_open_addr(pool, cfg, (const struct sockaddr *)&cfg->backend, cfg->backend_len, cb, arg);
+	return backend_open_list(pool, cfg, &cfg->backend, cb, arg);
 }
 
-struct backend *backend_open_addr(struct backend_pool *pool, const struct config *cfg, const struct sockaddr *addr,
-                                  socklen_t addrlen, backend_cb cb, void *arg)
+struct backend *backend_open_list(struct backend_pool *pool, const struct config *cfg,
+                                  const struct backend_list *list, backend_cb cb, void *arg)
 {
 	struct backend *b = calloc(1, sizeof *b);
 
-	if (!b || addrlen > sizeof b->addr) {
-		free(b);
+	if (!b)
 		return NULL;
-	}
 	b->pool = pool;
 	snprintf(b->hostname, sizeof b->hostname, "%s", cfg->hostname);
-	memcpy(&b->addr, addr, addrlen);
-	b->addrlen = addrlen;
-	b->own_caps = addrlen != cfg->backend_len || memcmp(addr, &cfg->backend, addrlen) != 0;
+	b->own_caps = !backend_list_equal(list, &cfg->backend);
 	b->cmd_timeout = cfg->backend_timeout;
 	b->data_timeout = cfg->backend_data_timeout;
 	b->tls_mode = cfg->backend_tls;
 	if (cfg->backend_ssl && cfg->backend_tls != BACKEND_TLS_NO && SSL_CTX_up_ref(cfg->backend_ssl) == 1)
 		b->ssl_ctx = cfg->backend_ssl;
-	tls_name_of(cfg, addr, b->tls_name, sizeof b->tls_name);
+	snprintf(b->tls_name_cfg, sizeof b->tls_name_cfg, "%s", cfg->backend_tls_name);
 	b->setup = 1;
 	b->cb = cb;
 	b->arg = arg;
+	b->state = B_DIALING;
 	b->defer = evtimer_new(pool->base, defer_cb, b);
-	if (!b->defer || connect_plain(b) < 0) {
+	b->dial = backend_dial_new(pool->names, list);
+	if (!b->defer || !b->dial || backend_dial_next(b->dial, dial_cb, b) < 0) {
 		backend_free(b);
 		return NULL;
 	}
 	return b;
+}
+
+int backend_unresolved(const struct backend *b)
+{
+	return b ? b->unresolved : 0;
+}
+
+void backend_where(const struct backend *b, char *out, size_t size)
+{
+	char addr[80];
+
+	backend_addr_text((const struct sockaddr *)&b->addr, addr, sizeof addr);
+	if (b->target.name[0])
+		snprintf(out, size, "%s:%d at %s", b->target.name, b->target.port, addr);
+	else
+		snprintf(out, size, "%s", addr);
 }
 
 const char *backend_tls_error(const struct backend *b)
@@ -626,13 +729,17 @@ int backend_idle(const struct backend *b)
 /* ---- the pool ---------------------------------------------------------------
  * A pooled connection that the backend closes (its idle timeout) or that
  * stays unused for backend_cache_time seconds is dropped. */
-struct backend_pool *backend_pool_new(struct event_base *base)
+struct backend_pool *backend_pool_new(struct event_base *base, struct dns *dns)
 {
 	struct backend_pool *p = calloc(1, sizeof *p);
 
 	if (p) {
 		p->base = base;
 		p->tls_cache = backend_tls_cache_new(); /* none: no resumption */
+		if (!(p->names = backend_names_new(base, dns))) {
+			free(p);
+			return NULL;
+		}
 	}
 	return p;
 }
@@ -663,16 +770,30 @@ static void pool_dead(void *arg, const struct smtp_reply *r)
 	backend_free(b);
 }
 
-/* Can a connection serve a session of cfg? The same backend, reached as
- * cfg says (a reload that changes backend_tls or its CAs makes a new
- * context), and not left some client's by XCLIENT when cfg sends none. */
+/* Is b's backend one of cfg's, still at b's address (a name's latest answer)? */
+static int goes_where(const struct backend *b, const struct config *cfg)
+{
+	for (int i = 0; i < cfg->backend.n; i++)
+		if (backend_target_equal(&b->target, &cfg->backend.t[i]))
+			return backend_names_current(b->pool->names, &b->target, (const struct sockaddr *)&b->addr);
+	return 0;
+}
+
+/* Can a connection serve a session of cfg? A backend of cfg's, at an
+ * address it still has, reached as cfg says (a reload that changes
+ * backend_tls or its CAs makes a new context), and not left some client's
+ * by XCLIENT when cfg sends none. */
 static int fits(const struct backend *b, const struct config *cfg)
 {
 	SSL_CTX *want = cfg->backend_tls != BACKEND_TLS_NO ? cfg->backend_ssl : NULL;
 
-	return b->state == B_IDLE && !b->no_reuse && b->addrlen == cfg->backend_len &&
-	       memcmp(&b->addr, &cfg->backend, b->addrlen) == 0 && b->tls_mode == cfg->backend_tls &&
-	       b->ssl_ctx == want && !(b->xclient_used && cfg->xclient == XCLIENT_MODE_NO);
+	return b->state == B_IDLE && !b->no_reuse && !b->own_caps && b->tls_mode == cfg->backend_tls &&
+	       b->ssl_ctx == want && !(b->xclient_used && cfg->xclient == XCLIENT_MODE_NO) && goes_where(b, cfg);
+}
+
+int backend_current(const struct backend *b, const struct config *cfg)
+{
+	return b && goes_where(b, cfg);
 }
 
 void backend_release(struct backend_pool *p, struct backend *b, const struct config *cfg)
@@ -750,6 +871,7 @@ void backend_free(struct backend *b)
 		bufferevent_free(b->bev);
 	if (b->defer)
 		event_free(b->defer);
+	backend_dial_free(b->dial);
 	SSL_CTX_free(b->ssl_ctx);
 	free(b);
 }
@@ -783,6 +905,7 @@ void backend_pool_set_timeout(struct backend_pool *p, int seconds)
 {
 	p->timeout_cap = seconds;
 	p->quiet = 1;
+	backend_names_quiet(p->names);
 }
 
 /* Start-up probe: connect, read EHLO caps, quit. */
@@ -829,6 +952,7 @@ void backend_pool_free(struct backend_pool *p)
 	while (p->nidle > 0)
 		backend_free(p->idle[--p->nidle]);
 	probe_cancel(p);
+	backend_names_free(p->names);
 	backend_tls_cache_free(p->tls_cache);
 	free(p);
 }

@@ -7,6 +7,7 @@
 #include "proxy/smtp_reply.h"
 
 struct evbuffer;
+struct dns;
 struct backend;
 struct backend_pool;
 
@@ -14,7 +15,10 @@ struct backend_pool;
  * timed out (the backend is then dead: free it). The callback may free b. */
 typedef void (*backend_cb)(void *arg, const struct smtp_reply *r);
 
-/* Connect, read the banner, send EHLO <hostname>; with backend_tls, then
+/* Connect to cfg's backend (the first of its list that answers: each
+ * address of a name in turn, then the next backend's; a name's addresses
+ * come from backend_addr.c, asked through DNS when it has none to go by),
+ * read the banner, send EHLO <hostname>; with backend_tls, then
  * STARTTLS (when offered, or required), the handshake and EHLO again (the
  * capabilities before TLS are forgotten, RFC 3207 4.2). cb gets the last
  * EHLO reply (a 2xx means ready) or NULL (backend_tls_error says why when
@@ -26,6 +30,13 @@ typedef void (*backend_cb)(void *arg, const struct smtp_reply *r);
  * connection. required: either fails the connection. */
 struct backend *backend_open(struct backend_pool *pool, const struct config *cfg, backend_cb cb,
                              void *arg);
+/* The connection failed because no backend of the list had an address
+ * (every name unresolved: backend_error says which and why): 1 when DNS
+ * said the last has none (NXDOMAIN, no A or AAAA record), 2 when DNS
+ * failed; else 0. */
+int backend_unresolved(const struct backend *b);
+/* Where it is connected: "mx.example.com:25 at 192.0.2.1:25", "192.0.2.1:25". */
+void backend_where(const struct backend *b, char *out, size_t size);
 /* Why the connection failed when it was TLS (backend_tls = required: no
  * STARTTLS offered or accepted, the handshake failed, the certificate did
  * not verify); NULL when it was not. */
@@ -46,11 +57,11 @@ const char *backend_tls_version(const struct backend *b, int *resumed);
  * (the connection is then not reused: backend_release closes it), or NULL. */
 int backend_xclient(struct backend *b, int rset, const char *const *lines, int n, const char *helo, int esmtp,
                     backend_cb cb, void *arg);
-/* The same to another address than cfg's backend (submission_backend:
- * AUTH and the authenticated session's mail); its EHLO is its own, not what
- * backend_pool_caps says. */
-struct backend *backend_open_addr(struct backend_pool *pool, const struct config *cfg, const struct sockaddr *addr,
-                                  socklen_t addrlen, backend_cb cb, void *arg);
+/* The same to another list than cfg's backend (submission_backend: AUTH
+ * and the authenticated session's mail); its EHLO is its own, not what
+ * backend_pool_caps says (unless the list is cfg's backend). list is copied. */
+struct backend *backend_open_list(struct backend_pool *pool, const struct config *cfg,
+                                  const struct backend_list *list, backend_cb cb, void *arg);
 /* Send one command line (no CRLF) and wait for its reply. 0, or -1 if the
  * connection is not idle (a bug) or dead. */
 int backend_command(struct backend *b, const char *line, backend_cb cb, void *arg);
@@ -81,7 +92,8 @@ void backend_free(struct backend *b);
  * announced. A session that ends leaves its idle connection in the pool; the
  * next one that needs a backend takes it (after RSET, as on any reused
  * connection) instead of paying a TCP set-up, the banner and EHLO. */
-struct backend_pool *backend_pool_new(struct event_base *base);
+/* Names of backends are looked up through dns (NULL: none is). */
+struct backend_pool *backend_pool_new(struct event_base *base, struct dns *dns);
 /* The event loop its connections live on. */
 struct event_base *backend_pool_base(const struct backend_pool *p);
 /* Closes every pooled connection and the probe. */
@@ -89,8 +101,12 @@ void backend_pool_free(struct backend_pool *p);
 /* A session is done with b: keep it for another (idle, same backend
  * address, room in the pool, backend_cache_time > 0), else free it. */
 void backend_release(struct backend_pool *p, struct backend *b, const struct config *cfg);
-/* An idle pooled connection to cfg's backend, or NULL. The taker sends
- * RSET before its transaction. */
+/* Does b still go where cfg's backend is: to a backend of its list, at an
+ * address that backend still has (after a name's TTL, its new answer)? A
+ * session's connection that no longer does serves no new transaction. */
+int backend_current(const struct backend *b, const struct config *cfg);
+/* An idle pooled connection to cfg's backend (current, reached as cfg
+ * says), or NULL. The taker sends RSET before its transaction. */
 struct backend *backend_take(struct backend_pool *p, const struct config *cfg);
 /* What the backend offered in the latest EHLO reply of any of this worker's
  * connections; NULL until one answered. moat advertises SMTPUTF8 and DSN to

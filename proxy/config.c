@@ -370,24 +370,19 @@ static int set_listen(const struct key *k, struct config *c, char *val, char *ms
 
 static int set_backend(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
 {
-	return parse_addr(val, 25, &c->backend, &c->backend_len, msg, msz);
+	return backend_list_parse(val, &c->backend, msg, msz);
 }
 
 /* Empty: the backend. */
 static int set_submission_backend(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
 {
-	c->submission_backend_len = 0;
-	return *val ? parse_addr(val, 25, &c->submission_backend, &c->submission_backend_len, msg, msz) : 0;
+	c->submission_backend.n = 0;
+	return *val ? backend_list_parse(val, &c->submission_backend, msg, msz) : 0;
 }
 
-const struct sockaddr *config_submission_backend(const struct config *c, socklen_t *len)
+const struct backend_list *config_submission_backend(const struct config *c)
 {
-	if (c->submission_backend_len == 0) {
-		*len = c->backend_len;
-		return (const struct sockaddr *)&c->backend;
-	}
-	*len = c->submission_backend_len;
-	return (const struct sockaddr *)&c->submission_backend;
+	return c->submission_backend.n ? &c->submission_backend : &c->backend;
 }
 
 static int set_hostname(const struct key *k, struct config *c, char *val, char *msg, size_t msz)

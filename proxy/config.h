@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include "checks/checks.h"
 #include "proxy/lib/log.h"
+#include "proxy/backend_target.h"
 #include "proxy/lib/netaddr.h"
 
 struct strset;
@@ -31,10 +32,8 @@ struct config {
 	socklen_t listen_len[16];
 	enum listener_kind listen_kind[16];
 	int nlisten;
-	struct sockaddr_storage backend;    /* backend = addr:port */
-	socklen_t backend_len;
-	struct sockaddr_storage submission_backend; /* AUTH and authenticated mail; */
-	socklen_t submission_backend_len;   /* 0: the backend */
+	struct backend_list backend;        /* backend = addr:port or name:port, ... (failover order) */
+	struct backend_list submission_backend; /* AUTH and authenticated mail; n 0: the backend */
 	int auth_fail_limit;                /* failed AUTH per address per window; 0: no limit */
 	int auth_fail_window;               /* seconds */
 	char hostname[256];                 /* banner, EHLO to backend, Received, authserv-id */
@@ -66,7 +65,8 @@ struct config {
 	                                     * next session; 0 = close it with its session */
 	enum backend_tls_mode backend_tls;  /* default opportunistic: STARTTLS when offered */
 	char backend_tls_ca[1024];          /* CA file or directory verifying the backend; "" none */
-	char backend_tls_name[256];         /* the name its certificate must hold; "" = backend's address */
+	char backend_tls_name[256];         /* the name its certificate must hold; "" = the backend's name,
+	                                     * or its address when it is one */
 	struct ssl_ctx_st *backend_ssl;     /* the TLS client context, made by config_load (backend_tls
 	                                     * != no); NULL: no TLS to the backend */
 	enum xclient_mode xclient;          /* default auto: XCLIENT when the backend offers it */
@@ -99,7 +99,7 @@ struct config *config_parse(const char *text, size_t len, const char *fname, cha
 struct config *config_load(const char *path, char *err, size_t errsize);
 /* Where AUTH and authenticated sessions' mail go: submission_backend, or
  * the backend. */
-const struct sockaddr *config_submission_backend(const struct config *c, socklen_t *len);
+const struct backend_list *config_submission_backend(const struct config *c);
 
 /* Defaults only (used by tests and as the base of parsing). */
 struct config *config_new_defaults(void);

@@ -53,16 +53,19 @@ static void usage(FILE *f)
 	           "           decisions of matching sessions (moat report --help; see moat(8))\n");
 }
 
-/* -t: what the backend offers, and what is amiss with it (warnings: moat
- * starts without a backend), each line as "FILE: ...". */
-static void print_backend(const char *path, const struct config *c)
+/* -t: what the backends offer, and what is amiss with them (warnings: moat
+ * starts without a backend), each line as "FILE: ...". -1 when a backend's
+ * name does not exist (an error). */
+static int print_backend(const char *path, const struct config *c)
 {
-	char out[2048];
+	char out[2 * MOAT_BACKENDS_MAX * 1024];
+	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	preflight_backend(c, MOAT_CHECK_BACKEND_TIMEOUT, out, sizeof out);
+	rc = preflight_backend(c, MOAT_CHECK_BACKEND_TIMEOUT, out, sizeof out);
 	for (char *l = out, *nl; (nl = strchr(l, '\n')); l = nl + 1)
 		printf("%s: %.*s\n", path, (int)(nl - l), l);
+	return rc == -2 ? -1 : 0;
 }
 
 static int run(struct server *srv)
@@ -164,9 +167,9 @@ int main(int argc, char **argv)
 		printf("%s: configuration OK\n%s: %s%s\n", path,
 		       srv.cfg->rules[0] ? srv.cfg->rules : "built-in default.rules", desc,
 		       srv.cfg->monitor ? " (mode = monitor: nothing is refused)" : "");
-		print_backend(path, srv.cfg);
+		rc = print_backend(path, srv.cfg) < 0 ? 1 : 0;
 		config_unref(srv.cfg);
-		return 0;
+		return rc;
 	}
 	if (log_open(srv.cfg->log_target, srv.cfg->log_file) < 0) {
 		log_error("log", "cannot open log %s: %s", srv.cfg->log_file, strerror(errno));

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -11,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "checks/dns.h"
 #include "proxy/backend.h"
 #include "proxy/config.h"
 #include "proxy/lib/netaddr.h"
@@ -123,73 +125,154 @@ int preflight_files(const struct config *c, const char *config_path, const char 
 	return 0;
 }
 
-/* ---- moat -t asks the backend ------------------------------------------- */
+/* ---- moat -t asks the backends ------------------------------------------
+ * Before any worker's loop exists: a loop of its own, with a resolver of
+ * its own (c-ares, dns_servers), so no name is looked up by a blocking
+ * call here either. Every backend of each list is asked at once, each on
+ * its own connection (a name: its addresses in turn). */
+
+struct preflight;
 
 struct ask {
-	const struct config *c;
+	struct preflight *pf;
+	const char *key;   /* "backend", "submission_backend" */
+	struct backend_list one;
 	struct backend *b;
-	char addr[INET6_ADDRSTRLEN + 8];
-	char *out;
-	size_t size;
-	int code;  /* its last EHLO reply's code; 0: none */
+	char where[BACKEND_NAME_MAX + 80];
+	char line[1024];   /* what it said, for out */
+	int code;          /* its last EHLO reply's code; 0: none */
+	int error;         /* its name does not exist: moat -t fails */
 };
 
-/* What the backend answered, in words; then b goes, and the loop ends when
- * its last events are done (breaking out of the loop instead would leave
+struct preflight {
+	const struct config *c;
+	struct event_base *base;
+	struct dns *dns;
+	struct backend_pool *pool;
+	struct event *fin;
+	struct ask ask[2 * MOAT_BACKENDS_MAX];
+	int n, left;
+};
+
+/* The last answer is in: everything goes, so that the loop ends when the
+ * last events are done (breaking out of the loop instead would leave
  * libevent's deferred callbacks, and the TLS bufferevent they hold, never
- * run nor freed). */
+ * run nor freed; the resolver's sockets and the names' timers would keep
+ * it running). */
+static void fin_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct preflight *pf = arg;
+
+	backend_pool_free(pf->pool);
+	pf->pool = NULL;
+	dns_free(pf->dns);
+	pf->dns = NULL;
+}
+
+/* What a backend answered, in words; then b goes. */
 static void asked(void *arg, const struct smtp_reply *r)
 {
 	struct ask *a = arg;
 	const char *w[BACKEND_WARN_MAX], *why = r ? NULL : backend_error(a->b);
+	const char *all = a->pf->c->backend.n > 1 && strcmp(a->key, "backend") == 0 ? "no backend of the list answers"
+	                                                                             : "it is down";
 	char desc[200];
 	size_t n;
+	int unresolved = backend_unresolved(a->b);
 
 	a->code = r ? r->code : 0;
-	if (backend_tls_error(a->b)) {
-		snprintf(a->out, a->size, "warning: backend %s: backend_tls = required and %s: every RCPT would get "
-		         "451 4.7.5\n", a->addr, backend_tls_error(a->b));
+	if (r && r->code / 100 == 2)
+		backend_where(a->b, a->where, sizeof a->where);
+	if (unresolved) {
+		const char *reason = why && strchr(why, '(') ? strchr(why, '(') : "(no address)";
+
+		a->error = unresolved == 1;
+		snprintf(a->line, sizeof a->line, "%s: %s %s has no address %s: %s\n", a->error ? "error" : "warning",
+		         a->key, a->where, reason, a->error ? "no such name, or no A or AAAA record for it (moat "
+		         "starts, and says 451 4.4.3 to every RCPT while no backend of the list has an address)"
+		         : "DNS fails; moat starts, and says 451 4.4.3 to every RCPT until it has an answer");
+	} else if (backend_tls_error(a->b)) {
+		snprintf(a->line, sizeof a->line, "warning: %s %s: backend_tls = required and %s: every RCPT would get "
+		         "451 4.7.5\n", a->key, a->where, backend_tls_error(a->b));
 	} else if (a->code / 100 != 2) {
-		snprintf(a->out, a->size, "warning: backend %s %s%s%s%s: moat starts without it, and says 451 4.4.1 "
-		         "to every RCPT while it is down\n", a->addr, a->code ? "refused the session" : "not reachable",
-		         why ? " (" : "", why ? why : "", why ? ")" : "");
+		snprintf(a->line, sizeof a->line, "warning: %s %s %s%s%s%s: moat starts without it, and says 451 4.4.1 "
+		         "to every RCPT while %s\n", a->key, a->where, a->code ? "refused the session" : "not reachable",
+		         why ? " (" : "", why ? why : "", why ? ")" : "", all);
 	} else {
 		backend_describe(a->b, desc, sizeof desc);
-		n = (size_t)snprintf(a->out, a->size, "backend %s: %s\n", a->addr, desc);
-		for (int i = 0, k = backend_warnings(a->b, a->c, w); i < k && n < a->size; i++)
-			n += (size_t)snprintf(a->out + n, a->size - n, "warning: %s\n", w[i]);
+		n = (size_t)snprintf(a->line, sizeof a->line, "%s %s: %s\n", a->key, a->where, desc);
+		for (int i = 0, k = backend_warnings(a->b, a->pf->c, w); i < k && n < sizeof a->line; i++)
+			n += (size_t)snprintf(a->line + n, sizeof a->line - n, "warning: %s\n", w[i]);
 	}
 	backend_free(a->b);
 	a->b = NULL;
+	if (--a->pf->left == 0)
+		event_active(a->pf->fin, 0, 0);
 }
 
-/* "addr:port", "[v6]:port" */
-static void addr_text(const struct config *c, char *out, size_t size)
+static void ask_list(struct preflight *pf, const char *key, const struct backend_list *l)
 {
-	char ip[INET6_ADDRSTRLEN];
-	const struct sockaddr *sa = (const struct sockaddr *)&c->backend;
+	for (int i = 0; i < l->n; i++) {
+		struct ask *a = &pf->ask[pf->n++];
 
-	sockaddr_ntop(sa, ip, sizeof ip);
-	snprintf(out, size, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, sockaddr_port(sa));
+		a->pf = pf;
+		a->key = key;
+		a->one.n = 1;
+		a->one.t[0] = l->t[i];
+		backend_target_text(&l->t[i], a->where, sizeof a->where);
+		snprintf(a->line, sizeof a->line, "warning: %s not asked: out of memory\n", key);
+		if ((a->b = backend_open_list(pf->pool, pf->c, &a->one, asked, a)))
+			pf->left++;
+	}
+}
+
+static int ask_all(struct preflight *pf, int timeout)
+{
+	struct dns_options o = {
+		.servers = pf->c->dns_servers,
+		.timeout_ms = pf->c->dns_timeout,
+		.tries = pf->c->dns_tries,
+		.cache_max = 0,
+	};
+
+	if (!(pf->base = event_base_new()) || !(pf->fin = event_new(pf->base, -1, 0, fin_cb, pf)) ||
+	    !(pf->dns = dns_new(pf->base, &o)) || !(pf->pool = backend_pool_new(pf->base, pf->dns)))
+		return -1;
+	backend_pool_set_timeout(pf->pool, timeout);
+	ask_list(pf, "backend", &pf->c->backend);
+	if (pf->c->submission_backend.n)
+		ask_list(pf, "submission_backend", &pf->c->submission_backend);
+	if (pf->left)
+		event_base_dispatch(pf->base); /* until asked() and what it freed are done */
+	return 0;
 }
 
 int preflight_backend(const struct config *c, int timeout, char *out, size_t size)
 {
-	struct event_base *base = event_base_new();
-	struct backend_pool *p = base ? backend_pool_new(base) : NULL;
-	struct ask a = {.c = c, .out = out, .size = size};
+	struct preflight *pf = calloc(1, sizeof *pf);
+	int answered = 0, error = 0;
+	size_t k = 0;
 
-	addr_text(c, a.addr, sizeof a.addr);
-	snprintf(out, size, "warning: backend %s not asked: out of memory\n", a.addr);
-	if (p) {
-		backend_pool_set_timeout(p, timeout);
-		a.b = backend_open(p, c, asked, &a);
+	snprintf(out, size, "warning: backend not asked: out of memory\n");
+	if (!pf)
+		return -1;
+	pf->c = c;
+	if (ask_all(pf, timeout) == 0) {
+		out[0] = '\0';
+		for (int i = 0; i < pf->n && k < size; i++) {
+			k += (size_t)snprintf(out + k, size - k, "%s", pf->ask[i].line);
+			answered |= pf->ask[i].code / 100 == 2 && strcmp(pf->ask[i].key, "backend") == 0;
+			error |= pf->ask[i].error;
+		}
 	}
-	if (a.b)
-		event_base_dispatch(base); /* until asked() and what it freed are done */
-	backend_free(a.b);
-	backend_pool_free(p);
-	if (base)
-		event_base_free(base);
-	return a.code / 100 == 2 ? 0 : -1;
+	for (int i = 0; i < pf->n; i++)
+		backend_free(pf->ask[i].b);
+	backend_pool_free(pf->pool);
+	dns_free(pf->dns);
+	if (pf->fin)
+		event_free(pf->fin);
+	if (pf->base)
+		event_base_free(pf->base);
+	free(pf);
+	return error ? -2 : answered ? 0 : -1;
 }

@@ -24,13 +24,16 @@ int preflight_syslog(const struct config *c, char *err, size_t errsize);
 int preflight_files(const struct config *c, const char *config_path, const char *who, int create_log,
                     char *err, size_t errsize);
 
-/* moat -t: connect to the backend (EHLO, STARTTLS as backend_tls says),
- * up to timeout seconds per step, and say in out, one line each ending in
- * "\n", what it offers ("backend ADDR: smtputf8=1 ... xclient=1 ...") and
- * what is amiss ("warning: ..."): unreachable, TLS required and failed,
- * neither XCLIENT nor XFORWARD, xclient = yes without XCLIENT. 0, or -1
- * when it did not answer EHLO. A backend that is down does not stop a
- * start: these are warnings. */
+/* moat -t: connect to each backend of backend and submission_backend (a
+ * name: through a resolver of its own, c-ares on a loop of its own; each
+ * address in turn), EHLO, STARTTLS as backend_tls says, up to timeout
+ * seconds per step, and say in out, one line each ending in "\n", what each
+ * offers ("backend ADDR: smtputf8=1 ... xclient=1 ...") and what is amiss
+ * ("warning: ..."): unreachable, TLS required and failed, neither XCLIENT
+ * nor XFORWARD, xclient = yes without XCLIENT; "error: ..." for a name
+ * that does not exist or has no address record. 0; -1 when no backend
+ * answered EHLO (a backend that is down does not stop a start: these are
+ * warnings); -2 when a name does not exist (a mistake: moat -t fails). */
 int preflight_backend(const struct config *c, int timeout, char *out, size_t size);
 
 #endif

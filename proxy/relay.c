@@ -393,6 +393,11 @@ static void ehlo_reply_cb(void *arg, const struct smtp_reply *reply)
 		down_with(r, R_BACKEND_TLS, r->why, 1);
 		return;
 	}
+	if (!reply && backend_unresolved(r->be)) {
+		snprintf(r->why, sizeof r->why, "%s", backend_error(r->be));
+		down_with(r, R_BACKEND_DNS, r->why, 1);
+		return;
+	}
 	if (!reply || reply->code / 100 != 2) {
 		if (reply)
 			log_warn("backend", "backend refused the session: %.*s", (int)strcspn(reply->text, "\r"),
@@ -426,7 +431,9 @@ void relay_rcpt(struct relay *r, const struct relay_client *cl, const struct smt
 	case T_NONE:
 		break;
 	}
-	if (r->be && !backend_idle(r->be))
+	/* gone, or no longer where the backend is (a reload, a name's new
+	 * answer): the transaction takes another */
+	if (r->be && (!backend_idle(r->be) || (!r->pinned && !backend_current(r->be, r->cfg))))
 		drop(r);
 	if (r->be) {
 		start_txn(r);

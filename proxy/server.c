@@ -196,12 +196,18 @@ int server_run(struct server *srv, const int *fds)
 
 	log_set_worker(srv->worker);
 	srv->base = event_base_new();
-	srv->backends = srv->base ? backend_pool_new(srv->base) : NULL;
-	if (!srv->base || !srv->backends) {
+	if (!srv->base) {
 		log_error("startup", "out of memory");
 		return 1;
 	}
-	if (start_checks(srv) < 0 || listeners_start(srv, fds, srv->cfg->nlisten) < 0)
+	if (start_checks(srv) < 0)
+		return 1;
+	/* the backends' names are looked up through the checks' resolver */
+	if (!(srv->backends = backend_pool_new(srv->base, srv->dns))) {
+		log_error("startup", "out of memory");
+		return 1;
+	}
+	if (listeners_start(srv, fds, srv->cfg->nlisten) < 0)
 		return 1;
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
 	sigint = evsignal_new(srv->base, SIGINT, on_sigterm, srv);

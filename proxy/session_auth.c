@@ -233,7 +233,8 @@ static void ready_cb(void *arg, const struct smtp_reply *r)
 	const struct ehlo_caps *c;
 
 	if (!r || r->code / 100 != 2) {
-		tempfail(s, r ? "submission_backend refused the session" : "submission_backend unavailable");
+		tempfail(s, r ? "submission_backend refused the session"
+		              : backend_unresolved(a->be) ? backend_error(a->be) : "submission_backend unavailable");
 		return;
 	}
 	c = backend_caps(a->be);
@@ -278,8 +279,6 @@ void session_auth(struct session *s, const char *arg)
 	struct session_auth *a;
 	enum sasl_mech m = SASL_NONE;
 	const char *initial = NULL;
-	const struct sockaddr *to;
-	socklen_t len;
 	size_t n;
 
 	if (refused(s, &m, &initial, arg))
@@ -306,8 +305,7 @@ void session_auth(struct session *s, const char *arg)
 		return;
 	}
 	snprintf(a->cmd, n, "AUTH %s%s%s", sasl_mech_name(m), initial ? " " : "", initial ? initial : "");
-	to = config_submission_backend(s->cfg, &len);
-	if (!(a->be = backend_open_addr(s->srv->backends, s->cfg, to, len, ready_cb, s))) {
+	if (!(a->be = backend_open_list(s->srv->backends, s->cfg, config_submission_backend(s->cfg), ready_cb, s))) {
 		tempfail(s, "out of memory");
 		return;
 	}

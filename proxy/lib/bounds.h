@@ -46,6 +46,15 @@
 #define MOAT_BACKEND_CMD_TIMEOUT 300
 #define MOAT_BACKEND_DATA_TIMEOUT 600
 #define MOAT_CHECK_BACKEND_TIMEOUT 5 /* seconds moat -t waits for each step of the backend's answers */
+/* backend and submission_backend: a list, each a numeric address or a DNS
+ * name (A and AAAA through checks/dns.c), tried in order (failover). */
+#define MOAT_BACKENDS_MAX 8         /* backends in one list */
+#define MOAT_BACKEND_ADDRS_MAX 16   /* addresses of one backend name kept and tried */
+#define MOAT_BACKEND_TTL_MIN 5      /* seconds: a backend name is asked again at most this often */
+#define MOAT_BACKEND_TTL_MAX 300    /* and at least this often, whatever its TTL says */
+#define MOAT_BACKEND_DNS_RETRY 5    /* seconds: asked again this soon when DNS fails or it has no address */
+#define MOAT_BACKEND_NAMES_MAX 32   /* backend names a worker keeps answers for (a reload may bring new ones) */
+#define MOAT_BACKEND_PEERS_MAX 64   /* backend addresses whose up or down a worker remembers, to log changes */
 /* Pending connections the kernel queues per listener. */
 #define MOAT_LISTEN_BACKLOG 4096
 #define MOAT_WORKERS_MAX 64       /* workers = N */

@@ -46,6 +46,9 @@ const struct reply replies[R_COUNT] = {
 	[R_TOO_MANY_ERRORS] = {421, "4.7.0", "%h Error: too many errors"},
 	[R_BACKEND_DOWN]    = {451, "4.4.1", "Error: backend unavailable, try again later"},
 	[R_BACKEND_LOST]    = {451, "4.4.2", "Error: backend connection lost, try again later"},
+	/* no backend of the list has an address (its name: NXDOMAIN, no A or
+	 * AAAA record, or DNS failing before any answer) */
+	[R_BACKEND_DNS]     = {451, "4.4.3", "Error: backend address not known, try again later"},
 	[R_SHUTDOWN]        = {421, "4.3.2", "%h Service shutting down"},
 	[R_LOCAL_ERROR]     = {451, "4.3.0", "Error: local error in processing, try again later"},
 	[R_NUL]             = {550, "5.6.0", "Message contains NUL characters"},

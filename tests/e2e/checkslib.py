@@ -116,6 +116,7 @@ class ZoneResolver:
 
     def __init__(self, zone, servfail_domains=(), drop_domains=()):
         self.zone = {}
+        self.ttl = 300   # of every answer record; a test may change it
         self.set_zone(zone)
         self.servfail_domains = {_norm(d) for d in servfail_domains}
         self.drop_domains = {_norm(d) for d in drop_domains}
@@ -197,7 +198,7 @@ class ZoneResolver:
         reply.header.rcode = rcode
         for owner, kind, val in answers:
             owner_label = request.q.qname if owner == qname else DNSLabel(owner)
-            reply.add_answer(RR(owner_label, getattr(QTYPE, kind), rdata=make_rdata(kind, val), ttl=300))
+            reply.add_answer(RR(owner_label, getattr(QTYPE, kind), rdata=make_rdata(kind, val), ttl=self.ttl))
         return reply
 
 

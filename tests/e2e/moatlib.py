@@ -130,10 +130,11 @@ class Message:
 
 
 class Backend:
-    def __init__(self, store, ehlo_ext="", slow=None, eml=False, port=0, auth=""):
+    def __init__(self, store, ehlo_ext="", slow=None, eml=False, port=0, auth="", host="127.0.0.1"):
         self.store = str(store)
+        self.host = host
         os.makedirs(self.store, exist_ok=True)
-        args = [PY, BACKEND_PY, "--port", str(port), "--store", self.store]
+        args = [PY, BACKEND_PY, "--host", host, "--port", str(port), "--store", self.store]
         if ehlo_ext:
             args += ["--ehlo-ext", ehlo_ext]
         if auth:

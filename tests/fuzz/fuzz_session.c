@@ -240,8 +240,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	log_open(srv.cfg->log_target, srv.cfg->log_file);
 	srv.conns = conntable_new(1);
-	srv.backends = backend_pool_new(srv.base);
 	srv.dns = dns_new(srv.base, &o);
+	srv.backends = backend_pool_new(srv.base, srv.dns);
 	srv.dkim = dkim_verifier_new(srv.dns);
 	return 0;
 }

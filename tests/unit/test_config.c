@@ -79,6 +79,17 @@ static void render_listen(const struct config *c, char *buf, size_t size)
 	}
 }
 
+static void render_backends(const struct backend_list *l, char *buf, size_t size)
+{
+	char one[300];
+
+	buf[0] = '\0';
+	for (int i = 0; i < l->n; i++) {
+		backend_target_text(&l->t[i], one, sizeof one);
+		join(buf, size, one);
+	}
+}
+
 static void render_networks(const struct config *c, char *buf, size_t size)
 {
 	char host[INET6_ADDRSTRLEN], one[80];
@@ -107,9 +118,10 @@ static void check_defaults(const struct config *c)
 
 	render_listen(c, buf, sizeof buf);
 	assert_string_equal(buf, "127.0.0.1:2525");
-	render(&c->backend, buf, sizeof buf);
+	render_backends(&c->backend, buf, sizeof buf);
 	assert_string_equal(buf, "127.0.0.1:25");
-	assert_int_equal(c->backend_len, sizeof(struct sockaddr_in));
+	assert_int_equal(c->backend.t[0].addrlen, sizeof(struct sockaddr_in));
+	assert_string_equal(c->backend.t[0].name, "");
 	if (gethostname(host, sizeof host) == 0 && strcmp(c->hostname, "localhost") != 0)
 		assert_string_equal(c->hostname, host);
 	assert_true(c->hostname[0] != '\0');
@@ -305,6 +317,14 @@ static const struct {
 	{ "[::1]", "[::1]:25" },
 	{ "::1", "[::1]:25" },
 	{ "2001:db8::25", "[2001:db8::25]:25" },
+	/* names: A-labels, lower case, no trailing dot; port 25 unless given */
+	{ "mta.mail.svc.cluster.local:25", "mta.mail.svc.cluster.local:25" },
+	{ "MX1.Example.COM.", "mx1.example.com:25" },
+	{ "bücher.example:2525", "xn--bcher-kva.example:2525" },
+	/* lists: failover order, commas or blanks */
+	{ "mx1.example:25, mx2.example:25", "mx1.example:25 mx2.example:25" },
+	{ "1.2.3.4:25 1.2.3.5:25", "1.2.3.4:25 1.2.3.5:25" },
+	{ "mx.example.com,192.0.2.1:2525,[2001:db8::1]", "mx.example.com:25 192.0.2.1:2525 [2001:db8::1]:25" },
 };
 
 static void test_backend(void **state)
@@ -314,11 +334,13 @@ static void test_backend(void **state)
 	for (size_t i = 0; i < NELEM(backends); i++) {
 		snprintf(text, sizeof text, "backend = %s", backends[i].value);
 		struct config *c = parse(text);
-		render(&c->backend, buf, sizeof buf);
+		render_backends(&c->backend, buf, sizeof buf);
 		assert_string_equal(buf, backends[i].want);
-		assert_int_equal(c->backend_len, c->backend.ss_family == AF_INET
-							 ? sizeof(struct sockaddr_in)
-							 : sizeof(struct sockaddr_in6));
+		for (int k = 0; k < c->backend.n; k++)
+			if (!c->backend.t[k].name[0])
+				assert_int_equal(c->backend.t[k].addrlen, c->backend.t[k].addr.ss_family == AF_INET
+									 ? sizeof(struct sockaddr_in)
+									 : sizeof(struct sockaddr_in6));
 		config_unref(c);
 	}
 }
@@ -526,7 +548,7 @@ static void test_every_key(void **state)
 
 	render_listen(c, buf, sizeof buf);
 	assert_string_equal(buf, "127.0.0.1:2525 [::1]:2525");
-	render(&c->backend, buf, sizeof buf);
+	render_backends(&c->backend, buf, sizeof buf);
 	assert_string_equal(buf, "127.0.0.1:2526");
 	assert_string_equal(c->hostname, "mx.example.test");
 	render_domains(c, buf, sizeof buf);
@@ -589,8 +611,18 @@ static const struct {
 	  "1.0.0.9:1 1.0.0.10:1 1.0.0.11:1 1.0.0.12:1 1.0.0.13:1 1.0.0.14:1 1.0.0.15:1 1.0.0.16:1 1.0.0.17:1",
 	  "moat.conf:1: listen: more than 16 entries" },
 	/* backend */
-	{ "backend = mail.example.com", "moat.conf:1: backend: \"mail.example.com\" is not a numeric address[:port]" },
-	{ "backend = 1.2.3.4:25 1.2.3.5:25", "moat.conf:1: backend: \"1.2.3.4:25 1.2.3.5:25\" is not a numeric address[:port]" },
+	{ "backend = mail", "moat.conf:1: backend: \"mail\" is a name of one label: write it in full (mta.example.com), moat does not apply resolv.conf's search list (for this host, 127.0.0.1)" },
+	{ "backend = localhost:25", "moat.conf:1: backend: \"localhost:25\" is a name of one label: write it in full (mta.example.com), moat does not apply resolv.conf's search list (for this host, 127.0.0.1)" },
+	{ "backend = mail.example.com:0", "moat.conf:1: backend: \"mail.example.com:0\" has no valid port (1 to 65535)" },
+	{ "backend = mail.example.com:65536", "moat.conf:1: backend: \"mail.example.com:65536\" has no valid port (1 to 65535)" },
+	{ "backend = 1.2.3.4:25:26", "moat.conf:1: backend: \"1.2.3.4:25:26\" is not a numeric address[:port]" },
+	{ "backend = 1.2.3.4.5", "moat.conf:1: backend: \"1.2.3.4.5\" is not a numeric address[:port] (nor a name: its last label is a number)" },
+	{ "backend = 1.2.3.4:0", "moat.conf:1: backend: \"1.2.3.4:0\" has port 0" },
+	{ "backend = -bad.example.com", "moat.conf:1: backend: \"-bad.example.com\" is not a numeric address[:port] nor a host name[:port]" },
+	{ "backend = mx.example.com:25, MX.example.com.", "moat.conf:1: backend: \"MX.example.com.\" is listed twice" },
+	{ "backend = 1.2.3.4, 1.2.3.4:25", "moat.conf:1: backend: \"1.2.3.4:25\" is listed twice" },
+	{ "backend = a.example,b.example,c.example,d.example,e.example,f.example,g.example,h.example,i.example", "moat.conf:1: backend: more than 8 backends" },
+	{ "backend = [::1", "moat.conf:1: backend: \"[::1\" is not a numeric address[:port]" },
 	{ "backend = 1.2.3.4:0", "moat.conf:1: backend: \"1.2.3.4:0\" has port 0" },
 	{ "backend = [::1]:0", "moat.conf:1: backend: \"[::1]:0\" has port 0" },
 	/* hostname */
@@ -977,8 +1009,6 @@ static void test_listeners(void **state)
 		  "smtp=127.0.0.1:0 submission=127.0.0.1:0 submission=127.0.0.1:0" },
 	};
 	char text[512], buf[512];
-	socklen_t len;
-	const struct sockaddr *sa;
 	struct config *c;
 
 	for (size_t i = 0; i < NELEM(rows); i++) {
@@ -1018,23 +1048,28 @@ static void test_listeners(void **state)
 
 	/* submission_backend: the backend unless set */
 	c = parse("backend = 127.0.0.1:2526\n");
-	sa = config_submission_backend(c, &len);
-	render((const struct sockaddr_storage *)(const void *)sa, buf, sizeof buf);
+	render_backends(config_submission_backend(c), buf, sizeof buf);
 	assert_string_equal(buf, "127.0.0.1:2526");
-	assert_int_equal(len, sizeof(struct sockaddr_in));
+	assert_ptr_equal(config_submission_backend(c), &c->backend);
 	assert_int_equal(c->auth_fail_limit, 5);
 	assert_int_equal(c->auth_fail_window, 600);
 	config_unref(c);
 	c = parse("backend = 127.0.0.1:2526\nsubmission_backend = [::1]\nauth_fail_limit = 0\nauth_fail_window = 1\n");
-	sa = config_submission_backend(c, &len);
-	render((const struct sockaddr_storage *)(const void *)sa, buf, sizeof buf);
+	render_backends(config_submission_backend(c), buf, sizeof buf);
 	assert_string_equal(buf, "[::1]:25");
-	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(c->submission_backend.t[0].addrlen, sizeof(struct sockaddr_in6));
 	assert_int_equal(c->auth_fail_limit, 0);
 	assert_int_equal(c->auth_fail_window, 1);
 	config_unref(c);
 	expect_error("auth_fail_window = 0\n", "moat.conf:1: auth_fail_window: \"0\" is not a number between 1 and 86400");
-	expect_error("submission_backend = x\n", "moat.conf:1: submission_backend: \"x\" is not a numeric address[:port]");
+	expect_error("submission_backend = x\n", "moat.conf:1: submission_backend: \"x\" is a name of one label: write it in full (mta.example.com), moat does not apply resolv.conf's search list (for this host, 127.0.0.1)");
+	/* names and lists, in the same syntax as backend's */
+	c = parse("backend = mta.mail.svc.cluster.local:25\nsubmission_backend = sub1.example.com:587, 192.0.2.7:587\n");
+	render_backends(&c->backend, buf, sizeof buf);
+	assert_string_equal(buf, "mta.mail.svc.cluster.local:25");
+	render_backends(config_submission_backend(c), buf, sizeof buf);
+	assert_string_equal(buf, "sub1.example.com:587 192.0.2.7:587");
+	config_unref(c);
 }
 
 int main(void)
