@@ -296,3 +296,34 @@ def test_bad_backend_names_are_config_errors(moat_factory):
     p = run_moat_t(m.conf_path)
     assert p.returncode == 1
     assert "backend: \"mta:25\" is a name of one label: write it in full" in p.stderr.decode()
+
+
+def test_submission_backend_by_name_and_list(pair, zone, moat_factory, tmp_path):
+    """submission_backend takes the same syntax: a list whose first backend
+    refuses connections and whose second is a name; AUTH and the
+    authenticated mail go there, not to backend."""
+    import base64
+    from test_submission import smtps
+    from tlscerts import self_signed
+    a, b = pair
+    b.stop()
+    b = type(a)(str(tmp_path / "auth-backend"), host=B_IP, port=a.port, auth="alice:secret")
+    try:
+        zone.zone["submit.test.example"] = [("A", B_IP)]
+        crt, key = self_signed(tmp_path, "ec", "ec")
+        m = moat_factory(backend="%s:%d" % (A_IP, a.port), dns_servers=zone.servers,
+                         submission_backend="127.0.0.1:%d, submit.test.example:%d" % (free_port(), a.port),
+                         smtps_listen="127.0.0.1:0", tls_cert=crt, tls_key=key)
+        c = smtps(m.ports["smtps"])
+        c.ehlo()
+        plain = base64.b64encode(b"\0alice\0secret").decode()
+        c.expect("AUTH PLAIN " + plain, 235)
+        r = c.transaction(SENDER, [RCPT], message("submitted"))
+        assert r.code == 250, r
+        c.cmd("QUIT")
+        c.close()
+        got = b.wait_stored(1)
+        assert subjects(got) == ["submitted"] and got[0].auth_user == "alice"
+        assert a.messages() == []
+    finally:
+        b.stop()
