@@ -921,16 +921,20 @@ static void probe_cb(void *arg, const struct smtp_reply *r)
 {
 	struct backend_pool *p = arg;
 	const char *w[BACKEND_WARN_MAX], *tls = backend_tls_error(p->probe);
-	char desc[200];
+	char desc[200], where[BACKEND_NAME_MAX + 80];
 	int n;
 
 	if (tls) {
 		log_warn("backend_probe", "backend TLS required and %s: every RCPT gets 451 4.7.5 until it is fixed", tls);
+	} else if (backend_unresolved(p->probe)) {
+		log_warn("backend_probe", "%s, nor any backend of the list: every RCPT gets 451 4.4.3 until one has "
+		         "an address", backend_error(p->probe));
 	} else if (!r || r->code / 100 != 2) {
 		log_warn("backend_probe", "backend did not answer EHLO: SMTPUTF8 and DSN not advertised until it does");
 	} else {
 		backend_describe(p->probe, desc, sizeof desc);
-		log_info("backend_probe", "backend ready (%s)", desc);
+		backend_where(p->probe, where, sizeof where);
+		log_info("backend_probe", "backend %s ready (%s)", where, desc);
 		n = backend_warnings(p->probe, p->probe_cfg, w);
 		for (int i = 0; i < n; i++)
 			log_warn("backend_probe", "%s", w[i]);

@@ -159,6 +159,29 @@ def test_backend_tls_name_defaults_to_the_address(moat_factory, fake_factory, fa
     assert deliver(m.port).code == 250
 
 
+def test_backend_tls_name_defaults_to_the_backends_name(moat_factory, fake_factory, fake_cert, ca, dns_factory):
+    """backend written as a name, no backend_tls_name: the certificate must hold that name (what a
+    certificate names), not the address it resolved to; a name the certificate lacks fails."""
+    fb = fake_factory(cert=fake_cert, starttls="ok")       # fake.test and IP:127.0.0.1
+    zone = dns_factory()
+    zone.zone["fake.test"] = [("A", "127.0.0.1")]
+    zone.zone["mx.other.test"] = [("A", "127.0.0.1")]
+    m = moat_factory(backend="fake.test:%d" % fb.port, backend_tls="required", backend_tls_ca=ca.cert,
+                     dns_servers=zone.servers)
+    probe = probed(m)
+    assert "backend fake.test:%d at 127.0.0.1:%d ready" % (fb.port, fb.port) in probe["msg"], probe
+    assert "verified=1" in probe["msg"], probe
+    assert deliver(m.port).code == 250
+    other = moat_factory(backend="mx.other.test:%d" % fb.port, backend_tls="required", backend_tls_ca=ca.cert,
+                         dns_servers=zone.servers)
+    probed(other)
+    c, r = one_rcpt(other.port)
+    with c:
+        assert (r.code, r.enhanced()) == (451, ["4.7.5"]), r
+    d = decision(other, "rcpt", code=451)
+    assert d["reason"] == "backend TLS required and certificate did not verify: hostname mismatch", d
+
+
 def test_injection_after_starttls_reply_is_discarded(moat_factory, fake_factory, fake_cert, ca):
     """'220 go ahead\\r\\n250 bogus\\r\\n' in one write: the 250 is plaintext that came before TLS.
     It never counts as a reply: EHLO under TLS gets the real EHLO reply, MAIL its own, RCPT its
