@@ -203,6 +203,23 @@ def test_servfail_keeps_the_last_answer(pair, zone, moat_factory):
     assert subjects(a.wait_stored(2)) == ["one", "two"]
 
 
+def test_nxdomain_after_a_good_answer_drops_it(pair, zone, moat_factory):
+    """NXDOMAIN is DNS answering, not failing: the name's old addresses are
+    not kept (they may be someone else's now); RCPT gets 451 4.4.3."""
+    a, _b = pair
+    zone.zone[NAME] = [("A", A_IP)]
+    m = moat_factory(backend="%s:%d" % (NAME, a.port), dns_servers=zone.servers)
+    send(m, "one")
+    a.wait_stored(1)
+    del zone.zone[NAME]
+    dns_log(m, lambda t: "has no address (NXDOMAIN" in t, what="the name gone")
+    with SMTPClient(m.port) as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<%s>" % SENDER, 250)
+        c.expect("RCPT TO:<%s>" % RCPT, 451, "4.4.3")
+    assert subjects(a) == ["one"]
+
+
 def test_servfail_from_the_start_is_451(pair, zone, moat_factory):
     a, _b = pair
     zone.zone[NAME] = [("SERVFAIL", None)]
