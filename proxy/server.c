@@ -20,11 +20,24 @@
 #include "proxy/lib/log.h"
 #include "proxy/listener.h"
 #include "proxy/refused.h"
+#include "proxy/sdnotify.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
 #include "proxy/version.h"
+#include "proxy/workers.h"
 #include "rules/rules.h"
+
+/* This loop serves with its current config (started, or a reload over):
+ * the one worker tells the service manager itself; a worker of
+ * workers = N tells the supervisor, which speaks for them all. */
+static void server_ready(struct server *srv, int what)
+{
+	if (srv->nworkers == 1)
+		sd_notify_ready();
+	else if (getppid() == srv->supervisor)
+		worker_report(srv->supervisor, what);
+}
 
 static void grace_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -43,6 +56,8 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
+	if (srv->nworkers == 1)
+		sd_notify_stopping();
 	listeners_drain(srv); /* the connections queued are served too */
 	log_info("shutdown", "signal %d: no new connections, %d sessions finishing", (int)sig,
 	         srv->nsessions);
@@ -123,6 +138,7 @@ static void reload_start(struct server *srv)
 		srv->reloading = 0;
 		reload_load(srv);
 		reload_apply(srv, srv->reload_cfg, srv->reload_err);
+		server_ready(srv, WORKER_RELOADED);
 	}
 }
 
@@ -140,6 +156,8 @@ static void reload_done(evutil_socket_t fd, short what, void *arg)
 	reload_apply(srv, srv->reload_cfg, srv->reload_err);
 	if (srv->reload_again) /* a SIGHUP came during the load: the files may have changed since */
 		reload_start(srv);
+	else
+		server_ready(srv, WORKER_RELOADED);
 }
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
@@ -147,6 +165,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	struct server *srv = arg;
 
 	log_reopen(); /* whatever becomes of the reload */
+	if (srv->nworkers == 1)
+		sd_notify_reloading();
 	if (srv->reloading) {
 		srv->reload_again = 1;
 		return;
@@ -239,6 +259,7 @@ int server_run(struct server *srv, const int *fds)
 		         srv->cfg->rules[0] ? srv->cfg->rules : "built-in default.rules", desc,
 		         srv->cfg->monitor ? " (mode = monitor: nothing is refused)" : "");
 	}
+	server_ready(srv, WORKER_STARTED);
 	event_base_dispatch(srv->base);
 	while (srv->sessions)
 		session_abort(srv->sessions);

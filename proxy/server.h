@@ -3,6 +3,7 @@
 #define MOAT_SERVER_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <event2/event.h>
 #include "proxy/config.h"
 
@@ -42,6 +43,7 @@ struct server {
 	struct backend_pool *backends; /* idle connections, the probe, the backend's caps */
 	int nworkers;                 /* worker processes */
 	int worker;                   /* this one's number, 0.. */
+	pid_t supervisor;             /* workers = N: the supervisor's pid (workers.c) */
 	/* SIGHUP: the new config is loaded by a thread (see main.c) */
 	int reloading, reload_again;
 	pthread_t reload_tid;

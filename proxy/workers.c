@@ -13,6 +13,7 @@
 #include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
+#include "proxy/sdnotify.h"
 #include "proxy/server.h"
 #include "proxy/workers.h"
 
@@ -61,100 +62,186 @@ static void stop_workers(const struct server *srv, const pid_t *pids, int fds[][
 			kill(pids[w], sig);
 }
 
+/* The supervisor's state. */
+struct sup {
+	struct server *srv;
+	int (*fds)[MOAT_LISTEN_MAX];
+	pid_t pids[MOAT_WORKERS_MAX];      /* 0: not running */
+	time_t started[MOAT_WORKERS_MAX];
+	int fast[MOAT_WORKERS_MAX];        /* fast deaths in a row */
+	unsigned char up[MOAT_WORKERS_MAX];      /* its loop serves (WORKER_STARTED came) */
+	unsigned char pending[MOAT_WORKERS_MAX]; /* a reload it has not reported yet */
+	int alive, stopping, rc;
+	int told_ready;                    /* READY=1 sent for the start */
+	int reloading;                     /* RELOADING=1 sent, READY=1 not yet */
+};
+
+void worker_report(pid_t supervisor, int what)
+{
+	union sigval v = {.sival_int = what};
+
+	sigqueue(supervisor, SIGRTMIN, v);
+}
+
+static void stop_all(struct sup *s, int sig)
+{
+	if (!s->stopping)
+		sd_notify_stopping();
+	s->stopping = 1;
+	stop_workers(s->srv, s->pids, s->fds, sig);
+}
+
+/* READY=1 once every worker serves, and after a reload once every worker
+ * still running has reported it. */
+static void check_ready(struct sup *s)
+{
+	int w, up = 0, pending = 0;
+
+	if (s->stopping)
+		return;
+	for (w = 0; w < s->srv->nworkers; w++) {
+		up += s->pids[w] > 0 && s->up[w];
+		pending += s->pids[w] > 0 && s->pending[w];
+	}
+	if ((s->told_ready && !s->reloading) || pending > 0 || (!s->told_ready && up < s->srv->nworkers))
+		return;
+	s->told_ready = 1;
+	s->reloading = 0;
+	sd_notify_ready();
+}
+
+/* A worker's report (worker_report), told by the pid that sent it. */
+static void on_report(struct sup *s, const siginfo_t *si)
+{
+	int w;
+
+	for (w = 0; w < s->srv->nworkers && (s->pids[w] <= 0 || s->pids[w] != si->si_pid); w++)
+		;
+	if (w == s->srv->nworkers)
+		return;
+	if (si->si_value.sival_int == WORKER_STARTED)
+		s->up[w] = 1;
+	else
+		s->pending[w] = 0;
+	check_ready(s);
+}
+
+static void on_signal(struct sup *s, int sig)
+{
+	int w;
+
+	if (sig == SIGTERM || sig == SIGINT) {
+		stop_all(s, sig);
+		return;
+	}
+	log_reopen();
+	if (sig == SIGHUP && !s->stopping) {
+		s->reloading = 1;
+		sd_notify_reloading();
+	}
+	for (w = 0; w < s->srv->nworkers; w++)
+		if (s->pids[w] > 0) {
+			s->pending[w] |= sig == SIGHUP;
+			kill(s->pids[w], sig);
+		}
+}
+
+/* SIGCHLD: reap every worker that ended; restart it unless stopping or in
+ * a crash loop. */
+static void reap(struct sup *s)
+{
+	struct server *srv = s->srv;
+	int status, w;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (w = 0; w < srv->nworkers && s->pids[w] != pid; w++)
+			;
+		if (w == srv->nworkers)
+			continue;
+		s->pids[w] = 0;
+		s->up[w] = s->pending[w] = 0;
+		s->alive--;
+		/* its connections died with it: the limits must not keep them */
+		conntable_forget(srv->conns, w);
+		if (s->stopping) {
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				s->rc = 1;
+			continue;
+		}
+		s->fast[w] = time(NULL) - s->started[w] < MOAT_WORKER_RESPAWN_MIN ? s->fast[w] + 1 : 0;
+		log_error("workers", "worker %d (pid %d) %s %d%s", w, (int)pid,
+		          WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+		          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+		          s->fast[w] >= MOAT_WORKER_FAST_DEATHS ? "; it keeps dying at start: stopping" : "; restarting");
+		if (s->fast[w] >= MOAT_WORKER_FAST_DEATHS) {
+			s->rc = 1;
+			stop_all(s, SIGTERM);
+			continue;
+		}
+		s->started[w] = time(NULL);
+		if ((s->pids[w] = spawn(srv, w, s->fds)) > 0)
+			s->alive++;
+		else
+			s->pids[w] = 0;
+	}
+	check_ready(s); /* a reload the dead worker owed is not waited for */
+}
+
 /* Forwards SIGHUP, SIGUSR1, SIGTERM and SIGINT to the workers (and reopens
  * its own log on SIGHUP and SIGUSR1); restarts a worker
  * that dies, unless it keeps dying within MOAT_WORKER_RESPAWN_MIN seconds
  * of its start (MOAT_WORKER_FAST_DEATHS times in a row: a crash loop is a
- * bug to fix, so everything stops and the exit status says so); exits when
- * the workers have stopped. The supervisor has no event loop and serves
- * nothing: only signals. */
+ * bug to fix, so everything stops and the exit status says so); speaks to
+ * the service manager for the workers (sdnotify.h); exits when the workers
+ * have stopped. The supervisor has no event loop and serves nothing: only
+ * signals. */
 int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 {
-	pid_t pids[MOAT_WORKERS_MAX] = {0};
-	time_t started[MOAT_WORKERS_MAX];
-	int fast[MOAT_WORKERS_MAX] = {0};
+	static struct sup s;
+	siginfo_t si;
 	sigset_t set;
-	int w, alive = 0, stopping = 0, rc = 0, sig;
+	int w, sig;
 
+	s.srv = srv;
+	s.fds = fds;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGRTMIN);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	/* blocked, they wait for sigwait; ignored (main.c), they would be lost */
+	/* blocked, they wait for sigwaitinfo; ignored (main.c), they would be lost */
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGUSR1, SIG_DFL);
+	srv->supervisor = getpid();
 	for (w = 0; w < srv->nworkers; w++) {
-		pids[w] = spawn(srv, w, fds);
-		started[w] = time(NULL);
-		if (pids[w] < 0) {
+		s.pids[w] = spawn(srv, w, fds);
+		s.started[w] = time(NULL);
+		if (s.pids[w] < 0) {
 			log_error("workers", "fork: %s", strerror(errno));
-			stopping = 1;
-			rc = 1;
+			s.pids[w] = 0;
+			s.rc = 1;
+			stop_all(&s, SIGTERM);
 			break;
 		}
-		alive++;
+		s.alive++;
 	}
-	if (!stopping)
+	if (!s.stopping)
 		log_info("workers", "%d workers started (supervisor pid %d)", srv->nworkers, (int)getpid());
-	else
-		stop_workers(srv, pids, fds, SIGTERM);
-	while (alive > 0) {
-		if (sigwait(&set, &sig) != 0)
+	while (s.alive > 0) {
+		if ((sig = sigwaitinfo(&set, &si)) < 0)
 			continue;
-		if (sig == SIGHUP || sig == SIGUSR1 || sig == SIGTERM || sig == SIGINT) {
-			if (sig == SIGHUP || sig == SIGUSR1) {
-				log_reopen();
-				for (w = 0; w < srv->nworkers; w++)
-					if (pids[w] > 0)
-						kill(pids[w], sig);
-			} else {
-				stopping = 1;
-				stop_workers(srv, pids, fds, sig);
-			}
-			continue;
-		}
-		for (;;) { /* SIGCHLD: reap every worker that ended */
-			int status;
-			pid_t pid = waitpid(-1, &status, WNOHANG);
-
-			if (pid <= 0)
-				break;
-			for (w = 0; w < srv->nworkers && pids[w] != pid; w++)
-				;
-			if (w == srv->nworkers)
-				continue;
-			pids[w] = 0;
-			alive--;
-			/* its connections died with it: the limits must not keep them */
-			conntable_forget(srv->conns, w);
-			if (stopping) {
-				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-					rc = 1;
-				continue;
-			}
-			fast[w] = time(NULL) - started[w] < MOAT_WORKER_RESPAWN_MIN ? fast[w] + 1 : 0;
-			log_error("workers", "worker %d (pid %d) %s %d%s", w, (int)pid,
-			          WIFSIGNALED(status) ? "killed by signal" : "exited with status",
-			          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
-			          fast[w] >= MOAT_WORKER_FAST_DEATHS ? "; it keeps dying at start: stopping" : "; restarting");
-			if (fast[w] >= MOAT_WORKER_FAST_DEATHS) {
-				rc = 1;
-				stopping = 1;
-				stop_workers(srv, pids, fds, SIGTERM);
-				continue;
-			}
-			started[w] = time(NULL);
-			if ((pids[w] = spawn(srv, w, fds)) > 0)
-				alive++;
-			else
-				pids[w] = 0;
-		}
+		if (sig == SIGRTMIN)
+			on_report(&s, &si);
+		else if (sig == SIGCHLD)
+			reap(&s);
+		else
+			on_signal(&s, sig);
 	}
 	log_info("stopped", "moat stopped");
 	config_unref(srv->cfg);
-	return rc;
+	return s.rc;
 }
-
