@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,15 +60,53 @@ static int become(const struct config *c, const struct passwd *pw, char *err, si
 	return 0;
 }
 
+/* Not started as root, yet with capabilities: those a service manager
+ * gave (systemd's AmbientCapabilities=CAP_NET_BIND_SERVICE, so that port 25
+ * binds). They were for binding, done now; a reload binds nothing (new
+ * listen addresses wait for a restart): all are dropped, ambient,
+ * inheritable, permitted and effective. 0 (also when none were held), or
+ * -1 after logging why. */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+	unsigned long long had;
+
+	memset(d, 0, sizeof d);
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 0; /* no capabilities in this kernel: nothing to drop */
+	had = (unsigned long long)(d[0].permitted | d[0].inheritable) |
+	      (unsigned long long)(d[1].permitted | d[1].inheritable) << 32;
+	if (!had) /* the ambient set is within both */
+		return 0;
+	/* ambient ones first (EINVAL before Linux 4.3, which has none) */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
+		log_error("privileges", "cannot clear the ambient capabilities: %s", strerror(errno));
+		return -1;
+	}
+	memset(d, 0, sizeof d);
+	if (syscall(SYS_capset, &h, d) < 0) {
+		log_error("privileges", "cannot drop the capabilities (0x%llx): %s", had, strerror(errno));
+		return -1;
+	}
+	log_info("privileges", "running as uid %d; capabilities 0x%llx dropped after binding", (int)geteuid(), had);
+	return 0;
+}
+
 /* Started as root: after binding, become cfg->user (and chroot), or stay
- * root only when run_as_root says so. 0, or -1 after logging why. */
+ * root only when run_as_root says so. Started as another user (systemd's
+ * User=): drop the capabilities it gave. 0, or -1 after logging why. */
 int drop_privileges(const struct config *c)
 {
 	struct passwd *pw;
 	char err[2048];
 
-	if (geteuid() != 0)
-		return 0;
+	if (geteuid() != 0) {
+		if (c->chroot[0])
+			log_warn("privileges", "not started as root: chroot = %s is not applied (a service manager "
+			         "can: systemd's RootDirectory=)", c->chroot);
+		return drop_capabilities();
+	}
 	if (!c->user[0]) {
 		if (c->run_as_root) {
 			log_warn("privileges", "running as root (run_as_root = yes)");

@@ -8,7 +8,9 @@ struct config;
  * hard limit; a warning when short). */
 void raise_fd_limit(const struct config *c);
 /* Started as root: become c->user (and chroot), or stay root only with
- * run_as_root. 0, or -1 after logging why. */
+ * run_as_root. Started as another user: drop every capability (those of
+ * systemd's AmbientCapabilities=, which were for binding). 0, or -1 after
+ * logging why. */
 int drop_privileges(const struct config *c);
 /* preflight_files (preflight.h) as the user a start runs as: when root
  * with user set, a child process chroots and drops privileges as

@@ -255,6 +255,7 @@ class Moat:
         self.logs = Watched()       # parsed JSON objects
         self.raw_lines = []         # every stderr line, bytes
         self.noise = []             # stderr lines that are not JSON objects
+        self.prefix = []            # a command moat runs under (setpriv ...), if any
         self.proc = None
         self.rc = None
         self.port = None
@@ -270,7 +271,7 @@ class Moat:
         os.rename(tmp, self.conf_path)
 
     def start(self, wait_ready=True, timeout=DEFAULT_TIMEOUT):
-        self.proc = subprocess.Popen([self.bin, "-c", self.conf_path], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.prefix + [self.bin, "-c", self.conf_path], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.workdir)
         threading.Thread(target=self._read_stderr, daemon=True).start()
         threading.Thread(target=self._drain_stdout, daemon=True).start()

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from moatlib import SMTPClient, Watched, free_port
+from moatlib import REPO, SMTPClient, Watched, free_port
+from test_preflight import site  # noqa: F401 (fixture)
 from test_signals import _file_lines, _wait_file
 
 
@@ -149,3 +150,95 @@ def test_no_manager_listening_costs_nothing(moat_factory, backend, monkeypatch, 
     m.signal(signal.SIGHUP)
     m.wait_log(lambda l: l.get("event") == "reload", what="the reload")
     assert len(m.log_lines(event="notify")) == 1
+
+
+# ---------------------------------------------------------------- the unit's user
+
+UNIT = os.path.join(REPO, "docs", "systemd", "moat.service")
+
+
+def unit_settings(path=UNIT):
+    """The [Service] keys of the unit (the last value of each)."""
+    keys, section = {}, None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]" and "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                keys[k] = v
+    return keys
+
+
+def low_port():
+    """A port below 1024 that nothing on 127.0.0.1 listens on (only root, or
+    CAP_NET_BIND_SERVICE, binds it)."""
+    for port in range(599, 1024, 7):
+        s = socket.socket()
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    pytest.skip("no free port below 1024")
+
+
+def caps(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return {l.split(":")[0]: int(l.split()[1], 16) for l in f if l.startswith("Cap")}
+
+
+def as_unit_user(cap):
+    """setpriv as systemd starts the unit: its User= (nobody stands in for
+    moat, which this machine need not have), no other groups, no new
+    privileges, the bounding set and ambient capabilities it names."""
+    unit = unit_settings()
+    assert unit["User"] == "moat" and unit["NoNewPrivileges"] == "yes"
+    assert unit["AmbientCapabilities"] == unit["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
+    if not cap:
+        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+    name = cap.lower().replace("cap_", "")
+    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--no-new-privs",
+            "--bounding-set=-all,+" + name, "--inh-caps=-all,+" + name, "--ambient-caps=+" + name,
+            "--"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to start moat as another user)")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unit_user_binds_a_low_port_then_drops_the_capability(site, backend, notify, workers):
+    """As the unit runs it: not root, port < 1024 bound thanks to the ambient
+    CAP_NET_BIND_SERVICE; once bound, moat holds no capability at all (in
+    every process); READY=1 comes and mail goes through."""
+    n = notify(abstract=True)  # no file permissions to give nobody
+    port = low_port()
+    m = site(listen="127.0.0.1:%d" % port, user=None, workers=str(workers))
+    m.prefix = as_unit_user(unit_settings()["AmbientCapabilities"])
+    m.start()
+    n.messages.wait(lambda msg: msg.get("READY") == "1", what="READY=1")
+    drops = m.wait_log(lambda l: l.get("event") == "privileges", what="the capability drop")
+    assert "capabilities 0x400 dropped" in drops["msg"], drops  # 0x400: 1 << CAP_NET_BIND_SERVICE
+    procs = [m.proc.pid] + [int(p) for p in open("/proc/%d/task/%d/children" % (m.proc.pid, m.proc.pid))
+                            .read().split()]
+    assert len(procs) == (1 if workers == 1 else 1 + workers), procs
+    for pid in procs:
+        c = caps(pid)
+        assert (c["CapInh"], c["CapPrm"], c["CapEff"], c["CapAmb"]) == (0, 0, 0, 0), (pid, c)
+    with SMTPClient(port) as c:
+        c.ehlo()
+        assert c.transaction("alice@example.org", ["bob@example.test"], b"Subject: t\r\n\r\nhi\r\n").code == 250
+    backend.wait_stored(1)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to start moat as another user)")
+def test_without_the_capability_a_low_port_is_refused(site):
+    """The control: the same start without the ambient capability cannot bind."""
+    port = low_port()
+    m = site(listen="127.0.0.1:%d" % port, user=None)
+    m.prefix = as_unit_user(None)
+    m.start(wait_ready=False)
+    assert m.wait_exit() != 0
+    assert "Permission denied" in m.stderr_text()
