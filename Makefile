@@ -12,8 +12,9 @@
 # make bench-report  moat report's MB/s alone (a generated log of REPORT_BENCH_MB, default 512)
 # make soak       100,000 messages under LeakSanitizer, then RSS with the plain build (SOAK_MESSAGES=N)
 # make faults     5000 transactions under random faults, nothing-lost invariant (FAULT_TRANSACTIONS=N)
-# make install    build/moat, the man pages, rules/*.rules and the example config (see below)
-# make uninstall  remove what make install put there, but a moat.conf that differs from the example
+# make install    build/moat, the man pages, rules/*.rules, the example config, the systemd unit,
+#                 its sysusers.d file and the logrotate snippet (see below)
+# make uninstall  remove what make install put there, but a moat.conf or logrotate snippet that was changed
 #
 # Variables, on the command line or from the environment:
 #   CPPFLAGS CFLAGS LDFLAGS LDLIBS  come after moat's own flags, so they win (an -O level,
@@ -32,6 +33,11 @@
 #   datadir         $(PREFIX)/share                      moat/rules/*.rules, moat/moat.conf.example
 #   sysconfdir      /etc if PREFIX is /usr, else $(PREFIX)/etc
 #                                                        moat/moat.conf: the example, only if there is none
+#   systemdunitdir  $(PREFIX)/lib/systemd/system         moat.service (docs/systemd/, with these paths)
+#   sysusersdir     $(PREFIX)/lib/sysusers.d             moat.conf: the user moat (systemd-sysusers makes it)
+#   logrotatedir    $(sysconfdir)/logrotate.d            moat: only if there is none (logrotate reads
+#                                                        /etc/logrotate.d: with PREFIX=/usr/local give
+#                                                        logrotatedir=/etc/logrotate.d)
 # $(sysconfdir)/moat/moat.conf is built into moat as the default config and the
 # installed man pages name these paths, so give the same ones to make and to
 # make install (a different one rebuilds): make PREFIX=/usr && make install PREFIX=/usr DESTDIR=...
@@ -46,6 +52,9 @@ sbindir    ?= $(PREFIX)/sbin
 mandir     ?= $(PREFIX)/share/man
 datadir    ?= $(PREFIX)/share
 sysconfdir ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+systemdunitdir ?= $(PREFIX)/lib/systemd/system
+sysusersdir    ?= $(PREFIX)/lib/sysusers.d
+logrotatedir   ?= $(sysconfdir)/logrotate.d
 MOAT_DATA   = $(datadir)/moat
 MOAT_CONF   = $(sysconfdir)/moat/moat.conf
 # pkg-config module:Debian package that ships it
@@ -94,7 +103,7 @@ endif
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
         libidn2-dev libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
-        chromium dovecot-core libidn12 libgnutls-dane0
+        chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate
 
 # Exim for tests/e2e/test_exim_backend.py. Debian's exim4 packages cannot be installed beside
 # postfix (both provide mail-transport-agent), so exim4-daemon-light is not in DEBS: `make deps`
@@ -300,22 +309,34 @@ $(BUILD)/man/%: docs/% $(FLAGS_STAMP)
 
 RULE_FILES := $(notdir $(wildcard rules/*.rules))
 
-install: $(BUILD)/moat $(BUILD)/man/moat.8 $(BUILD)/man/moat.conf.5 $(BUILD)/man/moat.rules.5
+# The unit names the paths of a PREFIX=/usr install too.
+$(BUILD)/systemd/moat.service: docs/systemd/moat.service $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(show) GEN $@
+	$(Q)sed -e 's|/usr/sbin/moat|$(sbindir)/moat|g' -e 's|/etc/moat/|$(sysconfdir)/moat/|g' $< > $@
+
+install: $(BUILD)/moat $(BUILD)/man/moat.8 $(BUILD)/man/moat.conf.5 $(BUILD)/man/moat.rules.5 \
+         $(BUILD)/systemd/moat.service
 	$(INSTALL) -D -m 755 $(BUILD)/moat $(DESTDIR)$(sbindir)/moat
 	$(INSTALL) -D -m 644 $(BUILD)/man/moat.8 $(DESTDIR)$(mandir)/man8/moat.8
 	$(INSTALL) -D -m 644 -t $(DESTDIR)$(mandir)/man5 $(BUILD)/man/moat.conf.5 $(BUILD)/man/moat.rules.5
 	$(INSTALL) -D -m 644 -t $(DESTDIR)$(MOAT_DATA)/rules $(RULE_FILES:%=rules/%)
 	$(INSTALL) -D -m 644 docs/moat.conf.example $(DESTDIR)$(MOAT_DATA)/moat.conf.example
-	@if [ -e $(DESTDIR)$(MOAT_CONF) ]; then echo "install: $(DESTDIR)$(MOAT_CONF) exists: left as it is"; \
-	else echo "$(INSTALL) -D -m 644 docs/moat.conf.example $(DESTDIR)$(MOAT_CONF)"; \
-	  $(INSTALL) -D -m 644 docs/moat.conf.example $(DESTDIR)$(MOAT_CONF); fi
+	$(INSTALL) -D -m 644 $(BUILD)/systemd/moat.service $(DESTDIR)$(systemdunitdir)/moat.service
+	$(INSTALL) -D -m 644 docs/systemd/moat.sysusers $(DESTDIR)$(sysusersdir)/moat.conf
+	@for f in docs/moat.conf.example:$(MOAT_CONF) docs/logrotate/moat:$(logrotatedir)/moat; do \
+	  src=$${f%%:*}; dst=$(DESTDIR)$${f#*:}; \
+	  if [ -e $$dst ]; then echo "install: $$dst exists: left as it is"; \
+	  else echo "$(INSTALL) -D -m 644 $$src $$dst"; $(INSTALL) -D -m 644 $$src $$dst; fi; done
 
 uninstall:
 	rm -f $(DESTDIR)$(sbindir)/moat $(DESTDIR)$(mandir)/man8/moat.8 \
 	  $(DESTDIR)$(mandir)/man5/moat.conf.5 $(DESTDIR)$(mandir)/man5/moat.rules.5 \
-	  $(RULE_FILES:%=$(DESTDIR)$(MOAT_DATA)/rules/%) $(DESTDIR)$(MOAT_DATA)/moat.conf.example
-	@if cmp -s docs/moat.conf.example $(DESTDIR)$(MOAT_CONF); then \
-	  echo "rm -f $(DESTDIR)$(MOAT_CONF)"; rm -f $(DESTDIR)$(MOAT_CONF); \
-	elif [ -e $(DESTDIR)$(MOAT_CONF) ]; then \
-	  echo "uninstall: $(DESTDIR)$(MOAT_CONF) differs from the example: left as it is"; fi
-	@rmdir $(DESTDIR)$(MOAT_DATA)/rules $(DESTDIR)$(MOAT_DATA) $(DESTDIR)$(sysconfdir)/moat 2>/dev/null || true
+	  $(RULE_FILES:%=$(DESTDIR)$(MOAT_DATA)/rules/%) $(DESTDIR)$(MOAT_DATA)/moat.conf.example \
+	  $(DESTDIR)$(systemdunitdir)/moat.service $(DESTDIR)$(sysusersdir)/moat.conf
+	@for f in docs/moat.conf.example:$(MOAT_CONF) docs/logrotate/moat:$(logrotatedir)/moat; do \
+	  src=$${f%%:*}; dst=$(DESTDIR)$${f#*:}; \
+	  if cmp -s $$src $$dst; then echo "rm -f $$dst"; rm -f $$dst; \
+	  elif [ -e $$dst ]; then echo "uninstall: $$dst differs from $$src: left as it is"; fi; done
+	@rmdir $(DESTDIR)$(MOAT_DATA)/rules $(DESTDIR)$(MOAT_DATA) $(DESTDIR)$(sysconfdir)/moat $(DESTDIR)$(logrotatedir) \
+	  2>/dev/null || true
