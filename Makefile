@@ -12,6 +12,8 @@
 # make bench-report  moat report's MB/s alone (a generated log of REPORT_BENCH_MB, default 512)
 # make soak       100,000 messages under LeakSanitizer, then RSS with the plain build (SOAK_MESSAGES=N)
 # make faults     5000 transactions under random faults, nothing-lost invariant (FAULT_TRANSACTIONS=N)
+# make image      the container image moat:VERSION (buildah, offline, as root): from scratch, moat built
+#                 with PREFIX=/usr in build/image, its libraries, /etc/moat; no shell (docs/image/README.md)
 # make install    build/moat, the man pages, rules/*.rules, the example config, the systemd unit,
 #                 its sysusers.d file and the logrotate snippet (see below)
 # make uninstall  remove what make install put there, but a moat.conf or logrotate snippet that was changed
@@ -103,7 +105,7 @@ endif
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
         libidn2-dev libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
-        chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate
+        chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate buildah
 
 # Exim for tests/e2e/test_exim_backend.py. Debian's exim4 packages cannot be installed beside
 # postfix (both provide mail-transport-agent), so exim4-daemon-light is not in DEBS: `make deps`
@@ -120,7 +122,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps exim run test check unit e2e layers asan bench bench-report faults soak fuzz fuzz-build clean FORCE \
-        install uninstall
+        install uninstall image
 all: $(BUILD)/moat
 
 # The compile and link lines as last used: rewritten, and so newer than
@@ -308,6 +310,17 @@ $(BUILD)/man/%: docs/% $(FLAGS_STAMP)
 	$(Q)sed -e 's|/etc/moat/|$(sysconfdir)/moat/|g' -e 's|/usr/share/moat/|$(MOAT_DATA)/|g' $< > $@
 
 RULE_FILES := $(notdir $(wildcard rules/*.rules))
+
+# The image's moat is built with PREFIX=/usr (its default config
+# /etc/moat/moat.conf) in a build dir of its own. BUILDAH may carry options
+# (--root DIR --runroot DIR: a store of its own).
+IMAGE_BUILD ?= build/image
+IMAGE_NAME  ?= moat
+BUILDAH     ?= buildah
+MOAT_VERSION = $(shell sed -n 's/^\#define MOAT_VERSION "\(.*\)"/\1/p' proxy/version.h)
+image:
+	@$(MAKE) --no-print-directory BUILD=$(IMAGE_BUILD) PREFIX=/usr all
+	BUILDAH="$(BUILDAH)" sh docs/image/build.sh $(IMAGE_BUILD)/moat $(IMAGE_NAME):$(MOAT_VERSION)
 
 # The unit names the paths of a PREFIX=/usr install too.
 $(BUILD)/systemd/moat.service: docs/systemd/moat.service $(FLAGS_STAMP)
