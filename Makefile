@@ -13,7 +13,7 @@
 # make soak       100,000 messages under LeakSanitizer, then RSS with the plain build (SOAK_MESSAGES=N)
 # make faults     5000 transactions under random faults, nothing-lost invariant (FAULT_TRANSACTIONS=N)
 # make image      the container image moat:VERSION (buildah, offline, as root): from scratch, moat built
-#                 with PREFIX=/usr in build/image, its libraries, /etc/moat; no shell (docs/image/README.md)
+#                 with PREFIX=/usr in build/image, its libraries, /etc/moat; no shell (README.md, Container image)
 # make install    build/moat, the man pages, rules/*.rules, the example config, the systemd unit,
 #                 its sysusers.d file and the logrotate snippet (see below)
 # make uninstall  remove what make install put there, but a moat.conf or logrotate snippet that was changed

@@ -116,3 +116,16 @@ def test_logrotate_renames_signals_and_loses_nothing(moat_factory, backend, tmp_
     assert [l for l in every["moat.log.2.gz"] if l.get("event") == "ready"]
     assert every["moat.log"][-1].get("event") == "stopped"
     assert not [l for l in every["moat.log"] if l.get("event") in ("ready", "listening")]
+
+
+def test_the_man_page_shows_the_shipped_snippet():
+    """moat(8)'s Log rotation example is the file make install puts in
+    /etc/logrotate.d (its comments aside)."""
+    with open(os.path.join(REPO, "docs", "moat.8")) as f:
+        man = f.read()
+    example = man[man.index(SHIPPED_PATH + " {"):]
+    example = example[:example.index("\n.RE")].replace("\\-", "-")
+    with open(SNIPPET) as f:
+        shipped = "\n".join(l for l in f.read().splitlines() if not l.startswith("#"))
+    norm = lambda t: [l.strip() for l in t.strip().splitlines()]  # noqa: E731
+    assert norm(example) == norm(shipped)
