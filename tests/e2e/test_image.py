@@ -11,12 +11,15 @@ import json
 import os
 import re
 import shutil
+import smtplib
+import ssl
 import subprocess
 
 import pytest
 
 from conftest import base_config
 from moatlib import REPO, SMTPClient, Moat, free_port
+from tlscerts import self_signed
 
 IMAGE_BUILD = os.path.join(REPO, "build", "image")
 UID = 65532
@@ -168,3 +171,35 @@ def test_a_message_goes_through_the_image(root, backend, dns):
     finally:
         m.kill()
         os.unlink(os.path.join(root, "etc/moat/e2e.conf"))
+
+
+def test_starttls_through_the_image(root, backend, dns):
+    """STARTTLS with the image's OpenSSL (nothing it needs is loaded from
+    outside the image): a certificate in /etc/moat, a client with smtplib."""
+    tls = os.path.join(root, "etc/moat/tls")
+    os.makedirs(tls)
+    crt, key = self_signed(tls, "mx")
+    os.chown(key, UID, UID)
+    cfg = base_config(os.path.join(root, "tmp"), "127.0.0.1:%d" % backend.port, dns)
+    cfg.update(listen="127.0.0.1:%d" % free_port(), spool_dir="/tmp", tls_cert="/etc/moat/tls/mx.crt",
+               tls_key="/etc/moat/tls/mx.key")
+    del cfg["run_as_root"]
+    m = Moat(cfg, os.path.join(root, "etc/moat"), bin_path="/usr/sbin/moat", conf_name="tls.conf")
+    m.conf_path = "/etc/moat/tls.conf"
+    m.prefix = ["chroot", "--userspec=%d:%d" % (UID, UID), root]
+    try:
+        m.start()
+        ctx = ssl.create_default_context(cafile=crt)
+        ctx.check_hostname = False  # the certificate is checked; its name is not 127.0.0.1
+        with smtplib.SMTP("127.0.0.1", m.port, timeout=10) as c:
+            assert c.starttls(context=ctx)[0] == 220
+            c.sendmail("alice@example.org", ["bob@example.test"], b"Subject: tls\r\n\r\nsealed\r\n")
+        [msg] = backend.wait_stored(1)
+        assert msg.data.endswith(b"sealed\r\n")
+        t = m.wait_log(lambda l: l.get("event") == "tls", what="the tls line")
+        assert t["tls_version"] in ("TLSv1.2", "TLSv1.3"), t
+        assert m.stop() == 0, m.stderr_text()[-2000:]
+    finally:
+        m.kill()
+        os.unlink(os.path.join(root, "etc/moat/tls.conf"))
+        shutil.rmtree(tls)
