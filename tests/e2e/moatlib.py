@@ -365,6 +365,17 @@ class Moat:
             self.proc.wait()
 
 
+def clean_make_env():
+    """The environment for a make the tests run: without what the make that
+    runs the tests passes down, in MAKEFLAGS and as variables (make asan's
+    SAN=1 BUILD=build/asan would otherwise build the image and the install
+    with AddressSanitizer)."""
+    drop = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SAN", "BUILD", "PREFIX", "DESTDIR",
+            "sbindir", "mandir", "datadir", "sysconfdir", "systemdunitdir", "sysusersdir", "logrotatedir",
+            "IMAGE_BUILD", "IMAGE_NAME", "BUILDAH"}
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
 def run_moat_t(conf_path, bin_path=MOAT_BIN, timeout=10):
     return subprocess.run([bin_path, "-t", "-c", str(conf_path)], stdin=subprocess.DEVNULL,
                           capture_output=True, timeout=timeout)

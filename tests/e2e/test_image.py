@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 from conftest import base_config
-from moatlib import REPO, SMTPClient, Moat, free_port
+from moatlib import REPO, clean_make_env, SMTPClient, Moat, free_port
 from tlscerts import self_signed
 
 IMAGE_BUILD = os.path.join(REPO, "build", "image")
@@ -52,7 +52,7 @@ def buildah(tmp_path_factory):
 @pytest.fixture(scope="module")
 def image(buildah):
     r = subprocess.run(["make", "--no-print-directory", "-C", REPO, "image", "BUILDAH=" + " ".join(buildah)],
-                       capture_output=True, text=True, timeout=900)
+                       capture_output=True, text=True, timeout=900, env=clean_make_env())
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     ref = "moat:%s" % version()
     m = re.search(r"^image %s: (\d+) KiB unpacked" % re.escape(ref), r.stdout, re.M)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from moatlib import REPO
+from moatlib import REPO, clean_make_env
 
 # The build make image uses too (PREFIX=/usr): built once for both.
 BUILD = "build/image"
@@ -17,7 +17,7 @@ BUILD = "build/image"
 
 def make(*args, **kw):
     r = subprocess.run(["make", "--no-print-directory", "-C", REPO, "BUILD=" + BUILD] + list(args),
-                       capture_output=True, text=True, timeout=600, **kw)
+                       capture_output=True, text=True, timeout=600, env=clean_make_env(), **kw)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r
 
@@ -60,7 +60,8 @@ def test_unit_paths_follow_the_prefix(tmp_path):
     """PREFIX=/opt/moat: the unit names that install's binary and config."""
     out = tmp_path / "b"
     r = subprocess.run(["make", "--no-print-directory", "-C", REPO, "BUILD=%s" % out, "PREFIX=/opt/moat",
-                        "%s/systemd/moat.service" % out], capture_output=True, text=True, timeout=120)
+                        "%s/systemd/moat.service" % out], capture_output=True, text=True, timeout=120,
+                       env=clean_make_env())
     assert r.returncode == 0, r
     unit = (out / "systemd/moat.service").read_text()
     assert "ExecStart=/opt/moat/sbin/moat -c /opt/moat/etc/moat/moat.conf\n" in unit
