@@ -249,7 +249,14 @@ int server_run(struct server *srv, const int *fds)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 	}
-	backend_probe(srv->backends, srv->cfg);
+	if (srv->reload_at_start) {
+		/* restarted after a SIGHUP: the supervisor holds the start-up config,
+		 * so this worker loads the files as they are now, as its siblings did */
+		reload_load(srv);
+		reload_apply(srv, srv->reload_cfg, srv->reload_err);
+	} else {
+		backend_probe(srv->backends, srv->cfg);
+	}
 	{
 		char desc[256];
 

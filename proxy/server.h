@@ -46,6 +46,7 @@ struct server {
 	pid_t supervisor;             /* workers = N: the supervisor's pid (workers.c) */
 	/* SIGHUP: the new config is loaded by a thread (see main.c) */
 	int reloading, reload_again;
+	int reload_at_start;            /* workers = N: a SIGHUP came, a restarted worker loads the files */
 	pthread_t reload_tid;
 	struct config *reload_cfg;      /* its result, NULL on error (reload_err) */
 	char reload_err[1024];

@@ -136,6 +136,7 @@ static void on_signal(struct sup *s, int sig)
 	}
 	log_reopen();
 	if (sig == SIGHUP && !s->stopping) {
+		s->srv->reload_at_start = 1; /* a worker forked from now on (restart) */
 		s->reloading = 1;
 		sd_notify_reloading();
 	}

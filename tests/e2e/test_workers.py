@@ -66,6 +66,29 @@ def test_two_workers_share_the_load_reload_and_restart(moat_factory, backend):
     # SIGTERM: the supervisor exits 0 (checked by the fixture) after its workers
 
 
+def test_worker_restarted_after_a_reload_serves_the_reloaded_config(moat_factory, backend):
+    """The supervisor never loads the config: a worker it restarts after a
+    SIGHUP loads the files as they are, as its siblings did, and does not
+    serve the start-up config."""
+    m = moat_factory(workers=2, max_connections_per_ip=200)
+    pids = ready_pids(m, 2)
+    m.write_config(dict(m.config, hostname="reloaded.moat.test"))
+    start = len(m.logs.snapshot())
+    m.signal(signal.SIGHUP)
+    m.logs.wait_count(lambda l: l.get("event") == "reload", 2, what="two reload lines")
+    os.kill(pids[0], signal.SIGKILL)
+    m.wait_log(lambda l: l.get("event") == "workers" and "restarting" in l.get("msg", ""), start=start)
+    ready_pids(m, 3)     # its ready line comes after it loaded the files
+    # 30 connections: SO_REUSEPORT gives both workers some (1 in 2^30 that it does not)
+    banners = []
+    for _ in range(30):
+        with SMTPClient(m.port) as c:
+            banners.append(c.banner.line)
+    assert all("reloaded.moat.test" in b for b in banners), [b for b in banners if "reloaded" not in b][:3]
+    ends = m.wait_session_end(30)
+    assert {l["worker"] for l in ends} == {0, 1}
+
+
 # ---------------------------------------------------------------- session ids
 
 RECEIVED_ID = re.compile(rb"\(moat\) with E?SMTP\S* id ([0-9a-f]{16})\.(\d+);")
