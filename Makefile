@@ -105,7 +105,7 @@ endif
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
         libidn2-dev libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
-        chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate buildah
+        chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate buildah prometheus
 
 # Exim for tests/e2e/test_exim_backend.py. Debian's exim4 packages cannot be installed beside
 # postfix (both provide mail-transport-agent), so exim4-daemon-light is not in DEBS: `make deps`

@@ -73,6 +73,11 @@ struct check_def {
 	void (*authres)(const void *result, struct authres *a);
 	/* It reads the header section (ctx->header): read it once for all. */
 	int wants_header;
+	/* Its result as one word of results (NULL-terminated), for
+	 * moat_check_results_total; NULL: its first fact's word (a RULE_WORD
+	 * fact). -1: unknown. */
+	const char *const *results;
+	int (*result)(const void *result);
 };
 
 /* Does some rule of rs test, or a template name, fact first + i? */

@@ -20,11 +20,13 @@
 #include "checks/registry.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/metrics.h"
 #include "proxy/lib/replies.h"
 #include "proxy/lib/text.h"
 #include "rules/rules.h"
 
 #define CHECKS_MAX 16 /* rows of the registry */
+#define CHECK_OUTCOME_FACTS 8 /* facts of a row whose first word counts in the metrics */
 /* "local@domain" with the domain in A-labels: a local part as sent (quoted,
  * 64 octets unquoted), '@', a name of 253 octets */
 #define RULE_ADDR_MAX (MOAT_LOCALPART_MAX * 2 + 3 + 1 + MOAT_DOMAIN_MAX + 1)
@@ -334,6 +336,48 @@ static void slot_reset(struct slot *sl, const struct check_def *def)
 	sl->done = 0;
 }
 
+/* The word row i's result counts under (metrics.h), -1: unknown. */
+static int outcome(const struct check_def *def, const void *result)
+{
+	struct rule_value v[CHECK_OUTCOME_FACTS];
+	const char *names[CHECK_OUTCOME_FACTS][CHECK_NAMES_MAX];
+
+	if (def->result)
+		return def->result(result);
+	if (def->nfacts < 1 || def->nfacts > CHECK_OUTCOME_FACTS || def->facts[0].kind != RULE_WORD)
+		return -1;
+	memset(v, 0, sizeof v);
+	def->values(result, v, names);
+	return v[0].known ? v[0].word : -1;
+}
+
+static void count(const struct slot *sl)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+	size_t i = (size_t)(sl - sl->c->slot);
+
+	if (metrics_on() && i < n)
+		metrics_check((int)i, outcome(rows[i], sl->result));
+}
+
+void checks_metrics_names(struct metrics_names *mn)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+
+	mn->nchecks = 0;
+	for (size_t i = 0; i < n && i < MOAT_METRICS_CHECKS_MAX; i++) {
+		const char *const *w = rows[i]->results ? rows[i]->results
+		                        : rows[i]->nfacts ? rows[i]->facts[0].words : NULL;
+
+		mn->checks[i] = rows[i]->name;
+		for (size_t k = 0; w && w[k] && k < MOAT_METRICS_RESULTS_MAX; k++)
+			mn->results[i][k] = w[k];
+		mn->nchecks++;
+	}
+}
+
 static void slot_done(void *arg)
 {
 	struct slot *sl = arg;
@@ -341,6 +385,7 @@ static void slot_done(void *arg)
 
 	sl->handle = NULL;
 	sl->done = 1;
+	count(sl);
 	if (--c->pending == 0)
 		stage_done(c, c->stage);
 }
@@ -408,6 +453,8 @@ static void run_stage(struct checks *c, enum rule_stage stage, msg_reader rd, vo
 			c->pending++;
 		else
 			sl->done = 1; /* answered at once */
+		if (sl->done)
+			count(sl);
 	}
 	if (--c->pending == 0)
 		decide_later(c, stage);

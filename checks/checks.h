@@ -125,6 +125,10 @@ const void *checks_result(const struct checks *c, const struct check_def *def);
 int checks_in_txn(const struct checks *c);
 /* Every check's fields, for a decision line. */
 void checks_log(const struct checks *c, struct jline *j);
+/* The checks and their result words, for moat_check_results_total
+ * (metrics.h): each row's results, else its first fact's words. */
+struct metrics_names;
+void checks_metrics_names(struct metrics_names *mn);
 /* Our Authentication-Results field for the message, CRLF-ended, from every
  * check that has a method; its length, or -1 if it does not fit. utf8: the
  * message came with SMTPUTF8 (authres.h says what changes). */

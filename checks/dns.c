@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "checks/dns.h"
+#include "proxy/lib/metrics.h"
 #include "proxy/lib/text.h"
 #include "checks/dns_cache.h"
 #include "checks/dns_reply.h"
@@ -57,6 +58,7 @@ struct dns_query {
 	unsigned retried : 1;         /* asked again after a FORMERR */
 	unsigned done : 1;            /* c-ares has given it back */
 	unsigned abandoned : 1;       /* the deadline answered its waiters */
+	uint64_t sent_ns;             /* clock_ns when it went: its latency (metrics) */
 	char name[DNS_NAME_MAX + 1];
 };
 
@@ -404,6 +406,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	struct dns_result res = { DNS_TEMPFAIL, q->type, q->name, NULL, 0, DNS_TEMPFAIL_TTL };
 
 	q->abandoned = 1;
+	metrics_dns_query(clock_ns() - q->sent_ns);
 	inflight_unlink(q);
 	cache_store(q->d, &res);
 	answer_waiters(q, &res);
@@ -438,6 +441,8 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 		return;
 	}
 	res.status = dns_classify(status, abuf, alen, q->type, &res.ttl);
+	if (!q->abandoned)
+		metrics_dns_query(clock_ns() - q->sent_ns);
 	inflight_unlink(q);
 	/* a late failure must not overwrite what a newer query may have found */
 	if (dns_cacheable(status) && !(q->abandoned && res.status == DNS_TEMPFAIL))
@@ -477,6 +482,7 @@ static void query_send(struct dns_query *q)
 	struct dns *d = q->d;
 
 	q->in_send = 1;
+	q->sent_ns = clock_ns();
 	ares_query(d->ch, q->name, ns_c_in, q->type, on_answer, q);
 	q->in_send = 0;
 	if (!q->done) {
@@ -511,6 +517,7 @@ static struct dns_req *answer_from_cache(struct dns *d, const char *name, int ty
 	answer_fill(a, name, type, e->status, e->abuf, e->alen, (uint32_t)((e->expires - now + 999) / 1000));
 	a->refs = -1;  /* freed with r */
 	d->st.hits++;
+	metrics_dns_cache(1);
 	ready_push(r, a);
 	return r;
 }
@@ -550,6 +557,8 @@ static struct dns_req *lookup(struct dns *d, const char *name, int type, int cac
 
 	if (ok && cached && (r = answer_from_cache(d, key, type, cb, arg)) != NULL)
 		return r;
+	if (ok && d->cache)
+		metrics_dns_cache(0);
 	if ((r = req_new(d, cb, arg)) == NULL)
 		return NULL;
 	if (!ok) {

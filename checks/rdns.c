@@ -294,6 +294,14 @@ static void values(const void *result, struct rule_value *v, const char *(*names
 		names[0][v->nnames++] = r->name;
 }
 
+/* ok, none, tempfail: enum rdns_res's order */
+static const char *const results[] = {"ok", "none", "tempfail", NULL};
+
+static int result_word(const void *result)
+{
+	return (int)((const struct rdns_result *)result)->res;
+}
+
 static void log_fields(const void *result, struct jline *j)
 {
 	const struct rdns_result *r = result;
@@ -316,6 +324,8 @@ const struct check_def check_rdns = {
 	.facts = facts,
 	.nfacts = sizeof facts / sizeof facts[0],
 	.wanted = wanted,
+	.results = results,
+	.result = result_word,
 	.start = start,
 	.cancel = cancel,
 	.values = values,

@@ -18,7 +18,9 @@
 #include "proxy/bevpush.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/metrics.h"
 #include "proxy/lib/netaddr.h"
+#include "proxy/lib/text.h"
 #include "proxy/xclient.h"
 
 enum bstate {
@@ -96,6 +98,8 @@ struct backend {
 	char error[320];         /* why the connection failed; "" */
 	int tls_failed;          /* it was TLS (backend_tls = required) */
 	int starttls_offered;    /* the first EHLO offered STARTTLS */
+	int quiet;               /* the readiness probe: its failures are not logged one by one */
+	uint64_t sent_ns;        /* when the connect or the last command went: the reply's latency */
 };
 
 static int timeout_of(const struct backend *b, int seconds)
@@ -134,11 +138,28 @@ static void finish(struct backend *b, const struct smtp_reply *r)
 
 static int retry(struct backend *b, const char *why, int refusal);
 
+/* Whether cfg's backend answers, for /readyz (metrics.h): a reply is an
+ * answer; a refused banner, a 421, a connect that failed on every address
+ * of the list, or a timeout is not. A change is logged once (not every
+ * failed probe). */
+static void heard(struct backend *b, int ok, const char *why)
+{
+	if (b->own_caps || b->pool->quiet || !metrics_backend_answer(ok, clock_ms()))
+		return;
+	if (ok)
+		log_info("readiness", "the backend answers: ready");
+	else
+		log_warn("readiness", "the backend does not answer (%s): not ready until it does", why);
+}
+
 static void die(struct backend *b, const char *why)
 {
 	if (b->state != B_DEAD && retry(b, why, 0))
 		return;
-	if (b->state != B_DEAD && !b->pooled && !b->error[0] && !b->pool->quiet && !b->unresolved)
+	if (b->state == B_CONNECTING || b->state == B_BANNER || b->unresolved ||
+	    (b->state != B_DEAD && b->state != B_IDLE && !b->pooled && !strcmp(why, "timeout")))
+		heard(b, 0, why);
+	if (b->state != B_DEAD && !b->pooled && !b->error[0] && !b->pool->quiet && !b->unresolved && !b->quiet)
 		log_warn("backend", "backend connection failed: %s", why);
 	if (b->state != B_DEAD && !b->error[0])
 		snprintf(b->error, sizeof b->error, "%s", why);
@@ -153,7 +174,7 @@ static void tls_fail(struct backend *b, const char *why)
 {
 	snprintf(b->error, sizeof b->error, "%s", why);
 	b->tls_failed = 1;
-	if (!b->pool->quiet)
+	if (!b->pool->quiet && !b->quiet)
 		log_warn("tls", "backend TLS required and %s", why);
 	die(b, why);
 }
@@ -167,6 +188,7 @@ static void refused(struct backend *b)
 	reply_first_line(b->reply.text, first, sizeof first);
 	if (retry(b, first, 1))
 		return;
+	heard(b, 0, first);
 	b->state = B_DEAD;
 	finish(b, &b->reply);
 }
@@ -185,6 +207,7 @@ static void send_line(struct backend *b, const char *line)
 	struct evbuffer *out = bufferevent_get_output(b->bev);
 
 	evbuffer_add_printf(out, "%s\r\n", line);
+	b->sent_ns = clock_ns();
 }
 
 static void send_ehlo(struct backend *b)
@@ -430,6 +453,11 @@ static void read_cb(struct bufferevent *bev, void *ctx)
 			die(b, "malformed reply");
 			return;
 		}
+		if (step == REPLY_DONE) {
+			metrics_backend_reply(clock_ns() - b->sent_ns);
+			if (b->state != B_BANNER || b->reply.code == 220)
+				heard(b, b->reply.code != 421, "421: closing");
+		}
 		if (step == REPLY_DONE && on_reply(b))
 			return; /* a callback ran: b may be gone */
 	}
@@ -495,6 +523,7 @@ static int connect_plain(struct backend *b)
 	set_timeout(b, connect_timeout(b));
 	bufferevent_enable(b->bev, EV_READ); /* writes: bev_push */
 	b->state = B_CONNECTING;
+	b->sent_ns = clock_ns();
 	smtp_reply_init(&b->reply);
 	if (bufferevent_socket_connect(b->bev, (const struct sockaddr *)&b->addr, (int)b->addrlen) < 0) {
 		/* Callbacks never run inside the caller's call. */
@@ -622,6 +651,11 @@ void backend_where(const struct backend *b, char *out, size_t size)
 		snprintf(out, size, "%s:%d at %s", b->target.name, b->target.port, addr);
 	else
 		snprintf(out, size, "%s", addr);
+}
+
+void backend_set_quiet(struct backend *b)
+{
+	b->quiet = 1;
 }
 
 const char *backend_tls_error(const struct backend *b)

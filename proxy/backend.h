@@ -37,6 +37,8 @@ struct backend *backend_open(struct backend_pool *pool, const struct config *cfg
 int backend_unresolved(const struct backend *b);
 /* Where it is connected: "mx.example.com:25 at 192.0.2.1:25", "192.0.2.1:25". */
 void backend_where(const struct backend *b, char *out, size_t size);
+/* Its failures are not logged (the readiness probe: the change is). */
+void backend_set_quiet(struct backend *b);
 /* Why the connection failed when it was TLS (backend_tls = required: no
  * STARTTLS offered or accepted, the handshake failed, the certificate did
  * not verify); NULL when it was not. */

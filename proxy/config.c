@@ -63,6 +63,7 @@ static int set_path(const struct key *, struct config *, char *, char *, size_t)
 static int set_listen(const struct key *, struct config *, char *, char *, size_t);
 static int set_backend(const struct key *, struct config *, char *, char *, size_t);
 static int set_submission_backend(const struct key *, struct config *, char *, char *, size_t);
+static int set_metrics_listen(const struct key *, struct config *, char *, char *, size_t);
 static int set_hostname(const struct key *, struct config *, char *, char *, size_t);
 static int set_domains(const struct key *, struct config *, char *, char *, size_t);
 static int set_networks(const struct key *, struct config *, char *, char *, size_t);
@@ -87,6 +88,8 @@ static const struct key keys[] = {
 	{ "submission_listen", set_listen, 0, LISTEN_MAX, "", LISTENER_SUBMISSION, 0, F_EMPTY_OK },
 	{ "backend", set_backend, 0, 0, "127.0.0.1:25", 0, 0, 0 },
 	{ "submission_backend", set_submission_backend, 0, 0, "", 0, 0, F_EMPTY_OK },
+	{ "metrics_listen", set_metrics_listen, 0, 0, "", 0, 0, F_EMPTY_OK },
+	INT(backend_probe_interval, 1, 3600, 10),
 	{ "hostname", set_hostname, 0, 0, NULL, 0, 0, 0 },
 	{ "local_domains", set_domains, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
 	{ "trusted_networks", set_networks, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
@@ -378,6 +381,13 @@ static int set_submission_backend(const struct key *k, struct config *c, char *v
 {
 	c->submission_backend.n = 0;
 	return *val ? backend_list_parse(val, &c->submission_backend, msg, msz) : 0;
+}
+
+/* Empty: off. */
+static int set_metrics_listen(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	c->metrics_listen_len = 0;
+	return *val ? parse_addr(val, 0, &c->metrics_listen, &c->metrics_listen_len, msg, msz) : 0;
 }
 
 const struct backend_list *config_submission_backend(const struct config *c)

@@ -34,6 +34,10 @@ struct config {
 	int nlisten;
 	struct backend_list backend;        /* backend = addr:port or name:port, ... (failover order) */
 	struct backend_list submission_backend; /* AUTH and authenticated mail; n 0: the backend */
+	struct sockaddr_storage metrics_listen; /* /metrics, /healthz, /readyz over HTTP */
+	socklen_t metrics_listen_len;       /* 0: off */
+	int backend_probe_interval;         /* seconds: with metrics_listen, the backend is asked
+	                                     * when it has not answered for this long (/readyz) */
 	int auth_fail_limit;                /* failed AUTH per address per window; 0: no limit */
 	int auth_fail_window;               /* seconds */
 	char hostname[256];                 /* banner, EHLO to backend, Received, authserv-id */

@@ -4,6 +4,7 @@
 
 #include "proxy/decision.h"
 #include "proxy/lib/bounds.h"
+#include "proxy/lib/metrics.h"
 
 const char *decision_action(int code)
 {
@@ -39,7 +40,9 @@ void decision_log(const struct decision *d, void (*extra)(struct jline *j, void 
 {
 	struct jline j;
 	char rule[1200];
+	const char *action = d->action ? d->action : decision_action(d->code);
 
+	metrics_decision((int)d->stage, action, d->rule_id);
 	rules_where(rule, sizeof rule, d->rule_file, d->rule_line);
 	jl_begin(&j, "info", d->event ? d->event : "decision");
 	jl_str(&j, "session", S(d->session));
@@ -56,7 +59,7 @@ void decision_log(const struct decision *d, void (*extra)(struct jline *j, void 
 	if (d->auth_user)
 		jl_strn(&j, "auth_user", d->auth_user, MOAT_AUTH_USER_MAX);
 	jl_str(&j, "stage", rules_stage_name(d->stage));
-	jl_str(&j, "action", d->action ? d->action : decision_action(d->code));
+	jl_str(&j, "action", action);
 	jl_int(&j, "code", d->code);
 	if (d->esc && d->esc[0])
 		jl_str(&j, "esc", d->esc);

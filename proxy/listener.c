@@ -14,6 +14,7 @@
 #include "proxy/lib/bounds.h"
 #include "proxy/listener.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/metrics.h"
 #include "proxy/lib/replies.h"
 #include "proxy/refused.h"
 #include "proxy/session.h"
@@ -49,8 +50,10 @@ static void refuse_tls(struct server *srv, int fd, const struct sockaddr *sa)
 
 static void admit(struct server *srv, int i, int fd, const struct sockaddr *sa, socklen_t salen)
 {
+	metrics_accepted((int)srv->listener_kind[i]);
 	/* counted across the workers; the session gives it back */
 	if (!conntable_take(srv->conns, srv->worker, srv->cfg->max_connections)) {
+		metrics_refused(MR_MAX_CONNECTIONS);
 		if (srv->listener_kind[i] == LISTENER_SMTPS)
 			refuse_tls(srv, fd, sa);
 		else
@@ -111,7 +114,7 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
  * has its own socket on the address (the kernel spreads connections over
  * them), and a new moat can start on the port while the old one drains (a
  * restart without downtime, moat(8)). Returns the fd or -1. */
-static int bind_socket(const struct sockaddr *sa, socklen_t len, int reuseport)
+int bind_socket(const struct sockaddr *sa, socklen_t len, int reuseport)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;

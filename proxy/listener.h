@@ -6,6 +6,10 @@
 
 #define MOAT_LISTEN_MAX 16 /* listen addresses (config.listen) */
 
+/* A TCP socket bound to sa (non-blocking, close-on-exec, SO_REUSEADDR;
+ * SO_REUSEPORT with reuseport; IPv6-only for IPv6), not listening yet; -1
+ * (errno set). */
+int bind_socket(const struct sockaddr *sa, socklen_t len, int reuseport);
 /* Bind every configured address, nworkers sockets each (SO_REUSEPORT):
  * fds[w][i] is worker w's socket for address i, bound but not listening.
  * Logs each bound address once, and a warning when another process has the

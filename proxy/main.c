@@ -21,8 +21,10 @@
 #include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/metrics.h"
 #include "proxy/lib/siphash.h"
 #include "proxy/listener.h"
+#include "proxy/metrics_http.h"
 #include "proxy/preflight.h"
 #include "proxy/privileges.h"
 #include "proxy/report/report.h"
@@ -88,7 +90,8 @@ static int run(struct server *srv)
 	srv->nworkers = srv->cfg->workers ? srv->cfg->workers
 	                                  : ncpu < 1 ? 1 : ncpu > MOAT_WORKERS_MAX ? MOAT_WORKERS_MAX : (int)ncpu;
 	raise_fd_limit(srv->cfg);
-	if (listeners_bind(srv->cfg, srv->nworkers, fds) < 0 || drop_privileges(srv->cfg) < 0)
+	if (listeners_bind(srv->cfg, srv->nworkers, fds) < 0 || metrics_http_setup(srv) < 0 ||
+	    drop_privileges(srv->cfg) < 0)
 		return 1;
 	/* before the workers fork: they count their connections in it together */
 	srv->conns = conntable_new(srv->nworkers);
@@ -101,6 +104,9 @@ static int run(struct server *srv)
 	rc = srv->nworkers == 1 ? server_run(srv, fds[0]) : workers_supervise(srv, fds);
 	conntable_free(srv->conns);
 	authfail_free(srv->authfail);
+	if (srv->metrics_fd >= 0)
+		close(srv->metrics_fd);
+	metrics_free();
 	return rc;
 }
 

@@ -17,6 +17,9 @@
 #include "checks/spf_cache.h"
 #include "proxy/backend.h"
 #include "proxy/config.h"
+#include "proxy/health.h"
+#include "proxy/lib/metrics.h"
+#include "proxy/metrics_http.h"
 #include "proxy/lib/log.h"
 #include "proxy/listener.h"
 #include "proxy/refused.h"
@@ -58,6 +61,7 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 	srv->stopping = 1;
 	if (srv->nworkers == 1)
 		sd_notify_stopping();
+	health_draining(srv); /* /readyz: 503 from now */
 	listeners_drain(srv); /* the connections queued are served too */
 	log_info("shutdown", "signal %d: no new connections, %d sessions finishing", (int)sig,
 	         srv->nsessions);
@@ -80,6 +84,7 @@ static void reload_apply(struct server *srv, struct config *c, const char *err)
 {
 	char desc[256];
 
+	metrics_reload(c != NULL);
 	if (!c) {
 		log_error("reload", "%s; keeping the running configuration", err);
 		return;
@@ -89,6 +94,9 @@ static void reload_apply(struct server *srv, struct config *c, const char *err)
 	if (c->nlisten != srv->cfg->nlisten || memcmp(c->listen, srv->cfg->listen, sizeof c->listen) != 0 ||
 	    memcmp(c->listen_kind, srv->cfg->listen_kind, sizeof c->listen_kind) != 0)
 		log_warn("reload", "listen addresses changed: they take effect at restart");
+	if (c->metrics_listen_len != srv->cfg->metrics_listen_len ||
+	    memcmp(&c->metrics_listen, &srv->cfg->metrics_listen, c->metrics_listen_len) != 0)
+		log_warn("reload", "metrics_listen changed: it takes effect at restart");
 	if (strcmp(c->dns_servers, srv->cfg->dns_servers) != 0 || c->dns_timeout != srv->cfg->dns_timeout ||
 	    c->dns_tries != srv->cfg->dns_tries || c->dns_cache_size != srv->cfg->dns_cache_size)
 		log_warn("reload", "DNS settings changed: they take effect at restart");
@@ -227,7 +235,7 @@ int server_run(struct server *srv, const int *fds)
 		log_error("startup", "out of memory");
 		return 1;
 	}
-	if (listeners_start(srv, fds, srv->cfg->nlisten) < 0)
+	if (listeners_start(srv, fds, srv->cfg->nlisten) < 0 || metrics_http_start(srv) < 0 || health_start(srv) < 0)
 		return 1;
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
 	sigint = evsignal_new(srv->base, SIGINT, on_sigterm, srv);
@@ -268,6 +276,8 @@ int server_run(struct server *srv, const int *fds)
 	}
 	server_ready(srv, WORKER_STARTED);
 	event_base_dispatch(srv->base);
+	metrics_http_stop(srv);
+	health_stop(srv);
 	while (srv->sessions)
 		session_abort(srv->sessions);
 	refused_close_all(srv);

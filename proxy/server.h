@@ -16,6 +16,8 @@ struct dkim_verifier;
 struct spf_cache;
 struct backend_pool;
 struct refused;
+struct http_conn;
+struct backend;
 
 struct server {
 	struct event_base *base;
@@ -52,6 +54,13 @@ struct server {
 	char reload_err[1024];
 	char reload_warn[1024];         /* a warning of the load (a world-readable TLS key) */
 	int reload_pipe[2];             /* the thread's "done" to the loop */
+	/* metrics_listen (metrics_http.c, health.c) */
+	int metrics_fd;                 /* the listening socket all workers share; -1: off */
+	struct evconnlistener *metrics; /* this worker's listener on it */
+	struct http_conn *http;         /* HTTP connections open */
+	int nhttp;
+	struct event *health_tick;      /* the heartbeat, each second */
+	struct backend *health_probe;   /* the readiness probe in flight */
 };
 
 /* sessions.c: a session begins (linked first, so that it can always be

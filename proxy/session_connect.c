@@ -13,6 +13,7 @@
 #include "proxy/conntable.h"
 #include "proxy/decision.h"
 #include "proxy/lib/bounds.h"
+#include "proxy/lib/metrics.h"
 #include "proxy/lib/replies.h"
 #include "proxy/proxyproto.h"
 #include "proxy/relay.h"
@@ -50,6 +51,7 @@ void session_pregreet(struct session *s)
 	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 
 	banner(s, 0);
+	metrics_refused(MR_PREGREET);
 	if (eol.pos >= 0)
 		evbuffer_drain(in, (size_t)eol.pos + 1);
 	session_refuse(s, STAGE_CONNECT, R_PREGREET, "client talked before the greeting (pregreet)", NULL);
@@ -65,6 +67,7 @@ static void connect_verdict(void *arg, const struct verdict *v)
 
 	session_busy(s, 0);
 	if (v->code && !s->cfg->delay_reject) {
+		metrics_refused(MR_RULE);
 		session_verdict(s, STAGE_CONNECT, v, NULL);
 		session_linger(s);
 		return;
@@ -101,6 +104,7 @@ static int admit(struct session *s, int tls)
 	if (n == CONN_TAKEN)
 		return 0;
 	id = n == CONN_OVER ? R_TOO_MANY_CONN_IP : R_TOO_MANY_CONN; /* CONN_FULL: fail closed, see conntable.c */
+	metrics_refused(MR_MAX_CONNECTIONS_IP);
 	why = n == CONN_OVER ? "too many connections from this address" : "connection table full";
 	if (tls) {
 		struct decision d = {.stage = STAGE_CONNECT, .reason = why};
@@ -126,6 +130,7 @@ void session_greet(struct session *s)
 	if (!s->counted_ip && admit(s, 0) < 0)
 		return;
 	if (session_auth_blocked(s)) {
+		metrics_refused(MR_AUTH_BLOCKED);
 		session_refuse(s, STAGE_CONNECT, R_AUTH_BLOCKED, "too many failed authentications from this address",
 		               NULL);
 		session_linger(s);

@@ -14,6 +14,7 @@
 
 #include "proxy/decision.h"
 #include "proxy/lib/bounds.h"
+#include "proxy/lib/metrics.h"
 #include "proxy/lib/log.h"
 #include "proxy/msghead.h"
 #include "proxy/relay.h"
@@ -98,6 +99,7 @@ static void data_relayed(void *arg, const struct relay_outcome *o)
 		decision_esc_of(r->text, esc, sizeof esc);
 		reply_queue_id(r->text, s->tx->queue_id, sizeof s->tx->queue_id);
 		s->ntx++;
+		metrics_relayed((uint64_t)s->tx->msg.size);
 		session_log_line(s, &d, NULL);
 		session_txn_free(s);
 	} else {

@@ -3,6 +3,7 @@
 #include <event2/event.h>
 
 #include "proxy/conntable.h"
+#include "proxy/lib/metrics.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 
@@ -13,6 +14,7 @@ void server_session_add(struct server *srv, struct session *s)
 		srv->sessions->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
+	metrics_sessions(srv->worker, srv->nsessions);
 }
 
 void server_session_gone(struct server *srv, struct session *s)
@@ -27,6 +29,7 @@ void server_session_gone(struct server *srv, struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	metrics_sessions(srv->worker, srv->nsessions);
 	if (srv->stopping && srv->nsessions == 0)
 		event_base_loopexit(srv->base, NULL);
 }

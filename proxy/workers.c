@@ -14,6 +14,7 @@
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
 #include "proxy/sdnotify.h"
+#include "proxy/lib/metrics.h"
 #include "proxy/server.h"
 #include "proxy/workers.h"
 
@@ -165,6 +166,7 @@ static void reap(struct sup *s)
 		s->alive--;
 		/* its connections died with it: the limits must not keep them */
 		conntable_forget(srv->conns, w);
+		metrics_worker_gone(w);
 		if (s->stopping) {
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 				s->rc = 1;
@@ -181,6 +183,7 @@ static void reap(struct sup *s)
 			continue;
 		}
 		s->started[w] = time(NULL);
+		metrics_worker_restart();
 		if ((s->pids[w] = spawn(srv, w, s->fds)) > 0)
 			s->alive++;
 		else

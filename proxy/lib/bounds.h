@@ -113,4 +113,23 @@
 /* Entries in one list value of the config (listen, domains, networks). */
 #define MOAT_CONF_LIST_MAX 1024
 
+/* Metrics (metrics_listen, proxy/lib/metrics.h): the rule ids counted by
+ * name in moat_decisions_total (beyond, one series rule="_other"), checks
+ * and result words per check, and a rule id's bytes (RULES_ID_MAX). */
+#define MOAT_METRICS_RULES_MAX 256
+#define MOAT_METRICS_CHECKS_MAX 8
+#define MOAT_METRICS_RESULTS_MAX 12
+#define MOAT_METRICS_ID_MAX 64
+/* The HTTP side of metrics_listen (proxy/metrics_http.c): a request
+ * (request line and header fields) at most this many bytes, within this
+ * many seconds; at most this many HTTP clients per worker at once. */
+#define MOAT_HTTP_REQUEST_MAX 4096
+#define MOAT_HTTP_TIMEOUT 5
+#define MOAT_HTTP_CONNS_MAX 32
+/* /healthz: a worker whose loop has not beaten for this many seconds is
+ * stuck (the loop beats every second). /readyz: the backend must have
+ * answered within this many backend_probe_interval periods. */
+#define MOAT_HEALTH_STALE 10
+#define MOAT_READY_PROBES 3
+
 #endif

@@ -90,6 +90,14 @@ size_t text_utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+uint64_t clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t clock_ms(void)
 {
 	struct timespec ts;

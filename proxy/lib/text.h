@@ -40,5 +40,7 @@ size_t text_utf8_len(const unsigned char *s, size_t n);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t clock_ms(void);
+/* The same clock in nanoseconds (latencies). */
+uint64_t clock_ns(void);
 
 #endif
