@@ -138,7 +138,7 @@ def test_live_scrape_passes_promtool_and_matches_the_log(moat_factory, backend):
     assert value(s, "moat_check_results_total", check="sender-check", result="pass") == 3
     assert value(s, "moat_dns_cache_misses_total") >= 1
     assert value(s, "moat_dns_cache_hits_total") >= 1
-    assert value(s, "moat_dns_query_duration_seconds_count") == value(s, "moat_dns_cache_misses_total")
+    assert 0 < value(s, "moat_dns_query_duration_seconds_count") <= value(s, "moat_dns_cache_misses_total")
     assert value(s, "moat_backend_reply_duration_seconds_count") > 0
     assert value(s, "moat_backend_reply_duration_seconds_bucket", le="+Inf") == \
         value(s, "moat_backend_reply_duration_seconds_count")
