@@ -397,16 +397,15 @@ static void render_decisions(FILE *f)
 static void render_checks(FILE *f)
 {
 	head(f, "moat_check_results_total", "counter", "Check results, by check and result.");
-	for (int c = 0; c < names.nchecks; c++)
-		for (int r = 0; r <= MOAT_METRICS_RESULTS_MAX; r++) {
-			const char *w = r < MOAT_METRICS_RESULTS_MAX ? names.results[c][r] : "unknown";
+	for (int c = 0; c < names.nchecks; c++) {
+		int r;
 
-			if (w)
-				fprintf(f, "moat_check_results_total{check=\"%s\",result=\"%s\"} %llu\n", names.checks[c],
-				        w, (unsigned long long)get(&m->checks[c][r]));
-			else
-				r = MOAT_METRICS_RESULTS_MAX - 1; /* the words end: "unknown" next */
-		}
+		for (r = 0; r < MOAT_METRICS_RESULTS_MAX && names.results[c][r]; r++)
+			fprintf(f, "moat_check_results_total{check=\"%s\",result=\"%s\"} %llu\n", names.checks[c],
+			        names.results[c][r], (unsigned long long)get(&m->checks[c][r]));
+		fprintf(f, "moat_check_results_total{check=\"%s\",result=\"unknown\"} %llu\n", names.checks[c],
+		        (unsigned long long)get(&m->checks[c][MOAT_METRICS_RESULTS_MAX]));
+	}
 }
 
 static void render_histogram(FILE *f, const char *name, const char *help, struct histogram *h)
