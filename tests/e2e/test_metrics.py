@@ -231,6 +231,8 @@ def test_not_ready_while_draining(moat_factory, backend):
         assert status == 503 and b"stopping" in body
         assert http(m.metrics_port, "/healthz")[0] == 200
         c.expect("RCPT TO:<%s>" % RCPT, 250)
+    # the last session over, moat exits by itself
+    assert m.wait_exit() == 0
 
 
 def test_metrics_off_by_default(moat_factory, backend):
