@@ -156,8 +156,9 @@ static void die(struct backend *b, const char *why)
 {
 	if (b->state != B_DEAD && retry(b, why, 0))
 		return;
-	if (b->state == B_CONNECTING || b->state == B_BANNER || b->unresolved ||
-	    (b->state != B_DEAD && b->state != B_IDLE && !b->pooled && !strcmp(why, "timeout")))
+	/* a connection that failed before it was ready (on every address of
+	 * the list), or a reply that did not come */
+	if (b->state != B_DEAD && (b->setup || b->unresolved || (b->state != B_IDLE && !b->pooled && !strcmp(why, "timeout"))))
 		heard(b, 0, why);
 	if (b->state != B_DEAD && !b->pooled && !b->error[0] && !b->pool->quiet && !b->unresolved && !b->quiet)
 		log_warn("backend", "backend connection failed: %s", why);
@@ -560,6 +561,7 @@ static void dial_cb(void *arg, const struct sockaddr *addr, socklen_t len)
 			b->unresolved = failing ? 2 : 1;
 			die(b, unresolved);
 		} else if (b->last_refusal) {
+			heard(b, 0, b->last_why);
 			b->state = B_DEAD;
 			finish(b, &b->reply);
 		} else {

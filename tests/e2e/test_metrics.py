@@ -219,6 +219,20 @@ def test_readiness_follows_the_backend(moat_factory, tmp_path):
         b.stop()
 
 
+def test_ready_when_a_backend_of_the_list_answers(moat_factory, backend):
+    """A failover list: the first backend down, the second answers: ready,
+    and no not-ready line on the way."""
+    m = metrics_moat(moat_factory, backend="127.0.0.1:%d, 127.0.0.1:%d" % (free_port(), backend.port),
+                     backend_probe_interval=1)
+    assert http(m.metrics_port, "/readyz")[0] == 200
+    with SMTPClient(m.port) as c:
+        c.ehlo()
+        assert c.transaction("alice@example.org", [RCPT], simple_message("failover")).code == 250
+    m.wait_session_end(1)
+    assert http(m.metrics_port, "/readyz")[0] == 200
+    assert not [l for l in m.log_lines(event="readiness") if l.get("level") != "info"]
+
+
 def test_not_ready_while_draining(moat_factory, backend):
     m = metrics_moat(moat_factory, shutdown_grace=10)
     assert http(m.metrics_port, "/readyz")[0] == 200
