@@ -276,6 +276,18 @@ int server_run(struct server *srv, const int *fds)
 	}
 	server_ready(srv, WORKER_STARTED);
 	event_base_dispatch(srv->base);
+	{
+		/* stopping already: a second SIGTERM during the clean-up must not
+		 * kill the process by the default action once the events are freed */
+		sigset_t stop;
+
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGINT);
+		sigaddset(&stop, SIGHUP);
+		sigaddset(&stop, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &stop, NULL);
+	}
 	metrics_http_stop(srv);
 	health_stop(srv);
 	while (srv->sessions)
