@@ -87,7 +87,7 @@ pkg_fail = $(error $(PKG_CONFIG) cannot find $(foreach m,$1,$(firstword $(subst 
   $(foreach m,$1,$(lastword $(subst :, ,$m)))) (as root, make deps installs every missing package))
 pkg_config = $(if $(PKG_MISSING),$(call pkg_fail,$(PKG_MISSING)),$(shell $(PKG_CONFIG) $1 $(PKGS)))
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_config,--cflags))$(PKG_CFLAGS)
-PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,--libs) -lspf2 -pthread)$(PKG_LIBS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,--libs) -lspf2 -lopendmarc -pthread)$(PKG_LIBS)
 
 # The user's CPPFLAGS, CFLAGS, LDFLAGS and LDLIBS last.
 COMPILE = $(CC) $(MOAT_CPPFLAGS) $(PKG_CFLAGS) $(CPPFLAGS) $(MOAT_CFLAGS) $(CFLAGS)
@@ -103,7 +103,7 @@ endif
 
 # Debian 12 packages: build, tests (unit + end to end), demo and benchmark.
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
-        libidn2-dev libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
+        libidn2-dev libopendmarc-dev publicsuffix libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
         chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate buildah prometheus
 

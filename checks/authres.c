@@ -210,6 +210,17 @@ void authres_dkim(struct authres *a, const struct dkim_outcome *dkim)
 	a->any = 1;
 }
 
+void authres_dmarc(struct authres *a, const struct dmarc_outcome *o)
+{
+	AR_ADD(a->buf, a->size, a->n, ";\r\n\tdmarc=%s", dmarc_res_name(o->res));
+	if (o->have_record)
+		AR_ADD(a->buf, a->size, a->n, " (p=%s dis=%s)", dmarc_pol_name(o->published),
+		       o->res == DMARC_RES_FAIL ? dmarc_pol_name(o->policy) : "none");
+	if (o->from_domain[0])
+		add_prop(a, "header.from", o->from_domain, PROP_DOMAIN);
+	a->any = 1;
+}
+
 int authres_end(struct authres *a)
 {
 	if (!a->any)

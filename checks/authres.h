@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include "checks/dkim.h"
+#include "checks/dmarc.h"
 #include "checks/spf.h"
 
 /* Our header field, built method by method: begin, each check's result
@@ -23,6 +24,9 @@ struct authres {
 void authres_begin(struct authres *a, char *buf, size_t size, const char *authserv_id, int utf8);
 void authres_spf(struct authres *a, const struct spf_outcome *spf);
 void authres_dkim(struct authres *a, const struct dkim_outcome *dkim);
+/* "dmarc=RESULT (p=POLICY dis=DISPOSITION) header.from=DOMAIN" (RFC 7489
+ * 11.2); the comment when a record was found. */
+void authres_dmarc(struct authres *a, const struct dmarc_outcome *dmarc);
 /* Returns the length, or -1 if it did not fit. */
 int authres_end(struct authres *a);
 

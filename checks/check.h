@@ -17,6 +17,7 @@
 #include "rules/facts.h"
 
 struct authres;
+struct checks;
 struct check_env;
 struct check_options;
 struct jline;
@@ -78,6 +79,16 @@ struct check_def {
 	 * fact). -1: unknown. */
 	const char *const *results;
 	int (*result)(const void *result);
+	/* NULL, or: runs once every check of its stage is in, before the
+	 * rules: a check that decides on others' results (DMARC on SPF and
+	 * DKIM) reads them here (checks_result). */
+	void (*settle)(void *result, const struct checks *c);
+	/* NULL, or: a header field of the message as it arrives, before the
+	 * end of data (field[0..len): its first bytes, whole when not
+	 * truncated): a check may start lookups it will make, for the DNS
+	 * cache. The number of lookups started. */
+	int (*header_field)(const struct check_options *opt, const struct check_env *env, const char *field,
+	                    size_t len, int truncated);
 };
 
 /* Does some rule of rs test, or a template name, fact first + i? */

@@ -53,6 +53,7 @@ struct checks_txn {
 	struct rule_header *headers;  /* its fields, when a rule tests headers */
 	size_t nheaders;
 	char *header_buf;             /* the copy they point into */
+	int early;                    /* lookups header fields started (checks_header_field) */
 };
 
 /* One check of the registry in this session. */
@@ -295,10 +296,24 @@ static void decide(struct checks *c, enum rule_stage stage, int relay_refused, s
 
 /* ---- the verdict of a stage ------------------------------------------------ */
 
+/* Every check of the stage is in: those that decide on the others' results
+ * do so now. */
+static void settle(struct checks *c, enum rule_stage stage)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+
+	for (size_t i = 0; i < n && i < CHECKS_MAX; i++)
+		if (rows[i]->stage == stage && rows[i]->settle && c->slot[i].done)
+			rows[i]->settle(c->slot[i].result, c);
+}
+
 /* Decide the stage and tell the caller. */
 static void stage_done(struct checks *c, enum rule_stage stage)
 {
 	struct verdict v;
+
+	settle(c, stage);
 
 	if (stage == STAGE_MAIL && !c->t)
 		refuse(&v, R_LOCAL_ERROR, NULL, "out of memory", c->opt.hostname);
@@ -677,6 +692,18 @@ void checks_data(struct checks *c, msg_reader rd, void *rarg, size_t size, verdi
 	}
 	c->t->size = size;
 	run_stage(c, STAGE_DATA, rd, rarg, size);
+}
+
+void checks_header_field(struct checks *c, const char *field, size_t len, int truncated)
+{
+	size_t n;
+	const struct check_def *const *rows = checks_registry(&n);
+
+	if (!c->t || c->t->early >= MOAT_EARLY_LOOKUPS_MAX)
+		return;
+	for (size_t i = 0; i < n && i < CHECKS_MAX; i++)
+		if (rows[i]->header_field)
+			c->t->early += rows[i]->header_field(&c->opt, &c->env, field, len, truncated);
 }
 
 /* ---- end ------------------------------------------------------------------- */

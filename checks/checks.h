@@ -65,7 +65,8 @@ struct check_options {
 	const struct strset *rcpt_table;     /* valid recipients; NULL = any */
 	const struct ruleset *ruleset;       /* NULL: no rules (only the relay floor) */
 	int monitor;                         /* rejections only logged */
-	int check_sender_domain, check_spf, check_dkim;
+	int check_sender_domain, check_spf, check_dkim, check_dmarc;
+	const char *dmarc_sample_key;        /* pct sampling's key; NULL/"": random per process */
 	int want_rdns;                       /* look up the client's name even if no rule tests it
 	                                      * (the backend takes it with XCLIENT) */
 };
@@ -113,6 +114,11 @@ void checks_rcpt_accepted(struct checks *c);
  * read through rd), then the data rules. size is the message's size as
  * received. */
 void checks_data(struct checks *c, msg_reader rd, void *rarg, size_t size, verdict_cb done, void *arg);
+/* A header field of the message as it arrives (before checks_data):
+ * checks may start the lookups they will make (DMARC's policy records), at
+ * most MOAT_EARLY_LOOKUPS_MAX per message. field[0..len): its first bytes,
+ * all of it unless truncated. */
+void checks_header_field(struct checks *c, const char *field, size_t len, int truncated);
 /* The transaction is over (delivered, refused, RSET): forget its facts;
  * a MAIL or DATA verdict not delivered yet never will be. */
 void checks_txn_end(struct checks *c);

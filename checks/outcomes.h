@@ -66,4 +66,29 @@ struct dkim_outcome {
 	int nextra;            /* DKIM-Signature fields past DKIM_MAX_SIGS: not evaluated, count as permerror */
 };
 
+/* ---- DMARC, RFC 7489 (data, after SPF and DKIM) ---- */
+enum dmarc_res {
+	DMARC_RES_NONE,      /* no policy published (or no DMARC for this message) */
+	DMARC_RES_PASS,      /* an aligned identifier passed SPF or DKIM */
+	DMARC_RES_FAIL,
+	DMARC_RES_TEMPERROR, /* the policy lookup failed for now */
+	DMARC_RES_PERMERROR, /* a broken record, or no single author domain */
+};
+enum dmarc_pol { DMARC_POL_UNSET, DMARC_POL_NONE, DMARC_POL_QUARANTINE, DMARC_POL_REJECT };
+struct dmarc_outcome {
+	enum dmarc_res res;
+	int have_record;            /* a record was found and parsed */
+	enum dmarc_pol published;   /* p, or sp for a subdomain found through its organizational domain */
+	enum dmarc_pol policy;      /* what the domain asks for this message: published, lowered
+	                             * one step when pct sampling leaves it out (RFC 7489 6.6.4) */
+	int used_sp;                /* published is sp */
+	int pct;                    /* 0..100 */
+	int sample;                 /* 0..99: the message's draw (pct applies when sample < pct) */
+	int strict_spf, strict_dkim;
+	int spf_aligned, dkim_aligned;
+	int org_fallback;           /* the record is the organizational domain's */
+	char from_domain[256];      /* the RFC5322.From domain (A-labels), "" if none */
+	char policy_domain[256];    /* where the record was found */
+	char reason[128];           /* short, for logs */
+};
 #endif

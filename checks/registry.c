@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "checks/dkim.h"
+#include "checks/dmarc.h"
 #include "checks/rdns.h"
 #include "checks/registry.h"
 #include "checks/sender.h"
@@ -15,6 +16,7 @@ static const struct check_def *const rows[] = {
 	&check_sender, /* mail */
 	&check_spf,    /* mail */
 	&check_dkim,   /* data */
+	&check_dmarc,  /* data, settled on SPF's and DKIM's results */
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 

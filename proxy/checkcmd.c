@@ -10,6 +10,7 @@
  * 2 usage or configuration error. */
 #include <getopt.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "proxy/checkcmd.h"
 #include "checks/checks.h"
 #include "checks/dkim.h"
+#include "checks/dmarc_org.h"
 #include "proxy/config.h"
 #include "checks/dns.h"
 #include "proxy/lib/bounds.h"
@@ -378,6 +380,11 @@ static int setup_start(struct setup *st, struct run *run, const struct args *a)
 		return -1;
 	}
 	dkim_verifier_set_wait(st->dkim, run->base, 0);
+	if (st->cfg->check_dmarc && !dmarc_psl_loaded() && dmarc_psl_load(st->cfg->public_suffix_list) < 0) {
+		fprintf(stderr, "moat check: cannot read public_suffix_list %s: %s\n", st->cfg->public_suffix_list,
+		        strerror(errno));
+		return -1;
+	}
 	{
 		struct check_env env = {run->base, st->dns, st->dkim, NULL, hit_cb, &run->rep};
 

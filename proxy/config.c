@@ -4,6 +4,7 @@
  * the style of Postfix parameters / Redis static_configs. Defaults are given
  * as config text and go through the same setters as the file, so a default
  * can never bypass validation. */
+#include "checks/dmarc_org.h"
 #include "checks/registry.h"
 #include "proxy/backend_tls.h"
 #include "proxy/config.h"
@@ -123,6 +124,9 @@ static const struct key keys[] = {
 	{ "check_sender_domain", set_bool, 0, 1, "yes", OFF(check_sender_domain), 0, 0 },
 	{ "check_spf", set_bool, 0, 1, "yes", OFF(check_spf), 0, 0 },
 	{ "check_dkim", set_bool, 0, 1, "yes", OFF(check_dkim), 0, 0 },
+	{ "check_dmarc", set_bool, 0, 1, "yes", OFF(check_dmarc), 0, 0 },
+	PATH(public_suffix_list, DMARC_PSL_DEFAULT, F_ABSOLUTE),
+	PATH(dmarc_sample_key, "", F_EMPTY_OK),
 	{ "user", set_user, 0, 0, "", OFF(user), SZ(user), F_EMPTY_OK },
 	PATH(chroot, "", F_EMPTY_OK | F_ABSOLUTE),
 	{ "run_as_root", set_bool, 0, 1, "no", OFF(run_as_root), 0, 0 },
@@ -648,6 +652,8 @@ void config_check_options(const struct config *c, struct check_options *o)
 	o->check_sender_domain = c->check_sender_domain;
 	o->check_spf = c->check_spf;
 	o->check_dkim = c->check_dkim;
+	o->check_dmarc = c->check_dmarc;
+	o->dmarc_sample_key = c->dmarc_sample_key;
 	o->want_rdns = 0; /* the session's to say (XCLIENT) */
 }
 

@@ -83,6 +83,9 @@ struct config {
 	int check_sender_domain;            /* default yes */
 	int check_spf;                      /* default yes */
 	int check_dkim;                     /* default yes */
+	int check_dmarc;                    /* default yes */
+	char public_suffix_list[1024];      /* DMARC's organizational domains; read at start */
+	char dmarc_sample_key[64];          /* pct sampling's key (16 bytes used); "" = random */
 	char user[64];                      /* started as root: drop to this user after binding */
 	char chroot[1024];                  /* and chroot here (optional) */
 	int run_as_root;                    /* allow staying root (no user) */

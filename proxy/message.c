@@ -15,6 +15,8 @@ static void field_seen(void *arg, const struct hdr_field *f)
 {
 	struct message *m = arg;
 
+	if (m->on_field)
+		m->on_field(m->on_field_arg, f->head, f->head_len, f->truncated);
 	if (!m->have_subject && hdrscan_value(f, "Subject", m->subject, sizeof m->subject)) {
 		m->have_subject = 1;
 		return;
@@ -55,6 +57,8 @@ int message_begin(struct message *m, const char *spool_dir, size_t max_size, con
 	m->drop_overflow = 0;
 	m->subject[0] = m->message_id[0] = '\0';
 	m->have_subject = m->have_message_id = 0;
+	m->on_field = NULL;
+	m->on_field_arg = NULL;
 	return 0;
 }
 

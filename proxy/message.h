@@ -34,6 +34,10 @@ struct message {
 	char subject[MOAT_LOG_SUBJECT_MAX + 1];
 	char message_id[MOAT_LOG_MSGID_MAX + 1];
 	int have_subject, have_message_id;
+	/* every complete header field as it arrives (its first bytes), for
+	 * lookups the checks can start before the end of data; NULL: none */
+	void (*on_field)(void *arg, const char *head, size_t len, int truncated);
+	void *on_field_arg;
 };
 
 enum message_status {

@@ -113,6 +113,8 @@ int preflight_files(const struct config *c, const char *config_path, const char 
 		return -1;
 	if (readable("config", config_path, who, err, errsize) < 0)
 		return -1;
+	if (c->check_dmarc && readable("public_suffix_list", c->public_suffix_list, who, err, errsize) < 0)
+		return -1;
 	if (c->local_recipients[0] && readable("local_recipients", c->local_recipients, who, err, errsize) < 0)
 		return -1;
 	for (int i = 0; i < c->ntls_cert && i < c->ntls_key; i++)

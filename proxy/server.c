@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "checks/dkim.h"
+#include "checks/dmarc_org.h"
 #include "checks/dns.h"
 #include "checks/spf_cache.h"
 #include "proxy/backend.h"
@@ -214,6 +215,12 @@ static int start_checks(struct server *srv)
 		log_warn("dkim", "the DKIM key cache is not in use (OpenSSL's d2i_PUBKEY_bio is not ours in this "
 		         "binary: static or -Bsymbolic linking?); DKIM works, each key is decoded every time");
 	srv->spf_cache = spf_cache_new(); /* without one, SPF is evaluated every time */
+	/* read once: a reload keeps the list the worker started with */
+	if (srv->cfg->check_dmarc && !dmarc_psl_loaded() && dmarc_psl_load(srv->cfg->public_suffix_list) < 0) {
+		log_error("dmarc", "cannot read public_suffix_list %s: %s", srv->cfg->public_suffix_list,
+		          strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 

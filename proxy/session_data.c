@@ -21,6 +21,15 @@
 #include "proxy/session.h"
 #include "proxy/spool.h"
 
+/* A header field arrived: the checks may start the lookups they will make
+ * (DMARC's policy records while the body still comes). */
+static void field_arrived(void *arg, const char *head, size_t len, int truncated)
+{
+	struct session *s = arg;
+
+	checks_header_field(s->chk, head, len, truncated);
+}
+
 void session_data_begin(struct session *s, const char *arg)
 {
 	if (!s->tx) {
@@ -39,6 +48,8 @@ void session_data_begin(struct session *s, const char *arg)
 		session_reply(s, R_LOCAL_ERROR, NULL);
 		return;
 	}
+	s->tx->msg.on_field = field_arrived;
+	s->tx->msg.on_field_arg = s;
 	session_reply(s, R_DATA_GO, NULL);
 	s->state = S_DATA;
 	session_read_timeout(s, s->cfg->data_timeout);

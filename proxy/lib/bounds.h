@@ -32,6 +32,12 @@
  * character to at most this many bytes (within MOAT_LOG_FIELD_MAX). */
 #define MOAT_LOG_SUBJECT_MAX 200
 #define MOAT_LOG_MSGID_MAX 200
+/* A DMARC record (TXT strings joined): a longer one is a permanent error
+ * (libopendmarc reads at most 8 KiB of it). */
+#define MOAT_DMARC_RECORD_MAX 2048
+/* Lookups a message's header fields may start before the end of data
+ * (DMARC's _dmarc records, prefetched as the From field arrives). */
+#define MOAT_EARLY_LOOKUPS_MAX 4
 /* The backend's queue id, from its reply to the end of data. */
 #define MOAT_QUEUE_ID_MAX 64
 /* Protocol errors before a client is disconnected (Postfix: smtpd_hard_error_limit 20). */

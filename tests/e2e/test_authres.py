@@ -92,7 +92,7 @@ def test_format(amoat, backend):
     m = deliver(amoat, backend, msg)
     f = moat_fields(m, msg)[0]
     assert unfold(f) == ("Authentication-Results: %s; spf=pass smtp.mailfrom=alice@example.org; "
-                         "dkim=none" % HOSTNAME), f
+                         "dkim=none; dmarc=none header.from=example.org" % HOSTNAME), f
     # folded lines are CRLF + white space, each line short
     assert all(len(l) <= 78 for l in f.split(b"\r\n")), f
 
@@ -242,7 +242,7 @@ def test_sender_local_part_cannot_forge_results(amoat, backend, local):
     msg = head()
     m = deliver(amoat, backend, msg, sender=sender)
     ar = authres_of(m, msg)
-    assert ar["methods"] == ["spf", "dkim"], ar
+    assert ar["methods"] == ["spf", "dkim", "dmarc"], ar
     assert ar["spf"] == "pass" and ar["dkim"] == [{"result": "none"}], ar
     assert set(ar["spf_prop"]) == {"smtp.mailfrom"}, ar
     assert ar["spf_prop"]["smtp.mailfrom"].endswith("example.org"), ar
@@ -253,5 +253,5 @@ def test_helo_cannot_forge_results(amoat, backend, helo):
     msg = head()
     m = deliver(amoat, backend, msg, sender="", helo=helo)
     ar = authres_of(m, msg)
-    assert ar["methods"] == ["spf", "dkim"], ar
+    assert ar["methods"] == ["spf", "dkim", "dmarc"], ar
     assert ar["dkim"] == [{"result": "none"}], ar
