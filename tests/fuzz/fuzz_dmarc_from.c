@@ -1,0 +1,55 @@
+/* fuzz_dmarc_from.c - libFuzzer: DMARC's reading of a header section (the
+ * author domain, the Message-ID) and of a TXT answer (the DMARC record).
+ * Invariants: a status in range; an author domain only with DMARC_FROM_OK,
+ * then non-empty, lower case LDH with dots, no trailing dot, and the same
+ * when the From value alone is read; strings NUL-terminated within their
+ * buffers; the record picker answers -1..2 and a record it picks starts
+ * "v". */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checks/dmarc.h"
+#include "checks/dmarc_from.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_domain(const char *d)
+{
+	size_t n = strlen(d);
+
+	if (n == 0 || n > MOAT_DOMAIN_MAX || d[n - 1] == '.')
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (!((d[i] >= 'a' && d[i] <= 'z') || (d[i] >= '0' && d[i] <= '9') || d[i] == '-' || d[i] == '.'))
+			abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct dmarc_from f;
+	char dom[MOAT_DOMAIN_MAX + 1], rec[MOAT_DMARC_RECORD_MAX + 1];
+	enum dmarc_from_status st;
+	int n;
+
+	memset(&f, 0x55, sizeof f);
+	dmarc_from_scan((const char *)data, size, &f);
+	if ((unsigned)f.status > DMARC_FROM_BAD || !memchr(f.domain, 0, sizeof f.domain) ||
+	    !memchr(f.msgid, 0, sizeof f.msgid))
+		abort();
+	if (f.status == DMARC_FROM_OK)
+		check_domain(f.domain);
+	else if (f.domain[0])
+		abort();
+
+	st = dmarc_from_value((const char *)data, size, dom, sizeof dom);
+	if (st == DMARC_FROM_NONE || (unsigned)st > DMARC_FROM_BAD)
+		abort();
+	if (st == DMARC_FROM_OK)
+		check_domain(dom);
+
+	n = dmarc_record_pick(data, (int)(size > 65535 ? 65535 : size), rec, sizeof rec);
+	if (n < -1 || n > 2 || (n == 1 && rec[0] != 'v'))
+		abort();
+	return 0;
+}
