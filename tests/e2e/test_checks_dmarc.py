@@ -544,3 +544,27 @@ def test_check_dmarc_no(dns_factory, moat_factory, backend):
     line = data_line(moat, "off")
     assert line.get("dmarc", "") == ""
     assert not [q for q in dns.queries() if q[0].startswith("_dmarc.")]
+
+
+def test_moat_check_shows_dmarc(dns_factory, moat_factory, backend, tmp_path):
+    """moat check --message: the data stage names the DMARC result, the
+    policy and where it was found; a p=reject failure is the REJECT."""
+    import subprocess
+    extra = {"_dmarc.rej.co.uk": [("TXT", "v=DMARC1; p=reject; sp=quarantine")]}
+    add_domain(extra, "rej.co.uk", SPF_PASS)
+    moat, _dns = one(dns_factory, moat_factory, extra)
+    msg = tmp_path / "msg.eml"
+    msg.write_bytes(b"From: a@sub.rej.co.uk\nSubject: check\nMessage-ID: <c@x>\n\nbody\n")
+    r = subprocess.run([moat.bin, "check", "-c", moat.conf_path, "--client", "127.0.0.1", "--from",
+                        "a@" + UNRELATED, "--rcpt", RCPT, "--message", str(msg)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r
+    assert ("dmarc fail (no aligned SPF or DKIM pass, policy quarantine of _dmarc.rej.co.uk sp, pct 100)"
+            in r.stdout), r.stdout
+    assert "tag: X-Moat-Quarantine: dmarc (sub.rej.co.uk publishes a quarantine policy)" in r.stdout, r.stdout
+    msg.write_bytes(b"From: a@rej.co.uk\nSubject: check\n\nbody\n")
+    r = subprocess.run([moat.bin, "check", "-c", moat.conf_path, "--client", "127.0.0.1", "--from",
+                        "a@" + UNRELATED, "--rcpt", RCPT, "--message", str(msg)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "REJECT: 550 5.7.1 DMARC: rej.co.uk publishes a reject policy" in r.stdout, \
+        r.stdout
