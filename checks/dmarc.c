@@ -180,6 +180,30 @@ void dmarc_evaluate(struct dmarc_outcome *o, const struct spf_outcome *spf, cons
 	         o->policy != o->published ? " (pct sampled out)" : "");
 }
 
+/* The rank of a result in a combined verdict: the higher decides. */
+static int rank(const struct dmarc_outcome *o)
+{
+	switch (o->res) {
+	case DMARC_RES_FAIL: return 10 + (int)o->policy;
+	case DMARC_RES_TEMPERROR: return 4;
+	case DMARC_RES_PERMERROR: return 3;
+	case DMARC_RES_PASS: return 2;
+	case DMARC_RES_NONE: return 1;
+	}
+	return 0;
+}
+
+void dmarc_combine(const struct dmarc_outcome *each, int n, struct dmarc_outcome *o)
+{
+	int best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (rank(&each[i]) > rank(&each[best]))
+			best = i;
+	if (n > 0)
+		*o = each[best];
+}
+
 /* ---- lookups --------------------------------------------------------------- */
 
 static void finish(struct dmarc_check *c)

@@ -44,6 +44,12 @@ struct dkim_outcome;
 void dmarc_evaluate(struct dmarc_outcome *o, const struct spf_outcome *spf, const struct dkim_outcome *dkim,
                     const uint8_t key[16], const char *msgid);
 
+/* The verdict of a From field with several author domains (RFC 7489
+ * 6.6.1), each evaluated: a failure with the strictest policy among the
+ * failing ones; else temperror, permerror, pass, none, in that order. o
+ * becomes a copy of the deciding one. Pure. */
+void dmarc_combine(const struct dmarc_outcome *each, int n, struct dmarc_outcome *o);
+
 const char *dmarc_res_name(enum dmarc_res r);
 const char *dmarc_pol_name(enum dmarc_pol p);
 

@@ -5,8 +5,7 @@
  * pairs) are dropped, quoted strings hide their '@', ',' and ':', a group
  * ("name: a@x, b@y;") lists its members, an angle address may carry a route
  * ("<@relay:user@domain>"). The domain of each address is put in A-labels;
- * every address must name the same domain (RFC 7489 6.6.1 leaves several
- * author domains to the receiver: moat calls it a permanent error). */
+ * each domain is kept once (RFC 7489 6.6.1: every one is evaluated). */
 #include <strings.h>
 #include <string.h>
 
@@ -86,14 +85,14 @@ static int mailbox_domain(char *m, size_t n, char *out, size_t size)
 	return idna_to_ascii(dom, dn, out, size) < 0 ? -1 : 0;
 }
 
-enum dmarc_from_status dmarc_from_value(const char *v, size_t n, char *out, size_t size)
+enum dmarc_from_status dmarc_from_value(const char *v, size_t n, char (*out)[MOAT_DOMAIN_MAX + 1], int *nout)
 {
 	char buf[FROM_VALUE_MAX + 1], dom[MOAT_DOMAIN_MAX + 1];
 	size_t len = strip(v, n < FROM_VALUE_MAX ? n : FROM_VALUE_MAX, buf, sizeof buf);
 	size_t start = 0;
-	int angle = 0, count = 0;
+	int angle = 0, k;
 
-	out[0] = '\0';
+	*nout = 0;
 	for (size_t i = 0; i <= len; i++) {
 		char ch = i < len ? buf[i] : ',';
 
@@ -113,13 +112,17 @@ enum dmarc_from_status dmarc_from_value(const char *v, size_t n, char *out, size
 		if (strspn(buf + start, " ") < i - start) { /* not an empty member */
 			if (mailbox_domain(buf + start, i - start, dom, sizeof dom) < 0)
 				return DMARC_FROM_BAD;
-			if (count++ && strcmp(dom, out) != 0)
-				return DMARC_FROM_DOMAINS;
-			text_copy(out, size, dom);
+			for (k = 0; k < *nout && strcmp(out[k], dom) != 0; k++)
+				;
+			if (k == *nout) {
+				if (*nout == MOAT_DMARC_AUTHORS_MAX)
+					return DMARC_FROM_DOMAINS;
+				text_copy(out[(*nout)++], MOAT_DOMAIN_MAX + 1, dom);
+			}
 		}
 		start = i + 1;
 	}
-	return count ? DMARC_FROM_OK : DMARC_FROM_BAD;
+	return *nout ? DMARC_FROM_OK : DMARC_FROM_BAD;
 }
 
 /* Is the field at f (its first line) named name? Blanks may precede the colon. */
@@ -163,7 +166,7 @@ void dmarc_from_scan(const char *hdr, size_t len, struct dmarc_from *out)
 			fe = nl ? nl + 1 : end;
 		} while (fe < end && (*fe == ' ' || *fe == '\t'));
 		if ((v = field_value(p, fe, "From")) && nfrom++ == 0)
-			out->status = dmarc_from_value(v, (size_t)(fe - v), out->domain, sizeof out->domain);
+			out->status = dmarc_from_value(v, (size_t)(fe - v), out->domain, &out->ndomains);
 		else if (!have_id && (v = field_value(p, fe, "Message-ID"))) {
 			msgid_copy(v, (size_t)(fe - v), out->msgid, sizeof out->msgid);
 			have_id = 1;
@@ -175,7 +178,7 @@ void dmarc_from_scan(const char *hdr, size_t len, struct dmarc_from *out)
 	else if (nfrom > 1)
 		out->status = DMARC_FROM_SEVERAL;
 	if (out->status != DMARC_FROM_OK)
-		out->domain[0] = '\0';
+		out->ndomains = 0;
 }
 
 const char *dmarc_from_status_text(enum dmarc_from_status s)
@@ -184,7 +187,7 @@ const char *dmarc_from_status_text(enum dmarc_from_status s)
 	case DMARC_FROM_OK: return "from domain found";
 	case DMARC_FROM_NONE: return "no From field";
 	case DMARC_FROM_SEVERAL: return "several From fields";
-	case DMARC_FROM_DOMAINS: return "From addresses in several domains";
+	case DMARC_FROM_DOMAINS: return "From addresses in too many domains";
 	case DMARC_FROM_BAD: return "From field without a usable address";
 	}
 	return "?";

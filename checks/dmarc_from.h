@@ -9,25 +9,28 @@
 #include "proxy/lib/bounds.h"
 
 enum dmarc_from_status {
-	DMARC_FROM_OK,      /* domain holds the one author domain */
+	DMARC_FROM_OK,      /* domain[0 .. ndomains) hold the author domains */
 	DMARC_FROM_NONE,    /* no From field */
 	DMARC_FROM_SEVERAL, /* more than one From field */
-	DMARC_FROM_DOMAINS, /* one From field naming addresses in several domains */
+	DMARC_FROM_DOMAINS, /* one From field naming addresses in over MOAT_DMARC_AUTHORS_MAX domains */
 	DMARC_FROM_BAD,     /* no address, or no usable domain (a literal, bad syntax) */
 };
 
 struct dmarc_from {
 	enum dmarc_from_status status;
-	char domain[MOAT_DOMAIN_MAX + 1];    /* A-labels, lower case, no trailing dot */
+	int ndomains;
+	/* each once, in the field's order: A-labels, lower case, no trailing dot */
+	char domain[MOAT_DMARC_AUTHORS_MAX][MOAT_DOMAIN_MAX + 1];
 	char msgid[MOAT_LOG_MSGID_MAX + 1];  /* the first Message-ID, unfolded, trimmed ("" if none) */
 };
 
 /* Read the header section hdr[0..len) (CRLF lines, as checks/header.h keeps it). */
 void dmarc_from_scan(const char *hdr, size_t len, struct dmarc_from *out);
 
-/* The domain of a From field's value v[0..n) (unfolded or not): the status
- * as above (NONE is never returned), the domain into out (size bytes). */
-enum dmarc_from_status dmarc_from_value(const char *v, size_t n, char *out, size_t size);
+/* The domains of a From field's value v[0..n) (unfolded or not): the
+ * status as above (NONE and SEVERAL are never returned), the domains into
+ * out, each once, their number into *nout. */
+enum dmarc_from_status dmarc_from_value(const char *v, size_t n, char (*out)[MOAT_DOMAIN_MAX + 1], int *nout);
 
 const char *dmarc_from_status_text(enum dmarc_from_status s);
 

@@ -1,73 +1,123 @@
 /* dmarc_org.c - organizational domains and alignment (see dmarc_org.h).
  *
- * The list is read by libopendmarc (opendmarc_get_tld: the public suffix
- * plus one label). Alignment is moat's own: libopendmarc 1.4.2's
+ * The public suffix list is read here, by the list's own algorithm
+ * (publicsuffix.org/list: the exception rule if one matches, else the
+ * matching rule with the most labels, else "*"; the organizational domain
+ * is the public suffix plus one label). libopendmarc 1.4.2 reads the list
+ * too, but its opendmarc_get_tld gives "co.uk" for t.co.uk (a one-letter
+ * label), matches case-sensitively and knows no default rule; and its
  * opendmarc_policy_check_alignment calls a From of example.com strictly
  * aligned with d=sub.example.com, and a signature by "com" relaxed-aligned
- * with any .com author (tests/unit/test_dmarc.c holds both). */
+ * with any .com author (tests/unit/test_dmarc.c holds all three). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <opendmarc/dmarc.h>
-
 #include "checks/dmarc_org.h"
 #include "checks/dns.h"
+#include "proxy/lib/bounds.h"
+#include "proxy/lib/idna.h"
+#include "proxy/lib/readfile.h"
+#include "proxy/lib/strset.h"
 #include "proxy/lib/text.h"
 
-/* exported by libopendmarc 1.4.2, not declared in its header */
-int opendmarc_get_tld(u_char *domain, u_char *tld, size_t tld_len);
+/* The list's rules, by kind, in A-labels; process-wide, read once. */
+static struct strset *rules, *wild, *exc;
 
-static int loaded;
+/* One line of the list: its rule (the first word), unless a comment. */
+static int add_rule(const char *line, size_t n)
+{
+	char a[DNS_NAME_MAX + 1];
+	struct strset *set = rules;
+	size_t w = 0;
+
+	while (w < n && line[w] != ' ' && line[w] != '\t')
+		w++;
+	if (w == 0 || (w >= 2 && line[0] == '/' && line[1] == '/'))
+		return 0;
+	if (line[0] == '!') {
+		set = exc;
+		line++, w--;
+	} else if (w > 2 && line[0] == '*' && line[1] == '.') {
+		set = wild;
+		line += 2, w -= 2;
+	}
+	if (w == 0 || idna_to_ascii(line, w, a, sizeof a) != IDNA_OK)
+		return 0; /* not a name moat could be asked about */
+	return strset_add(set, a, strlen(a)) < 0 ? -1 : 0;
+}
 
 int dmarc_psl_load(const char *path)
 {
-	OPENDMARC_LIB_T lib;
+	char msg[128];
+	size_t len;
+	char *text = file_read(path, MOAT_PSL_MAX, &len, NULL, msg, sizeof msg);
 
-	if (!path || strlen(path) >= sizeof lib.tld_source_file) {
-		errno = ENAMETOOLONG;
+	if (!text)
+		return -1;
+	rules = strset_new();
+	wild = strset_new();
+	exc = strset_new();
+	for (char *p = text, *end = text + len; p < end && rules && wild && exc;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (add_rule(p, n) < 0)
+			break;
+		p = nl ? nl + 1 : end;
+	}
+	free(text);
+	if (!rules || !wild || !exc || strset_count(rules) == 0) {
+		strset_free(rules);
+		strset_free(wild);
+		strset_free(exc);
+		rules = wild = exc = NULL;
+		errno = ENOMEM;
 		return -1;
 	}
-	memset(&lib, 0, sizeof lib);
-	lib.tld_type = OPENDMARC_TLD_TYPE_MOZILLA;
-	text_copy((char *)lib.tld_source_file, sizeof lib.tld_source_file, path);
-	errno = 0;
-	if (opendmarc_policy_library_init(&lib) != 0) {
-		if (!errno)
-			errno = EINVAL;
-		return -1;
-	}
-	loaded = 1;
 	return 0;
 }
 
 int dmarc_psl_loaded(void)
 {
-	return loaded;
+	return rules != NULL;
+}
+
+/* Where the public suffix of low starts. */
+static const char *suffix(const char *low)
+{
+	const char *best = NULL, *p = low, *dot;
+
+	for (; p; p = (dot = strchr(p, '.')) ? dot + 1 : NULL) {
+		size_t n = strlen(p);
+
+		if (exc && strset_has(exc, p, n))
+			return strchr(p, '.') ? strchr(p, '.') + 1 : p + n; /* the exception's parent */
+		if (!best && ((rules && strset_has(rules, p, n)) ||
+		              (wild && (dot = strchr(p, '.')) && strset_has(wild, dot + 1, strlen(dot + 1)))))
+			best = p; /* the longest match so far; an exception further right still wins */
+	}
+	if (best)
+		return best;
+	return strrchr(low, '.') ? strrchr(low, '.') + 1 : low; /* the default rule "*" */
 }
 
 int dmarc_org_domain(const char *domain, char *out, size_t size)
 {
 	char low[DNS_NAME_MAX + 1];
-	u_char tld[DNS_NAME_MAX + 1] = "";
-	const char *dot;
+	const char *ps, *org;
 
 	if (dns_normalise(domain, low, sizeof low) < 0 || low[0] == '.' || strstr(low, ".."))
 		return -1;
-	if (loaded && opendmarc_get_tld((u_char *)low, tld, sizeof tld) == 0 && tld[0] &&
-	    strchr((char *)tld, '.')) {
-		text_copy(out, size, (char *)tld);
-		return 0;
-	}
-	/* not under a rule of the list: the default rule "*" makes the last
-	 * label the suffix */
-	if (!(dot = strrchr(low, '.')))
-		return -1;
-	while (dot > low && dot[-1] != '.')
-		dot--;
-	if (tld[0] && strcmp((char *)tld, dot) != 0)
-		return -1; /* the list knows the name and calls it a suffix */
-	text_copy(out, size, dot);
+	ps = suffix(low);
+	if (ps <= low + 1)
+		return -1; /* the name is a public suffix itself */
+	for (org = ps - 1; org > low && org[-1] != '.'; org--)
+		;
+	text_copy(out, size, org);
 	return 0;
 }
 

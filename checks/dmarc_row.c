@@ -20,10 +20,17 @@
 #include "proxy/lib/text.h"
 
 struct dmarc_slot {
-	struct dmarc_outcome o;    /* the result */
-	struct dmarc_check *dc;    /* in flight */
+	struct dmarc_outcome o;    /* the result (of the deciding author domain) */
+	/* one per author domain of the From field (RFC 7489 6.6.1) */
+	struct dmarc_outcome each[MOAT_DMARC_AUTHORS_MAX];
+	struct dmarc_check *dc[MOAT_DMARC_AUTHORS_MAX]; /* in flight */
+	int n, pending;
 	uint8_t key[16];           /* pct sampling's */
 	char msgid[MOAT_LOG_MSGID_MAX + 1];
+	struct dmarc_one {
+		struct dmarc_slot *s;
+		int i;
+	} ctx[MOAT_DMARC_AUTHORS_MAX];
 	check_done_fn done;
 	void *arg;
 };
@@ -67,12 +74,15 @@ static void sample_key(const struct check_options *opt, uint8_t key[16])
 	memcpy(key, random_key, 16);
 }
 
+/* One author domain's lookups are done (its outcome is in each[i]). */
 static void row_cb(void *arg)
 {
-	struct dmarc_slot *s = arg;
+	struct dmarc_one *one = arg;
+	struct dmarc_slot *s = one->s;
 
-	s->dc = NULL;
-	s->done(s->arg);
+	s->dc[one->i] = NULL;
+	if (--s->pending == 0)
+		s->done(s->arg);
 }
 
 static void *start(const struct check_ctx *ctx, void *result, check_done_fn done, void *arg)
@@ -90,43 +100,65 @@ static void *start(const struct check_ctx *ctx, void *result, check_done_fn done
 	}
 	dmarc_from_scan(ctx->header->buf ? ctx->header->buf : "", ctx->header->len, &f);
 	text_copy(s->msgid, sizeof s->msgid, f.msgid);
-	if (f.status != DMARC_FROM_OK) { /* RFC 7489 6.6.1: no single author domain */
+	if (f.status != DMARC_FROM_OK) { /* RFC 7489 6.6.1: no author domain to evaluate */
 		s->o.res = DMARC_RES_PERMERROR;
 		text_copy(s->o.reason, sizeof s->o.reason, dmarc_from_status_text(f.status));
 		return NULL;
 	}
-	text_copy(s->o.from_domain, sizeof s->o.from_domain, f.domain);
-	s->dc = dmarc_check_start(ctx->env->dns, &s->o, row_cb, s);
-	return s->dc ? s : NULL;
+	s->n = f.ndomains;
+	s->pending = 1; /* held while they start */
+	for (int i = 0; i < s->n; i++) {
+		text_copy(s->each[i].from_domain, sizeof s->each[i].from_domain, f.domain[i]);
+		s->ctx[i].s = s;
+		s->ctx[i].i = i;
+		if ((s->dc[i] = dmarc_check_start(ctx->env->dns, &s->each[i], row_cb, &s->ctx[i])))
+			s->pending++;
+	}
+	if (--s->pending == 0) {
+		dmarc_combine(s->each, s->n, &s->o); /* every one answered at once (no memory) */
+		return NULL;
+	}
+	return s;
 }
 
 static void cancel(void *handle)
 {
 	struct dmarc_slot *s = handle;
 
-	dmarc_check_cancel(s->dc);
-	s->dc = NULL;
+	for (int i = 0; i < s->n; i++) {
+		dmarc_check_cancel(s->dc[i]);
+		s->dc[i] = NULL;
+	}
 }
 
 static void settle(void *result, const struct checks *c)
 {
 	struct dmarc_slot *s = result;
+	const struct spf_outcome *spf = checks_result(c, &check_spf);
+	const struct dkim_outcome *dkim = checks_result(c, &check_dkim);
 
-	dmarc_evaluate(&s->o, checks_result(c, &check_spf), checks_result(c, &check_dkim), s->key, s->msgid);
+	if (s->n == 0)
+		return; /* decided at start */
+	for (int i = 0; i < s->n; i++)
+		dmarc_evaluate(&s->each[i], spf, dkim, s->key, s->msgid);
+	dmarc_combine(s->each, s->n, &s->o);
 }
 
 static int header_field(const struct check_options *opt, const struct check_env *env, const char *field,
                         size_t len, int truncated)
 {
-	char dom[MOAT_DOMAIN_MAX + 1];
+	char dom[MOAT_DMARC_AUTHORS_MAX][MOAT_DOMAIN_MAX + 1];
+	int n = 0, started = 0;
 
 	if (!opt->check_dmarc || !env->dns || truncated || len < 5 || strncasecmp(field, "From", 4) != 0)
 		return 0;
 	for (field += 4, len -= 4; len && (*field == ' ' || *field == '\t'); field++, len--)
 		;
-	if (!len || *field != ':' || dmarc_from_value(field + 1, len - 1, dom, sizeof dom) != DMARC_FROM_OK)
+	if (!len || *field != ':' || dmarc_from_value(field + 1, len - 1, dom, &n) != DMARC_FROM_OK)
 		return 0;
-	return dmarc_prefetch(env->dns, dom);
+	for (int i = 0; i < n; i++)
+		started += dmarc_prefetch(env->dns, dom[i]);
+	return started;
 }
 
 static void values(const void *result, struct rule_value *v, const char *(*names)[CHECK_NAMES_MAX])

@@ -35,6 +35,11 @@
 /* A DMARC record (TXT strings joined): a longer one is a permanent error
  * (libopendmarc reads at most 8 KiB of it). */
 #define MOAT_DMARC_RECORD_MAX 2048
+/* The public suffix list file (Debian's is 230 KB). */
+#define MOAT_PSL_MAX (16 * 1024 * 1024)
+/* Author domains of one From field DMARC evaluates (RFC 7489 6.6.1: each,
+ * the strictest failing policy applies); more are a permanent error. */
+#define MOAT_DMARC_AUTHORS_MAX 4
 /* Lookups a message's header fields may start before the end of data
  * (DMARC's _dmarc records, prefetched as the From field arrives). */
 #define MOAT_EARLY_LOOKUPS_MAX 4

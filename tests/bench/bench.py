@@ -215,6 +215,7 @@ def make_inputs(tmp):
         ["sender.test", "TXT", "v=spf1 ip4:127.0.0.0/8 -all"],
         ["mail.sender.test", "A", "127.0.0.1"],
         ["mail.sender.test", "TXT", "v=spf1 a -all"],
+        ["_dmarc.sender.test", "TXT", "v=DMARC1; p=reject"],
         ["bench-rsa._domainkey.sender.test", "TXT", rsa.txt],
         ["bench-ed25519._domainkey.sender.test", "TXT", ed.txt],
         ["1.0.0.127.in-addr.arpa", "PTR", "mail.sender.test"],
@@ -489,7 +490,7 @@ def med(xs):
 
 MAIN = ("direct", "floor", "moat", "haraka", "haraka-nodelay")
 MAIN_RATIOS = (("moat", "direct"), ("moat", "floor"), ("floor", "direct"), ("moat", "moat-1worker"),
-               ("moat", "moat-lists"))
+               ("moat", "moat-lists"), ("moat", "moat-nodmarc"))
 # The TLS cases: every target fed by tlsgen, with STARTTLS when "tls" is in
 # its name, resuming sessions with tickets when it ends in "-resume".
 # Stock Haraka (Nagle on) is left out: with TLS it ran at 10.5 msgs/s against
@@ -501,8 +502,8 @@ TLS_ONE = TLS + ("moat-tls-resume", "floortls-resume")
 TLS_RATIOS = (("moat-tls", "floortls"), ("moat-tls", "moat"), ("floortls", "floor"), ("moat", "floor"))
 CASES = [
     # name, sessions, many per session, message, targets
-    ("s1-many", 1, True, "rsa-4k", MAIN),
-    ("s10-many", 10, True, "rsa-4k", MAIN + ("moat-1worker", "moat-lists")),
+    ("s1-many", 1, True, "rsa-4k", MAIN + ("moat-nodmarc",)),
+    ("s10-many", 10, True, "rsa-4k", MAIN + ("moat-1worker", "moat-lists", "moat-nodmarc")),
     ("s50-many", 50, True, "rsa-4k", MAIN + ("moat-1worker",)),
     ("s1-one", 1, False, "rsa-4k", MAIN),
     ("s10-one", 10, False, "rsa-4k", MAIN),
@@ -565,6 +566,8 @@ def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
         moat("moat")
     if "moat-1worker" in needed:
         moat("moat-1worker", "workers = 1")
+    if "moat-nodmarc" in needed:   # DMARC's cost: the same moat without it
+        moat("moat-nodmarc", "check_dmarc = no")
     if "moat-lists" in needed:
         t0 = time.monotonic()
         moat("moat-lists", "rules = " + big_lists(tmp))

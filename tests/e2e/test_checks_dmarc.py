@@ -378,14 +378,15 @@ def raw_message(head, subject):
 @pytest.mark.parametrize("head,reason", [
     (b"", "no From field"),
     (b"From: a@t.co.uk\r\nFrom: b@t.co.uk\r\n", "several From fields"),
-    (b"From: a@t.co.uk, b@" + UNRELATED.encode() + b"\r\n", "From addresses in several domains"),
+    (b"From: a@a.test, b@b.test, c@c.test, d@d.test, e@e.test\r\n", "From addresses in too many domains"),
     (b"From: undisclosed-recipients:;\r\n", "From field without a usable address"),
     (b"From: someone\r\n", "From field without a usable address"),
     (b"From: a@[192.0.2.1]\r\n", "From field without a usable address"),
-], ids=["missing", "two-fields", "two-domains", "empty-group", "no-at", "literal"])
+], ids=["missing", "two-fields", "five-domains", "empty-group", "no-at", "literal"])
 def test_from_rules(dns_factory, moat_factory, backend, head, reason):
-    """RFC 7489 6.6.1: no single author domain -> permerror, named in the
-    log; the message goes on (the rules may refuse it: dmarc permerror)."""
+    """RFC 7489 6.6.1: no author domain to evaluate (or more than moat
+    evaluates) -> permerror, named in the log; the message goes on (the
+    rules may refuse it: dmarc permerror)."""
     extra = {"_dmarc.t.co.uk": [("TXT", "v=DMARC1; p=reject")]}
     moat, _dns = one(dns_factory, moat_factory, extra)
     subject = "from " + reason
@@ -406,6 +407,36 @@ def test_from_same_domain_twice_and_group(dns_factory, moat_factory, backend):
     assert r.code == 550 and r.enhanced() == ["5.7.1"] and "t.co.uk" in r.line, r
     line = data_line(moat, "group")
     assert line["dmarc"] == "fail" and line["dmarc_policy"] == "reject", line
+
+
+@pytest.mark.parametrize("order", ["reject-first", "reject-last"])
+def test_several_author_domains(dns_factory, moat_factory, backend, rules_file, order):
+    """A From naming addresses in several domains: each is evaluated and the
+    strictest policy among the failing ones applies (RFC 7489 6.6.1), so a
+    second address cannot carry a p=reject domain's forgery through."""
+    extra = {"_dmarc.t.co.uk": [("TXT", "v=DMARC1; p=reject")],
+             "_dmarc.q.co.uk": [("TXT", "v=DMARC1; p=quarantine")]}
+    add_domain(extra, "q.co.uk", SPF_PASS)
+    moat, _dns = one(dns_factory, moat_factory, extra, rules=rules_file)
+    addrs = ["a@t.co.uk", "b@q.co.uk", "c@" + UNRELATED]
+    if order == "reject-last":
+        addrs.reverse()
+    subject = "authors " + order
+    head = b"From: " + ", ".join(addrs).encode() + b"\r\n"
+    # SPF passes for q.co.uk: q.co.uk passes, elsewhere.example has no policy, t.co.uk fails
+    r = send(moat, "x@q.co.uk", raw_message(head, subject))
+    line = data_line(moat, subject)
+    assert r.code == 550 and r.enhanced() == ["5.7.1"] and "t.co.uk publishes a reject" in r.line, (r, {k: v for k, v in line.items() if "dmarc" in k or k == "spf"})
+    assert line["dmarc"] == "fail" and line["dmarc_policy"] == "reject", line
+    assert line["dmarc_domain"] == "t.co.uk", line
+    # without the p=reject address: the quarantine one decides
+    subject = "authors two " + order
+    head = b"From: b@q.co.uk, c@" + UNRELATED.encode() + b"\r\n"
+    r = send(moat, "x@" + UNRELATED, raw_message(head, subject))
+    assert r.code == 250, r
+    assert quarantine_tag(stored_message(backend, r)), r
+    line = data_line(moat, subject)
+    assert line["dmarc"] == "fail" and line["dmarc_policy"] == "quarantine", line
 
 
 # ------------------------------------------------------------------ pct sampling
