@@ -104,7 +104,7 @@ endif
 # Debian 12 packages: build, tests (unit + end to end), demo and benchmark.
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
         libidn2-dev libopendmarc-dev publicsuffix libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
-        python3-aiosmtpd python3-dkim python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
+        python3-aiosmtpd python3-dkim python3-authheaders python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
         chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate buildah prometheus
 
 # Exim for tests/e2e/test_exim_backend.py. Debian's exim4 packages cannot be installed beside

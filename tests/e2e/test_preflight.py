@@ -177,3 +177,14 @@ def test_a_sound_site_starts_and_its_log_is_the_run_users(site, backend):
         assert time.monotonic() < deadline, "no ready line in %s" % log
         time.sleep(0.05)                      # a bounded poll of the log file
     assert os.stat(log).st_uid == NOBODY.pw_uid, "the log file is the run user's"
+
+
+def test_public_suffix_list_missing(site):
+    """DMARC's public suffix list is read at start: a missing file stops
+    moat -t and the start; with check_dmarc = no it is not needed."""
+    m = site(public_suffix_list="/nonexistent/public_suffix_list.dat")
+    refused(m, "public_suffix_list /nonexistent/public_suffix_list.dat: not readable by user nobody "
+               "(a reload reads it as that user): No such file or directory")
+    m.config["check_dmarc"] = "no"
+    m.write_config()
+    assert moat_t(m).returncode == 0
