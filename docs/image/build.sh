@@ -2,7 +2,7 @@
 # build.sh BINARY NAME:TAG - the moat container image (make image), offline, with buildah:
 # from scratch, the binary (built with PREFIX=/usr), exactly the shared
 # libraries ldd names and the dynamic loader, /etc/moat/moat.conf (the
-# example), the rule files, a user of its own (uid and gid 65532, numeric in
+# example), the rule files, the public suffix list, a user of its own (uid and gid 65532, numeric in
 # the image config, so that runAsNonRoot can check it); no shell, no package
 # manager. Runs as root (buildah mount), or under "buildah unshare".
 # BUILDAH: the buildah command (e.g. with --root DIR for a store of its own).
@@ -35,6 +35,10 @@ while read -r lib; do
 done
 interp=$(ldd "$bin" | awk '$1 ~ /^\// { print $1 }')
 chmod 755 "$root$interp"
+
+# The public suffix list DMARC reads (Debian's publicsuffix package).
+install -d -m 755 "$root/usr/share/publicsuffix"
+install -m 644 /usr/share/publicsuffix/public_suffix_list.dat "$root/usr/share/publicsuffix/"
 
 # The configuration and the rules, read-only for moat.
 install -d -m 755 "$root/etc/moat" "$root/usr/share/moat/rules"

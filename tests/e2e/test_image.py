@@ -100,7 +100,7 @@ def test_holds_moat_its_libraries_and_config_only(root):
     rules = {"/usr/share/moat/rules/" + n for n in os.listdir(os.path.join(REPO, "rules")) if n.endswith(".rules")}
     libs = needed_libraries(os.path.join(IMAGE_BUILD, "moat"))
     assert files == {"/usr/sbin/moat", "/etc/moat/moat.conf", "/etc/passwd", "/etc/group",
-                     "/etc/nsswitch.conf"} | rules | libs
+                     "/etc/nsswitch.conf", "/usr/share/publicsuffix/public_suffix_list.dat"} | rules | libs
     with open(os.path.join(REPO, "docs", "moat.conf.example")) as f, \
             open(os.path.join(root, "etc/moat/moat.conf")) as g:
         assert f.read() == g.read()
