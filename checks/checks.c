@@ -296,6 +296,8 @@ static void decide(struct checks *c, enum rule_stage stage, int relay_refused, s
 
 /* ---- the verdict of a stage ------------------------------------------------ */
 
+static void count(const struct slot *sl, int settled);
+
 /* Every check of the stage is in: those that decide on the others' results
  * do so now. */
 static void settle(struct checks *c, enum rule_stage stage)
@@ -304,8 +306,10 @@ static void settle(struct checks *c, enum rule_stage stage)
 	const struct check_def *const *rows = checks_registry(&n);
 
 	for (size_t i = 0; i < n && i < CHECKS_MAX; i++)
-		if (rows[i]->stage == stage && rows[i]->settle && c->slot[i].done)
+		if (rows[i]->stage == stage && rows[i]->settle && c->slot[i].done) {
 			rows[i]->settle(c->slot[i].result, c);
+			count(&c->slot[i], 1);
+		}
 }
 
 /* Decide the stage and tell the caller. */
@@ -366,13 +370,15 @@ static int outcome(const struct check_def *def, const void *result)
 	return v[0].known ? v[0].word : -1;
 }
 
-static void count(const struct slot *sl)
+/* Count a check's result: when it is in, or for a row that settles on the
+ * others' results, once settled. */
+static void count(const struct slot *sl, int settled)
 {
 	size_t n;
 	const struct check_def *const *rows = checks_registry(&n);
 	size_t i = (size_t)(sl - sl->c->slot);
 
-	if (metrics_on() && i < n)
+	if (metrics_on() && i < n && settled == (rows[i]->settle != NULL))
 		metrics_check((int)i, outcome(rows[i], sl->result));
 }
 
@@ -400,7 +406,7 @@ static void slot_done(void *arg)
 
 	sl->handle = NULL;
 	sl->done = 1;
-	count(sl);
+	count(sl, 0);
 	if (--c->pending == 0)
 		stage_done(c, c->stage);
 }
@@ -469,7 +475,7 @@ static void run_stage(struct checks *c, enum rule_stage stage, msg_reader rd, vo
 		else
 			sl->done = 1; /* answered at once */
 		if (sl->done)
-			count(sl);
+			count(sl, 0);
 	}
 	if (--c->pending == 0)
 		decide_later(c, stage);

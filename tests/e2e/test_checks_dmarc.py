@@ -599,3 +599,21 @@ def test_moat_check_shows_dmarc(dns_factory, moat_factory, backend, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "REJECT: 550 5.7.1 DMARC: rej.co.uk publishes a reject policy" in r.stdout, \
         r.stdout
+
+
+def test_metrics_count_dmarc_results(dns_factory, moat_factory, backend):
+    """moat_check_results_total counts DMARC's results like every check's."""
+    from test_metrics import metrics_moat, samples, scrape, value
+    extra = {"_dmarc.rej.co.uk": [("TXT", "v=DMARC1; p=reject")]}
+    add_domain(extra, "rej.co.uk", SPF_PASS)
+    z = base_zone()
+    add_domain(z, UNRELATED, SPF_PASS)
+    z.update(extra)
+    moat = metrics_moat(moat_factory, dns_servers=dns_factory(z).servers, delay_reject="no")
+    assert send(moat, "a@" + UNRELATED, message("rej.co.uk", "metrics fail", "m1@x")).code == 550
+    assert send(moat, "a@rej.co.uk", message("rej.co.uk", "metrics pass", "m2@x")).code == 250
+    assert send(moat, "a@rej.co.uk", message(UNRELATED, "metrics none", "m3@x")).code == 250
+    data_line(moat, "metrics none")
+    s = samples(scrape(moat.metrics_port))
+    for result in ("fail", "pass", "none"):
+        assert value(s, "moat_check_results_total", check="dmarc", result=result) == 1, result
