@@ -16,6 +16,15 @@
  * loop's next turn). Errors are left to the write event, so the
  * bufferevent's event callback reports them, never this call. */
 void bev_push(struct bufferevent *bev);
+/* The same for an OpenSSL bufferevent, whose output libevent writes only on
+ * the loop's next turn (an epoll_ctl pair and a loop turn per reply):
+ * staged holds what is to go out, kept out of bev's output; it is
+ * SSL_written at once while that output is empty, else appended to it.
+ * What the socket does not take (WANT_WRITE: the same bytes must come
+ * first on the retry, which libevent makes from its output), or an error,
+ * goes to the output behind what it holds, for the write event. staged is
+ * empty on return. */
+void tls_push(struct bufferevent *bev, struct evbuffer *staged);
 /* From the bufferevent's write callback: the output drained, back to
  * writing at once. */
 void bev_pushed(struct bufferevent *bev);

@@ -48,15 +48,27 @@ const char *session_helo(const struct session *s)
 	return s->helo ? s->helo : "";
 }
 
+/* Write what the replies left, now (under TLS: one record for them all). */
+static void session_flush(struct session *s)
+{
+	if (s->tls_out)
+		tls_push(s->bev, s->tls_out);
+	else
+		bev_push(s->bev);
+}
+
 void session_send(struct session *s, const char *text, size_t len)
 {
 	if (s->state == S_CLOSING)
 		return;
-	bufferevent_write(s->bev, text, len);
+	if (s->tls_out)
+		evbuffer_add(s->tls_out, text, len);
+	else
+		bufferevent_write(s->bev, text, len);
 	/* Inside session_process, replies to pipelined commands go out
 	 * together at its end. */
 	if (!s->processing)
-		bev_push(s->bev);
+		session_flush(s);
 }
 
 void session_reply(struct session *s, enum reply_id id, const char *arg)
@@ -87,6 +99,8 @@ static void session_free(struct session *s)
 		session_tls_close(s);
 	if (s->bev)
 		bufferevent_free(s->bev);
+	if (s->tls_out)
+		evbuffer_free(s->tls_out);
 	if (s->reaper)
 		event_free(s->reaper);
 	if (s->greet_ev)
@@ -125,7 +139,7 @@ void session_close(struct session *s)
 		return;
 	s->state = S_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
-	bev_push(s->bev);
+	session_flush(s);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		event_add(s->reaper, &now);
 }
@@ -140,6 +154,7 @@ void session_linger(struct session *s)
 
 	if (s->state == S_CLOSING)
 		return;
+	session_flush(s); /* the refusal, into bev's output under TLS */
 	if (refused_linger(s->srv, s->bev, s->cfg->command_timeout) < 0) {
 		session_close(s);
 		return;
@@ -711,7 +726,7 @@ void session_process(struct session *s)
 	s->processing = 0;
 	if (!s->bev) /* handed to refused.c */
 		return;
-	bev_push(s->bev);
+	session_flush(s);
 	if (s->state == S_TLS_WAIT) {
 		session_tls_flushed(s);
 		return;

@@ -19,6 +19,7 @@ struct server;
 struct relay;
 struct bufferevent;
 struct ssl_st;
+struct evbuffer;
 struct session_auth;
 
 enum sstate {
@@ -91,6 +92,7 @@ struct session {
 	const char *tls_version;       /* after the handshake ("TLSv1.3"); NULL before */
 	const char *tls_cipher;        /* "TLS_AES_256_GCM_SHA384" */
 	int tls_failed;                /* a TLS or socket error: no close_notify */
+	struct evbuffer *tls_out;      /* after the handshake, replies on their way to tls_push; NULL: bev's output */
 	/* AUTH (session_auth.c) */
 	struct session_auth *auth;     /* an exchange in progress; NULL: none */
 	char *auth_user;               /* the login name the backend took (235); NULL: not authenticated */

@@ -166,6 +166,9 @@ static void tls_ready(struct session *s)
 	jl_bool(&j, "resumed", SSL_session_reused(s->ssl));
 	jl_emit(&j);
 	event_del(s->deadline);
+	/* replies now go out through tls_push, at once (bevpush.h); without
+	 * memory for it, through the output and the loop */
+	s->tls_out = evbuffer_new();
 	if (!s->chk) {
 		bufferevent_disable(s->bev, EV_WRITE); /* writes: bev_push */
 		session_greet(s);

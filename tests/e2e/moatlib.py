@@ -421,9 +421,11 @@ class Reply:
 
 class SMTPClient:
     def __init__(self, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, source=None,
-                 read_banner=True, nodelay=True):
+                 read_banner=True, nodelay=True, rcvbuf=None):
         self.timeout = timeout
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if rcvbuf:  # before connect: the window it advertises stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         if nodelay:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if source:
