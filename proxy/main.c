@@ -48,7 +48,8 @@ static void usage(FILE *f)
 	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	           "  -t       check the configuration, the rules and their lists, and what a start\n"
 	           "           needs (spool_dir, the log, those files, as the run user); ask the\n"
-	           "           backend what it offers (XCLIENT, XFORWARD, STARTTLS); and exit\n"
+	           "           backends what they offer (XCLIENT, XFORWARD, STARTTLS, and with\n"
+	           "           smtps_listen or submission_listen AUTH); and exit\n"
 	           "  -V       print the version\n"
 	           "  check    explain what moat decides for one transaction (see moat(8))\n"
 	           "  report   read moat's log back: totals, top lists, refusals per hour, and the\n"
@@ -60,7 +61,7 @@ static void usage(FILE *f)
  * name does not exist (an error). */
 static int print_backend(const char *path, const struct config *c)
 {
-	char out[2 * MOAT_BACKENDS_MAX * 1024];
+	char out[2 * MOAT_BACKENDS_MAX * 1536];
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);

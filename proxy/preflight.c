@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,9 +142,10 @@ struct ask {
 	struct backend_list one;
 	struct backend *b;
 	char where[BACKEND_NAME_MAX + 80];
-	char line[1024];   /* what it said, for out */
+	char line[1536];   /* what it said, for out */
 	int code;          /* its last EHLO reply's code; 0: none */
 	int error;         /* its name does not exist: moat -t fails */
+	int auth;          /* AUTH is passed on to it: what it offers of PLAIN and LOGIN */
 };
 
 struct preflight {
@@ -171,15 +173,67 @@ static void fin_cb(evutil_socket_t fd, short what, void *arg)
 	pf->dns = NULL;
 }
 
+/* Append to a's line. */
+static void say(struct ask *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct ask *a, const char *fmt, ...)
+{
+	size_t n = strlen(a->line);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->line + n, sizeof a->line - n, fmt, ap);
+	va_end(ap);
+}
+
+/* session_auth.c answers an AUTH whose mechanism submission_backend does
+ * not offer 454, as when it is down (c NULL: it did not answer). */
+static void say_auth(struct ask *a, const struct ehlo_caps *c)
+{
+	static const char *const hint = "(Postfix: smtpd_sasl_auth_enable = yes; with smtpd_tls_auth_only = yes, "
+	                                "backend_tls)";
+	const char *shared = strcmp(a->key, "backend") == 0 ? " (the backend)" : "";
+
+	if (!c) {
+		say(a, "warning: submission_backend %s%s did not answer: every AUTH on smtps_listen and "
+		    "submission_listen it would take gets 454 4.7.0 while it does not\n", a->where, shared);
+	} else if (!c->auth_plain && !c->auth_login) {
+		say(a, "warning: submission_backend %s%s offers no AUTH PLAIN nor LOGIN: every AUTH on smtps_listen and "
+		    "submission_listen would get 454 4.7.0 %s\n", a->where, shared, hint);
+	} else if (!c->auth_plain || !c->auth_login) {
+		say(a, "warning: submission_backend %s%s offers no AUTH %s: AUTH %s on smtps_listen and "
+		    "submission_listen would get 454 4.7.0 %s\n", a->where, shared, c->auth_plain ? "LOGIN" : "PLAIN",
+		    c->auth_plain ? "LOGIN" : "PLAIN", hint);
+	}
+}
+
+/* A backend that answered EHLO: what it offers (with AUTH, what
+ * session_auth.c needs of it), and what is amiss. */
+static void described(struct ask *a)
+{
+	const struct ehlo_caps *c = backend_caps(a->b);
+	const char *w[BACKEND_WARN_MAX];
+	char desc[200];
+
+	backend_describe(a->b, desc, sizeof desc);
+	if (a->auth && strcmp(a->key, "backend") != 0)
+		say(a, "%s %s: auth_plain=%d auth_login=%d %s\n", a->key, a->where, c->auth_plain, c->auth_login, desc);
+	else
+		say(a, "%s %s: %s\n", a->key, a->where, desc);
+	for (int i = 0, k = backend_warnings(a->b, a->pf->c, w); i < k; i++)
+		say(a, "warning: %s\n", w[i]);
+	if (a->auth && strcmp(a->key, "backend") == 0) /* the backend is submission_backend too */
+		say(a, "submission_backend %s (the backend): auth_plain=%d auth_login=%d\n", a->where, c->auth_plain,
+		    c->auth_login);
+}
+
 /* What a backend answered, in words; then b goes. */
 static void asked(void *arg, const struct smtp_reply *r)
 {
 	struct ask *a = arg;
-	const char *w[BACKEND_WARN_MAX], *why = r ? NULL : backend_error(a->b);
+	const char *why = r ? NULL : backend_error(a->b);
 	const char *all = a->pf->c->backend.n > 1 && strcmp(a->key, "backend") == 0 ? "no backend of the list answers"
 	                                                                             : "it is down";
-	char desc[200];
-	size_t n;
 	int unresolved = backend_unresolved(a->b);
 
 	a->code = r ? r->code : 0;
@@ -201,24 +255,25 @@ static void asked(void *arg, const struct smtp_reply *r)
 		         "to every RCPT while %s\n", a->key, a->where, a->code ? "refused the session" : "not reachable",
 		         why ? " (" : "", why ? why : "", why ? ")" : "", all);
 	} else {
-		backend_describe(a->b, desc, sizeof desc);
-		n = (size_t)snprintf(a->line, sizeof a->line, "%s %s: %s\n", a->key, a->where, desc);
-		for (int i = 0, k = backend_warnings(a->b, a->pf->c, w); i < k && n < sizeof a->line; i++)
-			n += (size_t)snprintf(a->line + n, sizeof a->line - n, "warning: %s\n", w[i]);
+		a->line[0] = '\0'; /* was "not asked" */
+		described(a);
 	}
+	if (a->auth)
+		say_auth(a, a->code / 100 == 2 ? backend_caps(a->b) : NULL);
 	backend_free(a->b);
 	a->b = NULL;
 	if (--a->pf->left == 0)
 		event_active(a->pf->fin, 0, 0);
 }
 
-static void ask_list(struct preflight *pf, const char *key, const struct backend_list *l)
+static void ask_list(struct preflight *pf, const char *key, const struct backend_list *l, int auth)
 {
 	for (int i = 0; i < l->n; i++) {
 		struct ask *a = &pf->ask[pf->n++];
 
 		a->pf = pf;
 		a->key = key;
+		a->auth = auth;
 		a->one.n = 1;
 		a->one.t[0] = l->t[i];
 		backend_target_text(&l->t[i], a->where, sizeof a->where);
@@ -230,6 +285,7 @@ static void ask_list(struct preflight *pf, const char *key, const struct backend
 
 static int ask_all(struct preflight *pf, int timeout)
 {
+	int auth = 0;
 	struct dns_options o = {
 		.servers = pf->c->dns_servers,
 		.timeout_ms = pf->c->dns_timeout,
@@ -241,9 +297,12 @@ static int ask_all(struct preflight *pf, int timeout)
 	    !(pf->dns = dns_new(pf->base, &o)) || !(pf->pool = backend_pool_new(pf->base, pf->dns)))
 		return -1;
 	backend_pool_set_timeout(pf->pool, timeout);
-	ask_list(pf, "backend", &pf->c->backend);
+	for (int i = 0; i < pf->c->nlisten; i++)
+		auth |= pf->c->listen_kind[i] != LISTENER_SMTP; /* AUTH is passed on from there */
+	/* without submission_backend, AUTH goes to the backend, asked once for both */
+	ask_list(pf, "backend", &pf->c->backend, auth && !pf->c->submission_backend.n);
 	if (pf->c->submission_backend.n)
-		ask_list(pf, "submission_backend", &pf->c->submission_backend);
+		ask_list(pf, "submission_backend", &pf->c->submission_backend, auth);
 	if (pf->left)
 		event_base_dispatch(pf->base); /* until asked() and what it freed are done */
 	return 0;

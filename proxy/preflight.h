@@ -31,7 +31,11 @@ int preflight_files(const struct config *c, const char *config_path, const char 
  * offers ("backend ADDR: smtputf8=1 ... xclient=1 ...") and what is amiss
  * ("warning: ..."): unreachable, TLS required and failed, neither XCLIENT
  * nor XFORWARD, xclient = yes without XCLIENT; "error: ..." for a name
- * that does not exist or has no address record. 0; -1 when no backend
+ * that does not exist or has no address record. With smtps_listen or
+ * submission_listen, what submission_backend (else the backend) offers of
+ * AUTH ("submission_backend ADDR: auth_plain=1 auth_login=1"), and a
+ * warning when it offers no AUTH PLAIN or LOGIN or does not answer: every
+ * such AUTH would get 454. 0; -1 when no backend
  * answered EHLO (a backend that is down does not stop a start: these are
  * warnings); -2 when a name does not exist (a mistake: moat -t fails). */
 int preflight_backend(const struct config *c, int timeout, char *out, size_t size);

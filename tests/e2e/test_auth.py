@@ -426,3 +426,70 @@ def test_failure_limit_zero_means_none(moat_factory, certs, abackend):  # noqa: 
     for _ in range(7):
         assert fail_once(m.ports["smtps"], "127.0.0.1")[1].code == 221
     assert first_banner(m.ports["smtps"], "127.0.0.1", "smtps")[0].startswith("220 ")
+
+
+# ---- moat -t asks submission_backend for AUTH --------------------------------
+
+def moat_t(m):
+    import subprocess
+    from moatlib import MOAT_BIN
+
+    r = subprocess.run([MOAT_BIN, "-t", "-c", m.conf_path], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r
+    return [l[len(m.conf_path) + 2:] for l in r.stdout.splitlines() if l.startswith(m.conf_path + ": ")]
+
+
+def auth_warnings(lines):
+    return [l for l in lines if l.startswith("warning:") and "AUTH" in l]
+
+
+def test_t_says_the_backend_offers_auth(amoat, abackend):
+    """submission_backend unset: the backend, asked once, offers both."""
+    lines = moat_t(amoat)
+    assert "submission_backend 127.0.0.1:%d (the backend): auth_plain=1 auth_login=1" % abackend.port in lines, lines
+    assert auth_warnings(lines) == [], lines
+
+
+def test_t_warns_the_backend_offers_no_auth(moat_factory, certs, backend):
+    """With submission listeners and a backend that offers no AUTH, every
+    AUTH would get 454: moat -t says so (and so does nothing with port 25 alone)."""
+    m = sub_moat(moat_factory, certs)
+    lines = moat_t(m)
+    assert "submission_backend 127.0.0.1:%d (the backend): auth_plain=0 auth_login=0" % backend.port in lines, lines
+    assert auth_warnings(lines) == [
+        "warning: submission_backend 127.0.0.1:%d (the backend) offers no AUTH PLAIN nor LOGIN: every AUTH on "
+        "smtps_listen and submission_listen would get 454 4.7.0 (Postfix: smtpd_sasl_auth_enable = yes; with "
+        "smtpd_tls_auth_only = yes, backend_tls)" % backend.port], lines
+    assert not [l for l in moat_t(moat_factory()) if "submission_backend" in l or "AUTH" in l]
+
+
+def test_t_asks_submission_backend(moat_factory, certs, backend, abackend):
+    """A submission_backend of its own is asked too: with AUTH, without it,
+    down, and with backend_tls = required where it offers no STARTTLS."""
+    m = sub_moat(moat_factory, certs, submission_backend="127.0.0.1:%d" % abackend.port)
+    lines = moat_t(m)
+    assert [l for l in lines if l.startswith("submission_backend")] == [
+        "submission_backend 127.0.0.1:%d: auth_plain=1 auth_login=1 smtputf8=0 dsn=0 size=52428800 xforward=0 "
+        "xclient=0 starttls=0 tls=none" % abackend.port], lines
+    assert auth_warnings(lines) == [], lines
+
+    m = sub_moat(moat_factory, certs, _backend=abackend, submission_backend="127.0.0.1:%d" % backend.port)
+    assert auth_warnings(moat_t(m)) == [
+        "warning: submission_backend 127.0.0.1:%d offers no AUTH PLAIN nor LOGIN: every AUTH on smtps_listen and "
+        "submission_listen would get 454 4.7.0 (Postfix: smtpd_sasl_auth_enable = yes; with smtpd_tls_auth_only "
+        "= yes, backend_tls)" % backend.port]
+
+    from moatlib import free_port
+    down = free_port()
+    m = sub_moat(moat_factory, certs, submission_backend="127.0.0.1:%d" % down)
+    assert auth_warnings(moat_t(m)) == [
+        "warning: submission_backend 127.0.0.1:%d did not answer: every AUTH on smtps_listen and "
+        "submission_listen it would take gets 454 4.7.0 while it does not" % down]
+
+    m = sub_moat(moat_factory, certs, submission_backend="127.0.0.1:%d" % abackend.port, backend_tls="required",
+                 backend_tls_ca=certs["ec"][0])
+    w = [l for l in moat_t(m) if l.startswith("warning: submission_backend")]
+    assert len(w) == 2 and w[0].startswith("warning: submission_backend 127.0.0.1:%d: backend_tls = required and "
+                                           % abackend.port), w
+    assert w[1] == ("warning: submission_backend 127.0.0.1:%d did not answer: every AUTH on smtps_listen and "
+                    "submission_listen it would take gets 454 4.7.0 while it does not" % abackend.port), w
