@@ -33,7 +33,7 @@ Message offsets are 0-based byte offsets into the message (the bytes after the 3
 before dot-stuffing; none of the lines before the trick start with a dot, so they equal
 wire offsets): "dot at 65536" is the 65,537th byte, the first one past a 64 KiB window.
 
-Each case runs against both backends (the module-scoped `harness` fixture):
+Each case runs against three backends (the module-scoped `harness` fixture):
 
   recording  tests/e2e/backend.py: exact bytes of the command stream and of every message.
   postfix    Debian's Postfix (pf_helpers.PfPostfix) with smtpd_forbid_bare_newline = no,
@@ -41,6 +41,11 @@ Each case runs against both backends (the module-scoped `harness` fixture):
              the data: anything that moat lets through shows as a second message, a
              smuggled RCPT in the maillog, or a wrong Maildir file. Skipped when not root
              or Postfix is missing.
+  postfix-tls  the same Postfix offering STARTTLS and taking mail only over TLS
+             (smtpd_tls_security_level = encrypt, a certificate from a test CA), moat
+             with backend_tls = required verifying it: the guarantees hold on the TLS
+             leg too, where a message from a spool file is encrypted from memory instead
+             of going out by sendfile. Each session's disconnect line must show starttls=1.
 
 One moat per backend for the whole module (workers 1, backend_cache_time 0: one backend
 connection per client session). Every wait is a bounded poll on something observable.
@@ -60,6 +65,7 @@ from moatlib import (HOSTNAME, LOCAL_DOMAIN, Backend, Message, Moat, SMTPClient,
                      has_bare_cr_or_lf, prepended_fields)
 from pf_helpers import PF_DOMAIN, PF_POSTFIX, PfStack
 from test_smuggling import expected_content
+from tlscerts import TestCA
 
 SPOOL_MEM_MAX = 256 * 1024   # MOAT_SPOOL_MEM_MAX, proxy/limits.h
 PF_SBIN = os.path.dirname(PF_POSTFIX)   # postconf, postqueue
@@ -385,18 +391,31 @@ class RecordingHarness:
 
 class PostfixHarness(PfStack):
     """moat in front of a private Postfix (pf_helpers.PfStack) with
-    smtpd_forbid_bare_newline = no."""
+    smtpd_forbid_bare_newline = no; with tls, Postfix takes mail only over TLS
+    (smtpd_tls_security_level = encrypt, its certificate from a test CA) and moat
+    speaks TLS to it (backend_tls = required, verified): the message crosses the
+    backend leg encrypted, from memory or from a spool file."""
     name = "postfix"
     sender = "attacker@sender.test"
     users = ("bob", "alice")
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, tls=False):
         r = subprocess.run([PF_SBIN + "/postconf", "-d", "smtpd_forbid_bare_newline"],
                            capture_output=True, text=True, timeout=30)
         # Postfix before 3.5.23/3.6.13/3.7.9/3.8.4 has no such parameter and is lenient anyway.
         known = r.returncode == 0 and r.stdout.startswith("smtpd_forbid_bare_newline =")
         extra = {"smtpd_forbid_bare_newline": "no"} if known else {}
-        super().__init__(tmp, users=self.users, main_cf=extra)
+        moat_keys = None
+        self.tls = tls
+        if tls:
+            self.name = "postfix-tls"
+            ca = TestCA(os.path.join(tmp, "ca"))
+            crt, key = ca.issue("pf", ["pf." + PF_DOMAIN], ["127.0.0.1"])
+            extra.update({"smtpd_tls_cert_file": crt, "smtpd_tls_key_file": key,
+                          "smtpd_tls_security_level": "encrypt"})
+            moat_keys = {"backend_tls": "required", "backend_tls_ca": ca.cert,
+                         "backend_tls_name": "pf." + PF_DOMAIN}
+        super().__init__(tmp, users=self.users, main_cf=extra, moat_keys=moat_keys)
         if extra:
             got = subprocess.run(
                 [PF_SBIN + "/postconf", "-c", self.pf.etc, "-h", "smtpd_forbid_bare_newline"],
@@ -421,6 +440,9 @@ class PostfixHarness(PfStack):
         accepted = int(counts.get("data", "0").split("/")[0])   # DATA commands that succeeded
         if "unknown" in counts or counts.get("quit") != "1":
             problems.append("Postfix's session did not end with QUIT after SMTP commands only: %s"
+                            % disc.strip())
+        if self.tls and counts.get("starttls") != "1":
+            problems.append("Postfix's session was not under TLS: %s"
                             % disc.strip())
         if case.nul:
             if accepted:
@@ -525,10 +547,11 @@ def stop_moat(moat):
         rc, san[:5], moat.stderr_text()[-3000:])
 
 
-@pytest.fixture(scope="module", params=["recording", "postfix"])
+@pytest.fixture(scope="module", params=["recording", "postfix", "postfix-tls"])
 def harness(request, tmp_path_factory, dns):
     tmp = str(tmp_path_factory.mktemp("smuggling-" + request.param))
-    h = RecordingHarness(tmp, dns) if request.param == "recording" else PostfixHarness(tmp)
+    h = (RecordingHarness(tmp, dns) if request.param == "recording"
+         else PostfixHarness(tmp, tls=request.param == "postfix-tls"))
     yield h
     h.stop()
 
