@@ -1,4 +1,4 @@
-"""SMTP smuggling, end to end, in front of two backends.
+"""SMTP smuggling, end to end, in front of three backends.
 
 Every case is one client session through moat: EHLO, MAIL, RCPT, DATA, a message that
 tries to make the backend see an end of data early and then a second transaction
