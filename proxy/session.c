@@ -699,6 +699,18 @@ static int drain_idle(const struct session *s)
 	return s->cfg->command_timeout < MOAT_DRAIN_IDLE ? s->cfg->command_timeout : MOAT_DRAIN_IDLE;
 }
 
+/* The client does not take its replies: stop reading its commands (its
+ * input then fills to MOAT_CLIENT_INPUT_MAX and the socket is not read)
+ * until the output has drained (write_cb), so what we hold is bounded. */
+static int backlogged(const struct session *s)
+{
+	size_t held = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (s->tls_out)
+		held += evbuffer_get_length(s->tls_out);
+	return held > MOAT_CLIENT_OUTPUT_MAX;
+}
+
 void session_process(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -708,7 +720,8 @@ void session_process(struct session *s)
 	if (s->processing)
 		return;
 	s->processing = 1;
-	while (!s->busy && s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
+again:
+	while (!s->busy && s->state != S_CLOSING && evbuffer_get_length(in) > 0 && !backlogged(s)) {
 		if (s->state == S_PROXY) {
 			if (!session_proxy_step(s))
 				break;
@@ -723,9 +736,17 @@ void session_process(struct session *s)
 			break; /* S_TLS_*: nothing is read */
 		}
 	}
-	s->processing = 0;
-	if (!s->bev) /* handed to refused.c */
+	if (!s->bev) { /* handed to refused.c */
+		s->processing = 0;
 		return;
+	}
+	if (backlogged(s)) {
+		session_flush(s);
+		/* all taken at once: read on; else write_cb resumes once it is */
+		if (!backlogged(s) && evbuffer_get_length(in) > 0)
+			goto again;
+	}
+	s->processing = 0;
 	session_flush(s);
 	if (s->state == S_TLS_WAIT) {
 		session_tls_flushed(s);
@@ -737,7 +758,7 @@ void session_process(struct session *s)
 	if (!s->busy && (s->state == S_CMD || s->state == S_AUTH) && !evtimer_pending(s->deadline, NULL))
 		session_deadline(s, draining(s) ? drain_idle(s) : s->cfg->command_timeout);
 	/* All the client sent is answered: after its EOF, that is the end. */
-	if (s->eof && !s->busy && s->state == S_CMD)
+	if (s->eof && !s->busy && s->state == S_CMD && !backlogged(s))
 		session_close(s);
 }
 
@@ -755,8 +776,12 @@ static void write_cb(struct bufferevent *bev, void *arg)
 		event_add(s->reaper, &now);
 	else if (s->state == S_TLS_WAIT)
 		session_tls_flushed(s);
-	else
+	else {
 		bev_pushed(bev);
+		/* the output drained: commands held back by backlogged() */
+		if (!s->busy && (evbuffer_get_length(bufferevent_get_input(bev)) > 0 || s->eof))
+			session_process(s);
+	}
 }
 
 /* The client was too slow: a deadline passed, or nothing moved in either

@@ -9,6 +9,9 @@
 #define MOAT_REPLY_LINE_MAX 512
 /* Client bytes we hold unread before we stop reading from the socket. */
 #define MOAT_CLIENT_INPUT_MAX (64 * 1024)
+/* Replies we hold unsent (a client that pipelines and does not read):
+ * past this, no more of its commands are read until they are taken. */
+#define MOAT_CLIENT_OUTPUT_MAX (64 * 1024)
 /* One backend reply, all lines: larger is a broken backend. */
 #define MOAT_BACKEND_REPLY_MAX 8192
 /* Lines of one multi-line backend reply. */
