@@ -97,6 +97,7 @@ static const struct key keys[] = {
 	{ "dns_servers", set_dns, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
 	{ "proxy_protocol", set_bool, 0, 1, "no", OFF(proxy_protocol), 0, 0 },
 	PATH(rules, "", F_EMPTY_OK),
+	{ "config_watch", set_bool, 0, 1, "no", OFF(config_watch), 0, 0 },
 	{ "mode", set_mode, 0, 0, "enforce", 0, 0, 0 },
 	{ "workers", set_workers, 1, MOAT_WORKERS_MAX, "auto", OFF(workers), SZ(workers), 0 },
 	PATH(local_recipients, "", F_EMPTY_OK),

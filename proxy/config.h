@@ -49,6 +49,8 @@ struct config {
 	int proxy_protocol;                 /* 1: every connection starts with a PROXY header */
 	char rules[1024];                   /* rule file path; "" = built-in default */
 	struct ruleset *ruleset;            /* loaded by config_load (rules or the default) */
+	int config_watch;                   /* reload when a file a reload reads changes (cfgwatch.h);
+	                                     * read at start */
 	int monitor;                        /* mode = monitor: rejections only logged */
 	int workers;                        /* worker processes; 0 = auto (one per CPU) */
 	char local_recipients[1024];        /* file of valid addresses; "" = any user */

@@ -17,6 +17,7 @@
 #include "checks/dns.h"
 #include "checks/spf_cache.h"
 #include "proxy/backend.h"
+#include "proxy/cfgwatch.h"
 #include "proxy/config.h"
 #include "proxy/health.h"
 #include "proxy/lib/metrics.h"
@@ -79,6 +80,16 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(srv->grace, &tv);
 }
 
+/* config_watch: watch the directories of what c reads (again after each
+ * reload: the rules may name other files now). */
+static void watch_arm(struct server *srv, const struct config *c)
+{
+	char err[512];
+
+	if (cfgwatch_arm(srv->watch, c, srv->config_path, err, sizeof err) < 0 || err[0])
+		log_warn("config_watch", "cannot watch %s: a change there needs SIGHUP", err);
+}
+
 /* The loaded config is in (or the load failed): put it in service. Runs on
  * the loop. */
 static void reload_apply(struct server *srv, struct config *c, const char *err)
@@ -98,12 +109,16 @@ static void reload_apply(struct server *srv, struct config *c, const char *err)
 	if (c->metrics_listen_len != srv->cfg->metrics_listen_len ||
 	    memcmp(&c->metrics_listen, &srv->cfg->metrics_listen, c->metrics_listen_len) != 0)
 		log_warn("reload", "metrics_listen changed: it takes effect at restart");
+	if (c->config_watch != srv->cfg->config_watch)
+		log_warn("reload", "config_watch changed: it takes effect at restart");
 	if (strcmp(c->dns_servers, srv->cfg->dns_servers) != 0 || c->dns_timeout != srv->cfg->dns_timeout ||
 	    c->dns_tries != srv->cfg->dns_tries || c->dns_cache_size != srv->cfg->dns_cache_size)
 		log_warn("reload", "DNS settings changed: they take effect at restart");
 	/* Sessions keep the config (and rules) they started with; new ones get this one. */
 	config_unref(srv->cfg);
 	srv->cfg = c;
+	if (srv->watch)
+		watch_arm(srv, c);
 	backend_probe(srv->backends, srv->cfg);
 	ruleset_describe(srv->cfg->ruleset, desc, sizeof desc);
 	log_info("reload", "configuration reloaded from %s; rules %s: %s%s", srv->config_path,
@@ -181,6 +196,58 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	reload_start(srv);
+}
+
+/* config_watch: the change has settled; the same reload as SIGHUP. */
+static void watch_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	log_info("config_watch", "%s changed: reloading", cfgwatch_take(srv->watch));
+	watch_arm(srv, srv->cfg); /* a directory gone (an old ..data target) is watched anew */
+	on_sighup(SIGHUP, 0, srv);
+}
+
+static void watch_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	long long now = cfgwatch_now_ms(), ms;
+
+	if (cfgwatch_read(srv->watch, now) && (ms = cfgwatch_timeout(srv->watch, now)) >= 0) {
+		struct timeval tv = {ms / 1000, ms % 1000 * 1000};
+
+		evtimer_add(srv->watch_timer, &tv);
+	}
+}
+
+/* workers = 1: the loop watches (reading inotify's events never blocks;
+ * the reload itself is the thread's) */
+static int watch_start(struct server *srv)
+{
+	srv->watch = cfgwatch_new();
+	if (!srv->watch) {
+		log_error("config_watch", "inotify: %s", strerror(errno));
+		return -1;
+	}
+	srv->watch_ev = event_new(srv->base, cfgwatch_fd(srv->watch), EV_READ | EV_PERSIST, watch_readable, srv);
+	srv->watch_timer = evtimer_new(srv->base, watch_due, srv);
+	if (!srv->watch_ev || !srv->watch_timer || event_add(srv->watch_ev, NULL) < 0) {
+		log_error("config_watch", "out of memory");
+		return -1;
+	}
+	watch_arm(srv, srv->cfg);
+	log_info("config_watch", "watching the files a reload reads: a change reloads");
+	return 0;
+}
+
+static void watch_stop(struct server *srv)
+{
+	if (srv->watch_ev)
+		event_free(srv->watch_ev);
+	if (srv->watch_timer)
+		event_free(srv->watch_timer);
+	cfgwatch_free(srv->watch);
+	srv->watch = NULL;
 }
 
 /* SIGUSR1, after the log file was rotated (as in Postfix and nginx):
@@ -264,6 +331,8 @@ int server_run(struct server *srv, const int *fds)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 	}
+	if (srv->nworkers == 1 && srv->cfg->config_watch && watch_start(srv) < 0)
+		return 1;
 	if (srv->reload_at_start) {
 		/* restarted after a SIGHUP: the supervisor holds the start-up config,
 		 * so this worker loads the files as they are now, as its siblings did */
@@ -309,6 +378,7 @@ int server_run(struct server *srv, const int *fds)
 	event_free(sigint);
 	event_free(sighup);
 	event_free(sigusr1);
+	watch_stop(srv);
 	if (srv->reloading) { /* a load in progress: wait for it, drop its result */
 		pthread_join(srv->reload_tid, NULL);
 		config_unref(srv->reload_cfg);

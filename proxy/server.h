@@ -61,6 +61,11 @@ struct server {
 	int nhttp;
 	struct event *health_tick;      /* the heartbeat, each second */
 	struct backend *health_probe;   /* the readiness probe in flight */
+	/* config_watch: in the one process of workers = 1 (on its loop), else
+	 * in the supervisor (workers.c) */
+	struct cfgwatch *watch;
+	struct event *watch_ev, *watch_timer;
+	int watch_sigfd;                /* the supervisor's signals, beside the watch */
 };
 
 /* sessions.c: a session begins (linked first, so that it can always be

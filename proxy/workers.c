@@ -1,14 +1,17 @@
 /* workers.c - workers = N: a supervisor process and N workers, each an
  * event loop on its own SO_REUSEPORT sockets */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "proxy/cfgwatch.h"
 #include "proxy/config.h"
 #include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
@@ -33,6 +36,10 @@ static pid_t spawn(struct server *srv, int w, int fds[][MOAT_LISTEN_MAX])
 	/* its session ids in a range no other worker of this run uses, a
 	 * restarted worker w included */
 	srv->incarnation = forked;
+	cfgwatch_free(srv->watch); /* the supervisor's (config_watch) */
+	srv->watch = NULL;
+	if (srv->watch_sigfd >= 0)
+		close(srv->watch_sigfd);
 	/* the worker: its own sockets only. Signals stay blocked (as the
 	 * supervisor has them) until its loop handles them: a SIGTERM in
 	 * between would otherwise kill it by the default action, and moat
@@ -192,6 +199,65 @@ static void reap(struct sup *s)
 	check_ready(s); /* a reload the dead worker owed is not waited for */
 }
 
+/* config_watch: watch what the configuration at config_path reads (it is
+ * loaded here only to learn its files; the workers load it for use), or,
+ * when it does not load, what c reads. */
+static void watch_arm(struct server *srv, const struct config *c)
+{
+	char err[1024];
+	struct config *now = config_load(srv->config_path, err, sizeof err);
+
+	if (cfgwatch_arm(srv->watch, now ? now : c, srv->config_path, err, sizeof err) < 0 || err[0])
+		log_warn("config_watch", "cannot watch %s: a change there needs SIGHUP", err);
+	config_unref(now);
+}
+
+static void watch_start(struct server *srv, const sigset_t *set)
+{
+	srv->watch = cfgwatch_new();
+	srv->watch_sigfd = srv->watch ? signalfd(-1, set, SFD_CLOEXEC) : -1;
+	if (srv->watch_sigfd < 0) {
+		log_error("config_watch", "not watching: %s", strerror(errno));
+		cfgwatch_free(srv->watch);
+		srv->watch = NULL;
+		return;
+	}
+	watch_arm(srv, srv->cfg);
+	log_info("config_watch", "watching the files a reload reads: a change reloads");
+}
+
+/* The next signal of set, as sigwaitinfo (the sender's pid and value in
+ * si). With config_watch, a settled change to the files a reload reads is
+ * a SIGHUP: the same reload, the same log reopen. */
+static int next_signal(struct server *srv, const sigset_t *set, siginfo_t *si)
+{
+	if (!srv->watch)
+		return sigwaitinfo(set, si);
+	for (;;) {
+		struct pollfd p[2] = {{srv->watch_sigfd, POLLIN, 0}, {cfgwatch_fd(srv->watch), POLLIN, 0}};
+		long long now = cfgwatch_now_ms(), ms = cfgwatch_timeout(srv->watch, now);
+		struct signalfd_siginfo fi;
+
+		if (ms != 0 && poll(p, 2, ms < 0 ? -1 : (int)ms) < 0 && errno != EINTR)
+			return -1;
+		if ((p[0].revents & POLLIN) && read(srv->watch_sigfd, &fi, sizeof fi) == (ssize_t)sizeof fi) {
+			memset(si, 0, sizeof *si);
+			si->si_signo = (int)fi.ssi_signo;
+			si->si_pid = (pid_t)fi.ssi_pid;
+			si->si_value.sival_int = fi.ssi_int;
+			return si->si_signo;
+		}
+		now = cfgwatch_now_ms();
+		if (p[1].revents & POLLIN)
+			cfgwatch_read(srv->watch, now);
+		if (cfgwatch_timeout(srv->watch, now) == 0) {
+			log_info("config_watch", "%s changed: reloading", cfgwatch_take(srv->watch));
+			watch_arm(srv, srv->cfg); /* before the workers read: a later change is seen */
+			return SIGHUP;
+		}
+	}
+}
+
 /* Forwards SIGHUP, SIGUSR1, SIGTERM and SIGINT to the workers (and reopens
  * its own log on SIGHUP and SIGUSR1); restarts a worker
  * that dies, unless it keeps dying within MOAT_WORKER_RESPAWN_MIN seconds
@@ -221,6 +287,9 @@ int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGUSR1, SIG_DFL);
 	srv->supervisor = getpid();
+	srv->watch_sigfd = -1;
+	if (srv->cfg->config_watch)
+		watch_start(srv, &set);
 	for (w = 0; w < srv->nworkers; w++) {
 		s.pids[w] = spawn(srv, w, fds);
 		s.started[w] = time(NULL);
@@ -236,7 +305,7 @@ int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 	if (!s.stopping)
 		log_info("workers", "%d workers started (supervisor pid %d)", srv->nworkers, (int)getpid());
 	while (s.alive > 0) {
-		if ((sig = sigwaitinfo(&set, &si)) < 0)
+		if ((sig = next_signal(srv, &set, &si)) < 0)
 			continue;
 		if (sig == SIGRTMIN)
 			on_report(&s, &si);
@@ -246,6 +315,9 @@ int workers_supervise(struct server *srv, int fds[][MOAT_LISTEN_MAX])
 			on_signal(&s, sig);
 	}
 	log_info("stopped", "moat stopped");
+	cfgwatch_free(srv->watch);
+	if (srv->watch_sigfd >= 0)
+		close(srv->watch_sigfd);
 	config_unref(srv->cfg);
 	return s.rc;
 }

@@ -93,6 +93,11 @@
 #define MOAT_REFUSED_INPUT_MAX 8192
 #define MOAT_REFUSED_CMDS_MAX 20
 #define MOAT_REFUSED_LINGER_MAX 256
+/* config_watch (proxy/cfgwatch.h): a change reloads once nothing more has
+ * changed for QUIET ms (an editor's or kubelet's several steps are one
+ * change), at the latest MAX ms after the first step. */
+#define MOAT_CONFIG_WATCH_QUIET_MS 300
+#define MOAT_CONFIG_WATCH_MAX_MS 3000
 /* Seconds SIGTERM waits for transactions in flight. */
 #define MOAT_SHUTDOWN_GRACE 30
 /* Seconds a session may wait for its next command once SIGTERM came: a
