@@ -105,7 +105,10 @@ endif
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
         libidn2-dev libopendmarc-dev publicsuffix libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-authheaders python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
-        chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate buildah prometheus
+        chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate buildah prometheus python3-kubernetes
+# kubectl for docs/kubernetes/'s offline checks: Debian's, unless one is installed
+# already (another package of kubectl owns /usr/bin/kubectl then)
+DEBS += $(if $(shell command -v kubectl),,kubernetes-client)
 
 # Exim for tests/e2e/test_exim_backend.py. Debian's exim4 packages cannot be installed beside
 # postfix (both provide mail-transport-agent), so exim4-daemon-light is not in DEBS: `make deps`
