@@ -415,3 +415,4 @@ def test_a_message_through_moat_on_the_configmap(m, tmp_path, backend, dns):
         backend.wait_stored(1)
     finally:
         assert mo.stop() == 0
+        assert not mo.sanitizer_errors(), mo.sanitizer_errors()
