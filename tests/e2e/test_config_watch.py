@@ -13,6 +13,8 @@ import os
 import shutil
 import signal
 
+import pytest
+
 from moatlib import SMTPClient
 
 SPAMMER = "bulk@spammer.example"
@@ -169,3 +171,26 @@ def test_off_by_default(moat_factory, backend, tmp_path):
     m2.wait_log(is_reloaded)
     assert send(m2, SPAMMER).code == 550
     assert not [l for l in m2.logs.snapshot() if l.get("event") == "config_watch"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_named_by_the_new_config_is_watched(moat_factory, backend, tmp_path, workers):
+    """After a reload the set is the new config's: a rule file in another directory
+    (the supervisor, with workers = 2, learns it by reading the new config too)."""
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "site.rules").write_text(RULE_V1)
+    m = moat_factory(config_watch="yes", workers=workers)
+    m.logs.wait_count(lambda l: l.get("event") == "ready", workers, what="workers ready")
+    cfg = dict(m.config)
+    cfg["rules"] = str(other / "site.rules")
+    m.write_config(cfg)  # a new file renamed over moat.conf
+    m.logs.wait_count(is_reloaded, workers, what="the reload naming the other rule file")
+    assert send(m, SPAMMER).code == 250
+    tmp = other / "site.rules.new"
+    tmp.write_text(RULE_V2)
+    os.rename(str(tmp), str(other / "site.rules"))
+    line = m.logs.wait_count(is_watch, 2, what="the change in the other directory")[1]
+    assert line["msg"].startswith(str(other / "site.rules")), line
+    m.logs.wait_count(is_reloaded, 2 * workers, what="its reload")
+    assert send(m, SPAMMER).code == 550
