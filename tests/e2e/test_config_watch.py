@@ -194,3 +194,27 @@ def test_a_file_named_by_the_new_config_is_watched(moat_factory, backend, tmp_pa
     assert line["msg"].startswith(str(other / "site.rules")), line
     m.logs.wait_count(is_reloaded, 2 * workers, what="its reload")
     assert send(m, SPAMMER).code == 550
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_systemd_notify_with_config_watch(moat_factory, backend, tmp_path, monkeypatch, workers):
+    """Under Type=notify a reload by config_watch is a reload like SIGHUP's:
+    RELOADING=1, then READY=1 once every worker has applied it (the workers'
+    reports reach the supervisor through the watch's signal descriptor)."""
+    from test_service import NotifySocket, banner, start_notified
+    n = NotifySocket(tmp_path)
+    monkeypatch.setenv("NOTIFY_SOCKET", n.address)
+    try:
+        m, port, _ = start_notified(moat_factory, tmp_path, workers, config_watch="yes")
+        n.messages.wait(lambda msg: msg.get("READY") == "1", what="READY=1")
+        seen = len(n.messages.snapshot())
+        m.config["hostname"] = "mx.watched.example"
+        m.write_config()  # renamed into place: no SIGHUP
+        reloading = n.messages.wait(lambda msg: True, what="RELOADING=1", start=seen)
+        assert reloading.get("RELOADING") == "1", reloading
+        n.messages.wait(lambda msg: msg.get("READY") == "1", what="READY=1 after the reload", start=seen + 1)
+        for _ in range(2 * workers):
+            assert "mx.watched.example" in banner(port).text
+        m.stop()
+    finally:
+        n.close()
