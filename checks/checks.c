@@ -72,6 +72,7 @@ struct checks {
 	union sockaddr_ip client;
 	char client_ip[INET6_ADDRSTRLEN];
 	int trusted;
+	int forwarder;  /* in trusted_forwarders */
 	char *helo;                   /* NULL before HELO */
 	int tls;                      /* the connection is under TLS (the rules' tls) */
 	enum listener_kind listener;  /* the rules' listener */
@@ -132,6 +133,7 @@ struct checks *checks_new(const struct check_options *opt, const struct check_en
 	       client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	sockaddr_ntop(client, c->client_ip, sizeof c->client_ip);
 	c->trusted = relay_client_trusted(opt, client);
+	c->forwarder = relay_client_forwarder(opt, client);
 	for (int i = 0; i < CHECKS_MAX; i++)
 		c->slot[i].c = c;
 	if (!(c->later = event_new(env->base, -1, 0, on_later, c))) {
@@ -172,6 +174,7 @@ static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_s
 	f->client = (const struct sockaddr *)&c->client;
 	f->client_ip = c->client_ip;
 	f->trusted = c->trusted;
+	f->forwarder = c->forwarder;
 	f->tls = c->tls;
 	f->listener = c->listener;
 	f->authenticated = c->auth_user != NULL;

@@ -62,6 +62,8 @@ struct check_options {
 	int nlocal_domains;
 	const struct cidr *trusted_networks; /* may relay anywhere */
 	int ntrusted_networks;
+	const struct cidr *trusted_forwarders; /* "client forwarder" */
+	int ntrusted_forwarders;
 	const struct strset *rcpt_table;     /* valid recipients; NULL = any */
 	const struct ruleset *ruleset;       /* NULL: no rules (only the relay floor) */
 	int monitor;                         /* rejections only logged */
@@ -148,6 +150,8 @@ const char *checks_tags(const struct checks *c);
 /* Local-recipient-only relaying (checks/relay.c); pure. */
 int relay_domain_is_local(const struct check_options *o, const char *domain);
 int relay_client_trusted(const struct check_options *o, const struct sockaddr *client);
+/* Is the client in trusted_forwarders? */
+int relay_client_forwarder(const struct check_options *o, const struct sockaddr *client);
 enum relay_result relay_check(const struct check_options *o, const struct sockaddr *client,
                               const struct smtp_path *rcpt);
 

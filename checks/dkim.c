@@ -336,10 +336,11 @@ static const struct {
 	enum dkim_res res;
 	const char *reason;
 } sig_errors[] = {
-	/* RFC 6376 6.1.2: no key and a revoked key are PERMFAIL, which
-	 * RFC 8601 reports as "fail". */
-	{DKIM_SIGERROR_NOKEY, DKIM_RES_FAIL, "no key"},
-	{DKIM_SIGERROR_KEYREVOKED, DKIM_RES_FAIL, "key revoked"},
+	/* RFC 6376 6.1.2: no key and a revoked key are PERMFAIL: nothing was
+	 * verified, so RFC 8601 2.7.1's "permerror" (a signature that cannot
+	 * be verified), not "fail" (one that verifiably does not match). */
+	{DKIM_SIGERROR_NOKEY, DKIM_RES_PERMERROR, "no key"},
+	{DKIM_SIGERROR_KEYREVOKED, DKIM_RES_PERMERROR, "key revoked"},
 	{DKIM_SIGERROR_KEYTOOSMALL, DKIM_RES_FAIL, "key too small"},
 	{DKIM_SIGERROR_TOOLARGE_L, DKIM_RES_FAIL, "body shorter than l="},
 	{DKIM_SIGERROR_SUBDOMAIN, DKIM_RES_FAIL, "i= outside d= (key t=s)"},

@@ -5,6 +5,7 @@
 
 #include "checks/dkim.h"
 #include "checks/dmarc.h"
+#include "checks/authorship.h"
 #include "checks/rdns.h"
 #include "checks/registry.h"
 #include "checks/sender.h"
@@ -16,6 +17,7 @@ static const struct check_def *const rows[] = {
 	&check_sender, /* mail */
 	&check_spf,    /* mail */
 	&check_dkim,   /* data */
+	&check_authorship, /* data: list mail, the author's own signatures; settled on DKIM's */
 	&check_dmarc,  /* data, settled on SPF's and DKIM's results */
 };
 #define NROWS (sizeof rows / sizeof rows[0])

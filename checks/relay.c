@@ -34,6 +34,14 @@ int relay_client_trusted(const struct check_options *o, const struct sockaddr *c
 	return 0;
 }
 
+int relay_client_forwarder(const struct check_options *o, const struct sockaddr *client)
+{
+	for (int i = 0; client && i < o->ntrusted_forwarders; i++)
+		if (cidr_match(&o->trusted_forwarders[i], client))
+			return 1;
+	return 0;
+}
+
 enum relay_result relay_check(const struct check_options *o, const struct sockaddr *client,
                               const struct smtp_path *rcpt)
 {

@@ -68,6 +68,7 @@ static int set_metrics_listen(const struct key *, struct config *, char *, char 
 static int set_hostname(const struct key *, struct config *, char *, char *, size_t);
 static int set_domains(const struct key *, struct config *, char *, char *, size_t);
 static int set_networks(const struct key *, struct config *, char *, char *, size_t);
+static int set_forwarders(const struct key *, struct config *, char *, char *, size_t);
 static int set_dns(const struct key *, struct config *, char *, char *, size_t);
 static int set_log(const struct key *, struct config *, char *, char *, size_t);
 static int set_user(const struct key *, struct config *, char *, char *, size_t);
@@ -94,6 +95,7 @@ static const struct key keys[] = {
 	{ "hostname", set_hostname, 0, 0, NULL, 0, 0, 0 },
 	{ "local_domains", set_domains, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
 	{ "trusted_networks", set_networks, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
+	{ "trusted_forwarders", set_forwarders, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
 	{ "dns_servers", set_dns, 0, MOAT_CONF_LIST_MAX, "", 0, 0, F_EMPTY_OK },
 	{ "proxy_protocol", set_bool, 0, 1, "no", OFF(proxy_protocol), 0, 0 },
 	PATH(rules, "", F_EMPTY_OK),
@@ -452,7 +454,8 @@ static int set_domains(const struct key *k, struct config *c, char *val, char *m
 	return 0;
 }
 
-static int set_networks(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+/* A list of addresses and networks into *out, *nout (replacing them). */
+static int parse_networks(const struct key *k, char *val, struct cidr **out, int *nout, char *msg, size_t msz)
 {
 	char *items[MOAT_CONF_LIST_MAX];
 	struct cidr *nets = NULL;
@@ -468,10 +471,20 @@ static int set_networks(const struct key *k, struct config *c, char *val, char *
 			return bad(msg, msz, items[i], "is not an IP address or network");
 		}
 	}
-	free(c->trusted_networks);
-	c->trusted_networks = nets;
-	c->ntrusted_networks = n;
+	free(*out);
+	*out = nets;
+	*nout = n;
 	return 0;
+}
+
+static int set_networks(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	return parse_networks(k, val, &c->trusted_networks, &c->ntrusted_networks, msg, msz);
+}
+
+static int set_forwarders(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	return parse_networks(k, val, &c->trusted_forwarders, &c->ntrusted_forwarders, msg, msz);
 }
 
 /* Stored as the c-ares servers csv: "1.2.3.4:53,[::1]:5353". */
@@ -612,6 +625,7 @@ static void config_free(struct config *c)
 {
 	free_domains(c->local_domains, c->nlocal_domains);
 	free(c->trusted_networks);
+	free(c->trusted_forwarders);
 	strset_free(c->rcpt_table);
 	ruleset_unref(c->ruleset);
 	tls_server_free(c->tls);
@@ -647,6 +661,8 @@ void config_check_options(const struct config *c, struct check_options *o)
 	o->nlocal_domains = c->nlocal_domains;
 	o->trusted_networks = c->trusted_networks;
 	o->ntrusted_networks = c->ntrusted_networks;
+	o->trusted_forwarders = c->trusted_forwarders;
+	o->ntrusted_forwarders = c->ntrusted_forwarders;
 	o->rcpt_table = c->rcpt_table;
 	o->ruleset = c->ruleset;
 	o->monitor = c->monitor;

@@ -45,6 +45,8 @@ struct config {
 	int nlocal_domains;
 	struct cidr *trusted_networks;
 	int ntrusted_networks;
+	struct cidr *trusted_forwarders;    /* spared SPF fail by the default rules */
+	int ntrusted_forwarders;
 	char dns_servers[1024];             /* c-ares csv "ip:port,..."; "" = /etc/resolv.conf */
 	int proxy_protocol;                 /* 1: every connection starts with a PROXY header */
 	char rules[1024];                   /* rule file path; "" = built-in default */

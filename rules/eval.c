@@ -232,7 +232,7 @@ static int fact_true(const struct cond *c, const struct rule_facts *f, const str
 	switch (c->fact) {
 	case FACT_CLIENT:
 		if (c->arg == ARG_KEYWORD)
-			return f->trusted;
+			return c->value == 2 ? f->forwarder : f->trusted;
 		if (c->arg == ARG_CIDR)
 			return f->client && cidr_match(&c->cidr, f->client);
 		return f->client && list_has_ip(c->list, f->client);

@@ -48,7 +48,7 @@ enum {
 	A_SPECIAL = 1 << 30, /* header, size: their own syntax */
 };
 
-static const struct rules_kw kw_trusted[] = { { "trusted", 1 }, { NULL, 0 } };
+static const struct rules_kw kw_trusted[] = { { "trusted", 1 }, { "forwarder", 2 }, { NULL, 0 } };
 static const struct rules_kw kw_none[] = { { "none", -1 }, { NULL, 0 } }; /* a names fact: no name */
 static const struct rules_kw kw_null[] = { { "null", 1 }, { NULL, 0 } };
 static const struct rules_kw kw_local[] = { { "local", 1 }, { NULL, 0 } };
@@ -65,7 +65,7 @@ struct fact_def {
 
 static const struct fact_def facts[] = {
 	{ "client", FACT_CLIENT, STAGE_CONNECT, A_CIDR | A_LIST | A_KEYWORD, kw_trusted, LIST_NETWORKS,
-	  "an address or network, list:PATH or trusted" },
+	  "an address or network, list:PATH, trusted or forwarder" },
 	{ "listener", FACT_LISTENER, STAGE_CONNECT, A_KEYWORD, rules_kw_listener, 0, NULL },
 	{ "tls", FACT_TLS, STAGE_MAIL, A_NONE, NULL, 0, NULL }, /* final at MAIL: STARTTLS comes after connect */
 	/* final at MAIL too: AUTH comes after EHLO */

@@ -107,6 +107,7 @@ struct rule_facts {
 	const struct sockaddr *client;  /* the real client (after PROXY) */
 	const char *client_ip;          /* its text, for %{client} */
 	int trusted;                    /* client in trusted_networks */
+	int forwarder;                  /* client in trusted_forwarders */
 	int tls;                        /* TLS in use */
 	enum listener_kind listener;    /* the listener the client came through */
 	int authenticated;              /* SMTP AUTH succeeded (the backend said 235) */

@@ -5,9 +5,15 @@ server on loopback. Signatures present, none passing and at least one failing
 one dkim= result per signature in moat's Authentication-Results (header.d,
 header.s, header.b = the first 8 characters of b=), or dkim=none.
 
-moat's documented choices (checks/dkim.c, RFC 6376 6.1.2 + RFC 8601): a key
-that does not exist (NXDOMAIN/NODATA) and a revoked key (p=) are "fail" ->
-refused; a key lookup that fails temporarily is "temperror" -> delivered."""
+moat's documented choices (checks/dkim.c, RFC 6376 6.1.2 + RFC 8601 2.7.1):
+a key that does not exist (NXDOMAIN/NODATA) and a revoked key (p=) are
+"permerror" (nothing could be verified) -> delivered; a key lookup that fails
+temporarily is "temperror" -> delivered. The default policy (issue 16)
+refuses a failing signature only when it is the From domain's own, none
+passes, and the message is not list mail; test_policy_corpus.py has the
+corpus."""
+
+import re
 
 import pytest
 
@@ -215,17 +221,29 @@ def test_added_from_field_breaks_oversigned_signature(dmoat, backend):
     refused(dmoat, backend, msg)
 
 
-def test_key_missing_refused(dmoat, backend):
-    """No key record (NXDOMAIN): RFC 6376 6.1.2 PERMFAIL -> fail -> 550."""
-    plain = message("no key")
-    msg = signed(plain, key_for("rsa"), DOMAIN, "nokey")
-    refused(dmoat, backend, msg)
+@pytest.mark.parametrize("selector,reason", [("nokey", "no key"), ("revoked", "key revoked")],
+                         ids=["missing", "revoked"])
+def test_key_missing_or_revoked_is_permerror(dmoat, backend, selector, reason):
+    """No key record (NXDOMAIN) or a revoked one (p=): RFC 6376 6.1.2
+    PERMFAIL, reported as RFC 8601 2.7.1 permerror (nothing was verified,
+    so nothing failed): delivered, dkim=permerror. Was fail -> 550."""
+    plain = message("key " + selector)
+    msg = signed(plain, key_for("rsa"), DOMAIN, selector)
+    _m, ar = delivered(dmoat, backend, msg)
+    assert [(s["result"], s["header.s"]) for s in ar["dkim"]] == [("permerror", selector)], ar
+    d = data_decision(dmoat)
+    assert d["dkim"] == "%s:permerror" % DOMAIN, d
 
 
-def test_key_revoked_refused(dmoat, backend):
-    plain = message("revoked")
-    msg = signed(plain, key_for("rsa"), DOMAIN, "revoked")
-    refused(dmoat, backend, msg)
+def test_garbage_b_is_permerror(dmoat, backend):
+    """b= that is not base64 cannot be verified at all: permerror, delivered."""
+    plain = message("garbage b")
+    sig = sign(plain, key_for("rsa"), DOMAIN, "rsa")
+    assert sig.rstrip().endswith(b_tag(sig)[-8:].encode())   # b= is the last tag
+    msg = re.sub(rb"([;\s]b=)[^;]*$", rb"\1!!not*base64!!\r\n", sig) + plain
+    assert b"!!not*base64!!" in msg
+    _m, ar = delivered(dmoat, backend, msg)
+    assert [s["result"] for s in ar["dkim"]] == ["permerror"], ar
 
 
 def test_testing_key_bad_signature_not_refused(dmoat, backend):
@@ -245,9 +263,19 @@ def test_testing_key_good_signature_passes(dmoat, backend):
 
 
 def test_wrong_key_refused(dmoat, backend):
-    plain = message("wrong key")
+    """The From domain's own signature fails (the key is another): refused."""
+    plain = message("wrong key").replace(b"@" + DOMAIN.encode() + b">", b"@" + OTHER.encode() + b">")
     msg = signed(plain, key_for("rsa"), OTHER, "rsa")   # OTHER publishes another key
     refused(dmoat, backend, msg)
+
+
+def test_wrong_key_of_another_domain_delivered(dmoat, backend):
+    """A failing signature of a domain that is not the From domain's: not a
+    forgery of the author (RFC 6376 6.3), delivered with dkim=fail. Was 550."""
+    plain = message("wrong key other")
+    msg = signed(plain, key_for("rsa"), OTHER, "rsa")
+    _m, ar = delivered(dmoat, backend, msg)
+    assert [(s["header.d"], s["result"]) for s in ar["dkim"]] == [(OTHER, "fail")], ar
 
 
 def test_two_signatures_one_bad(dmoat, backend):
@@ -281,8 +309,8 @@ def test_three_signatures_each_body_hash_on_its_own(dmoat, backend):
 
 def test_two_signatures_both_bad_refused(dmoat, backend):
     plain = message("two bad sigs")
-    msg = (sign(plain, key_for("rsa"), OTHER, "rsa") + sign(plain, key_for("rsa"), DOMAIN, "nokey")
-           + plain)
+    msg = (sign(plain, key_for("rsa"), OTHER, "rsa") + sign(plain, key_for("rsa"), DOMAIN, "rsa")
+           + plain).replace(b"Line 2 of", b"Line 9 of")
     refused(dmoat, backend, msg)
 
 
@@ -304,10 +332,10 @@ def test_key_timeout_is_temperror_not_refused(moat_factory, zdns, backend):
 
 def test_temperror_and_fail_is_refused(dmoat, backend):
     """One signature fails, the other's key is temporarily unavailable: none
-    passes and one fails -> 550 (moat's rule as documented)."""
+    passes and the From domain's own fails -> 550 (moat's rule as documented)."""
     plain = message("temp and fail")
-    msg = (sign(plain, key_for("rsa"), DOMAIN, "tempfail") + sign(plain, key_for("rsa"), OTHER, "rsa")
-           + plain)
+    msg = (sign(plain, key_for("rsa"), DOMAIN, "tempfail") + sign(plain, key_for("rsa"), DOMAIN, "rsa")
+           + plain).replace(b"Line 2 of", b"Line 9 of")
     refused(dmoat, backend, msg)
 
 

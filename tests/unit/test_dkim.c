@@ -595,6 +595,7 @@ static void test_fail_matrix(void **state)
 }
 
 /* RFC 6376 6.1.2 calls a missing or revoked key PERMFAIL: RFC 8601 "fail". */
+/* RFC 8601 2.7.1: nothing verified, so permerror, not fail */
 static void test_key_missing_or_revoked(void **state)
 {
 	struct rr_txt revoked = {.v = {"v=DKIM1; k=rsa; p="}, .n = 1};
@@ -603,20 +604,20 @@ static void test_key_missing_or_revoked(void **state)
 
 	inject_status(E.cache, "missing", DNS_NXDOMAIN);
 	verify_msg(E.lc, "nokey", 0, &r, &turns);
-	assert_one(&r, DKIM_RES_FAIL, "missing", NULL, "no key");
+	assert_one(&r, DKIM_RES_PERMERROR, "missing", NULL, "no key");
 
 	inject_status(E.cache, "missing", DNS_NODATA);
 	verify_msg(E.lc, "nokey", 0, &r, &turns);
-	assert_one(&r, DKIM_RES_FAIL, "missing", NULL, "no key");
+	assert_one(&r, DKIM_RES_PERMERROR, "missing", NULL, "no key");
 
 	/* a reply said OK that holds no TXT record (say, a CNAME to nothing) */
 	inject_txt(E.cache, "missing", &(struct rr_txt){.n = 0});
 	verify_msg(E.lc, "nokey", 0, &r, &turns);
-	assert_one(&r, DKIM_RES_FAIL, "missing", NULL, "no key");
+	assert_one(&r, DKIM_RES_PERMERROR, "missing", NULL, "no key");
 
 	inject_txt(E.cache, "revoked", &revoked);
 	verify_msg(E.lc, "revoked", 0, &r, &turns);
-	assert_one(&r, DKIM_RES_FAIL, "revoked", NULL, "key revoked");
+	assert_one(&r, DKIM_RES_PERMERROR, "revoked", NULL, "key revoked");
 }
 
 static void test_key_tempfail(void **state)
@@ -850,7 +851,7 @@ static void test_async_answers(void **state)
 	assert_int_equal(r.o.sig[1].res, DKIM_RES_PASS);
 
 	verify_msg(E.ln, "nokey", 0, &r, &turns);
-	assert_one(&r, DKIM_RES_FAIL, "missing", NULL, "no key");
+	assert_one(&r, DKIM_RES_PERMERROR, "missing", NULL, "no key");
 
 	verify_msg(E.ln, "servfail", 0, &r, &turns);
 	assert_one(&r, DKIM_RES_TEMPERROR, "servfail", NULL, "key lookup failed");

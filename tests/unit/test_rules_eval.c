@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proxy/lib/netaddr.h"
+#include "checks/authorship.h"
 #include "checks/dkim.h"
 #include "checks/rdns.h"
 #include "checks/registry.h"
@@ -27,6 +28,7 @@
 struct fx {
 	const char *ip;        /* client; NULL: unknown */
 	int trusted, tls, auth;
+	int forwarder;         /* in trusted_forwarders */
 	int listener;          /* enum listener_kind */
 	const char *auth_user;
 	const char *rdns, *helo;
@@ -52,6 +54,7 @@ struct built {
 	enum sender_res sc;
 	struct spf_outcome spf;
 	struct dkim_outcome dkim;
+	struct authorship_outcome auth;
 	struct rule_value values[RULES_VOCAB_MAX];
 	const char *names[RULES_VOCAB_MAX][CHECK_NAMES_MAX];
 	struct rule_rcpt rcpt, rcpts[RCPTS_MAX];
@@ -94,6 +97,7 @@ static void build(const struct fx *x, struct built *b)
 		f->client_ip = x->ip;
 	}
 	f->trusted = x->trusted;
+	f->forwarder = x->forwarder;
 	f->tls = x->tls;
 	f->authenticated = x->auth;
 	f->auth_user = x->auth_user;
@@ -162,6 +166,21 @@ static void build(const struct fx *x, struct built *b)
 			s += used;
 		}
 		put_values(b, &check_dkim, &b->dkim);
+	}
+	if (x->dkim || x->headers) {
+		/* the author: the header's From, else the envelope sender's domain */
+		struct authorship_outcome *a = &b->auth;
+		const char *h = x->headers ? x->headers : "";
+
+		a->list_mail = authorship_list_mail(h, strlen(h));
+		dmarc_from_scan(h, strlen(h), &a->from);
+		if (a->from.status != DMARC_FROM_OK && f->sender_domain) {
+			a->from.status = DMARC_FROM_OK;
+			a->from.ndomains = 1;
+			snprintf(a->from.domain[0], sizeof a->from.domain[0], "%s", f->sender_domain);
+		}
+		a->aligned = authorship_aligned(&a->from, x->dkim ? &b->dkim : NULL);
+		put_values(b, &check_authorship, a);
 	}
 	if (x->headers) {
 		size_t n = strlen(x->headers);
@@ -273,12 +292,12 @@ static const struct row default_rows[] = {
 	  0, ACTION_REJECT, 36,
 	  "550 5.7.27 <a@nomail.test>: Sender address rejected: Domain does not accept mail (null MX)", NULL, 0 },
 	{ "mail: sender tempfail", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@slow.test"), .sc = SC(SD_TEMPFAIL), .spf = SPF(SPF_RES_PASS) },
-	  0, ACTION_TEMPFAIL, 40,
+	  0, ACTION_TEMPFAIL, 44,
 	  "451 4.4.3 <a@slow.test>: Sender address rejected: Domain lookup failed, try again later", NULL, 0 },
 	{ "mail: spf fail", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@strict.test"), .sc = SC(SD_PASS), .spf = SPF(SPF_RES_FAIL) },
-	  0, ACTION_REJECT, 39, "550 5.7.23 SPF: strict.test does not allow [203.0.113.5]", NULL, 0 },
+	  0, ACTION_REJECT, 42, "550 5.7.23 SPF: strict.test does not allow [203.0.113.5]", NULL, 0 },
 	{ "mail: spf temperror", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@flaky.test"), .sc = SC(SD_PASS), .spf = SPF(SPF_RES_TEMPERROR) },
-	  0, ACTION_TEMPFAIL, 43, "451 4.7.24 SPF: temporary DNS error evaluating flaky.test, try again later", NULL, 0 },
+	  0, ACTION_TEMPFAIL, 47, "451 4.7.24 SPF: temporary DNS error evaluating flaky.test, try again later", NULL, 0 },
 	{ "mail: softfail, neutral, permerror go on", NULL, STAGE_MAIL,
 	  { OUTSIDER, FROM("a@x.test"), .sc = SC(SD_PASS), .spf = SPF(SPF_RES_SOFTFAIL) }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "mail: neutral", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@x.test"), .sc = SC(SD_PASS), .spf = SPF(SPF_RES_NEUTRAL) },
@@ -293,15 +312,15 @@ static const struct row default_rows[] = {
 	{ "mail: null MX beats spf temperror", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@n.test"), .sc = SC(SD_NULLMX), .spf = SPF(SPF_RES_TEMPERROR) },
 	  0, ACTION_REJECT, 36, NULL, NULL, 0 },
 	{ "mail: spf fail beats sender tempfail", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@s.test"), .sc = SC(SD_TEMPFAIL), .spf = SPF(SPF_RES_FAIL) },
-	  0, ACTION_REJECT, 39, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 42, NULL, NULL, 0 },
 	{ "mail: sender tempfail beats spf temperror", NULL, STAGE_MAIL,
-	  { OUTSIDER, FROM("a@s.test"), .sc = SC(SD_TEMPFAIL), .spf = SPF(SPF_RES_TEMPERROR) }, 0, ACTION_TEMPFAIL, 40, NULL, NULL, 0 },
+	  { OUTSIDER, FROM("a@s.test"), .sc = SC(SD_TEMPFAIL), .spf = SPF(SPF_RES_TEMPERROR) }, 0, ACTION_TEMPFAIL, 44, NULL, NULL, 0 },
 	{ "mail: norecords beats spf temperror", NULL, STAGE_MAIL,
 	  { OUTSIDER, FROM("a@s.test"), .sc = SC(SD_NORECORDS), .spf = SPF(SPF_RES_TEMPERROR) }, 0, ACTION_REJECT, 33, NULL, NULL, 0 },
 	/* MAIL: checks switched off (check_sender_domain/check_spf = no) */
 	{ "mail: nothing checked", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@x.test") }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "mail: only spf checked", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@x.test"), .spf = SPF(SPF_RES_FAIL) },
-	  0, ACTION_REJECT, 39, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 42, NULL, NULL, 0 },
 	/* MAIL: our own network is never refused */
 	{ "mail: trusted nxdomain", NULL, STAGE_MAIL, { TRUSTED, FROM("a@gone.test"), .sc = SC(SD_NXDOMAIN), .spf = SPF(SPF_RES_FAIL) },
 	  0, ACTION_ACCEPT, 25, "", NULL, 1 },
@@ -329,15 +348,34 @@ static const struct row default_rows[] = {
 	  0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "data: no signatures", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "" }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "data: failing signature", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "fail:x.test" },
-	  0, ACTION_REJECT, 48, "550 5.7.20 No passing DKIM signature found", NULL, 0 },
+	  0, ACTION_REJECT, 56, "550 5.7.20 No passing DKIM signature found", NULL, 0 },
 	{ "data: failing and passing", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "fail:x.test pass:list.test" },
 	  0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "data: failing and permerror", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "permerror:y.test fail:x.test" },
-	  0, ACTION_REJECT, 48, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 56, NULL, NULL, 0 },
 	{ "data: failing and temperror", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "temperror:y.test fail:x.test" },
-	  0, ACTION_REJECT, 48, NULL, NULL, 0 },
+	  0, ACTION_REJECT, 56, NULL, NULL, 0 },
 	{ "data: temperror only", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "temperror:y.test" },
 	  0, ACTION_NONE, 0, NULL, NULL, 0 },
+	/* issue 16: a broken signature refuses only when it is the author's own,
+	 * none passes, and no list sent it on */
+	{ "data: another domain's signature failing", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "fail:list.test" },
+	  0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "data: the author's subdomain failing", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "fail:mail.x.test" },
+	  0, ACTION_REJECT, 56, NULL, NULL, 0 },
+	{ "data: the author's failing, list mail", NULL, STAGE_DATA,
+	  { OUTSIDER, FROM("a@x.test"), .dkim = "fail:x.test", .headers = "From: a@x.test\r\nList-Id: <l.list.test>\r\n" },
+	  0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "data: the author's failing, List-Post", NULL, STAGE_DATA,
+	  { OUTSIDER, FROM("b@list.test"), .dkim = "fail:x.test", .headers = "From: a@x.test\r\nlist-post : <mailto:l@list.test>\r\n" },
+	  0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "data: the header's From decides whose", NULL, STAGE_DATA,
+	  { OUTSIDER, FROM("b@list.test"), .dkim = "fail:x.test", .headers = "From: a@x.test\r\nX-List-Id: no\r\n" },
+	  0, ACTION_REJECT, 56, NULL, NULL, 0 },
+	{ "data: the author's key missing (permerror)", NULL, STAGE_DATA, { OUTSIDER, FROM("a@x.test"), .dkim = "permerror:x.test" },
+	  0, ACTION_NONE, 0, NULL, NULL, 0 },
+	{ "mail: spf fail from a trusted forwarder", NULL, STAGE_MAIL,
+	  { OUTSIDER, .forwarder = 1, FROM("a@strict.test"), .spf = SPF(SPF_RES_FAIL) }, 0, ACTION_NONE, 0, NULL, NULL, 0 },
 	{ "data: trusted failing", NULL, STAGE_DATA, { TRUSTED, FROM("a@x.test"), .dkim = "fail:x.test" },
 	  0, ACTION_ACCEPT, 25, "", NULL, 1 },
 	/* submission (smtps_listen, submission_listen): AUTH required; an
@@ -370,7 +408,7 @@ static const struct row default_rows[] = {
 	{ "monitor: nxdomain would reject", NULL, STAGE_MAIL, { OUTSIDER, FROM("a@gone.test"), .sc = SC(SD_NXDOMAIN), .spf = SPF(SPF_RES_FAIL) },
 	  1, ACTION_NONE, 0, NULL,
 	  "reject monitor@30 550 5.1.8 <a@gone.test>: Sender address rejected: Domain not found; "
-	  "reject monitor@39 550 5.7.23 SPF: gone.test does not allow [203.0.113.5]", 0 },
+	  "reject monitor@42 550 5.7.23 SPF: gone.test does not allow [203.0.113.5]", 0 },
 	{ "monitor: trusted still accepted", NULL, STAGE_MAIL, { TRUSTED, FROM("a@gone.test"), .sc = SC(SD_NXDOMAIN) },
 	  1, ACTION_ACCEPT, 25, NULL, NULL, 1 },
 };
@@ -690,7 +728,7 @@ static void test_hits(void **state)
 	assert_string_equal(d->decided.reason, "mechanism -all matched");
 	b->spf.reason[0] = '\0';
 	rules_eval(rs, STAGE_MAIL, &b->f, 0, d);
-	assert_string_equal(d->decided.reason, "spf fail");
+	assert_string_equal(d->decided.reason, "spf fail and not client forwarder");
 	build(&(struct fx){ OUTSIDER, .rcpt = "x@else.test", .relay = RELAY_DENIED }, b);
 	rules_eval(rs, STAGE_RCPT, &b->f, 0, d);
 	assert_string_equal(d->decided.reason, "relay denied");
