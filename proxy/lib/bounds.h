@@ -46,6 +46,11 @@
 /* Lookups a message's header fields may start before the end of data
  * (DMARC's _dmarc records, prefetched as the From field arrives). */
 #define MOAT_EARLY_LOOKUPS_MAX 4
+/* DNS lists (dnsbl_sites, dbl_sites): entries of one key (postscreen has
+ * no limit; each distinct zone is one query per client), and the
+ * weight of one entry (a score is their sum, far from int overflow). */
+#define MOAT_DNSBL_SITES_MAX 32
+#define MOAT_DNSBL_WEIGHT_MAX 1000
 /* The backend's queue id, from its reply to the end of data. */
 #define MOAT_QUEUE_ID_MAX 64
 /* Protocol errors before a client is disconnected (Postfix: smtpd_hard_error_limit 20). */
