@@ -38,6 +38,7 @@ struct check_ctx {
 	const struct sockaddr *client;
 	const char *client_ip;
 	const char *helo;                /* "" before HELO */
+	enum listener_kind listener;     /* the listener the client came through */
 	const struct smtp_path *from;    /* from the mail stage on */
 	msg_reader rd;                   /* the data stage: the message in SMTP wire form */
 	void *rarg;

@@ -455,6 +455,7 @@ static void run_stage(struct checks *c, enum rule_stage stage, msg_reader rd, vo
 		.client = (const struct sockaddr *)&c->client,
 		.client_ip = c->client_ip,
 		.helo = c->helo ? c->helo : "",
+		.listener = c->listener,
 		.from = c->t ? &c->t->from : NULL,
 		.rd = rd,
 		.rarg = rarg,

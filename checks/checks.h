@@ -28,6 +28,7 @@ struct spf_cache;
 struct rule_verdict;
 struct ruleset;
 struct strset;
+struct dnsbl_sites;
 
 struct verdict {
 	int code;              /* 0 = go on; else the SMTP reply code (4xx/5xx) */
@@ -69,6 +70,12 @@ struct check_options {
 	int monitor;                         /* rejections only logged */
 	int check_sender_domain, check_spf, check_dkim, check_dmarc;
 	const char *dmarc_sample_key;        /* pct sampling's key; NULL/"": random per process */
+	/* DNS lists (checks/dnsbl.h): the client's address at connect, the
+	 * HELO and sender domains at MAIL; NULL or none: not queried */
+	const struct dnsbl_sites *dnsbl_sites, *dbl_sites;
+	int dnsbl_threshold, dbl_threshold;  /* the rules' "dnsbl-score >= threshold" */
+	int dnsbl_timeout;                   /* ms: each list's deadline */
+	int dnsbl_reply_sites;               /* %{dnsbl_reply} names the sites */
 	int want_rdns;                       /* look up the client's name even if no rule tests it
 	                                      * (the backend takes it with XCLIENT) */
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "checks/dkim.h"
+#include "checks/dnsbl.h"
 #include "checks/dmarc.h"
 #include "checks/authorship.h"
 #include "checks/rdns.h"
@@ -14,8 +15,10 @@
 
 static const struct check_def *const rows[] = {
 	&check_rdns,   /* connect */
+	&check_dnsbl,  /* connect */
 	&check_sender, /* mail */
 	&check_spf,    /* mail */
+	&check_dbl,    /* mail */
 	&check_dkim,   /* data */
 	&check_authorship, /* data: list mail, the author's own signatures; settled on DKIM's */
 	&check_dmarc,  /* data, settled on SPF's and DKIM's results */

@@ -77,6 +77,7 @@ static int set_workers(const struct key *, struct config *, char *, char *, size
 static int set_tls_files(const struct key *, struct config *, char *, char *, size_t);
 static int set_choice(const struct key *, struct config *, char *, char *, size_t);
 static int set_tls_name(const struct key *, struct config *, char *, char *, size_t);
+static int set_dnsbl_sites(const struct key *, struct config *, char *, char *, size_t);
 
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
@@ -130,6 +131,12 @@ static const struct key keys[] = {
 	{ "check_dmarc", set_bool, 0, 1, "yes", OFF(check_dmarc), 0, 0 },
 	PATH(public_suffix_list, DMARC_PSL_DEFAULT, F_ABSOLUTE),
 	PATH(dmarc_sample_key, "", F_EMPTY_OK),
+	{ "dnsbl_sites", set_dnsbl_sites, 0, 0, "", OFF(dnsbl_sites), 0, F_EMPTY_OK },
+	{ "dbl_sites", set_dnsbl_sites, 0, 0, "", OFF(dbl_sites), 0, F_EMPTY_OK },
+	INT(dnsbl_threshold, 1, 100000, 1),
+	INT(dbl_threshold, 1, 100000, 1),
+	INT(dnsbl_timeout, 100, 30000, 1500),
+	{ "dnsbl_reply_sites", set_bool, 0, 1, "yes", OFF(dnsbl_reply_sites), 0, 0 },
 	{ "user", set_user, 0, 0, "", OFF(user), SZ(user), F_EMPTY_OK },
 	PATH(chroot, "", F_EMPTY_OK | F_ABSOLUTE),
 	{ "run_as_root", set_bool, 0, 1, "no", OFF(run_as_root), 0, 0 },
@@ -286,6 +293,14 @@ static int set_path(const struct key *k, struct config *c, char *val, char *msg,
 	if ((k->flags & F_ABSOLUTE) && val[0] != '/' && !(val[0] == '\0' && (k->flags & F_EMPTY_OK)))
 		return bad(msg, msz, val, "is not an absolute path");
 	return copy_path(val, (char *)c + k->off, k->size, msg, msz);
+}
+
+/* dnsbl_sites, dbl_sites: "zone[=filter][*weight], ..." (checks/dnsbl_sites.h) */
+static int set_dnsbl_sites(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	struct dnsbl_sites *ds = (struct dnsbl_sites *)(void *)((char *)c + k->off);
+
+	return dnsbl_sites_parse(val, ds, msg, msz) < 0 ? -1 : 0;
 }
 
 /* A user name: looked up only at start-up (NSS may block), here its spelling. */
@@ -671,6 +686,12 @@ void config_check_options(const struct config *c, struct check_options *o)
 	o->check_dkim = c->check_dkim;
 	o->check_dmarc = c->check_dmarc;
 	o->dmarc_sample_key = c->dmarc_sample_key;
+	o->dnsbl_sites = &c->dnsbl_sites;
+	o->dbl_sites = &c->dbl_sites;
+	o->dnsbl_threshold = c->dnsbl_threshold;
+	o->dbl_threshold = c->dbl_threshold;
+	o->dnsbl_timeout = c->dnsbl_timeout;
+	o->dnsbl_reply_sites = c->dnsbl_reply_sites;
 	o->want_rdns = 0; /* the session's to say (XCLIENT) */
 }
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include "checks/checks.h"
+#include "checks/dnsbl_sites.h"
 #include "proxy/lib/log.h"
 #include "proxy/backend_target.h"
 #include "proxy/lib/netaddr.h"
@@ -88,6 +89,12 @@ struct config {
 	int check_spf;                      /* default yes */
 	int check_dkim;                     /* default yes */
 	int check_dmarc;                    /* default yes */
+	/* DNS lists (postscreen's postscreen_dnsbl_sites syntax): the client's
+	 * address at connect, the HELO and sender domains at MAIL */
+	struct dnsbl_sites dnsbl_sites, dbl_sites;
+	int dnsbl_threshold, dbl_threshold; /* a score at or above it is listed; default 1 */
+	int dnsbl_timeout;                  /* ms: each list's deadline, default 1500 */
+	int dnsbl_reply_sites;              /* the built-in reply names the listing sites */
 	char public_suffix_list[1024];      /* DMARC's organizational domains; read at start */
 	char dmarc_sample_key[64];          /* pct sampling's key (16 bytes used); "" = random */
 	char user[64];                      /* started as root: drop to this user after binding */

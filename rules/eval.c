@@ -212,6 +212,18 @@ static int value_true(const struct cond *c, const struct rule_facts *f)
 		return 0;
 	if (c->arg == ARG_KEYWORD)
 		return v->word == c->value;
+	if (c->arg == ARG_NUMBER) {
+		long b = c->value >= 0 ? (v->named ? v->named[c->value] : 0) : c->num;
+
+		switch (c->cmp) {
+		case CMP_LT: return v->number < b;
+		case CMP_LE: return v->number <= b;
+		case CMP_EQ: return v->number == b;
+		case CMP_GE: return v->number >= b;
+		case CMP_GT: return v->number > b;
+		}
+		return 0;
+	}
 	for (size_t i = 0; i < v->nnames; i++)
 		if (name_match(c, v->names[i]))
 			return 1;

@@ -30,6 +30,8 @@ enum rule_kind {
 	RULE_WORD,  /* one of words */
 	RULE_NAMES, /* names (domains) */
 	RULE_TEXT,  /* text for templates only */
+	RULE_NUMBER, /* an integer, compared: "dnsbl-score >= 3", "dnsbl-score >= threshold"
+	              * (words: numbers the check names, their values in rule_value.named) */
 };
 
 struct rule_vocab_fact {
@@ -37,7 +39,9 @@ struct rule_vocab_fact {
 	enum rule_stage stage;     /* known from this stage on */
 	enum rule_kind kind;
 	const char *const *words;  /* RULE_WORD: the values, NULL-terminated;
-	                            * RULE_NAMES: NULL, or {"none", NULL} when "NAME none" may be tested */
+	                            * RULE_NAMES: NULL, or {"none", NULL} when "NAME none" may be tested;
+	                            * RULE_NUMBER: NULL, or the names of numbers the check knows
+	                            * ("threshold": a moat.conf key) */
 	const char *usage;         /* RULE_NAMES: what its argument may be, for errors */
 };
 
@@ -55,7 +59,10 @@ struct rule_value {
 	int word;                  /* RULE_WORD: index into words */
 	const char *const *names;  /* RULE_NAMES */
 	size_t nnames;
-	const char *text;          /* RULE_TEXT; also what %{NAME} gives for RULE_NAMES (NULL: "") */
+	const char *text;          /* RULE_TEXT; also what %{NAME} gives for RULE_NAMES and
+	                            * RULE_NUMBER (NULL: "") */
+	long number;               /* RULE_NUMBER */
+	const long *named;         /* RULE_NUMBER: the values of its words */
 };
 
 #endif

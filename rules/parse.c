@@ -590,6 +590,53 @@ static int parse_arg(struct parser *p, const struct fact_def *d, struct cond *c)
 	return perr(p, "%s: \"%s\" is not %s", d->name, show(s, shown), usage(d, use, sizeof use));
 }
 
+/* A number fact: "dnsbl-score >= 3", ">=3", "< -2", ">= threshold" (a
+ * number the check names: one of its words). */
+static int parse_number(struct parser *p, const struct rule_vocab_fact *vf, struct cond *c)
+{
+	static const struct { const char *op; enum num_cmp cmp; } ops[] = {
+		{ ">=", CMP_GE }, { "<=", CMP_LE }, { ">", CMP_GT }, { "<", CMP_LT }, { "=", CMP_EQ },
+	};
+	char shown[SHOW_MAX + 4];
+	const struct token *t = peek(p);
+	const char *s = t->s, *rest = NULL;
+	size_t k, n;
+
+	c->arg = ARG_NUMBER;
+	c->value = -1;
+	for (k = 0; t->type == T_WORD && k < NELEM(ops); k++)
+		if (strncmp(s, ops[k].op, strlen(ops[k].op)) == 0) {
+			c->cmp = ops[k].cmp;
+			rest = s + strlen(ops[k].op);
+			break;
+		}
+	if (!rest)
+		goto bad;
+	next(p);
+	if (!*rest) {
+		t = peek(p);
+		if (t->type != T_WORD || is_reserved(t))
+			goto bad;
+		next(p);
+		rest = t->s;
+	}
+	for (k = 0; vf->words && vf->words[k]; k++)
+		if (strcasecmp(rest, vf->words[k]) == 0) {
+			c->value = (int)k;
+			return 0;
+		}
+	n = strspn(rest + (rest[0] == '-'), "0123456789");
+	if (n > 0 && n <= 9 && rest[(rest[0] == '-') + n] == '\0') {
+		c->num = strtol(rest, NULL, 10);
+		return 0;
+	}
+	return perr(p, "%s: \"%s\" is not a number%s%s", vf->name, show(rest, shown),
+	            vf->words && vf->words[0] ? " or " : "", vf->words && vf->words[0] ? vf->words[0] : "");
+bad:
+	return perr(p, "%s needs >, >=, <, <= or = and a number%s%s", vf->name,
+	            vf->words && vf->words[0] ? " or " : "", vf->words && vf->words[0] ? vf->words[0] : "");
+}
+
 /* A fact of the checks' vocabulary ("spf fail", "dkim-signer example.com"),
  * parsed like the rules' own facts of the same shape. */
 static struct cond *parse_value_fact(struct parser *p, const struct token *t)
@@ -626,6 +673,16 @@ static struct cond *parse_value_fact(struct parser *p, const struct token *t)
 	case RULE_TEXT:
 		perr(p, "%s is a text for templates (%%{%s}), not a fact a rule tests", d.name, d.name);
 		return NULL;
+	case RULE_NUMBER:
+		if (!(c = new_cond(p, COND_FACT)))
+			return NULL;
+		c->fact = FACT_CHECK;
+		c->index = i;
+		if (parse_number(p, &v->facts[i], c) < 0) {
+			rules_cond_free(c);
+			return NULL;
+		}
+		return c;
 	}
 	if (!(c = new_cond(p, COND_FACT)))
 		return NULL;

@@ -25,7 +25,10 @@ enum arg_kind {
 	ARG_LOGIN,    /* auth-user alice, auth-user alice@example.com: that login name (lower case) */
 	ARG_SIZE_GT,
 	ARG_SIZE_LT,
+	ARG_NUMBER,   /* a RULE_NUMBER fact: cmp against num, or the named number value (>= 0) */
 };
+
+enum num_cmp { CMP_LT, CMP_LE, CMP_EQ, CMP_GE, CMP_GT };
 
 enum cond_op { COND_FACT, COND_NOT, COND_AND, COND_OR };
 
@@ -45,6 +48,8 @@ struct cond {
 	regex_t re;
 	int has_re;
 	size_t size;
+	enum num_cmp cmp;             /* ARG_NUMBER */
+	long num;
 };
 
 struct rule {
