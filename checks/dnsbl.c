@@ -18,6 +18,7 @@
 #include "checks/dns.h"
 #include "checks/dnsbl.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/metrics.h"
 
 #define DNSBL_QUERIES_MAX (2 * MOAT_DNSBL_SITES_MAX)
 #define DNSBL_PREFIXES_MAX 2
@@ -84,10 +85,11 @@ static void text_add(char *buf, size_t size, const char *what)
 	snprintf(buf + n, size - n, "%s%s", n ? ", " : "", what);
 }
 
-static void add_error(struct dnsbl_result *r, const char *zone, const char *why)
+static void add_error(struct dnsbl_result *r, const char *zone, const char *why, enum metrics_dnsbl_error kind)
 {
 	char e[MOAT_DOMAIN_MAX + 64];
 
+	metrics_dnsbl_error(kind);
 	snprintf(e, sizeof e, "%s %s", zone, why);
 	r->nerrors++;
 	text_add(r->errors, sizeof r->errors, e);
@@ -118,7 +120,7 @@ static void answer(struct query *q, const struct dns_result *res)
 	if (res->status == DNS_NXDOMAIN || res->status == DNS_NODATA)
 		return; /* not listed */
 	if (res->status != DNS_OK || ares_parse_a_reply(res->abuf, res->alen, NULL, a, &n) != ARES_SUCCESS) {
-		add_error(run->r, q->zone, "tempfail");
+		add_error(run->r, q->zone, "tempfail", MD_TEMPFAIL);
 		return;
 	}
 	for (int k = 0; k < n; k++) {
@@ -127,7 +129,8 @@ static void answer(struct query *q, const struct dns_result *res)
 		if (dnsbl_answer_kind(ip) != DNSBL_LISTING) {
 			if (!bad++) { /* one error per zone and answer */
 				snprintf(why, sizeof why, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
-				add_error(run->r, q->zone, why);
+				add_error(run->r, q->zone, why,
+				          dnsbl_answer_kind(ip) == DNSBL_ERROR_CODE ? MD_ERROR_CODE : MD_NOT_LOOPBACK);
 			}
 			continue;
 		}
@@ -197,7 +200,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 			dns_cancel(run->q[i].req);
 			run->q[i].req = NULL;
 			run->q[i].pending = 0;
-			add_error(run->r, run->q[i].zone, "timeout");
+			add_error(run->r, run->q[i].zone, "timeout", MD_TIMEOUT);
 		}
 	run->npending = 0;
 	finish(run, 1);
@@ -233,7 +236,7 @@ struct dnsbl_run *dnsbl_run_start(const struct check_ctx *ctx, const struct dnsb
 	r->threshold = threshold;
 	if (!run || !(run->deadline = evtimer_new(ctx->env->base, deadline_cb, run))) {
 		free(run);
-		add_error(r, "dnsbl", "no memory");
+		add_error(r, "dnsbl", "no memory", MD_TEMPFAIL);
 		texts(r, ctx->opt->dnsbl_reply_sites);
 		return NULL;
 	}
@@ -256,7 +259,7 @@ struct dnsbl_run *dnsbl_run_start(const struct check_ctx *ctx, const struct dnsb
 			q->pending = 1;
 			run->npending++;
 		} else {
-			add_error(r, q->zone, "no memory");
+			add_error(r, q->zone, "no memory", MD_TEMPFAIL);
 		}
 	}
 	if (run->npending == 0) {

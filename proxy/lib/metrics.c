@@ -61,6 +61,7 @@ struct shared {
 	counter checks[MOAT_METRICS_CHECKS_MAX][MOAT_METRICS_RESULTS_MAX + 1]; /* last: unknown */
 	counter accepted[METRICS_STAGES_MAX];
 	counter refused[MR_COUNT];
+	counter dnsbl_errors[MD_COUNT];
 	counter dns_hits, dns_misses, reloads_ok, reloads_failed, restarts, messages, bytes;
 	struct histogram dns, backend;
 	_Atomic uint64_t backend_ok, backend_fail, probe; /* clock_ms */
@@ -236,6 +237,12 @@ void metrics_worker_restart(void)
 {
 	if (m)
 		add(&m->restarts, 1);
+}
+
+void metrics_dnsbl_error(enum metrics_dnsbl_error kind)
+{
+	if (m && kind < MD_COUNT)
+		add(&m->dnsbl_errors[kind], 1);
 }
 
 void metrics_relayed(uint64_t bytes)
@@ -467,6 +474,14 @@ char *metrics_render(uint64_t now, uint64_t window, size_t *len)
 	fprintf(f, "moat_config_reloads_total{result=\"success\"} %llu\n", (unsigned long long)get(&m->reloads_ok));
 	fprintf(f, "moat_config_reloads_total{result=\"failure\"} %llu\n",
 	        (unsigned long long)get(&m->reloads_failed));
+	head(f, "moat_dnsbl_errors_total", "counter",
+	     "DNS list queries (dnsbl_sites, dbl_sites) without a usable answer, by kind; never listings.");
+	for (int k = 0; k < MD_COUNT; k++) {
+		static const char *const kinds[MD_COUNT] = {"timeout", "tempfail", "error_code", "not_loopback"};
+
+		fprintf(f, "moat_dnsbl_errors_total{kind=\"%s\"} %llu\n", kinds[k],
+		        (unsigned long long)get(&m->dnsbl_errors[k]));
+	}
 	scalar(f, "moat_worker_restarts_total", "counter", "Workers restarted after they died.", get(&m->restarts));
 	scalar(f, "moat_messages_relayed_total", "counter", "Messages the backend accepted through moat.",
 	       get(&m->messages));

@@ -45,6 +45,16 @@ enum metrics_refusal {
 	MR_COUNT
 };
 
+/* A DNS list query that gave no usable answer (moat_dnsbl_errors_total):
+ * never a listing. */
+enum metrics_dnsbl_error {
+	MD_TIMEOUT,      /* no answer within dnsbl_timeout */
+	MD_TEMPFAIL,     /* SERVFAIL, refused, unparsable */
+	MD_ERROR_CODE,   /* 127.255.255.x: the list refused the query (Spamhaus) */
+	MD_NOT_LOOPBACK, /* an answer outside 127/8 */
+	MD_COUNT
+};
+
 /* 0, or -1 (errno set). Before the workers fork; once per process. */
 int metrics_init(int nworkers, const struct metrics_names *names);
 void metrics_free(void);
@@ -65,6 +75,7 @@ void metrics_dns_cache(int hit);
 void metrics_backend_reply(uint64_t ns);
 void metrics_reload(int ok);
 void metrics_worker_restart(void);
+void metrics_dnsbl_error(enum metrics_dnsbl_error kind);
 void metrics_relayed(uint64_t bytes);
 
 /* ---- health ---- */

@@ -7,6 +7,7 @@ Clients come with a PROXY header from documentation addresses (192.0.2.x,
 cached between tests."""
 
 import ipaddress
+import subprocess
 import time
 
 import pytest
@@ -27,6 +28,17 @@ def rev(ip):
 
 def listed(zone, ip, site, *answers):
     zone[rev(ip) + "." + site] = [("A", a) for a in answers]
+
+
+def metrics(m):
+    """{(name, labels): value} of moat's /metrics (metrics_listen)."""
+    from test_metrics import samples, scrape
+    addr = m.wait_log(lambda l: l.get("event") == "metrics_listening", what="metrics_listening")["addr"]
+    return samples(scrape(int(addr.rsplit(":", 1)[1])))
+
+
+def metric(s, name, **labels):
+    return s.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 @pytest.fixture
@@ -130,6 +142,11 @@ def test_error_answers_are_not_listings(moat_factory, dns_factory, backend, zone
     d = wait_decision(m, lambda l: l["stage"] == "data" and l.get("client_ip") == "192.0.2.7")
     assert d["action"] == "accept" and d["dnsbl_score"] == 0, d
     assert d["dnsbl_errors"] == "zen.example " + answer, d
+    s = metrics(m)
+    kind = "not_loopback" if answer.startswith("192.") else "error_code"
+    assert metric(s, "moat_dnsbl_errors_total", kind=kind) == 1, s
+    assert metric(s, "moat_check_results_total", check="dnsbl", result="error") == 1
+    assert metric(s, "moat_check_results_total", check="dnsbl", result="listed") == 0
 
 
 def test_reply_sites_off(moat_factory, dns_factory, backend, zone):
@@ -197,7 +214,7 @@ def test_silent_list_costs_its_deadline(moat_factory, dns_factory, backend, zone
     zone["13.2.0.192.slow.example"] = ["TIMEOUT"]
     dns = dns_factory(zone)
     m = dmoat(moat_factory, dns, dnsbl_sites="zen.example*3 slow.example*3", dnsbl_timeout="800",
-              dns_timeout="5000", workers="1")
+              dns_timeout="5000", workers="1", metrics_listen="127.0.0.1:0")
     slow = SMTPClient(m.port, read_banner=False)
     t0 = time.monotonic()
     slow.send(proxy_v1("192.0.2.12"))
@@ -224,6 +241,10 @@ def test_silent_list_costs_its_deadline(moat_factory, dns_factory, backend, zone
     slow.close()
     d = rcpt_reject(m, "192.0.2.12")
     assert d["dnsbl_score"] == 3 and d["dnsbl_errors"] == "slow.example timeout", d
+    s = metrics(m)
+    assert metric(s, "moat_dnsbl_errors_total", kind="timeout") == 1, s
+    assert metric(s, "moat_check_results_total", check="dnsbl", result="listed") == 1
+    assert metric(s, "moat_check_results_total", check="dnsbl", result="clean") == 1
 
 
 def test_dbl_sender_and_helo(moat_factory, dns_factory, backend, zone):
@@ -265,3 +286,29 @@ def test_rules_can_test_the_facts(moat_factory, dns_factory, backend, zone, tmp_
     delivered(m, backend, "192.0.2.41")
     msgs = [x for x in backend.messages()]
     assert any(b"X-Score: 2 bl.example" in x.data for x in msgs), [x.data[:300] for x in msgs]
+
+
+def test_moat_check_output(moat_factory, dns_factory, zone):
+    listed(zone, "192.0.2.60", "zen.example", "127.0.0.2")
+    listed(zone, "192.0.2.60", "wl.example", "127.0.0.2")
+    listed(zone, "192.0.2.60", "bl.example", "127.0.0.255")
+    listed(zone, "192.0.2.61", "zen.example", "127.0.0.2")
+    zone["spammy.example.dbl.example"] = [("A", "127.0.1.2")]
+    m = dmoat(moat_factory, dns_factory(zone), dnsbl_threshold="1", dbl_sites="dbl.example")
+
+    def check(client, sender):
+        return subprocess.run([m.bin, "check", "-c", m.conf_path, "--client", client, "--helo",
+                               "mail.example.org", "--from", sender, "--rcpt", RCPT],
+                              capture_output=True, text=True, timeout=60)
+    r = check("192.0.2.60", "a@example.org")
+    assert r.returncode == 0, r
+    assert "dnsbl score -2, threshold 1: zen.example*3 wl.example*-5\n" in r.stdout, r.stdout
+    assert "dbl score 0, threshold 1: not listed" in r.stdout, r.stdout
+    r = check("192.0.2.60", "a@spammy.example")
+    assert r.returncode == 1, r
+    assert "dbl score 1, threshold 1: dbl.example*1 (spammy.example)" in r.stdout, r.stdout
+    assert "REJECT: 554 5.7.1 Service unavailable; domain spammy.example blocked using dbl.example" in r.stdout
+    r = check("192.0.2.61", "a@example.org")
+    assert r.returncode == 1, r
+    assert "dnsbl score 3, threshold 1: zen.example*3" in r.stdout, r.stdout
+    assert "id dnsbl (DNSBL score 3 (zen.example))" in r.stdout, r.stdout
