@@ -39,6 +39,7 @@ struct dnsbl_run {
 	char prefix[DNSBL_PREFIXES_MAX][MOAT_DOMAIN_MAX + 1];
 	long score[DNSBL_PREFIXES_MAX];
 	int hit[DNSBL_PREFIXES_MAX];   /* a filter matched a name of this prefix */
+	unsigned char site_hit[MOAT_DNSBL_SITES_MAX]; /* listed in the sites' order, whatever answered first */
 	struct query q[DNSBL_QUERIES_MAX];
 	int nq, npending;
 	struct event *deadline;
@@ -142,7 +143,7 @@ static void answer(struct query *q, const struct dns_result *res)
 		if (hit[i]) {
 			run->score[q->prefix] += run->sites->site[i].weight;
 			run->hit[q->prefix] = 1;
-			add_listed(run->r, &run->sites->site[i]);
+			run->site_hit[i] = 1;
 		}
 }
 
@@ -165,6 +166,9 @@ static void finish(struct dnsbl_run *run, int report)
 	dnsbl_done_fn done = run->done;
 	void *arg = run->arg;
 
+	for (int i = 0; i < run->sites->n; i++)
+		if (run->site_hit[i])
+			add_listed(r, &run->sites->site[i]);
 	r->score = run->score[0];
 	for (int i = 1; i < run->nprefixes; i++)
 		if (run->score[i] > r->score)
