@@ -221,6 +221,8 @@ def make_inputs(tmp):
         ["1.0.0.127.in-addr.arpa", "PTR", "mail.sender.test"],
         ["example.test", "MX", [10, "moat.bench.test"]],
         ["moat.bench.test", "A", "127.0.0.1"],
+        # moat-dnsbl's lists: the client is on the allowlist, not on the others (NXDOMAIN)
+        ["1.0.0.127.wl.bench.test", "A", "127.0.0.2"],
     ]
     with open(os.path.join(tmp, "zone.json"), "w") as f:
         json.dump(zone, f)
@@ -490,7 +492,7 @@ def med(xs):
 
 MAIN = ("direct", "floor", "moat", "haraka", "haraka-nodelay")
 MAIN_RATIOS = (("moat", "direct"), ("moat", "floor"), ("floor", "direct"), ("moat", "moat-1worker"),
-               ("moat", "moat-lists"), ("moat", "moat-nodmarc"))
+               ("moat", "moat-lists"), ("moat", "moat-nodmarc"), ("moat-dnsbl", "moat"))
 # The TLS cases: every target fed by tlsgen, with STARTTLS when "tls" is in
 # its name, resuming sessions with tickets when it ends in "-resume".
 # Stock Haraka (Nagle on) is left out: with TLS it ran at 10.5 msgs/s against
@@ -502,11 +504,11 @@ TLS_ONE = TLS + ("moat-tls-resume", "floortls-resume")
 TLS_RATIOS = (("moat-tls", "floortls"), ("moat-tls", "moat"), ("floortls", "floor"), ("moat", "floor"))
 CASES = [
     # name, sessions, many per session, message, targets
-    ("s1-many", 1, True, "rsa-4k", MAIN + ("moat-nodmarc",)),
-    ("s10-many", 10, True, "rsa-4k", MAIN + ("moat-1worker", "moat-lists", "moat-nodmarc")),
+    ("s1-many", 1, True, "rsa-4k", MAIN + ("moat-nodmarc", "moat-dnsbl")),
+    ("s10-many", 10, True, "rsa-4k", MAIN + ("moat-1worker", "moat-lists", "moat-nodmarc", "moat-dnsbl")),
     ("s50-many", 50, True, "rsa-4k", MAIN + ("moat-1worker",)),
     ("s1-one", 1, False, "rsa-4k", MAIN),
-    ("s10-one", 10, False, "rsa-4k", MAIN),
+    ("s10-one", 10, False, "rsa-4k", MAIN + ("moat-dnsbl",)),
     ("s50-one", 50, False, "rsa-4k", MAIN),
     ("s10-many-ed25519", 10, True, "ed25519-4k", MAIN),
     ("s10-many-rsa-1m", 10, True, "rsa-1m", ("direct", "floor", "moat")),
@@ -568,6 +570,9 @@ def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
         moat("moat-1worker", "workers = 1")
     if "moat-nodmarc" in needed:   # DMARC's cost: the same moat without it
         moat("moat-nodmarc", "check_dmarc = no")
+    if "moat-dnsbl" in needed:   # three weighted DNS lists (cache warm after the first connection)
+        moat("moat-dnsbl", "dnsbl_sites = zen.bench.test*3, bl.bench.test=127.0.0.[2..11]*2, "
+                           "wl.bench.test*-5\ndnsbl_threshold = 3")
     if "moat-lists" in needed:
         t0 = time.monotonic()
         moat("moat-lists", "rules = " + big_lists(tmp))
