@@ -141,7 +141,7 @@
  * name in moat_decisions_total (beyond, one series rule="_other"), checks
  * and result words per check, and a rule id's bytes (RULES_ID_MAX). */
 #define MOAT_METRICS_RULES_MAX 256
-#define MOAT_METRICS_CHECKS_MAX 8
+#define MOAT_METRICS_CHECKS_MAX 16 /* test_rules_eval.c: the registry fits */
 #define MOAT_METRICS_RESULTS_MAX 12
 #define MOAT_METRICS_ID_MAX 64
 /* The HTTP side of metrics_listen (proxy/metrics_http.c): a request

@@ -19,6 +19,7 @@
 #include "checks/registry.h"
 #include "checks/sender.h"
 #include "checks/spf.h"
+#include "proxy/lib/bounds.h"
 #include "rules/rules.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -790,6 +791,17 @@ static void test_split_headers(void **state)
 	assert_string_equal(h[1].value, "2");
 }
 
+/* /metrics counts each registry row's results: a row past the bound would be
+ * missing from it without a word. */
+static void test_registry_fits_the_metrics(void **state)
+{
+	size_t n;
+
+	(void)state;
+	checks_registry(&n);
+	assert_true(n <= MOAT_METRICS_CHECKS_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -799,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_hits),
 		cmocka_unit_test(test_split_headers),
+		cmocka_unit_test(test_registry_fits_the_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
