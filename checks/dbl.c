@@ -10,13 +10,6 @@
 #include "checks/dnsbl.h"
 #include "proxy/lib/domain.h"
 
-struct dbl_slot {
-	struct dnsbl_result r;         /* first: what checks_result hands out */
-	struct dnsbl_run *run;
-	check_done_fn done;
-	void *arg;
-};
-
 static const char *const threshold[] = {"threshold", NULL};
 static const char *const none[] = {"none", NULL};
 static const struct rule_vocab_fact facts[] = {
@@ -41,17 +34,9 @@ static int askable(const char *name)
 	                                       DOMAIN_NOT_NUMERIC | DOMAIN_TRAILING_DOT) == 0;
 }
 
-static void row_done(void *arg)
-{
-	struct dbl_slot *s = arg;
-
-	s->run = NULL;
-	s->done(s->arg);
-}
-
 static void *start(const struct check_ctx *ctx, void *result, check_done_fn done, void *arg)
 {
-	struct dbl_slot *s = result;
+	struct dnsbl_slot *s = result;
 	char helo[MOAT_DOMAIN_MAX + 1];
 	const char *names[2];
 	int n = 0;
@@ -71,16 +56,8 @@ static void *start(const struct check_ctx *ctx, void *result, check_done_fn done
 	if (!ctx->from->null && !(ctx->from->flags & PATH_LITERAL) && askable(ctx->from->ascii_domain) &&
 	    (n == 0 || strcmp(helo, ctx->from->ascii_domain) != 0))
 		names[n++] = ctx->from->ascii_domain;
-	s->run = dnsbl_run_start(ctx, ctx->opt->dbl_sites, names, -n - 1, ctx->opt->dbl_threshold, &s->r, row_done, s);
+	s->run = dnsbl_run_start(ctx, ctx->opt->dbl_sites, names, -n - 1, ctx->opt->dbl_threshold, &s->r, dnsbl_slot_done, s);
 	return s->run ? s : NULL;
-}
-
-static void cancel(void *handle)
-{
-	struct dbl_slot *s = handle;
-
-	dnsbl_run_cancel(s->run);
-	s->run = NULL;
 }
 
 static void values(const void *result, struct rule_value *v, const char *(*names)[CHECK_NAMES_MAX])
@@ -93,28 +70,19 @@ static void log_fields(const void *result, struct jline *j)
 	dnsbl_log(result, "dbl", j);
 }
 
-static void describe(const void *result, char *buf, size_t size)
-{
-	dnsbl_describe(result, buf, size);
-}
-
-static int result_word(const void *result)
-{
-	return dnsbl_result_word(result);
-}
 
 const struct check_def check_dbl = {
 	.name = "dbl",
 	.stage = STAGE_MAIL,
-	.result_size = sizeof(struct dbl_slot),
+	.result_size = sizeof(struct dnsbl_slot),
 	.facts = facts,
 	.nfacts = sizeof facts / sizeof facts[0],
 	.wanted = wanted,
 	.results = dnsbl_results,
-	.result = result_word,
+	.result = dnsbl_result_word,
 	.start = start,
-	.cancel = cancel,
+	.cancel = dnsbl_cancel,
 	.values = values,
 	.log = log_fields,
-	.describe = describe,
+	.describe = dnsbl_describe,
 };

@@ -301,8 +301,10 @@ void dnsbl_values(const struct dnsbl_result *r, int nfacts, struct rule_value *v
 		v[3] = (struct rule_value){.known = 1, .text = r->domains};
 }
 
-int dnsbl_result_word(const struct dnsbl_result *r)
+int dnsbl_result_word(const void *result)
 {
+	const struct dnsbl_result *r = result;
+
 	return r->score >= r->threshold && r->nlisted ? 0 : r->nerrors ? 2 : 1;
 }
 
@@ -338,8 +340,9 @@ void dnsbl_log(const struct dnsbl_result *r, const char *prefix, struct jline *j
 	}
 }
 
-void dnsbl_describe(const struct dnsbl_result *r, char *buf, size_t size)
+void dnsbl_describe(const void *result, char *buf, size_t size)
 {
+	const struct dnsbl_result *r = result;
 	char l[DNSBL_TEXT_MAX];
 
 	listed_text(r, l, sizeof l);
@@ -349,13 +352,6 @@ void dnsbl_describe(const struct dnsbl_result *r, char *buf, size_t size)
 }
 
 /* ---- the row of the client's address ------------------------------------------ */
-
-struct dnsbl_slot {
-	struct dnsbl_result r;         /* first: what checks_result hands out */
-	struct dnsbl_run *run;
-	check_done_fn done;
-	void *arg;
-};
 
 static const char *const threshold[] = {"threshold", NULL};
 static const char *const none[] = {"none", NULL};
@@ -374,7 +370,7 @@ static int wanted(const struct check_ctx *ctx, const struct ruleset *rs, size_t 
 	       ctx->listener == LISTENER_SMTP;
 }
 
-static void row_done(void *arg)
+void dnsbl_slot_done(void *arg)
 {
 	struct dnsbl_slot *s = arg;
 
@@ -393,11 +389,11 @@ static void *start(const struct check_ctx *ctx, void *result, check_done_fn done
 	if (dnsbl_reversed(ctx->client, rev, sizeof rev) < 0)
 		rev[0] = '\0';
 	s->run = dnsbl_run_start(ctx, ctx->opt->dnsbl_sites, prefix, rev[0] ? 1 : 0, ctx->opt->dnsbl_threshold,
-	                         &s->r, row_done, s);
+	                         &s->r, dnsbl_slot_done, s);
 	return s->run ? s : NULL;
 }
 
-static void cancel(void *handle)
+void dnsbl_cancel(void *handle)
 {
 	struct dnsbl_slot *s = handle;
 
@@ -415,15 +411,6 @@ static void log_fields(const void *result, struct jline *j)
 	dnsbl_log(result, "dnsbl", j);
 }
 
-static void describe(const void *result, char *buf, size_t size)
-{
-	dnsbl_describe(result, buf, size);
-}
-
-static int result_word(const void *result)
-{
-	return dnsbl_result_word(result);
-}
 
 const struct check_def check_dnsbl = {
 	.name = "dnsbl",
@@ -433,10 +420,10 @@ const struct check_def check_dnsbl = {
 	.nfacts = sizeof facts / sizeof facts[0],
 	.wanted = wanted,
 	.results = dnsbl_results,
-	.result = result_word,
+	.result = dnsbl_result_word,
 	.start = start,
-	.cancel = cancel,
+	.cancel = dnsbl_cancel,
 	.values = values,
 	.log = log_fields,
-	.describe = describe,
+	.describe = dnsbl_describe,
 };

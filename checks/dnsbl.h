@@ -50,12 +50,25 @@ struct dnsbl_run *dnsbl_run_start(const struct check_ctx *ctx, const struct dnsb
                                   struct dnsbl_result *r, dnsbl_done_fn done, void *arg);
 void dnsbl_run_cancel(struct dnsbl_run *run);
 
-/* Shared by both rows: facts' values, log fields, describe, result word. */
+/* Both rows' slot: the result first (what checks_result hands out), then
+ * the run in flight and the row's completion. */
+struct dnsbl_slot {
+	struct dnsbl_result r;
+	struct dnsbl_run *run;
+	check_done_fn done;
+	void *arg;
+};
+
+/* Shared by both rows: facts' values, log fields, and as the rows' own
+ * hooks (check.h): the run's completion (arg: the slot), cancel, describe,
+ * result word. */
 void dnsbl_values(const struct dnsbl_result *r, int nfacts, struct rule_value *v,
                   const char *(*names)[CHECK_NAMES_MAX]);
 void dnsbl_log(const struct dnsbl_result *r, const char *prefix, struct jline *j);
-void dnsbl_describe(const struct dnsbl_result *r, char *buf, size_t size);
-int dnsbl_result_word(const struct dnsbl_result *r); /* listed, clean, error */
+void dnsbl_slot_done(void *arg);
+void dnsbl_cancel(void *handle);
+void dnsbl_describe(const void *result, char *buf, size_t size);
+int dnsbl_result_word(const void *result); /* listed, clean, error */
 extern const char *const dnsbl_results[];
 
 extern const struct check_def check_dnsbl;
