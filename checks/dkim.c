@@ -698,6 +698,12 @@ static void deferred_cb(void *arg, const struct dns_result *r)
 struct dkim_check *dkim_check_start(struct dkim_verifier *l, const struct msg_header *header, dkim_reader rd,
                                     void *rarg, size_t msglen, dkim_cb cb, void *arg)
 {
+	return dkim_check_start_via(l, l->dns, header, rd, rarg, msglen, cb, arg);
+}
+
+struct dkim_check *dkim_check_start_via(struct dkim_verifier *l, struct dns *dns, const struct msg_header *header,
+                                        dkim_reader rd, void *rarg, size_t msglen, dkim_cb cb, void *arg)
+{
 	struct dkim_check *c = calloc(1, sizeof *c);
 	DKIM_STAT st = DKIM_STAT_NORESOURCE;
 
@@ -708,6 +714,7 @@ struct dkim_check *dkim_check_start(struct dkim_verifier *l, const struct msg_he
 		return NULL;
 	}
 	c->l = l;
+	c->dns = dns;
 	c->header = header;
 	c->rd = rd;
 	c->rarg = rarg;
@@ -716,7 +723,7 @@ struct dkim_check *dkim_check_start(struct dkim_verifier *l, const struct msg_he
 	c->arg = arg;
 	dkim_set_user_context(c->dkim, c);
 	dkim_advance(c);
-	if (c->done && !(c->later = dns_defer(l->dns, deferred_cb, c))) {
+	if (c->done && !(c->later = dns_defer(dns, deferred_cb, c))) {
 		check_free(c);
 		return NULL;
 	}

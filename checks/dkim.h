@@ -40,6 +40,11 @@ typedef msg_reader dkim_reader;
 struct msg_header;
 struct dkim_check *dkim_check_start(struct dkim_verifier *l, const struct msg_header *header, dkim_reader rd,
                                     void *rarg, size_t msglen, dkim_cb cb, void *arg);
+/* The same, its keys asked through dns (the session's resolver: a
+ * recorder's view of the verifier's, record_dir) rather than the
+ * verifier's. */
+struct dkim_check *dkim_check_start_via(struct dkim_verifier *l, struct dns *dns, const struct msg_header *header,
+                                        dkim_reader rd, void *rarg, size_t msglen, dkim_cb cb, void *arg);
 /* The callback will not run. NULL is ignored; not for a check whose
  * callback has run. */
 void dkim_check_cancel(struct dkim_check *c);

@@ -82,6 +82,7 @@ struct dkim_check {
 	int bh_checked;            /* bh_res holds the results (the body was read) */
 
 	int done;
+	struct dns *dns;       /* where its keys are asked: the session's (a recorder's view) */
 	struct dns_req *later; /* delivers an outcome known inside dkim_check_start */
 	struct dkim_outcome out;
 };

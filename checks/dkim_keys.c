@@ -71,7 +71,7 @@ static struct dkim_key *key_start(struct dkim_check *c, const char *name)
 		k->st = DNS_TEMPFAIL;
 		return k;
 	}
-	k->req = dns_lookup(c->l->dns, name, ns_t_txt, key_done, k);
+	k->req = dns_lookup(c->dns, name, ns_t_txt, key_done, k);
 	if (k->req == NULL) { /* no memory to ask: a DNS error */
 		k->done = 1;
 		k->st = DNS_TEMPFAIL;

@@ -45,7 +45,8 @@ static void *start(const struct check_ctx *ctx, void *result, check_done_fn done
 
 	s->done = done;
 	s->arg = arg;
-	s->dc = dkim_check_start(ctx->env->dkim, ctx->header, ctx->rd, ctx->rarg, ctx->size, row_cb, s);
+	s->dc = dkim_check_start_via(ctx->env->dkim, ctx->env->dns, ctx->header, ctx->rd, ctx->rarg, ctx->size, row_cb,
+	                             s);
 	if (!s->dc) {
 		s->o.summary = DKIM_RES_TEMPERROR; /* it could not start */
 		return NULL;

@@ -45,6 +45,15 @@ struct dns_req {
 	struct dns_req *prev, *next;  /* q->waiters or the ready queue, in order */
 	dns_cb cb;
 	void *arg;
+	struct dns_tap *tap;          /* from a view: told of the answer first; NULL: none */
+};
+
+/* A view's tap, shared by its requests: it outlives the view while
+ * requests hold it; fn is NULL once the view is gone. */
+struct dns_tap {
+	int refs;
+	dns_tap_fn fn;
+	void *arg;
 };
 
 struct dns_query {
@@ -89,6 +98,10 @@ struct dns {
 	void *clock_arg;
 	struct dns_stats st;
 	uint8_t key[16];              /* in-flight hash */
+	struct dns *parent;           /* a view (dns_view_new): the resolver it asks */
+	struct dns_tap *tap;          /* a view's tap */
+	dns_source_fn source;         /* offline (dns_new_offline): where answers come from */
+	void *source_arg;
 };
 
 static uint64_t monotonic_ms(void *arg)
@@ -317,6 +330,12 @@ static struct dns_answer *answer_new(const char *name, int type, enum dns_status
 /* When not even a small answer can be allocated. */
 static struct dns_answer no_memory = { -1, { DNS_TEMPFAIL, 0, "", NULL, 0, DNS_TEMPFAIL_TTL } };
 
+static void tap_unref(struct dns_tap *t)
+{
+	if (t && --t->refs == 0)
+		free(t);
+}
+
 static void answer_unref(struct dns_answer *a)
 {
 	if (a && a->refs > 0 && --a->refs == 0)
@@ -360,8 +379,11 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
 	while ((r = d->ready) != NULL) {
 		list_unlink(&d->ready, &d->ready_tail, r);
 		r->state = REQ_RUNNING;
+		if (r->tap && r->tap->fn && r->ans)
+			r->tap->fn(r->tap->arg, &r->ans->res);
 		r->cb(r->arg, r->ans ? &r->ans->res : NULL);
 		answer_unref(r->ans);
+		tap_unref(r->tap);
 		free(r);
 	}
 	d->delivering = 0;
@@ -534,10 +556,24 @@ static struct dns_req *req_new(struct dns *d, dns_cb cb, void *arg)
 	return r;
 }
 
+/* Offline: the source answers, or TEMPFAIL for what it does not know. */
+static void start_offline(struct dns *d, struct dns_req *r, const char *key, int type)
+{
+	struct dns_result res = {DNS_TEMPFAIL, type, key, NULL, 0, DNS_TEMPFAIL_TTL};
+
+	if (d->source(d->source_arg, key, type, &res) < 0)
+		res = (struct dns_result){DNS_TEMPFAIL, type, key, NULL, 0, DNS_TEMPFAIL_TTL};
+	answer_later(r, key, type, res.status, res.abuf, res.alen, res.ttl);
+}
+
 static void start(struct dns *d, struct dns_req *r, const char *key, int type)
 {
 	struct dns_query *q;
 
+	if (d->source) {
+		start_offline(d, r, key, type);
+		return;
+	}
 	if (d->edns_lost)
 		rebuild_channel(d);
 	if (d->nquery >= DNS_INFLIGHT_MAX || (q = query_new(d, key, type)) == NULL) {
@@ -555,6 +591,13 @@ static struct dns_req *lookup(struct dns *d, const char *name, int type, int cac
 	struct dns_req *r;
 	int ok = dns_normalise(name, key, sizeof key) == 0;
 
+	if (d->parent) { /* a view: the parent's request, tapped */
+		if ((r = lookup(d->parent, name, type, cached, cb, arg)) != NULL) {
+			r->tap = d->tap;
+			d->tap->refs++;
+		}
+		return r;
+	}
 	if (ok && cached && (r = answer_from_cache(d, key, type, cb, arg)) != NULL)
 		return r;
 	if (ok && d->cache)
@@ -584,7 +627,7 @@ struct dns_req *dns_refresh(struct dns *d, const char *name, int type, dns_cb cb
 
 struct dns_req *dns_defer(struct dns *d, dns_cb cb, void *arg)
 {
-	struct dns_req *r = req_new(d, cb, arg);
+	struct dns_req *r = req_new(d->parent ? d->parent : d, cb, arg);
 
 	if (r)
 		ready_push(r, NULL);
@@ -600,7 +643,42 @@ void dns_cancel(struct dns_req *r)
 	else
 		list_unlink(&r->d->ready, &r->d->ready_tail, r);
 	answer_unref(r->ans);
+	tap_unref(r->tap);
 	free(r);
+}
+
+struct dns *dns_view_new(struct dns *d, dns_tap_fn tap, void *arg)
+{
+	struct dns *v = calloc(1, sizeof *v);
+
+	if (v && !(v->tap = malloc(sizeof *v->tap))) {
+		free(v);
+		return NULL;
+	}
+	if (v) {
+		*v->tap = (struct dns_tap){1, tap, arg};
+		v->parent = d->parent ? d->parent : d;
+	}
+	return v;
+}
+
+struct dns *dns_new_offline(struct event_base *base, dns_source_fn answer, void *arg)
+{
+	struct dns *d = calloc(1, sizeof *d);
+
+	if (d == NULL)
+		return NULL;
+	d->base = base;
+	d->clock = monotonic_ms;
+	d->source = answer;
+	d->source_arg = arg;
+	d->inflight = calloc(INFLIGHT_BUCKETS, sizeof *d->inflight);
+	d->ready_ev = event_new(base, -1, 0, on_ready, d);
+	if (!d->inflight || !d->ready_ev) {
+		dns_free(d);
+		return NULL;
+	}
+	return d;
 }
 
 struct dns *dns_new(struct event_base *base, const struct dns_options *o)
@@ -654,6 +732,12 @@ void dns_free(struct dns *d)
 {
 	if (d == NULL)
 		return;
+	if (d->parent) { /* a view: its requests live on in the parent, untapped */
+		d->tap->fn = NULL;
+		tap_unref(d->tap);
+		free(d);
+		return;
+	}
 	/* from a callback, on_ready would go on with d freed: fail loudly */
 	if (d->delivering)
 		abort();
@@ -688,6 +772,8 @@ int dns_inject(struct dns *d, const char *name, int type, enum dns_status st,
 {
 	char key[DNS_NAME_MAX + 1];
 
+	if (d->parent)
+		d = d->parent;
 	if (d->cache == NULL || dns_normalise(name, key, sizeof key) < 0)
 		return -1;
 	return dns_cache_put(d->cache, key, type, st, abuf, alen, ttl, d->clock(d->clock_arg));
@@ -695,6 +781,8 @@ int dns_inject(struct dns *d, const char *name, int type, enum dns_status st,
 
 void dns_get_stats(const struct dns *d, struct dns_stats *st)
 {
+	if (d->parent)
+		d = d->parent;
 	*st = d->st;
 	st->entries = dns_cache_count(d->cache);
 	st->evictions = dns_cache_evictions(d->cache);

@@ -106,6 +106,23 @@ void dns_cancel(struct dns_req *r);
 int dns_inject(struct dns *d, const char *name, int type, enum dns_status st,
                const unsigned char *abuf, int alen, uint32_t ttl);
 
+/* A view of d that taps every answer its requests get (moat's record_dir:
+ * the DNS answers one session's checks used). The view shares d's channel,
+ * cache and queries; tap(arg, r) runs just before each answered request's
+ * callback (not for dns_defer, nor for cancelled requests). dns_free(view)
+ * stops the tap at once, and requests still out (a fire-and-forget
+ * prefetch) are answered without it. NULL without memory. */
+typedef void (*dns_tap_fn)(void *arg, const struct dns_result *r);
+struct dns *dns_view_new(struct dns *d, dns_tap_fn tap, void *arg);
+
+/* A resolver with no network at all (moat replay): every question is put
+ * to answer(arg, name, type, out), which fills out (status, abuf, alen,
+ * ttl; name and type are set) and returns 0, or -1 for "not known"
+ * (answered TEMPFAIL). Answers come later, as from the network; nothing is
+ * cached. */
+typedef int (*dns_source_fn)(void *arg, const char *name, int type, struct dns_result *out);
+struct dns *dns_new_offline(struct event_base *base, dns_source_fn answer, void *arg);
+
 /* Counters for logs, metrics and tests. */
 struct dns_stats {
 	unsigned long queries;   /* handed to c-ares (its retries not counted) */

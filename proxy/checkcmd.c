@@ -18,14 +18,9 @@
 #include <event2/event.h>
 
 #include "proxy/checkcmd.h"
-#include "checks/checks.h"
-#include "checks/dkim.h"
-#include "checks/dmarc_org.h"
-#include "proxy/config.h"
-#include "checks/dns.h"
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
-#include "proxy/lib/netaddr.h"
+#include "proxy/offline.h"
 #include "rules/rules.h"
 
 #define CHECK_RCPTS_MAX 100             /* --rcpt options */
@@ -170,26 +165,6 @@ static void done_cb(void *arg, const struct verdict *v)
 	run->waiting = 0;
 }
 
-/* Wait for an asynchronous stage (DNS) on the loop. */
-static void wait_for(struct run *run)
-{
-	while (run->waiting)
-		event_base_loop(run->base, EVLOOP_ONCE);
-}
-
-/* "user@example.com", "<user@example.com>" or "<>" as a path. */
-static int parse_path(const char *addr, int is_rcpt, struct smtp_path *p)
-{
-	char arg[MOAT_PATH_MAX + 16];
-	struct smtp_params ps;
-
-	if (addr[0] == '<')
-		snprintf(arg, sizeof arg, "%s:%s", is_rcpt ? "TO" : "FROM", addr);
-	else
-		snprintf(arg, sizeof arg, "%s:<%s>", is_rcpt ? "TO" : "FROM", addr);
-	return smtp_parse_mail_rcpt(arg, is_rcpt, p, &ps) == PATH_OK ? 0 : -1;
-}
-
 /* The message in SMTP wire form: CRLF line ends, dot-stuffed, as the spool has it. */
 static char *wire_form(const char *path, size_t *len)
 {
@@ -226,23 +201,6 @@ static char *wire_form(const char *path, size_t *len)
 	free(raw);
 	*len = o;
 	return w;
-}
-
-struct membuf {
-	const char *p;
-	size_t len;
-};
-
-static long mem_reader(void *arg, size_t off, char *buf, size_t len)
-{
-	const struct membuf *m = arg;
-
-	if (off >= m->len)
-		return 0;
-	if (len > m->len - off)
-		len = m->len - off;
-	memcpy(buf, m->p + off, len);
-	return (long)len;
 }
 
 static void usage(FILE *f)
@@ -317,36 +275,11 @@ static int parse_args(int argc, char **argv, const char *default_config, struct 
 	return 0;
 }
 
-/* --client as a socket address. */
-static int client_addr(const char *client, struct sockaddr_storage *ss)
-{
-	struct cidr cl;
-
-	if (cidr_parse(client, &cl) < 0 || strchr(client, '/')) {
-		fprintf(stderr, "moat check: --client %s: not an IP address\n", client);
-		return -1;
-	}
-	memset(ss, 0, sizeof *ss);
-	if (cl.family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, cl.addr, 4);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, cl.addr, 16);
-	}
-	return 0;
-}
-
 /* Everything a check run needs: the config, the resolver, the checks. */
 struct setup {
-	struct config *cfg;
+	struct offline o;
+	struct config *cfg;    /* o's */
 	struct check_options opt;
-	struct dns *dns;
-	struct dkim_verifier *dkim;
 	struct checks *c;
 	struct sockaddr_storage ss;
 	struct verdict worst;  /* the refusal that stands, if any */
@@ -355,38 +288,19 @@ struct setup {
 
 static int setup_start(struct setup *st, struct run *run, const struct args *a)
 {
-	char err[1024];
-	struct dns_options o;
-
-	if (client_addr(a->client, &st->ss) < 0)
-		return -1;
-	if (!(st->cfg = config_load(a->conf, err, sizeof err))) {
-		fprintf(stderr, "%s\n", err);
+	if (offline_client(a->client, &st->ss) < 0) {
+		fprintf(stderr, "moat check: --client %s: not an IP address\n", a->client);
 		return -1;
 	}
-	config_check_options(st->cfg, &st->opt);
-	run->rep.buf = malloc(CHECK_OUT_MAX);
-	run->base = event_base_new();
-	o = (struct dns_options){
-		.servers = st->cfg->dns_servers,
-		.timeout_ms = st->cfg->dns_timeout,
-		.tries = st->cfg->dns_tries,
-		.cache_max = (size_t)st->cfg->dns_cache_size,
-	};
-	if (run->base && run->rep.buf && (st->dns = dns_new(run->base, &o)))
-		st->dkim = dkim_verifier_new(st->dns);
-	if (!st->dkim) {
-		fprintf(stderr, "moat check: cannot start the resolver or the DKIM library\n");
+	if (offline_start(&st->o, a->conf, "moat check", NULL, NULL) < 0)
 		return -1;
-	}
-	dkim_verifier_set_wait(st->dkim, run->base, 0);
-	if (st->cfg->check_dmarc && !dmarc_psl_loaded() && dmarc_psl_load(st->cfg->public_suffix_list) < 0) {
-		fprintf(stderr, "moat check: cannot read public_suffix_list %s: %s\n", st->cfg->public_suffix_list,
-		        strerror(errno));
+	st->cfg = st->o.cfg;
+	st->opt = st->o.opt;
+	run->base = st->o.base;
+	if (!(run->rep.buf = malloc(CHECK_OUT_MAX)))
 		return -1;
-	}
 	{
-		struct check_env env = {run->base, st->dns, st->dkim, NULL, hit_cb, &run->rep};
+		struct check_env env = {run->base, st->o.dns, st->o.dkim, NULL, hit_cb, &run->rep};
 
 		st->c = checks_new(&st->opt, &env, (struct sockaddr *)&st->ss);
 		if (st->c && a->tls)
@@ -405,12 +319,8 @@ static int setup_start(struct setup *st, struct run *run, const struct args *a)
 static void setup_end(struct setup *st, struct run *run)
 {
 	checks_free(st->c);
-	dkim_verifier_free(st->dkim);
-	dns_free(st->dns);
-	if (run->base)
-		event_base_free(run->base);
+	offline_end(&st->o);
 	free(run->rep.buf);
-	config_unref(st->cfg);
 }
 
 static void report_head(struct run *run, const struct setup *st, const char *conf)
@@ -435,7 +345,7 @@ static void run_async_stage(struct run *run, struct setup *st, enum rule_stage s
 {
 	char found[1024], checks[900];
 
-	wait_for(run);
+	offline_wait(&st->o, &run->waiting);
 	checks_describe(st->c, stage, checks, sizeof checks);
 	snprintf(found, sizeof found, "%s%s", prefix, checks);
 	stage_begin(&run->rep, stage, what, found);
@@ -467,7 +377,7 @@ static int stage_mail(struct run *run, struct setup *st, const struct args *a)
 	struct smtp_path path;
 	char what[MOAT_PATH_MAX + 64];
 
-	if (parse_path(a->from, 0, &path) < 0) {
+	if (offline_path(a->from, 0, &path) < 0) {
 		fprintf(stderr, "moat check: --from %s: not a valid address\n", a->from);
 		return -1;
 	}
@@ -489,7 +399,7 @@ static int stage_rcpts(struct run *run, struct setup *st, const struct args *a)
 		char what[MOAT_PATH_MAX + 64], found[300];
 		enum relay_result rr;
 
-		if (parse_path(a->rcpts[i], 1, &path) < 0) {
+		if (offline_path(a->rcpts[i], 1, &path) < 0) {
 			fprintf(stderr, "moat check: --rcpt %s: not a valid address\n", a->rcpts[i]);
 			return -1;
 		}
@@ -516,7 +426,7 @@ static int stage_rcpts(struct run *run, struct setup *st, const struct args *a)
 
 static int stage_data(struct run *run, struct setup *st, const struct args *a)
 {
-	struct membuf m;
+	struct offline_msg m;
 	char *wire = wire_form(a->msgfile, &m.len), size[64];
 
 	if (!wire) {
@@ -526,7 +436,7 @@ static int stage_data(struct run *run, struct setup *st, const struct args *a)
 	}
 	m.p = wire;
 	run->waiting = 1;
-	checks_data(st->c, mem_reader, &m, m.len, done_cb, run);
+	checks_data(st->c, offline_msg_reader, &m, m.len, done_cb, run);
 	snprintf(size, sizeof size, "size %zu, ", m.len);
 	run_async_stage(run, st, STAGE_DATA, a->msgfile, size);
 	if (!st->refused && checks_tags(st->c)[0] && !run->rep.json)

@@ -106,6 +106,8 @@ static const struct key keys[] = {
 	PATH(local_recipients, "", F_EMPTY_OK),
 	{ "log", set_log, 0, 0, "stderr", 0, 0, 0 },
 	PATH(spool_dir, "/tmp", F_ABSOLUTE),
+	PATH(record_dir, "", F_EMPTY_OK | F_ABSOLUTE),
+	{ "record_messages", set_bool, 0, 1, "no", OFF(record_messages), 0, 0 },
 	{ "max_message_size", set_size, 1024, 2147483648LL, "10240000", OFF(max_message_size), 0, 0 },
 	INT(max_recipients, 1, 100000, 100),
 	INT(max_connections, 1, 1000000, 1000),

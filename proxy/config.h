@@ -61,6 +61,8 @@ struct config {
 	enum log_target log_target;
 	char log_file[1024];                /* with LOG_TO_FILE */
 	char spool_dir[1024];               /* where messages over MOAT_SPOOL_MEM_MAX spill */
+	char record_dir[1024];              /* one record per transaction (recorder.h); "" = none */
+	int record_messages;                /* records keep the message too; default no */
 	size_t max_message_size;            /* bytes, default 10240000 */
 	int max_recipients;                 /* default 100 */
 	int max_connections;                /* default 1000 */

@@ -17,6 +17,7 @@
 
 #include "proxy/authfail.h"
 #include "proxy/checkcmd.h"
+#include "proxy/replay.h"
 #include "proxy/config.h"
 #include "proxy/conntable.h"
 #include "proxy/lib/bounds.h"
@@ -120,6 +121,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
 		return check_main(argc - 1, argv + 1, DEFAULT_CONFIG);
+	if (argc > 1 && strcmp(argv[1], "replay") == 0)
+		return replay_main(argc - 1, argv + 1, DEFAULT_CONFIG);
 	if (argc > 1 && strcmp(argv[1], "report") == 0)
 		return report_main(argc - 1, argv + 1);
 	while ((opt = getopt(argc, argv, "c:thV")) != -1) {

@@ -18,6 +18,7 @@
 #include "proxy/config.h"
 #include "proxy/lib/netaddr.h"
 #include "proxy/preflight.h"
+#include "proxy/recorder.h"
 #include "proxy/spool.h"
 #include "rules/rules.h"
 
@@ -107,6 +108,12 @@ int preflight_files(const struct config *c, const char *config_path, const char 
 
 	if (spool_dir_usable(c->spool_dir) < 0) {
 		snprintf(err, errsize, "spool_dir %s: user %s cannot write a file there: %s", c->spool_dir, who,
+		         strerror(errno));
+		return -1;
+	}
+	if (c->record_dir[0] && recorder_dir_ready(c->record_dir, create_log) < 0 &&
+	    (errno != ENOENT || create_log)) {
+		snprintf(err, errsize, "record_dir %s: user %s cannot write a file there: %s", c->record_dir, who,
 		         strerror(errno));
 		return -1;
 	}

@@ -18,7 +18,8 @@ int preflight_syslog(const struct config *c, char *err, size_t errsize);
 /* As this process is now (the user moat runs as, who names it): spool_dir
  * takes a spill file; the log file can be written, or, when it does not
  * exist, created in its directory (create_log: create it now, so that it
- * belongs to this user); every file a reload reads (config_path, the rule
+ * belongs to this user); record_dir takes files (made now with create_log,
+ * so that it belongs to this user); every file a reload reads (config_path, the rule
  * files and lists, local_recipients, tls_cert and tls_key) can be read.
  * 0, or -1 with err. */
 int preflight_files(const struct config *c, const char *config_path, const char *who, int create_log,

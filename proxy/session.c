@@ -23,6 +23,7 @@
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/linereader.h"
 #include "proxy/lib/log.h"
+#include "proxy/recorder.h"
 #include "proxy/refused.h"
 #include "proxy/lib/replies.h"
 #include "rules/rules.h"
@@ -88,11 +89,13 @@ static void session_free(struct session *s)
 	/* no transaction open on it: another session may use it */
 	relay_free(s->relay, s->tx != NULL);
 	if (s->tx) {
+		recorder_end(s->rec, s->ssl != NULL, s->auth_user);
 		message_free(&s->tx->msg);
 		free(s->tx);
 	}
 	session_auth_free(s);
 	checks_free(s->chk);
+	recorder_free(s->rec); /* after the checks: their lookups are cancelled */
 	free(s->early_v);
 	free(s->auth_user);
 	if (s->ssl && s->bev)
@@ -239,6 +242,7 @@ void session_txn_free(struct session *s)
 {
 	if (!s->tx)
 		return;
+	recorder_end(s->rec, s->ssl != NULL, s->auth_user); /* the spool is still there */
 	checks_txn_end(s->chk);
 	if (s->relay)
 		relay_txn_end(s->relay);
@@ -277,6 +281,8 @@ static void do_helo(struct session *s, const char *arg, int esmtp)
 	}
 	session_txn_free(s); /* RFC 5321 4.1.4: EHLO resets the transaction */
 	checks_helo(s->chk, s->helo, &v);
+	recorder_helo(s->rec, s->helo);
+	recorder_verdict(s->rec, REC_HELO, &v);
 	if (v.code && !s->cfg->delay_reject) {
 		session_verdict(s, STAGE_HELO, &v, NULL);
 		return;
@@ -404,6 +410,7 @@ static void mail_verdict(void *arg, const struct verdict *v)
 
 	s->tx->mail_v = *v;
 	s->tx->mail_checked = 1;
+	recorder_verdict(s->rec, REC_MAIL, v);
 	if (s->cfg->delay_reject) {
 		if (s->tx->rcpt_waiting)
 			rcpt_after_mail_checks(s);
@@ -465,6 +472,7 @@ static void do_mail(struct session *s, const char *arg)
 	/* Keep the parameters as sent, for the backend (validated above). */
 	snprintf(tx->from_params, sizeof tx->from_params, "%s", arg + ps.at + strspn(arg + ps.at, " \t"));
 	s->tx = tx;
+	recorder_mail(s->rec, tx->from.null ? "" : tx->from.mailbox);
 	if (s->cfg->delay_reject) {
 		/* Like Postfix's smtpd_delay_reject: the sender's verdict waits for RCPT. */
 		session_reply(s, R_MAIL_OK, NULL);
@@ -552,11 +560,13 @@ static void rcpt_after_mail_checks(struct session *s)
 
 	s->tx->rcpt_waiting = 0;
 	if (s->early_v || s->tx->mail_v.code) {
+		recorder_rcpt(s->rec, s->tx->rcpt_path.mailbox, NULL);
 		session_verdict(s, STAGE_RCPT, s->early_v ? s->early_v : &s->tx->mail_v, s->tx->rcpt_log);
 		session_resume(s);
 		return;
 	}
 	checks_rcpt(s->chk, &s->tx->rcpt_path, &v);
+	recorder_rcpt(s->rec, s->tx->rcpt_path.mailbox, &v);
 	rcpt_verdict(s, &v);
 }
 

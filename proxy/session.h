@@ -21,6 +21,7 @@ struct bufferevent;
 struct ssl_st;
 struct evbuffer;
 struct session_auth;
+struct recorder;
 
 enum sstate {
 	S_PROXY,   /* waiting for the PROXY protocol header */
@@ -96,6 +97,7 @@ struct session {
 	/* AUTH (session_auth.c) */
 	struct session_auth *auth;     /* an exchange in progress; NULL: none */
 	char *auth_user;               /* the login name the backend took (235); NULL: not authenticated */
+	struct recorder *rec;          /* record_dir: what its transactions were judged on; NULL: none */
 };
 
 /* Start a session on an accepted socket, counted by the caller in the

@@ -16,6 +16,7 @@
 #include "proxy/lib/metrics.h"
 #include "proxy/lib/replies.h"
 #include "proxy/proxyproto.h"
+#include "proxy/recorder.h"
 #include "proxy/relay.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
@@ -66,8 +67,10 @@ static void connect_verdict(void *arg, const struct verdict *v)
 	struct timeval pause = {s->cfg->greet_pause / 1000, (s->cfg->greet_pause % 1000) * 1000};
 
 	session_busy(s, 0);
+	recorder_verdict(s->rec, REC_CONNECT, v);
 	if (v->code && !s->cfg->delay_reject) {
 		metrics_refused(MR_RULE);
+		recorder_end(s->rec, s->ssl != NULL, NULL); /* a session refused at connect is a record too */
 		session_verdict(s, STAGE_CONNECT, v, NULL);
 		session_linger(s);
 		return;
@@ -135,6 +138,12 @@ void session_greet(struct session *s)
 		               NULL);
 		session_linger(s);
 		return;
+	}
+	if (s->cfg->record_dir[0] &&
+	    (s->rec = recorder_new(s->cfg->record_dir, s->cfg->record_messages, s->srv->dns, s->id, s->peer_ip,
+	                           rules_listener_name(s->listener)))) {
+		env.dns = recorder_dns(s->rec);
+		env.spf_cache = NULL; /* a cached SPF result would leave its answers out of the record */
 	}
 	config_check_options(s->cfg, &opt);
 	opt.want_rdns = relay_wants_rdns(s->srv->backends, s->cfg); /* XCLIENT NAME */

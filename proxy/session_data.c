@@ -17,6 +17,7 @@
 #include "proxy/lib/metrics.h"
 #include "proxy/lib/log.h"
 #include "proxy/msghead.h"
+#include "proxy/recorder.h"
 #include "proxy/relay.h"
 #include "proxy/session.h"
 #include "proxy/spool.h"
@@ -120,12 +121,19 @@ static void data_relayed(void *arg, const struct relay_outcome *o)
 	session_resume(s);
 }
 
+static long spool_reader(void *arg, size_t off, char *buf, size_t len)
+{
+	return spool_read(arg, off, buf, len);
+}
+
 static void data_verdict(void *arg, const struct verdict *v)
 {
 	struct session *s = arg;
 	char *head = NULL;
 	int n = -1;
 
+	recorder_verdict(s->rec, REC_DATA, v);
+	recorder_message(s->rec, spool_reader, s->tx->msg.spool, spool_size(s->tx->msg.spool));
 	if (v->rule_file) {
 		s->tx->rule_file = v->rule_file;
 		s->tx->rule_line = v->rule_line;
@@ -153,11 +161,6 @@ static void data_verdict(void *arg, const struct verdict *v)
 		             s->tx->msg.ndrop, s->cfg->hostname);
 	relay_data(s->relay, &s->tx->msg, head, (size_t)n, data_relayed, s);
 	free(head);
-}
-
-static long spool_reader(void *arg, size_t off, char *buf, size_t len)
-{
-	return spool_read(arg, off, buf, len);
 }
 
 /* The client's end of data. */

@@ -156,4 +156,19 @@
 #define MOAT_HEALTH_STALE 10
 #define MOAT_READY_PROBES 3
 
+/* record_dir (proxy/recorder.c, proxy/lib/record.h): one file per
+ * transaction. A record without its message is at most RECORD_BYTES_MAX
+ * bytes and RECORD_ANSWERS_MAX DNS answers (the answers past either are left
+ * out, and the record says so); a transaction of more than
+ * RECORD_RCPTS_MAX recipients is not recorded (counted, logged). With
+ * record_messages, a message of at most RECORD_MESSAGE_MAX bytes is kept
+ * (a larger one is left out, and replay reuses its data-stage verdict).
+ * moat replay reads no record file over RECORD_BYTES_MAX +
+ * RECORD_MESSAGE_MAX + 64 bytes. */
+#define MOAT_RECORD_BYTES_MAX (256 * 1024)
+#define MOAT_RECORD_ANSWERS_MAX 256
+#define MOAT_RECORD_RCPTS_MAX 1000
+#define MOAT_RECORD_MESSAGE_MAX (1024 * 1024)
+#define MOAT_RECORD_FILE_MAX (MOAT_RECORD_BYTES_MAX + MOAT_RECORD_MESSAGE_MAX + 64)
+
 #endif

@@ -1,0 +1,219 @@
+"""`moat replay` (issue 16 item 4): moat with record_dir records each
+transaction (envelope, client, HELO, the verdicts, the DNS answers its
+checks used; the message with record_messages = yes); `moat replay`
+judges the records again offline, by the current rules and the recorded
+answers, and with --expect says which verdicts differ.
+
+The traffic is a "day" of mixed mail through a real moat on the loopback
+DNS server, in front of the recording backend: delivered, refused by SPF,
+by a DNS list, by relaying, by a site rule at MAIL and at the data stage,
+a temporary failure, several recipients, DKIM-signed mail, with and
+without record_messages. Then the DNS server is stopped (and replay points
+at its dead port), so any lookup replay made on the network would time out
+and show as a difference."""
+
+import os
+import subprocess
+
+import pytest
+
+import dkimsign
+from checkslib import RCPT, connect, proxy_v1, simple_message
+from moatlib import DEFAULT_TIMEOUT, MOAT_BIN, LOCAL_DOMAIN
+
+SITE_SENDER = 'reject sender-domain spammer.example "550 5.7.1 Sender domain blocked" id site-sender\n'
+SITE_SUBJECT = 'reject header subject /lottery/ "550 5.7.1 No lotteries" id site-subject\n'
+RULES = SITE_SENDER + SITE_SUBJECT + "include builtin:default\n"
+
+KEY = dkimsign.key("rsa")
+
+
+def zone():
+    from checkslib import base_zone
+    z = base_zone()
+    z["example.org"] = [("A", "192.0.2.10"), ("MX", (10, "mail.example.org")),
+                        ("TXT", "v=spf1 ip4:192.0.2.0/24 ip4:127.0.0.0/8 -all")]
+    z["spf-fail.test"] = [("A", "192.0.2.30"), ("TXT", "v=spf1 -all")]
+    z["spammer.example"] = [("A", "192.0.2.40"), ("TXT", "v=spf1 ip4:192.0.2.0/24 -all")]
+    z["66.2.0.192.zen.example"] = [("A", "127.0.0.2")]
+    z[dkimsign.key_name("sel", "example.org")] = [("TXT", KEY.txt)]
+    return z
+
+
+def send(m, ip, sender, rcpts, subject=None, signed=False):
+    """One transaction from ip; the client's replies: [RCPT codes], DATA's final code or None."""
+    with connect(m, proxy=proxy_v1(ip)) as c:
+        c.ehlo("client.example.org")
+        c.expect("MAIL FROM:<%s>" % sender, 250)
+        codes = [c.cmd("RCPT TO:<%s>" % r).code for r in rcpts]
+        final = None
+        if 250 in codes:
+            msg = simple_message(subject or "hello")
+            if signed:
+                msg = dkimsign.signed(msg, KEY, "example.org", "sel")
+            final = c.data(msg).code
+        c.expect("QUIT", 221)
+    return codes, final
+
+
+# (name, client, sender, recipients, subject, signed): the day's traffic
+TRAFFIC = [
+    ("plain", "192.0.2.1", "alice@example.org", [RCPT], "hello", False),
+    ("two-rcpts", "192.0.2.2", "alice@example.org", [RCPT, "carol@elsewhere.example"], "meeting", False),
+    ("signed", "192.0.2.3", "alice@example.org", [RCPT], "signed", True),
+    ("lottery", "192.0.2.4", "alice@example.org", [RCPT], "lottery win", False),
+    ("invoice", "192.0.2.5", "alice@example.org", [RCPT], "invoice 42", False),
+    ("spf-fail", "192.0.2.6", "bob@spf-fail.test", [RCPT], None, False),
+    ("dnsbl", "192.0.2.66", "alice@example.org", [RCPT], None, False),
+    ("relay", "192.0.2.7", "alice@example.org", ["dave@elsewhere.example"], None, False),
+    ("site-sender", "192.0.2.8", "eve@spammer.example", [RCPT], None, False),
+    ("tempfail", "192.0.2.9", "frank@broken.test", [RCPT], None, False),
+]
+# with record_messages = no
+TRAFFIC_NO_MESSAGES = [
+    ("invoice-nomsg", "192.0.2.11", "alice@example.org", [RCPT], "invoice 43", False),
+    ("plain-nomsg", "192.0.2.12", "alice@example.org", [RCPT, RCPT.replace("bob", "bob2")], "hi", False),
+]
+
+
+def record_names(d):
+    return sorted(f for f in os.listdir(d) if f.endswith(".rec"))
+
+
+def which(d, f):
+    """The traffic name of record f: by its client address."""
+    client = [l.split()[1] for l in open(os.path.join(d, f), "rb").read().split(b"\n")
+              if l.startswith(b"client ")][0].decode()
+    return {t[1]: t[0] for t in TRAFFIC + TRAFFIC_NO_MESSAGES}[client]
+
+
+def replay(conf, *args):
+    return subprocess.run([MOAT_BIN, "replay", "-c", conf] + list(args), capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.fixture
+def day(moat_factory, dns_factory, backend, tmp_path):
+    """A recorded day: {name: (rcpt codes, final code)}, the record dir, moat's config."""
+    rules = tmp_path / "site.rules"
+    rules.write_text(RULES)
+    rec = tmp_path / "records"  # made by moat
+    dns = dns_factory(zone(), servfail_domains=("broken.test",))
+    keys = dict(dns_servers=dns.servers, rules=str(rules), proxy_protocol="yes", record_dir=str(rec),
+                dnsbl_sites="zen.example", dnsbl_threshold="1", record_messages="yes")
+    live = {}
+    m = moat_factory(**keys)
+    for name, ip, sender, rcpts, subject, sig in TRAFFIC:
+        live[name] = send(m, ip, sender, rcpts, subject, sig)
+    m.stop()
+    keys["record_messages"] = "no"
+    m = moat_factory(**keys)
+    for name, ip, sender, rcpts, subject, sig in TRAFFIC_NO_MESSAGES:
+        live[name] = send(m, ip, sender, rcpts, subject, sig)
+    m.stop()
+    dns.stop()  # replay has no DNS server to ask: its port is dead
+    return live, str(rec), m.conf_path, rules
+
+
+def test_live_traffic_is_what_it_should_be(day):
+    live, rec, _conf, _rules = day
+    assert live["plain"] == ([250], 250)
+    assert live["two-rcpts"] == ([250, 554], 250)
+    assert live["signed"] == ([250], 250)
+    assert live["lottery"] == ([250], 550)
+    assert live["spf-fail"] == ([550], None)
+    assert live["dnsbl"] == ([554], None)
+    assert live["relay"] == ([554], None)
+    assert live["site-sender"] == ([550], None)
+    assert live["tempfail"] == ([451], None)
+    assert live["invoice-nomsg"] == ([250], 250)
+    names = record_names(rec)
+    assert sorted(which(rec, f) for f in names) == sorted(t[0] for t in TRAFFIC + TRAFFIC_NO_MESSAGES)
+    st = os.stat(rec)
+    assert st.st_uid == os.getuid() and st.st_mode & 0o777 == 0o750
+    for f in names:
+        assert os.stat(os.path.join(rec, f)).st_mode & 0o777 == 0o640
+        body = open(os.path.join(rec, f), "rb").read()
+        assert (b"\nmessage " in body) == (which(rec, f) in ("plain", "two-rcpts", "signed", "lottery", "invoice"))
+
+
+def test_unchanged_rules_replay_as_live(day):
+    live, rec, conf, _rules = day
+    r = replay(conf, rec)
+    assert r.returncode == 0, r
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(TRAFFIC) + len(TRAFFIC_NO_MESSAGES)
+    got = {which(rec, l.split()[0]): l.split() for l in lines}
+    # each verdict is what the client heard live: accept, or the refusal's code
+    for name, (codes, final) in live.items():
+        refused = final if final and final != 250 else (codes[0] if 250 not in codes else None)
+        if refused:
+            assert got[name][1] in ("reject", "tempfail") and got[name][2] == str(refused), (name, got[name])
+        else:
+            assert got[name][1] == "accept", (name, got[name])
+    assert got["lottery"][5] == "rule=site-subject"
+    assert got["site-sender"][5] == "rule=site-sender"
+    assert got["dnsbl"][4] == "connect"
+    assert got["two-rcpts"][6] == "rcpts=1/2"
+    # DKIM and the data stage were judged again from the recorded message and key
+    assert "data re-run" in [l for l in lines if which(rec, l.split()[0]) == "signed"][0]
+    assert "data reused: no message recorded" in [l for l in lines if which(rec, l.split()[0]) == "invoice-nomsg"][0]
+    assert "not recorded" not in r.stdout
+    # the recorded verdicts: no difference
+    r = replay(conf, "--expect", "recorded", rec)
+    assert r.returncode == 0 and r.stdout == "", r
+    assert "12 transaction(s) replayed, 0 differ" in r.stderr
+    # an earlier output as the expected verdicts
+    exp = os.path.join(os.path.dirname(rec), "expected")
+    open(exp, "w").write(replay(conf, rec).stdout)
+    r = replay(conf, "--expect", exp, rec)
+    assert r.returncode == 0 and r.stdout == "", r
+
+
+def differing(rec, r):
+    assert r.returncode == 1, r
+    plus = [l[2:] for l in r.stdout.splitlines() if l.startswith("+ ")]
+    assert len(plus) * 2 == len(r.stdout.splitlines()), r.stdout
+    return sorted(which(rec, l.split()[0]) for l in plus)
+
+
+def test_changed_data_rule_shows_exactly_the_affected(day):
+    live, rec, conf, rules = day
+    rules.write_text(SITE_SENDER + SITE_SUBJECT.replace("/lottery/", "/lottery|invoice/") +
+                     "include builtin:default\n")
+    r = replay(conf, "--expect", "recorded", rec)
+    # invoice 43 came without record_messages: its data stage is not judged again
+    assert differing(rec, r) == ["invoice"]
+    assert "rule=site-subject" in [l for l in r.stdout.splitlines() if l.startswith("+ ")][0]
+
+
+def test_changed_mail_rule_shows_exactly_the_affected(day):
+    live, rec, conf, rules = day
+    rules.write_text(SITE_SENDER.replace("spammer.example", "spf-fail.test") + SITE_SUBJECT +
+                     "include builtin:default\n")
+    r = replay(conf, "--expect", "recorded", rec)
+    # spammer.example now passes the site rule (and SPF): accepted; spf-fail.test's
+    # refusal is now the site rule's (the same code, another rule)
+    assert differing(rec, r) == ["site-sender", "spf-fail"]
+
+
+def test_a_check_not_run_at_record_time_says_not_recorded(day, tmp_path):
+    live, rec, conf, rules = day
+    text = open(conf).read().replace("dnsbl_sites = zen.example", "dnsbl_sites = zen.example, bl.example")
+    conf2 = str(tmp_path / "moat2.conf")
+    open(conf2, "w").write(text)
+    r = replay(conf2, rec)
+    assert "not recorded: " in r.stdout and "bl.example" in r.stdout, r
+
+
+def test_bad_records_are_named_and_exit_2(day, tmp_path):
+    live, rec, conf, _rules = day
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "1-x-1.rec").write_text("moat-record 1\nclient 192.0.2.1 smtp 0 -\nrcpt a@b 999 - - -\n")
+    (bad / "2-x-1.rec").write_text("not a record\n")
+    r = replay(conf, str(bad), rec)
+    assert r.returncode == 2, r
+    assert "1-x-1.rec: line 3: bad reply code" in r.stderr and "2-x-1.rec: line 1: not a moat record" in r.stderr
+    assert len(r.stdout.splitlines()) == 12  # the good ones are still replayed
+    assert replay(conf).returncode == 2  # no directory
