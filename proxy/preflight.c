@@ -111,8 +111,7 @@ int preflight_files(const struct config *c, const char *config_path, const char 
 		         strerror(errno));
 		return -1;
 	}
-	if (c->record_dir[0] && recorder_dir_ready(c->record_dir, create_log) < 0 &&
-	    (errno != ENOENT || create_log)) {
+	if (c->record_dir[0] && recorder_dir_ready(c->record_dir, create_log) < 0) {
 		snprintf(err, errsize, "record_dir %s: user %s cannot write a file there: %s", c->record_dir, who,
 		         strerror(errno));
 		return -1;

@@ -226,7 +226,10 @@ static int write_file(struct recorder *r, const struct record_out *o)
 
 	snprintf(name, sizeof name, "%s/%lld-%s-%d.rec", r->dir, (long long)time(NULL), r->session, r->ntx);
 	snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%d", r->dir, r->session, r->ntx);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640)) < 0)
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd < 0 && errno == ENOENT && recorder_dir_ready(r->dir, 1) == 0) /* set by a reload */
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd < 0)
 		return -1;
 	if (write_all(fd, o->buf, o->len) < 0) {
 		err = errno;
@@ -300,7 +303,16 @@ int recorder_dir_ready(const char *dir, int create)
 	struct stat st;
 
 	if (stat(dir, &st) < 0) {
-		if (errno != ENOENT || !create || mkdir(dir, 0750) < 0)
+		char parent[1100];
+		const char *slash = strrchr(dir, '/');
+
+		if (errno != ENOENT || !slash)
+			return -1;
+		if (!create) { /* can it be made? */
+			snprintf(parent, sizeof parent, "%.*s", slash == dir ? 1 : (int)(slash - dir), dir);
+			return access(parent, W_OK | X_OK);
+		}
+		if (mkdir(dir, 0750) < 0)
 			return -1;
 	} else if (!S_ISDIR(st.st_mode)) {
 		errno = ENOTDIR;

@@ -42,8 +42,9 @@ void recorder_rcpt(struct recorder *r, const char *mailbox, const struct verdict
  * not authenticated): write its record, forget it. */
 void recorder_end(struct recorder *r, int tls, const char *auth_user);
 
-/* record_dir exists or is made now (mode 0750), as the user moat runs as,
- * and takes files: 0, or -1 with errno. */
+/* record_dir exists or is made now (create; mode 0750), as the user moat
+ * runs as, and takes files; without create, a missing one can be made in
+ * its parent. 0, or -1 with errno. */
 int recorder_dir_ready(const char *dir, int create);
 
 #endif

@@ -232,7 +232,7 @@ def test_deploying_moat_conf_passes_moat_t(tmp_path, tls_files, text):
     reads (it binds nothing, and a backend it cannot reach is a warning)."""
     for path, real in tls_files.items():
         text = text.replace(path, real)
-    text = text.replace("/var/log/moat/", str(tmp_path) + "/")
+    text = text.replace("/var/log/moat/", str(tmp_path) + "/").replace("/var/lib/moat/", str(tmp_path) + "/")
     if "hostname" not in text:
         text += "hostname = mx.example.com\n"
     conf = tmp_path / "moat.conf"

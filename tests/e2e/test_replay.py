@@ -19,7 +19,8 @@ import pytest
 
 import dkimsign
 from checkslib import RCPT, connect, proxy_v1, simple_message
-from moatlib import DEFAULT_TIMEOUT, MOAT_BIN, LOCAL_DOMAIN
+from moatlib import MOAT_BIN, SMTPClient
+from test_preflight import site  # noqa: F401 (fixture)
 
 SITE_SENDER = 'reject sender-domain spammer.example "550 5.7.1 Sender domain blocked" id site-sender\n'
 SITE_SUBJECT = 'reject header subject /lottery/ "550 5.7.1 No lotteries" id site-subject\n'
@@ -217,3 +218,74 @@ def test_bad_records_are_named_and_exit_2(day, tmp_path):
     assert "1-x-1.rec: line 3: bad reply code" in r.stderr and "2-x-1.rec: line 1: not a moat record" in r.stderr
     assert len(r.stdout.splitlines()) == 12  # the good ones are still replayed
     assert replay(conf).returncode == 2  # no directory
+
+
+def test_refused_at_connect_is_a_record(moat_factory, dns_factory, tmp_path):
+    """Without delay_reject a DNS list refuses at connect: no MAIL, one record."""
+    dns = dns_factory(zone())
+    rec = tmp_path / "records"
+    m = moat_factory(dns_servers=dns.servers, proxy_protocol="yes", record_dir=str(rec), delay_reject="no",
+                     dnsbl_sites="zen.example", dnsbl_threshold="1")
+    c = SMTPClient(m.port, read_banner=False)
+    c.send(proxy_v1("192.0.2.66"))
+    assert c.reply().code == 554
+    c.close()
+    m.wait_log(lambda l: l.get("event") == "decision" and l.get("stage") == "connect")
+    m.stop()
+    dns.stop()
+    [f] = record_names(str(rec))
+    text = open(rec / f).read()
+    assert "\nstage connect 554 5.7.1 " in text and "\nmail " not in text
+    r = replay(m.conf_path, "--expect", "recorded", str(rec))
+    assert r.returncode == 0, r
+    r = replay(m.conf_path, str(rec))
+    assert r.stdout.split()[1:5] == ["reject", "554", "5.7.1", "connect"], r
+
+
+def test_a_record_that_cannot_be_written_costs_no_mail(moat_factory, backend, tmp_path):
+    rec = tmp_path / "records"
+    m = moat_factory(record_dir=str(rec))
+    assert rec.is_dir()
+    rec.rmdir()
+    rec.write_text("not a directory")  # every record's write fails from now on
+    with SMTPClient(m.port) as c:
+        c.ehlo()
+        assert c.transaction("alice@example.org", [RCPT], simple_message("kept")).code == 250
+        assert c.transaction("alice@example.org", [RCPT], simple_message("kept too")).code == 250
+    backend.wait_stored(2)
+    lines = m.logs.wait_count(lambda l: l.get("event") == "record", 2, what="record warnings")
+    assert "not recorded" in lines[0]["msg"] and "(1 so far)" in lines[0]["msg"]
+    assert "(2 so far)" in lines[1]["msg"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_record_dir_is_made_by_the_run_user(site, backend):  # noqa: F811
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    m = site()
+    var = os.path.join(os.path.dirname(m.conf_path), "var")
+    os.mkdir(var)
+    os.chown(var, nobody.pw_uid, nobody.pw_gid)
+    m.config["record_dir"] = os.path.join(var, "records")
+    m.write_config()
+    m.start()
+    with SMTPClient(m.port) as c:
+        c.ehlo()
+        assert c.transaction("alice@example.org", [RCPT], simple_message("as nobody")).code == 250
+    backend.wait_stored(1)
+    m.stop()
+    st = os.stat(m.config["record_dir"])
+    assert (st.st_uid, st.st_mode & 0o777) == (nobody.pw_uid, 0o750)
+    [f] = record_names(m.config["record_dir"])
+    st = os.stat(os.path.join(m.config["record_dir"], f))
+    assert (st.st_uid, st.st_mode & 0o777) == (nobody.pw_uid, 0o640)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_record_dir_the_run_user_cannot_make_is_refused(site):  # noqa: F811
+    m = site()
+    m.config["record_dir"] = os.path.join(os.path.dirname(m.conf_path), "records")  # a root-owned parent
+    m.write_config()
+    r = subprocess.run([MOAT_BIN, "-t", "-c", m.conf_path], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "record_dir %s: user nobody cannot write a file there" % m.config["record_dir"] \
+        in r.stderr, r

@@ -1013,6 +1013,123 @@ static void test_free_with_answers_queued(void **state)
 	fx_stop(&f);
 }
 
+/* ---- a view with a tap (record_dir), and a resolver without network ---- */
+
+struct tapped {
+	int n;
+	char names[4][64];
+};
+
+static void tap_note(void *arg, const struct dns_result *r)
+{
+	struct tapped *t = arg;
+
+	if (t->n < 4)
+		snprintf(t->names[t->n], sizeof t->names[0], "%s/%d", r->name, (int)r->status);
+	t->n++;
+}
+
+/* The view's requests are the parent's (one query, one cache), the tap sees
+ * each answer before its callback, cache hits included; the parent's own
+ * requests and dns_defer are not tapped; a cancelled request is not. */
+static void test_view_taps_its_answers(void **state)
+{
+	struct fx f;
+	struct tapped t = {0};
+	struct got a = {0}, b = {0}, c = {0}, d = {0};
+	struct dns *v;
+	struct order o = {{0}, 0};
+	struct tagged later = {&o, 0, 0, 0};
+
+	fx_start(&f, 1000, 2, 100);
+	v = dns_view_new(f.dns, tap_note, &t);
+	assert_non_null(v);
+	assert_non_null(dns_lookup(v, "A.test.", ns_t_a, record, &a));
+	assert_non_null(dns_lookup(f.dns, "a.test", ns_t_a, record, &b)); /* joins the same query */
+	dns_cancel(dns_lookup(v, "mx.test", ns_t_mx, record, &d));
+	assert_true(wait_call(&f, &a) >= 0);
+	assert_true(wait_call(&f, &b) >= 0);
+	assert_int_equal(t.n, 1);
+	assert_string_equal(t.names[0], "a.test/0");
+	assert_non_null(dns_lookup(v, "a.test", ns_t_a, record, &c)); /* a hit */
+	assert_non_null(dns_defer(v, note, &later));
+	assert_true(wait_call(&f, &c) >= 0);
+	idle(&f);
+	assert_int_equal(t.n, 2);
+	assert_int_equal(o.n, 1);
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(stats(&f).hits, 1);
+	dns_free(v);
+	fx_stop(&f);
+}
+
+/* The view freed with a request out (a DMARC prefetch is fire and forget):
+ * the request is answered without the tap, nothing leaks (LSan). */
+static void test_view_freed_with_requests_out(void **state)
+{
+	struct fx f;
+	struct tapped t = {0};
+	struct got a = {0};
+	struct dns *v;
+
+	fx_start(&f, 1000, 2, 100);
+	v = dns_view_new(f.dns, tap_note, &t);
+	assert_non_null(v);
+	assert_non_null(dns_lookup(v, "a.test", ns_t_a, record, &a));
+	dns_free(v);
+	assert_true(wait_call(&f, &a) >= 0);
+	assert_int_equal(a.status, DNS_OK);
+	assert_int_equal(t.n, 0);
+	fx_stop(&f);
+}
+
+struct source {
+	int asked;
+	unsigned char reply[16];
+};
+
+static int source_answer(void *arg, const char *name, int type, struct dns_result *out)
+{
+	struct source *s = arg;
+
+	s->asked++;
+	if (strcmp(name, "known.test") != 0 || type != ns_t_txt)
+		return -1;
+	out->status = DNS_OK;
+	out->abuf = s->reply;
+	out->alen = (int)sizeof s->reply;
+	out->ttl = 300;
+	return 0;
+}
+
+/* Offline: answers from the source only, later like any answer (never
+ * inside dns_lookup); what it does not know is TEMPFAIL; no socket. */
+static void test_offline_source(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct source src = {0, {1, 2, 3}};
+	struct got a = {0}, b = {0};
+	struct dns *d = dns_new_offline(base, source_answer, &src);
+	struct fx f = {.base = base};
+
+	assert_non_null(d);
+	assert_non_null(dns_lookup(d, "Known.Test.", ns_t_txt, record, &a));
+	assert_non_null(dns_lookup(d, "other.test", ns_t_a, record, &b));
+	assert_int_equal(a.calls + b.calls, 0);
+	turn(&f);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, DNS_OK);
+	assert_int_equal(a.alen, 16);
+	assert_int_equal(a.abuf[2], 3);
+	assert_int_equal(a.ttl, 300);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.status, DNS_TEMPFAIL);
+	assert_int_equal(src.asked, 2);
+	assert_int_equal(stats(&(struct fx){.dns = d}).queries, 0);
+	dns_free(d);
+	event_base_free(base);
+}
+
 static void test_net_normalisation(void **state)
 {
 	struct fx f;
@@ -1185,6 +1302,9 @@ int main(void)
 		cmocka_unit_test(test_inject),
 		cmocka_unit_test(test_net_lru),
 		cmocka_unit_test(test_free_pending),
+		cmocka_unit_test(test_view_taps_its_answers),
+		cmocka_unit_test(test_view_freed_with_requests_out),
+		cmocka_unit_test(test_offline_source),
 		cmocka_unit_test(test_inflight_limit),
 		cmocka_unit_test(test_defaults),
 	};
