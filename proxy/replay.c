@@ -3,7 +3,7 @@
  * (no network: a question the record does not answer is a temporary
  * failure, and the verdict says "not recorded").
  *
- *   moat replay [-c moat.conf] [--expect FILE|recorded] DIR|FILE...
+ *   moat replay [-c moat.conf] [--expect FILE|recorded] [--json] DIR|FILE...
  *
  * One line per transaction (the verdict format, below); with --expect,
  * only the transactions whose verdict differs from the one expected.
@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "proxy/lib/bounds.h"
+#include "proxy/lib/log.h"
 #include "proxy/lib/readfile.h"
 #include "proxy/lib/record.h"
 #include "proxy/offline.h"
@@ -37,6 +38,7 @@ struct replay {
 	int waiting;
 	struct verdict v;
 	const char *expect;              /* NULL, "recorded" or a file */
+	int json;                        /* --json */
 	struct replay_expect *exp;       /* a file's verdicts */
 	int ndiff, nerr, ntx;
 };
@@ -99,6 +101,8 @@ static int judge(struct replay *rp, struct checks *c, const struct record *r, st
 	replay_verdict_of(&now->stage[REC_HELO], &v);
 	if (v.code || !r->has_mail)
 		return 0;
+	if (r->auth_user[0] && checks_auth(c, r->auth_user) < 0) /* AUTH: after EHLO */
+		return -1;
 	if (offline_path(r->from[0] ? r->from : "<>", 0, &path) < 0)
 		return -1;
 	rp->waiting = 1;
@@ -148,11 +152,22 @@ static struct checks *checks_for(struct replay *rp, const struct record *r, stru
 	if (k == LISTENER_KINDS || !(c = checks_new(&rp->o.opt, &env, (struct sockaddr *)ss)))
 		return NULL;
 	checks_listener(c, (enum listener_kind)k);
-	if (r->auth_user[0] && checks_auth(c, r->auth_user) < 0) {
-		checks_free(c);
-		return NULL;
-	}
 	return c;
+}
+
+/* --json --expect: {"expected": the expected line, "now": the verdict}. */
+static void print_diff_json(const char *was, const char *id, const struct record *now, const char *note)
+{
+	char line[REPLAY_LINE_MAX], esc[REPLAY_LINE_MAX * 6];
+	char *obj = malloc(REPLAY_JSON_MAX);
+
+	if (!obj)
+		return;
+	snprintf(line, sizeof line, "%.*s", (int)strcspn(was, "\n"), was);
+	json_escape(esc, sizeof esc, line, sizeof line);
+	replay_format_json(obj, REPLAY_JSON_MAX, id, now, note);
+	printf("{\"expected\":\"%s\",\"now\":%.*s}\n", esc, (int)strcspn(obj, "\n"), obj);
+	free(obj);
 }
 
 /* Replay one record (its name: the verdict's id); -1 on error. */
@@ -178,11 +193,22 @@ static int replay_one(struct replay *rp, const char *id, const struct record *r)
 		replay_note(note, sizeof note, r, rerun, rp->missing, rp->nmissing);
 		replay_format(line, sizeof line, id, &now, note);
 		rp->ntx++;
-		if (!rp->expect) {
+		if (!rp->expect && rp->json) {
+			char *obj = malloc(REPLAY_JSON_MAX);
+
+			if (obj) {
+				replay_format_json(obj, REPLAY_JSON_MAX, id, &now, note);
+				fputs(obj, stdout);
+			}
+			free(obj);
+		} else if (!rp->expect) {
 			fputs(line, stdout);
 		} else if (replay_expected(rp->expect, rp->exp, id, r, was, sizeof was) && !replay_same(was, line)) {
 			rp->ndiff++;
-			printf("- %s+ %s", was, line);
+			if (rp->json)
+				print_diff_json(was, id, &now, note);
+			else
+				printf("- %s+ %s", was, line);
 		}
 	}
 	free(now.rcpt);
@@ -250,7 +276,7 @@ static void replay_path(struct replay *rp, const char *path)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: moat replay [-c config] [--expect FILE|recorded] DIR|FILE ...\n"
+	fprintf(f, "usage: moat replay [-c config] [--expect FILE|recorded] [--json] DIR|FILE ...\n"
 	           "Judges the transactions record_dir holds again, offline, by the config's\n"
 	           "current rules and the DNS answers recorded; one verdict line each. With\n"
 	           "--expect, only the verdicts that differ from FILE's (an earlier output) or\n"
@@ -263,6 +289,7 @@ int replay_main(int argc, char **argv, const char *default_config)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"expect", required_argument, NULL, 'e'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -275,6 +302,7 @@ int replay_main(int argc, char **argv, const char *default_config)
 		switch (opt) {
 		case 'c': conf = optarg; break;
 		case 'e': rp.expect = optarg; break;
+		case 'j': rp.json = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

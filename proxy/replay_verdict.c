@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "checks/checks.h"
+#include "proxy/lib/log.h"
 #include "proxy/lib/readfile.h"
 #include "proxy/lib/text.h"
 #include "proxy/replay_verdict.h"
@@ -17,10 +18,14 @@ void replay_verdict_of(struct record_verdict *out, const struct verdict *v)
 	out->judged = 1;
 	out->code = v->code;
 	text_copy(out->esc, sizeof out->esc, v->code ? v->esc : "");
-	if (v->rule_id)
+	if (v->rule_id) {
 		text_copy(out->rule, sizeof out->rule, v->rule_id);
-	else
-		rules_where(out->rule, sizeof out->rule, v->rule_file, v->rule_line);
+	} else {
+		/* the file's name, not its path: records are replayed elsewhere (CI) */
+		const char *base = v->rule_file ? strrchr(v->rule_file, '/') : NULL;
+
+		rules_where(out->rule, sizeof out->rule, base ? base + 1 : v->rule_file, v->rule_line);
+	}
 	text_copy(out->reason, sizeof out->reason, v->reason);
 }
 
@@ -67,6 +72,29 @@ static const struct record_verdict *deciding(const struct record *r, const char 
 			return &r->stage[REC_DATA];
 	}
 	return last;
+}
+
+void replay_format_json(char *buf, size_t size, const char *id, const struct record *r, const char *note)
+{
+	static const struct record_verdict none = {0};
+	const char *stage;
+	int accepted;
+	const struct record_verdict *v = deciding(r, &stage, &accepted);
+	/* json_escape: up to 6 bytes for one (\uXXXX) */
+	char eid[REPLAY_LINE_MAX * 6], rule[RECORD_RULE_MAX * 6], reason[RECORD_REASON_MAX * 6];
+	char enote[REPLAY_LINE_MAX * 6];
+
+	if (!v)
+		v = &none;
+	json_escape(eid, sizeof eid, id, REPLAY_LINE_MAX);
+	json_escape(rule, sizeof rule, v->rule, RECORD_RULE_MAX);
+	json_escape(reason, sizeof reason, v->reason, RECORD_REASON_MAX);
+	json_escape(enote, sizeof enote, note, REPLAY_LINE_MAX);
+	snprintf(buf, size,
+	         "{\"id\":\"%s\",\"result\":\"%s\",\"code\":%d,\"esc\":\"%s\",\"stage\":\"%s\",\"rule\":\"%s\","
+	         "\"reason\":\"%s\",\"rcpts_accepted\":%d,\"rcpts\":%d,\"note\":\"%s\"}\n",
+	         eid, !v->code ? "accept" : v->code / 100 == 5 ? "reject" : "tempfail", v->code,
+	         v->code ? v->esc : "", stage, rule, reason, accepted, r->nrcpt, enote);
 }
 
 void replay_format(char *buf, size_t size, const char *id, const struct record *r, const char *note)

@@ -289,3 +289,23 @@ def test_record_dir_the_run_user_cannot_make_is_refused(site):  # noqa: F811
     r = subprocess.run([MOAT_BIN, "-t", "-c", m.conf_path], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "record_dir %s: user nobody cannot write a file there" % m.config["record_dir"] \
         in r.stderr, r
+
+
+def test_json(day):
+    import json
+    live, rec, conf, rules = day
+    r = replay(conf, "--json", rec)
+    assert r.returncode == 0, r
+    objs = {which(rec, o["id"]): o for o in map(json.loads, r.stdout.splitlines())}
+    assert len(objs) == 12
+    assert objs["lottery"]["result"] == "reject" and objs["lottery"]["code"] == 550
+    assert objs["lottery"]["rule"] == "site-subject" and objs["lottery"]["reason"]
+    assert objs["plain"]["result"] == "accept" and objs["plain"]["code"] == 0 and objs["plain"]["note"] == "data re-run"
+    assert (objs["two-rcpts"]["rcpts_accepted"], objs["two-rcpts"]["rcpts"]) == (1, 2)
+    rules.write_text(SITE_SENDER + SITE_SUBJECT.replace("/lottery/", "/lottery|invoice/") +
+                     "include builtin:default\n")
+    r = replay(conf, "--json", "--expect", "recorded", rec)
+    assert r.returncode == 1, r
+    [d] = map(json.loads, r.stdout.splitlines())
+    assert which(rec, d["now"]["id"]) == "invoice" and d["now"]["rule"] == "site-subject"
+    assert d["expected"].split()[1] == "accept"
