@@ -46,6 +46,7 @@ static void usage(FILE *f)
 	           "                  [--message FILE] [--tls] [--json]\n"
 	           "       moat report [--since T] [--until T] [--client A] [--sender A] [--rcpt A]\n"
 	           "                   [--action A] [--rule R] [--session ID] [--json|--html FILE] [FILE...|-]\n"
+	           "       moat replay [-c config] [--expect FILE|recorded] [--json] DIR|FILE...\n"
 	           "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	           "  -t       check the configuration, the rules and their lists, and what a start\n"
 	           "           needs (spool_dir, the log, those files, as the run user); ask the\n"

@@ -6,6 +6,7 @@
  * the session: a write error costs the record only. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct recorder {
 	 * every transaction of the session) */
 	struct record_out dns;
 	int nans, dropped;
+	uint64_t seen[MOAT_RECORD_ANSWERS_MAX]; /* (name, type) of each, hashed: one answer each */
 	/* the transaction */
 	int has_mail;
 	char from[MOAT_PATH_MAX + 1];
@@ -45,18 +47,34 @@ struct recorder {
 
 static unsigned long drops; /* records not written, in this process */
 
+/* FNV-1a of (name, type): the same question asked twice (a DMARC prefetch
+ * and the lookup, a cache hit for the next transaction) is kept once. */
+static uint64_t question_hash(const char *name, int type)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)(unsigned)type;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ULL;
+	return h;
+}
+
 /* An answer a check of the session received. */
 static void tap(void *arg, const struct dns_result *res)
 {
 	struct recorder *r = arg;
 	struct record_answer a = {res->type, (int)res->status, res->ttl, "", res->abuf, res->alen};
+	uint64_t h = question_hash(res->name, res->type);
+
+	for (int i = 0; i < r->nans; i++)
+		if (r->seen[i] == h)
+			return; /* replay answers a question with the first answer */
 
 	text_copy(a.name, sizeof a.name, res->name); /* normalised, at most DNS_NAME_MAX */
 	if (r->nans >= MOAT_RECORD_ANSWERS_MAX || record_answer_line(&r->dns, &a, r->dns.cap) < 0) {
 		r->dropped++;
 		return;
 	}
-	r->nans++;
+	r->seen[r->nans++] = h;
 }
 
 struct recorder *recorder_new(const char *dir, int messages, struct dns *dns, const char *session_id,
@@ -175,12 +193,10 @@ static void record_head(struct recorder *r, struct record_out *o, int tls, const
 		record_line(o, "mail", 1, (const char *[]){r->from});
 		record_verdict_line(o, "stage", "mail", &r->stage[REC_MAIL]);
 	}
-	if (r->rcpts.len && o->cap - o->len > r->rcpts.len)
-		memcpy(o->buf + o->len, r->rcpts.buf, r->rcpts.len), o->len += r->rcpts.len;
+	record_put(o, r->rcpts.buf, r->rcpts.len);
 	if (r->stage[REC_DATA].judged)
 		record_verdict_line(o, "stage", "data", &r->stage[REC_DATA]);
-	if (r->dns.len && o->cap - o->len > r->dns.len)
-		memcpy(o->buf + o->len, r->dns.buf, r->dns.len), o->len += r->dns.len;
+	record_put(o, r->dns.buf, r->dns.len);
 	if (r->dropped) {
 		snprintf(num, sizeof num, "%d", r->dropped);
 		record_line(o, "dropped-answers", 1, (const char *[]){num});
@@ -196,11 +212,8 @@ static void record_body(struct recorder *r, struct record_out *o)
 	if (!r->msg)
 		return;
 	n = snprintf(line, sizeof line, "message %zu\n", r->msg_size);
-	if (o->cap - o->len < (size_t)n + r->msg_size)
-		return;
-	memcpy(o->buf + o->len, line, (size_t)n);
-	memcpy(o->buf + o->len + n, r->msg, r->msg_size);
-	o->len += (size_t)n + r->msg_size;
+	record_put(o, line, (size_t)n);
+	record_put(o, r->msg, r->msg_size);
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -287,12 +300,15 @@ void recorder_end(struct recorder *r, int tls, const char *auth_user)
 		o.cap = MOAT_RECORD_BYTES_MAX;
 		record_head(r, &o, tls, auth_user);
 		o.cap = MOAT_RECORD_BYTES_MAX + body;
-		if (o.full)
+		if (o.full) {
 			dropped(r, "over the record's bound");
-		else
+		} else {
 			record_body(r, &o);
-		if (!o.full && write_file(r, &o) < 0)
-			dropped(r, strerror(errno));
+			if (o.full)
+				dropped(r, "out of memory");
+			else if (write_file(r, &o) < 0)
+				dropped(r, strerror(errno));
+		}
 		record_out_free(&o);
 	}
 	txn_reset(r);

@@ -9,6 +9,7 @@
 #define RECORD_FIELDS_MAX 8           /* values on one line */
 #define RECORD_VALUE_MAX 1024         /* a decoded value, a DNS reply's hex aside */
 #define RECORD_ABUF_MAX 65535         /* a DNS reply (TCP) */
+#define RECORD_OUT_FIRST 4096         /* a record's buffer at first: most stay that small */
 
 static const char *const stage_names[RECORD_STAGES] = {"connect", "helo", "mail", "data"};
 
@@ -29,7 +30,9 @@ int record_stage_index(const char *name)
 
 int record_out_init(struct record_out *o, size_t cap)
 {
-	*o = (struct record_out){.buf = malloc(cap), .cap = cap};
+	size_t first = cap < RECORD_OUT_FIRST ? cap : RECORD_OUT_FIRST;
+
+	*o = (struct record_out){.buf = malloc(first ? first : 1), .size = first, .cap = cap};
 	return o->buf ? 0 : -1;
 }
 
@@ -65,29 +68,43 @@ int record_encode(char *dst, size_t size, const char *src)
 	return 0;
 }
 
-/* Append raw text; a line that does not fit marks the record full. */
-static void put(struct record_out *o, const char *s, size_t n)
+/* Append; what does not fit under cap (or in memory) marks the record full. */
+void record_put(struct record_out *o, const void *s, size_t n)
 {
-	if (o->full || n > o->cap - o->len) {
+	if (o->full || o->len > o->cap || n > o->cap - o->len) {
 		o->full = 1;
 		return;
+	}
+	if (n > o->size - o->len) {
+		size_t size = o->size ? o->size : RECORD_OUT_FIRST;
+		char *b;
+
+		while (size < o->len + n)
+			size = size > o->cap / 2 ? o->cap : size * 2;
+		if (!(b = realloc(o->buf, size))) {
+			o->full = 1;
+			return;
+		}
+		o->buf = b;
+		o->size = size;
 	}
 	memcpy(o->buf + o->len, s, n);
 	o->len += n;
 }
 
+
 void record_line(struct record_out *o, const char *key, int n, const char *const *vals)
 {
 	char enc[RECORD_VALUE_MAX * 3 + 4];
 
-	put(o, key, strlen(key));
+	record_put(o, key, strlen(key));
 	for (int i = 0; i < n; i++) {
 		if (record_encode(enc, sizeof enc, vals[i]) < 0)
 			strcpy(enc, "-"); /* not from a bounded field: cannot happen */
-		put(o, " ", 1);
-		put(o, enc, strlen(enc));
+		record_put(o, " ", 1);
+		record_put(o, enc, strlen(enc));
 	}
-	put(o, "\n", 1);
+	record_put(o, "\n", 1);
 }
 
 void record_verdict_line(struct record_out *o, const char *key, const char *name, const struct record_verdict *v)
@@ -117,15 +134,15 @@ int record_answer_line(struct record_out *o, const struct record_answer *a, size
 	if (n < 0 || (size_t)n + (size_t)a->alen * 2 + 2 > bound - (o->len < bound ? o->len : bound) ||
 	    o->len >= bound)
 		return -1;
-	put(o, head, (size_t)n);
+	record_put(o, head, (size_t)n);
 	if (!a->abuf || a->alen <= 0)
-		put(o, "-", 1);
+		record_put(o, "-", 1);
 	for (int i = 0; a->abuf && i < a->alen && !o->full; i++) {
 		char x[2] = {hex[a->abuf[i] >> 4], hex[a->abuf[i] & 15]};
 
-		put(o, x, 2);
+		record_put(o, x, 2);
 	}
-	put(o, "\n", 1);
+	record_put(o, "\n", 1);
 	return o->full ? -1 : 0;
 }
 

@@ -89,17 +89,20 @@ struct record {
 
 /* ---- writing ---- */
 
-/* A record being written: lines appended to a buffer, bounded. */
+/* A record being written: lines appended to a buffer that grows as
+ * needed, up to cap bytes. */
 struct record_out {
 	char *buf;
-	size_t len, cap;
+	size_t len, size;                /* used, allocated */
+	size_t cap;                      /* the bound (may be raised between lines) */
 	int full;                        /* a line did not fit: the record is unusable */
 };
 
-/* 0 or -1 without memory; cap is the bound of the lines (the message
- * comes on top). */
+/* 0 or -1 without memory. */
 int record_out_init(struct record_out *o, size_t cap);
 void record_out_free(struct record_out *o);
+/* Append n raw bytes (whole lines, or a message). */
+void record_put(struct record_out *o, const void *p, size_t n);
 /* One line: key, then n values, encoded. */
 void record_line(struct record_out *o, const char *key, int n, const char *const *vals);
 /* The stage line of v ("stage NAME ...") or, name NULL, its values after a

@@ -135,6 +135,8 @@ def test_live_traffic_is_what_it_should_be(day):
     for f in names:
         assert os.stat(os.path.join(rec, f)).st_mode & 0o777 == 0o640
         body = open(os.path.join(rec, f), "rb").read()
+        questions = [tuple(l.split()[1:5:3]) for l in body.split(b"\n") if l.startswith(b"dns ")]
+        assert questions and len(questions) == len(set(questions)), (f, questions)  # each question once
         assert (b"\nmessage " in body) == (which(rec, f) in ("plain", "two-rcpts", "signed", "lottery", "invoice"))
 
 

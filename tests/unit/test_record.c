@@ -160,6 +160,26 @@ static void test_bounds(void **state)
 	record_out_free(&o);
 }
 
+/* The buffer grows line by line up to cap; past it the record is full. */
+static void test_growth(void **state)
+{
+	struct record_out o;
+	char line[1000];
+
+	(void)state;
+	memset(line, 'x', sizeof line);
+	assert_int_equal(record_out_init(&o, 20000), 0);
+	for (int i = 0; i < 20; i++)
+		record_put(&o, line, sizeof line);
+	assert_false(o.full);
+	assert_int_equal(o.len, 20000);
+	assert_true(o.size >= o.len && o.size <= 20000);
+	assert_int_equal(o.buf[19999], 'x');
+	record_put(&o, "y", 1);
+	assert_true(o.full);
+	record_out_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_encode),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_growth),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
