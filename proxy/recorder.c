@@ -31,6 +31,7 @@ struct recorder {
 	int ntx;
 	char helo[MOAT_HELO_MAX + 1];
 	struct record_verdict stage[RECORD_STAGES];
+	char checks[RECORD_STAGES][RECORD_CHECKS_MAX];
 	/* the session's DNS answers so far, as lines (connect answers serve
 	 * every transaction of the session) */
 	struct record_out dns;
@@ -120,6 +121,14 @@ void recorder_verdict(struct recorder *r, enum record_stage stage, const struct 
 		replay_verdict_of(&r->stage[stage], v);
 }
 
+void recorder_checks(struct recorder *r, enum record_stage stage, const struct checks *c)
+{
+	static const enum rule_stage of[RECORD_STAGES] = {STAGE_CONNECT, STAGE_HELO, STAGE_MAIL, STAGE_DATA};
+
+	if (r)
+		checks_describe(c, of[stage], r->checks[stage], sizeof r->checks[stage]);
+}
+
 void recorder_helo(struct recorder *r, const char *helo)
 {
 	if (r)
@@ -188,14 +197,20 @@ static void record_head(struct recorder *r, struct record_out *o, int tls, const
 	if (r->helo[0])
 		record_line(o, "helo", 1, (const char *[]){r->helo});
 	record_verdict_line(o, "stage", "connect", &r->stage[REC_CONNECT]);
+	if (r->checks[REC_CONNECT][0])
+		record_line(o, "checks", 2, (const char *[]){"connect", r->checks[REC_CONNECT]});
 	record_verdict_line(o, "stage", "helo", &r->stage[REC_HELO]);
 	if (r->has_mail) {
 		record_line(o, "mail", 1, (const char *[]){r->from});
 		record_verdict_line(o, "stage", "mail", &r->stage[REC_MAIL]);
+		if (r->checks[REC_MAIL][0])
+			record_line(o, "checks", 2, (const char *[]){"mail", r->checks[REC_MAIL]});
 	}
 	record_put(o, r->rcpts.buf, r->rcpts.len);
-	if (r->stage[REC_DATA].judged)
+	if (r->stage[REC_DATA].judged) {
 		record_verdict_line(o, "stage", "data", &r->stage[REC_DATA]);
+		record_line(o, "checks", 2, (const char *[]){"data", r->checks[REC_DATA]});
+	}
 	record_put(o, r->dns.buf, r->dns.len);
 	if (r->dropped) {
 		snprintf(num, sizeof num, "%d", r->dropped);
@@ -281,6 +296,7 @@ static void txn_reset(struct recorder *r)
 	r->msg_size = 0;
 	memset(&r->stage[REC_MAIL], 0, sizeof r->stage[REC_MAIL]);
 	memset(&r->stage[REC_DATA], 0, sizeof r->stage[REC_DATA]);
+	r->checks[REC_MAIL][0] = r->checks[REC_DATA][0] = '\0';
 }
 
 void recorder_end(struct recorder *r, int tls, const char *auth_user)

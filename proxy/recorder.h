@@ -33,6 +33,8 @@ void recorder_free(struct recorder *r);
  * (read now with rd, with record_messages, when at most
  * MOAT_RECORD_MESSAGE_MAX bytes). */
 void recorder_verdict(struct recorder *r, enum record_stage stage, const struct verdict *v);
+/* What the checks of stage found (c: the session's), for people. */
+void recorder_checks(struct recorder *r, enum record_stage stage, const struct checks *c);
 void recorder_helo(struct recorder *r, const char *helo);
 void recorder_mail(struct recorder *r, const char *mailbox);
 void recorder_message(struct recorder *r, msg_reader rd, void *rarg, size_t size);

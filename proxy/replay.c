@@ -93,6 +93,7 @@ static int judge(struct replay *rp, struct checks *c, const struct record *r, st
 	rp->waiting = 1;
 	checks_connect(c, done_cb, rp);
 	stage_wait(rp, &now->stage[REC_CONNECT]);
+	checks_describe(c, STAGE_CONNECT, now->checks[REC_CONNECT], sizeof now->checks[0]);
 	if (r->tls && !smtps)
 		checks_tls(c); /* STARTTLS: after the connect stage */
 	if (now->stage[REC_CONNECT].code || !r->helo[0])
@@ -108,6 +109,7 @@ static int judge(struct replay *rp, struct checks *c, const struct record *r, st
 	rp->waiting = 1;
 	checks_mail(c, &path, done_cb, rp);
 	stage_wait(rp, &now->stage[REC_MAIL]);
+	checks_describe(c, STAGE_MAIL, now->checks[REC_MAIL], sizeof now->checks[0]);
 	if (now->stage[REC_MAIL].code)
 		return 0;
 	for (int i = 0; i < r->nrcpt; i++) {
@@ -134,6 +136,7 @@ static int judge(struct replay *rp, struct checks *c, const struct record *r, st
 		rp->waiting = 1;
 		checks_data(c, offline_msg_reader, &m, m.len, done_cb, rp);
 		stage_wait(rp, &now->stage[REC_DATA]);
+		checks_describe(c, STAGE_DATA, now->checks[REC_DATA], sizeof now->checks[0]);
 	}
 	return 0;
 }
@@ -153,6 +156,16 @@ static struct checks *checks_for(struct replay *rp, const struct record *r, stru
 		return NULL;
 	checks_listener(c, (enum listener_kind)k);
 	return c;
+}
+
+/* Under a difference: what the checks found then and now, for the stages
+ * where it differs (a changed config: another DNS list, a check turned on). */
+static void print_checks_diff(const struct record *r, const struct record *now)
+{
+	for (int i = 0; i < RECORD_STAGES; i++)
+		if (r->checks[i][0] && now->checks[i][0] && strcmp(r->checks[i], now->checks[i]) != 0)
+			printf("  %s checks then: %s\n  %s checks now:  %s\n", record_stage_name((enum record_stage)i),
+			       r->checks[i], record_stage_name((enum record_stage)i), now->checks[i]);
 }
 
 /* --json --expect: {"expected": the expected line, "now": the verdict}. */
@@ -209,6 +222,8 @@ static int replay_one(struct replay *rp, const char *id, const struct record *r)
 				print_diff_json(was, id, &now, note);
 			else
 				printf("- %s+ %s", was, line);
+			if (!rp->json)
+				print_checks_diff(r, &now);
 		}
 	}
 	free(now.rcpt);

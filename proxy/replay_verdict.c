@@ -184,7 +184,7 @@ struct replay_expect *replay_expect_load(const char *path)
 	for (char *p = e->text, *nl; *p; p = nl + 1) {
 		if (!(nl = strchr(p, '\n')))
 			nl = p + strlen(p) - 1; /* the last line, without its end */
-		if (*p == '-' || *p == '+' || *p == '#' || *p == '\n' || !strchr(p, ' '))
+		if (*p == '-' || *p == '+' || *p == '#' || *p == ' ' || *p == '\n' || !strchr(p, ' '))
 			continue; /* a difference's lines, a comment, a blank line */
 		if (e->n == cap) {
 			char **l = realloc(e->lines, (cap = cap ? cap * 2 : 256) * sizeof *l);

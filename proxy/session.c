@@ -411,6 +411,7 @@ static void mail_verdict(void *arg, const struct verdict *v)
 	s->tx->mail_v = *v;
 	s->tx->mail_checked = 1;
 	recorder_verdict(s->rec, REC_MAIL, v);
+	recorder_checks(s->rec, REC_MAIL, s->chk);
 	if (s->cfg->delay_reject) {
 		if (s->tx->rcpt_waiting)
 			rcpt_after_mail_checks(s);

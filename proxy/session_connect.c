@@ -68,6 +68,7 @@ static void connect_verdict(void *arg, const struct verdict *v)
 
 	session_busy(s, 0);
 	recorder_verdict(s->rec, REC_CONNECT, v);
+	recorder_checks(s->rec, REC_CONNECT, s->chk);
 	if (v->code && !s->cfg->delay_reject) {
 		metrics_refused(MR_RULE);
 		recorder_end(s->rec, s->ssl != NULL, NULL); /* a session refused at connect is a record too */

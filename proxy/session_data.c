@@ -133,6 +133,7 @@ static void data_verdict(void *arg, const struct verdict *v)
 	int n = -1;
 
 	recorder_verdict(s->rec, REC_DATA, v);
+	recorder_checks(s->rec, REC_DATA, s->chk);
 	recorder_message(s->rec, spool_reader, s->tx->msg.spool, spool_size(s->tx->msg.spool));
 	if (v->rule_file) {
 		s->tx->rule_file = v->rule_file;

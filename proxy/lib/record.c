@@ -387,6 +387,11 @@ static int parse_line(struct parse *p, const char *s, size_t n)
 		if (i < 0)
 			return fail(p, "bad stage line");
 		return verdict(p, vals + 1, &r->stage[i]);
+	} else if (KEY("checks")) {
+		int i = nv == 2 ? record_stage_index(vals[0]) : -1;
+
+		if (i < 0 || copy(r->checks[i], sizeof r->checks[i], vals[1]) < 0)
+			return fail(p, "bad checks line");
 	} else if (KEY("dropped-answers")) {
 		if (nv != 1 || number(vals[0], 0, 1 << 30, &v1) < 0)
 			return fail(p, "bad dropped-answers line");

@@ -20,6 +20,8 @@
  *   rcpt a@example.net 0 - - -      each RCPT judged: mailbox and verdict
  *   rcpt b@example.net 550 5.1.1 - unknown%20user   (code "-": not judged)
  *   stage data 550 5.7.1 no-dkim dkim%20fail
+ *   checks mail sender-check%20pass,%20spf%20pass%20(...)   what the checks
+ *                                   of a stage found, in words (moat check's)
  *   dns 16 0 300 example.com 00ab...   type, status, TTL, name, the reply in hex ("-": none)
  *   dropped-answers 3               answers left out for the bound
  *   message 1234
@@ -40,6 +42,7 @@
 #define RECORD_RULE_MAX 300      /* a rule: its id, or FILE:LINE */
 #define RECORD_REASON_MAX 256
 #define RECORD_NAME_MAX 253      /* a DNS name (DNS_NAME_MAX) */
+#define RECORD_CHECKS_MAX 1000   /* what the checks of a stage found, in words */
 
 enum record_stage { REC_CONNECT, REC_HELO, REC_MAIL, REC_DATA };
 
@@ -77,6 +80,7 @@ struct record {
 	int has_mail;
 	char from[MOAT_PATH_MAX + 1];    /* the sender's mailbox; "" the null sender */
 	struct record_verdict stage[RECORD_STAGES];
+	char checks[RECORD_STAGES][RECORD_CHECKS_MAX]; /* "": not recorded */
 	struct record_rcpt *rcpt;        /* nrcpt of them */
 	int nrcpt;
 	struct record_answer *ans;       /* nans of them */

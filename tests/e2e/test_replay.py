@@ -176,7 +176,7 @@ def test_unchanged_rules_replay_as_live(day):
 def differing(rec, r):
     assert r.returncode == 1, r
     plus = [l[2:] for l in r.stdout.splitlines() if l.startswith("+ ")]
-    assert len(plus) * 2 == len(r.stdout.splitlines()), r.stdout
+    assert len(plus) * 2 == len([l for l in r.stdout.splitlines() if not l.startswith("  ")]), r.stdout
     return sorted(which(rec, l.split()[0]) for l in plus)
 
 
@@ -207,6 +207,18 @@ def test_a_check_not_run_at_record_time_says_not_recorded(day, tmp_path):
     open(conf2, "w").write(text)
     r = replay(conf2, rec)
     assert "not recorded: " in r.stdout and "bl.example" in r.stdout, r
+    # the DNS lists' temperror decides nothing here: no difference, and none explained
+    r = replay(conf2, "--expect", "recorded", rec)
+    assert r.returncode == 0 and r.stdout == "", r
+    # a check turned off: the transactions it decided differ, and the line under each says why
+    text = open(conf).read().replace("dnsbl_sites = zen.example", "dnsbl_sites = ")
+    open(conf2, "w").write(text)
+    r = replay(conf2, "--expect", "recorded", rec)
+    assert differing(rec, r) == ["dnsbl"]
+    assert "  connect checks then: rdns (not run), dnsbl score 1, threshold 1: zen.example*1\n" in r.stdout, r.stdout
+    assert "  connect checks now:  rdns (not run), dnsbl (not run)\n" in r.stdout, r.stdout
+    # its sender was never checked at the time (refused before): what MAIL asks now was not recorded
+    assert "tempfail 451 4.4.3 mail rule=sender-tempfail rcpts=0/1 # not recorded: example.org/15" in r.stdout
 
 
 def test_bad_records_are_named_and_exit_2(day, tmp_path):

@@ -32,6 +32,7 @@ static size_t sample(char *buf, size_t size, const char *msg)
 	record_verdict_line(&o, "rcpt", "a@example.test", &ok);
 	record_verdict_line(&o, "rcpt", "b@example.test", &unjudged);
 	record_verdict_line(&o, "stage", "data", &no);
+	record_line(&o, "checks", 2, (const char *[]){"data", "dkim pass (example.org), dmarc pass"});
 	assert_int_equal(record_answer_line(&o, &a, o.cap), 0);
 	assert_int_equal(record_answer_line(&o, &nx, o.cap), 0);
 	record_line(&o, "a-later-keyword", 1, (const char *[]){"skipped"});
@@ -70,6 +71,8 @@ static void test_round_trip(void **state)
 	assert_string_equal(r.stage[REC_DATA].esc, "5.7.1");
 	assert_string_equal(r.stage[REC_DATA].rule, "site-subject");
 	assert_string_equal(r.stage[REC_DATA].reason, "no lotteries");
+	assert_string_equal(r.checks[REC_DATA], "dkim pass (example.org), dmarc pass");
+	assert_string_equal(r.checks[REC_MAIL], "");
 	assert_int_equal(r.nans, 2);
 	assert_string_equal(r.ans[0].name, "Example.org");
 	assert_int_equal(r.ans[0].type, 16);
@@ -124,6 +127,8 @@ static void test_refused(void **state)
 		{"moat-record 1\nclient 1.2.3.4 smtp 0 -\nmessage 5\nabc", "line 3: bad message length"},
 		{"moat-record 1\nclient 1.2.3.4 smtp 0 -\nmessage 99999999\n", "line 3: bad message length"},
 		{"moat-record 1\ntime -1\n", "line 2: bad time"},
+		{"moat-record 1\nchecks rcpt x\n", "line 2: bad checks line"},
+		{"moat-record 1\nchecks data\n", "line 2: bad checks line"},
 	};
 	char err[200];
 	struct record r;
