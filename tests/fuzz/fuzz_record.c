@@ -23,8 +23,10 @@ static void rewrite(const struct record *r, struct record_out *o)
 	record_line(o, "session", 2, (const char *[]){r->session, ntx});
 	record_line(o, "client", 4, (const char *[]){r->client, r->listener, r->tls ? "1" : "0", r->auth_user});
 	record_line(o, "helo", 1, (const char *[]){r->helo});
-	for (int i = 0; i < RECORD_STAGES; i++)
+	for (int i = 0; i < RECORD_STAGES; i++) {
 		record_verdict_line(o, "stage", record_stage_name((enum record_stage)i), &r->stage[i]);
+		record_line(o, "checks", 2, (const char *[]){record_stage_name((enum record_stage)i), r->checks[i]});
+	}
 	for (int i = 0; i < r->nrcpt; i++)
 		record_verdict_line(o, "rcpt", r->rcpt[i].mailbox, &r->rcpt[i].v);
 	for (int i = 0; i < r->nans; i++)
@@ -52,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (again.nrcpt != r.nrcpt || again.nans != r.nans || strcmp(again.client, r.client) ||
 		    strcmp(again.helo, r.helo) || strcmp(again.auth_user, r.auth_user) ||
-		    memcmp(again.stage, r.stage, sizeof r.stage))
+		    memcmp(again.stage, r.stage, sizeof r.stage) || memcmp(again.checks, r.checks, sizeof r.checks))
 			abort();
 		for (int i = 0; i < r.nans; i++)
 			if (again.ans[i].alen != r.ans[i].alen ||
