@@ -69,6 +69,7 @@ TRAFFIC = [
     ("relay", "192.0.2.7", "alice@example.org", ["dave@elsewhere.example"], None, False),
     ("site-sender", "192.0.2.8", "eve@spammer.example", [RCPT], None, False),
     ("tempfail", "192.0.2.9", "frank@broken.test", [RCPT], None, False),
+    ("unknown-rcpt", "192.0.2.10", "alice@example.org", ["nobody@example.test"], None, False),
 ]
 # with record_messages = no
 TRAFFIC_NO_MESSAGES = [
@@ -99,9 +100,12 @@ def day(moat_factory, dns_factory, backend, tmp_path):
     rules = tmp_path / "site.rules"
     rules.write_text(RULES)
     rec = tmp_path / "records"  # made by moat
+    users = tmp_path / "users"
+    users.write_text("bob@example.test\nbob2@example.test\n")
     dns = dns_factory(zone(), servfail_domains=("broken.test",))
     keys = dict(dns_servers=dns.servers, rules=str(rules), proxy_protocol="yes", record_dir=str(rec),
-                dnsbl_sites="zen.example", dnsbl_threshold="1", record_messages="yes")
+                dnsbl_sites="zen.example", dnsbl_threshold="1", record_messages="yes",
+                local_recipients=str(users))
     live = {}
     m = moat_factory(**keys)
     for name, ip, sender, rcpts, subject, sig in TRAFFIC:
@@ -127,6 +131,7 @@ def test_live_traffic_is_what_it_should_be(day):
     assert live["relay"] == ([554], None)
     assert live["site-sender"] == ([550], None)
     assert live["tempfail"] == ([451], None)
+    assert live["unknown-rcpt"] == ([550], None)
     assert live["invoice-nomsg"] == ([250], 250)
     names = record_names(rec)
     assert sorted(which(rec, f) for f in names) == sorted(t[0] for t in TRAFFIC + TRAFFIC_NO_MESSAGES)
@@ -158,6 +163,7 @@ def test_unchanged_rules_replay_as_live(day):
     assert got["site-sender"][5] == "rule=site-sender"
     assert got["dnsbl"][4] == "connect"
     assert got["two-rcpts"][6] == "rcpts=1/2"
+    assert got["unknown-rcpt"][4:6] == ["rcpt", "rule=unknown-recipient"]
     # DKIM and the data stage were judged again from the recorded message and key
     assert "data re-run" in [l for l in lines if which(rec, l.split()[0]) == "signed"][0]
     assert "data reused: no message recorded" in [l for l in lines if which(rec, l.split()[0]) == "invoice-nomsg"][0]
@@ -165,7 +171,7 @@ def test_unchanged_rules_replay_as_live(day):
     # the recorded verdicts: no difference
     r = replay(conf, "--expect", "recorded", rec)
     assert r.returncode == 0 and r.stdout == "", r
-    assert "12 transaction(s) replayed, 0 differ" in r.stderr
+    assert "13 transaction(s) replayed, 0 differ" in r.stderr
     # an earlier output as the expected verdicts
     exp = os.path.join(os.path.dirname(rec), "expected")
     open(exp, "w").write(replay(conf, rec).stdout)
@@ -230,7 +236,7 @@ def test_bad_records_are_named_and_exit_2(day, tmp_path):
     r = replay(conf, str(bad), rec)
     assert r.returncode == 2, r
     assert "1-x-1.rec: line 3: bad reply code" in r.stderr and "2-x-1.rec: line 1: not a moat record" in r.stderr
-    assert len(r.stdout.splitlines()) == 12  # the good ones are still replayed
+    assert len(r.stdout.splitlines()) == 13  # the good ones are still replayed
     assert replay(conf).returncode == 2  # no directory
 
 
@@ -311,7 +317,7 @@ def test_json(day):
     r = replay(conf, "--json", rec)
     assert r.returncode == 0, r
     objs = {which(rec, o["id"]): o for o in map(json.loads, r.stdout.splitlines())}
-    assert len(objs) == 12
+    assert len(objs) == 13
     assert objs["lottery"]["result"] == "reject" and objs["lottery"]["code"] == 550
     assert objs["lottery"]["rule"] == "site-subject" and objs["lottery"]["reason"]
     assert objs["plain"]["result"] == "accept" and objs["plain"]["code"] == 0 and objs["plain"]["note"] == "data re-run"
