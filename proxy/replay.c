@@ -57,11 +57,16 @@ static int source(void *arg, const char *name, int type, struct dns_result *out)
 			return 0;
 		}
 	}
-	for (int i = 0; i < rp->nmissing; i++)
-		if (strncmp(rp->missing[i], name, strlen(name)) == 0)
-			return -1;
-	if (rp->nmissing < REPLAY_MISSING_MAX)
-		snprintf(rp->missing[rp->nmissing++], sizeof rp->missing[0], "%s/%d", name, type);
+	{
+		char q[sizeof rp->missing[0]];
+
+		snprintf(q, sizeof q, "%s/%d", name, type);
+		for (int i = 0; i < rp->nmissing; i++)
+			if (strcmp(rp->missing[i], q) == 0)
+				return -1;
+		if (rp->nmissing < REPLAY_MISSING_MAX)
+			memcpy(rp->missing[rp->nmissing++], q, sizeof q);
+	}
 	return -1;
 }
 
@@ -183,13 +188,44 @@ static void print_diff_json(const char *was, const char *id, const struct record
 	free(obj);
 }
 
+/* The verdict's line (or object), or with --expect the difference if any. */
+static void report(struct replay *rp, const char *id, const struct record *r, const struct record *now,
+                   const char *note)
+{
+	char line[REPLAY_LINE_MAX], was[REPLAY_LINE_MAX];
+
+	replay_format(line, sizeof line, id, now, note);
+	rp->ntx++;
+	if (rp->expect) {
+		if (!replay_expected(rp->expect, rp->exp, id, r, was, sizeof was) || replay_same(was, line))
+			return;
+		rp->ndiff++;
+		if (rp->json) {
+			print_diff_json(was, id, now, note);
+		} else {
+			printf("- %s+ %s", was, line);
+			print_checks_diff(r, now);
+		}
+	} else if (rp->json) {
+		char *obj = malloc(REPLAY_JSON_MAX);
+
+		if (obj) {
+			replay_format_json(obj, REPLAY_JSON_MAX, id, now, note);
+			fputs(obj, stdout);
+		}
+		free(obj);
+	} else {
+		fputs(line, stdout);
+	}
+}
+
 /* Replay one record (its name: the verdict's id); -1 on error. */
 static int replay_one(struct replay *rp, const char *id, const struct record *r)
 {
 	struct record now = {0};
 	struct sockaddr_storage ss;
 	struct checks *c;
-	char line[REPLAY_LINE_MAX], was[REPLAY_LINE_MAX], note[REPLAY_LINE_MAX];
+	char note[REPLAY_LINE_MAX];
 	int rerun = 0, rc;
 
 	rp->rec = r;
@@ -204,27 +240,7 @@ static int replay_one(struct replay *rp, const char *id, const struct record *r)
 	rp->rec = NULL;
 	if (rc == 0) {
 		replay_note(note, sizeof note, r, rerun, rp->missing, rp->nmissing);
-		replay_format(line, sizeof line, id, &now, note);
-		rp->ntx++;
-		if (!rp->expect && rp->json) {
-			char *obj = malloc(REPLAY_JSON_MAX);
-
-			if (obj) {
-				replay_format_json(obj, REPLAY_JSON_MAX, id, &now, note);
-				fputs(obj, stdout);
-			}
-			free(obj);
-		} else if (!rp->expect) {
-			fputs(line, stdout);
-		} else if (replay_expected(rp->expect, rp->exp, id, r, was, sizeof was) && !replay_same(was, line)) {
-			rp->ndiff++;
-			if (rp->json)
-				print_diff_json(was, id, &now, note);
-			else
-				printf("- %s+ %s", was, line);
-			if (!rp->json)
-				print_checks_diff(r, &now);
-		}
+		report(rp, id, r, &now, note);
 	}
 	free(now.rcpt);
 	return rc;
