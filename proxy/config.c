@@ -16,6 +16,8 @@
 #include "proxy/lib/idna.h"
 #include "proxy/lib/readfile.h"
 #include "proxy/lib/text.h"
+#include "proxy/store.h"
+#include "proxy/store_addr.h"
 #include "proxy/tls.h"
 
 #include <arpa/inet.h>
@@ -78,6 +80,7 @@ static int set_tls_files(const struct key *, struct config *, char *, char *, si
 static int set_choice(const struct key *, struct config *, char *, char *, size_t);
 static int set_tls_name(const struct key *, struct config *, char *, char *, size_t);
 static int set_dnsbl_sites(const struct key *, struct config *, char *, char *, size_t);
+static int set_redis(const struct key *, struct config *, char *, char *, size_t);
 
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
@@ -139,6 +142,10 @@ static const struct key keys[] = {
 	INT(dbl_threshold, 1, 100000, 1),
 	INT(dnsbl_timeout, 100, 30000, 1500),
 	{ "dnsbl_reply_sites", set_bool, 0, 1, "yes", OFF(dnsbl_reply_sites), 0, 0 },
+	{ "redis", set_redis, 0, 0, "", 0, 0, F_EMPTY_OK },
+	PATH(redis_password, "", F_EMPTY_OK),
+	INT(redis_db, 0, 65535, 0),
+	INT(redis_timeout, 10, 60000, 1000),
 	{ "user", set_user, 0, 0, "", OFF(user), SZ(user), F_EMPTY_OK },
 	PATH(chroot, "", F_EMPTY_OK | F_ABSOLUTE),
 	{ "run_as_root", set_bool, 0, 1, "no", OFF(run_as_root), 0, 0 },
@@ -303,6 +310,17 @@ static int set_dnsbl_sites(const struct key *k, struct config *c, char *val, cha
 	struct dnsbl_sites *ds = (struct dnsbl_sites *)(void *)((char *)c + k->off);
 
 	return dnsbl_sites_parse(val, ds, msg, msz) < 0 ? -1 : 0;
+}
+
+/* redis: an address or a socket path, never a name (store_addr.h) */
+static int set_redis(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	struct store_redis_addr a;
+	char why[MSG_MAX];
+
+	if (*val && store_redis_addr_parse(val, &a, why, sizeof why) < 0)
+		return bad(msg, msz, val, "%s", why);
+	return copy_path(val, c->redis, sizeof c->redis, msg, msz);
 }
 
 /* A user name: looked up only at start-up (NSS may block), here its spelling. */
@@ -695,6 +713,14 @@ void config_check_options(const struct config *c, struct check_options *o)
 	o->dnsbl_timeout = c->dnsbl_timeout;
 	o->dnsbl_reply_sites = c->dnsbl_reply_sites;
 	o->want_rdns = 0; /* the session's to say (XCLIENT) */
+}
+
+void config_store(const struct config *c, struct store_config *o)
+{
+	o->redis = c->redis[0] ? c->redis : NULL;
+	o->redis_password = c->redis_password[0] ? c->redis_password : NULL;
+	o->redis_db = c->redis_db;
+	o->redis_timeout = c->redis_timeout;
 }
 
 struct config *config_ref(struct config *c)

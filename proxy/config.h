@@ -102,6 +102,11 @@ struct config {
 	char user[64];                      /* started as root: drop to this user after binding */
 	char chroot[1024];                  /* and chroot here (optional) */
 	int run_as_root;                    /* allow staying root (no user) */
+	/* the store (store.h): Redis shared by replicas, or memory; read at start */
+	char redis[256];                    /* "HOST:PORT", "[v6]:PORT", "/socket"; "" = memory only */
+	char redis_password[512];           /* AUTH; "" = none */
+	int redis_db;                       /* SELECT, default 0 */
+	int redis_timeout;                  /* ms per call, connect included; default 1000 */
 	int greet_pause;                    /* ms between "220-" and "220 "; 0 = banner at once */
 	/* tls_cert, tls_key: PEM files paired by position (an RSA and an ECDSA
 	 * pair); none: no STARTTLS */
@@ -127,5 +132,8 @@ struct config *config_ref(struct config *c);
 /* The checks' part of c (pointers into c: valid while c is referenced). */
 void config_check_options(const struct config *c, struct check_options *o);
 void config_unref(struct config *c);
+struct store_config;
+/* The store's part of c (pointers into c). */
+void config_store(const struct config *c, struct store_config *o);
 
 #endif

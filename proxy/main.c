@@ -30,6 +30,7 @@
 #include "proxy/privileges.h"
 #include "proxy/report/report.h"
 #include "proxy/server.h"
+#include "proxy/store.h"
 #include "proxy/tls.h"
 #include "proxy/version.h"
 #include "proxy/workers.h"
@@ -99,14 +100,18 @@ static int run(struct server *srv)
 	/* before the workers fork: they count their connections in it together */
 	srv->conns = conntable_new(srv->nworkers);
 	srv->authfail = authfail_new();
-	if (!srv->conns || !srv->authfail) {
+	srv->store_shm = store_shm_new();
+	if (!srv->conns || !srv->authfail || !srv->store_shm) {
 		log_error("startup", "cannot make the tables the workers share: %s", strerror(errno));
 		conntable_free(srv->conns);
+		authfail_free(srv->authfail);
+		store_shm_free(srv->store_shm);
 		return 1;
 	}
 	rc = srv->nworkers == 1 ? server_run(srv, fds[0]) : workers_supervise(srv, fds);
 	conntable_free(srv->conns);
 	authfail_free(srv->authfail);
+	store_shm_free(srv->store_shm);
 	if (srv->metrics_fd >= 0)
 		close(srv->metrics_fd);
 	metrics_free();

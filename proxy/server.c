@@ -28,6 +28,7 @@
 #include "proxy/sdnotify.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
+#include "proxy/store.h"
 #include "proxy/tls.h"
 #include "proxy/version.h"
 #include "proxy/workers.h"
@@ -114,6 +115,9 @@ static void reload_apply(struct server *srv, struct config *c, const char *err)
 	if (strcmp(c->dns_servers, srv->cfg->dns_servers) != 0 || c->dns_timeout != srv->cfg->dns_timeout ||
 	    c->dns_tries != srv->cfg->dns_tries || c->dns_cache_size != srv->cfg->dns_cache_size)
 		log_warn("reload", "DNS settings changed: they take effect at restart");
+	if (strcmp(c->redis, srv->cfg->redis) != 0 || strcmp(c->redis_password, srv->cfg->redis_password) != 0 ||
+	    c->redis_db != srv->cfg->redis_db || c->redis_timeout != srv->cfg->redis_timeout)
+		log_warn("reload", "redis settings changed: they take effect at restart");
 	/* Sessions keep the config (and rules) they started with; new ones get this one. */
 	config_unref(srv->cfg);
 	srv->cfg = c;
@@ -291,6 +295,21 @@ static int start_checks(struct server *srv)
 	return 0;
 }
 
+/* The worker's store (store.h): its connection to Redis, made at once
+ * without blocking, or the in-memory table the workers share. */
+static int start_store(struct server *srv)
+{
+	struct store_config sc = {0};
+
+	config_store(srv->cfg, &sc);
+	srv->store = store_new(srv->base, srv->store_shm, &sc);
+	if (!srv->store) {
+		log_error("startup", "cannot start the store: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* One worker: an event loop serving its own listening sockets. */
 int server_run(struct server *srv, const int *fds)
 {
@@ -309,6 +328,8 @@ int server_run(struct server *srv, const int *fds)
 		log_error("startup", "out of memory");
 		return 1;
 	}
+	if (start_store(srv) < 0)
+		return 1;
 	if (listeners_start(srv, fds, srv->cfg->nlisten) < 0 || metrics_http_start(srv) < 0 || health_start(srv) < 0)
 		return 1;
 	sigterm = evsignal_new(srv->base, SIGTERM, on_sigterm, srv);
@@ -369,6 +390,7 @@ int server_run(struct server *srv, const int *fds)
 	while (srv->sessions)
 		session_abort(srv->sessions);
 	refused_close_all(srv);
+	store_free(srv->store); /* after the sessions: each has cancelled its calls */
 	backend_pool_free(srv->backends);
 	dkim_verifier_free(srv->dkim);
 	spf_cache_free(srv->spf_cache);

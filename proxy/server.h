@@ -10,6 +10,8 @@
 struct session;
 struct conntable;
 struct authfail;
+struct store;
+struct store_shm;
 struct evconnlistener;
 struct dns;
 struct dkim_verifier;
@@ -29,6 +31,8 @@ struct server {
 	int nsessions;                /* open client connections */
 	struct conntable *conns;      /* open connections, in all and per address: shared by the workers */
 	struct authfail *authfail;    /* failed AUTH per address: shared by the workers; NULL: not counted */
+	struct store_shm *store_shm;  /* the in-memory store (store.h): shared by the workers */
+	struct store *store;          /* this worker's store: greylisting, rate limits (Redis or store_shm) */
 	struct session *sessions;     /* all open sessions */
 	struct refused *refused;      /* refused connections lingering (refused.c), not sessions */
 	int nrefused;

@@ -7,7 +7,8 @@
  *
  * Every call answers later, from the loop (the callback rule of
  * docs/design.md): never before the call returns, exactly once unless
- * cancelled. A call's deadline is redis_timeout; a store that is down,
+ * cancelled. A call returns NULL only when not even its request could be
+ * allocated (or st is NULL): then no answer will come (as dns_lookup). A call's deadline is redis_timeout; a store that is down,
  * slow or restarting answers by the fault rules below, never with an
  * error the session has to turn into a 5xx.
  *

@@ -132,6 +132,13 @@
  * slots an address may use. */
 #define MOAT_AUTHFAIL_SLOTS 16384
 #define MOAT_AUTHFAIL_PROBE 32
+/* The in-memory store the workers share (store_mem.c: greylisting triplets,
+ * their client networks' passes and rate-limit counts without Redis, and
+ * the counts while Redis is down): slots (a 128-bit digest of the key, an
+ * expiry and two numbers; 40 bytes each, 2.5 MiB), and the window of slots
+ * a key may use. */
+#define MOAT_STORE_MEM_SLOTS 65536
+#define MOAT_STORE_MEM_PROBE 32
 /* Config file line length. */
 #define MOAT_CONF_LINE_MAX 4096
 /* Entries in one list value of the config (listen, domains, networks). */
