@@ -62,7 +62,7 @@ MOAT_CONF   = $(sysconfdir)/moat/moat.conf
 # pkg-config module:Debian package that ships it
 PKG_MODULES := libevent:libevent-dev libevent_openssl:libevent-dev libcares:libc-ares-dev \
                libssl:libssl-dev libcrypto:libssl-dev opendkim:libopendkim-dev libidn2:libidn2-dev \
-               zlib:zlib1g-dev
+               zlib:zlib1g-dev hiredis:libhiredis-dev
 PKGS    := $(foreach m,$(PKG_MODULES),$(firstword $(subst :, ,$m)))
 
 WARNINGS := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter
@@ -103,7 +103,7 @@ endif
 
 # Debian 12 packages: build, tests (unit + end to end), demo and benchmark.
 DEBS := build-essential pkg-config libevent-dev libc-ares-dev libspf2-dev libopendkim-dev \
-        libidn2-dev libopendmarc-dev publicsuffix libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
+        libidn2-dev libopendmarc-dev libhiredis-dev redis-server publicsuffix libssl-dev zlib1g-dev libcmocka-dev postfix swaks python3 python3-pytest python3-dnslib \
         python3-aiosmtpd python3-dkim python3-authheaders python3-nacl python3-yaml openssl opendkim-tools nsd haproxy clang \
         chromium dovecot-core libidn12 libgnutls-dane0 systemd logrotate buildah prometheus python3-kubernetes
 # kubectl for docs/kubernetes/'s offline checks: Debian's, unless one is installed
@@ -172,6 +172,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libmoat.a $
 	$(show) LD $@
 	$(Q)$(COMPILE) $(MOAT_LDFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmoat.a -lcmocka $(PKG_LIBS) $(LDLIBS)
 
+# Tools the end-to-end tests run beside moat (tests/tools: store_drive drives the store against a real Redis).
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+$(TEST_TOOLS): $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libmoat.a $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(show) LD $@
+	$(Q)$(COMPILE) $(MOAT_LDFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmoat.a $(PKG_LIBS) $(LDLIBS)
+
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all packages present"; \
@@ -194,10 +201,10 @@ exim:
 	    --home-dir /var/spool/exim4 --shell /usr/sbin/nologin Debian-exim; \
 	  echo "exim: $$($(EXIM_ROOT)/usr/sbin/exim4 -C /dev/null -bV 2>/dev/null | head -1) in $(EXIM_ROOT)"; fi
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(TEST_TOOLS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
-e2e: $(BUILD)/moat
+e2e: $(BUILD)/moat $(TEST_TOOLS)
 	MOAT_BIN=$(abspath $(BUILD)/moat) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 # The include graph between folders: no upward include, no cycle (docs/design.md).

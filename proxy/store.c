@@ -26,26 +26,13 @@ struct store {
 	struct store_shm *shm;
 	struct store_redis *redis;   /* NULL: memory only */
 	struct event *ready_ev;      /* active while the ready queue holds requests */
-	struct store_req *ready, *ready_tail;
+	struct store_list ready;      /* answered, not yet called back, in order */
 	int delivering;              /* on_ready is calling back */
 };
 
 long long store_now(void)
 {
 	return (long long)time(NULL);
-}
-
-static void ready_unlink(struct store *st, struct store_req *r)
-{
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		st->ready = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	else
-		st->ready_tail = r->prev;
-	r->prev = r->next = NULL;
 }
 
 /* r is answered: it joins the ready queue (freed at once if cancelled). */
@@ -58,15 +45,9 @@ void store_answered(struct store_req *r)
 		return;
 	}
 	r->state = REQ_READY;
-	if (!st->ready && !st->delivering)
+	if (!st->ready.head && !st->delivering)
 		event_active(st->ready_ev, EV_READ, 0);
-	r->prev = st->ready_tail;
-	r->next = NULL;
-	if (st->ready_tail)
-		st->ready_tail->next = r;
-	else
-		st->ready = r;
-	st->ready_tail = r;
+	store_list_push(&st->ready, r);
 }
 
 /* The whole queue, in order, answers queued meanwhile included. Each is
@@ -77,8 +58,8 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
 	struct store_req *r;
 
 	st->delivering = 1;
-	while ((r = st->ready) != NULL) {
-		ready_unlink(st, r);
+	while ((r = st->ready.head) != NULL) {
+		store_list_unlink(&st->ready, r);
 		if (r->kind == REQ_GREY)
 			r->fn.grey(r->arg, r->grey, r->retry_in);
 		else
@@ -159,7 +140,7 @@ void store_cancel(struct store_req *r)
 	if (!r || r->state == REQ_CANCELLED)
 		return;
 	if (r->state == REQ_READY) {
-		ready_unlink(r->st, r);
+		store_list_unlink(&r->st->ready, r);
 		free(r);
 	} else { /* with Redis: freed when it comes back (store_answered) */
 		r->state = REQ_CANCELLED;
@@ -192,10 +173,10 @@ void store_free(struct store *st)
 		return;
 	if (st->redis)
 		store_redis_free(st->redis); /* what Redis still holds comes back here, answered */
-	while (st->ready) {
-		struct store_req *r = st->ready;
+	while (st->ready.head) {
+		struct store_req *r = st->ready.head;
 
-		ready_unlink(st, r);
+		store_list_unlink(&st->ready, r);
 		free(r);
 	}
 	event_free(st->ready_ev);

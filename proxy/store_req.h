@@ -40,6 +40,35 @@ struct store_req {
 	char keys[];
 };
 
+/* A list of requests in order (the ready queue, the calls Redis holds). */
+struct store_list {
+	struct store_req *head, *tail;
+};
+
+static inline void store_list_push(struct store_list *l, struct store_req *r)
+{
+	r->next = NULL;
+	r->prev = l->tail;
+	if (l->tail)
+		l->tail->next = r;
+	else
+		l->head = r;
+	l->tail = r;
+}
+
+static inline void store_list_unlink(struct store_list *l, struct store_req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		l->head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		l->tail = r->prev;
+	r->prev = r->next = NULL;
+}
+
 /* store.c: r is answered (its answer fields hold it): delivered on a later
  * loop turn; a cancelled r is freed. */
 void store_answered(struct store_req *r);

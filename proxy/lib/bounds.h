@@ -139,6 +139,13 @@
  * a key may use. */
 #define MOAT_STORE_MEM_SLOTS 65536
 #define MOAT_STORE_MEM_PROBE 32
+/* A worker's connection to Redis (store_redis.c): calls outstanding on it
+ * (pipelined; beyond, a call answers as a fault at once), and the wait
+ * before a reconnection, from the first to the longest (doubling, with
+ * jitter). */
+#define MOAT_STORE_REDIS_PENDING_MAX 1024
+#define MOAT_STORE_REDIS_BACKOFF_MIN_MS 100
+#define MOAT_STORE_REDIS_BACKOFF_MAX_MS 10000
 /* Config file line length. */
 #define MOAT_CONF_LINE_MAX 4096
 /* Entries in one list value of the config (listen, domains, networks). */

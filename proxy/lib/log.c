@@ -159,6 +159,11 @@ void log_set_worker(int worker)
 	log_worker = worker;
 }
 
+int log_get_worker(void)
+{
+	return log_worker;
+}
+
 void jl_strn(struct jline *j, const char *key, const char *val, size_t max)
 {
 	char esc[sizeof j->buf]; /* a field never outgrows the line */

@@ -44,6 +44,7 @@ void log_close(void);
  * on says so ("worker"), whichever code writes it. -1: not a worker (the
  * supervisor, moat check). */
 void log_set_worker(int worker);
+int log_get_worker(void);
 
 /* Convenience: {"level":…,"event":…,"msg":…} printf-style. */
 void log_info(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -52,6 +52,7 @@ struct worker_slot {
 	_Atomic uint64_t beat;   /* clock_ms of its loop's last turn; 0: not running */
 	_Atomic int listening;
 	_Atomic int sessions;
+	_Atomic int redis;       /* 0: no Redis; 1 up; 2 down */
 };
 
 struct shared {
@@ -62,6 +63,7 @@ struct shared {
 	counter accepted[METRICS_STAGES_MAX];
 	counter refused[MR_COUNT];
 	counter dnsbl_errors[MD_COUNT];
+	counter redis_errors[MRE_COUNT], redis_calls, redis_to_up, redis_to_down;
 	counter dns_hits, dns_misses, reloads_ok, reloads_failed, restarts, messages, bytes;
 	struct histogram dns, backend;
 	_Atomic uint64_t backend_ok, backend_fail, probe; /* clock_ms */
@@ -253,6 +255,26 @@ void metrics_relayed(uint64_t bytes)
 	}
 }
 
+void metrics_redis_call(void)
+{
+	if (m)
+		add(&m->redis_calls, 1);
+}
+
+void metrics_redis_error(enum metrics_redis_error why)
+{
+	if (m && (unsigned)why < MRE_COUNT)
+		add(&m->redis_errors[why], 1);
+}
+
+void metrics_redis_state(int worker, int up)
+{
+	if (!m || worker < 0 || worker >= m->nworkers)
+		return;
+	if (atomic_exchange(&m->workers[worker].redis, up ? 1 : 2) != (up ? 1 : 2))
+		add(up ? &m->redis_to_up : &m->redis_to_down, 1);
+}
+
 /* ---- health ---- */
 
 void metrics_heartbeat(int worker, uint64_t now)
@@ -274,6 +296,7 @@ void metrics_worker_gone(int worker)
 	atomic_store(&m->workers[worker].beat, 0);
 	atomic_store(&m->workers[worker].listening, 0);
 	atomic_store(&m->workers[worker].sessions, 0);
+	atomic_store(&m->workers[worker].redis, 0);
 }
 
 int metrics_backend_answer(int ok, uint64_t now)
@@ -451,6 +474,36 @@ static void render_connections(FILE *f)
 	scalar(f, "moat_workers", "gauge", "Worker processes running now.", (uint64_t)running);
 }
 
+/* Only when some worker uses Redis. */
+static void render_redis(FILE *f)
+{
+	static const char *const reasons[MRE_COUNT] = {"down", "timeout", "connection", "error", "bad_reply", "queue_full"};
+	int used = 0, down = 0;
+
+	for (int w = 0; w < m->nworkers; w++) {
+		int st = atomic_load_explicit(&m->workers[w].redis, memory_order_relaxed);
+
+		used |= st != 0;
+		down |= st == 2 && atomic_load_explicit(&m->workers[w].beat, memory_order_relaxed) != 0;
+	}
+	if (!used)
+		return;
+	scalar(f, "moat_redis_up", "gauge", "1 when every running worker's connection to Redis answers.",
+	       (uint64_t)!down);
+	scalar(f, "moat_redis_calls_total", "counter", "Store calls sent to Redis (one round trip each).",
+	       get(&m->redis_calls));
+	head(f, "moat_redis_errors_total", "counter",
+	     "Store calls to Redis answered as faults (fail open), by reason.");
+	for (int r = 0; r < MRE_COUNT; r++)
+		fprintf(f, "moat_redis_errors_total{reason=\"%s\"} %llu\n", reasons[r],
+		        (unsigned long long)get(&m->redis_errors[r]));
+	head(f, "moat_redis_state_changes_total", "counter",
+	     "Workers' connections to Redis becoming up (answering) or down, the first state included.");
+	fprintf(f, "moat_redis_state_changes_total{to=\"up\"} %llu\n", (unsigned long long)get(&m->redis_to_up));
+	fprintf(f, "moat_redis_state_changes_total{to=\"down\"} %llu\n",
+	        (unsigned long long)get(&m->redis_to_down));
+}
+
 char *metrics_render(uint64_t now, uint64_t window, size_t *len)
 {
 	char *out = NULL;
@@ -482,6 +535,7 @@ char *metrics_render(uint64_t now, uint64_t window, size_t *len)
 		fprintf(f, "moat_dnsbl_errors_total{kind=\"%s\"} %llu\n", kinds[k],
 		        (unsigned long long)get(&m->dnsbl_errors[k]));
 	}
+	render_redis(f);
 	scalar(f, "moat_worker_restarts_total", "counter", "Workers restarted after they died.", get(&m->restarts));
 	scalar(f, "moat_messages_relayed_total", "counter", "Messages the backend accepted through moat.",
 	       get(&m->messages));

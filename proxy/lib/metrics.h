@@ -55,6 +55,18 @@ enum metrics_dnsbl_error {
 	MD_COUNT
 };
 
+/* A store call to Redis answered as a fault (moat_redis_errors_total):
+ * fail open (store.h). */
+enum metrics_redis_error {
+	MRE_DOWN,       /* answered at once: no connection that answers */
+	MRE_TIMEOUT,    /* no answer within redis_timeout */
+	MRE_CONNECTION, /* the connection failed or closed with the call outstanding */
+	MRE_ERROR,      /* Redis answered an error */
+	MRE_BAD_REPLY,  /* a reply of the wrong shape */
+	MRE_QUEUE_FULL, /* MOAT_STORE_REDIS_PENDING_MAX calls outstanding */
+	MRE_COUNT
+};
+
 /* 0, or -1 (errno set). Before the workers fork; once per process. */
 int metrics_init(int nworkers, const struct metrics_names *names);
 void metrics_free(void);
@@ -77,6 +89,12 @@ void metrics_reload(int ok);
 void metrics_worker_restart(void);
 void metrics_dnsbl_error(enum metrics_dnsbl_error kind);
 void metrics_relayed(uint64_t bytes);
+/* Redis (store_redis.c): a call sent; a call answered as a fault; worker
+ * w's connection now answers (up 1) or not (0): counted as a change when
+ * it differs from what it last said (the first state counts). */
+void metrics_redis_call(void);
+void metrics_redis_error(enum metrics_redis_error why);
+void metrics_redis_state(int worker, int up);
 
 /* ---- health ---- */
 /* A worker's loop is turning (now: clock_ms); listening: its SMTP sockets
