@@ -81,6 +81,7 @@ static int set_choice(const struct key *, struct config *, char *, char *, size_
 static int set_tls_name(const struct key *, struct config *, char *, char *, size_t);
 static int set_dnsbl_sites(const struct key *, struct config *, char *, char *, size_t);
 static int set_redis(const struct key *, struct config *, char *, char *, size_t);
+static int set_secret(const struct key *, struct config *, char *, char *, size_t);
 
 #define OFF(f) offsetof(struct config, f)
 #define SZ(f) sizeof(((struct config *)0)->f)
@@ -143,7 +144,7 @@ static const struct key keys[] = {
 	INT(dnsbl_timeout, 100, 30000, 1500),
 	{ "dnsbl_reply_sites", set_bool, 0, 1, "yes", OFF(dnsbl_reply_sites), 0, 0 },
 	{ "redis", set_redis, 0, 0, "", 0, 0, F_EMPTY_OK },
-	PATH(redis_password, "", F_EMPTY_OK),
+	{ "redis_password", set_secret, 0, 0, "", OFF(redis_password), SZ(redis_password), F_EMPTY_OK },
 	INT(redis_db, 0, 65535, 0),
 	INT(redis_timeout, 10, 60000, 1000),
 	{ "user", set_user, 0, 0, "", OFF(user), SZ(user), F_EMPTY_OK },
@@ -321,6 +322,17 @@ static int set_redis(const struct key *k, struct config *c, char *val, char *msg
 	if (*val && store_redis_addr_parse(val, &a, why, sizeof why) < 0)
 		return bad(msg, msz, val, "%s", why);
 	return copy_path(val, c->redis, sizeof c->redis, msg, msz);
+}
+
+/* A password: never shown in a message. */
+static int set_secret(const struct key *k, struct config *c, char *val, char *msg, size_t msz)
+{
+	size_t n = strlen(val);
+
+	if (n >= k->size)
+		return text_error(msg, msz, "longer than %zu bytes", k->size - 1);
+	memcpy((char *)c + k->off, val, n + 1);
+	return 0;
 }
 
 /* A user name: looked up only at start-up (NSS may block), here its spelling. */

@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/resource.h>
 #include <fcntl.h>
@@ -74,6 +75,16 @@ static int print_backend(const char *path, const struct config *c)
 	return rc == -2 ? -1 : 0;
 }
 
+/* redis_password in a file others may read: a warning (moat runs). */
+static void password_warning(const char *path, const struct config *c, char *out, size_t size)
+{
+	struct stat st;
+
+	out[0] = '\0';
+	if (c->redis_password[0] && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		snprintf(out, size, "%s: warning: redis_password is in a world-readable file (chmod o-r %s)", path, path);
+}
+
 static int run(struct server *srv)
 {
 	int fds[MOAT_WORKERS_MAX][MOAT_LISTEN_MAX];
@@ -122,7 +133,7 @@ int main(int argc, char **argv)
 {
 	static struct server srv;
 	const char *path = DEFAULT_CONFIG;
-	char err[1024], tls_warn[1024], keys_err[256] = "";
+	char err[1024], tls_warn[1024], keys_err[256] = "", pw_warn[2100];
 	int opt, test_only = 0, rc;
 
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
@@ -171,11 +182,14 @@ int main(int argc, char **argv)
 		config_unref(srv.cfg);
 		return 1;
 	}
+	password_warning(path, srv.cfg, pw_warn, sizeof pw_warn);
 	if (test_only) {
 		char desc[256];
 
 		if (tls_warn[0])
 			fprintf(stderr, "%s\n", tls_warn);
+		if (pw_warn[0])
+			fprintf(stderr, "%s\n", pw_warn);
 		if (geteuid() != 0 && srv.cfg->user[0])
 			printf("%s: (not root: files checked as uid %d, not as user %s)\n", path, (int)geteuid(),
 			       srv.cfg->user);
@@ -194,6 +208,8 @@ int main(int argc, char **argv)
 	}
 	if (tls_warn[0])
 		log_warn("tls", "%s", tls_warn);
+	if (pw_warn[0])
+		log_warn("config", "%s", pw_warn);
 	if (keys_err[0])
 		log_warn("tls", "%s: TLS sessions resume only on the worker and configuration that began them", keys_err);
 	rc = run(&srv);

@@ -21,12 +21,13 @@ class Redis:
     """redis-server on 127.0.0.1:port; start() waits for its "Ready to accept
     connections" line, kill() is kill -9, start() again restarts it empty."""
 
-    def __init__(self, workdir, port=None, password=None, extra=()):
+    def __init__(self, workdir, port=None, password=None, extra=(), bind="127.0.0.1"):
         self.dir = os.path.join(str(workdir), "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
         self.password = password
         self.extra = list(extra)
+        self.bind = bind
         self.proc = None
         self.lines = Watched()
 
@@ -35,7 +36,7 @@ class Redis:
         return "127.0.0.1:%d" % self.port
 
     def start(self, timeout=DEFAULT_TIMEOUT):
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", self.bind, "--save", "",
                 "--appendonly", "no", "--dir", self.dir, "--logfile", "", "--daemonize", "no"]
         if self.password:
             args += ["--requirepass", self.password]

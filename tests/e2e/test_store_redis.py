@@ -7,6 +7,7 @@ Driven by store_drive (tests/tools/store_drive.c), which links the store
 moat's workers use and runs it on a libevent loop; and moat itself with
 `redis` set: its log, its metrics, mail flowing while Redis is down."""
 
+import os
 import socket
 import threading
 import time
@@ -164,6 +165,33 @@ def test_noscript_falls_back_to_eval(redis):
         assert d.state() == 1
     finally:
         c.close()
+        d.close()
+
+
+# ---------------------------------------------------------------- addresses
+
+def test_ipv6_and_unix_socket(tmp_path):
+    sock = os.path.join(str(tmp_path), "redis.sock")
+    r = Redis(tmp_path, bind="::1", extra=["--unixsocket", sock, "--unixsocketperm", "700"]).start()
+    try:
+        for addr in ("[::1]:%d" % r.port, sock):
+            d = Drive(redis=addr)
+            try:
+                d.wait_state(True)
+                assert addr in d.state_lines()[0]
+                assert d.ask(count("rc:addr", 1, 3600))[0][4] == "1"
+            finally:
+                d.close()
+        assert states(drive_once(sock, count("rc:addr", 0, 3600))) == ["2"]
+    finally:
+        r.stop()
+
+
+def drive_once(addr, command):
+    d = Drive(redis=addr)
+    try:
+        return d.ask(command)
+    finally:
         d.close()
 
 
@@ -453,3 +481,15 @@ def test_config_redis_keys(tmp_path):
         p = check(**bad)
         out = (p.stdout + p.stderr).decode()
         assert p.returncode != 0 and what in out, (bad, out)
+    # a password in a file others may read: a warning, not an error; never the password
+    conf = tmp_path / "pw.conf"
+    conf.write_text("redis = 127.0.0.1:%d\nredis_password = pa55word\nbackend = 127.0.0.1:%d\nrun_as_root = yes\n"
+                    "spool_dir = %s\n" %
+                    (free_port(), free_port(), tmp_path))
+    for mode, warned in ((0o644, True), (0o640, False)):
+        os.chmod(conf, mode)
+        p = run_moat_t(str(conf))
+        err = p.stderr.decode()
+        assert p.returncode == 0, err
+        assert ("redis_password is in a world-readable file" in err) == warned, err
+        assert "pa55word" not in err + p.stdout.decode()

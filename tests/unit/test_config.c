@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proxy/config.h"
+#include "proxy/store.h"
 #include "proxy/lib/bounds.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -942,6 +943,48 @@ static void test_example_file(void **state)
 	config_unref(c);
 }
 
+/* redis: a numeric address (IPv4, [IPv6]) with a port, or a socket path;
+ * never a name; redis_password never shown; config_store's view. */
+static void test_redis_keys(void **state)
+{
+	struct config *c = parse("");
+	struct store_config sc;
+	char big[700];
+
+	config_store(c, &sc);
+	assert_null(sc.redis);
+	assert_null(sc.redis_password);
+	assert_int_equal(sc.redis_db, 0);
+	assert_int_equal(sc.redis_timeout, 1000);
+	config_unref(c);
+	c = parse("redis = 10.0.0.5:6380\nredis_password = a b#c\nredis_db = 3\nredis_timeout = 250\n");
+	config_store(c, &sc);
+	assert_string_equal(sc.redis, "10.0.0.5:6380");
+	assert_string_equal(sc.redis_password, "a b#c");
+	assert_int_equal(sc.redis_db, 3);
+	assert_int_equal(sc.redis_timeout, 250);
+	config_unref(c);
+	config_unref(parse("redis = [::1]:6379\n"));
+	config_unref(parse("redis = 127.0.0.1\n")); /* port 6379 */
+	config_unref(parse("redis = /run/redis/redis-server.sock\n"));
+	expect_error("redis = redis.example:6379\n",
+	             "moat.conf:1: redis: \"redis.example:6379\" is not HOST:PORT with a numeric IPv4 address, "
+	             "[IPv6]:PORT or a socket path (moat resolves no name for Redis: give its address)");
+	expect_error("redis = 127.0.0.1:0\n", "moat.conf:1: redis: \"127.0.0.1:0\" port 0 is not a port");
+	expect_error("redis = [::1\n",
+	             "moat.conf:1: redis: \"[::1\" is not HOST:PORT with a numeric IPv4 address, "
+	             "[IPv6]:PORT or a socket path (moat resolves no name for Redis: give its address)");
+	memset(big, 'p', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	{
+		char text[800];
+
+		snprintf(text, sizeof text, "redis_password = %s\n", big);
+		expect_error(text, "moat.conf:1: redis_password: longer than 511 bytes");
+	}
+	expect_error("redis_timeout = 5\n", "moat.conf:1: redis_timeout: \"5\" is not a number between 10 and 60000");
+}
+
 /* tls_cert and tls_key: one or two files each, split on commas only, paired
  * by position; the files themselves are tls.c's (e2e). */
 static void test_tls_files(void **state)
@@ -1097,6 +1140,7 @@ int main(void)
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_tls_files),
 		cmocka_unit_test(test_listeners),
+		cmocka_unit_test(test_redis_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
