@@ -168,6 +168,32 @@ def test_noscript_falls_back_to_eval(redis):
         d.close()
 
 
+def test_cancelled_calls_never_answer(redis):
+    """store_cancel (a session closing): the answer never comes, whether the
+    call is in Redis's hands or already answered; a store freed with calls
+    in flight (cancelled first, as sessions do) frees them when hiredis
+    hands them back (ASan: no leak, no use after free)."""
+    d = Drive(redis=redis.addr)
+    try:
+        d.wait_state(True)
+        d.send(count("rc:c", 1, 3600), grey("g:c|a|b", "ga:c", delay=3600), "cancel")
+        assert d.answers(1) == [["cancel", "2", "2"]]
+        assert d.ask(count("rc:c", 0, 3600)) == [d.out.snapshot()[-1]]
+        assert d.out.snapshot()[-1][2] == "1"  # the cancelled call had reached Redis: counted, not answered
+        assert len(d.out.snapshot()) == 2
+    finally:
+        d.close()
+    s, port = silent_server()
+    d = Drive(redis="127.0.0.1:%d" % port, timeout=5000)
+    try:
+        d.send(count("rc:c", 1, 60), grey("g:c|a|b", "ga:c"), "quit")
+        assert d.answers(1) == [["quit", "2", "2"]]
+        assert d.proc.wait(10) == 0
+    finally:
+        d.close()
+        s.close()
+
+
 # ---------------------------------------------------------------- addresses
 
 def test_ipv6_and_unix_socket(tmp_path):

@@ -9,6 +9,9 @@
  *   grey TRIPLET CLIENT DELAY RETRY_WINDOW PASS_TTL AUTO_ALLOW AUTO_ALLOW_TTL
  *   count KEY ADD WINDOW
  *   state                      (store_redis_up, answered at once)
+ *   cancel                     (cancels every call still unanswered: as a
+ *                              closing session; their answers never come)
+ *   quit                       (cancels them all and exits at once)
  * Each answer is one output line, in the order the answers come:
  *   grey N STATE RETRY_IN MS   (N: the command's place in its line; MS: from
  *   count N COUNT RESET_AT SHARED MS   the call to the answer)
@@ -32,7 +35,11 @@ static const char *const grey_names[] = {"FIRST", "EARLY", "PASSED", "ALLOWED", 
 struct call {
 	int n;
 	struct timespec t0;
+	struct store_req *req;
+	struct call *prev, *next; /* unanswered */
 };
+
+static struct call *calls;
 
 static struct store *st;
 static int outstanding, at_eof;
@@ -46,8 +53,19 @@ static long long ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000LL + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
+static void unlink_call(struct call *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
 static void done(struct call *c)
 {
+	unlink_call(c);
 	free(c);
 	fflush(stdout);
 	if (--outstanding == 0 && at_eof)
@@ -78,6 +96,20 @@ static void command(char *cmd, int n)
 
 	for (char *t = strtok_r(cmd, " ", &save); t && nw < 9; t = strtok_r(NULL, " ", &save))
 		w[nw++] = t;
+	if (nw == 1 && (strcmp(w[0], "cancel") == 0 || strcmp(w[0], "quit") == 0)) {
+		int n_cancelled = 0;
+
+		while (calls) {
+			store_cancel(calls->req);
+			done(calls);
+			n_cancelled++;
+		}
+		printf("%s %d %d\n", w[0], n, n_cancelled);
+		fflush(stdout);
+		if (w[0][0] == 'q')
+			event_base_loopexit(base, NULL);
+		return;
+	}
 	if (nw == 1 && strcmp(w[0], "state") == 0) {
 		printf("state %d %d\n", n, store_redis_up(st));
 		fflush(stdout);
@@ -89,13 +121,17 @@ static void command(char *cmd, int n)
 	c->n = n;
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	outstanding++;
+	c->next = calls;
+	if (calls)
+		calls->prev = c;
+	calls = c;
 	if (nw == 8 && strcmp(w[0], "grey") == 0) {
 		struct store_grey_params p = { atoi(w[3]), atoi(w[4]), atoi(w[5]), atoi(w[6]), atoi(w[7]) };
 
-		if (store_greylist(st, w[1], w[2], &p, on_grey, c))
+		if ((c->req = store_greylist(st, w[1], w[2], &p, on_grey, c)))
 			return;
 	} else if (nw == 4 && strcmp(w[0], "count") == 0) {
-		if (store_count(st, w[1], atoll(w[2]), atoi(w[3]), on_count, c))
+		if ((c->req = store_count(st, w[1], atoll(w[2]), atoi(w[3]), on_count, c)))
 			return;
 	}
 	printf("error %d bad command or no memory\n", n);
