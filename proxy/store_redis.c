@@ -78,11 +78,10 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The timer at the earliest deadline, or off. */
-static void arm(struct store_redis *rd)
+/* The earliest deadline of the connection's set-up and its calls; -1: none. */
+static long long earliest(const struct store_redis *rd)
 {
-	long long due = -1, now;
-	struct timeval tv;
+	long long due = -1;
 
 	if (rd->ac && !rd->setup_done)
 		due = rd->setup_deadline;
@@ -90,6 +89,15 @@ static void arm(struct store_redis *rd)
 		due = rd->sent.head->deadline_ms;
 	if (rd->resent.head && (due < 0 || rd->resent.head->deadline_ms < due))
 		due = rd->resent.head->deadline_ms;
+	return due;
+}
+
+/* The timer at the earliest deadline, or off. */
+static void arm(struct store_redis *rd)
+{
+	long long due = earliest(rd), now;
+	struct timeval tv;
+
 	if (due < 0) {
 		event_del(rd->deadline_ev);
 		return;
@@ -379,10 +387,15 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	struct store_redis *rd = arg;
 	char why[64];
 
+	long long due = earliest(rd);
+
+	if (!rd->ac || due < 0 || due > mono_ms()) { /* armed for what has gone since */
+		arm(rd);
+		return;
+	}
 	snprintf(why, sizeof why, "no answer within redis_timeout (%d ms)%s", rd->timeout_ms,
 	         rd->setup_done ? "" : " of the connect");
-	if (rd->ac)
-		drop(rd, why, MRE_TIMEOUT);
+	drop(rd, why, MRE_TIMEOUT);
 }
 
 static void sha1_hex(const char *text, char out[41])
