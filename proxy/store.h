@@ -81,9 +81,10 @@ struct store_count {
 typedef void (*store_count_fn)(void *arg, const struct store_count *c);
 
 /* Fixed windows of `window` seconds aligned to the epoch (the window of
- * now is [now - now % window, + window)): add `add` (0: read only) to key's
- * count in the current window and answer the new count. The key expires
- * with its window. */
+ * now is [now - now % window, + window)): add `add` (0: read only;
+ * negative: counts given back, never below 0) to key's count in the
+ * current window and answer the new count. The key expires with its
+ * window. */
 struct store_req *store_count(struct store *st, const char *key, long long add, int window,
                               store_count_fn fn, void *arg);
 

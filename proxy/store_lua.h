@@ -12,7 +12,8 @@
 extern const char store_lua_greylist[];
 /* KEYS: the key. ARGV: add, window (at least 1). Answers {count, reset_at}.
  * The key is a hash {s: the window's start, n: its count}, expiring at the
- * window's end; another window's count reads as 0. */
+ * window's end; another window's count reads as 0. A negative add gives
+ * counts back, never below 0. */
 extern const char store_lua_count[];
 
 #endif

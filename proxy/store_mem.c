@@ -190,7 +190,7 @@ void store_mem_count(struct store_shm *t, const char *key, long long add, int wi
 	uint64_t d[2];
 	struct slot *s, *room;
 
-	out->count = add;
+	out->count = add > 0 ? add : 0;
 	out->reset_at = start + w;
 	out->shared = 0;
 	if (!t || digest(t, K_COUNT, key, d) < 0 || shmlock_lock(&t->mu) != 0)
@@ -200,11 +200,11 @@ void store_mem_count(struct store_shm *t, const char *key, long long add, int wi
 		long long n;
 
 		if (__builtin_add_overflow(s->b, add, &n))
-			n = add > 0 ? LLONG_MAX : LLONG_MIN;
+			n = add > 0 ? LLONG_MAX : 0;
 		if (add)
-			s->b = n;
+			s->b = n < 0 ? 0 : n; /* a count given back is never below 0 */
 		out->count = s->b;
-	} else if (add && (s || room)) { /* a new window (the key's last one, or none) */
+	} else if (add > 0 && (s || room)) { /* a new window (the key's last one, or none) */
 		claim(s ? s : room, d, start + w, start, add);
 	}
 	shmlock_unlock(&t->mu);

@@ -13,9 +13,10 @@
 enum store_grey store_mem_greylist(struct store_shm *shm, const char *triplet, const char *client,
                                    const struct store_grey_params *p, long long now, long long *retry_in);
 
-/* store.h's counting step at now; shared is 0. When the table cannot keep
+/* store.h's counting step at now; shared is 0. A negative add gives counts
+ * back: never below 0, and nothing in a window not counted. When the table cannot keep
  * the count (a key too long, no table, the lock failing), the count is add
- * alone (as if the window had just begun): limits fail open. */
+ * alone, or 0 (as if the window had just begun): limits fail open. */
 void store_mem_count(struct store_shm *shm, const char *key, long long add, int window, long long now,
                      struct store_count *out);
 

@@ -101,17 +101,21 @@ def test_counts_equal_memory_and_windows(redis):
     c = redis.client()
     try:
         lines = [[count("rc:a", 1, 3600)], [count("rc:a", 2, 3600), count("rc:a", 0, 3600)],
-                 [count("rc:b", 0, 60)], [count("rc:b", 5, 60)]]
+                 [count("rc:b", 0, 60)], [count("rc:b", 5, 60)],
+                 # given back: never below 0, nothing in a window not counted
+                 [count("rc:c", 2, 3600), count("rc:c", -1, 3600), count("rc:c", -5, 3600), count("rc:c", 0, 3600)],
+                 [count("rc:never", -1, 3600), count("rc:never", 0, 3600)]]
         m = [a for line in lines for a in mem.ask(*line)]
         r = [a for line in lines for a in red.ask(*line)]
         now = int(time.time())
-        assert [a[2] for a in m] == ["1", "3", "3", "0", "5"]
+        assert [a[2] for a in m] == ["1", "3", "3", "0", "5", "2", "1", "0", "0", "0", "0"]
         assert [a[2] for a in r] == [a[2] for a in m]
         assert {a[4] for a in m} == {"0"} and {a[4] for a in r} == {"1"}  # shared: Redis only
         for a in r[:3]:  # the window of now, aligned to the epoch
             reset = int(a[3])
             assert reset % 3600 == 0 and reset - 3600 <= now + 1 and now - 1 < reset, (reset, now)
         assert 0 < c.call("TTL", "rc:a") <= 3600
+        assert c.call("EXISTS", "rc:never") == 0
         assert int(r[4][3]) % 60 == 0
     finally:
         c.close()

@@ -148,6 +148,21 @@ static void test_count_windows(void **state)
 	assert_int_equal(c.count, 5);
 	store_mem_count(t, "rc:192.0.2.1", 0, 60, 121, &c);
 	assert_int_equal(c.count, 1);
+	/* counts given back: never below 0; nothing given back in a window not counted */
+	store_mem_count(t, "rc:192.0.2.1", -1, 60, 121, &c);
+	assert_int_equal(c.count, 0);
+	store_mem_count(t, "rc:192.0.2.1", -1, 60, 121, &c);
+	assert_int_equal(c.count, 0);
+	store_mem_count(t, "rc:192.0.2.1", 2, 60, 121, &c);
+	assert_int_equal(c.count, 2);
+	store_mem_count(t, "rc:192.0.2.1", -1, 60, 121, &c);
+	assert_int_equal(c.count, 1);
+	store_mem_count(t, "rc:192.0.2.1", -1, 60, 180, &c); /* the next window */
+	assert_int_equal(c.count, 0);
+	store_mem_count(t, "rc:192.0.2.1", 0, 60, 180, &c);
+	assert_int_equal(c.count, 0);
+	store_mem_count(t, "rc:never", -3, 60, 180, &c);
+	assert_int_equal(c.count, 0);
 	/* a window skipped: counting starts again */
 	store_mem_count(t, "rc:other", 1, 3600, 7200 + 3600 + 5, &c);
 	assert_int_equal(c.count, 1);
