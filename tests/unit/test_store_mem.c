@@ -362,6 +362,61 @@ static void test_store_calls(void **state)
 	event_base_free(base);
 }
 
+/* From a callback: cancelling a call answered and queued behind it (it
+ * never comes), and a new call (answered after the callback returned). */
+struct reentry {
+	struct store *st;
+	struct store_req *victim;
+	int calls, victim_called, inner_called, in_callback, inner_early;
+};
+
+static void on_victim(void *arg, const struct store_count *c)
+{
+	((struct reentry *)arg)->victim_called++;
+}
+
+static void on_inner(void *arg, const struct store_count *c)
+{
+	struct reentry *e = arg;
+
+	e->inner_early |= e->in_callback;
+	e->inner_called++;
+}
+
+static void on_first(void *arg, const struct store_count *c)
+{
+	struct reentry *e = arg;
+
+	e->in_callback = 1;
+	e->calls++;
+	store_cancel(e->victim);
+	assert_non_null(store_count(e->st, "rc:inner", 1, 60, on_inner, e));
+	e->in_callback = 0;
+}
+
+static void test_callback_reentry(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct store_shm *shm = store_shm_new();
+	struct store_config cfg = { NULL, NULL, 0, 1000 };
+	struct reentry e = {0};
+
+	assert_non_null(base);
+	e.st = store_new(base, shm, &cfg);
+	assert_non_null(e.st);
+	assert_non_null(store_count(e.st, "rc:first", 1, 60, on_first, &e));
+	assert_non_null(e.victim = store_count(e.st, "rc:victim", 1, 60, on_victim, &e));
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(e.calls, 1);
+	assert_int_equal(e.victim_called, 0);
+	assert_int_equal(e.inner_called, 1);
+	assert_int_equal(e.inner_early, 0);
+	store_free(e.st);
+	store_shm_free(shm);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_processes),
 		cmocka_unit_test(test_store_calls),
+		cmocka_unit_test(test_callback_reentry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
