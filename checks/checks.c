@@ -36,6 +36,7 @@ struct stored_rcpt {
 	char *domain;
 	int local, known;
 	enum relay_result relay;
+	enum rule_grey greylisted;
 };
 
 /* A transaction's part: allocated at MAIL, freed at its end, so an idle
@@ -195,6 +196,7 @@ static void facts_fill(const struct checks *c, struct rule_facts *f, enum rule_s
 			acc[i].local = t->rcpts[i].local;
 			acc[i].relay = t->rcpts[i].relay;
 			acc[i].known = t->rcpts[i].known;
+			acc[i].greylisted = t->rcpts[i].greylisted;
 		}
 		f->rcpts = acc;
 		f->nrcpts = t->nrcpts;
@@ -287,6 +289,15 @@ static void decide(struct checks *c, enum rule_stage stage, int relay_refused, s
 		v->rule_id = d->decided.id;
 		text_copy(v->reason, sizeof v->reason, d->decided.reason);
 	}
+	if (d->greylist) {
+		v->greylist = 1;
+		v->grey.file = d->grey.file;
+		v->grey.line = d->grey.line;
+		v->grey.id = d->grey.id;
+		text_copy(v->grey.reason, sizeof v->grey.reason, d->grey.reason);
+	}
+	v->nlimits = d->nlimits;
+	memcpy(v->limits, d->limits, (size_t)d->nlimits * sizeof *v->limits);
 	if (d->action == ACTION_REJECT || d->action == ACTION_TEMPFAIL) {
 		v->code = d->decided.code;
 		text_copy(v->esc, sizeof v->esc, d->decided.esc);
@@ -647,6 +658,7 @@ void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict 
 	rule_address(c->t->cur_addr, sizeof c->t->cur_addr, rcpt);
 	r->addr = c->t->cur_addr;
 	r->domain = c->t->cur.ascii_domain;
+	r->greylisted = GREY_NONE;
 	r->relay = relay_check(&c->opt, (const struct sockaddr *)&c->client, rcpt);
 	/* an authenticated client relays (RFC 6409), as a trusted one does;
 	 * routing syntax stays refused */
@@ -687,7 +699,28 @@ void checks_rcpt_accepted(struct checks *c)
 	sr->local = t->cur_r.local;
 	sr->known = t->cur_r.known;
 	sr->relay = t->cur_r.relay;
+	sr->greylisted = t->cur_r.greylisted;
 	t->nrcpts++;
+}
+
+void checks_rcpt_greylisted(struct checks *c, enum rule_grey g)
+{
+	if (c->t)
+		c->t->cur_r.greylisted = g;
+}
+
+void checks_greylist_text(const struct checks *c, char *buf, size_t size)
+{
+	size_t i, n = 0;
+	int any = 0;
+
+	buf[0] = '\0';
+	for (i = 0; c && c->t && i < c->t->nrcpts; i++)
+		any |= c->t->rcpts[i].greylisted != GREY_NONE;
+	for (i = 0; any && i < c->t->nrcpts && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? "," : "", rules_grey_name(c->t->rcpts[i].greylisted));
+	if (n >= size && size)
+		buf[size - 1] = '\0';
 }
 
 /* ---- DATA -------------------------------------------------------------------- */

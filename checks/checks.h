@@ -38,6 +38,16 @@ struct verdict {
 	const char *rule_file; /* the rule that decided (accept, reject, tempfail); NULL: none */
 	int rule_line;
 	const char *rule_id;   /* its "id NAME", or NULL */
+	/* code 0: what the session applies before going on (not monitored) */
+	int greylist;          /* a greylist rule matched (rcpt stage): ask the store */
+	struct {
+		const char *file;  /* that rule */
+		int line;
+		const char *id;
+		char reason[128];  /* its note, or its condition */
+	} grey;
+	int nlimits;           /* ratelimit rules that matched at this stage */
+	struct rule_limit limits[RULES_LIMITS_MAX];
 };
 
 typedef void (*verdict_cb)(void *arg, const struct verdict *v);
@@ -117,8 +127,14 @@ void checks_mail(struct checks *c, const struct smtp_path *from, verdict_cb done
  * Whatever the rules say, a recipient relay_check refuses is refused
  * (moat is never an open relay, not even in monitor mode). */
 void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict *out);
+/* What greylisting said of the recipient last passed by checks_rcpt (the
+ * data rules' greylisted; GREY_NONE until said). */
+void checks_rcpt_greylisted(struct checks *c, enum rule_grey g);
 /* The backend took the recipient last passed by checks_rcpt. */
 void checks_rcpt_accepted(struct checks *c);
+/* The accepted recipients' greylisting, comma-separated in their order
+ * ("passed,allowed"), for the log; "" when no greylist rule applied. */
+void checks_greylist_text(const struct checks *c, char *buf, size_t size);
 /* End of data: the data checks (DKIM) over the message (SMTP wire form,
  * read through rd), then the data rules. size is the message's size as
  * received. */

@@ -153,6 +153,11 @@ static const struct key keys[] = {
 	INT(greet_pause, 0, 30000, 0),
 	INT(auth_fail_limit, 0, 100000, 5),
 	INT(auth_fail_window, 1, 86400, 600),
+	INT(greylist_delay, 1, 86400, 300),
+	INT(greylist_retry_window, 1, 2592000, 86400),
+	INT(greylist_pass_time, 1, 31536000, 3024000),
+	INT(greylist_auto_allow, 0, 1000000, 5),
+	INT(greylist_auto_allow_time, 1, 31536000, 3024000),
 	{ "tls_cert", set_tls_files, 1, CONFIG_TLS_PAIRS, "", OFF(tls_cert), SZ(tls_cert[0]), F_EMPTY_OK },
 	{ "tls_key", set_tls_files, 1, CONFIG_TLS_PAIRS, "", OFF(tls_key), SZ(tls_key[0]), F_EMPTY_OK },
 };
@@ -881,6 +886,14 @@ static int check_keys(struct parser *p)
 		p->line = p->seen[cert - keys] > p->seen[key - keys] ? p->seen[cert - keys] : p->seen[key - keys];
 		return perr(p, "tls_cert names %d file%s and tls_key %d: they go in pairs (the first key is the "
 		            "first certificate's)", p->c->ntls_cert, p->c->ntls_cert == 1 ? "" : "s", p->c->ntls_key);
+	}
+	if (p->c->greylist_retry_window <= p->c->greylist_delay) {
+		const struct key *rw = find_key("greylist_retry_window"), *gd = find_key("greylist_delay");
+
+		p->line = p->seen[rw - keys] > p->seen[gd - keys] ? p->seen[rw - keys] : p->seen[gd - keys];
+		return perr(p, "greylist_retry_window (%d s) must be longer than greylist_delay (%d s): a retry "
+		            "after the delay must still find its first attempt", p->c->greylist_retry_window,
+		            p->c->greylist_delay);
 	}
 	/* Implicit TLS needs a certificate, and submission requires STARTTLS. */
 	for (int i = 0; i < p->c->nlisten && p->c->ntls_cert == 0; i++) {

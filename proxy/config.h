@@ -41,6 +41,12 @@ struct config {
 	                                     * when it has not answered for this long (/readyz) */
 	int auth_fail_limit;                /* failed AUTH per address per window; 0: no limit */
 	int auth_fail_window;               /* seconds */
+	/* greylisting (rule action greylist; greylist.h), seconds but auto_allow */
+	int greylist_delay;                 /* a retry passes after this long (300) */
+	int greylist_retry_window;          /* ... if it comes within this long of the first (1 day) */
+	int greylist_pass_time;             /* a passed triplet is remembered this long (35 days) */
+	int greylist_auto_allow;            /* passes of a client network that skip greylisting (5; 0 never) */
+	int greylist_auto_allow_time;       /* for this long after its last pass (35 days) */
 	char hostname[256];                 /* banner, EHLO to backend, Received, authserv-id */
 	char **local_domains;               /* lower case; ".example.com" = subdomains */
 	int nlocal_domains;

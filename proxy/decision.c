@@ -66,6 +66,8 @@ void decision_log(const struct decision *d, void (*extra)(struct jline *j, void 
 	jl_str(&j, "reason", S(d->reason));
 	jl_str(&j, "rule", rule);
 	jl_str(&j, "rule_id", S(d->rule_id));
+	if (d->greylist && d->greylist[0])
+		jl_str(&j, "greylist", d->greylist);
 	if (extra)
 		extra(&j, arg);
 	jl_emit(&j);

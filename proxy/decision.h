@@ -27,6 +27,10 @@ struct decision {
 	const char *listener;
 	/* the login name of an authenticated session (AUTH); NULL: none */
 	const char *auth_user;
+	/* greylisting's answer for the recipient(s): "first", "early", "passed",
+	 * "allowed", "skipped" (comma-separated at data, one per recipient); NULL:
+	 * no greylist rule applied */
+	const char *greylist;
 };
 
 /* Log d; extra (may be NULL) appends fields of its own (check results). */

@@ -90,6 +90,7 @@ static void session_free(struct session *s)
 	relay_free(s->relay, s->tx != NULL);
 	if (s->tx) {
 		recorder_end(s->rec, s->ssl != NULL, s->auth_user);
+		session_limits_txn_end(s);
 		message_free(&s->tx->msg);
 		free(s->tx);
 	}
@@ -243,6 +244,7 @@ void session_txn_free(struct session *s)
 	if (!s->tx)
 		return;
 	recorder_end(s->rec, s->ssl != NULL, s->auth_user); /* the spool is still there */
+	session_limits_txn_end(s);
 	checks_txn_end(s->chk);
 	if (s->relay)
 		relay_txn_end(s->relay);
@@ -404,10 +406,8 @@ static void rcpt_after_mail_checks(struct session *s);
 
 /* The sender checks are in. Without delay_reject they answer MAIL now;
  * with it, MAIL got its 250 already and the verdict answers each RCPT. */
-static void mail_verdict(void *arg, const struct verdict *v)
+static void mail_decided(struct session *s, const struct verdict *v)
 {
-	struct session *s = arg;
-
 	s->tx->mail_v = *v;
 	s->tx->mail_checked = 1;
 	recorder_verdict(s->rec, REC_MAIL, v);
@@ -424,6 +424,17 @@ static void mail_verdict(void *arg, const struct verdict *v)
 		session_reply(s, R_MAIL_OK, NULL);
 	}
 	session_resume(s);
+}
+
+/* The sender checks are in: the message is counted against the limits
+ * the mail rules named, then decided. */
+static void mail_verdict(void *arg, const struct verdict *v)
+{
+	struct session *s = arg;
+
+	if (!s->early_v && session_limits_mail(s, v, mail_decided))
+		return;
+	mail_decided(s, v);
 }
 
 static void do_mail(struct session *s, const char *arg)
@@ -501,6 +512,8 @@ static void rcpt_result(struct session *s, const struct smtp_reply *r)
 		tx->nrcpt++;
 		checks_rcpt_accepted(s->chk);
 		snprintf(tx->rcpts + used, sizeof tx->rcpts - used, "%s%s", used ? "," : "", tx->rcpt_log);
+	} else {
+		session_limits_rcpt_refused(s);
 	}
 	session_relay_reply(s, STAGE_RCPT, r, tx->rcpt_log);
 }
@@ -513,6 +526,7 @@ static void rcpt_relayed(void *arg, const struct relay_outcome *o)
 	if (o->reply) {
 		rcpt_result(s, o->reply);
 	} else {
+		session_limits_rcpt_refused(s);
 		session_refuse(s, STAGE_RCPT, o->id, o->why, s->tx->rcpt_log);
 	}
 	session_resume(s);
@@ -539,6 +553,17 @@ static void rcpt_backend_step(struct session *s)
 	relay_rcpt(s->relay, &cl, &s->tx->from, s->tx->from_params, s->tx->rcpt_line, rcpt_relayed, s);
 }
 
+/* Greylisting and the recipients limits said their word. */
+static void rcpt_limits_done(struct session *s, const struct verdict *v)
+{
+	if (v->code) {
+		session_verdict(s, STAGE_RCPT, v, s->tx->rcpt_log);
+		session_resume(s);
+		return;
+	}
+	rcpt_backend_step(s);
+}
+
 static void rcpt_verdict(struct session *s, const struct verdict *v)
 {
 	if (!v->code && v->rule_file) {
@@ -551,6 +576,8 @@ static void rcpt_verdict(struct session *s, const struct verdict *v)
 		session_resume(s);
 		return;
 	}
+	if (session_limits_rcpt(s, v, rcpt_limits_done))
+		return;
 	rcpt_backend_step(s);
 }
 

@@ -22,6 +22,7 @@ struct ssl_st;
 struct evbuffer;
 struct session_auth;
 struct recorder;
+struct txn_limits;
 
 enum sstate {
 	S_PROXY,   /* waiting for the PROXY protocol header */
@@ -53,6 +54,7 @@ struct txn {
 	int rule_line;
 	const char *rule_id;
 	char queue_id[MOAT_QUEUE_ID_MAX + 1]; /* the backend's, from its final reply; "" none */
+	struct txn_limits *limits;     /* greylisting and rate limits (session_limits.c); NULL: none yet */
 };
 
 struct session {
@@ -198,6 +200,24 @@ int session_auth_blocked(struct session *s);
 void session_data_begin(struct session *s, const char *arg);
 /* Feed buffered message bytes to the parser; at the end of data, check and relay. */
 void session_data_step(struct session *s);
+
+/* session_limits.c: greylisting and rate limits (the greylist and
+ * ratelimit rules' hits in a verdict of code 0), through the store. */
+typedef void (*limits_done_fn)(struct session *s, const struct verdict *v);
+/* MAIL: count the message against v's limits. 1: done comes later with
+ * v, or a 451 refusal; 0: nothing to count, go on with v now. */
+int session_limits_mail(struct session *s, const struct verdict *v, limits_done_fn done);
+/* RCPT (tx->rcpt_path): greylist it, then count it against v's limits. 1:
+ * the session waits (a greylisted recipient is refused and the session
+ * resumed here; else done comes later); 0: go on with v now. */
+int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_fn done);
+/* The backend refused the RCPT just counted: it does not count. */
+void session_limits_rcpt_refused(struct session *s);
+/* The message was delivered: it counts. */
+void session_limits_delivered(struct session *s);
+/* The transaction ends: calls in flight cancelled, a message not
+ * delivered given back. */
+void session_limits_txn_end(struct session *s);
 
 /* session_log.c: the session's decision lines. */
 struct decision;

@@ -111,6 +111,7 @@ static void data_relayed(void *arg, const struct relay_outcome *o)
 		decision_esc_of(r->text, esc, sizeof esc);
 		reply_queue_id(r->text, s->tx->queue_id, sizeof s->tx->queue_id);
 		s->ntx++;
+		session_limits_delivered(s);
 		metrics_relayed((uint64_t)s->tx->msg.size);
 		session_log_line(s, &d, NULL);
 		session_txn_free(s);

@@ -54,6 +54,7 @@ static void session_fields(struct jline *j, void *arg)
 void session_log_line(struct session *s, struct decision *d, const char *rcpt)
 {
 	struct log_ctx c = {s, d->stage};
+	char grey[512];
 
 	d->session = s->id;
 	d->client_ip = s->peer_ip;
@@ -65,6 +66,10 @@ void session_log_line(struct session *s, struct decision *d, const char *rcpt)
 	d->tls_cipher = s->tls_cipher;
 	d->listener = rules_listener_name(s->listener);
 	d->auth_user = s->auth_user;
+	if (d->stage == STAGE_DATA && !d->greylist && s->tx) {
+		checks_greylist_text(s->chk, grey, sizeof grey); /* per accepted recipient */
+		d->greylist = grey;
+	}
 	decision_log(d, session_fields, &c);
 	if ((!d->event || !strcmp(d->event, "decision")) && !d->action && d->code / 100 != 2)
 		s->nrejected++;

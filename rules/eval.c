@@ -16,6 +16,16 @@ const struct rules_kw rules_kw_listener[] = {
 	{ "smtp", LISTENER_SMTP }, { "smtps", LISTENER_SMTPS }, { "submission", LISTENER_SUBMISSION }, { NULL, 0 },
 };
 
+const struct rules_kw rules_kw_grey[] = {
+	{ "none", GREY_NONE }, { "first", GREY_FIRST }, { "early", GREY_EARLY }, { "passed", GREY_PASSED },
+	{ "allowed", GREY_ALLOWED }, { "skipped", GREY_SKIPPED }, { NULL, 0 },
+};
+
+const char *rules_grey_name(enum rule_grey g)
+{
+	return (unsigned)g < GREY_STATES ? rules_kw_grey[g].name : "?";
+}
+
 /* ---- variables ---- */
 
 enum var {
@@ -282,6 +292,8 @@ static int fact_true(const struct cond *c, const struct rule_facts *f, const str
 		return header_match(c, f);
 	case FACT_SIZE:
 		return c->arg == ARG_SIZE_GT ? f->size > c->size : f->size < c->size;
+	case FACT_GREYLISTED:
+		return rc && (int)rc->greylisted == c->value;
 	case FACT_COUNT:
 		break;
 	}
@@ -290,6 +302,8 @@ static int fact_true(const struct cond *c, const struct rule_facts *f, const str
 
 static int cond_true(const struct cond *c, const struct rule_facts *f, const struct rule_rcpt *rc)
 {
+	if (!c)
+		return 1; /* a ratelimit without a condition */
 	for (;;) {
 		switch (c->op) {
 		case COND_FACT:
@@ -368,12 +382,22 @@ static void hit(const struct ruleset *rs, struct rule_decision *out, const struc
 	fill(rs, &out->hits[out->nhits++], r, f, rc, monitor, 0);
 }
 
+static void limit(struct rule_limit *l, const struct rule *r)
+{
+	*l = r->limit;
+	l->file = r->file;
+	l->line = r->line;
+	l->id = r->id;
+}
+
 enum rule_action rules_eval(const struct ruleset *rs, enum rule_stage stage,
                             const struct rule_facts *f, int monitor, struct rule_decision *out)
 {
 	out->action = ACTION_NONE;
 	out->nhits = 0;
 	out->hits_dropped = 0;
+	out->greylist = 0;
+	out->nlimits = 0;
 	memset(&out->decided, 0, sizeof out->decided);
 	if (!rs || !f)
 		return ACTION_NONE;
@@ -407,6 +431,17 @@ enum rule_action rules_eval(const struct ruleset *rs, enum rule_stage stage,
 		case ACTION_TAG:
 		case ACTION_LOG:
 			hit(rs, out, r, f, rc, r->monitor);
+			break;
+		case ACTION_GREYLIST:
+		case ACTION_RATELIMIT:
+			/* refusals to be: global monitor mode holds them back too */
+			if (r->monitor || monitor)
+				hit(rs, out, r, f, rc, 1);
+			else if (r->action == ACTION_GREYLIST && !out->greylist) {
+				fill(rs, &out->grey, r, f, rc, 0, 0);
+				out->greylist = 1;
+			} else if (r->action == ACTION_RATELIMIT && out->nlimits < RULES_LIMITS_MAX)
+				limit(&out->limits[out->nlimits++], r);
 			break;
 		case ACTION_NONE:
 			break;
@@ -502,7 +537,8 @@ void rules_where(char *buf, size_t size, const char *file, int line)
 
 const char *rules_action_name(enum rule_action a)
 {
-	static const char *const names[] = { "none", "accept", "reject", "tempfail", "tag", "log" };
+	static const char *const names[] = { "none", "accept", "reject", "tempfail", "tag", "log", "greylist",
+		                                     "ratelimit" };
 
 	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "?";
 }

@@ -17,6 +17,11 @@ enum listener_kind { LISTENER_SMTP, LISTENER_SMTPS, LISTENER_SUBMISSION };
 /* Local-recipient-only relaying: what relay_check (checks/relay.c) found. */
 enum relay_result { RELAY_OK, RELAY_DENIED, RELAY_BAD_ROUTING };
 
+/* ---- greylisting (proxy/greylist.c): what the store said of a recipient's
+ * triplet (store.h's enum store_grey, plus none: no greylist rule applied) ---- */
+enum rule_grey { GREY_NONE, GREY_FIRST, GREY_EARLY, GREY_PASSED, GREY_ALLOWED, GREY_SKIPPED };
+#define GREY_STATES 6
+
 /* ---- what the checks find ----
  * The rules know no check by name. Each check declares the facts it fills
  * (its row in checks/registry.c), and the rules take that vocabulary at

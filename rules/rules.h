@@ -66,6 +66,28 @@ enum rule_action {
 	ACTION_TEMPFAIL, /* 4xx */
 	ACTION_TAG,      /* add a header field to the message, go on */
 	ACTION_LOG,      /* note it in the log, go on */
+	ACTION_GREYLIST, /* greylist the recipient (its triplet), go on: rule_decision.greylist */
+	ACTION_RATELIMIT, /* count against a limit, go on: rule_decision.limits */
+};
+
+/* ratelimit KEY N/WINDOW [messages|recipients]: what is counted, per what.
+ * Fixed windows of `window` seconds aligned to the epoch (store.h). A
+ * messages limit is decided at MAIL, a recipients limit at each RCPT. */
+enum rule_limit_key { LIMIT_CLIENT, LIMIT_SENDER_DOMAIN, LIMIT_AUTH_USER };
+enum rule_limit_unit { LIMIT_MESSAGES, LIMIT_RECIPIENTS };
+
+#define RULES_LIMITS_MAX 8                  /* ratelimit rules of one stage */
+#define RULES_LIMIT_COUNT_MAX 1000000000L   /* N of N/WINDOW */
+#define RULES_LIMIT_WINDOW_MAX (366 * 86400) /* WINDOW, seconds */
+
+struct rule_limit {
+	enum rule_limit_key key;
+	enum rule_limit_unit unit;
+	long max;                 /* at most this many per window */
+	int window;               /* seconds */
+	const char *file;         /* the rule (valid while the ruleset is) */
+	int line;
+	const char *id;
 };
 
 /* The rules' own facts (those of the SMTP session), for ruleset_uses(): a
@@ -77,6 +99,7 @@ enum rule_fact {
 	FACT_SENDER, FACT_SENDER_DOMAIN,
 	FACT_RCPT, FACT_RCPT_DOMAIN, FACT_RELAY, FACT_RCPT_KNOWN,
 	FACT_HEADER, FACT_SIZE,
+	FACT_GREYLISTED,
 	FACT_CHECK,
 	FACT_COUNT
 };
@@ -89,6 +112,7 @@ struct rule_rcpt {
 	int local;                 /* relay_domain_is_local() */
 	enum relay_result relay;   /* relay_check() */
 	int known;                 /* 1: local_recipients has the user, or there is no table */
+	enum rule_grey greylisted; /* what greylisting said of it at RCPT (data stage) */
 };
 
 /* One header field: name without the colon, value unfolded (CRLF removed),
@@ -155,6 +179,12 @@ struct rule_decision {
 	int nhits;                       /* tag, log and monitor hits before the decision, in order */
 	int hits_dropped;                /* hits past RULES_HITS_MAX, not kept */
 	struct rule_verdict hits[RULES_HITS_MAX];
+	/* not monitored greylist and ratelimit rules that matched on the way
+	 * (the caller applies them unless the decision refuses) */
+	int greylist;                    /* 1: greylist; grey is the first such rule */
+	struct rule_verdict grey;
+	int nlimits;                     /* ratelimit rules, in order */
+	struct rule_limit limits[RULES_LIMITS_MAX];
 };
 
 struct ruleset;
@@ -226,5 +256,10 @@ const char *rules_listener_name(enum listener_kind k);
 /* Where a rule is, "FILE:LINE" ("FILE" without a line, "" for none). */
 void rules_where(char *buf, size_t size, const char *file, int line);
 const char *rules_action_name(enum rule_action a);
+/* "client", "sender-domain", "auth-user"; "messages", "recipients". */
+const char *rules_limit_key_name(enum rule_limit_key k);
+const char *rules_limit_unit_name(enum rule_limit_unit u);
+/* "first", "early", "passed", "allowed", "skipped"; "none" for GREY_NONE. */
+const char *rules_grey_name(enum rule_grey g);
 
 #endif

@@ -66,6 +66,7 @@ struct rule {
 	char *id;               /* "id NAME": stable across edits, unique in the ruleset; or NULL */
 	const char *file;       /* one of ruleset.files */
 	int line;
+	struct rule_limit limit; /* ratelimit: its KEY N/WINDOW [UNIT] (file, line, id unset) */
 };
 
 struct ruleset {
@@ -91,6 +92,7 @@ struct rules_kw {
 };
 extern const struct rules_kw rules_kw_relay[];
 extern const struct rules_kw rules_kw_listener[]; /* by enum listener_kind */
+extern const struct rules_kw rules_kw_grey[];     /* greylisted's words, by enum rule_grey */
 
 /* %{name} variables (eval.c): the session's own (0 .. RULES_VARS - 1), or
  * RULES_VARS + i for fact i of vocab; -1 for an unknown name. */
@@ -98,5 +100,12 @@ extern const struct rules_kw rules_kw_listener[]; /* by enum listener_kind */
 int rules_var_lookup(const struct rule_vocab *vocab, const char *name, size_t len);
 
 void rules_cond_free(struct cond *c);
+
+/* limit.c: a ratelimit rule's "KEY N/WINDOW [messages|recipients]" from
+ * words[0..n) (NULL-terminated after n); the words it took (2 or 3), or -1
+ * with a message in err. Pure. */
+int rules_limit_parse(const char *const *words, size_t n, struct rule_limit *out, char *err, size_t errsize);
+/* "30s", "10m", "1h", "7d" (a number and a unit): seconds, or -1. */
+long rules_window_parse(const char *s);
 
 #endif

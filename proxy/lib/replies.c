@@ -78,6 +78,10 @@ const struct reply replies[R_COUNT] = {
 	[R_AUTH_TEMP]       = {454, "4.7.0", "Temporary authentication failure"},
 	[R_AUTH_ABORTED]    = {501, "5.7.0", "Authentication aborted"},
 	[R_AUTH_BLOCKED]    = {421, "4.7.0", "%h Error: too many failed authentications from your address, try again later"},
+	/* greylisting: %s the seconds until a retry passes */
+	[R_GREYLISTED]      = {451, "4.7.1", "Greylisted, try again in %s seconds"},
+	/* %s: "100 messages per hour for 192.0.2.1 reached, try again after 14:00:00 UTC" */
+	[R_RATE_LIMITED]    = {451, "4.7.1", "Rate limit of %s"},
 };
 
 /* Append at most the room left, keeping 3 bytes for CRLF and NUL. */

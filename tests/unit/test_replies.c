@@ -77,6 +77,9 @@ static const struct {
 	{ R_AUTH_TEMP, NULL, "454 4.7.0 Temporary authentication failure\r\n" },
 	{ R_AUTH_ABORTED, NULL, "501 5.7.0 Authentication aborted\r\n" },
 	{ R_AUTH_BLOCKED, NULL, "421 4.7.0 " HOST " Error: too many failed authentications from your address, try again later\r\n" },
+	{ R_GREYLISTED, "300", "451 4.7.1 Greylisted, try again in 300 seconds\r\n" },
+	{ R_RATE_LIMITED, "100 messages per hour for 192.0.2.1 reached, try again after 14:00:00 UTC",
+	  "451 4.7.1 Rate limit of 100 messages per hour for 192.0.2.1 reached, try again after 14:00:00 UTC\r\n" },
 	/* an arg is ignored where the text has no %s */
 	{ R_DONE, "ignored", "250 2.0.0 OK\r\n" },
 	{ R_SHUTDOWN, "%h", "421 4.3.2 " HOST " Service shutting down\r\n" },

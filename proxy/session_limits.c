@@ -1,0 +1,296 @@
+/* session_limits.c - greylisting and rate limits in a session: what the
+ * greylist and ratelimit rules asked for, applied through the store
+ * (store.h) before the session goes on.
+ *
+ * MAIL: each messages limit adds 1 to its count (add-then-check: exact
+ * when replicas race, each addition being atomic in the store); a count
+ * over the limit refuses the transaction (451 4.7.1, with delay_reject at
+ * each RCPT) and every addition of that MAIL is given back, so a refused
+ * attempt does not count. The message is held until it is delivered: a
+ * transaction that ends without delivery gives it back too.
+ * RCPT: greylisting first (the triplet of this recipient), then each
+ * recipients limit the same way; a recipient the backend refuses is given
+ * back.
+ *
+ * The store answers later, from the loop; the session is busy meanwhile
+ * (other sessions go on), and a transaction that ends (RSET, the client
+ * gone) cancels what it still waits for. The store fails open: greylisting
+ * answers "skipped", counts fall back to this process's. A give-back is
+ * sent without waiting for its answer (and lost if the window ended
+ * meanwhile: the count expires with it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy/decision.h"
+#include "proxy/greylist.h"
+#include "proxy/lib/text.h"
+#include "proxy/ratelimit.h"
+#include "proxy/server.h"
+#include "proxy/session.h"
+#include "proxy/store.h"
+
+/* an address as the rules see it: local part, '@', domain */
+#define RULE_FORM_MAX (sizeof(((struct smtp_path *)0)->local) + sizeof(((struct smtp_path *)0)->ascii_domain) + 1)
+
+struct held {
+	char key[STORE_KEY_MAX];
+	int window;
+	long long reset_at;
+};
+
+struct call {
+	struct txn_limits *tl;
+	struct store_req *req;
+	struct rule_limit lim;
+	struct held h;
+	struct store_count got;
+	int answered;
+};
+
+struct txn_limits {
+	struct session *s;
+	struct verdict v;              /* the stage's verdict, completed here */
+	limits_done_fn done;
+	int mail;                      /* counting messages (MAIL), else recipients (RCPT) */
+	struct store_req *grey;        /* greylisting in flight */
+	struct call calls[RULES_LIMITS_MAX];
+	int ncalls, pending;
+	struct held msgs[RULES_LIMITS_MAX]; /* messages counted at MAIL, until delivered */
+	int nmsgs;
+	struct held rcpts[RULES_LIMITS_MAX]; /* the RCPT's recipient, until the backend takes it */
+	int nrcpts;
+};
+
+/* A give-back: its answer is not waited for. */
+static void given_back(void *arg, const struct store_count *c)
+{
+	(void)arg;
+	(void)c;
+}
+
+static void give_back(struct session *s, struct held *h, int n)
+{
+	long long now = (long long)time(NULL);
+
+	for (int i = 0; i < n; i++)
+		if (now < h[i].reset_at) /* same window: the next one starts at zero anyway */
+			store_count(s->srv->store, h[i].key, -1, h[i].window, given_back, NULL);
+}
+
+static struct txn_limits *limits_of(struct session *s)
+{
+	struct txn *tx = s->tx;
+
+	if (!tx->limits && (tx->limits = calloc(1, sizeof *tx->limits)))
+		tx->limits->s = s;
+	return tx->limits;
+}
+
+/* The addresses as the rules see them: domain in A-labels, local part as sent. */
+static void rule_form(const struct smtp_path *p, char *buf, size_t size)
+{
+	if (p->null)
+		buf[0] = '\0';
+	else if (p->domain[0] && !(p->flags & PATH_LITERAL))
+		snprintf(buf, size, "%s@%s", p->local, p->ascii_domain);
+	else
+		text_copy(buf, size, p->mailbox);
+}
+
+/* ---- counting ---- */
+
+static void counts_done(struct txn_limits *tl)
+{
+	struct session *s = tl->s;
+	struct call *over = NULL;
+	struct held *keep = tl->mail ? tl->msgs : tl->rcpts;
+	int *nkeep = tl->mail ? &tl->nmsgs : &tl->nrcpts;
+
+	for (int i = 0; i < tl->ncalls && !over; i++)
+		if (tl->calls[i].answered && tl->calls[i].got.count > tl->calls[i].lim.max)
+			over = &tl->calls[i];
+	if (!tl->mail)
+		*nkeep = 0;
+	for (int i = 0; i < tl->ncalls; i++) {
+		struct call *c = &tl->calls[i];
+
+		if (!c->answered)
+			continue;
+		if (over)
+			give_back(s, &c->h, 1); /* a refused attempt does not count */
+		else if (*nkeep < RULES_LIMITS_MAX)
+			keep[(*nkeep)++] = c->h;
+	}
+	if (over) {
+		const char *subject = ratelimit_subject(&over->lim, s->peer_ip, s->tx->from.ascii_domain, s->auth_user);
+		char arg[400], per[48];
+		struct verdict *v = &tl->v;
+
+		ratelimit_text(&over->lim, subject ? subject : "", over->h.reset_at, (long long)time(NULL), arg,
+		               sizeof arg);
+		v->code = replies[R_RATE_LIMITED].code;
+		text_copy(v->esc, sizeof v->esc, replies[R_RATE_LIMITED].esc);
+		reply_text(v->text, (int)sizeof v->text, R_RATE_LIMITED, s->cfg->hostname, arg);
+		ratelimit_window_text(over->lim.window, per, sizeof per);
+		snprintf(v->reason, sizeof v->reason, "rate limit: %ld %s %s per %s%s (%s)", over->lim.max,
+		         rules_limit_unit_name(over->lim.unit), per, rules_limit_key_name(over->lim.key),
+		         over->got.shared ? "" : ", this process", subject ? subject : "");
+		v->rule_file = over->lim.file;
+		v->rule_line = over->lim.line;
+		v->rule_id = over->lim.id;
+	}
+	tl->ncalls = 0;
+	tl->done(s, &tl->v);
+}
+
+static void counted(void *arg, const struct store_count *c)
+{
+	struct call *call = arg;
+	struct txn_limits *tl = call->tl;
+
+	call->req = NULL;
+	call->answered = 1;
+	call->got = *c;
+	call->h.reset_at = c->reset_at;
+	if (--tl->pending == 0)
+		counts_done(tl);
+}
+
+/* Add 1 for each limit that applies; 1: the answers will come (done
+ * later), 0: nothing to count. */
+static int counts_start(struct txn_limits *tl, const struct verdict *v)
+{
+	struct session *s = tl->s;
+
+	tl->ncalls = tl->pending = 0;
+	for (int i = 0; i < v->nlimits && i < RULES_LIMITS_MAX; i++) {
+		const char *subject = ratelimit_subject(&v->limits[i], s->peer_ip, s->tx->from.ascii_domain,
+		                                        s->auth_user);
+		struct call *c = &tl->calls[tl->ncalls];
+		int dup = 0;
+
+		if (!subject)
+			continue;
+		memset(c, 0, sizeof *c);
+		c->tl = tl;
+		c->lim = v->limits[i];
+		c->h.window = v->limits[i].window;
+		ratelimit_key(&c->lim, subject, c->h.key);
+		for (int k = 0; k < tl->ncalls; k++)
+			dup |= strcmp(tl->calls[k].h.key, c->h.key) == 0; /* two rules, one limit: counted once */
+		if (!dup)
+			tl->ncalls++;
+	}
+	for (int i = 0; i < tl->ncalls; i++) {
+		struct call *c = &tl->calls[i];
+
+		tl->pending++; /* before the call: the answer never comes before it returns */
+		if (!(c->req = store_count(s->srv->store, c->h.key, 1, c->h.window, counted, c)))
+			tl->pending--; /* not even a request: not counted (fail open) */
+	}
+	return tl->pending > 0;
+}
+
+/* ---- greylisting ---- */
+
+static void greylisted(void *arg, enum store_grey state, long long retry_in)
+{
+	struct txn_limits *tl = arg;
+	struct session *s = tl->s;
+	enum rule_grey g = greylist_state(state);
+
+	tl->grey = NULL;
+	checks_rcpt_greylisted(s->chk, g);
+	if (g == GREY_FIRST || g == GREY_EARLY) {
+		char secs[24], reason[160];
+		struct decision d = {.stage = STAGE_RCPT, .reason = reason, .greylist = rules_grey_name(g),
+		                     .rule_file = tl->v.grey.file, .rule_line = tl->v.grey.line,
+		                     .rule_id = tl->v.grey.id};
+
+		snprintf(secs, sizeof secs, "%lld", retry_in > 0 ? retry_in : 1);
+		snprintf(reason, sizeof reason, "greylisted (%s): %s", g == GREY_FIRST ? "first time" : "too early",
+		         tl->v.grey.reason);
+		session_reply(s, R_GREYLISTED, secs);
+		decision_set_reply(&d, R_GREYLISTED);
+		session_log_line(s, &d, s->tx->rcpt_log);
+		session_resume(s);
+		return;
+	}
+	tl->mail = 0;
+	if (tl->v.nlimits && counts_start(tl, &tl->v))
+		return;
+	tl->done(s, &tl->v);
+}
+
+/* ---- the session's hooks ---- */
+
+int session_limits_mail(struct session *s, const struct verdict *v, limits_done_fn done)
+{
+	struct txn_limits *tl;
+
+	if (v->code || !v->nlimits || !s->srv->store || !(tl = limits_of(s)))
+		return 0;
+	tl->v = *v;
+	tl->done = done;
+	tl->mail = 1;
+	return counts_start(tl, v);
+}
+
+int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_fn done)
+{
+	char net[64], sender[RULE_FORM_MAX], rcpt[RULE_FORM_MAX];
+	char tkey[STORE_KEY_MAX], ckey[STORE_KEY_MAX];
+	struct store_grey_params gp;
+	struct txn_limits *tl;
+
+	if (v->code || (!v->greylist && !v->nlimits) || !s->srv->store || !(tl = limits_of(s)))
+		return 0;
+	tl->v = *v;
+	tl->done = done;
+	tl->mail = 0;
+	tl->nrcpts = 0;
+	if (v->greylist && greylist_network(&s->peer.sa, net, sizeof net) == 0) {
+		rule_form(&s->tx->from, sender, sizeof sender);
+		rule_form(&s->tx->rcpt_path, rcpt, sizeof rcpt);
+		greylist_keys(net, sender, rcpt, tkey, ckey);
+		greylist_params(s->cfg, &gp);
+		if ((tl->grey = store_greylist(s->srv->store, tkey, ckey, &gp, greylisted, tl)))
+			return 1;
+		checks_rcpt_greylisted(s->chk, GREY_SKIPPED); /* not even a request: fail open */
+	}
+	return v->nlimits && counts_start(tl, v);
+}
+
+void session_limits_rcpt_refused(struct session *s)
+{
+	struct txn_limits *tl = s->tx ? s->tx->limits : NULL;
+
+	if (tl) {
+		give_back(s, tl->rcpts, tl->nrcpts);
+		tl->nrcpts = 0;
+	}
+}
+
+void session_limits_delivered(struct session *s)
+{
+	if (s->tx && s->tx->limits)
+		s->tx->limits->nmsgs = 0; /* the message counts */
+}
+
+void session_limits_txn_end(struct session *s)
+{
+	struct txn_limits *tl = s->tx ? s->tx->limits : NULL;
+
+	if (!tl)
+		return;
+	if (tl->grey)
+		store_cancel(tl->grey);
+	for (int i = 0; i < tl->ncalls; i++)
+		if (tl->calls[i].req)
+			store_cancel(tl->calls[i].req);
+	give_back(s, tl->msgs, tl->nmsgs); /* not delivered */
+	free(tl);
+	s->tx->limits = NULL;
+}
