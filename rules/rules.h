@@ -259,6 +259,9 @@ const char *rules_action_name(enum rule_action a);
 /* "client", "sender-domain", "auth-user"; "messages", "recipients". */
 const char *rules_limit_key_name(enum rule_limit_key k);
 const char *rules_limit_unit_name(enum rule_limit_unit u);
+/* A ratelimit's window: "30s", "10m", "1h", "7d", "h" (1h): seconds (1 ..
+ * RULES_LIMIT_WINDOW_MAX), or -1. Pure. */
+long rules_window_parse(const char *s);
 /* "first", "early", "passed", "allowed", "skipped"; "none" for GREY_NONE. */
 const char *rules_grey_name(enum rule_grey g);
 

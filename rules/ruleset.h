@@ -105,7 +105,5 @@ void rules_cond_free(struct cond *c);
  * words[0..n) (NULL-terminated after n); the words it took (2 or 3), or -1
  * with a message in err. Pure. */
 int rules_limit_parse(const char *const *words, size_t n, struct rule_limit *out, char *err, size_t errsize);
-/* "30s", "10m", "1h", "7d" (a number and a unit): seconds, or -1. */
-long rules_window_parse(const char *s);
 
 #endif

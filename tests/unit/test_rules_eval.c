@@ -126,7 +126,7 @@ static void build(const struct fx *x, struct built *b)
 	}
 	if (x->rcpt) {
 		b->rcpt = (struct rule_rcpt){ x->rcpt, domain_of(x->rcpt), !x->nonlocal,
-		                              (enum relay_result)x->relay, !x->unknown };
+		                              (enum relay_result)x->relay, !x->unknown, GREY_NONE };
 		f->rcpt = &b->rcpt;
 	}
 	if (x->rcpts) {
@@ -137,7 +137,7 @@ static void build(const struct fx *x, struct built *b)
 			char *t = b->rcpt_text[f->nrcpts];
 
 			snprintf(t, sizeof b->rcpt_text[0], "%.*s", (int)n, s);
-			b->rcpts[f->nrcpts++] = (struct rule_rcpt){ t, domain_of(t), 1, RELAY_OK, 1 };
+			b->rcpts[f->nrcpts++] = (struct rule_rcpt){ t, domain_of(t), 1, RELAY_OK, 1, GREY_NONE };
 			s += n + strspn(s + n, " ");
 		}
 		f->rcpts = b->rcpts;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "checks/registry.h"
@@ -78,6 +80,22 @@ static const struct {
 	{ "log rdns .example.com", ACTION_LOG, 0, STAGE_CONNECT, 0, "", NULL, "rdns .example.com", NULL },
 	{ "log rdns none", ACTION_LOG, 0, STAGE_CONNECT, 0, "", NULL, "rdns none", NULL },
 	{ "log tls", ACTION_LOG, 0, STAGE_MAIL, 0, "", NULL, "tls", NULL }, /* STARTTLS comes after connect */
+	/* greylist: at RCPT, however early its facts; ratelimit: messages at MAIL, recipients at RCPT */
+	{ "greylist rdns none", ACTION_GREYLIST, 0, STAGE_RCPT, 0, "", NULL, "rdns none", NULL },
+	{ "greylist monitor dnsbl-score >= 1", ACTION_GREYLIST, 1, STAGE_RCPT, 0, "", NULL, "dnsbl-score >= 1", NULL },
+	{ "greylist sender null note \"bounce\"", ACTION_GREYLIST, 0, STAGE_RCPT, 0, "", NULL, "sender null", "bounce" },
+	{ "greylist rcpt-domain example.com", ACTION_GREYLIST, 0, STAGE_RCPT, 0, "", NULL, "rcpt-domain example.com", NULL },
+	{ "ratelimit client 100/1h", ACTION_RATELIMIT, 0, STAGE_MAIL, 0, "", NULL, "client 100/1h", NULL },
+	{ "ratelimit CLIENT 5/30s messages", ACTION_RATELIMIT, 0, STAGE_MAIL, 0, "", NULL, "CLIENT 5/30s messages", NULL },
+	{ "ratelimit sender-domain 1000/1d recipients not client trusted", ACTION_RATELIMIT, 0, STAGE_RCPT, 0, "",
+	  NULL, "sender-domain 1000/1d recipients not client trusted", NULL },
+	{ "ratelimit monitor auth-user 50/h spf pass id u50", ACTION_RATELIMIT, 1, STAGE_MAIL, 0, "", NULL,
+	  "auth-user 50/h spf pass", NULL },
+	{ "ratelimit client 10/1m recipients rcpt-domain example.com", ACTION_RATELIMIT, 0, STAGE_RCPT, 0, "", NULL,
+	  "client 10/1m recipients rcpt-domain example.com", NULL },
+	{ "log greylisted passed", ACTION_LOG, 0, STAGE_DATA, 0, "", NULL, "greylisted passed", NULL },
+	{ "tag greylisted skipped header \"X-Greylist: skipped\"", ACTION_TAG, 0, STAGE_DATA, 0, "",
+	  "X-Greylist: skipped", "greylisted skipped", NULL },
 	{ "log authenticated", ACTION_LOG, 0, STAGE_MAIL, 0, "", NULL, "authenticated", NULL }, /* AUTH after EHLO */
 	{ "log auth-user alice", ACTION_LOG, 0, STAGE_MAIL, 0, "", NULL, "auth-user alice", NULL },
 	{ "log auth-user Alice@Example.com", ACTION_LOG, 0, STAGE_MAIL, 0, "", NULL, "auth-user Alice@Example.com", NULL },
@@ -268,9 +286,42 @@ static const struct { const char *text, *want; } error_rows[] = {
 	{ "reject helo /x/y", "t.rules:1: missing blank after a /regex/" },
 	{ "reject spf fail note\"x\"", "t.rules:1: missing blank before the string after \"note\"" },
 	/* actions */
-	{ "deny spf fail", "t.rules:1: unknown action \"deny\" (accept, reject, tempfail, tag or log)" },
-	{ "\"reject\" spf fail", "t.rules:1: unknown action \"reject\" (accept, reject, tempfail, tag or log)" },
+	{ "deny spf fail", "t.rules:1: unknown action \"deny\" (accept, reject, tempfail, tag, log, greylist or ratelimit)" },
+	{ "\"reject\" spf fail", "t.rules:1: unknown action \"reject\" (accept, reject, tempfail, tag, log, greylist or ratelimit)" },
 	{ "log monitor tls", "t.rules:1: monitor makes no difference to log" },
+	{ "greylist header Subject /x/", "t.rules:1: greylist is decided at RCPT, for each recipient: it cannot "
+	  "test header or size (known at the end of data)" },
+	{ "greylist rdns none \"451 4.7.1 wait\"", "t.rules:1: greylist replies with moat's own 451 4.7.1 (it says "
+	  "when to try again): no reply text" },
+	{ "greylist", "t.rules:1: missing a fact after \"greylist\"" },
+	{ "ratelimit", "t.rules:1: ratelimit needs client, sender-domain or auth-user and N/WINDOW "
+	  "(\"ratelimit client 100/1h\")" },
+	{ "ratelimit rdns none", "t.rules:1: ratelimit needs client, sender-domain or auth-user and N/WINDOW "
+	  "(\"ratelimit client 100/1h\")" },
+	{ "ratelimit client", "t.rules:1: ratelimit client needs N/WINDOW (\"100/1h\": 100 per hour)" },
+	{ "ratelimit client 100", "t.rules:1: ratelimit: \"100\" is not N/WINDOW (a count from 1 to 1000000000, "
+	  "a window from 1s to 366d: 30s, 10m, 1h, 1d)" },
+	{ "ratelimit client 0/1h", "t.rules:1: ratelimit: \"0/1h\" is not N/WINDOW (a count from 1 to 1000000000, "
+	  "a window from 1s to 366d: 30s, 10m, 1h, 1d)" },
+	{ "ratelimit client 100/1w", "t.rules:1: ratelimit: \"100/1w\" is not N/WINDOW (a count from 1 to "
+	  "1000000000, a window from 1s to 366d: 30s, 10m, 1h, 1d)" },
+	{ "ratelimit client 100/367d", "t.rules:1: ratelimit: \"100/367d\" is not N/WINDOW (a count from 1 to "
+	  "1000000000, a window from 1s to 366d: 30s, 10m, 1h, 1d)" },
+	{ "ratelimit client 1000000001/1h", "t.rules:1: ratelimit: \"1000000001/1h\" is not N/WINDOW (a count "
+	  "from 1 to 1000000000, a window from 1s to 366d: 30s, 10m, 1h, 1d)" },
+	{ "ratelimit client 100/1h rcpt-domain example.com", "t.rules:1: a limit of messages is decided at MAIL: "
+	  "its condition cannot test what is known only later (recipient facts)" },
+	{ "ratelimit client 100/1h recipients size > 1M", "t.rules:1: a limit of recipients is decided at RCPT: "
+	  "its condition cannot test what is known only later (header and size facts)" },
+	{ "ratelimit client 100/1h \"451 4.7.1 slow down\"", "t.rules:1: ratelimit replies with moat's own 451 "
+	  "4.7.1 (it says when to try again): no reply text" },
+	{ "ratelimit client 100/1h and tls", "t.rules:1: missing a fact after \"100/1h\"" },
+	{ "ratelimit client 1/1s\nratelimit client 2/1s\nratelimit client 3/1s\nratelimit client 4/1s\n"
+	  "ratelimit client 5/1s\nratelimit client 6/1s\nratelimit client 7/1s\nratelimit client 8/1s\n"
+	  "ratelimit client 9/1s", "t.rules:9: too many limits of messages (max 8 ratelimit rules of a stage)" },
+	{ "log greylisted yes", "t.rules:1: greylisted: \"yes\" is not none, first, early, passed, allowed or "
+	  "skipped" },
+	{ "log greylisted", "t.rules:1: greylisted needs none, first, early, passed, allowed or skipped" },
 	/* conditions */
 	{ "reject", "t.rules:1: missing a fact after \"reject\"" },
 	{ "reject monitor", "t.rules:1: missing a fact after \"monitor\"" },
@@ -745,6 +796,63 @@ static char *slurp(const char *path)
 	return buf;
 }
 
+/* greylist and ratelimit rules do not decide: the decision lists them for
+ * the session, unless an accept above them holds or monitor mode is on. */
+static void test_greylist_ratelimit_eval(void **state)
+{
+	static const char text[] =
+		"accept client 10.0.0.0/8\n"
+		"greylist rdns none note \"no rdns\" id grey\n"
+		"greylist client 192.0.2.0/24\n"
+		"ratelimit client 100/1h id c100\n"
+		"ratelimit sender-domain 5/10m recipients\n"
+		"ratelimit auth-user 7/2d\n";
+	struct ruleset *rs = load(text);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000201) }; /* 192.0.2.1 */
+	struct rule_rcpt rc = { "bob@example.com", "example.com", 1, RELAY_OK, 1, GREY_NONE };
+	struct rule_facts f = { .client = (struct sockaddr *)&sin, .client_ip = "192.0.2.1",
+	                        .sender = "a@example.org", .sender_domain = "example.org", .rcpt = &rc };
+	struct rule_decision *d = calloc(1, sizeof *d);
+
+	assert_non_null(d);
+	assert_int_equal(rules_eval(rs, STAGE_MAIL, &f, 0, d), ACTION_NONE);
+	assert_int_equal(d->greylist, 0);
+	assert_int_equal(d->nlimits, 2);
+	assert_int_equal(d->limits[0].key, LIMIT_CLIENT);
+	assert_int_equal(d->limits[0].unit, LIMIT_MESSAGES);
+	assert_int_equal(d->limits[0].max, 100);
+	assert_int_equal(d->limits[0].window, 3600);
+	assert_string_equal(d->limits[0].id, "c100");
+	assert_int_equal(d->limits[0].line, 4);
+	assert_int_equal(d->limits[1].key, LIMIT_AUTH_USER);
+	assert_int_equal(d->limits[1].window, 2 * 86400);
+	assert_int_equal(rules_eval(rs, STAGE_RCPT, &f, 0, d), ACTION_NONE);
+	assert_int_equal(d->greylist, 1);
+	assert_string_equal(d->grey.reason, "no rdns");
+	assert_string_equal(d->grey.id, "grey");
+	assert_int_equal(d->grey.line, 2);
+	assert_int_equal(d->nlimits, 1);
+	assert_int_equal(d->limits[0].key, LIMIT_SENDER_DOMAIN);
+	assert_int_equal(d->limits[0].unit, LIMIT_RECIPIENTS);
+	assert_int_equal(d->limits[0].max, 5);
+	assert_int_equal(d->limits[0].window, 600);
+	/* global monitor mode: "would greylist", nothing applied */
+	assert_int_equal(rules_eval(rs, STAGE_RCPT, &f, 1, d), ACTION_NONE);
+	assert_int_equal(d->greylist, 0);
+	assert_int_equal(d->nlimits, 0);
+	assert_int_equal(d->nhits, 3);
+	assert_int_equal(d->hits[0].action, ACTION_GREYLIST);
+	assert_int_equal(d->hits[0].monitor, 1);
+	/* an accept above them holds */
+	sin.sin_addr.s_addr = htonl(0x0a010101);
+	f.client_ip = "10.1.1.1";
+	assert_int_equal(rules_eval(rs, STAGE_RCPT, &f, 0, d), ACTION_ACCEPT);
+	assert_int_equal(d->greylist, 0);
+	assert_int_equal(d->nlimits, 0);
+	free(d);
+	ruleset_unref(rs);
+}
+
 static void test_shipped(void **state)
 {
 	char err[1024], *text = slurp("rules/default.rules");
@@ -813,6 +921,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_greylist_ratelimit_eval),
 		cmocka_unit_test(test_shipped),
 	};
 
