@@ -125,6 +125,46 @@ static void hit_cb(void *arg, enum rule_stage stage, const struct rule_verdict *
 	out(r, "         %s: %s (%s)\n", act, h->action == ACTION_TAG ? h->text : h->reason, rule);
 }
 
+/* What greylisting and the rate limits would ask the store (moat check
+ * asks none: it says what the session would ask). */
+static void stage_limits(struct report *r, const struct verdict *v)
+{
+	char rule[1100];
+
+	if (v->code)
+		return;
+	if (v->greylist) {
+		rule_named(rule, sizeof rule, v->grey.file, v->grey.line, v->grey.id);
+		if (r->json) {
+			out(r, ",\"greylist\":{");
+			out_rule_json(r, v->grey.file, v->grey.line, v->grey.id);
+			out(r, ",\"reason\":");
+			out_js(r, v->grey.reason);
+			out(r, "}");
+		} else {
+			out(r, "         greylist: rule %s (%s): 451 4.7.1 until the triplet passes\n", rule, v->grey.reason);
+		}
+	}
+	if (r->json && v->nlimits)
+		out(r, ",\"ratelimit\":[");
+	for (int i = 0; i < v->nlimits; i++) {
+		const struct rule_limit *l = &v->limits[i];
+
+		rule_named(rule, sizeof rule, l->file, l->line, l->id);
+		if (r->json) {
+			out(r, "%s{\"key\":\"%s\",\"max\":%ld,\"window\":%d,\"unit\":\"%s\",", i ? "," : "",
+			    rules_limit_key_name(l->key), l->max, l->window, rules_limit_unit_name(l->unit));
+			out_rule_json(r, l->file, l->line, l->id);
+			out(r, "}");
+		} else {
+			out(r, "         ratelimit: %ld %s per %d s per %s (rule %s)\n", l->max, rules_limit_unit_name(l->unit),
+			    l->window, rules_limit_key_name(l->key), rule);
+		}
+	}
+	if (r->json && v->nlimits)
+		out(r, "]");
+}
+
 /* The end of a stage: its verdict. Returns 1 when it refused. */
 static int stage_end(struct report *r, const struct verdict *v)
 {
@@ -144,9 +184,11 @@ static int stage_end(struct report *r, const struct verdict *v)
 			out(r, ",\"reply\":");
 			out_js(r, reply);
 		}
+		stage_limits(r, v);
 		out(r, "}");
 		return v->code != 0;
 	}
+	stage_limits(r, v);
 	if (v->code)
 		out(r, "         -> %s: %d %s %s\n            rule %s (%s)\n", v->code / 100 == 5 ? "REJECT" : "TEMPFAIL",
 		    v->code, v->esc, v->text, rule, v->reason);

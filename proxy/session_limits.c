@@ -134,9 +134,11 @@ static void counts_done(struct txn_limits *tl)
 		text_copy(v->esc, sizeof v->esc, replies[R_RATE_LIMITED].esc);
 		reply_text(v->text, (int)sizeof v->text, R_RATE_LIMITED, s->cfg->hostname, arg);
 		ratelimit_window_text(over->lim.window, per, sizeof per);
-		snprintf(v->reason, sizeof v->reason, "rate limit: %ld %s %s per %s%s (%s)", over->lim.max,
+		/* counted by this moat alone while Redis is down (fail open) */
+		snprintf(v->reason, sizeof v->reason, "rate limit: %ld %s %s per %s (%s)%s", over->lim.max,
 		         rules_limit_unit_name(over->lim.unit), per, rules_limit_key_name(over->lim.key),
-		         over->got.shared ? "" : ", this process", subject ? subject : "");
+		         subject ? subject : "",
+		         !over->got.shared && store_redis_up(s->srv->store) >= 0 ? ", counted by this moat alone" : "");
 		v->rule_file = over->lim.file;
 		v->rule_line = over->lim.line;
 		v->rule_id = over->lim.id;
@@ -245,8 +247,13 @@ int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_
 	struct store_grey_params gp;
 	struct txn_limits *tl;
 
-	if (v->code || (!v->greylist && !v->nlimits) || !s->srv->store || !(tl = limits_of(s)))
+	if (v->code || (!v->greylist && !v->nlimits))
 		return 0;
+	if (!s->srv->store || !(tl = limits_of(s))) {
+		if (v->greylist) /* no store (or no memory): fail open */
+			checks_rcpt_greylisted(s->chk, GREY_SKIPPED);
+		return 0;
+	}
 	tl->v = *v;
 	tl->done = done;
 	tl->mail = 0;
