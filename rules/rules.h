@@ -14,7 +14,11 @@
  * testing client and spf is a mail rule). rules_eval(stage) runs the rules of
  * that stage, top to bottom; the first accept, reject or tempfail decides;
  * tag and log rules that match on the way are collected and evaluation goes
- * on. An accept decided at an earlier stage still holds: when evaluation
+ * on; so are greylist and ratelimit rules (rule_decision.greylist, .limits:
+ * the session applies them through the store unless the stage refuses).
+ * A greylist rule belongs to the rcpt stage (a triplet is a recipient's), a
+ * ratelimit rule to the mail stage (messages) or the rcpt stage
+ * (recipients), whatever its facts. An accept decided at an earlier stage still holds: when evaluation
  * reaches an earlier-stage accept rule whose condition holds, it stops there
  * with ACTION_ACCEPT, so "accept client 10.0.0.0/8" on top of the file skips
  * every later rule of the session, while rules above it still apply (like
