@@ -10,6 +10,8 @@ Clients come with a PROXY header from documentation addresses. Time: real
 delays, waited for by retrying until the retry passes (each retry is
 itself a check that it was refused while too early)."""
 
+import socket
+import struct
 import time
 
 import pytest
@@ -229,6 +231,24 @@ def test_delay_reject_off_and_mail_refusal_first(moat_factory, dns_factory, back
     m = gmoat(moat_factory, dns_factory({}), tmp_path, rules=rules, delay_reject="yes")
     replies, _ = attempt(m, "192.0.2.31", sender="x@spam.example")
     assert replies[0].code == 550, replies
+
+
+def test_client_gone_while_the_store_answers(moat_factory, dns_factory, backend, tmp_path):
+    """Clients that pipeline MAIL and RCPT and reset the connection at once:
+    the session waiting for the store ends (its call cancelled, under the
+    sanitizers too), the others go on."""
+    m = gmoat(moat_factory, dns_factory({}), tmp_path,
+              rules=GREY_RULES.replace("include", "ratelimit client 1000/1h recipients\ninclude"))
+    for i in range(20):
+        c = connect(m, proxy=proxy_v1("192.0.2.%d" % (100 + i)))
+        c.send(b"EHLO x.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<%s>\r\nRCPT TO:<%s>\r\n"
+               % (RCPT.encode(), WHITE.encode()))
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+        c.sock.close()
+    m.logs.wait_count(lambda l: l.get("event") == "session_end", 20)
+    replies, final = attempt(m, "192.0.2.99", rcpts=(RCPT, WHITE))
+    greylisted(replies[0], DELAY)
+    assert replies[1].code == 250 and final.code == 250
 
 
 # ------------------------------------------------------------------ workers

@@ -96,6 +96,23 @@ def test_messages_per_client_exact(moat_factory, dns_factory, backend, tmp_path)
     assert replies[0].code == 451
 
 
+def test_refused_attempt_does_not_count(moat_factory, dns_factory, backend, tmp_path):
+    """Two limits on one MAIL: the client's refuses, and the sender domain's
+    count gets its one back (else the domain's second message, from another
+    client, would be refused)."""
+    m = rmoat(moat_factory, dns_factory({}), tmp_path,
+              "ratelimit client 1/1h\nratelimit sender-domain 2/1h  id per-domain\n")
+    assert send(m, "192.0.2.40", sender="a@example.net")[1].code == 250
+    for _ in range(3):
+        replies, _ = send(m, "192.0.2.40", sender="a@example.net")
+        limited(replies[0], "1 message per hour for 192.0.2.40", 3600)
+    # in memory a give-back is counted when it is asked for, before the
+    # refusal goes out (with Redis a retry could outrun it)
+    assert send(m, "192.0.2.41", sender="b@example.net")[1].code == 250
+    replies, _ = send(m, "192.0.2.42", sender="c@example.net")
+    limited(replies[0], "2 messages per hour for example.net", 3600)
+
+
 def test_refused_at_mail_without_delay_reject(moat_factory, dns_factory, backend, tmp_path):
     m = rmoat(moat_factory, dns_factory({}), tmp_path, "ratelimit client 1/1d\n", delay_reject="no")
     assert send(m, "192.0.2.3")[1].code == 250
