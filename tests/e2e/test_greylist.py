@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from moatlib import DEFAULT_TIMEOUT, LOCAL_DOMAIN
+from moatlib import DEFAULT_TIMEOUT, LOCAL_DOMAIN, free_port
 from checkslib import checks_moat, connect, no_backend_contact, proxy_v1, stored_message, wait_decision
 
 DELAY = 2
@@ -249,6 +249,21 @@ def test_client_gone_while_the_store_answers(moat_factory, dns_factory, backend,
     replies, final = attempt(m, "192.0.2.99", rcpts=(RCPT, WHITE))
     greylisted(replies[0], DELAY)
     assert replies[1].code == 250 and final.code == 250
+
+
+def test_store_down_fails_open(moat_factory, dns_factory, backend, tmp_path):
+    """redis names a port nothing listens on: greylisting is skipped (the
+    recipient accepted, the data line and the greylisted fact say skipped),
+    never a 4xx or 5xx of its own."""
+    rules = GREY_RULES + 'tag greylisted skipped header "X-Greylist: skipped"\n'
+    m = gmoat(moat_factory, dns_factory({}), tmp_path, rules=rules, redis="127.0.0.1:%d" % free_port(),
+              redis_timeout="200")
+    for ip in ("192.0.2.50", "192.0.2.50", "2001:db8::50"):
+        replies, final = attempt(m, ip)
+        assert replies[0].code == 250 and final.code == 250, (replies, final)
+        assert b"X-Greylist: skipped\r\n" in stored_message(backend, final).data
+        d = wait_decision(m, lambda l: l["event"] == "decision" and l["stage"] == "data" and l.get("client_ip") == ip)
+        assert d["greylist"] == "skipped", d
 
 
 # ------------------------------------------------------------------ workers

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from moatlib import LOCAL_DOMAIN
+from moatlib import LOCAL_DOMAIN, free_port
 from checkslib import checks_moat, connect, no_backend_contact, proxy_v1, stored_message, wait_decision
 from test_auth import USER, PASSWORD, abackend, authed, plain  # noqa: F401 - the abackend fixture
 from test_submission import certs, sub_moat  # noqa: F401 - the certs fixture
@@ -216,6 +216,19 @@ def test_count_shared_by_workers(moat_factory, dns_factory, backend, tmp_path):
     workers = {l["worker"] for l in m.logs.snapshot() if l.get("client_ip") == "192.0.2.8" and "worker" in l}
     if workers != {0, 1}:
         pytest.skip("every connection landed on one worker (the kernel's choice): %r" % workers)
+
+
+def test_store_down_counts_per_process(moat_factory, dns_factory, backend, tmp_path):
+    """redis names a port nothing listens on: the limit still holds, counted
+    by this moat alone (fail open), and its refusal says so."""
+    m = rmoat(moat_factory, dns_factory({}), tmp_path, "ratelimit client 2/1h  id down\n",
+              redis="127.0.0.1:%d" % free_port(), redis_timeout="200")
+    for _ in range(2):
+        assert send(m, "192.0.2.60")[1].code == 250
+    replies, _ = send(m, "192.0.2.60")
+    limited(replies[0], "2 messages per hour for 192.0.2.60", 3600)
+    d = wait_decision(m, lambda l: l.get("rule_id") == "down")
+    assert d["reason"] == "rate limit: 2 messages per hour per client (192.0.2.60), counted by this moat alone", d
 
 
 def test_monitor_counts_nothing(moat_factory, dns_factory, backend, tmp_path):
