@@ -247,6 +247,8 @@ int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_
 	struct store_grey_params gp;
 	struct txn_limits *tl;
 
+	if (s->tx->limits)
+		s->tx->limits->nrcpts = 0; /* the last RCPT's are the backend's now */
 	if (v->code || (!v->greylist && !v->nlimits))
 		return 0;
 	if (!s->srv->store || !(tl = limits_of(s))) {
@@ -257,7 +259,6 @@ int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_
 	tl->v = *v;
 	tl->done = done;
 	tl->mail = 0;
-	tl->nrcpts = 0;
 	if (v->greylist && greylist_network(&s->peer.sa, net, sizeof net) == 0) {
 		rule_form(&s->tx->from, sender, sizeof sender);
 		rule_form(&s->tx->rcpt_path, rcpt, sizeof rcpt);

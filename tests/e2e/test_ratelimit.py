@@ -160,6 +160,19 @@ def test_recipients_per_client(moat_factory, dns_factory, backend, tmp_path):
     assert msg.rcpts == rc[3:5]
 
 
+def test_refused_recipient_gives_back_only_its_own(moat_factory, dns_factory, backend, tmp_path):
+    """A recipient the limit does not concern, refused by the backend, gives
+    nothing back: the one before it, accepted, still counts."""
+    m = rmoat(moat_factory, dns_factory({}), tmp_path,
+              "ratelimit client 2/1h recipients not rcpt unknown@%s\n" % LOCAL_DOMAIN)
+    ip = "192.0.2.45"
+    replies, final = send(m, ip, rcpts=("r0@" + LOCAL_DOMAIN, "unknown@" + LOCAL_DOMAIN))
+    assert [r.code for r in replies] == [250, 550] and final.code == 250, replies
+    replies, _ = send(m, ip, rcpts=("r1@" + LOCAL_DOMAIN, "r2@" + LOCAL_DOMAIN))
+    assert replies[0].code == 250, replies
+    limited(replies[1], "2 recipients per hour for %s" % ip, 3600)
+
+
 # ------------------------------------------------------ per sender domain
 
 def test_messages_per_sender_domain(moat_factory, dns_factory, backend, tmp_path):
