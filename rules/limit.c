@@ -4,12 +4,15 @@
  *   ratelimit sender-domain 1000/1d recipients 1000 recipients a day per sender domain
  *   ratelimit auth-user 50/10m                 50 messages per 10 minutes per login name
  *
- * Pure: the words of the rule in, the limit out. */
+ * rules_limit_parse is pure: the words of the rule in, the limit out; the
+ * rest is its place in a rule (parse.c): the words, the condition that may
+ * be left out, the stage of greylist and ratelimit rules. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "proxy/lib/text.h"
+#include "rules/parser.h"
 #include "rules/ruleset.h"
 
 static const char *const key_names[] = {
@@ -98,4 +101,54 @@ int rules_limit_parse(const char *const *words, size_t n, struct rule_limit *out
 	else if (!(n > 2 && strcasecmp(words[2], "messages") == 0))
 		return 2;
 	return 3;
+}
+
+/* ---- in a rule (parse.c) ---- */
+
+int parse_limit(struct parser *p, struct rule *r)
+{
+	const char *w[4] = { NULL };
+	char msg[MSG_MAX];
+	size_t n = 0;
+	int used;
+
+	while (n < 3 && p->tok[p->pos + n].type == T_WORD) {
+		w[n] = p->tok[p->pos + n].s;
+		n++;
+	}
+	if ((used = rules_limit_parse(w, n, &r->limit, msg, sizeof msg)) < 0)
+		return perr(p, "%s", msg);
+	p->pos += used;
+	return 0;
+}
+
+int limit_ends_condition(const struct token *t)
+{
+	return t->type == T_END || t->type == T_STRING ||
+	       (t->type == T_WORD && (strcasecmp(t->s, "note") == 0 || strcasecmp(t->s, "id") == 0 ||
+	                              strcasecmp(t->s, "header") == 0));
+}
+
+int limit_stage(struct parser *p, struct rule *r)
+{
+	enum rule_stage at = r->action == ACTION_GREYLIST ? STAGE_RCPT
+	                     : r->limit.unit == LIMIT_RECIPIENTS ? STAGE_RCPT : STAGE_MAIL;
+	size_t same = 0;
+
+	if (r->action != ACTION_GREYLIST && r->action != ACTION_RATELIMIT)
+		return 0;
+	if (r->stage > at && r->action == ACTION_GREYLIST)
+		return perr(p, "greylist is decided at RCPT, for each recipient: it cannot test header or size "
+		               "(known at the end of data)");
+	if (r->stage > at)
+		return perr(p, "a limit of %s is decided at %s: its condition cannot test what is known only "
+		               "later (%s facts)", rules_limit_unit_name(r->limit.unit),
+		            at == STAGE_MAIL ? "MAIL" : "RCPT", r->stage == STAGE_DATA ? "header and size" : "recipient");
+	r->stage = at;
+	for (size_t i = 0; r->action == ACTION_RATELIMIT && i < p->rs->nrules; i++)
+		same += p->rs->rules[i].action == ACTION_RATELIMIT && p->rs->rules[i].stage == at;
+	if (same >= RULES_LIMITS_MAX)
+		return perr(p, "too many limits of %s (max %d ratelimit rules of a stage)",
+		            rules_limit_unit_name(r->limit.unit), RULES_LIMITS_MAX);
+	return 0;
 }

@@ -951,58 +951,6 @@ static int add_rule(struct parser *p, struct rule *r)
 	return 0;
 }
 
-/* ratelimit's KEY N/WINDOW [messages|recipients], before its condition. */
-static int parse_limit(struct parser *p, struct rule *r)
-{
-	const char *w[4] = { NULL };
-	char msg[MSG_MAX];
-	size_t n = 0;
-	int used;
-
-	while (n < 3 && p->tok[p->pos + n].type == T_WORD) {
-		w[n] = p->tok[p->pos + n].s;
-		n++;
-	}
-	if ((used = rules_limit_parse(w, n, &r->limit, msg, sizeof msg)) < 0)
-		return perr(p, "%s", msg);
-	p->pos += used;
-	return 0;
-}
-
-/* Where a ratelimit's condition may be left out: nothing, or the options. */
-static int ends_condition(const struct token *t)
-{
-	return t->type == T_END || t->type == T_STRING || is_word(t, "note") || is_word(t, "id") ||
-	       is_word(t, "header");
-}
-
-/* The stage greylist and ratelimit rules are decided at, whatever their
- * condition's: a triplet is a recipient's (RCPT); a message is counted at
- * MAIL, a recipient at RCPT. */
-static int rule_stage(struct parser *p, struct rule *r)
-{
-	enum rule_stage at = r->action == ACTION_GREYLIST ? STAGE_RCPT
-	                     : r->limit.unit == LIMIT_RECIPIENTS ? STAGE_RCPT : STAGE_MAIL;
-	size_t same = 0;
-
-	if (r->action != ACTION_GREYLIST && r->action != ACTION_RATELIMIT)
-		return 0;
-	if (r->stage > at && r->action == ACTION_GREYLIST)
-		return perr(p, "greylist is decided at RCPT, for each recipient: it cannot test header or size "
-		               "(known at the end of data)");
-	if (r->stage > at)
-		return perr(p, "a limit of %s is decided at %s: its condition cannot test what is known only "
-		               "later (%s facts)", rules_limit_unit_name(r->limit.unit),
-		            at == STAGE_MAIL ? "MAIL" : "RCPT", r->stage == STAGE_DATA ? "header and size" : "recipient");
-	r->stage = at;
-	for (size_t i = 0; r->action == ACTION_RATELIMIT && i < p->rs->nrules; i++)
-		same += p->rs->rules[i].action == ACTION_RATELIMIT && p->rs->rules[i].stage == at;
-	if (same >= RULES_LIMITS_MAX)
-		return perr(p, "too many limits of %s (max %d ratelimit rules of a stage)",
-		            rules_limit_unit_name(r->limit.unit), RULES_LIMITS_MAX);
-	return 0;
-}
-
 static int parse_rule(struct parser *p, enum rule_action action)
 {
 	struct rule r = { .action = action, .file = p->file, .line = p->line };
@@ -1020,14 +968,14 @@ static int parse_rule(struct parser *p, enum rule_action action)
 	p->nest = 0;
 	if (action == ACTION_RATELIMIT && parse_limit(p, &r) < 0)
 		return -1;
-	if ((action != ACTION_RATELIMIT || !ends_condition(peek(p))) && !(r.cond = parse_or(p)))
+	if ((action != ACTION_RATELIMIT || !limit_ends_condition(peek(p))) && !(r.cond = parse_or(p)))
 		return -1;
 	if (!(r.what = condition_text(p->text, start, p->tok[p->pos - 1].end))) {
 		rule_free(&r);
 		return perr(p, "out of memory");
 	}
 	walk(p->rs, &r, r.cond);
-	if (parse_options(p, opt) < 0 || rule_stage(p, &r) < 0)
+	if (parse_options(p, opt) < 0 || limit_stage(p, &r) < 0)
 		goto fail;
 	reply = opt[0], header = opt[1], note = opt[2];
 	if (reply && (action == ACTION_GREYLIST || action == ACTION_RATELIMIT)) {

@@ -57,6 +57,14 @@ const char *show(const char *s, char out[SHOW_MAX + 4]);
 /* parse.c: the rule (or include) in p->text. */
 int parse_logical(struct parser *p);
 void rule_free(struct rule *r);
+/* limit.c: ratelimit's KEY N/WINDOW [UNIT] at p->pos; is t where a
+ * ratelimit's condition may be left out (the end, a reply, note, id)? The
+ * stage greylist and ratelimit rules are decided at, whatever their
+ * condition's: a triplet is a recipient's (RCPT), a message is counted at
+ * MAIL, a recipient at RCPT (0, or -1 with the error). */
+int parse_limit(struct parser *p, struct rule *r);
+int limit_ends_condition(const struct token *t);
+int limit_stage(struct parser *p, struct rule *r);
 /* load.c: an included file (p->file is the includer) or the top file. */
 int parser_file(struct parser *p, const char *path);
 /* load.c: "builtin:NAME", a rule set compiled into moat, included. */
