@@ -17,6 +17,7 @@ import time
 import pytest
 
 from moatlib import DEFAULT_TIMEOUT, LOCAL_DOMAIN, free_port
+from redislib import REDIS_SERVER, Redis
 from checkslib import checks_moat, connect, no_backend_contact, proxy_v1, stored_message, wait_decision
 
 DELAY = 2
@@ -264,6 +265,27 @@ def test_store_down_fails_open(moat_factory, dns_factory, backend, tmp_path):
         assert b"X-Greylist: skipped\r\n" in stored_message(backend, final).data
         d = wait_decision(m, lambda l: l["event"] == "decision" and l["stage"] == "data" and l.get("client_ip") == ip)
         assert d["greylist"] == "skipped", d
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason="redis-server is not installed (make deps)")
+def test_triplet_in_redis(moat_factory, dns_factory, backend, tmp_path):
+    """With redis: the triplet and the network's passes are Redis's keys
+    (every replica sees them); first, early, passed as in memory."""
+    r = Redis(tmp_path).start()
+    try:
+        m = gmoat(moat_factory, dns_factory({}), tmp_path, redis=r.addr, workers="2")
+        ip = "203.0.113.77"
+        first_at = time.monotonic()
+        greylisted(attempt(m, ip)[0][0], DELAY)
+        rc = r.client()
+        assert rc.call("EXISTS", "g:203.0.113.0/24|alice@example.org|%s" % RCPT) == 1
+        _, final = retry_until_passed(m, ip, first_at)
+        assert final.code == 250
+        assert rc.call("EXISTS", "ga:203.0.113.0/24") == 1
+        d = wait_decision(m, lambda l: l["event"] == "decision" and l["stage"] == "data" and l.get("client_ip") == ip)
+        assert d["greylist"] == "passed", d
+    finally:
+        r.stop()
 
 
 # ------------------------------------------------------------------ workers

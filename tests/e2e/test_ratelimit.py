@@ -17,6 +17,7 @@ import time
 import pytest
 
 from moatlib import LOCAL_DOMAIN, free_port
+from redislib import REDIS_SERVER, Redis
 from checkslib import checks_moat, connect, no_backend_contact, proxy_v1, stored_message, wait_decision
 from test_auth import USER, PASSWORD, abackend, authed, plain  # noqa: F401 - the abackend fixture
 from test_submission import certs, sub_moat  # noqa: F401 - the certs fixture
@@ -242,6 +243,24 @@ def test_store_down_counts_per_process(moat_factory, dns_factory, backend, tmp_p
     limited(replies[0], "2 messages per hour for 192.0.2.60", 3600)
     d = wait_decision(m, lambda l: l.get("rule_id") == "down")
     assert d["reason"] == "rate limit: 2 messages per hour per client (192.0.2.60), counted by this moat alone", d
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason="redis-server is not installed (make deps)")
+def test_count_in_redis(moat_factory, dns_factory, backend, tmp_path):
+    """With redis: the count is Redis's key (every replica adds to it), exact
+    at N across the workers."""
+    r = Redis(tmp_path).start()
+    try:
+        m = rmoat(moat_factory, dns_factory({}), tmp_path, "ratelimit client 3/1h  id redis\n", redis=r.addr,
+                  workers="2")
+        finals = [send(m, "192.0.2.70") for _ in range(5)]
+        assert [f.code if f else rs[0].code for rs, f in finals] == [250, 250, 250, 451, 451], finals
+        limited(finals[3][0][0], "3 messages per hour for 192.0.2.70", 3600)
+        assert r.client().call("EXISTS", "r:m:c:3/3600:192.0.2.70") == 1
+        d = wait_decision(m, lambda l: l.get("rule_id") == "redis")
+        assert "counted by this moat alone" not in d["reason"], d
+    finally:
+        r.stop()
 
 
 def test_monitor_counts_nothing(moat_factory, dns_factory, backend, tmp_path):
