@@ -709,6 +709,22 @@ void checks_rcpt_greylisted(struct checks *c, enum rule_grey g)
 		c->t->cur_r.greylisted = g;
 }
 
+size_t checks_nrcpts(const struct checks *c)
+{
+	return c && c->t ? c->t->nrcpts : 0;
+}
+
+const char *checks_rcpt_addr(const struct checks *c, size_t i)
+{
+	return i < checks_nrcpts(c) ? c->t->rcpts[i].addr : NULL;
+}
+
+void checks_rcpt_greylisted_at(struct checks *c, size_t i, enum rule_grey g)
+{
+	if (i < checks_nrcpts(c))
+		c->t->rcpts[i].greylisted = g;
+}
+
 void checks_greylist_text(const struct checks *c, char *buf, size_t size)
 {
 	size_t i, n = 0;

@@ -130,6 +130,12 @@ void checks_rcpt(struct checks *c, const struct smtp_path *rcpt, struct verdict 
 /* What greylisting said of the recipient last passed by checks_rcpt (the
  * data rules' greylisted; GREY_NONE until said). */
 void checks_rcpt_greylisted(struct checks *c, enum rule_grey g);
+/* The accepted recipients (data stage): their number, the i-th as the
+ * rules see it (local part as sent, domain in A-labels; NULL past the
+ * last), and what greylisting at the end of data said of it. */
+size_t checks_nrcpts(const struct checks *c);
+const char *checks_rcpt_addr(const struct checks *c, size_t i);
+void checks_rcpt_greylisted_at(struct checks *c, size_t i, enum rule_grey g);
 /* The backend took the recipient last passed by checks_rcpt. */
 void checks_rcpt_accepted(struct checks *c);
 /* The accepted recipients' greylisting, comma-separated in their order

@@ -211,6 +211,10 @@ int session_limits_mail(struct session *s, const struct verdict *v, limits_done_
  * the session waits (a greylisted recipient is refused and the session
  * resumed here; else done comes later); 0: go on with v now. */
 int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_fn done);
+/* End of data: a greylist rule of the data stage greylists every accepted
+ * recipient; one not passed refuses the message (451 4.7.1). 1: done
+ * comes later; 0: go on with v now. */
+int session_limits_data(struct session *s, const struct verdict *v, limits_done_fn done);
 /* The backend refused the RCPT just counted: it does not count. */
 void session_limits_rcpt_refused(struct session *s);
 /* The message was delivered: it counts. */

@@ -127,9 +127,8 @@ static long spool_reader(void *arg, size_t off, char *buf, size_t len)
 	return spool_read(arg, off, buf, len);
 }
 
-static void data_verdict(void *arg, const struct verdict *v)
+static void data_decided(struct session *s, const struct verdict *v)
 {
-	struct session *s = arg;
 	char *head = NULL;
 	int n = -1;
 
@@ -163,6 +162,17 @@ static void data_verdict(void *arg, const struct verdict *v)
 		             s->tx->msg.ndrop, s->cfg->hostname);
 	relay_data(s->relay, &s->tx->msg, head, (size_t)n, data_relayed, s);
 	free(head);
+}
+
+/* The data checks and rules are in: a greylist rule of the data stage
+ * asks about every recipient first. */
+static void data_verdict(void *arg, const struct verdict *v)
+{
+	struct session *s = arg;
+
+	if (session_limits_data(s, v, data_decided))
+		return;
+	data_decided(s, v);
 }
 
 /* The client's end of data. */

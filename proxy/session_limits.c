@@ -55,6 +55,11 @@ struct txn_limits {
 	limits_done_fn done;
 	int mail;                      /* counting messages (MAIL), else recipients (RCPT) */
 	struct store_req *grey;        /* greylisting in flight */
+	/* greylisting at the end of data: each accepted recipient in turn */
+	size_t gi;                     /* the recipient asked about */
+	int grefused;                  /* one is not passed: the message gets 451 */
+	long long gretry;              /* the longest wait of those */
+	char net[64], sender[RULE_FORM_MAX];
 	struct call calls[RULES_LIMITS_MAX];
 	int ncalls, pending;
 	struct held msgs[RULES_LIMITS_MAX]; /* messages counted at MAIL, until delivered */
@@ -224,6 +229,78 @@ static void greylisted(void *arg, enum store_grey state, long long retry_in)
 	if (tl->v.nlimits && counts_start(tl, &tl->v))
 		return;
 	tl->done(s, &tl->v);
+}
+
+/* ---- greylisting at the end of data: every recipient ---- */
+
+static void data_greylisted(void *arg, enum store_grey state, long long retry_in);
+
+/* Ask about the next recipient's triplet: 1, or 0 when none is left. */
+static int data_grey_next(struct txn_limits *tl)
+{
+	struct session *s = tl->s;
+	char tkey[STORE_KEY_MAX], ckey[STORE_KEY_MAX];
+	struct store_grey_params gp;
+	const char *rcpt;
+
+	greylist_params(s->cfg, &gp);
+	for (; (rcpt = checks_rcpt_addr(s->chk, tl->gi)); tl->gi++) {
+		greylist_keys(tl->net, tl->sender, rcpt, tkey, ckey);
+		if ((tl->grey = store_greylist(s->srv->store, tkey, ckey, &gp, data_greylisted, tl)))
+			return 1;
+		checks_rcpt_greylisted_at(s->chk, tl->gi, GREY_SKIPPED); /* no request: fail open */
+	}
+	return 0;
+}
+
+static void data_greylisted(void *arg, enum store_grey state, long long retry_in)
+{
+	struct txn_limits *tl = arg;
+	enum rule_grey g = greylist_state(state);
+	struct verdict *v = &tl->v;
+	char secs[24];
+
+	tl->grey = NULL;
+	checks_rcpt_greylisted_at(tl->s->chk, tl->gi, g);
+	if (g == GREY_FIRST || g == GREY_EARLY) {
+		tl->grefused = 1;
+		if (retry_in > tl->gretry)
+			tl->gretry = retry_in;
+	}
+	tl->gi++;
+	if (data_grey_next(tl))
+		return;
+	if (tl->grefused) { /* every triplet was recorded: the retry passes for all */
+		snprintf(secs, sizeof secs, "%lld", tl->gretry > 0 ? tl->gretry : 1);
+		v->code = replies[R_GREYLISTED].code;
+		text_copy(v->esc, sizeof v->esc, replies[R_GREYLISTED].esc);
+		reply_text(v->text, (int)sizeof v->text, R_GREYLISTED, tl->s->cfg->hostname, secs);
+		snprintf(v->reason, sizeof v->reason, "greylisted: %s", v->grey.reason);
+		v->rule_file = v->grey.file;
+		v->rule_line = v->grey.line;
+		v->rule_id = v->grey.id;
+	}
+	tl->done(tl->s, v);
+}
+
+int session_limits_data(struct session *s, const struct verdict *v, limits_done_fn done)
+{
+	struct txn_limits *tl;
+
+	if (v->code || !v->greylist)
+		return 0;
+	if (!s->srv->store || !(tl = limits_of(s)) || greylist_network(&s->peer.sa, tl->net, sizeof tl->net) < 0) {
+		for (size_t i = 0; i < checks_nrcpts(s->chk); i++) /* fail open */
+			checks_rcpt_greylisted_at(s->chk, i, GREY_SKIPPED);
+		return 0;
+	}
+	rule_form(&s->tx->from, tl->sender, sizeof tl->sender);
+	tl->v = *v;
+	tl->done = done;
+	tl->gi = 0;
+	tl->grefused = 0;
+	tl->gretry = 0;
+	return data_grey_next(tl);
 }
 
 /* ---- the session's hooks ---- */

@@ -137,9 +137,11 @@ int limit_stage(struct parser *p, struct rule *r)
 
 	if (r->action != ACTION_GREYLIST && r->action != ACTION_RATELIMIT)
 		return 0;
-	if (r->stage > at && r->action == ACTION_GREYLIST)
-		return perr(p, "greylist is decided at RCPT, for each recipient: it cannot test header or size "
-		               "(known at the end of data)");
+	if (r->action == ACTION_GREYLIST) {
+		if (r->stage < at) /* at DATA (header, size): every recipient, at the end of data */
+			r->stage = at;
+		return 0;
+	}
 	if (r->stage > at)
 		return perr(p, "a limit of %s is decided at %s: its condition cannot test what is known only "
 		               "later (%s facts)", rules_limit_unit_name(r->limit.unit),

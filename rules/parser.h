@@ -60,8 +60,9 @@ void rule_free(struct rule *r);
 /* limit.c: ratelimit's KEY N/WINDOW [UNIT] at p->pos; is t where a
  * ratelimit's condition may be left out (the end, a reply, note, id)? The
  * stage greylist and ratelimit rules are decided at, whatever their
- * condition's: a triplet is a recipient's (RCPT), a message is counted at
- * MAIL, a recipient at RCPT (0, or -1 with the error). */
+ * condition's: a triplet is a recipient's (RCPT; at the end of data when
+ * the condition tests header or size), a message is counted at MAIL, a
+ * recipient at RCPT (0, or -1 with the error). */
 int parse_limit(struct parser *p, struct rule *r);
 int limit_ends_condition(const struct token *t);
 int limit_stage(struct parser *p, struct rule *r);

@@ -16,7 +16,8 @@
  * tag and log rules that match on the way are collected and evaluation goes
  * on; so are greylist and ratelimit rules (rule_decision.greylist, .limits:
  * the session applies them through the store unless the stage refuses).
- * A greylist rule belongs to the rcpt stage (a triplet is a recipient's), a
+ * A greylist rule belongs to the rcpt stage (a triplet is a recipient's;
+ * the data stage when it tests header or size: then every recipient), a
  * ratelimit rule to the mail stage (messages) or the rcpt stage
  * (recipients), whatever its facts. An accept decided at an earlier stage still holds: when evaluation
  * reaches an earlier-stage accept rule whose condition holds, it stops there

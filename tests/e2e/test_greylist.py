@@ -216,6 +216,49 @@ def test_accept_above_spares(moat_factory, dns_factory, backend, tmp_path):
     assert replies[0].code == 250 and final.code == 250
 
 
+def test_data_stage_greylists_every_recipient(moat_factory, dns_factory, backend, tmp_path):
+    """A greylist rule on the header is decided at the end of data, for every
+    recipient: one not passed refuses the message (451 4.7.1), which never
+    goes to the backend; once retried after the delay it is delivered to
+    all. A message the rule does not match goes through at once."""
+    rules = 'greylist header Subject /lottery/  id grey-data\ninclude builtin:default\n'
+    m = gmoat(moat_factory, dns_factory({}), tmp_path, rules=rules)
+    ip, other = "192.0.2.90", "carol@" + LOCAL_DOMAIN
+
+    def send(subject):
+        with connect(m, proxy=proxy_v1(ip)) as c:
+            c.ehlo("client.example.org")
+            c.expect("MAIL FROM:<alice@example.org>", 250)
+            c.expect("RCPT TO:<%s>" % RCPT, 250)
+            c.expect("RCPT TO:<%s>" % other, 250)
+            r = c.data(b"Subject: " + subject + b"\r\n\r\nhello\r\n")
+            c.expect("QUIT", 221)
+        return r
+
+    assert send(b"minutes").code == 250
+    d = wait_decision(m, lambda l: l["event"] == "decision" and l["stage"] == "data" and l.get("client_ip") == ip)
+    assert "greylist" not in d, d
+    first_at = time.monotonic()
+    r = send(b"you won the lottery")
+    greylisted(r, DELAY)
+    d = wait_decision(m, lambda l: l["event"] == "decision" and l.get("rule_id") == "grey-data")
+    assert (d["stage"], d["code"], d["greylist"], d["reason"]) == ("data", 451, "first,first",
+                                                                   "greylisted: header Subject /lottery/"), d
+    while True:
+        r = send(b"you won the lottery")
+        if r.code == 250:
+            break
+        greylisted(r)
+        assert time.monotonic() - first_at < DELAY + 1.5
+        time.sleep(0.25)  # a client's pause between retries
+    assert time.monotonic() - first_at > DELAY - 1
+    msg = stored_message(backend, r)
+    assert msg.rcpts == [RCPT, other] and b"lottery" in msg.data
+    assert len(backend.messages()) == 2   # the refused ones never reached it
+    d = wait_decision(m, lambda l: l["event"] == "decision" and l["stage"] == "data" and l.get("code") == 250 and
+                      l.get("greylist") == "passed,passed")
+
+
 def test_monitor(moat_factory, dns_factory, backend, tmp_path):
     """greylist monitor: logged as would-greylist, delivered, no triplet kept."""
     rules = 'greylist monitor not rcpt %s  id grey-mon\ninclude builtin:default\n' % WHITE

@@ -85,6 +85,9 @@ static const struct {
 	{ "greylist monitor dnsbl-score >= 1", ACTION_GREYLIST, 1, STAGE_RCPT, 0, "", NULL, "dnsbl-score >= 1", NULL },
 	{ "greylist sender null note \"bounce\"", ACTION_GREYLIST, 0, STAGE_RCPT, 0, "", NULL, "sender null", "bounce" },
 	{ "greylist rcpt-domain example.com", ACTION_GREYLIST, 0, STAGE_RCPT, 0, "", NULL, "rcpt-domain example.com", NULL },
+	/* at the end of data, for every recipient */
+	{ "greylist header Subject /x/", ACTION_GREYLIST, 0, STAGE_DATA, 0, "", NULL, "header Subject /x/", NULL },
+	{ "greylist size > 1M and rdns none", ACTION_GREYLIST, 0, STAGE_DATA, 0, "", NULL, "size > 1M and rdns none", NULL },
 	{ "ratelimit client 100/1h", ACTION_RATELIMIT, 0, STAGE_MAIL, 0, "", NULL, "client 100/1h", NULL },
 	{ "ratelimit CLIENT 5/30s messages", ACTION_RATELIMIT, 0, STAGE_MAIL, 0, "", NULL, "CLIENT 5/30s messages", NULL },
 	{ "ratelimit sender-domain 1000/1d recipients not client trusted", ACTION_RATELIMIT, 0, STAGE_RCPT, 0, "",
@@ -289,8 +292,6 @@ static const struct { const char *text, *want; } error_rows[] = {
 	{ "deny spf fail", "t.rules:1: unknown action \"deny\" (accept, reject, tempfail, tag, log, greylist or ratelimit)" },
 	{ "\"reject\" spf fail", "t.rules:1: unknown action \"reject\" (accept, reject, tempfail, tag, log, greylist or ratelimit)" },
 	{ "log monitor tls", "t.rules:1: monitor makes no difference to log" },
-	{ "greylist header Subject /x/", "t.rules:1: greylist is decided at RCPT, for each recipient: it cannot "
-	  "test header or size (known at the end of data)" },
 	{ "greylist rdns none \"451 4.7.1 wait\"", "t.rules:1: greylist replies with moat's own 451 4.7.1 (it says "
 	  "when to try again): no reply text" },
 	{ "greylist", "t.rules:1: missing a fact after \"greylist\"" },
