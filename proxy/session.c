@@ -410,8 +410,6 @@ static void mail_decided(struct session *s, const struct verdict *v)
 {
 	s->tx->mail_v = *v;
 	s->tx->mail_checked = 1;
-	recorder_verdict(s->rec, REC_MAIL, v);
-	recorder_checks(s->rec, REC_MAIL, s->chk);
 	if (s->cfg->delay_reject) {
 		if (s->tx->rcpt_waiting)
 			rcpt_after_mail_checks(s);
@@ -432,6 +430,11 @@ static void mail_verdict(void *arg, const struct verdict *v)
 {
 	struct session *s = arg;
 
+	/* the rules' verdict: what the limits make of it rests on shared
+	 * state no record holds (moat replay judges the rules) */
+	recorder_verdict(s->rec, REC_MAIL, v);
+	recorder_checks(s->rec, REC_MAIL, s->chk);
+	s->tx->mail_rules_ok = !s->early_v && !v->code;
 	if (!s->early_v && session_limits_mail(s, v, mail_decided))
 		return;
 	mail_decided(s, v);
@@ -588,7 +591,12 @@ static void rcpt_after_mail_checks(struct session *s)
 
 	s->tx->rcpt_waiting = 0;
 	if (s->early_v || s->tx->mail_v.code) {
-		recorder_rcpt(s->rec, s->tx->rcpt_path.mailbox, NULL);
+		if (s->rec && s->tx->mail_rules_ok) { /* a limit refused, not the rules: record their word */
+			checks_rcpt(s->chk, &s->tx->rcpt_path, &v);
+			recorder_rcpt(s->rec, s->tx->rcpt_path.mailbox, &v);
+		} else {
+			recorder_rcpt(s->rec, s->tx->rcpt_path.mailbox, NULL);
+		}
 		session_verdict(s, STAGE_RCPT, s->early_v ? s->early_v : &s->tx->mail_v, s->tx->rcpt_log);
 		session_resume(s);
 		return;

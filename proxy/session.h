@@ -48,6 +48,7 @@ struct txn {
 	struct message msg;            /* during and after DATA (msg.spool set) */
 	struct verdict mail_v;         /* the MAIL checks' verdict, once mail_checked */
 	int mail_checked;
+	int mail_rules_ok;             /* the mail rules accepted (a 451 in mail_v is a rate limit's) */
 	int rcpt_waiting;              /* with delay_reject: a RCPT waits for mail_v */
 	struct smtp_path rcpt_path;    /* the RCPT being processed */
 	const char *rule_file;         /* the rule that accepted the message (data stage) */

@@ -132,8 +132,6 @@ static void data_decided(struct session *s, const struct verdict *v)
 	char *head = NULL;
 	int n = -1;
 
-	recorder_verdict(s->rec, REC_DATA, v);
-	recorder_checks(s->rec, REC_DATA, s->chk);
 	recorder_message(s->rec, spool_reader, s->tx->msg.spool, spool_size(s->tx->msg.spool));
 	if (v->rule_file) {
 		s->tx->rule_file = v->rule_file;
@@ -170,6 +168,8 @@ static void data_verdict(void *arg, const struct verdict *v)
 {
 	struct session *s = arg;
 
+	recorder_verdict(s->rec, REC_DATA, v); /* the rules' verdict, as at MAIL */
+	recorder_checks(s->rec, REC_DATA, s->chk);
 	if (session_limits_data(s, v, data_decided))
 		return;
 	data_decided(s, v);

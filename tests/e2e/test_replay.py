@@ -329,3 +329,35 @@ def test_json(day):
     [d] = map(json.loads, r.stdout.splitlines())
     assert which(rec, d["now"]["id"]) == "invoice" and d["now"]["rule"] == "site-subject"
     assert d["expected"].split()[1] == "accept"
+
+
+def test_greylisting_and_rate_limits_replay_as_the_rules_decided(moat_factory, dns_factory, backend, tmp_path):
+    """Greylisting and rate limits answer from shared state a record does not
+    hold: a record keeps the rules' verdict at every stage, so a transaction
+    greylisted at RCPT, one over a limit at MAIL and one greylisted at the
+    end of data replay without a difference (before the fix the MAIL and
+    data records held the limits' 451 and replay reported them)."""
+    rules = tmp_path / "site.rules"
+    rules.write_text('ratelimit sender-domain 1/1h id one-per-domain\n'
+                     'greylist sender-domain grey.example id grey-rcpt\n'
+                     'greylist header subject /grey at data/ id grey-data\n'
+                     'include builtin:default\n')
+    rec = tmp_path / "records"
+    z = zone()
+    for d in ("limited.example", "grey.example", "late.example"):
+        z[d] = [("A", "192.0.2.50"), ("TXT", "v=spf1 ip4:192.0.2.0/24 -all")]
+    dns = dns_factory(z)
+    m = moat_factory(dns_servers=dns.servers, rules=str(rules), proxy_protocol="yes", record_dir=str(rec),
+                     record_messages="yes", greylist_delay="300")
+    assert send(m, "192.0.2.51", "a@limited.example", [RCPT]) == ([250], 250)
+    # the domain's second message: over the limit (decided at MAIL, answered at RCPT: delay_reject)
+    assert send(m, "192.0.2.52", "b@limited.example", [RCPT]) == ([451], None)
+    assert send(m, "192.0.2.53", "c@grey.example", [RCPT]) == ([451], None)
+    assert send(m, "192.0.2.54", "d@late.example", [RCPT], "grey at data") == ([250], 451)
+    m.stop()
+    dns.stop()
+    assert len(record_names(rec)) == 4
+    r = replay(m.conf_path, "--expect", "recorded", str(rec))
+    assert r.returncode == 0 and r.stdout == "", r.stdout
+    lines = replay(m.conf_path, str(rec)).stdout.splitlines()
+    assert len(lines) == 4 and all(l.split()[1] == "accept" for l in lines), lines
