@@ -259,7 +259,8 @@ bench: deps all $(BUILD)/bench/floor $(BUILD)/bench/floortls $(BUILD)/bench/tlsg
 	@if [ "$(BENCH_HARAKA)" = 1 ]; then bash tests/bench/haraka.sh install $(abspath build/bench/haraka); fi
 	$(PYTHON) tests/bench/bench.py --moat $(abspath $(BUILD)/moat) --floor $(abspath $(BUILD)/bench/floor) \
 	  --floortls $(abspath $(BUILD)/bench/floortls) --tlsgen $(abspath $(BUILD)/bench/tlsgen) \
-	  $(if $(filter 1,$(BENCH_HARAKA)),--haraka $(abspath build/bench/haraka))
+	  $(if $(filter 1,$(BENCH_HARAKA)),--haraka $(abspath build/bench/haraka)) \
+	  $(if $(BENCH_MOAT_BASE),--moat-base $(abspath $(BENCH_MOAT_BASE)))
 	$(MAKE) --no-print-directory bench-report
 
 # moat report over a generated log in a temp dir: MB/s plain and gzip (build/bench/report.json).

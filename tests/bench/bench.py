@@ -492,7 +492,13 @@ def med(xs):
 
 MAIN = ("direct", "floor", "moat", "haraka", "haraka-nodelay")
 MAIN_RATIOS = (("moat", "direct"), ("moat", "floor"), ("floor", "direct"), ("moat", "moat-1worker"),
-               ("moat", "moat-lists"), ("moat", "moat-nodmarc"), ("moat-dnsbl", "moat"))
+               ("moat", "moat-lists"), ("moat", "moat-nodmarc"), ("moat-dnsbl", "moat"),
+               ("moat-dnsbl", "moat-nodmarc"), ("moat-dnsbl", "moat-base"), ("moat-nodmarc", "moat-base"))
+# Issue 16's cost (DMARC and three weighted DNS lists, cache warm), side by
+# side: moat-dnsbl (DMARC on, the lists) against moat-nodmarc (the same build
+# without either: the checks as they were before) and, with BENCH_MOAT_BASE,
+# moat-base (a build from before them, its defaults). Target: >= 0.95.
+ISSUE16 = ("moat-base", "moat-nodmarc", "moat", "moat-dnsbl")
 # The TLS cases: every target fed by tlsgen, with STARTTLS when "tls" is in
 # its name, resuming sessions with tickets when it ends in "-resume".
 # Stock Haraka (Nagle on) is left out: with TLS it ran at 10.5 msgs/s against
@@ -513,6 +519,9 @@ CASES = [
     ("s10-many-ed25519", 10, True, "ed25519-4k", MAIN),
     ("s10-many-rsa-1m", 10, True, "rsa-1m", ("direct", "floor", "moat")),
     ("s10-many-ed25519-1m", 10, True, "ed25519-1m", ("direct", "floor", "moat")),
+    ("dmarc-dnsbl-s1-many", 1, True, "rsa-4k", ISSUE16),
+    ("dmarc-dnsbl-s10-many", 10, True, "rsa-4k", ISSUE16),
+    ("dmarc-dnsbl-s10-one", 10, False, "rsa-4k", ISSUE16),
     ("tls-s1-many", 1, True, "rsa-4k", TLS),
     ("tls-s10-many", 10, True, "rsa-4k", TLS),
     ("tls-s1-one", 1, False, "rsa-4k", TLS_ONE),
@@ -521,7 +530,8 @@ CASES = [
 HANDSHAKE = "tls-handshake"   # openssl s_server under s_time: the yardstick
 # A failure of these stops the bench (moat lost or refused mail, or the
 # references are broken); Haraka's and the variants' are reported.
-MUST_PASS = {"direct", "floor", "moat", "floortls", "floortls-resume", "moat-tls", "moat-tls-resume"}
+MUST_PASS = {"direct", "floor", "moat", "floortls", "floortls-resume", "moat-tls", "moat-tls-resume",
+             "moat-nodmarc", "moat-dnsbl", "moat-base"}
 
 
 def tls_case(name):
@@ -560,8 +570,8 @@ def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
     {target: why it does not run}. tls: (cert, key) for the TLS servers."""
     ports, watch, skipped = {"direct": sink.port}, {"sink": sink.proc.pid}, {}
 
-    def moat(name, extra=""):
-        p, ports[name] = start_moat(pr, tmp, args.moat, sink.port, dns_port, name, extra)
+    def moat(name, extra="", binary=None):
+        p, ports[name] = start_moat(pr, tmp, binary or args.moat, sink.port, dns_port, name, extra)
         watch[name] = p.pid
 
     if "moat" in needed:
@@ -573,6 +583,11 @@ def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
     if "moat-dnsbl" in needed:   # three weighted DNS lists (cache warm after the first connection)
         moat("moat-dnsbl", "dnsbl_sites = zen.bench.test*3, bl.bench.test=127.0.0.[2..11]*2, "
                            "wl.bench.test*-5\ndnsbl_threshold = 3")
+    if "moat-base" in needed:   # another build (BENCH_MOAT_BASE), its defaults: the figures to keep
+        if args.moat_base:
+            moat("moat-base", binary=args.moat_base)
+        else:
+            skipped["moat-base"] = "no --moat-base (BENCH_MOAT_BASE=path of another build's moat)"
     if "moat-lists" in needed:
         t0 = time.monotonic()
         moat("moat-lists", "rules = " + big_lists(tmp))
@@ -796,6 +811,11 @@ def print_row(row):
     ratios += ["%s/%s %.1f" % (k.split("_over_")[0], row["haraka_best"], v) for k, v in row.items()
                if k.endswith("_over_haraka")]
     say("  ratios: " + "   ".join(ratios))
+    for base in ("moat-base", "moat-nodmarc"):
+        k = "moat-dnsbl_over_" + base
+        if row["case"].startswith("dmarc-dnsbl-") and k in row:
+            say("  DMARC + three DNS lists over %s: %.3f (issue 16: >= 0.95)%s" % (
+                base, row[k], "" if row[k] >= 0.95 else "  BELOW"))
     for name, why in sorted(row["failed"].items()):
         say("  %-18s FAILED: %s" % (name, why))
     for name, why in sorted(row["not_run"].items()):
@@ -851,6 +871,8 @@ def main():
     ap.add_argument("--floortls", help="the floor relay with STARTTLS (tests/bench/floortls.c)")
     ap.add_argument("--tlsgen", help="the TLS-capable load generator (tests/bench/tlsgen.c)")
     ap.add_argument("--haraka", help="Haraka install dir (tests/bench/haraka.sh install DIR)")
+    ap.add_argument("--moat-base", help="another build's moat, run as target moat-base with its defaults "
+                                        "(the dmarc-dnsbl-* cases: the figures before DMARC and the lists)")
     ap.add_argument("--soak", type=int)
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench", "bench.json"))
     args = ap.parse_args()
