@@ -314,11 +314,11 @@ def moat_conf(tmp, name, sink_port, dns_port, extra=""):
     return conf
 
 
-def start_moat(pr, tmp, moat_bin, sink_port, dns_port, name="moat", extra=""):
+def start_moat(pr, tmp, moat_bin, sink_port, dns_port, name="moat", extra="", prefix=()):
     conf = moat_conf(tmp, name, sink_port, dns_port, extra)
     log = os.path.join(tmp, name + ".log")
-    p = pr.start(name, [moat_bin, "-c", conf])
-    for _ in range(600):
+    p = pr.start(name, list(prefix) + [moat_bin, "-c", conf])
+    for _ in range(1200 if prefix else 600):
         text = ""
         for fn in (log, os.path.join(tmp, name + ".err")):
             if os.path.exists(fn):
@@ -565,6 +565,10 @@ def selected_cases():
     return [c for c in CASES if not wanted or c[0] in wanted], not wanted or HANDSHAKE in wanted
 
 
+DNSBL_CONF = ("dnsbl_sites = zen.bench.test*3, bl.bench.test=127.0.0.[2..11]*2, wl.bench.test*-5\n"
+              "dnsbl_threshold = 3")
+
+
 def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
     """Start what the selected cases need: {target: port}, {process: pid},
     {target: why it does not run}. tls: (cert, key) for the TLS servers."""
@@ -581,8 +585,7 @@ def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
     if "moat-nodmarc" in needed:   # DMARC's cost: the same moat without it
         moat("moat-nodmarc", "check_dmarc = no")
     if "moat-dnsbl" in needed:   # three weighted DNS lists (cache warm after the first connection)
-        moat("moat-dnsbl", "dnsbl_sites = zen.bench.test*3, bl.bench.test=127.0.0.[2..11]*2, "
-                           "wl.bench.test*-5\ndnsbl_threshold = 3")
+        moat("moat-dnsbl", DNSBL_CONF)
     if "moat-base" in needed:   # another build (BENCH_MOAT_BASE), its defaults: the figures to keep
         if args.moat_base:
             moat("moat-base", binary=args.moat_base)
@@ -864,6 +867,95 @@ def soak(args):
     say("soak: JSON in " + args.out)
 
 
+# ------------------------------------------------------------------ instructions
+
+CG_MSGS = env_int("BENCH_CG_MSGS", 2000)       # measured messages per shape
+CG_WARM = env_int("BENCH_CG_WARM", 200)        # before the counters are zeroed
+
+
+def callgrind_now(what, pid, port):
+    """callgrind_control -z or -d on pid; a connection to port wakes moat's
+    loop so that valgrind reads the command at once, not at the next message."""
+    c = subprocess.Popen(["callgrind_control", what, str(pid)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    while c.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            pass
+        try:
+            c.wait(0.2)
+        except subprocess.TimeoutExpired:
+            pass
+    if c.returncode != 0:
+        raise SystemExit("bench: callgrind_control %s %d failed" % (what, pid))
+
+
+def callgrind_totals(out_prefix, before):
+    """Ir of the newest dump of out_prefix.* not in before."""
+    d, base = os.path.split(out_prefix)
+    new = sorted((os.path.getmtime(os.path.join(d, f)), f) for f in os.listdir(d)
+                 if f.startswith(base) and f not in before)
+    if not new:
+        raise SystemExit("bench: no callgrind dump for " + out_prefix)
+    with open(os.path.join(d, new[-1][1])) as f:
+        for line in f:
+            if line.startswith(("totals:", "summary:")):
+                return int(line.split()[1])
+    raise SystemExit("bench: no totals in " + new[-1][1])
+
+
+def callgrind(args):
+    """Instructions per message (callgrind) of the moat targets of issue 16's
+    cases, each with workers = 1: the figures the machine's noise does not
+    move. Per target and shape: CG_WARM messages, counters zeroed, CG_MSGS
+    messages, a dump; Ir / messages."""
+    tmp = tempfile.mkdtemp(prefix="moat-cg.")
+    os.chmod(tmp, 0o755)
+    pr = Procs(tmp)
+    targets = [("moat-nodmarc", args.moat, "check_dmarc = no"), ("moat", args.moat, ""),
+               ("moat-dnsbl", args.moat, DNSBL_CONF)]
+    if args.moat_base:
+        targets.insert(0, ("moat-base", args.moat_base, ""))
+    shapes = [("s10-many", 10, True), ("s10-one", 10, False)]
+    results = {"callgrind": {}, "messages": CG_MSGS, "warm_up": CG_WARM}
+    try:
+        msgs = make_inputs(tmp)
+        path, size = msgs["rsa-4k"]
+        os.chmod(path, 0o644)
+        dns, dns_port = start_dns(pr, tmp)
+        sink = Sink(pr, tmp)
+        for name, binary, extra in targets:
+            out = os.path.join(tmp, "cg." + name)
+            p, port = start_moat(pr, tmp, binary, sink.port, dns_port, name, extra + "\nworkers = 1",
+                                 prefix=["valgrind", "--tool=callgrind", "--callgrind-out-file=%s.%%p" % out])
+            run = Run(sink, {name: p.pid})
+            for shape, sessions, many in shapes:
+                run.once(port, CG_WARM, sessions, many, path)
+                callgrind_now("-z", p.pid, port)
+                before = set(os.listdir(tmp))
+                run.once(port, CG_MSGS, sessions, many, path)
+                callgrind_now("-d", p.pid, port)
+                ir = callgrind_totals(out, before)
+                results["callgrind"].setdefault(shape, {})[name] = round(ir / CG_MSGS)
+                say("callgrind %-9s %-13s %8.1f k instructions per message" % (shape, name, ir / CG_MSGS / 1000))
+            p.send_signal(signal.SIGTERM)
+            p.wait(60)
+        for shape, row in results["callgrind"].items():
+            for base in ("moat-base", "moat-nodmarc"):
+                if base in row and "moat-dnsbl" in row:
+                    say("callgrind %s: moat-dnsbl / %s = %.3f in instructions (a rate ratio of %.3f)"
+                        % (shape, base, row["moat-dnsbl"] / row[base], row[base] / row["moat-dnsbl"]))
+    finally:
+        pr.stop_all()
+        if os.environ.get("BENCH_KEEP") == "1":
+            say("bench: temp dir kept: " + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_json(args.out, results)
+    say("bench: JSON in " + args.out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--moat", required=True)
@@ -874,6 +966,8 @@ def main():
     ap.add_argument("--moat-base", help="another build's moat, run as target moat-base with its defaults "
                                         "(the dmarc-dnsbl-* cases: the figures before DMARC and the lists)")
     ap.add_argument("--soak", type=int)
+    ap.add_argument("--callgrind", action="store_true",
+                    help="instructions per message of moat(-base, -nodmarc, -dnsbl) under callgrind")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench", "bench.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -881,6 +975,8 @@ def main():
     os.environ["PATH"] += ":/usr/sbin:/sbin"
     if args.soak:
         soak(args)
+    elif args.callgrind:
+        callgrind(args)
     else:
         if not args.floor:
             raise SystemExit("bench: --floor is required")
