@@ -255,6 +255,30 @@ class Procs:
                 p.wait()
 
 
+def start_redis(pr, tmp):
+    """redis-server on a free loopback port, its own directory, no
+    persistence (the store of moat-redis; its CPU is measured like the DNS
+    server's)."""
+    port = free_port()
+    d = os.path.join(tmp, "redis")
+    os.makedirs(d)
+    p = pr.start("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
+                           "--save", "", "--appendonly", "no", "--daemonize", "no"])
+    wait_tcp(port, p, "redis-server")
+    return p, port
+
+
+def redis_commands(port):
+    """Commands the server has processed so far (INFO stats), less the INFO
+    commands this function sent."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+        f = s.makefile("rb")
+        n = int(f.readline()[1:])
+        text = f.read(n + 2).decode()
+    return int(re.search(r"total_commands_processed:(\d+)", text).group(1))
+
+
 def start_dns(pr, tmp):
     portf = os.path.join(tmp, "dns.port")
     p = pr.start("dns", [PY, os.path.join(HERE, "benchdns.py"), os.path.join(tmp, "zone.json"), portf,
@@ -376,6 +400,18 @@ def make_tls():
     return cert, key
 
 
+def moat_takes(tmp, moat_bin, conf, key):
+    """None when this moat takes conf (moat -t), else why not: a moat that
+    does not know key yet ('unknown key')."""
+    r = subprocess.run([moat_bin, "-t", "-c", conf], capture_output=True, text=True)
+    out = (r.stdout + r.stderr).strip()
+    if r.returncode == 0:
+        return None
+    if 'unknown key "' + key in out:
+        return "this moat has no %s (%s)" % (key, out.splitlines()[-1])
+    raise SystemExit("bench: moat -t refuses the configuration: " + out)
+
+
 def moat_has_tls(tmp, moat_bin, conf):
     """None when this moat takes the configuration conf with tls_cert and
     tls_key (moat -t), else why not (a moat without STARTTLS: 'unknown key')."""
@@ -454,9 +490,11 @@ class Run:
         self.tlsgen = tlsgen
         self.counts = {}        # tlsgen's counts of the last run
 
-    def once(self, port, n, sessions, per_session, msg, gen=None):
+    def once(self, port, n, sessions, per_session, msg, gen=None, redis=None):
         """n messages to port; gen None: by smtp-source, else by tlsgen with
-        these flags ([] plain, ["-S"] STARTTLS, ["-S", "-R"] resuming)."""
+        these flags ([] plain, ["-S"] STARTTLS, ["-S", "-R"] resuming); redis:
+        the port of the store whose commands per message are counted too."""
+        cmds0 = redis_commands(redis) if redis else 0
         before = self.sink.count()
         cpu0 = {k: cpu_s(pid) for k, pid in self.watch.items()}
         client0 = client_cpu()
@@ -483,6 +521,8 @@ class Run:
             raise RunFailed("sent %d messages, the sink counted %d" % (n, got))
         cpu = {k: (cpu_s(pid) - cpu0[k]) * 1000.0 / n for k, pid in self.watch.items()}
         cpu["client"] = client * 1000.0 / n
+        if redis:
+            cpu["redis_cmds"] = (redis_commands(redis) - cmds0 - 1) / n   # less the first INFO
         return n / (t1 - t0), cpu
 
 
@@ -493,12 +533,22 @@ def med(xs):
 MAIN = ("direct", "floor", "moat", "haraka", "haraka-nodelay")
 MAIN_RATIOS = (("moat", "direct"), ("moat", "floor"), ("floor", "direct"), ("moat", "moat-1worker"),
                ("moat", "moat-lists"), ("moat", "moat-nodmarc"), ("moat-dnsbl", "moat"),
-               ("moat-dnsbl", "moat-nodmarc"), ("moat-dnsbl", "moat-base"), ("moat-nodmarc", "moat-base"))
+               ("moat-dnsbl", "moat-nodmarc"), ("moat-dnsbl", "moat-base"), ("moat-nodmarc", "moat-base"),
+               ("moat-redis", "moat"))
 # Issue 16's cost (DMARC and three weighted DNS lists, cache warm), side by
 # side: moat-dnsbl (DMARC on, the lists) against moat-nodmarc (the same build
 # without either: the checks as they were before) and, with BENCH_MOAT_BASE,
 # moat-base (a build from before them, its defaults). Target: >= 0.95.
 ISSUE16 = ("moat-base", "moat-nodmarc", "moat", "moat-dnsbl")
+# Issue 17's cost: moat-redis is moat with `redis =` a redis-server on
+# loopback (started by the bench, no persistence, its CPU and the commands
+# it processed per message reported) and the lines of BENCH_REDIS_CONF (the
+# greylisting and rate limit settings the case measures, e.g. a rule file
+# that greylists every message with its triplets passed beforehand): a
+# scaffold until the features land. A moat without `redis` skips these cases.
+# Target: moat-redis / moat >= 0.90.
+REDIS_CONF = os.environ.get("BENCH_REDIS_CONF", "").replace("\\n", "\n")
+REDIS = ("moat", "moat-redis")
 # The TLS cases: every target fed by tlsgen, with STARTTLS when "tls" is in
 # its name, resuming sessions with tickets when it ends in "-resume".
 # Stock Haraka (Nagle on) is left out: with TLS it ran at 10.5 msgs/s against
@@ -522,6 +572,8 @@ CASES = [
     ("dmarc-dnsbl-s1-many", 1, True, "rsa-4k", ISSUE16),
     ("dmarc-dnsbl-s10-many", 10, True, "rsa-4k", ISSUE16),
     ("dmarc-dnsbl-s10-one", 10, False, "rsa-4k", ISSUE16),
+    ("redis-s10-many", 10, True, "rsa-4k", REDIS),
+    ("redis-s10-one", 10, False, "rsa-4k", REDIS),
     ("tls-s1-many", 1, True, "rsa-4k", TLS),
     ("tls-s10-many", 10, True, "rsa-4k", TLS),
     ("tls-s1-one", 1, False, "rsa-4k", TLS_ONE),
@@ -586,6 +638,16 @@ def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
         moat("moat-nodmarc", "check_dmarc = no")
     if "moat-dnsbl" in needed:   # three weighted DNS lists (cache warm after the first connection)
         moat("moat-dnsbl", DNSBL_CONF)
+    if "moat-redis" in needed:   # issue 17: the shared store on loopback (see REDIS_CASES)
+        rp, run_redis = start_redis(pr, tmp)
+        watch["redis"] = rp.pid
+        ports["redis"] = run_redis
+        extra = "redis = 127.0.0.1:%d\n%s" % (run_redis, REDIS_CONF)
+        why = moat_takes(tmp, args.moat, moat_conf(tmp, "moat-redis", sink.port, dns_port, extra), "redis")
+        if why:
+            skipped["moat-redis"] = why
+        else:
+            moat("moat-redis", extra)
     if "moat-base" in needed:   # another build (BENCH_MOAT_BASE), its defaults: the figures to keep
         if args.moat_base:
             moat("moat-base", binary=args.moat_base)
@@ -648,7 +710,8 @@ def run_case(run, case, ports, msgs):
             if t in failed:
                 continue
             try:
-                rate, c = run.once(ports[t], msgs_for(t, many, big, tls), sessions, many, path, gen_of(t, tls))
+                rate, c = run.once(ports[t], msgs_for(t, many, big, tls), sessions, many, path, gen_of(t, tls),
+                                   redis=ports.get("redis") if t == "moat-redis" else None)
             except RunFailed as e:
                 failed[t] = str(e)
                 continue
@@ -673,8 +736,10 @@ def case_row(case, size, rates, cpu, failed, counts, skipped):
             "msgs_per_s": round(med(rates[t]), 1), "min": round(min(rates[t]), 1),
             "max": round(max(rates[t]), 1),
             "cpu_ms_per_msg": {k: round(med(v), 4) for k, v in cpu[t].items()
-                               if k in (proc_of(t), "sink", "dns", "client")},
+                               if k in (proc_of(t), "sink", "dns", "client", "redis")},
         }
+        if "redis_cmds" in cpu[t]:   # not CPU: the store's commands per message
+            row["targets"][t]["redis_commands_per_msg"] = round(med(cpu[t]["redis_cmds"]), 2)
         if t in counts:
             row["targets"][t]["tls"] = {k: int(counts[t].get(k, 0)) for k in ("connections", "handshakes",
                                                                               "resumed")}
@@ -718,6 +783,9 @@ def bench(args):
         if handshake:
             results["tls_handshake"] = handshake_cost(pr, tmp, *tls)
         for case in cases:
+            if case[0].startswith("redis-") and "moat-redis" not in ports:
+                say("\n%s: not run: %s" % (case[0], skipped.get("moat-redis", "no moat-redis")))
+                continue
             rates, cpu, failed, counts = run_case(run, case, ports, msgs)
             bad = sorted(t for t in failed if t in MUST_PASS)
             if bad:
@@ -807,6 +875,8 @@ def print_row(row):
         extra = ""
         if name.endswith("-resume") and "tls" in x:
             extra = "   resumed %d/%d" % (x["tls"]["resumed"], x["tls"]["handshakes"])
+        if "redis_commands_per_msg" in x:
+            extra += "   redis commands/msg %.2f" % x["redis_commands_per_msg"]
         say("  %-18s %9.1f msgs/s (%.1f-%.1f)   CPU ms/msg: %s%s" % (
             name, x["msgs_per_s"], x["min"], x["max"], cpu, extra))
     ratios = ["%s/%s %.3f" % (k.split("_over_")[0], k.split("_over_")[1], v) for k, v in row.items()
@@ -814,6 +884,9 @@ def print_row(row):
     ratios += ["%s/%s %.1f" % (k.split("_over_")[0], row["haraka_best"], v) for k, v in row.items()
                if k.endswith("_over_haraka")]
     say("  ratios: " + "   ".join(ratios))
+    if row["case"].startswith("redis-") and "moat-redis_over_moat" in row:
+        k = row["moat-redis_over_moat"]
+        say("  moat-redis / moat: %.3f (issue 17: >= 0.90)%s" % (k, "" if k >= 0.90 else "  BELOW"))
     for base in ("moat-base", "moat-nodmarc"):
         k = "moat-dnsbl_over_" + base
         if row["case"].startswith("dmarc-dnsbl-") and k in row:
