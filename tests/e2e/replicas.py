@@ -25,7 +25,11 @@ PROXY v2 to two moat replicas, and helpers to break them mid-run.
     restart(moat_factory, old)
                            a new moat with old's configuration on old's port
     sessions(m)            a replica's client sessions (its session_end lines
-                           less HAProxy's health checks)
+                           less HAProxy's health checks); wait_sessions(ms, n)
+    Traffic(port, n, concurrency, source)
+                           n transactions by client threads, every reply kept;
+                           run(at={k: fault}) calls fault (kill Redis, a
+                           replica...) when the k-th starts, the rest going on
 
 Every wait is on something observable (a line the process printed, a log
 line, a reply) with a deadline; HAProxy's and Redis's output is kept for the
@@ -41,7 +45,7 @@ import time
 
 import pytest
 
-from moatlib import DEFAULT_TIMEOUT, Watched, WaitTimeout, free_port
+from moatlib import DEFAULT_TIMEOUT, ConnectionClosed, SMTPClient, Watched, WaitTimeout, free_port
 
 CHECK_HELO = "lb.replicas.test"    # the EHLO name of HAProxy's health checks
 
@@ -281,3 +285,79 @@ def wait_checked(m, timeout=DEFAULT_TIMEOUT, start=0):
     """Waits for a health check of HAProxy's to have reached m (its session)."""
     return m.wait_log(lambda l: l.get("event") == "session_end" and l.get("helo") == CHECK_HELO,
                       timeout, what="a health check's session", start=start)
+
+
+# -------------------------------------------------------------------- traffic
+
+class Traffic:
+    """n transactions (one message per session) through port from source,
+    by `concurrency` client threads; at[k] (a callable) runs once the k-th
+    transaction has been started, while the others go on (a fault in the
+    middle of a run). Every reply is kept: replies[subject] is the final
+    reply's code, or the first refusal's, or "closed" for a connection lost
+    before the end of data was answered."""
+
+    def __init__(self, port, n, concurrency=4, source=None, sender="alice@example.org",
+                 rcpt="bob@example.test", prefix="traffic"):
+        self.port, self.n, self.concurrency, self.source = port, n, concurrency, source
+        self.sender, self.rcpt, self.prefix = sender, rcpt, prefix
+        self.replies = {}
+        self.lock = threading.Lock()
+        self.next = 0
+
+    def message(self, subject):
+        return ("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@replicas.test>\r\n\r\nHello.\r\n"
+                % (self.sender, self.rcpt, subject, subject.replace(" ", "."))).encode()
+
+    def one(self, subject):
+        try:
+            with SMTPClient(self.port, source=self.source) as c:
+                if c.banner.code != 220:
+                    return c.banner.code
+                c.ehlo("client.replicas.test")
+                r = c.cmd("MAIL FROM:<%s>" % self.sender)
+                if r.code == 250:
+                    r = c.cmd("RCPT TO:<%s>" % self.rcpt)
+                if r.code == 250:
+                    r = c.data(self.message(subject))
+                c.cmd("QUIT")
+                return r.code
+        except (ConnectionClosed, OSError):
+            return "closed"
+
+    def run(self, at=None, timeout=120):
+        at = dict(at or {})
+        errors = []
+
+        def worker():
+            while True:
+                with self.lock:
+                    k = self.next
+                    if k >= self.n:
+                        return
+                    self.next += 1
+                    hook = at.pop(k, None)
+                if hook:
+                    try:
+                        hook()
+                    except Exception as e:   # reported after the run
+                        errors.append(e)
+                subject = "%s %d" % (self.prefix, k)
+                code = self.one(subject)
+                with self.lock:
+                    self.replies[subject] = code
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(self.concurrency)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in threads):
+            raise WaitTimeout("traffic: %d of %d transactions answered in %ds" % (len(self.replies), self.n, timeout))
+        if errors:
+            raise errors[0]
+        return self.replies
+
+    def accepted(self):
+        return sorted(s for s, c in self.replies.items() if c == 250)

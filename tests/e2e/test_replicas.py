@@ -12,8 +12,7 @@ import pytest
 
 from checkslib import authres_of, base_zone
 from moatlib import SMTPClient
-from replicas import (CHECK_HELO, HAProxy, RedisServer, kill, replicas, restart, sessions, wait_checked,
-                      wait_sessions)
+from replicas import HAProxy, RedisServer, Traffic, kill, replicas, restart, wait_checked, wait_sessions
 
 CLIENT = "127.0.0.2"
 OTHER = "127.0.0.3"
@@ -172,3 +171,26 @@ def test_redis_killed_and_restarted_on_its_port(tmp_path):
         assert r.cmd("DBSIZE") == 0
     finally:
         r.stop()
+
+
+def test_a_run_with_redis_killed_and_restarted_in_the_middle(cluster, tmp_path):
+    """The fault run of issue 17 item 5, as far as it goes today: 200
+    transactions by 4 clients through HAProxy, Redis killed at the 60th and
+    started again at the 120th. The replicas do not use Redis yet (main has
+    no redis key): when they do, they get redis = the server's address, and
+    this run must stay as it is: every transaction 250, each delivered once."""
+    redis = RedisServer(tmp_path).start()
+    try:
+        t = Traffic(cluster.haproxy.port, 200, concurrency=4, source=CLIENT, sender=SENDER, rcpt=RCPT,
+                    prefix="fault run")
+        replies = t.run(at={60: redis.kill, 120: redis.start})
+        assert redis.starts == 2 and redis.cmd("PING") == "PONG"
+    finally:
+        redis.stop()
+    bad = {s: c for s, c in replies.items() if c != 250}
+    assert not bad and len(replies) == 200, bad
+    stored = cluster.backend.wait_stored(200)
+    subjects = sorted(m.data.split(b"Subject: ")[1].split(b"\r\n")[0].decode() for m in stored)
+    assert subjects == t.accepted(), subjects   # none lost, none twice
+    a, b = wait_sessions([cluster.a, cluster.b], 200)
+    assert len(a) == len(b) == 100, (len(a), len(b))
