@@ -310,6 +310,9 @@ class Traffic:
                 % (self.sender, self.rcpt, subject, subject.replace(" ", "."))).encode()
 
     def one(self, subject):
+        """The final reply's code, as the client saw it: a connection lost
+        after it (at QUIT) does not change what the client was told."""
+        code = "closed"
         try:
             with SMTPClient(self.port, source=self.source) as c:
                 if c.banner.code != 220:
@@ -320,10 +323,11 @@ class Traffic:
                     r = c.cmd("RCPT TO:<%s>" % self.rcpt)
                 if r.code == 250:
                     r = c.data(self.message(subject))
+                code = r.code
                 c.cmd("QUIT")
-                return r.code
         except (ConnectionClosed, OSError):
-            return "closed"
+            pass
+        return code
 
     def run(self, at=None, timeout=120):
         at = dict(at or {})
