@@ -1,6 +1,8 @@
 """Two moat replicas behind a real HAProxy (send-proxy-v2, round robin), all
-on loopback, with a real redis-server beside them (tests/e2e/replicas.py):
-what works before the shared store (issue 17 item 5's harness).
+on loopback, with a real redis-server beside them (tests/e2e/replicas.py,
+issue 17 item 5's harness): load balancing, the client's address, a replica
+lost and back, and a run with Redis killed and restarted in its middle
+while the replicas share a rate limit in it.
 
 The client connects from 127.0.0.2, HAProxy from 127.0.0.1; the sender
 domain's SPF passes 127.0.0.2 only, so a delivered message with spf=pass
