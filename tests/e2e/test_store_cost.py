@@ -1,0 +1,119 @@
+"""What greylisting and rate limits cost in Redis (issue 17, item 6): the
+store calls of a message, counted on a real redis-server with INFO
+commandstats, as docs/scaling.md states them.
+
+Every store call is one EVALSHA (EVAL only after NOSCRIPT: the first calls
+of a connection before Redis has the script), so EVALSHA calls are the
+round trips moat made. Per message: one for each messages limit that
+applies (at MAIL, pipelined together), and per recipient one for its
+greylist triplet and then one for each recipients limit (pipelined
+together, after the triplet's answer); a give-back (a transaction not
+delivered, a recipient the backend refused) is one more, not waited for.
+
+The triplets are made passed beforehand, in Redis, as the bench's "all
+triplets already passed" (greylist_auto_allow = 0: each recipient asks its
+triplet, the worst case; with auto allow the call is the same, the script
+shorter)."""
+
+import re
+import time
+
+import pytest
+
+from moatlib import DEFAULT_TIMEOUT, LOCAL_DOMAIN
+from redislib import REDIS_SERVER, Redis
+from checkslib import checks_moat, connect, proxy_v1
+
+pytestmark = pytest.mark.skipif(not REDIS_SERVER, reason="redis-server is not installed (make deps)")
+
+CLIENT = "192.0.2.77"
+SENDER = "alice@example.org"
+RCPTS = ["bob@" + LOCAL_DOMAIN, "carol@" + LOCAL_DOMAIN]
+RULES = ("greylist  not rcpt nobody@example.invalid  id grey\n"
+         "ratelimit client 1000000/1h  id per-client\n"
+         "ratelimit sender-domain 1000000/1h  id per-domain\n"
+         "ratelimit client 1000000/1h recipients  id rcpts\n"
+         "include builtin:default\n")
+N = 20
+
+
+def cmdstats(r):
+    """{command: calls} from INFO commandstats."""
+    out = {}
+    for line in r.call("INFO", "commandstats").splitlines():
+        m = re.match(r"cmdstat_([a-z|]+):calls=(\d+),", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def delta(before, after):
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+def cost_moat(moat_factory, dns_factory, tmp_path, redis):
+    path = tmp_path / "cost.rules"
+    path.write_text(RULES)
+    return checks_moat(moat_factory, dns_factory({}), rules=str(path), proxy_protocol="yes", check_spf="no",
+                       check_sender_domain="no", redis=redis.addr, workers="1", greylist_auto_allow="0")
+
+
+def send(m, rcpts=RCPTS, rset=False):
+    with connect(m, proxy=proxy_v1(CLIENT)) as c:
+        c.ehlo("client.example.org")
+        c.expect("MAIL FROM:<%s>" % SENDER, 250)
+        if rset:
+            c.expect("RSET", 250)
+        else:
+            for rcpt in rcpts:
+                c.expect("RCPT TO:<%s>" % rcpt, 250)
+            assert c.data(b"Subject: cost\r\n\r\nhello\r\n").code == 250
+        c.expect("QUIT", 221)
+
+
+@pytest.fixture
+def passed(tmp_path):
+    """A redis-server where every triplet of the test has passed."""
+    r = Redis(tmp_path).start()
+    c = r.client()
+    for rcpt in RCPTS:
+        assert c.call("SET", "g:192.0.2.0/24|%s|%s" % (SENDER, rcpt.lower()), "p", "EX", "3600") == "OK"
+    yield r, c
+    r.stop()
+
+
+def test_calls_per_message(moat_factory, dns_factory, backend, tmp_path, passed):
+    """N messages of 2 recipients, 2 messages limits, 1 recipients limit:
+    2 + 2 x (1 + 1) = 6 EVALSHA a message, nothing else."""
+    r, c = passed
+    m = cost_moat(moat_factory, dns_factory, tmp_path, r)
+    send(m)  # the connection made, the scripts loaded (EVAL after NOSCRIPT)
+    before = cmdstats(c)
+    for _ in range(N):
+        send(m)
+    d = delta(before, cmdstats(c))
+    d.pop("info", None)
+    assert d.get("evalsha") == 6 * N, d
+    assert "eval" not in d, d
+    # inside the scripts: TIME each; a passed triplet is GET + EXPIRE; a count HMGET + HSET + EXPIREAT
+    assert d["time"] == 6 * N and d["get"] == 2 * N and d["expire"] == 2 * N, d
+    assert d["hmget"] == 4 * N and d["hset"] == 4 * N and d["expireat"] == 4 * N, d
+    assert c.call("GET", "g:192.0.2.0/24|%s|%s" % (SENDER, RCPTS[0].lower())) == "p"
+
+
+def test_give_back_is_one_call(moat_factory, dns_factory, backend, tmp_path, passed):
+    """A transaction not delivered (MAIL then RSET): each messages limit is
+    counted then given back: 2 calls a limit."""
+    r, c = passed
+    m = cost_moat(moat_factory, dns_factory, tmp_path, r)
+    send(m)
+    before = cmdstats(c)
+    for _ in range(N):
+        send(m, rset=True)
+    m.logs.wait_count(lambda l: l.get("event") == "session_end", N + 1)
+    # the give-backs are not waited for: the last may still be on its way to Redis
+    deadline = time.monotonic() + DEFAULT_TIMEOUT
+    d = delta(before, cmdstats(c))
+    while d.get("evalsha", 0) < 4 * N and time.monotonic() < deadline:
+        d = delta(before, cmdstats(c))
+    assert d.get("evalsha") == 4 * N, d
