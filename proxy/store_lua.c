@@ -16,18 +16,22 @@ const char store_lua_greylist[] =
 	"redis.call('EXPIRE', KEYS[2], attl)\n"
 	"return {2, 0}\n";
 
+/* The window's expiry is set when the key enters it (HSET keeps it):
+ * once per key and window, not on every count (a quarter of the
+ * script's time in Redis, docs/scaling.md). */
 const char store_lua_count[] =
 	"local now = tonumber(redis.call('TIME')[1])\n"
 	"local add, w = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
 	"local start = now - now % w\n"
 	"local v = redis.call('HMGET', KEYS[1], 's', 'n')\n"
 	"local n = 0\n"
-	"if tonumber(v[1]) == start then n = tonumber(v[2]) or 0 end\n"
+	"local same = tonumber(v[1]) == start\n"
+	"if same then n = tonumber(v[2]) or 0 end\n"
 	"if add < 0 and n == 0 then return {0, start + w} end\n"
 	"if add ~= 0 then\n"
 	"  n = n + add\n"
 	"  if n < 0 then n = 0 end\n"
 	"  redis.call('HSET', KEYS[1], 's', start, 'n', n)\n"
-	"  redis.call('EXPIREAT', KEYS[1], start + w)\n"
+	"  if not same then redis.call('EXPIREAT', KEYS[1], start + w) end\n"
 	"end\n"
 	"return {n, start + w}\n";

@@ -95,9 +95,12 @@ def test_calls_per_message(moat_factory, dns_factory, backend, tmp_path, passed)
     d.pop("info", None)
     assert d.get("evalsha") == 6 * N, d
     assert "eval" not in d, d
-    # inside the scripts: TIME each; a passed triplet is GET + EXPIRE; a count HMGET + HSET + EXPIREAT
+    # inside the scripts: TIME each; a passed triplet is GET + EXPIRE; a count HMGET + HSET
     assert d["time"] == 6 * N and d["get"] == 2 * N and d["expire"] == 2 * N, d
-    assert d["hmget"] == 4 * N and d["hset"] == 4 * N and d["expireat"] == 4 * N, d
+    assert d["hmget"] == 4 * N and d["hset"] == 4 * N, d
+    # a counter's expiry is set when it enters its window, not at each count:
+    # at most once for each of the 3 keys (if the test runs across an hour)
+    assert d.get("expireat", 0) <= 3, d
     assert c.call("GET", "g:192.0.2.0/24|%s|%s" % (SENDER, RCPTS[0].lower())) == "p"
 
 
