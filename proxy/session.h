@@ -208,7 +208,8 @@ typedef void (*limits_done_fn)(struct session *s, const struct verdict *v);
 /* MAIL: count the message against v's limits. 1: done comes later with
  * v, or a 451 refusal; 0: nothing to count, go on with v now. */
 int session_limits_mail(struct session *s, const struct verdict *v, limits_done_fn done);
-/* RCPT (tx->rcpt_path): greylist it, then count it against v's limits. 1:
+/* RCPT (tx->rcpt_path): greylist it and count it against v's limits (the
+ * calls sent together; a greylisted recipient's counts given back). 1:
  * the session waits (a greylisted recipient is refused and the session
  * resumed here; else done comes later); 0: go on with v now. */
 int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_fn done);

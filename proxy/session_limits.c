@@ -8,9 +8,10 @@
  * each RCPT) and every addition of that MAIL is given back, so a refused
  * attempt does not count. The message is held until it is delivered: a
  * transaction that ends without delivery gives it back too.
- * RCPT: greylisting first (the triplet of this recipient), then each
- * recipients limit the same way; a recipient the backend refuses is given
- * back.
+ * RCPT: greylisting (the triplet of this recipient) and each recipients
+ * limit the same way, sent together (one round trip to Redis, not two);
+ * a greylisted recipient gives its counts back, and a recipient the
+ * backend refuses too.
  *
  * The store answers later, from the loop; the session is busy meanwhile
  * (other sessions go on), and a transaction that ends (RSET, the client
@@ -18,6 +19,7 @@
  * answers "skipped", counts fall back to this process's. A give-back is
  * sent without waiting for its answer (and lost if the window ended
  * meanwhile: the count expires with it). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,17 +57,21 @@ struct txn_limits {
 	limits_done_fn done;
 	int mail;                      /* counting messages (MAIL), else recipients (RCPT) */
 	struct store_req *grey;        /* greylisting in flight */
+	int rgrey_asked;               /* RCPT: the triplet was asked about */
+	enum rule_grey rgrey;          /* RCPT: its answer */
+	long long rretry;              /* RCPT: seconds until its retry passes */
 	/* greylisting at the end of data: each accepted recipient in turn */
 	size_t gi;                     /* the recipient asked about */
 	int grefused;                  /* one is not passed: the message gets 451 */
 	long long gretry;              /* the longest wait of those */
 	char net[64], sender[RULE_FORM_MAX];
-	struct call calls[RULES_LIMITS_MAX];
 	int ncalls, pending;
+	int nmsgs, nrcpts;
+	/* the arrays last: only their first ncalls, nmsgs, nrcpts are ever read,
+	 * and are not zeroed (14 KiB a transaction: limits_of) */
+	struct call calls[RULES_LIMITS_MAX];
 	struct held msgs[RULES_LIMITS_MAX]; /* messages counted at MAIL, until delivered */
-	int nmsgs;
 	struct held rcpts[RULES_LIMITS_MAX]; /* the RCPT's recipient, until the backend takes it */
-	int nrcpts;
 };
 
 /* A give-back: its answer is not waited for. */
@@ -88,8 +94,10 @@ static struct txn_limits *limits_of(struct session *s)
 {
 	struct txn *tx = s->tx;
 
-	if (!tx->limits && (tx->limits = calloc(1, sizeof *tx->limits)))
+	if (!tx->limits && (tx->limits = malloc(sizeof *tx->limits))) {
+		memset(tx->limits, 0, offsetof(struct txn_limits, calls));
 		tx->limits->s = s;
+	}
 	return tx->limits;
 }
 
@@ -152,6 +160,8 @@ static void counts_done(struct txn_limits *tl)
 	tl->done(s, &tl->v);
 }
 
+static void rcpt_answered(struct txn_limits *tl);
+
 static void counted(void *arg, const struct store_count *c)
 {
 	struct call *call = arg;
@@ -161,8 +171,12 @@ static void counted(void *arg, const struct store_count *c)
 	call->answered = 1;
 	call->got = *c;
 	call->h.reset_at = c->reset_at;
-	if (--tl->pending == 0)
+	if (--tl->pending > 0)
+		return;
+	if (tl->mail)
 		counts_done(tl);
+	else
+		rcpt_answered(tl);
 }
 
 /* Add 1 for each limit that applies; 1: the answers will come (done
@@ -202,33 +216,51 @@ static int counts_start(struct txn_limits *tl, const struct verdict *v)
 
 /* ---- greylisting ---- */
 
+/* RCPT: the recipient greylisted (its counts already given back). */
+static void rcpt_greylisted(struct txn_limits *tl)
+{
+	struct session *s = tl->s;
+	enum rule_grey g = tl->rgrey;
+	char secs[24], reason[160];
+	struct decision d = {.stage = STAGE_RCPT, .reason = reason, .greylist = rules_grey_name(g),
+	                     .rule_file = tl->v.grey.file, .rule_line = tl->v.grey.line, .rule_id = tl->v.grey.id};
+
+	snprintf(secs, sizeof secs, "%lld", tl->rretry > 0 ? tl->rretry : 1);
+	snprintf(reason, sizeof reason, "greylisted (%s): %s", g == GREY_FIRST ? "first time" : "too early",
+	         tl->v.grey.reason);
+	session_reply(s, R_GREYLISTED, secs);
+	decision_set_reply(&d, R_GREYLISTED);
+	session_log_line(s, &d, s->tx->rcpt_log);
+	session_resume(s);
+}
+
+/* RCPT: once the triplet and every count have answered, greylisting
+ * decides first (a greylisted recipient does not count: its counts are
+ * given back), then the counts. */
+static void rcpt_answered(struct txn_limits *tl)
+{
+	if (tl->grey || tl->pending)
+		return;
+	if (tl->rgrey_asked && (tl->rgrey == GREY_FIRST || tl->rgrey == GREY_EARLY)) {
+		for (int i = 0; i < tl->ncalls; i++)
+			if (tl->calls[i].answered)
+				give_back(tl->s, &tl->calls[i].h, 1);
+		tl->ncalls = 0;
+		rcpt_greylisted(tl);
+		return;
+	}
+	counts_done(tl);
+}
+
 static void greylisted(void *arg, enum store_grey state, long long retry_in)
 {
 	struct txn_limits *tl = arg;
-	struct session *s = tl->s;
-	enum rule_grey g = greylist_state(state);
 
 	tl->grey = NULL;
-	checks_rcpt_greylisted(s->chk, g);
-	if (g == GREY_FIRST || g == GREY_EARLY) {
-		char secs[24], reason[160];
-		struct decision d = {.stage = STAGE_RCPT, .reason = reason, .greylist = rules_grey_name(g),
-		                     .rule_file = tl->v.grey.file, .rule_line = tl->v.grey.line,
-		                     .rule_id = tl->v.grey.id};
-
-		snprintf(secs, sizeof secs, "%lld", retry_in > 0 ? retry_in : 1);
-		snprintf(reason, sizeof reason, "greylisted (%s): %s", g == GREY_FIRST ? "first time" : "too early",
-		         tl->v.grey.reason);
-		session_reply(s, R_GREYLISTED, secs);
-		decision_set_reply(&d, R_GREYLISTED);
-		session_log_line(s, &d, s->tx->rcpt_log);
-		session_resume(s);
-		return;
-	}
-	tl->mail = 0;
-	if (tl->v.nlimits && counts_start(tl, &tl->v))
-		return;
-	tl->done(s, &tl->v);
+	tl->rgrey = greylist_state(state);
+	tl->rretry = retry_in;
+	checks_rcpt_greylisted(tl->s->chk, tl->rgrey);
+	rcpt_answered(tl);
 }
 
 /* ---- greylisting at the end of data: every recipient ---- */
@@ -336,16 +368,22 @@ int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_
 	tl->v = *v;
 	tl->done = done;
 	tl->mail = 0;
+	tl->rgrey_asked = 0;
+	tl->ncalls = tl->pending = 0;
 	if (v->greylist && greylist_network(&s->peer.sa, net, sizeof net) == 0) {
 		rule_form(&s->tx->from, sender, sizeof sender);
 		rule_form(&s->tx->rcpt_path, rcpt, sizeof rcpt);
 		greylist_keys(net, sender, rcpt, tkey, ckey);
 		greylist_params(s->cfg, &gp);
-		if ((tl->grey = store_greylist(s->srv->store, tkey, ckey, &gp, greylisted, tl)))
-			return 1;
-		checks_rcpt_greylisted(s->chk, GREY_SKIPPED); /* not even a request: fail open */
+		tl->grey = store_greylist(s->srv->store, tkey, ckey, &gp, greylisted, tl);
+		tl->rgrey_asked = tl->grey != NULL;
+		if (!tl->grey)
+			checks_rcpt_greylisted(s->chk, GREY_SKIPPED); /* not even a request: fail open */
 	}
-	return v->nlimits && counts_start(tl, v);
+	/* the counts go with the triplet, answered in the same round trip */
+	if (v->nlimits)
+		counts_start(tl, v);
+	return tl->grey || tl->pending;
 }
 
 void session_limits_rcpt_refused(struct session *s)

@@ -316,11 +316,58 @@ static int ttl(int seconds)
 	return seconds < 1 ? 1 : seconds;
 }
 
+/* n in decimal at p (room for 20 digits and a sign); its length. */
+static size_t put_ll(char *p, long long n)
+{
+	char tmp[24];
+	unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+	size_t k = 0, len = 0;
+
+	do
+		tmp[k++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (n < 0)
+		p[len++] = '-';
+	while (k)
+		p[len++] = tmp[--k];
+	return len;
+}
+
+/* The command in RESP (an array of bulk strings) into buf; its length, or
+ * 0 if it does not fit. Made here rather than by hiredis's
+ * redisAsyncCommandArgv, whose formatting (sdscatfmt per argument) was
+ * the largest part of a call's cost in moat (docs/scaling.md). */
+static size_t resp_command(char *buf, size_t size, int argc, const char **argv, const size_t *len)
+{
+	size_t need = 16, at = 0;
+
+	for (int i = 0; i < argc; i++)
+		need += len[i] + 32;
+	if (need > size)
+		return 0;
+	buf[at++] = '*';
+	at += put_ll(buf + at, argc);
+	buf[at++] = '\r';
+	buf[at++] = '\n';
+	for (int i = 0; i < argc; i++) {
+		buf[at++] = '$';
+		at += put_ll(buf + at, (long long)len[i]);
+		buf[at++] = '\r';
+		buf[at++] = '\n';
+		memcpy(buf + at, argv[i], len[i]);
+		at += len[i];
+		buf[at++] = '\r';
+		buf[at++] = '\n';
+	}
+	return at;
+}
+
 /* r's script on the connection (EVALSHA, or EVAL); 0, or -1 if hiredis
  * refused it (the connection is going). */
 static int send_call(struct store_redis *rd, struct store_req *r, int eval)
 {
-	char n[5][24];
+	char n[5][24], cmd[4096];
+	size_t cmdlen;
 	const char *argv[10];
 	size_t len[10];
 	int argc = 0, nargs;
@@ -333,25 +380,27 @@ static int send_call(struct store_redis *rd, struct store_req *r, int eval)
 		argv[argc++] = "2";
 		argv[argc++] = r->key;
 		argv[argc++] = r->key2;
-		snprintf(n[0], sizeof n[0], "%d", p->delay < 0 ? 0 : p->delay);
-		snprintf(n[1], sizeof n[1], "%d", ttl(p->retry_window));
-		snprintf(n[2], sizeof n[2], "%d", ttl(p->pass_ttl));
-		snprintf(n[3], sizeof n[3], "%d", p->auto_allow < 0 ? 0 : p->auto_allow);
-		snprintf(n[4], sizeof n[4], "%d", ttl(p->auto_allow_ttl));
+		n[0][put_ll(n[0], p->delay < 0 ? 0 : p->delay)] = '\0';
+		n[1][put_ll(n[1], ttl(p->retry_window))] = '\0';
+		n[2][put_ll(n[2], ttl(p->pass_ttl))] = '\0';
+		n[3][put_ll(n[3], p->auto_allow < 0 ? 0 : p->auto_allow)] = '\0';
+		n[4][put_ll(n[4], ttl(p->auto_allow_ttl))] = '\0';
 		nargs = 5;
 	} else {
 		argv[argc++] = eval ? store_lua_count : rd->sha_count;
 		argv[argc++] = "1";
 		argv[argc++] = r->key;
-		snprintf(n[0], sizeof n[0], "%lld", r->add);
-		snprintf(n[1], sizeof n[1], "%d", ttl(r->window));
+		n[0][put_ll(n[0], r->add)] = '\0';
+		n[1][put_ll(n[1], ttl(r->window))] = '\0';
 		nargs = 2;
 	}
 	for (int i = 0; i < nargs; i++)
 		argv[argc++] = n[i];
 	for (int i = 0; i < argc; i++)
 		len[i] = strlen(argv[i]);
-	if (redisAsyncCommandArgv(rd->ac, on_reply, r, argc, argv, len) != REDIS_OK)
+	cmdlen = resp_command(cmd, sizeof cmd, argc, argv, len);
+	if (cmdlen ? redisAsyncFormattedCommand(rd->ac, on_reply, r, cmd, cmdlen) != REDIS_OK
+	           : redisAsyncCommandArgv(rd->ac, on_reply, r, argc, argv, len) != REDIS_OK)
 		return -1;
 	r->evalsha_failed = eval;
 	store_list_push(eval ? &rd->resent : &rd->sent, r);

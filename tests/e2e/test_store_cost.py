@@ -120,3 +120,30 @@ def test_give_back_is_one_call(moat_factory, dns_factory, backend, tmp_path, pas
     while d.get("evalsha", 0) < 4 * N and time.monotonic() < deadline:
         d = delta(before, cmdstats(c))
     assert d.get("evalsha") == 4 * N, d
+
+
+def test_rcpt_calls_sent_together(moat_factory, dns_factory, backend, tmp_path, passed):
+    """At RCPT the triplet and the recipients limit go to Redis together (one
+    round trip, not two): a recipient greylisted for the first time has been
+    counted too, and its count is given back (3 calls: the triplet, the
+    count, the give-back), so the recipients limit's count is unchanged."""
+    r, c = passed
+    m = cost_moat(moat_factory, dns_factory, tmp_path, r)
+    send(m)
+    key = "r:r:c:1000000/3600:%s" % CLIENT
+    n0 = int(c.call("HGET", key, "n"))
+    before = cmdstats(c)
+    with connect(m, proxy=proxy_v1(CLIENT)) as conn:
+        conn.ehlo("client.example.org")
+        conn.expect("MAIL FROM:<%s>" % SENDER, 250)
+        assert conn.cmd("RCPT TO:<dave@%s>" % LOCAL_DOMAIN).code == 451
+        conn.expect("QUIT", 221)
+    m.logs.wait_count(lambda l: l.get("event") == "session_end", 2)
+    deadline = time.monotonic() + DEFAULT_TIMEOUT
+    d = delta(before, cmdstats(c))
+    while d.get("evalsha", 0) < 2 + 3 + 2 and time.monotonic() < deadline:
+        d = delta(before, cmdstats(c))
+    # MAIL: 2 counts; RCPT: triplet + count + give-back; the transaction ends
+    # undelivered: the 2 messages counts given back
+    assert d.get("evalsha") == 2 + 3 + 2, d
+    assert int(c.call("HGET", key, "n")) == n0
