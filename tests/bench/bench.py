@@ -53,6 +53,7 @@ import re
 import resource
 import shutil
 import signal
+import smtplib
 import socket
 import statistics
 import subprocess
@@ -268,15 +269,21 @@ def start_redis(pr, tmp):
     return p, port
 
 
-def redis_commands(port):
-    """Commands the server has processed so far (INFO stats), less the INFO
-    commands this function sent."""
+def redis_info(port, section):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+        s.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n" % (len(section), section.encode()))
         f = s.makefile("rb")
         n = int(f.readline()[1:])
-        text = f.read(n + 2).decode()
-    return int(re.search(r"total_commands_processed:(\d+)", text).group(1))
+        return f.read(n + 2).decode()
+
+
+def redis_commands(port):
+    """(commands the server has processed so far (INFO stats), the scripts
+    it ran: moat's calls, one round trip each (INFO commandstats)); the
+    first counts the INFO commands this function sent."""
+    total = int(re.search(r"total_commands_processed:(\d+)", redis_info(port, "stats")).group(1))
+    calls = sum(int(n) for n in re.findall(r"cmdstat_evalsha?:calls=(\d+)", redis_info(port, "commandstats")))
+    return total, calls
 
 
 def start_dns(pr, tmp):
@@ -400,6 +407,24 @@ def make_tls():
     return cert, key
 
 
+def warm_greylist(port):
+    """The bench's triplet (127.0.0.0/24, FROM, RCPT) greylisted once, then
+    retried until it passes (greylist_delay = 1): every message of the runs
+    finds it passed. The seconds it took."""
+    t0 = time.monotonic()
+    while True:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname=HELO, timeout=10) as c:
+            c.ehlo()
+            c.mail(FROM)
+            code, text = c.rcpt(RCPT)
+            if code == 250:
+                c.data(b"Subject: warm-up\r\n\r\nthe triplet passes\r\n")
+                return round(time.monotonic() - t0, 2)
+            if code != 451 or b"Greylisted" not in text or time.monotonic() - t0 > 30:
+                raise SystemExit("bench: moat-limits: the warm-up's RCPT got %d %s" % (code, text.decode()))
+        time.sleep(0.25)   # a client's pause between retries
+
+
 def moat_takes(tmp, moat_bin, conf, key):
     """None when this moat takes conf (moat -t), else why not: a moat that
     does not know key yet ('unknown key')."""
@@ -494,7 +519,7 @@ class Run:
         """n messages to port; gen None: by smtp-source, else by tlsgen with
         these flags ([] plain, ["-S"] STARTTLS, ["-S", "-R"] resuming); redis:
         the port of the store whose commands per message are counted too."""
-        cmds0 = redis_commands(redis) if redis else 0
+        cmds0, calls0 = redis_commands(redis) if redis else (0, 0)
         before = self.sink.count()
         cpu0 = {k: cpu_s(pid) for k, pid in self.watch.items()}
         client0 = client_cpu()
@@ -522,7 +547,9 @@ class Run:
         cpu = {k: (cpu_s(pid) - cpu0[k]) * 1000.0 / n for k, pid in self.watch.items()}
         cpu["client"] = client * 1000.0 / n
         if redis:
-            cpu["redis_cmds"] = (redis_commands(redis) - cmds0 - 1) / n   # less the first INFO
+            cmds, calls = redis_commands(redis)
+            cpu["redis_cmds"] = (cmds - cmds0 - 2) / n   # less the first two INFO
+            cpu["redis_calls"] = (calls - calls0) / n
         return n / (t1 - t0), cpu
 
 
@@ -534,7 +561,7 @@ MAIN = ("direct", "floor", "moat", "haraka", "haraka-nodelay")
 MAIN_RATIOS = (("moat", "direct"), ("moat", "floor"), ("floor", "direct"), ("moat", "moat-1worker"),
                ("moat", "moat-lists"), ("moat", "moat-nodmarc"), ("moat-dnsbl", "moat"),
                ("moat-dnsbl", "moat-nodmarc"), ("moat-dnsbl", "moat-base"), ("moat-nodmarc", "moat-base"),
-               ("moat-redis", "moat"))
+               ("moat-redis", "moat"), ("moat-limits", "moat"))
 # Issue 16's cost (DMARC and three weighted DNS lists, cache warm), side by
 # side: moat-dnsbl (DMARC on, the lists) against moat-nodmarc (the same build
 # without either: the checks as they were before) and, with BENCH_MOAT_BASE,
@@ -549,6 +576,16 @@ ISSUE16 = ("moat-base", "moat-nodmarc", "moat", "moat-dnsbl")
 # Target: moat-redis / moat >= 0.90.
 REDIS_CONF = os.environ.get("BENCH_REDIS_CONF", "").replace("\\n", "\n")
 REDIS = ("moat", "moat-redis")
+# Issue 17, item 6: moat-limits is moat with Redis (the same redis-server),
+# greylisting every message (its triplet passed in the warm-up, through
+# moat-limits itself) and two rate limits high enough never to refuse (per
+# client: messages at MAIL, recipients at RCPT): 3 calls a message, 2 round
+# trips. Against moat without them; target >= 0.90.
+LIMITS_RULES = ('greylist  not rcpt nobody@bench.invalid  note "every message"  id bench-grey\n'
+                "ratelimit client 1000000000/1h  id bench-client\n"
+                "ratelimit client 1000000000/1h recipients  id bench-rcpts\n"
+                "include builtin:default\n")
+LIMITS = ("moat", "moat-limits")
 # The TLS cases: every target fed by tlsgen, with STARTTLS when "tls" is in
 # its name, resuming sessions with tickets when it ends in "-resume".
 # Stock Haraka (Nagle on) is left out: with TLS it ran at 10.5 msgs/s against
@@ -574,6 +611,8 @@ CASES = [
     ("dmarc-dnsbl-s10-one", 10, False, "rsa-4k", ISSUE16),
     ("redis-s10-many", 10, True, "rsa-4k", REDIS),
     ("redis-s10-one", 10, False, "rsa-4k", REDIS),
+    ("limits-s10-many", 10, True, "rsa-4k", LIMITS),
+    ("limits-s10-one", 10, False, "rsa-4k", LIMITS),
     ("tls-s1-many", 1, True, "rsa-4k", TLS),
     ("tls-s10-many", 10, True, "rsa-4k", TLS),
     ("tls-s1-one", 1, False, "rsa-4k", TLS_ONE),
@@ -638,16 +677,29 @@ def start_targets(args, pr, tmp, sink, dns_port, needed, results, tls):
         moat("moat-nodmarc", "check_dmarc = no")
     if "moat-dnsbl" in needed:   # three weighted DNS lists (cache warm after the first connection)
         moat("moat-dnsbl", DNSBL_CONF)
-    if "moat-redis" in needed:   # issue 17: the shared store on loopback (see REDIS_CASES)
+    if "moat-redis" in needed or "moat-limits" in needed:   # issue 17: the shared store on loopback
         rp, run_redis = start_redis(pr, tmp)
         watch["redis"] = rp.pid
         ports["redis"] = run_redis
-        extra = "redis = 127.0.0.1:%d\n%s" % (run_redis, REDIS_CONF)
+    if "moat-redis" in needed:   # (see REDIS)
+        extra = "redis = 127.0.0.1:%d\n%s" % (ports["redis"], REDIS_CONF)
         why = moat_takes(tmp, args.moat, moat_conf(tmp, "moat-redis", sink.port, dns_port, extra), "redis")
         if why:
             skipped["moat-redis"] = why
         else:
             moat("moat-redis", extra)
+    if "moat-limits" in needed:   # (see LIMITS)
+        rules = os.path.join(tmp, "limits.rules")
+        with open(rules, "w") as f:
+            f.write(LIMITS_RULES)
+        extra = ("redis = 127.0.0.1:%d\nrules = %s\ngreylist_delay = 1\ngreylist_retry_window = 3600"
+                 % (ports["redis"], rules))
+        why = moat_takes(tmp, args.moat, moat_conf(tmp, "moat-limits", sink.port, dns_port, extra), "redis")
+        if why:
+            skipped["moat-limits"] = why
+        else:
+            moat("moat-limits", extra)
+            results["limits_warm_s"] = warm_greylist(ports["moat-limits"])
     if "moat-base" in needed:   # another build (BENCH_MOAT_BASE), its defaults: the figures to keep
         if args.moat_base:
             moat("moat-base", binary=args.moat_base)
@@ -711,7 +763,7 @@ def run_case(run, case, ports, msgs):
                 continue
             try:
                 rate, c = run.once(ports[t], msgs_for(t, many, big, tls), sessions, many, path, gen_of(t, tls),
-                                   redis=ports.get("redis") if t == "moat-redis" else None)
+                                   redis=ports.get("redis") if t in ("moat-redis", "moat-limits") else None)
             except RunFailed as e:
                 failed[t] = str(e)
                 continue
@@ -740,6 +792,7 @@ def case_row(case, size, rates, cpu, failed, counts, skipped):
         }
         if "redis_cmds" in cpu[t]:   # not CPU: the store's commands per message
             row["targets"][t]["redis_commands_per_msg"] = round(med(cpu[t]["redis_cmds"]), 2)
+            row["targets"][t]["redis_calls_per_msg"] = round(med(cpu[t]["redis_calls"]), 2)
         if t in counts:
             row["targets"][t]["tls"] = {k: int(counts[t].get(k, 0)) for k in ("connections", "handshakes",
                                                                               "resumed")}
@@ -783,8 +836,9 @@ def bench(args):
         if handshake:
             results["tls_handshake"] = handshake_cost(pr, tmp, *tls)
         for case in cases:
-            if case[0].startswith("redis-") and "moat-redis" not in ports:
-                say("\n%s: not run: %s" % (case[0], skipped.get("moat-redis", "no moat-redis")))
+            need = {"redis-": "moat-redis", "limits-": "moat-limits"}.get(case[0].split("-")[0] + "-")
+            if need and need not in ports:
+                say("\n%s: not run: %s" % (case[0], skipped.get(need, "no " + need)))
                 continue
             rates, cpu, failed, counts = run_case(run, case, ports, msgs)
             bad = sorted(t for t in failed if t in MUST_PASS)
@@ -877,6 +931,8 @@ def print_row(row):
             extra = "   resumed %d/%d" % (x["tls"]["resumed"], x["tls"]["handshakes"])
         if "redis_commands_per_msg" in x:
             extra += "   redis commands/msg %.2f" % x["redis_commands_per_msg"]
+        if "redis_calls_per_msg" in x:
+            extra += ", calls (EVALSHA)/msg %.2f" % x["redis_calls_per_msg"]
         say("  %-18s %9.1f msgs/s (%.1f-%.1f)   CPU ms/msg: %s%s" % (
             name, x["msgs_per_s"], x["min"], x["max"], cpu, extra))
     ratios = ["%s/%s %.3f" % (k.split("_over_")[0], k.split("_over_")[1], v) for k, v in row.items()
@@ -884,9 +940,10 @@ def print_row(row):
     ratios += ["%s/%s %.1f" % (k.split("_over_")[0], row["haraka_best"], v) for k, v in row.items()
                if k.endswith("_over_haraka")]
     say("  ratios: " + "   ".join(ratios))
-    if row["case"].startswith("redis-") and "moat-redis_over_moat" in row:
-        k = row["moat-redis_over_moat"]
-        say("  moat-redis / moat: %.3f (issue 17: >= 0.90)%s" % (k, "" if k >= 0.90 else "  BELOW"))
+    for t, prefix in (("moat-redis", "redis-"), ("moat-limits", "limits-")):
+        if row["case"].startswith(prefix) and t + "_over_moat" in row:
+            k = row[t + "_over_moat"]
+            say("  %s / moat: %.3f (issue 17: >= 0.90)%s" % (t, k, "" if k >= 0.90 else "  BELOW"))
     for base in ("moat-base", "moat-nodmarc"):
         k = "moat-dnsbl_over_" + base
         if row["case"].startswith("dmarc-dnsbl-") and k in row:
