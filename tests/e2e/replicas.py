@@ -29,7 +29,9 @@ PROXY v2 to two moat replicas, and helpers to break them mid-run.
     Traffic(port, n, concurrency, source)
                            n transactions by client threads, every reply kept;
                            run(at={k: fault}) calls fault (kill Redis, a
-                           replica...) when the k-th starts, the rest going on
+                           replica...) when the k-th starts, the rest going on;
+                           rcpt may depend on k; retry_4xx: a 4xx is retried
+                           (a new session, after a pause) as a real client would
 
 Every wait is on something observable (a line the process printed, a log
 line, a reply) with a deadline; HAProxy's and Redis's output is kept for the
@@ -227,12 +229,14 @@ class HAProxy(_Proc):
 
 # ------------------------------------------------------------------- replicas
 
-def replicas(moat_factory, n=2, **keys):
-    """n moats, one configuration (proxy_protocol on), each on a port of its own."""
+def replicas(moat_factory, n=2, per=None, **keys):
+    """n moats, one configuration (proxy_protocol on), each on a port of its
+    own; per[i] (a dict) adds keys of replica i's own (its metrics_listen)."""
     keys.setdefault("proxy_protocol", "yes")
     out = []
-    for _ in range(n):
-        m = moat_factory(listen="127.0.0.1:%d" % free_port(), **keys)
+    for i in range(n):
+        own = dict(keys, **(per[i] if per else {}))
+        m = moat_factory(listen="127.0.0.1:%d" % free_port(), **own)
         out.append(m)
     return out
 
@@ -298,35 +302,58 @@ class Traffic:
     before the end of data was answered."""
 
     def __init__(self, port, n, concurrency=4, source=None, sender="alice@example.org",
-                 rcpt="bob@example.test", prefix="traffic"):
+                 rcpt="bob@example.test", prefix="traffic", retry_4xx=0.0, retry_for=30):
         self.port, self.n, self.concurrency, self.source = port, n, concurrency, source
         self.sender, self.rcpt, self.prefix = sender, rcpt, prefix
+        self.retry_4xx, self.retry_for = retry_4xx, retry_for   # pause between retries; give up after
         self.replies = {}
+        self.retried = {}      # subject -> the 4xx replies retried (texts), with retry_4xx
+        self.times = {}        # subject -> (monotonic start, end) of its transaction, retries included
         self.lock = threading.Lock()
         self.next = 0
 
-    def message(self, subject):
-        return ("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@replicas.test>\r\n\r\nHello.\r\n"
-                % (self.sender, self.rcpt, subject, subject.replace(" ", "."))).encode()
+    def rcpt_of(self, k):
+        return self.rcpt(k) if callable(self.rcpt) else self.rcpt
 
-    def one(self, subject):
-        """The final reply's code, as the client saw it: a connection lost
-        after it (at QUIT) does not change what the client was told."""
-        code = "closed"
+    def message(self, subject, rcpt=None):
+        return ("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@replicas.test>\r\n\r\nHello.\r\n"
+                % (self.sender, rcpt or self.rcpt, subject, subject.replace(" ", "."))).encode()
+
+    def one(self, subject, rcpt=None):
+        """The final reply, as the client saw it ((code, text)): a
+        connection lost after it (at QUIT) does not change what the client
+        was told."""
+        rcpt = rcpt or self.rcpt_of(0)
+        code, text = "closed", ""
         try:
             with SMTPClient(self.port, source=self.source) as c:
                 if c.banner.code != 220:
-                    return c.banner.code
+                    return c.banner.code, c.banner.text
                 c.ehlo("client.replicas.test")
                 r = c.cmd("MAIL FROM:<%s>" % self.sender)
                 if r.code == 250:
-                    r = c.cmd("RCPT TO:<%s>" % self.rcpt)
+                    r = c.cmd("RCPT TO:<%s>" % rcpt)
                 if r.code == 250:
-                    r = c.data(self.message(subject))
-                code = r.code
+                    r = c.data(self.message(subject, rcpt))
+                code, text = r.code, r.text
                 c.cmd("QUIT")
         except (ConnectionClosed, OSError):
             pass
+        return code, text
+
+    def until_final(self, subject, rcpt):
+        """One transaction; with retry_4xx, a 4xx is retried until it is not
+        (a client's pause between retries, not a synchronisation)."""
+        start = time.monotonic()
+        code, text = self.one(subject, rcpt)
+        deadline = time.monotonic() + self.retry_for
+        while self.retry_4xx and isinstance(code, int) and 400 <= code < 500 and time.monotonic() < deadline:
+            with self.lock:
+                self.retried.setdefault(subject, []).append("%d %s" % (code, text))
+            time.sleep(self.retry_4xx)
+            code, text = self.one(subject, rcpt)
+        with self.lock:
+            self.times[subject] = (start, time.monotonic())
         return code
 
     def run(self, at=None, timeout=120):
@@ -347,7 +374,7 @@ class Traffic:
                     except Exception as e:   # reported after the run
                         errors.append(e)
                 subject = "%s %d" % (self.prefix, k)
-                code = self.one(subject)
+                code = self.until_final(subject, self.rcpt_of(k))
                 with self.lock:
                     self.replies[subject] = code
 

@@ -1,8 +1,8 @@
 """Two moat replicas behind a real HAProxy (send-proxy-v2, round robin), all
 on loopback, with a real redis-server beside them (tests/e2e/replicas.py,
 issue 17 item 5's harness): load balancing, the client's address, a replica
-lost and back, and a run with Redis killed and restarted in its middle
-while the replicas share a rate limit in it.
+lost and back. The shared policy (greylisting, rate limits, the fault run
+with Redis killed and restarted) is test_replicas_shared.py's.
 
 The client connects from 127.0.0.2, HAProxy from 127.0.0.1; the sender
 domain's SPF passes 127.0.0.2 only, so a delivered message with spf=pass
@@ -14,7 +14,7 @@ import pytest
 
 from checkslib import authres_of, base_zone
 from moatlib import SMTPClient
-from replicas import HAProxy, RedisServer, Traffic, kill, replicas, restart, wait_checked, wait_sessions
+from replicas import HAProxy, RedisServer, kill, replicas, restart, wait_checked, wait_sessions
 
 CLIENT = "127.0.0.2"
 OTHER = "127.0.0.3"
@@ -173,41 +173,3 @@ def test_redis_killed_and_restarted_on_its_port(tmp_path):
         assert r.cmd("DBSIZE") == 0
     finally:
         r.stop()
-
-
-def test_a_run_with_redis_killed_and_restarted_in_the_middle(moat_factory, dns_factory, backend, tmp_path):
-    """The fault run of issue 17 item 5, at 400 transactions: both replicas
-    share a rate limit in Redis (one that is never reached: every message
-    asks the store), 4 clients through HAProxy, Redis killed at the 100th
-    transaction and started again, empty, at the 250th. Every transaction
-    gets 250 and is delivered once (the limits fail open to per-process
-    counting); each replica logs Redis lost and back, once each."""
-    redis = RedisServer(tmp_path).start()
-    rules = tmp_path / "limits.rules"
-    rules.write_text("ratelimit client 100000/1h\ninclude builtin:default\n")
-    cluster = Cluster(moat_factory, dns_factory, backend, tmp_path, redis=redis.addr, rules=str(rules))
-    try:
-        n = 400
-        t = Traffic(cluster.haproxy.port, n, concurrency=4, source=CLIENT, sender=SENDER, rcpt=RCPT,
-                    prefix="fault run")
-        replies = t.run(at={100: redis.kill, 250: redis.start})
-        assert redis.starts == 2
-    finally:
-        cluster.haproxy.stop()
-    try:
-        bad = {s: c for s, c in replies.items() if c != 250}
-        assert not bad and len(replies) == n, bad
-        stored = cluster.backend.wait_stored(n)
-        subjects = sorted(m.data.split(b"Subject: ")[1].split(b"\r\n")[0].decode() for m in stored)
-        assert subjects == t.accepted(), subjects   # none lost, none twice
-        a, b = wait_sessions([cluster.a, cluster.b], n)
-        assert len(a) == len(b) == n // 2, (len(a), len(b))
-        for m in (cluster.a, cluster.b):
-            # back: once its reconnection (with backoff) has found the new server
-            lost = m.wait_log(lambda l: l.get("event") == "redis" and l["level"] == "warning", what="Redis lost")
-            m.wait_log(lambda l: l.get("event") == "redis" and l["level"] == "info" and l["ts"] >= lost["ts"],
-                       timeout=30, start=m.logs.snapshot().index(lost) + 1, what="Redis back")
-            states = [l["level"] for l in m.logs.snapshot() if l.get("event") == "redis"]
-            assert states == ["info", "warning", "info"], states   # up, lost, back: once each
-    finally:
-        redis.stop()
