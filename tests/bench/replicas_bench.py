@@ -141,11 +141,14 @@ def main():
                                                                       os.cpu_count()))
     try:
         for workers in map(int, args.workers.split(",")):
-            pr = bench.Procs(tmp)
+            wtmp = os.path.join(tmp, "w%d" % workers)   # each W its own processes and files
+            os.makedirs(wtmp)
+            shutil.copy(os.path.join(tmp, "zone.json"), wtmp)
+            pr = bench.Procs(wtmp)
             try:
-                sink = bench.Sink(pr, tmp)
-                _, dns_port = bench.start_dns(pr, tmp)
-                ports, watch, rport = start(args, pr, tmp, sink, dns_port, workers)
+                sink = bench.Sink(pr, wtmp)
+                _, dns_port = bench.start_dns(pr, wtmp)
+                ports, watch, rport = start(args, pr, wtmp, sink, dns_port, workers)
                 watch["sink"] = sink.proc.pid
                 run = bench.Run(sink, watch)
                 for cname, many in (("s10-one", False), ("s10-many", True)):
