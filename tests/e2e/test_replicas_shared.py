@@ -383,9 +383,10 @@ def test_a_run_of_1000_with_redis_killed_and_restarted_in_the_middle(moat_factor
         when = {}
 
         def fault(name, do):
-            def run():
+            def run():   # when it began and when it was done (Redis gone; Redis answering again)
                 when[name] = time.monotonic()
                 do()
+                when[name + " done"] = time.monotonic()
             return run
         t0 = time.monotonic()
         replies = t.run(at={KILL_AT: fault("kill", s.redis.kill), START_AT: fault("start", s.redis.start)})
@@ -429,10 +430,11 @@ def test_a_run_of_1000_with_redis_killed_and_restarted_in_the_middle(moat_factor
             assert a["up"] == 1
 
         # the figures (shown with -s, kept in the report)
-        down = [x for x, (start, end) in t.times.items() if when["kill"] <= start and end <= when["start"]]
+        down = [x for x, (start, end) in t.times.items() if when["kill done"] <= start and end <= when["start"]]
         print("\nfault run: %d transactions in %.2f s (%.0f/s), 8 clients, 2 replicas x %d workers; "
-              "Redis down %.2f s, %d transactions wholly within it; greylisting: %s; %d transactions retried "
-              "(%d 451s)" % (RUN, duration, RUN / duration, WORKERS, when["start"] - when["kill"], len(down),
+              "Redis down %.2f s (killed to ready again), %d transactions wholly within it; greylisting: %s; "
+              "%d transactions retried (%d 451s)" % (RUN, duration, RUN / duration, WORKERS,
+                                                     when["start done"] - when["kill"], len(down),
                              states, len(t.retried), sum(map(len, t.retried.values()))))
         for name, b, a in zip("ab", before, after):
             print("replica %s /metrics during the run: %s" % (name, {k: a[k] - b.get(k, 0) for k in sorted(a)
