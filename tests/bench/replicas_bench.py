@@ -26,7 +26,6 @@ commands per message, and the load average before the case.
 
 import argparse
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -102,17 +101,6 @@ def start(args, pr, tmp, sink, dns_port, workers):
     return ports, watch, rport
 
 
-def redis_calls(port):
-    """Round trips moat made to Redis so far: its Lua calls (EVALSHA, EVAL;
-    each does a few commands inside, which INFO stats counts too)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
-        f = s.makefile("rb")
-        n = int(f.readline()[1:])
-        text = f.read(n + 2).decode()
-    return sum(int(m) for m in re.findall(r"cmdstat_eval(?:sha)?:calls=(\d+)", text))
-
-
 def cpu_of(target, cpu):
     moats = {"one-plain": ["one-plain"], "one": ["one"], "one-haproxy": ["one-behind"], "two": ["two-a", "two-b"]}
     hap = {"one-haproxy": "haproxy-one", "two": "haproxy-two"}.get(target)
@@ -159,9 +147,7 @@ def main():
                         run.once(ports[t], args.msgs // 4, 10, many, path, redis=rport)
                     for r in range(args.rounds):
                         for t in (targets if r % 2 == 0 else reversed(targets)):
-                            calls0 = redis_calls(rport)
                             rate, cpu = run.once(ports[t], args.msgs, 10, many, path, redis=rport)
-                            cpu["redis_calls"] = (redis_calls(rport) - calls0) / args.msgs
                             rates[t].append(rate)
                             cpus[t].append(cpu_of(t, cpu))
                     print("\n== workers %d, %s (load average before: %.2f %.2f %.2f; after: %.2f %.2f %.2f)"
