@@ -159,7 +159,7 @@ def main():
                             t, statistics.median(xs), min(xs), max(xs),
                             statistics.median(xs) / statistics.median(rates["one"]),
                             ", ".join("%s %.3f" % (k, v) for k, v in c.items() if not k.startswith("redis_"))
-                            + ("; Redis round trips/msg %.2f (commands %.2f)" % (c["redis_calls"], c["redis_cmds"])
+                            + ("; Redis calls (EVALSHA)/msg %.2f (commands %.2f)" % (c["redis_calls"], c["redis_cmds"])
                                if "redis_cmds" in c else "")))
                     sys.stdout.flush()
             finally:
