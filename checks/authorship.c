@@ -17,7 +17,8 @@ static int field_is(const char *p, size_t n, const char *name)
 {
 	size_t k = strlen(name);
 
-	if (n <= k || strncasecmp(p, name, k) != 0)
+	/* the first letter first: most lines are not the field (names are letters) */
+	if (n <= k || (p[0] | 0x20) != (name[0] | 0x20) || strncasecmp(p, name, k) != 0)
 		return 0;
 	for (p += k, n -= k; n && (*p == ' ' || *p == '\t'); p++, n--)
 		;
@@ -82,6 +83,8 @@ static int wanted(const struct check_ctx *ctx, const struct ruleset *rs, size_t 
 	return check_fact_used(rs, first, 0) || check_fact_used(rs, first, 1);
 }
 
+static const struct dmarc_from no_from = {.status = DMARC_FROM_NONE};
+
 static void *start(const struct check_ctx *ctx, void *result, check_done_fn done, void *arg)
 {
 	struct authorship_outcome *a = result;
@@ -90,7 +93,10 @@ static void *start(const struct check_ctx *ctx, void *result, check_done_fn done
 
 	a->list_mail = authorship_list_mail(h, n);
 	a->aligned = "none";
-	dmarc_from_scan(h, n, &a->from);
+	/* without a header section (or memory): no From field, as an empty one reads */
+	a->from = checks_author(ctx);
+	if (!a->from)
+		a->from = &no_from;
 	return NULL; /* the header is all it reads; DKIM's result comes in settle */
 }
 
@@ -98,7 +104,7 @@ static void settle(void *result, const struct checks *c)
 {
 	struct authorship_outcome *a = result;
 
-	a->aligned = authorship_aligned(&a->from, checks_result(c, &check_dkim));
+	a->aligned = authorship_aligned(a->from, checks_result(c, &check_dkim));
 }
 
 static void values(const void *result, struct rule_value *v, const char *(*names)[CHECK_NAMES_MAX])

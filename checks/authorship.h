@@ -16,7 +16,7 @@
 struct authorship_outcome {
 	int list_mail;           /* List-Id or List-Post present */
 	const char *aligned;     /* "pass", "fail" or "none" (settled) */
-	struct dmarc_from from;  /* the author domains */
+	const struct dmarc_from *from; /* the author domains (the transaction's: checks_author) */
 };
 
 /* Does the header section hdr[0..len) (CRLF lines) have a List-Id or

@@ -44,6 +44,7 @@ struct check_ctx {
 	void *rarg;
 	size_t size;
 	const struct msg_header *header; /* its header section, read once (checks/header.h) */
+	struct checks_txn *txn;          /* the transaction's (checks_author) */
 };
 
 typedef void (*check_done_fn)(void *arg);
@@ -51,7 +52,8 @@ typedef void (*check_done_fn)(void *arg);
 struct check_def {
 	const char *name;          /* in "moat check" */
 	enum rule_stage stage;     /* connect, mail or data */
-	size_t result_size;        /* its result (zeroed before start) */
+	size_t result_size;        /* its result (zeroed before start, up to result_zero) */
+	size_t result_zero;        /* 0: all of it; else the bytes zeroed, the rest the row's to set */
 	const struct rule_vocab_fact *facts; /* the facts it fills, in this order */
 	size_t nfacts;
 	/* Does it run? uses(i): does a rule test (or a template name) its i-th fact. */

@@ -15,6 +15,7 @@
 
 #include "checks/authres.h"
 #include "checks/checks.h"
+#include "checks/dmarc_from.h"
 #include "checks/header.h"
 #include "checks/recipients.h"
 #include "checks/registry.h"
@@ -55,6 +56,7 @@ struct checks_txn {
 	size_t nheaders;
 	char *header_buf;             /* the copy they point into */
 	int early;                    /* lookups header fields started (checks_header_field) */
+	struct dmarc_from *author;    /* the header's From and Message-ID, read once (checks_author) */
 };
 
 /* One check of the registry in this session. */
@@ -454,6 +456,19 @@ static int read_header(struct checks *c, const struct check_def *const *rows, si
 	return 0;
 }
 
+/* A row's result, zeroed as far as it asks (a large tail it fills itself
+ * is left as malloc gives it: zeroing it cost more than the check). */
+static void *result_new(const struct check_def *def)
+{
+	void *r;
+
+	if (!def->result_zero || def->result_zero >= def->result_size)
+		return calloc(1, def->result_size);
+	if ((r = malloc(def->result_size)))
+		memset(r, 0, def->result_zero);
+	return r;
+}
+
 /* Start every wanted check of the stage; the verdict comes when the last
  * is in (on the next turn if none is in flight). */
 static void run_stage(struct checks *c, enum rule_stage stage, msg_reader rd, void *rarg, size_t size)
@@ -474,6 +489,11 @@ static void run_stage(struct checks *c, enum rule_stage stage, msg_reader rd, vo
 	};
 
 	c->stage = stage;
+	ctx.txn = c->t;
+	if (stage == STAGE_DATA && c->t) {
+		free(c->t->author); /* read from this header section, when asked */
+		c->t->author = NULL;
+	}
 	if (stage == STAGE_DATA && c->t && read_header(c, rows, n, &ctx) == 0)
 		ctx.header = &c->t->header;
 	c->pending = 1; /* held until every check has started */
@@ -483,7 +503,7 @@ static void run_stage(struct checks *c, enum rule_stage stage, msg_reader rd, vo
 		if (rows[i]->stage != stage || !rows[i]->wanted(&ctx, c->rs, checks_first_fact(i)))
 			continue;
 		slot_reset(sl, rows[i]);
-		if (!(sl->result = calloc(1, rows[i]->result_size)))
+		if (!(sl->result = result_new(rows[i])))
 			continue; /* not run: its facts stay unknown */
 		if ((sl->handle = rows[i]->start(&ctx, sl->result, slot_done, sl)))
 			c->pending++;
@@ -506,6 +526,20 @@ static void slots_forget(struct checks *c, enum rule_stage from)
 	for (size_t i = 0; i < n && i < CHECKS_MAX; i++)
 		if (rows[i]->stage >= from)
 			slot_reset(&c->slot[i], rows[i]);
+}
+
+const struct dmarc_from *checks_author(const struct check_ctx *ctx)
+{
+	struct checks_txn *t = ctx->txn;
+
+	if (!t || !ctx->header || ctx->header != &t->header)
+		return NULL;
+	if (!t->author) {
+		if (!(t->author = malloc(sizeof *t->author)))
+			return NULL;
+		dmarc_from_scan(t->header.buf ? t->header.buf : "", t->header.len, t->author);
+	}
+	return t->author;
 }
 
 const void *checks_result(const struct checks *c, const struct check_def *def)
@@ -787,6 +821,7 @@ void checks_txn_end(struct checks *c)
 		free(t->rcpts);
 		free(t->headers);
 		free(t->header_buf);
+		free(t->author);
 		msg_header_free(&t->header);
 		free(t);
 		c->t = NULL;

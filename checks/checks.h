@@ -158,6 +158,11 @@ void checks_txn_end(struct checks *c);
  * module's slot starts with it), or NULL when it has not run in this
  * connection or transaction. */
 const void *checks_result(const struct checks *c, const struct check_def *def);
+/* The From field's author domains and the Message-ID of ctx's header
+ * section (dmarc_from_scan), read once per transaction for every row that
+ * asks (DMARC, authorship); NULL without a header section or memory. */
+struct dmarc_from;
+const struct dmarc_from *checks_author(const struct check_ctx *ctx);
 /* A transaction is open (MAIL .. its end). */
 int checks_in_txn(const struct checks *c);
 /* Every check's fields, for a decision line. */

@@ -3,6 +3,7 @@
  * reject_rhsbl_sender, weighted as dnsbl_sites). The engine is dnsbl.c's;
  * the score is the higher of the two names', so one listing of a name used
  * twice counts once. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,6 +76,7 @@ const struct check_def check_dbl = {
 	.name = "dbl",
 	.stage = STAGE_MAIL,
 	.result_size = sizeof(struct dnsbl_slot),
+	.result_zero = offsetof(struct dnsbl_result, listed), /* the rest: start, dnsbl_run_start */
 	.facts = facts,
 	.nfacts = sizeof facts / sizeof facts[0],
 	.wanted = wanted,

@@ -164,14 +164,15 @@ void dmarc_evaluate(struct dmarc_outcome *o, const struct spf_outcome *spf, cons
 	for (int i = 0; dkim && i < dkim->nsigs && i < DKIM_MAX_SIGS && !o->dkim_aligned; i++)
 		o->dkim_aligned = dkim->sig[i].res == DKIM_RES_PASS &&
 		                  dmarc_aligned(dkim->sig[i].domain, o->from_domain, o->strict_dkim);
-	o->sample = (int)(siphash24(key, msgid, strlen(msgid)) % 100);
 	o->policy = o->published;
 	if (o->spf_aligned || o->dkim_aligned) {
 		o->res = DMARC_RES_PASS;
-		snprintf(o->reason, sizeof o->reason, "aligned %s pass", o->dkim_aligned ? "DKIM" : "SPF");
+		text_copy(o->reason, sizeof o->reason, o->dkim_aligned ? "aligned DKIM pass" : "aligned SPF pass");
 		return;
 	}
 	o->res = DMARC_RES_FAIL;
+	/* the draw matters to a failure only (pct applies there): hashed here */
+	o->sample = (int)(siphash24(key, msgid, strlen(msgid)) % 100);
 	/* RFC 7489 6.6.4: a message left out of the sample gets the next
 	 * policy down */
 	if (o->sample >= o->pct && o->policy > DMARC_POL_NONE)
@@ -270,14 +271,21 @@ static void on_answer(void *arg, const struct dns_result *r)
 static struct dns_req *ask(struct dns *d, const char *domain, dns_cb cb, void *arg)
 {
 	char name[DNS_NAME_MAX + 8];
+	size_t n = strlen(domain);
 
-	snprintf(name, sizeof name, "_dmarc.%s", domain);
+	if (n > DNS_NAME_MAX)
+		n = DNS_NAME_MAX; /* as snprintf cut it */
+	memcpy(name, "_dmarc.", 7);
+	memcpy(name + 7, domain, n);
+	name[7 + n] = '\0';
 	return dns_lookup(d, name, ns_t_txt, cb, arg);
 }
 
 struct dmarc_check *dmarc_check_start(struct dns *d, struct dmarc_outcome *o, dmarc_cb cb, void *arg)
 {
-	struct dmarc_check *c = calloc(1, sizeof *c);
+	/* not zeroed: the two record buffers (4 KiB) are written before they
+	 * are read (dmarc_record_pick); every other member is set below */
+	struct dmarc_check *c = malloc(sizeof *c);
 
 	text_copy(o->policy_domain, sizeof o->policy_domain, o->from_domain);
 	if (!c) {
@@ -288,6 +296,12 @@ struct dmarc_check *dmarc_check_start(struct dns *d, struct dmarc_outcome *o, dm
 	c->o = o;
 	c->cb = cb;
 	c->arg = arg;
+	c->pending = 0;
+	for (int i = 0; i < 2; i++) {
+		c->q[i].req = NULL;
+		c->q[i].st = REC_PENDING;
+		c->q[i].rec[0] = '\0';
+	}
 	if (dmarc_org_domain(o->from_domain, c->org, sizeof c->org) < 0 || strcmp(c->org, o->from_domain) == 0)
 		c->org[0] = '\0';
 	for (int i = 0; i < 2; i++) {

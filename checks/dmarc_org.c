@@ -24,6 +24,7 @@
 
 /* The list's rules, by kind, in A-labels; process-wide, read once. */
 static struct strset *rules, *wild, *exc;
+static unsigned psl_generation; /* loads so far (before the workers start) */
 
 /* One line of the list: its rule (the first word), unless a comment. */
 static int add_rule(const char *line, size_t n)
@@ -56,6 +57,7 @@ int dmarc_psl_load(const char *path)
 
 	if (!text)
 		return -1;
+	psl_generation++; /* the workers' caches (dmarc_org_domain) are stale */
 	rules = strset_new();
 	wild = strset_new();
 	exc = strset_new();
@@ -105,7 +107,8 @@ static const char *suffix(const char *low)
 	return strrchr(low, '.') ? strrchr(low, '.') + 1 : low; /* the default rule "*" */
 }
 
-int dmarc_org_domain(const char *domain, char *out, size_t size)
+/* The organizational domain of domain into out[DNS_NAME_MAX + 1]; 0 or -1. */
+static int org_of(const char *domain, char *out)
 {
 	char low[DNS_NAME_MAX + 1];
 	const char *ps, *org;
@@ -117,8 +120,51 @@ int dmarc_org_domain(const char *domain, char *out, size_t size)
 		return -1; /* the name is a public suffix itself */
 	for (org = ps - 1; org > low && org[-1] != '.'; org--)
 		;
-	text_copy(out, size, org);
+	text_copy(out, DNS_NAME_MAX + 1, org);
 	return 0;
+}
+
+/* A message asks for the same few names again and again (the From domain,
+ * d=, the SPF domain: at the prefetch, the lookup and each alignment), so
+ * each worker keeps its last answers, keyed by the name as given: a walk
+ * of the list costs a normalisation and a hash per label. Bounded: a
+ * handful of entries, the oldest replaced; a list loaded later (a new
+ * generation) empties it. */
+#define ORG_CACHE 8
+static _Thread_local struct org_cached {
+	unsigned gen;              /* psl_generation + 1 when filled; 0: empty */
+	int rc;
+	char name[DNS_NAME_MAX + 1];
+	char org[DNS_NAME_MAX + 1];
+} org_cache[ORG_CACHE];
+static _Thread_local unsigned org_next;
+
+int dmarc_org_domain(const char *domain, char *out, size_t size)
+{
+	size_t n = strlen(domain);
+	struct org_cached *e;
+
+	if (n > DNS_NAME_MAX) { /* not kept (a trailing dot makes 254 a name) */
+		char org[DNS_NAME_MAX + 1];
+
+		if (org_of(domain, org) < 0)
+			return -1;
+		text_copy(out, size, org);
+		return 0;
+	}
+	for (int i = 0; i < ORG_CACHE; i++) {
+		e = &org_cache[i];
+		if (e->gen == psl_generation + 1 && memcmp(e->name, domain, n + 1) == 0)
+			goto found;
+	}
+	e = &org_cache[org_next++ % ORG_CACHE];
+	memcpy(e->name, domain, n + 1);
+	e->rc = org_of(domain, e->org);
+	e->gen = psl_generation + 1;
+found:
+	if (e->rc == 0)
+		text_copy(out, size, e->org);
+	return e->rc;
 }
 
 int dmarc_aligned(const char *id, const char *from, int strict)

@@ -5,6 +5,7 @@
  * looks the policy up while DKIM verifies, and decides when both SPF and
  * DKIM are in (settle). */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,18 +22,19 @@
 
 struct dmarc_slot {
 	struct dmarc_outcome o;    /* the result (of the deciding author domain) */
-	/* one per author domain of the From field (RFC 7489 6.6.1) */
-	struct dmarc_outcome each[MOAT_DMARC_AUTHORS_MAX];
-	struct dmarc_check *dc[MOAT_DMARC_AUTHORS_MAX]; /* in flight */
 	int n, pending;
+	check_done_fn done;
+	void *arg;
 	uint8_t key[16];           /* pct sampling's */
+	/* zeroed up to here (result_zero); the rest is set by start for the
+	 * n author domains of the From field (RFC 7489 6.6.1) it reads */
 	char msgid[MOAT_LOG_MSGID_MAX + 1];
+	struct dmarc_check *dc[MOAT_DMARC_AUTHORS_MAX]; /* in flight */
 	struct dmarc_one {
 		struct dmarc_slot *s;
 		int i;
 	} ctx[MOAT_DMARC_AUTHORS_MAX];
-	check_done_fn done;
-	void *arg;
+	struct dmarc_outcome each[MOAT_DMARC_AUTHORS_MAX];
 };
 
 /* "dmarc WORD", "dmarc-policy WORD" in rule files. */
@@ -88,7 +90,7 @@ static void row_cb(void *arg)
 static void *start(const struct check_ctx *ctx, void *result, check_done_fn done, void *arg)
 {
 	struct dmarc_slot *s = result;
-	struct dmarc_from f;
+	const struct dmarc_from *f;
 
 	s->done = done;
 	s->arg = arg;
@@ -98,17 +100,23 @@ static void *start(const struct check_ctx *ctx, void *result, check_done_fn done
 		text_copy(s->o.reason, sizeof s->o.reason, "header section not read");
 		return NULL;
 	}
-	dmarc_from_scan(ctx->header->buf ? ctx->header->buf : "", ctx->header->len, &f);
-	text_copy(s->msgid, sizeof s->msgid, f.msgid);
-	if (f.status != DMARC_FROM_OK) { /* RFC 7489 6.6.1: no author domain to evaluate */
-		s->o.res = DMARC_RES_PERMERROR;
-		text_copy(s->o.reason, sizeof s->o.reason, dmarc_from_status_text(f.status));
+	if (!(f = checks_author(ctx))) {
+		s->o.res = DMARC_RES_TEMPERROR;
+		text_copy(s->o.reason, sizeof s->o.reason, "out of memory");
 		return NULL;
 	}
-	s->n = f.ndomains;
+	text_copy(s->msgid, sizeof s->msgid, f->msgid);
+	if (f->status != DMARC_FROM_OK) { /* RFC 7489 6.6.1: no author domain to evaluate */
+		s->o.res = DMARC_RES_PERMERROR;
+		text_copy(s->o.reason, sizeof s->o.reason, dmarc_from_status_text(f->status));
+		return NULL;
+	}
+	s->n = f->ndomains;
 	s->pending = 1; /* held while they start */
 	for (int i = 0; i < s->n; i++) {
-		text_copy(s->each[i].from_domain, sizeof s->each[i].from_domain, f.domain[i]);
+		memset(&s->each[i], 0, sizeof s->each[i]);
+		s->dc[i] = NULL;
+		text_copy(s->each[i].from_domain, sizeof s->each[i].from_domain, f->domain[i]);
 		s->ctx[i].s = s;
 		s->ctx[i].i = i;
 		if ((s->dc[i] = dmarc_check_start(ctx->env->dns, &s->each[i], row_cb, &s->ctx[i])))
@@ -150,7 +158,8 @@ static int header_field(const struct check_options *opt, const struct check_env 
 	char dom[MOAT_DMARC_AUTHORS_MAX][MOAT_DOMAIN_MAX + 1];
 	int n = 0, started = 0;
 
-	if (!opt->check_dmarc || !env->dns || truncated || len < 5 || strncasecmp(field, "From", 4) != 0)
+	if (!opt->check_dmarc || !env->dns || truncated || len < 5 || (field[0] | 0x20) != 'f' ||
+	    strncasecmp(field, "From", 4) != 0)
 		return 0;
 	for (field += 4, len -= 4; len && (*field == ' ' || *field == '\t'); field++, len--)
 		;
@@ -208,6 +217,7 @@ const struct check_def check_dmarc = {
 	.name = "dmarc",
 	.stage = STAGE_DATA,
 	.result_size = sizeof(struct dmarc_slot),
+	.result_zero = offsetof(struct dmarc_slot, msgid),
 	.facts = facts,
 	.nfacts = sizeof facts / sizeof facts[0],
 	.wanted = wanted,

@@ -5,6 +5,7 @@
  * dns.c; one timer is every query's deadline (they start together), so a
  * list that does not answer costs dnsbl_timeout and no more, and the
  * session alone waits: the loop goes on serving the others. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,17 +37,18 @@ struct dnsbl_run {
 	struct dnsbl_result *r;
 	const struct dnsbl_sites *sites;
 	int nprefixes;
-	char prefix[DNSBL_PREFIXES_MAX][MOAT_DOMAIN_MAX + 1];
 	long score[DNSBL_PREFIXES_MAX];
 	int hit[DNSBL_PREFIXES_MAX];   /* a filter matched a name of this prefix */
 	unsigned char site_hit[MOAT_DNSBL_SITES_MAX]; /* listed in the sites' order, whatever answered first */
-	struct query q[DNSBL_QUERIES_MAX];
 	int nq, npending;
 	struct event *deadline;
 	int reply_sites;
 	int domains;                   /* the prefixes are domains: name those listed */
 	dnsbl_done_fn done;
 	void *arg;
+	/* zeroed up to here; these are written before they are read */
+	char prefix[DNSBL_PREFIXES_MAX][MOAT_DOMAIN_MAX + 1]; /* [0, nprefixes) */
+	struct query q[DNSBL_QUERIES_MAX];                    /* [0, nq) */
 };
 
 const char *const dnsbl_results[] = {"listed", "clean", "error", NULL};
@@ -229,15 +231,26 @@ static void plan(struct dnsbl_run *run)
 		}
 }
 
+/* An empty result: its counts zeroed, its texts "" (the rest is written
+ * before it is read). */
+static void result_init(struct dnsbl_result *r)
+{
+	memset(r, 0, offsetof(struct dnsbl_result, listed));
+	r->errors[0] = r->names[0] = r->reply[0] = r->domains[0] = '\0';
+}
+
 struct dnsbl_run *dnsbl_run_start(const struct check_ctx *ctx, const struct dnsbl_sites *sites,
                                   const char *const *prefixes, int nprefixes, int threshold,
                                   struct dnsbl_result *r, dnsbl_done_fn done, void *arg)
 {
 	int domains = nprefixes < 0;
-	struct dnsbl_run *run = calloc(1, sizeof *run);
+	struct dnsbl_run *run = malloc(sizeof *run);
 	struct timeval tv = {ctx->opt->dnsbl_timeout / 1000, (ctx->opt->dnsbl_timeout % 1000) * 1000};
 
+	result_init(r);
 	r->threshold = threshold;
+	if (run)
+		memset(run, 0, offsetof(struct dnsbl_run, prefix));
 	if (!run || !(run->deadline = evtimer_new(ctx->env->base, deadline_cb, run))) {
 		free(run);
 		add_error(r, "dnsbl", "no memory", MD_TEMPFAIL);
@@ -416,6 +429,7 @@ const struct check_def check_dnsbl = {
 	.name = "dnsbl",
 	.stage = STAGE_CONNECT,
 	.result_size = sizeof(struct dnsbl_slot),
+	.result_zero = offsetof(struct dnsbl_result, listed), /* the rest: start, dnsbl_run_start */
 	.facts = facts,
 	.nfacts = sizeof facts / sizeof facts[0],
 	.wanted = wanted,

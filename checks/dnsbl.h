@@ -23,14 +23,16 @@ struct dnsbl_result {
 	long score;                        /* for dbl: the higher of the HELO's and the sender's */
 	long threshold;                    /* dnsbl_threshold / dbl_threshold ("threshold" in rules) */
 	int nlisted;                       /* sites whose filter matched, negative weights too */
-	char listed[DNSBL_NAMES_MAX][MOAT_DOMAIN_MAX + 1];
 	int weight[DNSBL_NAMES_MAX];
 	int nerrors;                       /* zones that timed out, failed or gave an error answer */
+	char score_text[24];
+	/* dnsbl_run_start zeroes the above and empties the texts below: the
+	 * rest (4 KiB) is written before it is read */
+	char listed[DNSBL_NAMES_MAX][MOAT_DOMAIN_MAX + 1]; /* [0, nlisted) */
 	char errors[DNSBL_TEXT_MAX];       /* "slow.example timeout, bl.example 127.255.255.254" */
 	char names[DNSBL_TEXT_MAX];        /* %{dnsbl}: the listing sites, ", "-separated */
 	char reply[DNSBL_TEXT_MAX];        /* %{dnsbl_reply}: sites of positive weight, or not named */
 	char domains[DNSBL_TEXT_MAX];      /* dbl: the listed domains */
-	char score_text[24];
 };
 
 /* "4.3.2.1" for 1.2.3.4, the 32 reversed nibbles for IPv6 (a mapped IPv4
@@ -53,8 +55,8 @@ void dnsbl_run_cancel(struct dnsbl_run *run);
 /* Both rows' slot: the result first (what checks_result hands out), then
  * the run in flight and the row's completion. */
 struct dnsbl_slot {
-	struct dnsbl_result r;
-	struct dnsbl_run *run;
+	struct dnsbl_result r;             /* first: the result the shared hooks read */
+	struct dnsbl_run *run;             /* these three set by the rows' start */
 	check_done_fn done;
 	void *arg;
 };

@@ -56,6 +56,7 @@ struct built {
 	struct spf_outcome spf;
 	struct dkim_outcome dkim;
 	struct authorship_outcome auth;
+	struct dmarc_from author; /* auth.from points here */
 	struct rule_value values[RULES_VOCAB_MAX];
 	const char *names[RULES_VOCAB_MAX][CHECK_NAMES_MAX];
 	struct rule_rcpt rcpt, rcpts[RCPTS_MAX];
@@ -174,13 +175,14 @@ static void build(const struct fx *x, struct built *b)
 		const char *h = x->headers ? x->headers : "";
 
 		a->list_mail = authorship_list_mail(h, strlen(h));
-		dmarc_from_scan(h, strlen(h), &a->from);
-		if (a->from.status != DMARC_FROM_OK && f->sender_domain) {
-			a->from.status = DMARC_FROM_OK;
-			a->from.ndomains = 1;
-			snprintf(a->from.domain[0], sizeof a->from.domain[0], "%s", f->sender_domain);
+		dmarc_from_scan(h, strlen(h), &b->author);
+		if (b->author.status != DMARC_FROM_OK && f->sender_domain) {
+			b->author.status = DMARC_FROM_OK;
+			b->author.ndomains = 1;
+			snprintf(b->author.domain[0], sizeof b->author.domain[0], "%s", f->sender_domain);
 		}
-		a->aligned = authorship_aligned(&a->from, x->dkim ? &b->dkim : NULL);
+		a->from = &b->author;
+		a->aligned = authorship_aligned(a->from, x->dkim ? &b->dkim : NULL);
 		put_values(b, &check_authorship, a);
 	}
 	if (x->headers) {
