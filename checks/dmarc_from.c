@@ -85,7 +85,7 @@ static int mailbox_domain(char *m, size_t n, char *out, size_t size)
 	return idna_to_ascii(dom, dn, out, size) < 0 ? -1 : 0;
 }
 
-enum dmarc_from_status dmarc_from_value(const char *v, size_t n, char (*out)[MOAT_DOMAIN_MAX + 1], int *nout)
+static enum dmarc_from_status parse_value(const char *v, size_t n, char (*out)[MOAT_DOMAIN_MAX + 1], int *nout)
 {
 	char buf[FROM_VALUE_MAX + 1], dom[MOAT_DOMAIN_MAX + 1];
 	size_t len = strip(v, n < FROM_VALUE_MAX ? n : FROM_VALUE_MAX, buf, sizeof buf);
@@ -195,4 +195,34 @@ const char *dmarc_from_status_text(enum dmarc_from_status s)
 	case DMARC_FROM_BAD: return "From field without a usable address";
 	}
 	return "?";
+}
+
+/* Each message's From value is read twice: as it streams in (DMARC's
+ * prefetch) and from the header section (dmarc_from_scan). The worker
+ * keeps the last value read and its answer: the same bytes, the same
+ * answer (the parse is pure), for a memcmp. Values over FROM_MEMO_MAX
+ * bytes are parsed each time. */
+#define FROM_MEMO_MAX 512
+static _Thread_local struct {
+	size_t n;                 /* 0: empty */
+	char v[FROM_MEMO_MAX];
+	enum dmarc_from_status st;
+	int ndomains;
+	char domain[MOAT_DMARC_AUTHORS_MAX][MOAT_DOMAIN_MAX + 1];
+} memo;
+
+enum dmarc_from_status dmarc_from_value(const char *v, size_t n, char (*out)[MOAT_DOMAIN_MAX + 1], int *nout)
+{
+	if (n == 0 || n > FROM_MEMO_MAX)
+		return parse_value(v, n, out, nout);
+	if (memo.n != n || memcmp(memo.v, v, n) != 0) {
+		memo.n = 0;
+		memo.st = parse_value(v, n, memo.domain, &memo.ndomains);
+		memcpy(memo.v, v, n);
+		memo.n = n;
+	}
+	*nout = memo.ndomains;
+	for (int i = 0; i < memo.ndomains; i++)
+		text_copy(out[i], MOAT_DOMAIN_MAX + 1, memo.domain[i]);
+	return memo.st;
 }

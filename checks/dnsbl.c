@@ -20,6 +20,7 @@
 #include "checks/dnsbl.h"
 #include "proxy/lib/log.h"
 #include "proxy/lib/metrics.h"
+#include "proxy/lib/text.h"
 
 #define DNSBL_QUERIES_MAX (2 * MOAT_DNSBL_SITES_MAX)
 #define DNSBL_PREFIXES_MAX 2
@@ -53,6 +54,37 @@ struct dnsbl_run {
 
 const char *const dnsbl_results[] = {"listed", "clean", "error", NULL};
 
+/* n in decimal at out; its length (out has room for 20 digits and a sign). */
+static size_t put_long(char *out, long n)
+{
+	char d[24];
+	size_t k = 0, o = 0;
+	unsigned long u = n < 0 ? 0UL - (unsigned long)n : (unsigned long)n;
+
+	do
+		d[k++] = (char)('0' + u % 10);
+	while ((u /= 10));
+	if (n < 0)
+		out[o++] = '-';
+	while (k)
+		out[o++] = d[--k];
+	return o;
+}
+
+/* "4.3.2.1" for the IPv4 address a; 0 (as snprintf, cut to size). */
+static int quad(const unsigned char *a, char *out, size_t size)
+{
+	char buf[16];
+	size_t n = 0;
+
+	for (int i = 3; i >= 0; i--) {
+		n += put_long(buf + n, a[i]);
+		buf[n++] = i ? '.' : '\0';
+	}
+	text_copy(out, size, buf);
+	return 0;
+}
+
 int dnsbl_reversed(const struct sockaddr *sa, char *out, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -61,16 +93,13 @@ int dnsbl_reversed(const struct sockaddr *sa, char *out, size_t size)
 
 	if (sa->sa_family == AF_INET) {
 		a = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
-		snprintf(out, size, "%u.%u.%u.%u", a[3], a[2], a[1], a[0]);
-		return 0;
+		return quad(a, out, size);
 	}
 	if (sa->sa_family != AF_INET6 || size < 64)
 		return -1;
 	a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-	if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
-		snprintf(out, size, "%u.%u.%u.%u", a[15], a[14], a[13], a[12]);
-		return 0;
-	}
+	if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr))
+		return quad(a + 12, out, size);
 	for (int i = 15; i >= 0; i--) {
 		out[n++] = hex[a[i] & 15];
 		out[n++] = '.';
@@ -85,7 +114,11 @@ static void text_add(char *buf, size_t size, const char *what)
 {
 	size_t n = strlen(buf);
 
-	snprintf(buf + n, size - n, "%s%s", n ? ", " : "", what);
+	if (n + 1 >= size)
+		return; /* full */
+	if (n)
+		n += text_copy(buf + n, size - n, ", ");
+	text_copy(buf + n, size - n, what);
 }
 
 static void add_error(struct dnsbl_result *r, const char *zone, const char *why, enum metrics_dnsbl_error kind)
@@ -107,7 +140,7 @@ static void add_listed(struct dnsbl_result *r, const struct dnsbl_site *s)
 		}
 	if (r->nlisted == DNSBL_NAMES_MAX)
 		return;
-	snprintf(r->listed[r->nlisted], sizeof r->listed[0], "%s", s->zone);
+	text_copy(r->listed[r->nlisted], sizeof r->listed[0], s->zone);
 	r->weight[r->nlisted++] = s->weight;
 }
 
@@ -151,14 +184,14 @@ static void answer(struct query *q, const struct dns_result *res)
 
 static void texts(struct dnsbl_result *r, int reply_sites)
 {
-	snprintf(r->score_text, sizeof r->score_text, "%ld", r->score);
+	r->score_text[put_long(r->score_text, r->score)] = '\0';
 	for (int i = 0; i < r->nlisted; i++) {
 		text_add(r->names, sizeof r->names, r->listed[i]);
 		if (r->weight[i] > 0 && reply_sites)
 			text_add(r->reply, sizeof r->reply, r->listed[i]);
 	}
 	if (!r->reply[0])
-		snprintf(r->reply, sizeof r->reply, "%s", "a DNS blocklist");
+		text_copy(r->reply, sizeof r->reply, "a DNS blocklist");
 }
 
 /* Every query is in (or the deadline passed): the score and the texts. */
@@ -265,13 +298,15 @@ struct dnsbl_run *dnsbl_run_start(const struct check_ctx *ctx, const struct dnsb
 	run->domains = domains;
 	nprefixes = domains ? -nprefixes - 1 : nprefixes;
 	for (int p = 0; p < nprefixes && p < DNSBL_PREFIXES_MAX; p++)
-		snprintf(run->prefix[run->nprefixes++], sizeof run->prefix[0], "%s", prefixes[p]);
+		text_copy(run->prefix[run->nprefixes++], sizeof run->prefix[0], prefixes[p]);
 	plan(run);
 	for (int i = 0; i < run->nq; i++) {
 		struct query *q = &run->q[i];
 		char qname[2 * MOAT_DOMAIN_MAX + 2];
+		size_t n = text_copy(qname, sizeof qname, run->prefix[q->prefix]); /* plan: it fits */
 
-		snprintf(qname, sizeof qname, "%s.%s", run->prefix[q->prefix], q->zone);
+		qname[n++] = '.';
+		text_copy(qname + n, sizeof qname - n, q->zone);
 		if ((q->req = dns_lookup(ctx->env->dns, qname, ns_t_a, query_cb, q))) {
 			q->pending = 1;
 			run->npending++;
@@ -325,10 +360,26 @@ int dnsbl_result_word(const void *result)
 static void listed_text(const struct dnsbl_result *r, char *buf, size_t size)
 {
 	size_t n = 0;
+	char w[24];
 
 	buf[0] = '\0';
-	for (int i = 0; i < r->nlisted && n < size; i++)
-		n += (size_t)snprintf(buf + n, size - n, "%s%s*%d", i ? " " : "", r->listed[i], r->weight[i]);
+	for (int i = 0; i < r->nlisted && n + 1 < size; i++) {
+		if (i)
+			n += text_copy(buf + n, size - n, " ");
+		n += text_copy(buf + n, size - n, r->listed[i]);
+		w[0] = '*';
+		w[1 + put_long(w + 1, r->weight[i])] = '\0';
+		n += text_copy(buf + n, size - n, w);
+	}
+}
+
+/* prefix + suffix into key[32] ("dnsbl_score") */
+static const char *key_of(char *key, const char *prefix, const char *suffix)
+{
+	size_t n = text_copy(key, 32, prefix);
+
+	text_copy(key + n, 32 - n, suffix);
+	return key;
 }
 
 void dnsbl_log(const struct dnsbl_result *r, const char *prefix, struct jline *j)
@@ -337,19 +388,16 @@ void dnsbl_log(const struct dnsbl_result *r, const char *prefix, struct jline *j
 
 	if (!r)
 		return;
-	snprintf(key, sizeof key, "%s_score", prefix);
-	jl_int(j, key, r->score);
+	jl_int(j, key_of(key, prefix, "_score"), r->score);
 	if (r->nlisted) {
 		listed_text(r, buf, sizeof buf);
 		jl_str(j, prefix, buf);
 	}
 	if (r->domains[0]) {
-		snprintf(key, sizeof key, "%s_domains", prefix);
-		jl_str(j, key, r->domains);
+		jl_str(j, key_of(key, prefix, "_domains"), r->domains);
 	}
 	if (r->nerrors) {
-		snprintf(key, sizeof key, "%s_errors", prefix);
-		jl_str(j, key, r->errors);
+		jl_str(j, key_of(key, prefix, "_errors"), r->errors);
 	}
 }
 

@@ -4,7 +4,7 @@
  * then 1..MOAT_DMARC_AUTHORS_MAX of them, each non-empty, lower case LDH
  * with dots, no trailing dot, no two alike; strings NUL-terminated within
  * their buffers; the record picker answers -1..2 and a record it picks starts
- * "v". */
+ * "v"; the From value's answer the same again (the memo) as at first. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +61,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (st == DMARC_FROM_OK)
 		check_domains(dom, n);
+	/* the worker's memo of the last value (dmarc_from_value): the same
+	 * answer again, and after another value displaced it */
+	for (int round = 0; round < 2; round++) {
+		char again[MOAT_DMARC_AUTHORS_MAX][MOAT_DOMAIN_MAX + 1];
+		int n2 = -1;
+
+		if (dmarc_from_value((const char *)data, size, again, &n2) != st || n2 != n)
+			abort();
+		for (int i = 0; st == DMARC_FROM_OK && i < n; i++)
+			if (strcmp(again[i], dom[i]) != 0)
+				abort();
+		dmarc_from_value("a@b.example", 11, again, &n2);
+	}
 
 	n = dmarc_record_pick(data, (int)(size > 65535 ? 65535 : size), rec, sizeof rec);
 	if (n < -1 || n > 2 || (n == 1 && rec[0] != 'v'))
