@@ -58,6 +58,9 @@ int dmarc_psl_load(const char *path)
 	if (!text)
 		return -1;
 	psl_generation++; /* the workers' caches (dmarc_org_domain) are stale */
+	strset_free(rules); /* a list loaded before (the tests load several) */
+	strset_free(wild);
+	strset_free(exc);
 	rules = strset_new();
 	wild = strset_new();
 	exc = strset_new();

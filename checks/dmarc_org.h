@@ -8,8 +8,9 @@
 /* Debian's publicsuffix package */
 #define DMARC_PSL_DEFAULT "/usr/share/publicsuffix/public_suffix_list.dat"
 
-/* Load the public suffix list (libopendmarc keeps it, process-wide: once,
- * before the workers start). 0, or -1 (the file cannot be read: errno). */
+/* Load the public suffix list (process-wide: once, before the workers
+ * start; a later load replaces it and empties the workers' caches of
+ * organizational domains). 0, or -1 (the file cannot be read: errno). */
 int dmarc_psl_load(const char *path);
 /* Has a list been loaded? */
 int dmarc_psl_loaded(void);
