@@ -435,7 +435,9 @@ static void mail_verdict(void *arg, const struct verdict *v)
 	recorder_verdict(s->rec, REC_MAIL, v);
 	recorder_checks(s->rec, REC_MAIL, s->chk);
 	s->tx->mail_rules_ok = !s->early_v && !v->code;
-	if (!s->early_v && session_limits_mail(s, v, mail_decided))
+	if (!s->early_v && s->cfg->delay_reject)
+		session_limits_mail_later(s, v); /* counted with the first RCPT's calls */
+	else if (!s->early_v && session_limits_mail(s, v, mail_decided))
 		return;
 	mail_decided(s, v);
 }
@@ -574,14 +576,9 @@ static void rcpt_verdict(struct session *s, const struct verdict *v)
 		s->tx->rule_line = v->rule_line;
 		s->tx->rule_id = v->rule_id;
 	}
-	if (v->code) {
-		session_verdict(s, STAGE_RCPT, v, s->tx->rcpt_log);
-		session_resume(s);
+	if (session_limits_rcpt(s, v, rcpt_limits_done)) /* with the MAIL's counts even if v refuses */
 		return;
-	}
-	if (session_limits_rcpt(s, v, rcpt_limits_done))
-		return;
-	rcpt_backend_step(s);
+	rcpt_limits_done(s, v);
 }
 
 /* With delay_reject, a refused client, HELO or sender refuses every RCPT. */

@@ -208,6 +208,10 @@ typedef void (*limits_done_fn)(struct session *s, const struct verdict *v);
 /* MAIL: count the message against v's limits. 1: done comes later with
  * v, or a 451 refusal; 0: nothing to count, go on with v now. */
 int session_limits_mail(struct session *s, const struct verdict *v, limits_done_fn done);
+/* MAIL with delay_reject: its refusal is only answered at the first RCPT,
+ * so v's limits are counted then, with that RCPT's calls (one round trip,
+ * decided first, as at MAIL). */
+void session_limits_mail_later(struct session *s, const struct verdict *v);
 /* RCPT (tx->rcpt_path): greylist it and count it against v's limits (the
  * calls sent together; a greylisted recipient's counts given back). 1:
  * the session waits (a greylisted recipient is refused and the session

@@ -6,7 +6,9 @@
  * when replicas race, each addition being atomic in the store); a count
  * over the limit refuses the transaction (451 4.7.1, with delay_reject at
  * each RCPT) and every addition of that MAIL is given back, so a refused
- * attempt does not count. The message is held until it is delivered: a
+ * attempt does not count. With delay_reject the MAIL's refusal is only
+ * answered at the first RCPT: its counts are sent then, with that RCPT's
+ * calls (one round trip a message, not two), and decided first. The message is held until it is delivered: a
  * transaction that ends without delivery gives it back too.
  * RCPT: greylisting (the triplet of this recipient) and each recipients
  * limit the same way, sent together (one round trip to Redis, not two);
@@ -44,6 +46,7 @@ struct held {
 
 struct call {
 	struct txn_limits *tl;
+	int mail;                      /* a messages count (MAIL), else a recipients count */
 	struct store_req *req;
 	struct rule_limit lim;
 	struct held h;
@@ -55,7 +58,9 @@ struct txn_limits {
 	struct session *s;
 	struct verdict v;              /* the stage's verdict, completed here */
 	limits_done_fn done;
-	int mail;                      /* counting messages (MAIL), else recipients (RCPT) */
+	int rcpt;                      /* RCPT's calls (maybe with the MAIL's), else MAIL's alone */
+	int mail_later;                /* delay_reject: the MAIL's counts go with the first RCPT's */
+	struct verdict mail_v;         /* the MAIL's verdict, for its limits, until then */
 	struct store_req *grey;        /* greylisting in flight */
 	int rgrey_asked;               /* RCPT: the triplet was asked about */
 	enum rule_grey rgrey;          /* RCPT: its answer */
@@ -69,7 +74,7 @@ struct txn_limits {
 	int nmsgs, nrcpts;
 	/* the arrays last: only their first ncalls, nmsgs, nrcpts are ever read,
 	 * and are not zeroed (14 KiB a transaction: limits_of) */
-	struct call calls[RULES_LIMITS_MAX];
+	struct call calls[2 * RULES_LIMITS_MAX]; /* the MAIL's and a RCPT's */
 	struct held msgs[RULES_LIMITS_MAX]; /* messages counted at MAIL, until delivered */
 	struct held rcpts[RULES_LIMITS_MAX]; /* the RCPT's recipient, until the backend takes it */
 };
@@ -114,50 +119,84 @@ static void rule_form(const struct smtp_path *p, char *buf, size_t size)
 
 /* ---- counting ---- */
 
-static void counts_done(struct txn_limits *tl)
+/* The limit refused: tl->v becomes its 451. */
+static void over_verdict(struct txn_limits *tl, const struct call *over)
 {
 	struct session *s = tl->s;
-	struct call *over = NULL;
-	struct held *keep = tl->mail ? tl->msgs : tl->rcpts;
-	int *nkeep = tl->mail ? &tl->nmsgs : &tl->nrcpts;
+	const char *subject = ratelimit_subject(&over->lim, s->peer_ip, s->tx->from.ascii_domain, s->auth_user);
+	char arg[400], per[48];
+	struct verdict *v = &tl->v;
 
-	for (int i = 0; i < tl->ncalls && !over; i++)
-		if (tl->calls[i].answered && tl->calls[i].got.count > tl->calls[i].lim.max)
-			over = &tl->calls[i];
-	if (!tl->mail)
-		*nkeep = 0;
+	ratelimit_text(&over->lim, subject ? subject : "", over->h.reset_at, (long long)time(NULL), arg, sizeof arg);
+	v->code = replies[R_RATE_LIMITED].code;
+	text_copy(v->esc, sizeof v->esc, replies[R_RATE_LIMITED].esc);
+	reply_text(v->text, (int)sizeof v->text, R_RATE_LIMITED, s->cfg->hostname, arg);
+	ratelimit_window_text(over->lim.window, per, sizeof per);
+	/* counted by this moat alone while Redis is down (fail open) */
+	snprintf(v->reason, sizeof v->reason, "rate limit: %ld %s %s per %s (%s)%s", over->lim.max,
+	         rules_limit_unit_name(over->lim.unit), per, rules_limit_key_name(over->lim.key),
+	         subject ? subject : "",
+	         !over->got.shared && store_redis_up(s->srv->store) >= 0 ? ", counted by this moat alone" : "");
+	v->rule_file = over->lim.file;
+	v->rule_line = over->lim.line;
+	v->rule_id = over->lim.id;
+}
+
+/* The first answered count of kind mail over its limit, or NULL. */
+static const struct call *over_of(const struct txn_limits *tl, int mail)
+{
+	for (int i = 0; i < tl->ncalls; i++)
+		if (tl->calls[i].mail == mail && tl->calls[i].answered && tl->calls[i].got.count > tl->calls[i].lim.max)
+			return &tl->calls[i];
+	return NULL;
+}
+
+/* Keep the answered counts of kind mail (refused: give them back). */
+static void counts_keep(struct txn_limits *tl, int mail, int refused)
+{
+	struct held *keep = mail ? tl->msgs : tl->rcpts;
+	int *nkeep = mail ? &tl->nmsgs : &tl->nrcpts;
+
 	for (int i = 0; i < tl->ncalls; i++) {
 		struct call *c = &tl->calls[i];
 
-		if (!c->answered)
+		if (!c->answered || c->mail != mail)
 			continue;
-		if (over)
-			give_back(s, &c->h, 1); /* a refused attempt does not count */
+		if (refused)
+			give_back(tl->s, &c->h, 1); /* a refused attempt does not count */
 		else if (*nkeep < RULES_LIMITS_MAX)
 			keep[(*nkeep)++] = c->h;
 	}
-	if (over) {
-		const char *subject = ratelimit_subject(&over->lim, s->peer_ip, s->tx->from.ascii_domain, s->auth_user);
-		char arg[400], per[48];
-		struct verdict *v = &tl->v;
+}
 
-		ratelimit_text(&over->lim, subject ? subject : "", over->h.reset_at, (long long)time(NULL), arg,
-		               sizeof arg);
-		v->code = replies[R_RATE_LIMITED].code;
-		text_copy(v->esc, sizeof v->esc, replies[R_RATE_LIMITED].esc);
-		reply_text(v->text, (int)sizeof v->text, R_RATE_LIMITED, s->cfg->hostname, arg);
-		ratelimit_window_text(over->lim.window, per, sizeof per);
-		/* counted by this moat alone while Redis is down (fail open) */
-		snprintf(v->reason, sizeof v->reason, "rate limit: %ld %s %s per %s (%s)%s", over->lim.max,
-		         rules_limit_unit_name(over->lim.unit), per, rules_limit_key_name(over->lim.key),
-		         subject ? subject : "",
-		         !over->got.shared && store_redis_up(s->srv->store) >= 0 ? ", counted by this moat alone" : "");
-		v->rule_file = over->lim.file;
-		v->rule_line = over->lim.line;
-		v->rule_id = over->lim.id;
-	}
-	tl->ncalls = 0;
-	tl->done(s, &tl->v);
+/* The MAIL's counts answered (alone, or with the first RCPT's calls): 1
+ * when one is over its limit (the transaction refused, tl->v its 451 and
+ * the MAIL's verdict from now on; every count given back). */
+static int mail_counts_done(struct txn_limits *tl)
+{
+	const struct call *over = over_of(tl, 1);
+
+	counts_keep(tl, 1, over != NULL);
+	if (!over)
+		return 0;
+	counts_keep(tl, 0, 1);
+	if (tl->rcpt)
+		tl->v = tl->mail_v; /* the MAIL's verdict, as if counted at MAIL */
+	over_verdict(tl, over);
+	if (tl->rcpt)
+		tl->s->tx->mail_v = tl->v; /* delay_reject: it answers each RCPT */
+	return 1;
+}
+
+/* The RCPT's counts answered: refused when one is over its limit. */
+static void rcpt_counts_done(struct txn_limits *tl)
+{
+	const struct call *over = over_of(tl, 0);
+
+	tl->nrcpts = 0;
+	counts_keep(tl, 0, over != NULL);
+	if (over)
+		over_verdict(tl, over);
 }
 
 static void rcpt_answered(struct txn_limits *tl);
@@ -173,19 +212,22 @@ static void counted(void *arg, const struct store_count *c)
 	call->h.reset_at = c->reset_at;
 	if (--tl->pending > 0)
 		return;
-	if (tl->mail)
-		counts_done(tl);
-	else
+	if (tl->rcpt) {
 		rcpt_answered(tl);
+		return;
+	}
+	mail_counts_done(tl);
+	tl->ncalls = 0;
+	tl->done(tl->s, &tl->v);
 }
 
-/* Add 1 for each limit that applies; 1: the answers will come (done
- * later), 0: nothing to count. */
-static int counts_start(struct txn_limits *tl, const struct verdict *v)
+/* Add 1 for each of v's limits that applies (mail: messages limits,
+ * else recipients), after the calls already in tl. */
+static void counts_add(struct txn_limits *tl, const struct verdict *v, int mail)
 {
 	struct session *s = tl->s;
+	int first = tl->ncalls;
 
-	tl->ncalls = tl->pending = 0;
 	for (int i = 0; i < v->nlimits && i < RULES_LIMITS_MAX; i++) {
 		const char *subject = ratelimit_subject(&v->limits[i], s->peer_ip, s->tx->from.ascii_domain,
 		                                        s->auth_user);
@@ -196,14 +238,22 @@ static int counts_start(struct txn_limits *tl, const struct verdict *v)
 			continue;
 		memset(c, 0, sizeof *c);
 		c->tl = tl;
+		c->mail = mail;
 		c->lim = v->limits[i];
 		c->h.window = v->limits[i].window;
 		ratelimit_key(&c->lim, subject, c->h.key);
-		for (int k = 0; k < tl->ncalls; k++)
+		for (int k = first; k < tl->ncalls; k++)
 			dup |= strcmp(tl->calls[k].h.key, c->h.key) == 0; /* two rules, one limit: counted once */
 		if (!dup)
 			tl->ncalls++;
 	}
+}
+
+/* Send the calls counts_add made; 1: the answers will come, 0: none. */
+static int counts_send(struct txn_limits *tl)
+{
+	struct session *s = tl->s;
+
 	for (int i = 0; i < tl->ncalls; i++) {
 		struct call *c = &tl->calls[i];
 
@@ -234,22 +284,25 @@ static void rcpt_greylisted(struct txn_limits *tl)
 	session_resume(s);
 }
 
-/* RCPT: once the triplet and every count have answered, greylisting
- * decides first (a greylisted recipient does not count: its counts are
- * given back), then the counts. */
+/* RCPT: once the triplet and every count have answered, the MAIL's
+ * counts sent with them decide first (as if counted at MAIL), then
+ * greylisting (a greylisted recipient does not count: its counts are given
+ * back), then the recipients counts. */
 static void rcpt_answered(struct txn_limits *tl)
 {
 	if (tl->grey || tl->pending)
 		return;
-	if (tl->rgrey_asked && (tl->rgrey == GREY_FIRST || tl->rgrey == GREY_EARLY)) {
-		for (int i = 0; i < tl->ncalls; i++)
-			if (tl->calls[i].answered)
-				give_back(tl->s, &tl->calls[i].h, 1);
+	if (!mail_counts_done(tl) && !tl->v.code && tl->rgrey_asked &&
+	    (tl->rgrey == GREY_FIRST || tl->rgrey == GREY_EARLY)) {
+		counts_keep(tl, 0, 1);
 		tl->ncalls = 0;
 		rcpt_greylisted(tl);
 		return;
 	}
-	counts_done(tl);
+	if (!tl->v.code)
+		rcpt_counts_done(tl);
+	tl->ncalls = 0;
+	tl->done(tl->s, &tl->v);
 }
 
 static void greylisted(void *arg, enum store_grey state, long long retry_in)
@@ -345,8 +398,20 @@ int session_limits_mail(struct session *s, const struct verdict *v, limits_done_
 		return 0;
 	tl->v = *v;
 	tl->done = done;
-	tl->mail = 1;
-	return counts_start(tl, v);
+	tl->rcpt = 0;
+	tl->ncalls = tl->pending = 0;
+	counts_add(tl, v, 1);
+	return counts_send(tl);
+}
+
+void session_limits_mail_later(struct session *s, const struct verdict *v)
+{
+	struct txn_limits *tl;
+
+	if (v->code || !v->nlimits || !s->srv->store || !(tl = limits_of(s)))
+		return;
+	tl->mail_v = *v;
+	tl->mail_later = 1;
 }
 
 int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_fn done)
@@ -356,20 +421,28 @@ int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_
 	struct store_grey_params gp;
 	struct txn_limits *tl;
 
+	int later = s->tx->limits && s->tx->limits->mail_later;
+
 	if (s->tx->limits)
 		s->tx->limits->nrcpts = 0; /* the last RCPT's are the backend's now */
-	if (v->code || (!v->greylist && !v->nlimits))
+	if (!later && (v->code || (!v->greylist && !v->nlimits)))
 		return 0;
 	if (!s->srv->store || !(tl = limits_of(s))) {
-		if (v->greylist) /* no store (or no memory): fail open */
+		if (v->greylist && !v->code) /* no store (or no memory): fail open */
 			checks_rcpt_greylisted(s->chk, GREY_SKIPPED);
 		return 0;
 	}
 	tl->v = *v;
 	tl->done = done;
-	tl->mail = 0;
+	tl->rcpt = 1;
 	tl->rgrey_asked = 0;
 	tl->ncalls = tl->pending = 0;
+	if (later) { /* the MAIL's counts, in the same round trip */
+		tl->mail_later = 0;
+		counts_add(tl, &tl->mail_v, 1);
+	}
+	if (v->code) /* refused by the rules: only the MAIL's counts, which decide first */
+		return counts_send(tl);
 	if (v->greylist && greylist_network(&s->peer.sa, net, sizeof net) == 0) {
 		rule_form(&s->tx->from, sender, sizeof sender);
 		rule_form(&s->tx->rcpt_path, rcpt, sizeof rcpt);
@@ -381,9 +454,8 @@ int session_limits_rcpt(struct session *s, const struct verdict *v, limits_done_
 			checks_rcpt_greylisted(s->chk, GREY_SKIPPED); /* not even a request: fail open */
 	}
 	/* the counts go with the triplet, answered in the same round trip */
-	if (v->nlimits)
-		counts_start(tl, v);
-	return tl->grey || tl->pending;
+	counts_add(tl, v, 0);
+	return counts_send(tl) || tl->grey;
 }
 
 void session_limits_rcpt_refused(struct session *s)

@@ -4,11 +4,12 @@ commandstats, as docs/scaling.md states them.
 
 Every store call is one EVALSHA (EVAL only after NOSCRIPT: the first calls
 of a connection before Redis has the script), so EVALSHA calls are the
-round trips moat made. Per message: one for each messages limit that
-applies (at MAIL, pipelined together), and per recipient one for its
-greylist triplet and then one for each recipients limit (pipelined
-together, after the triplet's answer); a give-back (a transaction not
-delivered, a recipient the backend refused) is one more, not waited for.
+calls moat made. Per message: one for each messages limit that applies,
+and per recipient one for its greylist triplet and one for each recipients
+limit; a give-back (a transaction not delivered, a recipient the backend
+refused) is one more, not waited for. Round trips: with delay_reject (the
+default) the messages counts go with the first RCPT's calls (one round trip
+for a message of one recipient), without it they go at MAIL.
 
 The triplets are made passed beforehand, in Redis, as the bench's "all
 triplets already passed" (greylist_auto_allow = 0: each recipient asks its
@@ -51,11 +52,11 @@ def delta(before, after):
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
-def cost_moat(moat_factory, dns_factory, tmp_path, redis):
+def cost_moat(moat_factory, dns_factory, tmp_path, redis, **conf):
     path = tmp_path / "cost.rules"
     path.write_text(RULES)
     return checks_moat(moat_factory, dns_factory({}), rules=str(path), proxy_protocol="yes", check_spf="no",
-                       check_sender_domain="no", redis=redis.addr, workers="1", greylist_auto_allow="0")
+                       check_sender_domain="no", redis=redis.addr, workers="1", greylist_auto_allow="0", **conf)
 
 
 def send(m, rcpts=RCPTS, rset=False):
@@ -82,11 +83,12 @@ def passed(tmp_path):
     r.stop()
 
 
-def test_calls_per_message(moat_factory, dns_factory, backend, tmp_path, passed):
+@pytest.mark.parametrize("delay_reject", ["yes", "no"])
+def test_calls_per_message(moat_factory, dns_factory, backend, tmp_path, passed, delay_reject):
     """N messages of 2 recipients, 2 messages limits, 1 recipients limit:
     2 + 2 x (1 + 1) = 6 EVALSHA a message, nothing else."""
     r, c = passed
-    m = cost_moat(moat_factory, dns_factory, tmp_path, r)
+    m = cost_moat(moat_factory, dns_factory, tmp_path, r, delay_reject=delay_reject)
     send(m)  # the connection made, the scripts loaded (EVAL after NOSCRIPT)
     before = cmdstats(c)
     for _ in range(N):
@@ -104,15 +106,32 @@ def test_calls_per_message(moat_factory, dns_factory, backend, tmp_path, passed)
     assert c.call("GET", "g:192.0.2.0/24|%s|%s" % (SENDER, RCPTS[0].lower())) == "p"
 
 
-def test_give_back_is_one_call(moat_factory, dns_factory, backend, tmp_path, passed):
-    """A transaction not delivered (MAIL then RSET): each messages limit is
-    counted then given back: 2 calls a limit."""
-    r, c = passed
-    m = cost_moat(moat_factory, dns_factory, tmp_path, r)
+def rsets(moat_factory, dns_factory, tmp_path, passed, delay_reject):
+    """A moat, warmed up; then N transactions ended by RSET after MAIL."""
+    m = cost_moat(moat_factory, dns_factory, tmp_path, passed[0], delay_reject=delay_reject)
     send(m)
-    before = cmdstats(c)
+    before = cmdstats(passed[1])
     for _ in range(N):
         send(m, rset=True)
+    return m, before
+
+
+def test_mail_counted_with_first_rcpt(moat_factory, dns_factory, backend, tmp_path, passed):
+    """With delay_reject (the default) the MAIL's counts go to Redis with the
+    first RCPT's calls (one round trip a message): a transaction ended
+    before any RCPT (MAIL then RSET) costs no call at all."""
+    c = passed[1]
+    m, before = rsets(moat_factory, dns_factory, tmp_path, passed, "yes")
+    send(m)  # then one message: its 6 calls, all waited for
+    m.logs.wait_count(lambda l: l.get("event") == "session_end", N + 2)
+    assert delta(before, cmdstats(c)).get("evalsha") == 6, delta(before, cmdstats(c))
+
+
+def test_give_back_is_one_call(moat_factory, dns_factory, backend, tmp_path, passed):
+    """delay_reject = no: MAIL is answered after its counts; a transaction not
+    delivered (MAIL then RSET) gives each back: 2 calls a messages limit."""
+    c = passed[1]
+    m, before = rsets(moat_factory, dns_factory, tmp_path, passed, "no")
     m.logs.wait_count(lambda l: l.get("event") == "session_end", N + 1)
     # the give-backs are not waited for: the last may still be on its way to Redis
     deadline = time.monotonic() + DEFAULT_TIMEOUT
@@ -122,13 +141,14 @@ def test_give_back_is_one_call(moat_factory, dns_factory, backend, tmp_path, pas
     assert d.get("evalsha") == 4 * N, d
 
 
-def test_rcpt_calls_sent_together(moat_factory, dns_factory, backend, tmp_path, passed):
+@pytest.mark.parametrize("delay_reject", ["yes", "no"])
+def test_rcpt_calls_sent_together(moat_factory, dns_factory, backend, tmp_path, passed, delay_reject):
     """At RCPT the triplet and the recipients limit go to Redis together (one
     round trip, not two): a recipient greylisted for the first time has been
     counted too, and its count is given back (3 calls: the triplet, the
     count, the give-back), so the recipients limit's count is unchanged."""
     r, c = passed
-    m = cost_moat(moat_factory, dns_factory, tmp_path, r)
+    m = cost_moat(moat_factory, dns_factory, tmp_path, r, delay_reject=delay_reject)
     send(m)
     key = "r:r:c:1000000/3600:%s" % CLIENT
     n0 = int(c.call("HGET", key, "n"))
@@ -143,7 +163,7 @@ def test_rcpt_calls_sent_together(moat_factory, dns_factory, backend, tmp_path, 
     d = delta(before, cmdstats(c))
     while d.get("evalsha", 0) < 2 + 3 + 2 and time.monotonic() < deadline:
         d = delta(before, cmdstats(c))
-    # MAIL: 2 counts; RCPT: triplet + count + give-back; the transaction ends
+    # MAIL: 2 counts (sent with the RCPT's); RCPT: triplet + count + give-back; the transaction ends
     # undelivered: the 2 messages counts given back
     assert d.get("evalsha") == 2 + 3 + 2, d
     assert int(c.call("HGET", key, "n")) == n0
