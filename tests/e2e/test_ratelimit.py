@@ -97,6 +97,21 @@ def test_messages_per_client_exact(moat_factory, dns_factory, backend, tmp_path)
     assert replies[0].code == 451
 
 
+def test_first_rcpt_refused_by_rules(moat_factory, dns_factory, backend, tmp_path):
+    """With delay_reject the message is counted with its first RCPT's calls,
+    even when the rules refuse that recipient: counted once for the
+    transaction (its second recipient accepted, the message delivered, the
+    next one refused), and given back when no recipient is accepted."""
+    m = rmoat(moat_factory, dns_factory({}), tmp_path, "ratelimit client 1/1h  id per-client\n")
+    replies, final = send(m, "192.0.2.50", rcpts=("x@elsewhere.example", RCPT))
+    assert replies[0].code == 554 and replies[1].code == 250 and final.code == 250, (replies, final)
+    replies, _ = send(m, "192.0.2.50")
+    limited(replies[0], "1 message per hour for 192.0.2.50", 3600)
+    replies, _ = send(m, "192.0.2.51", rcpts=("x@elsewhere.example",))
+    assert replies[0].code == 554, replies
+    assert send(m, "192.0.2.51")[1].code == 250
+
+
 def test_refused_attempt_does_not_count(moat_factory, dns_factory, backend, tmp_path):
     """Two limits on one MAIL: the client's refuses, and the sender domain's
     count gets its one back (else the domain's second message, from another
