@@ -17,6 +17,7 @@
 #include "checks/checks.h"
 #include "checks/dns.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/readfile.h"
 #include "proxy/lib/text.h"
 #include "proxy/recorder.h"
 #include "proxy/replay_verdict.h"
@@ -231,21 +232,6 @@ static void record_body(struct recorder *r, struct record_out *o)
 	record_put(o, r->msg, r->msg_size);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* To a temporary name, then renamed: a reader never sees half a record. */
 static int write_file(struct recorder *r, const struct record_out *o)
 {
@@ -259,7 +245,7 @@ static int write_file(struct recorder *r, const struct record_out *o)
 		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, o->buf, o->len) < 0) {
+	if (file_write_all(fd, o->buf, o->len) < 0) {
 		err = errno;
 		close(fd);
 		unlink(tmp);

@@ -11,6 +11,7 @@
 
 #include "proxy/lib/bounds.h"
 #include "proxy/lib/log.h"
+#include "proxy/lib/readfile.h"
 #include "proxy/spool.h"
 
 struct spool {
@@ -72,21 +73,6 @@ int spool_dir_usable(const char *dir)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write what is in memory to the spill file. */
 static int flush(struct spool *sp)
 {
@@ -97,7 +83,7 @@ static int flush(struct spool *sp)
 
 		if (evbuffer_peek(sp->mem, -1, NULL, &v, 1) < 1)
 			break;
-		if (write_all(sp->fd, v.iov_base, v.iov_len) < 0) {
+		if (file_write_all(sp->fd, v.iov_base, v.iov_len) < 0) {
 			log_error("spool", "write to spool file failed: %s", strerror(errno));
 			sp->failed = 1;
 			return -1;

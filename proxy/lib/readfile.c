@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proxy/lib/readfile.h"
 
@@ -65,4 +66,19 @@ char *file_read(const char *path, size_t max, size_t *len, struct stat *st, char
 	}
 	free(buf);
 	return NULL;
+}
+
+int file_write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }

@@ -40,7 +40,6 @@ failure message."""
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -48,6 +47,7 @@ import time
 import pytest
 
 from moatlib import DEFAULT_TIMEOUT, ConnectionClosed, SMTPClient, Watched, WaitTimeout, free_port
+from redislib import RespClient, RespError
 
 CHECK_HELO = "lb.replicas.test"    # the EHLO name of HAProxy's health checks
 
@@ -135,38 +135,17 @@ class RedisServer(_Proc):
         assert self.cmd("PING") == "PONG"
         return self
 
-    def cmd(self, *args, timeout=DEFAULT_TIMEOUT):
-        """One command in RESP; the reply as str, int, list or None; an
-        error reply raises."""
-        req = b"*%d\r\n" % len(args) + b"".join(
-            b"$%d\r\n%s\r\n" % (len(a), a) for a in (x if isinstance(x, bytes) else str(x).encode() for x in args))
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
-            s.sendall(req)
-            f = s.makefile("rb")
-            return _resp(f)
-
-
-def _resp(f):
-    line = f.readline()
-    if not line.endswith(b"\r\n"):
-        raise ConnectionError("redis: reply cut: %r" % line)
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise RuntimeError("redis: " + rest.decode())
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        if n < 0:
-            return None
-        data = f.read(n + 2)
-        return data[:-2].decode("utf-8", "replace")
-    if kind == b"*":
-        n = int(rest)
-        return None if n < 0 else [_resp(f) for _ in range(n)]
-    raise ConnectionError("redis: unknown reply %r" % line)
+    def cmd(self, *args):
+        """One command; the reply as str, int, list or None; an error reply
+        raises."""
+        c = RespClient(self.port)
+        try:
+            r = c.call(*args)
+        finally:
+            c.close()
+        if isinstance(r, RespError):
+            raise RuntimeError("redis: " + r)
+        return r
 
 
 # -------------------------------------------------------------------- HAProxy
